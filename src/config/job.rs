@@ -1,0 +1,231 @@
+//! The validated job: what the rest of tidewatch works with.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A validated anomaly-detection job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Unique id (`job_id`).
+    pub job_id: String,
+    /// Free text (`description`).
+    pub description: String,
+    /// The file the job came from.
+    pub source_file: PathBuf,
+    /// Width of one bucket (`analysis_config.bucket_span`).
+    pub bucket_span: Duration,
+    /// What to model (`analysis_config.detectors`), in file order.
+    pub detectors: Vec<Detector>,
+    /// Fields whose values are blamed for anomalies (`analysis_config.influencers`).
+    pub influencers: Vec<String>,
+    /// Time field of the source documents (`data_description.time_field`, default `@timestamp`).
+    pub time_field: String,
+    /// Source indices or patterns (`datafeed_config.indices`).
+    pub indices: Vec<String>,
+    /// Query DSL filter applied to source documents (`datafeed_config.query`), `match_all` by default.
+    pub query: serde_json::Value,
+    /// How long to wait for late data before analysing a bucket (`datafeed_config.query_delay`).
+    pub query_delay: Duration,
+    /// How often the datafeed runs in real time (`datafeed_config.frequency`); `None` derives it.
+    pub frequency: Option<Duration>,
+    /// Cron schedule (`schedule`), 5 or 6 fields, if given instead of a frequency.
+    pub schedule: Option<String>,
+    /// Whether to write model_plot documents (`model_plot_config.enabled`).
+    pub model_plot: bool,
+    /// Memory budget for the job's models in bytes (`analysis_limits.model_memory_limit`).
+    pub model_memory_limit: u64,
+    /// Where results go (`results_index`, default `tidewatch-results`).
+    pub results_index: String,
+    /// Free-form settings carried into results (`custom_settings`).
+    pub custom_settings: Option<serde_json::Value>,
+    /// Model tuning (`model`).
+    pub model: ModelOptions,
+}
+
+/// Model options a job may set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOptions {
+    /// Half-life of the baseline's memory (`model.half_life`, default 14 days).
+    pub half_life: Duration,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        ModelOptions { half_life: Duration::from_secs(14 * 86_400) }
+    }
+}
+
+/// One detector of a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detector {
+    /// Position in `detectors`, used in result ids (`detector_index`).
+    pub index: usize,
+    /// The analysis function.
+    pub function: Function,
+    /// The field the function reads (`field_name`), for metric functions.
+    pub field_name: Option<String>,
+    /// Split: one baseline per value (`by_field_name`).
+    pub by_field_name: Option<String>,
+    /// Population analysis: each value compared with its peers (`over_field_name`).
+    pub over_field_name: Option<String>,
+    /// Split: a separate model per value (`partition_field_name`).
+    pub partition_field_name: Option<String>,
+    /// Human description (`detector_description`), generated when absent.
+    pub description: String,
+    /// Whether documents missing a split field form their own partition (`use_null`).
+    pub use_null: bool,
+}
+
+/// The analysis functions tidewatch supports, named as in Elastic ML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    /// `count`, `high_count`, `low_count` by side.
+    Count(Side),
+    /// `non_zero_count`, `high_non_zero_count`, `low_non_zero_count`: empty buckets are skipped.
+    NonZeroCount(Side),
+    /// `distinct_count`, `high_distinct_count`, `low_distinct_count`.
+    DistinctCount(Side),
+    /// `mean`, `high_mean`, `low_mean` (alias `avg`).
+    Mean(Side),
+    /// `sum`, `high_sum`, `low_sum`.
+    Sum(Side),
+    /// `min`.
+    Min,
+    /// `max`.
+    Max,
+}
+
+/// Which direction of deviation counts as anomalous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Both directions.
+    Both,
+    /// Only values above typical (`high_*`).
+    High,
+    /// Only values below typical (`low_*`).
+    Low,
+}
+
+/// What a function measures per bucket, independent of the side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// Number of documents.
+    Count,
+    /// Number of documents; buckets with none are not modelled.
+    NonZeroCount,
+    /// Number of distinct values of `field_name`.
+    DistinctCount,
+    /// Mean of `field_name`.
+    Mean,
+    /// Sum of `field_name`.
+    Sum,
+    /// Minimum of `field_name`.
+    Min,
+    /// Maximum of `field_name`.
+    Max,
+}
+
+impl Function {
+    /// All function names accepted in job files.
+    pub const NAMES: &'static [&'static str] = &[
+        "count",
+        "high_count",
+        "low_count",
+        "non_zero_count",
+        "high_non_zero_count",
+        "low_non_zero_count",
+        "distinct_count",
+        "high_distinct_count",
+        "low_distinct_count",
+        "mean",
+        "high_mean",
+        "low_mean",
+        "avg",
+        "high_avg",
+        "low_avg",
+        "sum",
+        "high_sum",
+        "low_sum",
+        "min",
+        "max",
+    ];
+
+    /// Parses an Elastic ML function name.
+    pub fn parse(name: &str) -> Option<Function> {
+        let (side, base) = if let Some(b) = name.strip_prefix("high_") {
+            (Side::High, b)
+        } else if let Some(b) = name.strip_prefix("low_") {
+            (Side::Low, b)
+        } else {
+            (Side::Both, name)
+        };
+        let f = match base {
+            "count" => Function::Count(side),
+            "non_zero_count" | "nzc" => Function::NonZeroCount(side),
+            "distinct_count" | "dc" => Function::DistinctCount(side),
+            "mean" | "avg" => Function::Mean(side),
+            "sum" => Function::Sum(side),
+            "min" if side == Side::Both => Function::Min,
+            "max" if side == Side::Both => Function::Max,
+            _ => return None,
+        };
+        Some(f)
+    }
+
+    /// The Elastic ML name, e.g. `high_count`.
+    pub fn name(self) -> String {
+        let (side, base) = match self {
+            Function::Count(s) => (s, "count"),
+            Function::NonZeroCount(s) => (s, "non_zero_count"),
+            Function::DistinctCount(s) => (s, "distinct_count"),
+            Function::Mean(s) => (s, "mean"),
+            Function::Sum(s) => (s, "sum"),
+            Function::Min => (Side::Both, "min"),
+            Function::Max => (Side::Both, "max"),
+        };
+        match side {
+            Side::Both => base.to_string(),
+            Side::High => format!("high_{base}"),
+            Side::Low => format!("low_{base}"),
+        }
+    }
+
+    /// What is measured per bucket.
+    pub fn metric(self) -> Metric {
+        match self {
+            Function::Count(_) => Metric::Count,
+            Function::NonZeroCount(_) => Metric::NonZeroCount,
+            Function::DistinctCount(_) => Metric::DistinctCount,
+            Function::Mean(_) => Metric::Mean,
+            Function::Sum(_) => Metric::Sum,
+            Function::Min => Metric::Min,
+            Function::Max => Metric::Max,
+        }
+    }
+
+    /// Which deviations count.
+    pub fn side(self) -> Side {
+        match self {
+            Function::Count(s)
+            | Function::NonZeroCount(s)
+            | Function::DistinctCount(s)
+            | Function::Mean(s)
+            | Function::Sum(s) => s,
+            Function::Min | Function::Max => Side::Both,
+        }
+    }
+
+    /// Whether the function reads `field_name` (count functions must not have one).
+    pub fn needs_field(self) -> bool {
+        !matches!(self, Function::Count(_) | Function::NonZeroCount(_))
+    }
+}
+
+impl Detector {
+    /// The split fields in the order partition, by, over (those that are set).
+    pub fn split_fields(&self) -> impl Iterator<Item = &str> {
+        [&self.partition_field_name, &self.by_field_name, &self.over_field_name]
+            .into_iter()
+            .filter_map(|f| f.as_deref())
+    }
+}

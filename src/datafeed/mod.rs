@@ -1,0 +1,1 @@
+//! From a job to bucket values: aggregation requests, paged, answered by the store.

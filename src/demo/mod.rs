@@ -1,0 +1,1 @@
+//! `tidewatch demo`: a realistic, deterministic nginx access log with known incidents.

@@ -1,0 +1,27 @@
+//! tidewatch: an open-source anomaly-detection job runner for operational data kept in
+//! Elasticsearch (or in its own embedded store).
+//!
+//! One bucket's path through the crate follows the folder names:
+//! [`config`] checks a job file into a [`config::Job`]; [`datafeed`] turns it into
+//! aggregation requests that a [`store::Store`] answers as per-partition bucket values;
+//! [`model`] keeps one baseline per partition and returns a probability; [`score`] turns
+//! probabilities into 0-100 scores; [`results`] shapes Elastic ML-like documents and writes
+//! them back through the store; [`runner`] decides when a job advances. [`ingest`] loads
+//! access logs, [`demo`] makes a realistic log with known incidents, and [`detect`] runs the
+//! model over a CSV series and evaluates it on labelled data.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod datafeed;
+pub mod demo;
+pub mod detect;
+pub mod ingest;
+pub mod model;
+pub mod results;
+pub mod runner;
+pub mod score;
+pub mod store;
+pub mod time;
+
+mod error;
+pub use error::{Error, Result};

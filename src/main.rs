@@ -1,0 +1,5 @@
+//! The `tidewatch` command line.
+
+fn main() {
+    println!("tidewatch");
+}

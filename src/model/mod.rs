@@ -1,0 +1,125 @@
+//! Baselines: one small, fixed-size state per partition that learns what a bucket's value
+//! usually is and says how unusual a new value is, as a probability.
+//!
+//! Pure: no I/O, no async, no clock, no serde_json. Time comes in as the bucket's start in
+//! epoch milliseconds; the caller feeds buckets in time order. Deterministic: the same
+//! inputs give bit-identical outputs.
+//!
+//! The interface the rest of tidewatch uses:
+//! - [`ModelConfig`]: per-detector settings (bucket span, value kind, tail, half-life).
+//! - [`Baseline`]: a per-partition time-series model; [`Baseline::observe`] scores a bucket
+//!   value and then learns from it; [`Baseline::expected`] gives typical and bounds without
+//!   learning (model plot, forecasts).
+//! - [`Population`]: for `over_field_name` analysis, scores each entity's value in a bucket
+//!   against the values of its peers.
+//! - [`Observation`]: the probability and the explanation (typical, bounds, reason).
+
+mod baseline;
+mod population;
+
+pub use baseline::Baseline;
+pub use population::Population;
+
+/// What kind of values a detector produces; decides the distribution family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Non-negative counts (document counts, distinct counts): Poisson-like, over-dispersed.
+    Count,
+    /// Arbitrary real values (means, sums, min, max): heavy tails expected.
+    Metric,
+}
+
+/// Which deviations count as anomalous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    /// Both directions.
+    Both,
+    /// Only values above typical (`high_*`).
+    High,
+    /// Only values below typical (`low_*`).
+    Low,
+}
+
+/// Settings shared by all partitions of one detector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelConfig {
+    /// Bucket width in milliseconds.
+    pub bucket_span_ms: i64,
+    /// Distribution family.
+    pub kind: ValueKind,
+    /// One- or two-sided.
+    pub tail: Tail,
+    /// Half-life of the model's memory in milliseconds.
+    pub half_life_ms: i64,
+}
+
+/// Why a value was unusual, for the one-line explanation on a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Nothing unusual.
+    Normal,
+    /// A single bucket far above typical.
+    Spike,
+    /// A single bucket far below typical.
+    Dip,
+    /// The level moved up and stayed.
+    MeanShiftUp,
+    /// The level moved down and stayed.
+    MeanShiftDown,
+    /// A gradual rise over many buckets.
+    RampUp,
+    /// A gradual fall over many buckets.
+    RampDown,
+    /// Several moderately unusual buckets in a row.
+    MultiBucket,
+    /// The signal stopped (dropped to zero or went missing).
+    SignalLost,
+}
+
+impl Reason {
+    /// A short phrase for explanations, e.g. `spike`.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Reason::Normal => "normal",
+            Reason::Spike => "spike",
+            Reason::Dip => "dip",
+            Reason::MeanShiftUp => "mean shift up",
+            Reason::MeanShiftDown => "mean shift down",
+            Reason::RampUp => "ramp up",
+            Reason::RampDown => "ramp down",
+            Reason::MultiBucket => "multi-bucket anomaly",
+            Reason::SignalLost => "signal lost",
+        }
+    }
+}
+
+/// The model's verdict on one bucket value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observation {
+    /// Probability of a value at least this unusual under the model, in (0, 1].
+    pub probability: f64,
+    /// The value observed.
+    pub actual: f64,
+    /// What the model expected.
+    pub typical: f64,
+    /// Lower bound of the model's 95 % interval.
+    pub lower: f64,
+    /// Upper bound of the model's 95 % interval.
+    pub upper: f64,
+    /// Why it is unusual (or `Normal`).
+    pub reason: Reason,
+    /// Share of the probability owed to the run of recent buckets rather than this one,
+    /// -5..=5 like Elastic's `multi_bucket_impact` (positive: mostly multi-bucket).
+    pub multi_bucket_impact: f64,
+}
+
+/// Expected value and bounds at a time, without learning.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Expected {
+    /// The typical value.
+    pub typical: f64,
+    /// Lower bound of the 95 % interval.
+    pub lower: f64,
+    /// Upper bound of the 95 % interval.
+    pub upper: f64,
+}

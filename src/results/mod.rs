@@ -1,0 +1,1 @@
+//! Result documents shaped like Elastic ML's, with deterministic ids, and their writer.

@@ -1,0 +1,1 @@
+//! Job lifecycle: look back over history, then (later) follow real time; checkpoints.

@@ -1,0 +1,152 @@
+//! Where documents live: the [`Store`] trait and its backends.
+//!
+//! Both backends speak **Elasticsearch's request and response JSON** for the few operations
+//! the runner needs, so the datafeed and the results writer are written once:
+//! - [`Store::search`] takes a `_search` body (`query`, `aggs`, `size`, `sort`,
+//!   `search_after`, `_source`) and answers in Elasticsearch's response shape
+//!   (`hits.hits[]._id/_source/sort`, `hits.total.value`, `aggregations.NAME.buckets[]` with
+//!   `key`, `key_as_string`, `doc_count`, `after_key`).
+//! - [`Store::bulk`] indexes documents by id (idempotent: the same id overwrites).
+//! - [`Store::get`] and [`Store::put`] with optimistic concurrency for checkpoints and leases.
+//!
+//! `embedded` is the zero-setup default: a directory on disk, evaluated in process.
+
+mod embedded;
+
+use serde_json::Value;
+
+pub use embedded::EmbeddedStore;
+
+/// Errors from a store backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The request is outside what the backend supports, or malformed.
+    #[error("store: bad request: {0}")]
+    BadRequest(String),
+    /// The index does not exist.
+    #[error("store: no such index `{0}`")]
+    IndexNotFound(String),
+    /// A conditional write lost: someone else wrote the document first.
+    #[error("store: version conflict on `{index}/{id}`")]
+    Conflict {
+        /// Index of the document.
+        index: String,
+        /// Id of the document.
+        id: String,
+    },
+    /// The store could not be reached or failed; worth retrying.
+    #[error("store: unavailable: {0}")]
+    Unavailable(String),
+    /// Local disk I/O failed.
+    #[error("store: {path}: {source}")]
+    Io {
+        /// The file involved.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The store is held by another process.
+    #[error("store: {0}")]
+    Locked(String),
+}
+
+impl StoreError {
+    /// Whether retrying the same request may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// One document to index, with its id.
+#[derive(Debug, Clone)]
+pub struct BulkDoc {
+    /// Document id; `None` lets the store assign one.
+    pub id: Option<String>,
+    /// The document body.
+    pub source: Value,
+}
+
+/// Outcome of one bulk item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkItemResult {
+    /// Position of the item in the request.
+    pub position: usize,
+    /// HTTP-like status (200/201 ok, 4xx rejected, 429/503 retryable).
+    pub status: u16,
+    /// The reason when the item failed.
+    pub error: Option<String>,
+}
+
+/// Outcome of a bulk request.
+#[derive(Debug, Clone, Default)]
+pub struct BulkResponse {
+    /// Items that failed, in request order; empty when all succeeded.
+    pub failed: Vec<BulkItemResult>,
+    /// Number of items stored.
+    pub stored: usize,
+}
+
+/// A document with its concurrency token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionedDoc {
+    /// The document body.
+    pub source: Value,
+    /// Sequence number of the last write.
+    pub seq_no: u64,
+    /// Primary term of the last write.
+    pub primary_term: u64,
+}
+
+/// Condition on a [`Store::put`]: the write succeeds only if the stored document still has
+/// this `seq_no`/`primary_term` (`None` in [`Store::put`] means "must not exist yet").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfVersion {
+    /// Expected sequence number.
+    pub seq_no: u64,
+    /// Expected primary term.
+    pub primary_term: u64,
+}
+
+/// How a [`Store::put`] treats an existing document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Overwrite whatever is there.
+    Overwrite,
+    /// Create only; fail with [`StoreError::Conflict`] if the id exists.
+    Create,
+    /// Replace only if the stored version matches.
+    IfMatch(IfVersion),
+}
+
+/// The operations tidewatch needs from a document store.
+pub trait Store: Send + Sync {
+    /// A short human description, e.g. `embedded:./tidewatch-data` (never with credentials).
+    fn describe(&self) -> String;
+    /// Runs a `_search` over `index` (a name, a comma-separated list, or a `*` pattern).
+    /// A missing index answers with no hits rather than an error, as with
+    /// `ignore_unavailable: true`.
+    fn search(&self, index: &str, body: &Value) -> Result<Value, StoreError>;
+    /// Indexes documents; the same id overwrites.
+    fn bulk(&self, index: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError>;
+    /// Reads one document by id.
+    fn get(&self, index: &str, id: &str) -> Result<Option<VersionedDoc>, StoreError>;
+    /// Writes one document by id under `mode`; returns the new version.
+    fn put(&self, index: &str, id: &str, doc: &Value, mode: PutMode) -> Result<VersionedDoc, StoreError>;
+    /// Deletes every document matching `query` (a query DSL object); returns how many.
+    fn delete_by_query(&self, index: &str, query: &Value) -> Result<u64, StoreError>;
+    /// Makes earlier writes visible to search and durable.
+    fn refresh(&self, index: &str) -> Result<(), StoreError>;
+}
+
+/// Opens the store named by a `--store` argument: `embedded:DIR` (or a bare directory path).
+pub fn open(spec: &str) -> Result<Box<dyn Store>, StoreError> {
+    if let Some(dir) = spec.strip_prefix("embedded:") {
+        return Ok(Box::new(EmbeddedStore::open(dir)?));
+    }
+    if spec.starts_with("http://") || spec.starts_with("https://") {
+        return Err(StoreError::BadRequest(format!(
+            "cluster stores ({spec}) are not supported in this build yet; use embedded:DIR"
+        )));
+    }
+    Ok(Box::new(EmbeddedStore::open(spec)?))
+}
