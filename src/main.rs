@@ -1,5 +1,189 @@
-//! The `tidewatch` command line.
+//! The `tidewatch` command line: parses arguments, calls the library, prints.
 
-fn main() {
-    println!("tidewatch");
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tidewatch::results::{self, ResultType, ResultsQuery};
+use tidewatch::{config, runner, store, time};
+
+/// Anomaly detection jobs over the operational data you keep in Elasticsearch.
+#[derive(Parser)]
+#[command(name = "tidewatch", version, about, long_about = None)]
+struct Cli {
+    /// Where documents live: `embedded:DIR` (default) or an `http(s)://` cluster URL.
+    #[arg(
+        long,
+        global = true,
+        env = "TIDEWATCH_STORE",
+        default_value = "embedded:./tidewatch-data"
+    )]
+    store: String,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks job files and prints every problem as `file:line:column: field: message`.
+    Validate {
+        /// Job files or directories of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Looks back over the data present for every job and writes results.
+    Run {
+        /// Directory (or file) of job definitions.
+        #[arg(long, default_value = "jobs")]
+        jobs: PathBuf,
+        /// Analyse the history present, then exit (the only mode in this version).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Prints a job's results.
+    Results(ResultsArgs),
+}
+
+#[derive(clap::Args)]
+struct ResultsArgs {
+    /// The job.
+    job_id: String,
+    /// Which documents.
+    #[arg(long = "type", value_enum, default_value = "record")]
+    result_type: ResultType,
+    /// Only results scoring at least this (0-100).
+    #[arg(long, default_value_t = 0.0)]
+    min_score: f64,
+    /// Only buckets at or after this time (`2024-05-01T00:00:00Z`, `now-1h`, epoch seconds).
+    #[arg(long)]
+    from: Option<String>,
+    /// Only buckets before this time.
+    #[arg(long)]
+    to: Option<String>,
+    /// At most this many, highest score first (default: all, in time order).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
+    /// Results index to read.
+    #[arg(long, default_value = "tidewatch-results")]
+    index: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Table,
+    Json,
+    Ndjson,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TIDEWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
+    match cli.command {
+        Command::Validate { files } => validate(&files),
+        Command::Run { jobs, once } => {
+            if !once {
+                eprintln!("note: only `run --once` (look back, then exit) is available in this version; running once");
+            }
+            let jobs = config::load_jobs(&[jobs])?;
+            let store = store::open(&cli.store)?;
+            for job in &jobs {
+                let s = runner::run_lookback(store.as_ref(), job)?;
+                println!(
+                    "{}: {} buckets, {} partitions, {} records ({} scoring >= 75), {} documents in {:.1}s",
+                    s.job_id,
+                    s.buckets,
+                    s.partitions,
+                    s.records,
+                    s.critical_records,
+                    s.documents,
+                    s.elapsed.as_secs_f64()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Results(args) => print_results(&cli.store, args),
+    }
+}
+
+fn validate(files: &[PathBuf]) -> tidewatch::Result<ExitCode> {
+    match config::load_jobs(files) {
+        Ok(jobs) => {
+            for j in &jobs {
+                println!("{}: ok ({})", j.source_file.display(), j.job_id);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            eprintln!("{} problem(s) found; nothing was run", errors.0.len());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitCode> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let parse = |t: &Option<String>| -> tidewatch::Result<Option<i64>> {
+        t.as_deref()
+            .map(|t| time::parse_cli_time(t, now).map_err(tidewatch::Error::Other))
+            .transpose()
+    };
+    let q = ResultsQuery {
+        job_id: args.job_id,
+        result_type: args.result_type,
+        min_score: args.min_score,
+        from: parse(&args.from)?,
+        to: parse(&args.to)?,
+        limit: args.limit,
+    };
+    let store = store::open(store_spec)?;
+    let docs = results::fetch(store.as_ref(), &args.index, &q)?;
+    match args.format {
+        OutputFormat::Table => print!("{}", results::table(q.result_type, &docs)),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&docs).unwrap_or_default()
+        ),
+        OutputFormat::Ndjson => {
+            for d in &docs {
+                println!("{d}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

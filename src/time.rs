@@ -14,7 +14,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let expected = "expected a number followed by a unit: ms, s, m, h, d or w (e.g. `15m`, `1h`, `1d`)";
+    let expected =
+        "expected a number followed by a unit: ms, s, m, h, d or w (e.g. `15m`, `1h`, `1d`)";
     if num.is_empty() {
         return Err(format!("`{text}` is not a duration; {expected}"));
     }
@@ -39,7 +40,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Formats a duration in the largest whole unit: `15m`, `1h`, `90s`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis() as u64;
-    for (unit, size) in [("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+    for (unit, size) in [
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
         if ms >= size && ms % size == 0 {
             return format!("{}{unit}", ms / size);
         }
@@ -59,12 +66,20 @@ pub fn parse_timestamp(text: &str) -> Option<EpochMillis> {
         if !n.is_finite() {
             return None;
         }
-        return Some(if n.abs() >= 1e11 { n as i64 } else { (n * 1000.0).round() as i64 });
+        return Some(if n.abs() >= 1e11 {
+            n as i64
+        } else {
+            (n * 1000.0).round() as i64
+        });
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Some(dt.timestamp_millis());
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%d/%b/%Y:%H:%M:%S %z"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%d/%b/%Y:%H:%M:%S %z",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(t, fmt) {
             return Some(dt.timestamp_millis());
         }
@@ -85,7 +100,10 @@ pub fn parse_timestamp(text: &str) -> Option<EpochMillis> {
     }
     for fmt in ["%Y-%m-%d", "%m/%d/%Y", "%Y/%m/%d"] {
         if let Ok(d) = NaiveDate::parse_from_str(t, fmt) {
-            return Some(Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0)?).timestamp_millis());
+            return Some(
+                Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0)?)
+                    .timestamp_millis(),
+            );
         }
     }
     None
@@ -141,7 +159,9 @@ mod tests {
         assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86400));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("15").unwrap_err().contains("no unit"));
-        assert!(parse_duration("15 minutes").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("15 minutes")
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!(parse_duration("m").is_err());
         assert_eq!(format_duration(Duration::from_secs(900)), "15m");
         assert_eq!(format_duration(Duration::from_secs(90)), "90s");

@@ -51,7 +51,9 @@ pub struct ModelOptions {
 
 impl Default for ModelOptions {
     fn default() -> Self {
-        ModelOptions { half_life: Duration::from_secs(14 * 86_400) }
+        ModelOptions {
+            half_life: Duration::from_secs(14 * 86_400),
+        }
     }
 }
 
@@ -224,8 +226,12 @@ impl Function {
 impl Detector {
     /// The split fields in the order partition, by, over (those that are set).
     pub fn split_fields(&self) -> impl Iterator<Item = &str> {
-        [&self.partition_field_name, &self.by_field_name, &self.over_field_name]
-            .into_iter()
-            .filter_map(|f| f.as_deref())
+        [
+            &self.partition_field_name,
+            &self.by_field_name,
+            &self.over_field_name,
+        ]
+        .into_iter()
+        .filter_map(|f| f.as_deref())
     }
 }

@@ -1,1 +1,266 @@
-//! From a job to bucket values: aggregation requests, paged, answered by the store.
+//! From a job to bucket values: the aggregation requests a job needs, paged, answered by the
+//! store as per-partition values for each bucket.
+//!
+//! One request shape serves every detector: a `composite` aggregation whose sources are the
+//! bucket time (`date_histogram` with the job's `bucket_span`) followed by the detector's split
+//! fields (partition, by, over), with the function's metric as a sub-aggregation. Composite
+//! pages with `after_key`, so a split with millions of values costs more requests, not more
+//! memory in the store; its flat output needs no per-shape parsing. Lookbacks are cut into
+//! time chunks so the runner can write results and checkpoint as it goes.
+
+use crate::config::{Detector, Job, Metric};
+use crate::store::{Store, StoreError};
+use crate::time::{bucket_start, EpochMillis};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Composite page size: well under Elasticsearch's default `search.max_buckets` (65,536).
+const PAGE_SIZE: usize = 10_000;
+
+/// Elasticsearch's cardinality is exact below `precision_threshold`; 40,000 is its maximum,
+/// so `distinct_count` is exact up to 40,000 distinct values per bucket and partition.
+const CARDINALITY_PRECISION: u64 = 40_000;
+
+/// One partition's value in one bucket for one detector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesValue {
+    /// Value of `partition_field_name`, if the detector has one.
+    pub partition: Option<String>,
+    /// Value of `by_field_name`, if the detector has one.
+    pub by: Option<String>,
+    /// Value of `over_field_name`, if the detector has one.
+    pub over: Option<String>,
+    /// The function's value (count, distinct count, mean, ...).
+    pub value: f64,
+    /// Documents behind the value.
+    pub doc_count: u64,
+}
+
+/// Everything a detector saw in one time chunk: bucket start → values (in store key order).
+pub type DetectorBuckets = BTreeMap<EpochMillis, Vec<SeriesValue>>;
+
+/// Earliest and latest document times matching the job's query, or `None` with no data.
+pub fn data_extent(
+    store: &dyn Store,
+    job: &Job,
+) -> Result<Option<(EpochMillis, EpochMillis)>, StoreError> {
+    let body = json!({
+        "size": 0,
+        "query": job.query,
+        "aggs": {
+            "earliest": { "min": { "field": job.time_field } },
+            "latest": { "max": { "field": job.time_field } }
+        }
+    });
+    let resp = store.search(&job.indices.join(","), &body)?;
+    let earliest = resp
+        .pointer("/aggregations/earliest/value")
+        .and_then(Value::as_f64);
+    let latest = resp
+        .pointer("/aggregations/latest/value")
+        .and_then(Value::as_f64);
+    Ok(match (earliest, latest) {
+        (Some(a), Some(b)) => Some((a as EpochMillis, b as EpochMillis)),
+        _ => None,
+    })
+}
+
+/// Number of source documents per bucket in `[start, end)`: the bucket's `event_count`.
+pub fn event_counts(
+    store: &dyn Store,
+    job: &Job,
+    start: EpochMillis,
+    end: EpochMillis,
+) -> Result<BTreeMap<EpochMillis, u64>, StoreError> {
+    let span = span_ms(job);
+    let body = json!({
+        "size": 0,
+        "query": chunk_query(job, start, end),
+        "aggs": { "t": { "date_histogram": {
+            "field": job.time_field,
+            "fixed_interval": format!("{}ms", span),
+            "min_doc_count": 1
+        } } }
+    });
+    let resp = store.search(&job.indices.join(","), &body)?;
+    let mut out = BTreeMap::new();
+    for b in buckets_of(&resp, "/aggregations/t/buckets")? {
+        let key = b
+            .get("key")
+            .and_then(Value::as_f64)
+            .ok_or_else(|| bad_response("date_histogram bucket without a numeric key"))?;
+        let count = b.get("doc_count").and_then(Value::as_u64).unwrap_or(0);
+        out.insert(bucket_start(key as EpochMillis, span), count);
+    }
+    Ok(out)
+}
+
+/// Fetches one detector's values for every bucket in `[start, end)` (bucket-aligned).
+pub fn fetch_detector(
+    store: &dyn Store,
+    job: &Job,
+    detector: &Detector,
+    start: EpochMillis,
+    end: EpochMillis,
+) -> Result<DetectorBuckets, StoreError> {
+    let span = span_ms(job);
+    let index = job.indices.join(",");
+    let mut out = DetectorBuckets::new();
+    let mut after: Option<Value> = None;
+    loop {
+        let body = composite_request(job, detector, start, end, after.as_ref());
+        let resp = store.search(&index, &body)?;
+        let buckets = buckets_of(&resp, "/aggregations/series/buckets")?;
+        for b in buckets {
+            let key = b
+                .get("key")
+                .ok_or_else(|| bad_response("composite bucket without `key`"))?;
+            let time = key
+                .get("t")
+                .and_then(Value::as_f64)
+                .ok_or_else(|| bad_response("composite key without a numeric `t`"))?;
+            let doc_count = b.get("doc_count").and_then(Value::as_u64).unwrap_or(0);
+            let value = match metric_value(detector, b, doc_count) {
+                Some(v) => v,
+                None => continue, // a mean/min/max over documents that lack the field
+            };
+            out.entry(bucket_start(time as EpochMillis, span))
+                .or_default()
+                .push(SeriesValue {
+                    partition: key_string(key, "p"),
+                    by: key_string(key, "b"),
+                    over: key_string(key, "o"),
+                    value,
+                    doc_count,
+                });
+        }
+        match resp.pointer("/aggregations/series/after_key") {
+            Some(k) if buckets.len() == PAGE_SIZE => after = Some(k.clone()),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// The composite request for one page of one detector's values.
+pub fn composite_request(
+    job: &Job,
+    detector: &Detector,
+    start: EpochMillis,
+    end: EpochMillis,
+    after: Option<&Value>,
+) -> Value {
+    let mut sources = vec![json!({ "t": { "date_histogram": {
+        "field": job.time_field,
+        "fixed_interval": format!("{}ms", span_ms(job)),
+    } } })];
+    let splits = [
+        ("p", &detector.partition_field_name),
+        ("b", &detector.by_field_name),
+        ("o", &detector.over_field_name),
+    ];
+    for (name, field) in splits {
+        if let Some(field) = field {
+            let mut terms = json!({ "field": field });
+            if detector.use_null {
+                terms["missing_bucket"] = json!(true);
+            }
+            sources.push(json!({ name: { "terms": terms } }));
+        }
+    }
+    let mut composite = json!({ "size": PAGE_SIZE, "sources": sources });
+    if let Some(after) = after {
+        composite["after"] = after.clone();
+    }
+    let mut series = json!({ "composite": composite });
+    if let Some(metric) = metric_agg(detector) {
+        series["aggs"] = json!({ "v": metric });
+    }
+    json!({
+        "size": 0,
+        "query": chunk_query(job, start, end),
+        "aggs": { "series": series }
+    })
+}
+
+/// The metric sub-aggregation for a detector's function, `None` for counts (doc_count).
+fn metric_agg(detector: &Detector) -> Option<Value> {
+    let field = detector.field_name.as_deref()?;
+    Some(match detector.function.metric() {
+        Metric::Count | Metric::NonZeroCount => return None,
+        Metric::DistinctCount => {
+            json!({ "cardinality": { "field": field, "precision_threshold": CARDINALITY_PRECISION } })
+        }
+        Metric::Mean => json!({ "avg": { "field": field } }),
+        Metric::Sum => json!({ "sum": { "field": field } }),
+        Metric::Min => json!({ "min": { "field": field } }),
+        Metric::Max => json!({ "max": { "field": field } }),
+    })
+}
+
+fn metric_value(detector: &Detector, bucket: &Value, doc_count: u64) -> Option<f64> {
+    match detector.function.metric() {
+        Metric::Count | Metric::NonZeroCount => Some(doc_count as f64),
+        _ => bucket.pointer("/v/value").and_then(Value::as_f64),
+    }
+}
+
+/// The job's query restricted to `[start, end)` on its time field.
+fn chunk_query(job: &Job, start: EpochMillis, end: EpochMillis) -> Value {
+    json!({ "bool": { "filter": [
+        job.query,
+        { "range": { job.time_field.clone(): { "gte": start, "lt": end, "format": "epoch_millis" } } }
+    ] } })
+}
+
+/// Bucket span in milliseconds.
+pub fn span_ms(job: &Job) -> i64 {
+    job.bucket_span.as_millis() as i64
+}
+
+/// A split value as the string results carry: numbers without a trailing `.0`, `None` for a
+/// missing bucket (`use_null`) or an absent source.
+fn key_string(key: &Value, name: &str) -> Option<String> {
+    match key.get(name)? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9e15 => (f as i64).to_string(),
+            _ => n.to_string(),
+        }),
+        other => Some(other.to_string()),
+    }
+}
+
+fn buckets_of<'a>(resp: &'a Value, pointer: &str) -> Result<&'a Vec<Value>, StoreError> {
+    match resp.pointer(pointer) {
+        Some(Value::Array(b)) => Ok(b),
+        // No aggregations at all: the index is missing or empty.
+        None if resp.get("aggregations").is_none() => Ok(empty()),
+        _ => Err(bad_response(&format!("expected an array at `{pointer}`"))),
+    }
+}
+
+fn empty() -> &'static Vec<Value> {
+    static EMPTY: Vec<Value> = Vec::new();
+    &EMPTY
+}
+
+fn bad_response(what: &str) -> StoreError {
+    StoreError::BadRequest(format!("unexpected search response: {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_strings_drop_float_zero() {
+        let key = json!({ "p": 503.0, "b": "US", "o": null });
+        assert_eq!(key_string(&key, "p").as_deref(), Some("503"));
+        assert_eq!(key_string(&key, "b").as_deref(), Some("US"));
+        assert_eq!(key_string(&key, "o"), None);
+        assert_eq!(key_string(&key, "x"), None);
+    }
+}

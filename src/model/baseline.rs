@@ -15,7 +15,11 @@ pub struct Baseline {
 impl Baseline {
     /// A fresh baseline that knows nothing.
     pub fn new(_cfg: &ModelConfig) -> Self {
-        Baseline { mean: [0.0; SLOTS], var: [0.0; SLOTS], weight: [0.0; SLOTS] }
+        Baseline {
+            mean: [0.0; SLOTS],
+            var: [0.0; SLOTS],
+            weight: [0.0; SLOTS],
+        }
     }
 
     fn slot(time: i64) -> usize {
@@ -27,14 +31,22 @@ impl Baseline {
         let s = Self::slot(time);
         let m = self.mean[s] as f64;
         let sd = (self.var[s] as f64).sqrt();
-        Expected { typical: m, lower: m - 2.0 * sd, upper: m + 2.0 * sd }
+        Expected {
+            typical: m,
+            lower: m - 2.0 * sd,
+            upper: m + 2.0 * sd,
+        }
     }
 
     /// Scores `value` for the bucket starting at `time`, then learns from it.
     pub fn observe(&mut self, cfg: &ModelConfig, time: i64, value: f64) -> Observation {
         let s = Self::slot(time);
         let e = self.expected(cfg, time);
-        let floor = if cfg.kind == ValueKind::Count { e.typical.abs().sqrt().max(1.0) } else { 1e-9 };
+        let floor = if cfg.kind == ValueKind::Count {
+            e.typical.abs().sqrt().max(1.0)
+        } else {
+            1e-9
+        };
         let sd = ((self.var[s] as f64).sqrt()).max(floor);
         let z = (value - e.typical) / sd;
         let z = match cfg.tail {
@@ -55,7 +67,11 @@ impl Baseline {
             typical: e.typical,
             lower: e.lower,
             upper: e.upper,
-            reason: if value >= e.typical { Reason::Spike } else { Reason::Dip },
+            reason: if value >= e.typical {
+                Reason::Spike
+            } else {
+                Reason::Dip
+            },
             multi_bucket_impact: 0.0,
         }
     }

@@ -11,12 +11,22 @@ pub struct Population {
 impl Population {
     /// A fresh population model.
     pub fn new(cfg: &ModelConfig) -> Self {
-        Population { peers: Baseline::new(cfg) }
+        Population {
+            peers: Baseline::new(cfg),
+        }
     }
 
     /// Scores every entity's value in the bucket starting at `time` (in the order given),
     /// then learns the bucket's population.
-    pub fn observe_bucket(&mut self, cfg: &ModelConfig, time: i64, values: &[f64]) -> Vec<Observation> {
-        values.iter().map(|&v| self.peers.observe(cfg, time, v)).collect()
+    pub fn observe_bucket(
+        &mut self,
+        cfg: &ModelConfig,
+        time: i64,
+        values: &[f64],
+    ) -> Vec<Observation> {
+        values
+            .iter()
+            .map(|&v| self.peers.observe(cfg, time, v))
+            .collect()
     }
 }

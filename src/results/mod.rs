@@ -1,1 +1,16 @@
-//! Result documents shaped like Elastic ML's, with deterministic ids, and their writer.
+//! Result documents shaped like Elastic ML's `.ml-anomalies-*` (bucket, record, influencer,
+//! model_plot), with deterministic ids, and the writer that stores them.
+//!
+//! Ids are derived from the job, the bucket time, the detector and the partition, so a replay
+//! of the same data overwrites instead of duplicating.
+
+mod documents;
+mod query;
+mod writer;
+
+pub use documents::{
+    bucket_doc, bucket_id, influencer_doc, model_plot_doc, record_doc, record_id, BucketResult,
+    InfluencerResult, ModelPlotPoint, RecordResult,
+};
+pub use query::{fetch, partition_label, severity, table, ResultType, ResultsQuery};
+pub use writer::ResultsWriter;

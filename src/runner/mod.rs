@@ -1,1 +1,12 @@
-//! Job lifecycle: look back over history, then (later) follow real time; checkpoints.
+//! Job lifecycle: decides *when* a job advances and feeds each bucket through
+//! datafeed → model → score → results. It never reaches into a model's internals.
+//!
+//! `run --once` looks back over all data present for each job, in time chunks, writing
+//! results after each chunk. Replays are idempotent: result ids are deterministic and the
+//! model is deterministic, so a second lookback over the same data writes identical documents.
+
+mod analysis;
+mod lookback;
+
+pub use analysis::{explain, number_text, JobAnalysis};
+pub use lookback::{run_lookback, LookbackSummary};

@@ -20,7 +20,11 @@ impl Normalizer {
 
     /// Score for a bucket whose records have these probabilities.
     pub fn bucket_score(&mut self, probabilities: &[f64]) -> f64 {
-        probabilities.iter().copied().fold(1.0, f64::min).pipe(probability_to_score)
+        probabilities
+            .iter()
+            .copied()
+            .fold(1.0, f64::min)
+            .pipe(probability_to_score)
     }
 }
 

@@ -29,7 +29,13 @@ impl Store for EmbeddedStore {
     fn get(&self, _index: &str, _id: &str) -> Result<Option<VersionedDoc>, StoreError> {
         Ok(None)
     }
-    fn put(&self, _index: &str, _id: &str, _doc: &Value, _mode: PutMode) -> Result<VersionedDoc, StoreError> {
+    fn put(
+        &self,
+        _index: &str,
+        _id: &str,
+        _doc: &Value,
+        _mode: PutMode,
+    ) -> Result<VersionedDoc, StoreError> {
         Err(StoreError::BadRequest("not yet".into()))
     }
     fn delete_by_query(&self, _index: &str, _query: &Value) -> Result<u64, StoreError> {

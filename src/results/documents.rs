@@ -1,0 +1,318 @@
+//! The result document shapes and their ids.
+
+use crate::time::{format_millis, EpochMillis};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+/// One anomalous (or notable) value of one partition in one bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordResult {
+    /// Bucket start.
+    pub timestamp: EpochMillis,
+    /// Position of the detector in the job.
+    pub detector_index: usize,
+    /// Elastic ML function name, e.g. `high_count`.
+    pub function: String,
+    /// Human description of the detector.
+    pub function_description: String,
+    /// The detector's `field_name`.
+    pub field_name: Option<String>,
+    /// Partition split: field and value.
+    pub partition: Option<(String, String)>,
+    /// By split: field and value.
+    pub by: Option<(String, String)>,
+    /// Over split: field and value.
+    pub over: Option<(String, String)>,
+    /// Probability under the model.
+    pub probability: f64,
+    /// Score when first written (never changes afterwards).
+    pub initial_record_score: f64,
+    /// Current (renormalized) score.
+    pub record_score: f64,
+    /// Observed value.
+    pub actual: f64,
+    /// Expected value.
+    pub typical: f64,
+    /// Lower bound of the model's interval.
+    pub lower: f64,
+    /// Upper bound of the model's interval.
+    pub upper: f64,
+    /// Multi-bucket impact, -5..=5.
+    pub multi_bucket_impact: f64,
+    /// One-line explanation, e.g. `spike: 17× higher than typical (612 vs 36)`.
+    pub explanation: String,
+    /// Influencer field → values.
+    pub influencers: Vec<(String, Vec<String>)>,
+}
+
+/// One bucket's overall result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketResult {
+    /// Bucket start.
+    pub timestamp: EpochMillis,
+    /// Current (renormalized) anomaly score.
+    pub anomaly_score: f64,
+    /// Score when first written.
+    pub initial_anomaly_score: f64,
+    /// Source documents in the bucket.
+    pub event_count: u64,
+    /// Lowest record probability in the bucket (1 when none).
+    pub probability: f64,
+    /// Number of records written for the bucket.
+    pub record_count: usize,
+}
+
+/// How much one field value is to blame for a bucket's anomalies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InfluencerResult {
+    /// Bucket start.
+    pub timestamp: EpochMillis,
+    /// Influencer field.
+    pub field: String,
+    /// Influencer value.
+    pub value: String,
+    /// Current score.
+    pub influencer_score: f64,
+    /// Score when first written.
+    pub initial_influencer_score: f64,
+    /// Lowest probability among the records it influenced.
+    pub probability: f64,
+}
+
+/// One partition's model bounds for one bucket (`model_plot_config.enabled`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelPlotPoint {
+    /// Bucket start.
+    pub timestamp: EpochMillis,
+    /// Position of the detector in the job.
+    pub detector_index: usize,
+    /// Function name.
+    pub function: String,
+    /// The detector's `field_name`.
+    pub field_name: Option<String>,
+    /// Partition split: field and value.
+    pub partition: Option<(String, String)>,
+    /// By split: field and value.
+    pub by: Option<(String, String)>,
+    /// Observed value (absent for a bucket with no data).
+    pub actual: Option<f64>,
+    /// Model median.
+    pub median: f64,
+    /// Model lower bound.
+    pub lower: f64,
+    /// Model upper bound.
+    pub upper: f64,
+}
+
+/// Id of a bucket document: `{job}_bucket_{timestamp}_{span_seconds}` as in Elastic ML.
+pub fn bucket_id(job_id: &str, timestamp: EpochMillis, bucket_span_s: u64) -> String {
+    format!("{job_id}_bucket_{timestamp}_{bucket_span_s}")
+}
+
+/// Id of a record document: stable for the job, time, detector and split values.
+pub fn record_id(job_id: &str, r: &RecordResult, bucket_span_s: u64) -> String {
+    let h = split_hash(&[&r.partition, &r.by, &r.over]);
+    format!(
+        "{job_id}_record_{}_{bucket_span_s}_{}_{h}",
+        r.timestamp, r.detector_index
+    )
+}
+
+fn split_hash(splits: &[&Option<(String, String)>]) -> String {
+    let mut hasher = Sha256::new();
+    for s in splits {
+        match s {
+            Some((f, v)) => {
+                hasher.update([1u8]);
+                hasher.update(f.as_bytes());
+                hasher.update([0u8]);
+                hasher.update(v.as_bytes());
+                hasher.update([0u8]);
+            }
+            None => hasher.update([2u8]),
+        }
+    }
+    let digest = hasher.finalize();
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A finite f64 as JSON (NaN and infinities become `null`, which Elasticsearch accepts).
+fn num(x: f64) -> Value {
+    serde_json::Number::from_f64(x)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
+/// Rounds a score to 3 decimals so documents read well and compare exactly across runs.
+fn score(x: f64) -> Value {
+    num((x * 1000.0).round() / 1000.0)
+}
+
+fn split_fields(doc: &mut Map<String, Value>, kind: &str, split: &Option<(String, String)>) {
+    if let Some((field, value)) = split {
+        doc.insert(format!("{kind}_field_name"), json!(field));
+        doc.insert(format!("{kind}_field_value"), json!(value));
+    }
+}
+
+fn common(
+    job_id: &str,
+    result_type: &str,
+    timestamp: EpochMillis,
+    bucket_span_s: u64,
+) -> Map<String, Value> {
+    let mut doc = Map::new();
+    doc.insert("job_id".into(), json!(job_id));
+    doc.insert("result_type".into(), json!(result_type));
+    doc.insert("timestamp".into(), json!(timestamp));
+    doc.insert("timestamp_string".into(), json!(format_millis(timestamp)));
+    doc.insert("bucket_span".into(), json!(bucket_span_s));
+    doc.insert("is_interim".into(), json!(false));
+    doc
+}
+
+/// The `record` document.
+pub fn record_doc(job_id: &str, r: &RecordResult, bucket_span_s: u64) -> Value {
+    let mut doc = common(job_id, "record", r.timestamp, bucket_span_s);
+    doc.insert("detector_index".into(), json!(r.detector_index));
+    doc.insert("function".into(), json!(r.function));
+    doc.insert("function_description".into(), json!(r.function_description));
+    if let Some(f) = &r.field_name {
+        doc.insert("field_name".into(), json!(f));
+    }
+    split_fields(&mut doc, "partition", &r.partition);
+    split_fields(&mut doc, "by", &r.by);
+    split_fields(&mut doc, "over", &r.over);
+    doc.insert("probability".into(), num(r.probability));
+    doc.insert("record_score".into(), score(r.record_score));
+    doc.insert("initial_record_score".into(), score(r.initial_record_score));
+    doc.insert("multi_bucket_impact".into(), num(r.multi_bucket_impact));
+    doc.insert("actual".into(), json!([num(r.actual)]));
+    doc.insert("typical".into(), json!([num(r.typical)]));
+    doc.insert("model_lower".into(), num(r.lower));
+    doc.insert("model_upper".into(), num(r.upper));
+    doc.insert("explanation".into(), json!(r.explanation));
+    let influencers: Vec<Value> = r
+        .influencers
+        .iter()
+        .map(|(f, vs)| json!({ "influencer_field_name": f, "influencer_field_values": vs }))
+        .collect();
+    doc.insert("influencers".into(), Value::Array(influencers));
+    Value::Object(doc)
+}
+
+/// The `bucket` document.
+pub fn bucket_doc(job_id: &str, b: &BucketResult, bucket_span_s: u64) -> Value {
+    let mut doc = common(job_id, "bucket", b.timestamp, bucket_span_s);
+    doc.insert("anomaly_score".into(), score(b.anomaly_score));
+    doc.insert(
+        "initial_anomaly_score".into(),
+        score(b.initial_anomaly_score),
+    );
+    doc.insert("event_count".into(), json!(b.event_count));
+    doc.insert("probability".into(), num(b.probability));
+    doc.insert("record_count".into(), json!(b.record_count));
+    Value::Object(doc)
+}
+
+/// The `influencer` document and its id.
+pub fn influencer_doc(job_id: &str, i: &InfluencerResult, bucket_span_s: u64) -> (String, Value) {
+    let mut doc = common(job_id, "influencer", i.timestamp, bucket_span_s);
+    doc.insert("influencer_field_name".into(), json!(i.field));
+    doc.insert("influencer_field_value".into(), json!(i.value));
+    doc.insert("influencer_score".into(), score(i.influencer_score));
+    doc.insert(
+        "initial_influencer_score".into(),
+        score(i.initial_influencer_score),
+    );
+    doc.insert("probability".into(), num(i.probability));
+    let split = Some((i.field.clone(), i.value.clone()));
+    let id = format!(
+        "{job_id}_influencer_{}_{bucket_span_s}_{}",
+        i.timestamp,
+        split_hash(&[&split])
+    );
+    (id, Value::Object(doc))
+}
+
+/// The `model_plot` document and its id.
+pub fn model_plot_doc(job_id: &str, m: &ModelPlotPoint, bucket_span_s: u64) -> (String, Value) {
+    let mut doc = common(job_id, "model_plot", m.timestamp, bucket_span_s);
+    doc.insert("detector_index".into(), json!(m.detector_index));
+    doc.insert("model_feature".into(), json!(m.function));
+    if let Some(f) = &m.field_name {
+        doc.insert("model_field_name".into(), json!(f));
+    }
+    split_fields(&mut doc, "partition", &m.partition);
+    split_fields(&mut doc, "by", &m.by);
+    if let Some(a) = m.actual {
+        doc.insert("actual".into(), num(a));
+    }
+    doc.insert("model_median".into(), num(m.median));
+    doc.insert("model_lower".into(), num(m.lower));
+    doc.insert("model_upper".into(), num(m.upper));
+    let id = format!(
+        "{job_id}_model_plot_{}_{bucket_span_s}_{}_{}",
+        m.timestamp,
+        m.detector_index,
+        split_hash(&[&m.partition, &m.by])
+    );
+    (id, Value::Object(doc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> RecordResult {
+        RecordResult {
+            timestamp: 1_000_000,
+            detector_index: 0,
+            function: "count".into(),
+            function_description: "count".into(),
+            field_name: None,
+            partition: Some(("country".into(), "DE".into())),
+            by: None,
+            over: None,
+            probability: 1e-9,
+            initial_record_score: 90.0,
+            record_score: 90.0,
+            actual: 600.0,
+            typical: 30.0,
+            lower: 20.0,
+            upper: 40.0,
+            multi_bucket_impact: 0.0,
+            explanation: "spike".into(),
+            influencers: vec![("country".into(), vec!["DE".into()])],
+        }
+    }
+
+    #[test]
+    fn record_ids_depend_on_split_values_only() {
+        let a = record();
+        let mut b = record();
+        b.record_score = 50.0;
+        assert_eq!(record_id("j", &a, 900), record_id("j", &b, 900));
+        b.partition = Some(("country".into(), "FR".into()));
+        assert_ne!(record_id("j", &a, 900), record_id("j", &b, 900));
+        // A value that looks like a field boundary must not collide.
+        let mut c = record();
+        c.partition = Some(("countryD".into(), "E".into()));
+        assert_ne!(record_id("j", &a, 900), record_id("j", &c, 900));
+    }
+
+    #[test]
+    fn record_doc_has_elastic_fields() {
+        let d = record_doc("j", &record(), 900);
+        assert_eq!(d["result_type"], "record");
+        assert_eq!(d["partition_field_name"], "country");
+        assert_eq!(d["partition_field_value"], "DE");
+        assert_eq!(d["actual"], json!([600.0]));
+        assert_eq!(d["typical"], json!([30.0]));
+        assert_eq!(
+            d["influencers"][0]["influencer_field_values"],
+            json!(["DE"])
+        );
+        assert!(d.get("by_field_name").is_none());
+    }
+}

@@ -1,0 +1,93 @@
+//! Buffers result documents and writes them through the store in bulk, retrying outages.
+
+use crate::store::{BulkDoc, Store, StoreError};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Documents per bulk request.
+const BATCH: usize = 2_000;
+/// Attempts for one bulk request while the store is unavailable.
+const ATTEMPTS: u32 = 8;
+
+/// Writes result documents to one index; ids make every write idempotent, so retrying a
+/// partly applied bulk request never duplicates a document.
+pub struct ResultsWriter<'a> {
+    store: &'a dyn Store,
+    index: String,
+    pending: Vec<BulkDoc>,
+    written: u64,
+}
+
+impl<'a> ResultsWriter<'a> {
+    /// A writer into `index`.
+    pub fn new(store: &'a dyn Store, index: &str) -> Self {
+        ResultsWriter {
+            store,
+            index: index.to_string(),
+            pending: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// Queues one document; writes a batch when enough are queued.
+    pub fn push(&mut self, id: String, doc: Value) -> Result<(), StoreError> {
+        self.pending.push(BulkDoc {
+            id: Some(id),
+            source: doc,
+        });
+        if self.pending.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything queued and makes it visible to search.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        let mut docs = std::mem::take(&mut self.pending);
+        let mut attempt = 0;
+        while !docs.is_empty() {
+            attempt += 1;
+            let result = self.store.bulk(&self.index, docs.clone());
+            let retry: Vec<BulkDoc> = match result {
+                Ok(resp) => {
+                    self.written += resp.stored as u64;
+                    let mut retry = Vec::new();
+                    for item in &resp.failed {
+                        let retryable = item.status == 429 || item.status >= 500;
+                        if !retryable || attempt >= ATTEMPTS {
+                            return Err(StoreError::BadRequest(format!(
+                                "writing results to `{}` failed for document {}: {} (status {})",
+                                self.index,
+                                docs[item.position].id.as_deref().unwrap_or("?"),
+                                item.error.as_deref().unwrap_or("no reason given"),
+                                item.status
+                            )));
+                        }
+                        retry.push(docs[item.position].clone());
+                    }
+                    retry
+                }
+                Err(e) if e.is_retryable() && attempt < ATTEMPTS => {
+                    tracing::warn!(index = %self.index, attempt, error = %e, "Retrying results write");
+                    docs
+                }
+                Err(e) => return Err(e),
+            };
+            if !retry.is_empty() {
+                std::thread::sleep(backoff(attempt));
+            }
+            docs = retry;
+        }
+        self.store.refresh(&self.index)
+    }
+
+    /// Documents written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+}
+
+/// Exponential backoff: 100 ms, 200 ms, ... capped at 5 s.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((100u64 << attempt.min(6)).min(5_000))
+}

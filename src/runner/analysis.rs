@@ -1,0 +1,394 @@
+//! The in-memory analysis of one job: one model per partition for every detector, and the
+//! job's normalizer. Takes bucket values, returns scored results; no I/O.
+
+use crate::config::{Detector, Function, Job, Metric, Side};
+use crate::datafeed::SeriesValue;
+use crate::model::{Baseline, ModelConfig, Observation, Population, Reason, Tail, ValueKind};
+use crate::results::{BucketResult, InfluencerResult, ModelPlotPoint, RecordResult};
+use crate::score::Normalizer;
+use crate::time::EpochMillis;
+use std::collections::BTreeMap;
+
+/// Records scoring below this are not written (they would only be noise in the index).
+pub const MIN_RECORD_SCORE: f64 = 1.0;
+
+/// (partition value, by value): one time series of a detector.
+type SeriesKey = (Option<String>, Option<String>);
+
+/// One detector's models.
+struct DetectorModels {
+    detector: Detector,
+    cfg: ModelConfig,
+    /// Per-series baselines (detectors without `over_field_name`), in key order.
+    series: BTreeMap<SeriesKey, Baseline>,
+    /// Per-(partition, by) populations (detectors with `over_field_name`).
+    populations: BTreeMap<SeriesKey, Population>,
+}
+
+/// Everything the analysis produced for one bucket.
+#[derive(Debug, Default)]
+pub struct BucketOutput {
+    /// The bucket document.
+    pub bucket: Option<BucketResult>,
+    /// Records above [`MIN_RECORD_SCORE`].
+    pub records: Vec<RecordResult>,
+    /// Influencers of those records.
+    pub influencers: Vec<InfluencerResult>,
+    /// Model plot points, when the job enables them.
+    pub model_plot: Vec<ModelPlotPoint>,
+}
+
+/// The live analysis state of one job.
+pub struct JobAnalysis {
+    job: Job,
+    detectors: Vec<DetectorModels>,
+    normalizer: Normalizer,
+}
+
+impl JobAnalysis {
+    /// A fresh analysis for `job`.
+    pub fn new(job: &Job) -> Self {
+        let detectors = job
+            .detectors
+            .iter()
+            .map(|d| DetectorModels {
+                detector: d.clone(),
+                cfg: model_config(job, d.function),
+                series: BTreeMap::new(),
+                populations: BTreeMap::new(),
+            })
+            .collect();
+        JobAnalysis {
+            job: job.clone(),
+            detectors,
+            normalizer: Normalizer::new(),
+        }
+    }
+
+    /// Number of partitions (series and population entities) the job models.
+    pub fn partitions(&self) -> usize {
+        self.detectors
+            .iter()
+            .map(|d| d.series.len() + d.populations.len())
+            .sum()
+    }
+
+    /// Analyses bucket `time`: `values[d]` are detector `d`'s values in it (any order).
+    pub fn analyse_bucket(
+        &mut self,
+        time: EpochMillis,
+        event_count: u64,
+        values: &[&[SeriesValue]],
+    ) -> BucketOutput {
+        let mut out = BucketOutput::default();
+        let mut probabilities = Vec::new();
+        for (d, models) in self.detectors.iter_mut().enumerate() {
+            let vals = values.get(d).copied().unwrap_or(&[]);
+            let scored = if models.detector.over_field_name.is_some() {
+                models.analyse_population(time, vals)
+            } else {
+                models.analyse_series(time, vals, self.job.model_plot, &mut out.model_plot)
+            };
+            for (split, obs) in scored {
+                probabilities.push(obs.probability);
+                let score = self.normalizer.record_score(obs.probability);
+                if score < MIN_RECORD_SCORE {
+                    continue;
+                }
+                out.records
+                    .push(models.record(&self.job, time, split, &obs, score));
+            }
+        }
+        let score = self.normalizer.bucket_score(&probabilities);
+        let probability = probabilities.iter().copied().fold(1.0, f64::min);
+        out.influencers = influencers_of(&out.records);
+        out.bucket = Some(BucketResult {
+            timestamp: time,
+            anomaly_score: score,
+            initial_anomaly_score: score,
+            event_count,
+            probability,
+            record_count: out.records.len(),
+        });
+        out
+    }
+}
+
+/// The split values of one scored value: partition, by, over.
+type Split = (Option<String>, Option<String>, Option<String>);
+
+impl DetectorModels {
+    fn analyse_series(
+        &mut self,
+        time: EpochMillis,
+        values: &[SeriesValue],
+        model_plot: bool,
+        plot: &mut Vec<ModelPlotPoint>,
+    ) -> Vec<(Split, Observation)> {
+        let mut present: BTreeMap<SeriesKey, f64> = BTreeMap::new();
+        for v in values {
+            present.insert((v.partition.clone(), v.by.clone()), v.value);
+        }
+        for key in present.keys() {
+            if !self.series.contains_key(key) {
+                self.series.insert(key.clone(), Baseline::new(&self.cfg));
+            }
+        }
+        let zero_when_absent = matches!(
+            self.detector.function.metric(),
+            Metric::Count | Metric::DistinctCount | Metric::Sum
+        );
+        let mut scored = Vec::new();
+        for (key, baseline) in self.series.iter_mut() {
+            let value = match present.get(key) {
+                Some(&v) => Some(v),
+                None if zero_when_absent => Some(0.0),
+                None => None,
+            };
+            let obs = value.map(|v| baseline.observe(&self.cfg, time, v));
+            if model_plot {
+                let (median, lower, upper) = match &obs {
+                    Some(o) => (o.typical, o.lower, o.upper),
+                    None => {
+                        let e = baseline.expected(&self.cfg, time);
+                        (e.typical, e.lower, e.upper)
+                    }
+                };
+                plot.push(ModelPlotPoint {
+                    timestamp: time,
+                    detector_index: self.detector.index,
+                    function: self.detector.function.name(),
+                    field_name: self.detector.field_name.clone(),
+                    partition: named(&self.detector.partition_field_name, &key.0),
+                    by: named(&self.detector.by_field_name, &key.1),
+                    actual: value,
+                    median,
+                    lower,
+                    upper,
+                });
+            }
+            if let Some(o) = obs {
+                scored.push(((key.0.clone(), key.1.clone(), None), o));
+            }
+        }
+        scored
+    }
+
+    fn analyse_population(
+        &mut self,
+        time: EpochMillis,
+        values: &[SeriesValue],
+    ) -> Vec<(Split, Observation)> {
+        let mut groups: BTreeMap<SeriesKey, Vec<&SeriesValue>> = BTreeMap::new();
+        for v in values {
+            groups
+                .entry((v.partition.clone(), v.by.clone()))
+                .or_default()
+                .push(v);
+        }
+        let mut scored = Vec::new();
+        for (key, mut members) in groups {
+            members.sort_by(|a, b| a.over.cmp(&b.over));
+            let vals: Vec<f64> = members.iter().map(|m| m.value).collect();
+            let population = self
+                .populations
+                .entry(key.clone())
+                .or_insert_with(|| Population::new(&self.cfg));
+            let obs = population.observe_bucket(&self.cfg, time, &vals);
+            for (m, o) in members.iter().zip(obs) {
+                scored.push(((key.0.clone(), key.1.clone(), m.over.clone()), o));
+            }
+        }
+        scored
+    }
+
+    fn record(
+        &self,
+        job: &Job,
+        time: EpochMillis,
+        split: Split,
+        obs: &Observation,
+        score: f64,
+    ) -> RecordResult {
+        let d = &self.detector;
+        let partition = named(&d.partition_field_name, &split.0);
+        let by = named(&d.by_field_name, &split.1);
+        let over = named(&d.over_field_name, &split.2);
+        let influencers = job
+            .influencers
+            .iter()
+            .filter_map(|field| {
+                [&partition, &by, &over]
+                    .into_iter()
+                    .flatten()
+                    .find(|(f, _)| f == field)
+                    .map(|(f, v)| (f.clone(), vec![v.clone()]))
+            })
+            .collect();
+        RecordResult {
+            timestamp: time,
+            detector_index: d.index,
+            function: d.function.name(),
+            function_description: d.description.clone(),
+            field_name: d.field_name.clone(),
+            partition,
+            by,
+            over,
+            probability: obs.probability,
+            initial_record_score: score,
+            record_score: score,
+            actual: obs.actual,
+            typical: obs.typical,
+            lower: obs.lower,
+            upper: obs.upper,
+            multi_bucket_impact: obs.multi_bucket_impact,
+            explanation: explain(obs),
+            influencers,
+        }
+    }
+}
+
+/// Influencer results of a bucket: each influencer value scores as its worst record.
+fn influencers_of(records: &[RecordResult]) -> Vec<InfluencerResult> {
+    let mut by_value: BTreeMap<(String, String), (f64, f64, EpochMillis)> = BTreeMap::new();
+    for r in records {
+        for (field, values) in &r.influencers {
+            for v in values {
+                let e =
+                    by_value
+                        .entry((field.clone(), v.clone()))
+                        .or_insert((0.0, 1.0, r.timestamp));
+                e.0 = e.0.max(r.record_score);
+                e.1 = e.1.min(r.probability);
+            }
+        }
+    }
+    by_value
+        .into_iter()
+        .map(
+            |((field, value), (score, probability, timestamp))| InfluencerResult {
+                timestamp,
+                field,
+                value,
+                influencer_score: score,
+                initial_influencer_score: score,
+                probability,
+            },
+        )
+        .collect()
+}
+
+fn named(field: &Option<String>, value: &Option<String>) -> Option<(String, String)> {
+    let f = field.as_ref()?;
+    Some((
+        f.clone(),
+        value.clone().unwrap_or_else(|| "null".to_string()),
+    ))
+}
+
+/// The model settings for a detector of `job`.
+pub fn model_config(job: &Job, function: Function) -> ModelConfig {
+    let kind = match function.metric() {
+        Metric::Count | Metric::NonZeroCount | Metric::DistinctCount => ValueKind::Count,
+        Metric::Mean | Metric::Sum | Metric::Min | Metric::Max => ValueKind::Metric,
+    };
+    let tail = match function.side() {
+        Side::Both => Tail::Both,
+        Side::High => Tail::High,
+        Side::Low => Tail::Low,
+    };
+    ModelConfig {
+        bucket_span_ms: job.bucket_span.as_millis() as i64,
+        kind,
+        tail,
+        half_life_ms: job.model.half_life.as_millis() as i64,
+    }
+}
+
+/// A one-line explanation: `spike: 17× higher than typical (612 vs 36)`.
+pub fn explain(obs: &Observation) -> String {
+    let reason = match obs.reason {
+        Reason::Normal if obs.actual >= obs.typical => Reason::Spike,
+        Reason::Normal => Reason::Dip,
+        r => r,
+    };
+    let (a, t) = (obs.actual, obs.typical);
+    let factor = if t.abs() < 1e-9 && a.abs() < 1e-9 {
+        "as typical".to_string()
+    } else if a >= t {
+        if t > 0.0 {
+            format!("{} higher than typical", factor_text(a / t))
+        } else {
+            "above typical".to_string()
+        }
+    } else if a > 0.0 {
+        format!("{} lower than typical", factor_text(t / a))
+    } else {
+        "dropped to zero".to_string()
+    };
+    format!(
+        "{}: {factor} ({} vs {})",
+        reason.phrase(),
+        number_text(a),
+        number_text(t)
+    )
+}
+
+fn factor_text(f: f64) -> String {
+    if f >= 10.0 {
+        format!("{:.0}×", f)
+    } else {
+        format!("{:.1}×", f)
+    }
+}
+
+/// A number for people: integers plain, others with up to 3 significant decimals.
+pub fn number_text(x: f64) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    if (x - x.round()).abs() < 1e-9 || x.abs() >= 1000.0 {
+        format!("{:.0}", x)
+    } else if x.abs() >= 10.0 {
+        format!("{:.1}", x)
+    } else {
+        format!("{:.2}", x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(actual: f64, typical: f64, reason: Reason) -> Observation {
+        Observation {
+            probability: 1e-6,
+            actual,
+            typical,
+            lower: 0.0,
+            upper: 0.0,
+            reason,
+            multi_bucket_impact: 0.0,
+        }
+    }
+
+    #[test]
+    fn explanations_read_as_sentences() {
+        assert_eq!(
+            explain(&obs(612.0, 36.0, Reason::Spike)),
+            "spike: 17× higher than typical (612 vs 36)"
+        );
+        assert_eq!(
+            explain(&obs(20.0, 100.0, Reason::Dip)),
+            "dip: 5.0× lower than typical (20 vs 100)"
+        );
+        assert_eq!(
+            explain(&obs(0.0, 100.0, Reason::SignalLost)),
+            "signal lost: dropped to zero (0 vs 100)"
+        );
+        assert_eq!(
+            explain(&obs(3.0, 0.0, Reason::Spike)),
+            "spike: above typical (3 vs 0)"
+        );
+    }
+}
