@@ -1,11 +1,10 @@
-//! Looking back over the history present in the store.
+//! Advancing a job through time: fetch a chunk of buckets, analyse them in order, write the
+//! results. Lookback and real time are the same loop with a different end.
 
 use super::analysis::JobAnalysis;
 use crate::config::Job;
-use crate::datafeed::{self, DetectorBuckets};
-use crate::results::{
-    bucket_doc, bucket_id, influencer_doc, model_plot_doc, record_doc, record_id, ResultsWriter,
-};
+use crate::datafeed::{self, DetectorBuckets, SeriesValue};
+use crate::results::{bucket_doc, bucket_id, influencer_doc, model_plot_doc, record_doc, record_id, ResultsWriter};
 use crate::store::Store;
 use crate::time::{bucket_start, EpochMillis};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,7 +17,7 @@ fn chunk_ms(span_ms: i64) -> i64 {
     (day.max(span_ms * 96) / span_ms).max(1) * span_ms
 }
 
-/// What one lookback did.
+/// What a run of a job did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LookbackSummary {
     /// The job.
@@ -39,86 +38,139 @@ pub struct LookbackSummary {
     pub elapsed: Duration,
 }
 
-/// Analyses every bucket of data present for `job`, writing results as it goes.
-pub fn run_lookback(store: &dyn Store, job: &Job) -> crate::Result<LookbackSummary> {
-    let started = Instant::now();
-    let mut summary = LookbackSummary {
-        job_id: job.job_id.clone(),
-        ..Default::default()
-    };
-    let Some((earliest, latest)) = datafeed::data_extent(store, job)? else {
-        tracing::warn!(job_id = %job.job_id, indices = ?job.indices, "No data matches the job's datafeed");
-        return Ok(summary);
-    };
-    let span = datafeed::span_ms(job);
-    let span_s = (span / 1000) as u64;
-    let start = bucket_start(earliest, span);
-    let end = bucket_start(latest, span) + span;
-    let progress = progress_bar(&job.job_id, ((end - start) / span) as u64);
+/// One job's progress through time.
+pub struct JobRunner<'a> {
+    store: &'a dyn Store,
+    job: Job,
+    analysis: JobAnalysis,
+    writer: ResultsWriter<'a>,
+    /// Start of the first bucket not analysed yet; `None` until the job has seen data.
+    next_bucket: Option<EpochMillis>,
+    summary: LookbackSummary,
+}
 
-    let mut analysis = JobAnalysis::new(job);
-    let mut writer = ResultsWriter::new(store, &job.results_index);
-    let chunk = chunk_ms(span);
-    let mut chunk_start = start;
-    while chunk_start < end {
-        let chunk_end = (chunk_start + chunk).min(end);
-        let counts = datafeed::event_counts(store, job, chunk_start, chunk_end)?;
+impl<'a> JobRunner<'a> {
+    /// A runner for `job` that has analysed nothing yet.
+    pub fn new(store: &'a dyn Store, job: &Job) -> Self {
+        JobRunner {
+            store,
+            job: job.clone(),
+            analysis: JobAnalysis::new(job),
+            writer: ResultsWriter::new(store, &job.results_index),
+            next_bucket: None,
+            summary: LookbackSummary { job_id: job.job_id.clone(), ..Default::default() },
+        }
+    }
+
+    /// Start of the first bucket not analysed yet.
+    pub fn next_bucket(&self) -> Option<EpochMillis> {
+        self.next_bucket
+    }
+
+    /// What the runner has done so far.
+    pub fn summary(&self) -> LookbackSummary {
+        let mut s = self.summary.clone();
+        s.partitions = self.analysis.partitions();
+        s.documents = self.writer.written();
+        s
+    }
+
+    /// Analyses every bucket that ends at or before `until`, writing results after each
+    /// chunk. Before the job has seen data it starts at the earliest document's bucket.
+    pub fn advance(&mut self, until: EpochMillis, progress: &ProgressBar) -> crate::Result<()> {
+        let span = datafeed::span_ms(&self.job);
+        let start = match self.next_bucket {
+            Some(t) => t,
+            None => match datafeed::data_extent(self.store, &self.job)? {
+                Some((earliest, _)) => bucket_start(earliest, span),
+                None => return Ok(()),
+            },
+        };
+        let end = bucket_start(until, span);
+        if end <= start {
+            self.next_bucket = Some(start);
+            return Ok(());
+        }
+        progress.inc_length(((end - start) / span) as u64);
+        let mut chunk_start = start;
+        while chunk_start < end {
+            let chunk_end = (chunk_start + chunk_ms(span)).min(end);
+            self.analyse_chunk(chunk_start, chunk_end, progress)?;
+            self.writer.flush()?;
+            self.next_bucket = Some(chunk_end);
+            chunk_start = chunk_end;
+        }
+        Ok(())
+    }
+
+    fn analyse_chunk(&mut self, start: EpochMillis, end: EpochMillis, progress: &ProgressBar) -> crate::Result<()> {
+        let (store, job) = (self.store, &self.job);
+        let span = datafeed::span_ms(job);
+        let span_s = (span / 1000) as u64;
+        let counts = datafeed::event_counts(store, job, start, end)?;
         let fetched: Vec<DetectorBuckets> = job
             .detectors
             .iter()
-            .map(|d| datafeed::fetch_detector(store, job, d, chunk_start, chunk_end))
+            .map(|d| datafeed::fetch_detector(store, job, d, start, end))
             .collect::<Result<_, _>>()?;
-        let mut t = chunk_start;
-        while t < chunk_end {
-            let values: Vec<&[datafeed::SeriesValue]> = fetched
-                .iter()
-                .map(|f| f.get(&t).map(Vec::as_slice).unwrap_or(&[]))
-                .collect();
-            let out = analysis.analyse_bucket(t, counts.get(&t).copied().unwrap_or(0), &values);
+        let mut t = start;
+        while t < end {
+            let values: Vec<&[SeriesValue]> =
+                fetched.iter().map(|f| f.get(&t).map(Vec::as_slice).unwrap_or(&[])).collect();
+            let out = self.analysis.analyse_bucket(t, counts.get(&t).copied().unwrap_or(0), &values);
+            let id = &job.job_id;
             for r in &out.records {
-                summary.records += 1;
+                self.summary.records += 1;
                 if r.record_score >= 75.0 {
-                    summary.critical_records += 1;
+                    self.summary.critical_records += 1;
                 }
-                writer.push(
-                    record_id(&job.job_id, r, span_s),
-                    record_doc(&job.job_id, r, span_s),
-                )?;
+                self.writer.push(record_id(id, r, span_s), record_doc(id, r, span_s))?;
             }
             for i in &out.influencers {
-                let (id, doc) = influencer_doc(&job.job_id, i, span_s);
-                writer.push(id, doc)?;
+                let (doc_id, doc) = influencer_doc(id, i, span_s);
+                self.writer.push(doc_id, doc)?;
             }
             for m in &out.model_plot {
-                let (id, doc) = model_plot_doc(&job.job_id, m, span_s);
-                writer.push(id, doc)?;
+                let (doc_id, doc) = model_plot_doc(id, m, span_s);
+                self.writer.push(doc_id, doc)?;
             }
             if let Some(b) = &out.bucket {
-                writer.push(
-                    bucket_id(&job.job_id, t, span_s),
-                    bucket_doc(&job.job_id, b, span_s),
-                )?;
+                self.writer.push(bucket_id(id, t, span_s), bucket_doc(id, b, span_s))?;
             }
-            summary.buckets += 1;
+            self.summary.buckets += 1;
+            let first = self.summary.range.map(|r| r.0).unwrap_or(t);
+            self.summary.range = Some((first, t));
             progress.inc(1);
             t += span;
         }
-        writer.flush()?;
-        chunk_start = chunk_end;
+        Ok(())
     }
+}
+
+/// Analyses every bucket of data present for `job`, including the last, possibly partial,
+/// bucket: what `run --once` does.
+pub fn run_lookback(store: &dyn Store, job: &Job) -> crate::Result<LookbackSummary> {
+    let started = Instant::now();
+    let mut runner = JobRunner::new(store, job);
+    let Some((_, latest)) = datafeed::data_extent(store, job)? else {
+        tracing::warn!(job_id = %job.job_id, indices = ?job.indices, "No data matches the job's datafeed");
+        return Ok(runner.summary());
+    };
+    let span = datafeed::span_ms(job);
+    let progress = progress_bar(&job.job_id);
+    runner.advance(bucket_start(latest, span) + span, &progress)?;
     progress.finish_and_clear();
-    summary.partitions = analysis.partitions();
-    summary.documents = writer.written();
-    summary.range = Some((start, end - span));
+    let mut summary = runner.summary();
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
 
-fn progress_bar(job_id: &str, buckets: u64) -> ProgressBar {
+/// A progress bar on a terminal, hidden otherwise (logs and CI stay clean).
+pub fn progress_bar(job_id: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(buckets);
+    let bar = ProgressBar::new(0);
     let style = ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} buckets {eta}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");

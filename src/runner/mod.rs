@@ -9,4 +9,4 @@ mod analysis;
 mod lookback;
 
 pub use analysis::{explain, number_text, JobAnalysis};
-pub use lookback::{run_lookback, LookbackSummary};
+pub use lookback::{progress_bar, run_lookback, JobRunner, LookbackSummary};
