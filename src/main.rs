@@ -44,7 +44,8 @@ enum Command {
         /// Directory (or file) of job definitions.
         #[arg(long, default_value = "jobs")]
         jobs: PathBuf,
-        /// Analyse the history present, then exit (the only mode in this version).
+        /// Analyse the history present, then exit (default: then follow real time until
+        /// Ctrl-C or SIGTERM).
         #[arg(long)]
         once: bool,
     },
@@ -114,13 +115,13 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
     match cli.command {
         Command::Validate { files } => validate(&files),
         Command::Run { jobs, once } => {
-            if !once {
-                eprintln!("note: only `run --once` (look back, then exit) is available in this version; running once");
-            }
             let jobs = config::load_jobs(&[jobs])?;
             let store = store::open(&cli.store)?;
+            if !once {
+                return follow_real_time(store.as_ref(), &jobs);
+            }
             for job in &jobs {
-                let s = runner::run_lookback(store.as_ref(), job)?;
+                let s = runner::run_lookback(store.as_ref(), job, Some(runner::STATE_INDEX))?;
                 println!(
                     "{}: {} buckets, {} partitions, {} records ({} scoring >= 75), {} documents in {:.1}s",
                     s.job_id,
@@ -136,6 +137,30 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
         }
         Command::Results(args) => print_results(&cli.store, args),
     }
+}
+
+fn follow_real_time(store: &dyn store::Store, jobs: &[config::Job]) -> tidewatch::Result<ExitCode> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        eprintln!("stopping after the current batch and its checkpoint...");
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    })
+    .map_err(|e| tidewatch::Error::Other(format!("cannot install the signal handler: {e}")))?;
+    let clock = runner::SystemClock;
+    let mut realtime = runner::Realtime::new(store, jobs, runner::STATE_INDEX, &clock)?;
+    eprintln!(
+        "following {} job(s) in real time; Ctrl-C to stop",
+        jobs.len()
+    );
+    realtime.run(&stop)?;
+    for (job_id, next) in realtime.positions() {
+        let at = next
+            .map(time::format_millis)
+            .unwrap_or_else(|| "no data yet".into());
+        eprintln!("{job_id}: stopped; next bucket {at}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn validate(files: &[PathBuf]) -> tidewatch::Result<ExitCode> {

@@ -76,3 +76,42 @@ impl Baseline {
         }
     }
 }
+
+impl Baseline {
+    /// The state as bytes, for snapshots.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(SLOTS * 12);
+        for a in [&self.mean, &self.var, &self.weight] {
+            for x in a.iter() {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// The state back from [`Baseline::to_bytes`]; `None` if the bytes are not a state.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != SLOTS * 12 {
+            return None;
+        }
+        let mut b = Baseline {
+            mean: [0.0; SLOTS],
+            var: [0.0; SLOTS],
+            weight: [0.0; SLOTS],
+        };
+        let mut chunks = bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        for a in [&mut b.mean, &mut b.var, &mut b.weight] {
+            for x in a.iter_mut() {
+                *x = chunks.next()?;
+            }
+        }
+        Some(b)
+    }
+
+    /// Notes a bucket without data (placeholder: learns nothing).
+    pub fn observe_missing(&mut self, _cfg: &ModelConfig, _time: i64) -> Option<Observation> {
+        None
+    }
+}

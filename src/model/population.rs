@@ -30,3 +30,15 @@ impl Population {
             .collect()
     }
 }
+
+impl Population {
+    /// The state as bytes, for snapshots.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.peers.to_bytes()
+    }
+
+    /// The state back from [`Population::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        Baseline::from_bytes(bytes).map(|peers| Population { peers })
+    }
+}

@@ -1,6 +1,7 @@
 //! The in-memory analysis of one job: one model per partition for every detector, and the
 //! job's normalizer. Takes bucket values, returns scored results; no I/O.
 
+use super::codec::{Reader, Writer};
 use crate::config::{Detector, Function, Job, Metric, Side};
 use crate::datafeed::SeriesValue;
 use crate::model::{Baseline, ModelConfig, Observation, Population, Reason, Tail, ValueKind};
@@ -114,6 +115,60 @@ impl JobAnalysis {
     }
 }
 
+/// Version of the snapshot layout; bump when it changes.
+const SNAPSHOT_VERSION: u32 = 1;
+
+impl JobAnalysis {
+    /// The whole analysis state as bytes: normalizer, then each detector's models in key order.
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.u32(SNAPSHOT_VERSION);
+        w.bytes(&self.normalizer.to_bytes());
+        w.u32(self.detectors.len() as u32);
+        for d in &self.detectors {
+            w.u32(d.series.len() as u32);
+            for (k, b) in &d.series {
+                w.opt_str(&k.0);
+                w.opt_str(&k.1);
+                w.bytes(&b.to_bytes());
+            }
+            w.u32(d.populations.len() as u32);
+            for (k, p) in &d.populations {
+                w.opt_str(&k.0);
+                w.opt_str(&k.1);
+                w.bytes(&p.to_bytes());
+            }
+        }
+        w.finish()
+    }
+
+    /// The analysis back from [`JobAnalysis::to_snapshot`] for the same job; `None` when the
+    /// bytes are damaged or were written for a different layout or job shape.
+    pub fn from_snapshot(job: &Job, bytes: &[u8]) -> Option<Self> {
+        let mut a = JobAnalysis::new(job);
+        let mut r = Reader::new(bytes);
+        if r.u32()? != SNAPSHOT_VERSION {
+            return None;
+        }
+        a.normalizer = Normalizer::from_bytes(r.bytes()?)?;
+        if r.u32()? as usize != a.detectors.len() {
+            return None;
+        }
+        for d in &mut a.detectors {
+            for _ in 0..r.u32()? {
+                let key = (r.opt_str()?, r.opt_str()?);
+                d.series.insert(key, Baseline::from_bytes(r.bytes()?)?);
+            }
+            for _ in 0..r.u32()? {
+                let key = (r.opt_str()?, r.opt_str()?);
+                d.populations
+                    .insert(key, Population::from_bytes(r.bytes()?)?);
+            }
+        }
+        r.is_empty().then_some(a)
+    }
+}
+
 /// The split values of one scored value: partition, by, over.
 type Split = (Option<String>, Option<String>, Option<String>);
 
@@ -145,11 +200,14 @@ impl DetectorModels {
                 None if zero_when_absent => Some(0.0),
                 None => None,
             };
-            let obs = value.map(|v| baseline.observe(&self.cfg, time, v));
+            let obs = match value {
+                Some(v) => Some(baseline.observe(&self.cfg, time, v)),
+                None => baseline.observe_missing(&self.cfg, time),
+            };
             if model_plot {
                 let (median, lower, upper) = match &obs {
-                    Some(o) => (o.typical, o.lower, o.upper),
-                    None => {
+                    Some(o) if value.is_some() => (o.typical, o.lower, o.upper),
+                    _ => {
                         let e = baseline.expected(&self.cfg, time);
                         (e.typical, e.lower, e.upper)
                     }

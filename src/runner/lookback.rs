@@ -2,9 +2,12 @@
 //! results. Lookback and real time are the same loop with a different end.
 
 use super::analysis::JobAnalysis;
+use super::checkpoint::{self, Checkpoint};
 use crate::config::Job;
 use crate::datafeed::{self, DetectorBuckets, SeriesValue};
-use crate::results::{bucket_doc, bucket_id, influencer_doc, model_plot_doc, record_doc, record_id, ResultsWriter};
+use crate::results::{
+    bucket_doc, bucket_id, influencer_doc, model_plot_doc, record_doc, record_id, ResultsWriter,
+};
 use crate::store::Store;
 use crate::time::{bucket_start, EpochMillis};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -46,6 +49,9 @@ pub struct JobRunner<'a> {
     writer: ResultsWriter<'a>,
     /// Start of the first bucket not analysed yet; `None` until the job has seen data.
     next_bucket: Option<EpochMillis>,
+    /// Index holding checkpoints and snapshots; `None` keeps no state.
+    state_index: Option<String>,
+    checkpoint: Option<Checkpoint>,
     summary: LookbackSummary,
 }
 
@@ -58,8 +64,35 @@ impl<'a> JobRunner<'a> {
             analysis: JobAnalysis::new(job),
             writer: ResultsWriter::new(store, &job.results_index),
             next_bucket: None,
-            summary: LookbackSummary { job_id: job.job_id.clone(), ..Default::default() },
+            state_index: None,
+            checkpoint: None,
+            summary: LookbackSummary {
+                job_id: job.job_id.clone(),
+                ..Default::default()
+            },
         }
+    }
+
+    /// A runner that resumes from the job's checkpoint in `state_index` (starting over when
+    /// there is none, or when the job definition changed since), and checkpoints after every
+    /// chunk it writes.
+    pub fn resume(store: &'a dyn Store, job: &Job, state_index: &str) -> crate::Result<Self> {
+        let mut runner = JobRunner::new(store, job);
+        runner.state_index = Some(state_index.to_string());
+        if let Some(cp) = checkpoint::load_checkpoint(store, state_index, job)? {
+            match checkpoint::load_snapshot(store, state_index, job, &cp)? {
+                Some(analysis) => {
+                    tracing::info!(job_id = %job.job_id, next_bucket = %crate::time::format_millis(cp.next_bucket), "Resuming from checkpoint");
+                    runner.analysis = analysis;
+                    runner.next_bucket = Some(cp.next_bucket);
+                }
+                None => {
+                    tracing::warn!(job_id = %job.job_id, "The job changed since its checkpoint (or its snapshot is unreadable); analysing from the start")
+                }
+            }
+            runner.checkpoint = Some(cp);
+        }
+        Ok(runner)
     }
 
     /// Start of the first bucket not analysed yet.
@@ -98,12 +131,28 @@ impl<'a> JobRunner<'a> {
             self.analyse_chunk(chunk_start, chunk_end, progress)?;
             self.writer.flush()?;
             self.next_bucket = Some(chunk_end);
+            if let Some(index) = &self.state_index {
+                let cp = checkpoint::save(
+                    self.store,
+                    index,
+                    &self.job,
+                    self.checkpoint.as_ref(),
+                    &self.analysis,
+                    chunk_end,
+                )?;
+                self.checkpoint = Some(cp);
+            }
             chunk_start = chunk_end;
         }
         Ok(())
     }
 
-    fn analyse_chunk(&mut self, start: EpochMillis, end: EpochMillis, progress: &ProgressBar) -> crate::Result<()> {
+    fn analyse_chunk(
+        &mut self,
+        start: EpochMillis,
+        end: EpochMillis,
+        progress: &ProgressBar,
+    ) -> crate::Result<()> {
         let (store, job) = (self.store, &self.job);
         let span = datafeed::span_ms(job);
         let span_s = (span / 1000) as u64;
@@ -115,16 +164,21 @@ impl<'a> JobRunner<'a> {
             .collect::<Result<_, _>>()?;
         let mut t = start;
         while t < end {
-            let values: Vec<&[SeriesValue]> =
-                fetched.iter().map(|f| f.get(&t).map(Vec::as_slice).unwrap_or(&[])).collect();
-            let out = self.analysis.analyse_bucket(t, counts.get(&t).copied().unwrap_or(0), &values);
+            let values: Vec<&[SeriesValue]> = fetched
+                .iter()
+                .map(|f| f.get(&t).map(Vec::as_slice).unwrap_or(&[]))
+                .collect();
+            let out =
+                self.analysis
+                    .analyse_bucket(t, counts.get(&t).copied().unwrap_or(0), &values);
             let id = &job.job_id;
             for r in &out.records {
                 self.summary.records += 1;
                 if r.record_score >= 75.0 {
                     self.summary.critical_records += 1;
                 }
-                self.writer.push(record_id(id, r, span_s), record_doc(id, r, span_s))?;
+                self.writer
+                    .push(record_id(id, r, span_s), record_doc(id, r, span_s))?;
             }
             for i in &out.influencers {
                 let (doc_id, doc) = influencer_doc(id, i, span_s);
@@ -135,7 +189,8 @@ impl<'a> JobRunner<'a> {
                 self.writer.push(doc_id, doc)?;
             }
             if let Some(b) = &out.bucket {
-                self.writer.push(bucket_id(id, t, span_s), bucket_doc(id, b, span_s))?;
+                self.writer
+                    .push(bucket_id(id, t, span_s), bucket_doc(id, b, span_s))?;
             }
             self.summary.buckets += 1;
             let first = self.summary.range.map(|r| r.0).unwrap_or(t);
@@ -148,10 +203,18 @@ impl<'a> JobRunner<'a> {
 }
 
 /// Analyses every bucket of data present for `job`, including the last, possibly partial,
-/// bucket: what `run --once` does.
-pub fn run_lookback(store: &dyn Store, job: &Job) -> crate::Result<LookbackSummary> {
+/// bucket: what `run --once` does. With a state index it resumes from the job's checkpoint
+/// and leaves a new one.
+pub fn run_lookback(
+    store: &dyn Store,
+    job: &Job,
+    state_index: Option<&str>,
+) -> crate::Result<LookbackSummary> {
     let started = Instant::now();
-    let mut runner = JobRunner::new(store, job);
+    let mut runner = match state_index {
+        Some(index) => JobRunner::resume(store, job, index)?,
+        None => JobRunner::new(store, job),
+    };
     let Some((_, latest)) = datafeed::data_extent(store, job)? else {
         tracing::warn!(job_id = %job.job_id, indices = ?job.indices, "No data matches the job's datafeed");
         return Ok(runner.summary());

@@ -6,7 +6,12 @@
 //! model is deterministic, so a second lookback over the same data writes identical documents.
 
 mod analysis;
+mod checkpoint;
+mod codec;
 mod lookback;
+mod realtime;
 
 pub use analysis::{explain, number_text, JobAnalysis};
+pub use checkpoint::{Checkpoint, STATE_INDEX};
 pub use lookback::{progress_bar, run_lookback, JobRunner, LookbackSummary};
+pub use realtime::{Clock, ManualClock, Realtime, Schedule, SystemClock};
