@@ -44,6 +44,68 @@ pub struct JobAnalysis {
     job: Job,
     detectors: Vec<DetectorModels>,
     normalizer: Normalizer,
+    memory: MemoryBudget,
+}
+
+/// Elastic ML's `memory_status`: how close the job's models are to `model_memory_limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryStatus {
+    /// Below 60 % of the limit.
+    Ok,
+    /// Above 60 % of the limit.
+    SoftLimit,
+    /// At the limit: new partitions are not modelled (and are counted).
+    HardLimit,
+}
+
+impl MemoryStatus {
+    /// The name Elastic ML uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemoryStatus::Ok => "ok",
+            MemoryStatus::SoftLimit => "soft_limit",
+            MemoryStatus::HardLimit => "hard_limit",
+        }
+    }
+}
+
+/// Accounts the bytes the job's models hold against `model_memory_limit`.
+#[derive(Debug, Clone, Default)]
+struct MemoryBudget {
+    limit: u64,
+    used: u64,
+    /// Partitions seen but not modelled because the limit was reached.
+    rejected: u64,
+    hit_limit: bool,
+}
+
+impl MemoryBudget {
+    /// Bytes a new model with this key costs: the state, the key's strings, and map overhead.
+    fn cost<T>(key: &SeriesKey) -> u64 {
+        let strings = key.0.as_ref().map_or(0, String::len) + key.1.as_ref().map_or(0, String::len);
+        (std::mem::size_of::<T>() + std::mem::size_of::<SeriesKey>() + strings + 64) as u64
+    }
+
+    /// Takes `cost` bytes if they fit; otherwise counts a rejected partition.
+    fn admit(&mut self, cost: u64) -> bool {
+        if self.used + cost > self.limit {
+            self.rejected += 1;
+            self.hit_limit = true;
+            return false;
+        }
+        self.used += cost;
+        true
+    }
+
+    fn status(&self) -> MemoryStatus {
+        if self.hit_limit {
+            MemoryStatus::HardLimit
+        } else if self.used * 10 > self.limit * 6 {
+            MemoryStatus::SoftLimit
+        } else {
+            MemoryStatus::Ok
+        }
+    }
 }
 
 impl JobAnalysis {
@@ -63,7 +125,26 @@ impl JobAnalysis {
             job: job.clone(),
             detectors,
             normalizer: Normalizer::new(),
+            memory: MemoryBudget {
+                limit: job.model_memory_limit,
+                ..Default::default()
+            },
         }
+    }
+
+    /// Bytes the job's models hold, as accounted against `model_memory_limit`.
+    pub fn model_bytes(&self) -> u64 {
+        self.memory.used
+    }
+
+    /// Where the job stands against its memory limit.
+    pub fn memory_status(&self) -> MemoryStatus {
+        self.memory.status()
+    }
+
+    /// Partitions not modelled because the memory limit was reached.
+    pub fn rejected_partitions(&self) -> u64 {
+        self.memory.rejected
     }
 
     /// Number of partitions (series and population entities) the job models.
@@ -86,9 +167,10 @@ impl JobAnalysis {
         for (d, models) in self.detectors.iter_mut().enumerate() {
             let vals = values.get(d).copied().unwrap_or(&[]);
             let scored = if models.detector.over_field_name.is_some() {
-                models.analyse_population(time, vals)
+                models.analyse_population(time, vals, &mut self.memory)
             } else {
-                models.analyse_series(time, vals, self.job.model_plot, &mut out.model_plot)
+                let plot = self.job.model_plot.then_some(&mut out.model_plot);
+                models.analyse_series(time, vals, &mut self.memory, plot)
             };
             for (split, obs) in scored {
                 probabilities.push(obs.probability);
@@ -124,6 +206,7 @@ impl JobAnalysis {
         let mut w = Writer::default();
         w.u32(SNAPSHOT_VERSION);
         w.bytes(&self.normalizer.to_bytes());
+        w.u64(self.memory.rejected);
         w.u32(self.detectors.len() as u32);
         for d in &self.detectors {
             w.u32(d.series.len() as u32);
@@ -151,16 +234,20 @@ impl JobAnalysis {
             return None;
         }
         a.normalizer = Normalizer::from_bytes(r.bytes()?)?;
+        a.memory.rejected = r.u64()?;
+        a.memory.hit_limit = a.memory.rejected > 0;
         if r.u32()? as usize != a.detectors.len() {
             return None;
         }
         for d in &mut a.detectors {
             for _ in 0..r.u32()? {
                 let key = (r.opt_str()?, r.opt_str()?);
+                a.memory.used += MemoryBudget::cost::<Baseline>(&key);
                 d.series.insert(key, Baseline::from_bytes(r.bytes()?)?);
             }
             for _ in 0..r.u32()? {
                 let key = (r.opt_str()?, r.opt_str()?);
+                a.memory.used += MemoryBudget::cost::<Population>(&key);
                 d.populations
                     .insert(key, Population::from_bytes(r.bytes()?)?);
             }
@@ -177,15 +264,15 @@ impl DetectorModels {
         &mut self,
         time: EpochMillis,
         values: &[SeriesValue],
-        model_plot: bool,
-        plot: &mut Vec<ModelPlotPoint>,
+        memory: &mut MemoryBudget,
+        mut plot: Option<&mut Vec<ModelPlotPoint>>,
     ) -> Vec<(Split, Observation)> {
         let mut present: BTreeMap<SeriesKey, f64> = BTreeMap::new();
         for v in values {
             present.insert((v.partition.clone(), v.by.clone()), v.value);
         }
         for key in present.keys() {
-            if !self.series.contains_key(key) {
+            if !self.series.contains_key(key) && memory.admit(MemoryBudget::cost::<Baseline>(key)) {
                 self.series.insert(key.clone(), Baseline::new(&self.cfg));
             }
         }
@@ -204,7 +291,7 @@ impl DetectorModels {
                 Some(v) => Some(baseline.observe(&self.cfg, time, v)),
                 None => baseline.observe_missing(&self.cfg, time),
             };
-            if model_plot {
+            if let Some(plot) = plot.as_deref_mut() {
                 let (median, lower, upper) = match &obs {
                     Some(o) if value.is_some() => (o.typical, o.lower, o.upper),
                     _ => {
@@ -236,6 +323,7 @@ impl DetectorModels {
         &mut self,
         time: EpochMillis,
         values: &[SeriesValue],
+        memory: &mut MemoryBudget,
     ) -> Vec<(Split, Observation)> {
         let mut groups: BTreeMap<SeriesKey, Vec<&SeriesValue>> = BTreeMap::new();
         for v in values {
@@ -248,11 +336,17 @@ impl DetectorModels {
         for (key, mut members) in groups {
             members.sort_by(|a, b| a.over.cmp(&b.over));
             let vals: Vec<f64> = members.iter().map(|m| m.value).collect();
+            if !self.populations.contains_key(&key)
+                && !memory.admit(MemoryBudget::cost::<Population>(&key))
+            {
+                continue;
+            }
+            let cfg = &self.cfg;
             let population = self
                 .populations
                 .entry(key.clone())
-                .or_insert_with(|| Population::new(&self.cfg));
-            let obs = population.observe_bucket(&self.cfg, time, &vals);
+                .or_insert_with(|| Population::new(cfg));
+            let obs = population.observe_bucket(cfg, time, &vals);
             for (m, o) in members.iter().zip(obs) {
                 scored.push(((key.0.clone(), key.1.clone(), m.over.clone()), o));
             }

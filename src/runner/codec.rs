@@ -11,6 +11,9 @@ impl Writer {
     pub fn u32(&mut self, x: u32) {
         self.buf.extend_from_slice(&x.to_le_bytes());
     }
+    pub fn u64(&mut self, x: u64) {
+        self.buf.extend_from_slice(&x.to_le_bytes());
+    }
     pub fn bytes(&mut self, b: &[u8]) {
         self.u32(b.len() as u32);
         self.buf.extend_from_slice(b);
@@ -50,6 +53,12 @@ impl<'a> Reader<'a> {
         self.take(4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
+    pub fn u64(&mut self) -> Option<u64> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Some(u64::from_le_bytes(a))
+    }
     pub fn bytes(&mut self) -> Option<&'a [u8]> {
         let n = self.u32()? as usize;
         self.take(n)
@@ -74,12 +83,14 @@ mod tests {
     fn round_trip_and_truncation() {
         let mut w = Writer::default();
         w.u32(7);
+        w.u64(u64::MAX - 1);
         w.opt_str(&Some("DE".into()));
         w.opt_str(&None);
         w.bytes(&[1, 2, 3]);
         let buf = w.finish();
         let mut r = Reader::new(&buf);
         assert_eq!(r.u32(), Some(7));
+        assert_eq!(r.u64(), Some(u64::MAX - 1));
         assert_eq!(r.opt_str(), Some(Some("DE".into())));
         assert_eq!(r.opt_str(), Some(None));
         assert_eq!(r.bytes(), Some(&[1u8, 2, 3][..]));
@@ -88,6 +99,7 @@ mod tests {
             let mut r = Reader::new(&buf[..cut]);
             let ok = (|| {
                 r.u32()?;
+                r.u64()?;
                 r.opt_str()?;
                 r.opt_str()?;
                 r.bytes()

@@ -11,7 +11,7 @@ mod codec;
 mod lookback;
 mod realtime;
 
-pub use analysis::{explain, number_text, JobAnalysis};
+pub use analysis::{explain, number_text, JobAnalysis, MemoryStatus};
 pub use checkpoint::{Checkpoint, STATE_INDEX};
 pub use lookback::{progress_bar, run_lookback, JobRunner, LookbackSummary};
 pub use realtime::{Clock, ManualClock, Realtime, Schedule, SystemClock};
