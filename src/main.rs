@@ -148,7 +148,8 @@ fn follow_real_time(store: &dyn store::Store, jobs: &[config::Job]) -> tidewatch
     })
     .map_err(|e| tidewatch::Error::Other(format!("cannot install the signal handler: {e}")))?;
     let clock = runner::SystemClock;
-    let mut realtime = runner::Realtime::new(store, jobs, runner::STATE_INDEX, &clock)?;
+    let mut realtime =
+        runner::Realtime::new(store, jobs, runner::RealtimeOptions::default(), &clock)?;
     eprintln!(
         "following {} job(s) in real time; Ctrl-C to stop",
         jobs.len()

@@ -111,40 +111,50 @@ impl<'a> JobRunner<'a> {
     /// Analyses every bucket that ends at or before `until`, writing results after each
     /// chunk. Before the job has seen data it starts at the earliest document's bucket.
     pub fn advance(&mut self, until: EpochMillis, progress: &ProgressBar) -> crate::Result<()> {
+        while self.advance_chunk(until, progress)? {}
+        Ok(())
+    }
+
+    /// Analyses at most one chunk of the buckets that end at or before `until`, writes its
+    /// results, then the checkpoint. Returns whether buckets before `until` remain, so a
+    /// caller can renew its lease between chunks.
+    pub fn advance_chunk(
+        &mut self,
+        until: EpochMillis,
+        progress: &ProgressBar,
+    ) -> crate::Result<bool> {
         let span = datafeed::span_ms(&self.job);
         let start = match self.next_bucket {
             Some(t) => t,
             None => match datafeed::data_extent(self.store, &self.job)? {
                 Some((earliest, _)) => bucket_start(earliest, span),
-                None => return Ok(()),
+                None => return Ok(false),
             },
         };
         let end = bucket_start(until, span);
         if end <= start {
             self.next_bucket = Some(start);
-            return Ok(());
+            return Ok(false);
         }
-        progress.inc_length(((end - start) / span) as u64);
-        let mut chunk_start = start;
-        while chunk_start < end {
-            let chunk_end = (chunk_start + chunk_ms(span)).min(end);
-            self.analyse_chunk(chunk_start, chunk_end, progress)?;
-            self.writer.flush()?;
-            self.next_bucket = Some(chunk_end);
-            if let Some(index) = &self.state_index {
-                let cp = checkpoint::save(
-                    self.store,
-                    index,
-                    &self.job,
-                    self.checkpoint.as_ref(),
-                    &self.analysis,
-                    chunk_end,
-                )?;
-                self.checkpoint = Some(cp);
-            }
-            chunk_start = chunk_end;
+        if progress.length().unwrap_or(0) <= progress.position() {
+            progress.inc_length(((end - start) / span) as u64);
         }
-        Ok(())
+        let chunk_end = (start + chunk_ms(span)).min(end);
+        self.analyse_chunk(start, chunk_end, progress)?;
+        self.writer.flush()?;
+        self.next_bucket = Some(chunk_end);
+        if let Some(index) = &self.state_index {
+            let cp = checkpoint::save(
+                self.store,
+                index,
+                &self.job,
+                self.checkpoint.as_ref(),
+                &self.analysis,
+                chunk_end,
+            )?;
+            self.checkpoint = Some(cp);
+        }
+        Ok(chunk_end < end)
     }
 
     fn analyse_chunk(

@@ -8,10 +8,12 @@
 mod analysis;
 mod checkpoint;
 mod codec;
+mod lease;
 mod lookback;
 mod realtime;
 
 pub use analysis::{explain, number_text, JobAnalysis, MemoryStatus};
 pub use checkpoint::{Checkpoint, STATE_INDEX};
+pub use lease::{holder_name, Lease};
 pub use lookback::{progress_bar, run_lookback, JobRunner, LookbackSummary};
-pub use realtime::{Clock, ManualClock, Realtime, Schedule, SystemClock};
+pub use realtime::{Clock, ManualClock, Realtime, RealtimeOptions, Schedule, SystemClock};

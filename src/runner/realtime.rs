@@ -3,6 +3,7 @@
 //!
 //! Time comes from a [`Clock`], so tests drive the loop with a [`ManualClock`] and never sleep.
 
+use super::lease::{self, Lease};
 use super::lookback::{progress_bar, JobRunner};
 use crate::config::Job;
 use crate::store::Store;
@@ -94,69 +95,138 @@ impl Schedule {
 }
 
 struct ScheduledJob<'a> {
-    runner: JobRunner<'a>,
+    job: Job,
+    /// The job's runner while this process holds its lease.
+    runner: Option<JobRunner<'a>>,
+    lease: Option<Lease>,
     schedule: Schedule,
     query_delay: i64,
     next_run: EpochMillis,
 }
 
-/// Several jobs following real time.
+/// How a realtime runner shares jobs with other processes.
+#[derive(Debug, Clone)]
+pub struct RealtimeOptions {
+    /// Index for checkpoints, snapshots and leases.
+    pub state_index: String,
+    /// This process's name in lease documents.
+    pub holder: String,
+    /// How long a lease lasts without renewal.
+    pub lease_ttl_ms: i64,
+}
+
+impl Default for RealtimeOptions {
+    fn default() -> Self {
+        RealtimeOptions {
+            state_index: super::STATE_INDEX.to_string(),
+            holder: lease::holder_name(),
+            lease_ttl_ms: 60_000,
+        }
+    }
+}
+
+/// Several jobs following real time, each held under a lease so that several runner
+/// processes can share them.
 pub struct Realtime<'a> {
+    store: &'a dyn Store,
     jobs: Vec<ScheduledJob<'a>>,
     clock: &'a dyn Clock,
+    options: RealtimeOptions,
 }
 
 impl<'a> Realtime<'a> {
-    /// Resumes every job from its checkpoint; each runs at once, then on its schedule.
+    /// Prepares `jobs`; nothing runs until [`Realtime::tick`].
     pub fn new(
         store: &'a dyn Store,
         jobs: &[Job],
-        state_index: &str,
+        options: RealtimeOptions,
         clock: &'a dyn Clock,
     ) -> crate::Result<Self> {
         let now = clock.now();
         let mut scheduled = Vec::new();
         for job in jobs {
             scheduled.push(ScheduledJob {
-                runner: JobRunner::resume(store, job, state_index)?,
+                job: job.clone(),
+                runner: None,
+                lease: None,
                 schedule: Schedule::of(job).map_err(crate::Error::Other)?,
                 query_delay: job.query_delay.as_millis() as i64,
                 next_run: now,
             });
         }
         Ok(Realtime {
+            store,
             jobs: scheduled,
             clock,
+            options,
         })
     }
 
-    /// Runs every job that is due, then returns when the next one is due.
+    /// Takes or renews each job's lease, runs every held job that is due (one chunk at a
+    /// time, renewing between chunks), and returns when something is next due.
     pub fn tick(&mut self) -> crate::Result<EpochMillis> {
-        let now = self.clock.now();
-        for job in self.jobs.iter_mut().filter(|j| j.next_run <= now) {
-            let progress = progress_bar(&job.runner.summary().job_id);
-            job.runner.advance(now - job.query_delay, &progress)?;
+        let (store, opts, clock) = (self.store, &self.options, self.clock);
+        for sj in self.jobs.iter_mut() {
+            if !keep_lease(store, opts, clock.now(), sj)? {
+                continue;
+            }
+            let now = clock.now();
+            if sj.next_run > now {
+                continue;
+            }
+            let Some(runner) = sj.runner.as_mut() else {
+                continue;
+            };
+            let progress = progress_bar(&sj.job.job_id);
+            while runner.advance_chunk(now - sj.query_delay, &progress)? {
+                let Some(lease) = &sj.lease else { break };
+                match lease::renew(
+                    store,
+                    &opts.state_index,
+                    lease,
+                    clock.now(),
+                    opts.lease_ttl_ms,
+                )? {
+                    Some(l) => sj.lease = Some(l),
+                    None => {
+                        tracing::warn!(job_id = %sj.job.job_id, "Lost the job's lease to another runner; stopping work on it");
+                        sj.lease = None;
+                        break;
+                    }
+                }
+            }
             progress.finish_and_clear();
-            job.next_run = job.schedule.next_after(now);
+            if sj.lease.is_none() {
+                sj.runner = None;
+            }
+            sj.next_run = sj.schedule.next_after(now);
         }
-        Ok(self
+        let now = clock.now();
+        let renew_by = now + (opts.lease_ttl_ms / 3).max(1);
+        let next = self
             .jobs
             .iter()
+            .filter(|j| j.lease.is_some())
             .map(|j| j.next_run)
-            .min()
-            .unwrap_or(now + 60_000))
+            .min();
+        Ok(next.map_or(renew_by, |n| n.min(renew_by)))
     }
 
-    /// Start of the first bucket each job has not analysed yet, by job id.
+    /// Jobs this process holds, with the start of the first bucket each has not analysed.
     pub fn positions(&self) -> Vec<(String, Option<EpochMillis>)> {
         self.jobs
             .iter()
-            .map(|j| (j.runner.summary().job_id, j.runner.next_bucket()))
+            .filter_map(|j| {
+                j.runner
+                    .as_ref()
+                    .map(|r| (j.job.job_id.clone(), r.next_bucket()))
+            })
             .collect()
     }
 
     /// Ticks until `stop` is set, sleeping between runs in short steps so a stop request is
-    /// honoured within a quarter of a second (after the current batch and its checkpoint).
+    /// honoured within a quarter of a second (after the current chunk and its checkpoint);
+    /// then releases the leases.
     pub fn run(&mut self, stop: &AtomicBool) -> crate::Result<()> {
         while !stop.load(Ordering::SeqCst) {
             let wake = self.tick()?;
@@ -165,7 +235,59 @@ impl<'a> Realtime<'a> {
                 std::thread::sleep(Duration::from_millis(left as u64));
             }
         }
+        self.release_all()
+    }
+
+    /// Gives up every lease this process holds.
+    pub fn release_all(&mut self) -> crate::Result<()> {
+        for sj in self.jobs.iter_mut() {
+            if let Some(lease) = sj.lease.take() {
+                lease::release(self.store, &self.options.state_index, &lease)?;
+            }
+            sj.runner = None;
+        }
         Ok(())
+    }
+}
+
+/// Renews the job's lease, or tries to take it; on taking it, resumes the job from its
+/// checkpoint (another runner may have advanced it). Returns whether this process holds it.
+fn keep_lease<'a>(
+    store: &'a dyn Store,
+    opts: &RealtimeOptions,
+    now: EpochMillis,
+    sj: &mut ScheduledJob<'a>,
+) -> crate::Result<bool> {
+    let index = &opts.state_index;
+    if let Some(lease) = &sj.lease {
+        match lease::renew(store, index, lease, now, opts.lease_ttl_ms)? {
+            Some(l) => {
+                sj.lease = Some(l);
+                return Ok(true);
+            }
+            None => {
+                tracing::warn!(job_id = %sj.job.job_id, "Lost the job's lease to another runner");
+                sj.lease = None;
+                sj.runner = None;
+            }
+        }
+    }
+    match lease::try_acquire(
+        store,
+        index,
+        &sj.job.job_id,
+        &opts.holder,
+        now,
+        opts.lease_ttl_ms,
+    )? {
+        Some(l) => {
+            tracing::info!(job_id = %sj.job.job_id, holder = %opts.holder, "Took the job's lease");
+            sj.runner = Some(JobRunner::resume(store, &sj.job, index)?);
+            sj.lease = Some(l);
+            sj.next_run = now;
+            Ok(true)
+        }
+        None => Ok(false),
     }
 }
 
