@@ -51,6 +51,17 @@ enum Command {
     },
     /// Prints a job's results.
     Results(ResultsArgs),
+    /// Shows where each job stands: buckets, documents, partitions, memory, delayed data.
+    Status {
+        /// Only this job.
+        job_id: Option<String>,
+        /// Directory (or file) of job definitions.
+        #[arg(long, default_value = "jobs")]
+        jobs: PathBuf,
+        /// Print the stats documents as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -136,6 +147,7 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Results(args) => print_results(&cli.store, args),
+        Command::Status { job_id, jobs, json } => status(&cli.store, job_id, &jobs, json),
     }
 }
 
@@ -160,6 +172,56 @@ fn follow_real_time(store: &dyn store::Store, jobs: &[config::Job]) -> tidewatch
             .map(time::format_millis)
             .unwrap_or_else(|| "no data yet".into());
         eprintln!("{job_id}: stopped; next bucket {at}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(
+    store_spec: &str,
+    job_id: Option<String>,
+    jobs: &std::path::Path,
+    json: bool,
+) -> tidewatch::Result<ExitCode> {
+    let jobs = config::load_jobs(&[jobs.to_path_buf()])?;
+    let selected: Vec<_> = jobs
+        .iter()
+        .filter(|j| job_id.as_ref().is_none_or(|id| &j.job_id == id))
+        .collect();
+    if let (Some(id), true) = (&job_id, selected.is_empty()) {
+        let known: Vec<_> = jobs.iter().map(|j| j.job_id.as_str()).collect();
+        return Err(tidewatch::Error::Other(format!(
+            "no job `{id}`; known jobs: {}",
+            known.join(", ")
+        )));
+    }
+    let store = store::open(store_spec)?;
+    for job in selected {
+        let doc = runner::load_stats(store.as_ref(), runner::STATE_INDEX, &job.job_id)?;
+        match (doc, json) {
+            (None, _) => println!("{}: not run yet", job.job_id),
+            (Some(d), true) => println!("{d}"),
+            (Some(d), false) => {
+                let s = runner::JobStats::from_doc(&d);
+                let m = |k: &str| {
+                    d.pointer(&format!("/model_size_stats/{k}"))
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                let at = |t: Option<i64>| t.map(time::format_millis).unwrap_or_else(|| "-".into());
+                println!(
+                    "{}: {} buckets ({} empty), {} documents, latest bucket {}, {} partitions, model {} bytes, memory {}, {} delayed documents",
+                    job.job_id,
+                    s.bucket_count,
+                    s.empty_bucket_count,
+                    s.processed_record_count,
+                    at(s.latest_bucket_timestamp),
+                    m("partitions"),
+                    m("model_bytes"),
+                    m("memory_status").as_str().unwrap_or("?"),
+                    s.delayed_data_count
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

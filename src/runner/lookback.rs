@@ -3,6 +3,7 @@
 
 use super::analysis::JobAnalysis;
 use super::checkpoint::{self, Checkpoint};
+use super::stats::{self, JobStats, ModelStats};
 use crate::config::Job;
 use crate::datafeed::{self, DetectorBuckets, SeriesValue};
 use crate::results::{
@@ -11,8 +12,38 @@ use crate::results::{
 use crate::store::Store;
 use crate::time::{bucket_start, EpochMillis};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
+
+/// The delayed-data check looks back over the larger of 2 hours and 8 buckets.
+const DELAYED_CHECK_MIN_MS: i64 = 2 * 3_600_000;
+const DELAYED_CHECK_BUCKETS: i64 = 8;
+
+/// An annotation saying how many documents of bucket `t` arrived after it was analysed,
+/// worded as Elastic ML words it.
+fn delayed_data_annotation(
+    job_id: &str,
+    t: EpochMillis,
+    span_s: u64,
+    missing: u64,
+) -> (String, Value) {
+    let doc = json!({
+        "job_id": job_id,
+        "result_type": "annotation",
+        "event": "delayed_data",
+        "timestamp": t,
+        "end_timestamp": t + span_s as i64 * 1000,
+        "bucket_span": span_s,
+        "missing_docs_count": missing,
+        "annotation": format!(
+            "Datafeed has missed {missing} documents due to ingest latency, latest bucket with missing data is [{}]. Consider increasing query_delay",
+            crate::time::format_millis(t)
+        ),
+    });
+    (format!("{job_id}_annotation_delayed_data_{t}"), doc)
+}
 
 /// Buckets fetched per datafeed round trip: the larger of one day and 96 buckets.
 fn chunk_ms(span_ms: i64) -> i64 {
@@ -53,6 +84,9 @@ pub struct JobRunner<'a> {
     state_index: Option<String>,
     checkpoint: Option<Checkpoint>,
     summary: LookbackSummary,
+    stats: JobStats,
+    /// Event counts of the recently analysed buckets, to notice documents that arrive late.
+    recent_counts: BTreeMap<EpochMillis, u64>,
 }
 
 impl<'a> JobRunner<'a> {
@@ -66,6 +100,8 @@ impl<'a> JobRunner<'a> {
             next_bucket: None,
             state_index: None,
             checkpoint: None,
+            stats: JobStats::default(),
+            recent_counts: BTreeMap::new(),
             summary: LookbackSummary {
                 job_id: job.job_id.clone(),
                 ..Default::default()
@@ -91,6 +127,11 @@ impl<'a> JobRunner<'a> {
                 }
             }
             runner.checkpoint = Some(cp);
+            if runner.next_bucket.is_some() {
+                if let Some(doc) = stats::load(store, state_index, &job.job_id)? {
+                    runner.stats = JobStats::from_doc(&doc);
+                }
+            }
         }
         Ok(runner)
     }
@@ -140,6 +181,7 @@ impl<'a> JobRunner<'a> {
             progress.inc_length(((end - start) / span) as u64);
         }
         let chunk_end = (start + chunk_ms(span)).min(end);
+        self.check_delayed_data(start)?;
         self.analyse_chunk(start, chunk_end, progress)?;
         self.writer.flush()?;
         self.next_bucket = Some(chunk_end);
@@ -153,8 +195,58 @@ impl<'a> JobRunner<'a> {
                 chunk_end,
             )?;
             self.checkpoint = Some(cp);
+            stats::save(
+                self.store,
+                index,
+                &self.job.job_id,
+                &self.stats,
+                &self.model_stats(),
+            )?;
         }
         Ok(chunk_end < end)
+    }
+
+    /// The job's counters.
+    pub fn stats(&self) -> &JobStats {
+        &self.stats
+    }
+
+    /// Model size and memory figures.
+    pub fn model_stats(&self) -> ModelStats {
+        ModelStats {
+            partitions: self.analysis.partitions(),
+            model_bytes: self.analysis.model_bytes(),
+            memory_status: self.analysis.memory_status().as_str(),
+            rejected_partitions: self.analysis.rejected_partitions(),
+            next_bucket: self.next_bucket,
+        }
+    }
+
+    /// Like Elastic's delayed-data check: counts the documents now present in recently
+    /// analysed buckets; more than were analysed means data arrived late. Each such bucket
+    /// gets an annotation in the results index and the job's `delayed_data_count` grows.
+    fn check_delayed_data(&mut self, before: EpochMillis) -> crate::Result<()> {
+        let span = datafeed::span_ms(&self.job);
+        let window = (DELAYED_CHECK_MIN_MS.max(DELAYED_CHECK_BUCKETS * span) / span) * span;
+        self.recent_counts.retain(|&t, _| t >= before - window);
+        let Some(&first) = self.recent_counts.keys().next() else {
+            return Ok(());
+        };
+        let now = datafeed::event_counts(self.store, &self.job, first, before)?;
+        let span_s = (span / 1000) as u64;
+        for (t, analysed) in self.recent_counts.iter_mut() {
+            let present = now.get(t).copied().unwrap_or(0);
+            if present <= *analysed {
+                continue;
+            }
+            let missing = present - *analysed;
+            *analysed = present;
+            self.stats.delayed_data_count += missing;
+            tracing::warn!(job_id = %self.job.job_id, bucket = %crate::time::format_millis(*t), missing, "Documents arrived after their bucket was analysed; consider a longer query_delay");
+            let (id, doc) = delayed_data_annotation(&self.job.job_id, *t, span_s, missing);
+            self.writer.push(id, doc)?;
+        }
+        Ok(())
     }
 
     fn analyse_chunk(
@@ -178,9 +270,17 @@ impl<'a> JobRunner<'a> {
                 .iter()
                 .map(|f| f.get(&t).map(Vec::as_slice).unwrap_or(&[]))
                 .collect();
-            let out =
-                self.analysis
-                    .analyse_bucket(t, counts.get(&t).copied().unwrap_or(0), &values);
+            let count = counts.get(&t).copied().unwrap_or(0);
+            let out = self.analysis.analyse_bucket(t, count, &values);
+            self.stats.bucket_count += 1;
+            self.stats.processed_record_count += count;
+            self.stats.latest_bucket_timestamp = Some(t);
+            if count == 0 {
+                self.stats.empty_bucket_count += 1;
+            } else {
+                self.stats.latest_record_bucket = Some(t);
+            }
+            self.recent_counts.insert(t, count);
             let id = &job.job_id;
             for r in &out.records {
                 self.summary.records += 1;
