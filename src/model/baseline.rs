@@ -1,117 +1,1097 @@
-//! Placeholder per-partition baseline (hour-of-day EWMA); replaced by the full model.
+//! The per-partition baseline: a robust, seasonal, decaying model of one series of bucket
+//! values, in a fixed 600-byte state.
+//!
+//! Three views of the series, each robust to the anomalies it is asked to find:
+//! - **point**: `typical = level + daily(t) + weekly(t)`, the residual scaled by a robust
+//!   spread (an EWMA of winsorized absolute residuals, shaped by an hour-of-day profile, and
+//!   floored by Poisson noise for counts and by a small share of the value for metrics);
+//!   catches spikes and dips.
+//! - **level**: a slower EWMA of the deseasonalised value compared with a slower still
+//!   baseline, in units of that difference's own robust spread; catches slow ramps, mean
+//!   shifts that stay, and a weak signal that dies (each bucket only mildly unusual).
+//! - **presence**: how often the partition has data; a run of missing buckets in a series
+//!   that always reports is a lost signal (see [`Baseline::observe_missing`]).
+//!
+//! Updates are winsorized at [`WINSOR`] spreads, so a spike moves neither the level nor the
+//! spread by more than a few percent. A run of [`run_limit`] buckets beyond the alarm spread
+//! on the same side is a mean shift: it is reported on its first bucket, then the model
+//! re-baselines onto the new level instead of alarming for hours.
+//!
+//! Seasonal profiles are learned all the time but only *used* when they predict better than
+//! the model without them (tracked as running errors), so the daily and weekly periods are
+//! detected from the data rather than assumed. The model learns for about three cycles of
+//! its longest period before scoring at full strength; until then probabilities are
+//! shrunk towards 1 and bounds are wider.
 
 use super::{Expected, ModelConfig, Observation, Reason, Tail, ValueKind};
 
-const SLOTS: usize = 24;
+const DAY_MS: i64 = 86_400_000;
+const WEEK_MS: i64 = 7 * DAY_MS;
+/// Daily profile slots (30 minutes each at most; linear interpolation between slots).
+const DAILY: usize = 48;
+/// Weekly profile: one offset per day of the week on top of the daily profile (a step at
+/// midnight), so it captures weekday/weekend levels without competing with the daily shape.
+const WEEKLY: usize = 7;
+/// Hour-of-day spread profile slots.
+const SPREAD: usize = 24;
+/// Updates are clipped at this many spreads.
+const WINSOR: f64 = 2.5;
+/// Point residuals beyond this many spreads count towards a mean-shift run.
+const RUN_Z: f64 = 4.0;
+/// Weight of the fast level's update per bucket.
+const ALPHA_FAST: f64 = 0.2;
+/// Weight of the medium level's update per bucket (ramps, dying signals).
+const ALPHA_MID: f64 = 0.05;
+/// Tail heaviness: `ln p = -z²/2 / (1 + z/TAIL_K)`; Gaussian near the centre, exponential
+/// far out, so heavy-tailed residuals do not produce astronomically small probabilities.
+const TAIL_K: f64 = 8.0;
+/// Size of the serialized state in bytes.
+pub const STATE_BYTES: usize = 8 * 4 + 4 * 17 + 4 * (DAILY + WEEKLY + SPREAD) + 4;
 
-/// Per-partition time-series model.
+/// Per-partition time-series model: fixed size, no allocation, deterministic.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Baseline {
-    mean: [f32; SLOTS],
-    var: [f32; SLOTS],
-    weight: [f32; SLOTS],
+    first_time: i64,
+    last_time: i64,
+    /// Fast deseasonalised level (point prediction).
+    level: f64,
+    /// Medium deseasonalised level (ramp and dying-signal detection).
+    mid: f64,
+    /// Slow baseline for `mid`.
+    base: f32,
+    /// Robust spread of point residuals (mean absolute residual, winsorized).
+    scale: f32,
+    /// Robust spread of `mid - base`.
+    dscale: f32,
+    /// Running mean absolute error without seasonality, with daily, with daily + weekly.
+    err: [f32; 3],
+    /// Share of buckets that carried data (for lost signals).
+    presence: f32,
+    /// Observations seen.
+    n: u32,
+    /// Signed length of the current run of large residuals (+ above, - below).
+    run: i32,
+    /// Buckets left in re-baselining after a mean shift.
+    rebase: u32,
+    /// Consecutive missing buckets.
+    missing: u32,
+    /// Which profiles are in use: bit 0 daily, bit 1 weekly.
+    flags: u32,
+    /// `[0]`: largest |z| in the current run; the rest spare, keeps the layout stable.
+    spare: [f32; 5],
+    daily: [f32; DAILY],
+    weekly: [f32; WEEKLY],
+    spread: [f32; SPREAD],
+    /// Sum of the squares of the spread profile's deviation from 1, for normalisation.
+    spread_norm: f32,
+}
+
+/// Fractional slot position of `time` in a cycle of `period` split into `n` slots.
+#[inline]
+fn slot_pos(time: i64, period: i64, n: usize) -> (usize, usize, f64) {
+    let within = time.rem_euclid(period) as f64 / period as f64 * n as f64;
+    let i = (within.floor() as usize).min(n - 1);
+    let frac = within - i as f64;
+    (i, (i + 1) % n, frac)
+}
+
+#[inline]
+fn interp(profile: &[f32], time: i64, period: i64) -> f64 {
+    let (i, j, f) = slot_pos(time, period, profile.len());
+    profile[i] as f64 * (1.0 - f) + profile[j] as f64 * f
+}
+
+#[inline]
+fn learn(profile: &mut [f32], time: i64, period: i64, target: f64, gain: f64) {
+    let (i, j, f) = slot_pos(time, period, profile.len());
+    let gi = gain * (1.0 - f);
+    let gj = gain * f;
+    profile[i] += (gi * (target - profile[i] as f64)) as f32;
+    profile[j] += (gj * (target - profile[j] as f64)) as f32;
+}
+
+/// Natural log of the one-sided tail probability of a standardized deviation `z >= 0`.
+#[inline]
+pub(crate) fn tail_ln(z: f64) -> f64 {
+    tail_ln_k(z, TAIL_K)
+}
+
+/// [`tail_ln`] with an explicit heaviness: larger `k` is closer to Gaussian.
+#[inline]
+fn tail_ln_k(z: f64, k: f64) -> f64 {
+    if z <= 0.0 {
+        return 0.0;
+    }
+    -0.5 * z * z / (1.0 + z / k)
+}
+
+/// Per-bucket forgetting weight for a half-life.
+#[inline]
+fn decay(span_ms: i64, half_life_ms: i64) -> f64 {
+    let r = span_ms.max(1) as f64 / half_life_ms.max(1) as f64;
+    1.0 - (-r * std::f64::consts::LN_2).exp()
+}
+
+/// Buckets in a row beyond the alarm spread that make a mean shift (about three hours,
+/// at least 4 and at most 16 buckets).
+pub(crate) fn run_limit(span_ms: i64) -> i32 {
+    ((3 * 3_600_000) / span_ms.max(1)).clamp(4, 16) as i32
 }
 
 impl Baseline {
     /// A fresh baseline that knows nothing.
     pub fn new(_cfg: &ModelConfig) -> Self {
         Baseline {
-            mean: [0.0; SLOTS],
-            var: [0.0; SLOTS],
-            weight: [0.0; SLOTS],
+            first_time: i64::MIN,
+            last_time: i64::MIN,
+            level: 0.0,
+            mid: 0.0,
+            base: 0.0,
+            scale: 0.0,
+            dscale: 0.0,
+            err: [0.0; 3],
+            presence: 1.0,
+            n: 0,
+            run: 0,
+            rebase: 0,
+            missing: 0,
+            flags: 0,
+            spare: [0.0; 5],
+            daily: [0.0; DAILY],
+            weekly: [0.0; WEEKLY],
+            spread: [1.0; SPREAD],
+            spread_norm: 0.0,
         }
     }
 
-    fn slot(time: i64) -> usize {
-        (time.div_euclid(3_600_000) % 24) as usize
+    /// Number of values learned so far.
+    pub fn count(&self) -> u32 {
+        self.n
     }
 
-    /// Typical value and bounds at `time` without learning.
-    pub fn expected(&self, _cfg: &ModelConfig, time: i64) -> Expected {
-        let s = Self::slot(time);
-        let m = self.mean[s] as f64;
-        let sd = (self.var[s] as f64).sqrt();
-        Expected {
-            typical: m,
-            lower: m - 2.0 * sd,
-            upper: m + 2.0 * sd,
+    #[inline]
+    fn daily_on(&self, cfg: &ModelConfig) -> bool {
+        self.flags & 1 != 0 && cfg.bucket_span_ms * 4 <= DAY_MS
+    }
+
+    #[inline]
+    fn weekly_on(&self, cfg: &ModelConfig) -> bool {
+        self.flags & 2 != 0 && cfg.bucket_span_ms <= DAY_MS
+    }
+
+    /// Seasonal offset at `time` from the profiles in use.
+    #[inline]
+    fn season(&self, cfg: &ModelConfig, time: i64) -> f64 {
+        let mut s = 0.0;
+        if self.daily_on(cfg) {
+            s += interp(&self.daily, time, DAY_MS);
         }
+        if self.weekly_on(cfg) {
+            s += self.weekly[Self::dow(time)] as f64;
+        }
+        s
     }
 
-    /// Scores `value` for the bucket starting at `time`, then learns from it.
-    pub fn observe(&mut self, cfg: &ModelConfig, time: i64, value: f64) -> Observation {
-        let s = Self::slot(time);
-        let e = self.expected(cfg, time);
-        let floor = if cfg.kind == ValueKind::Count {
-            e.typical.abs().sqrt().max(1.0)
+    /// Day of the week index (0 = Thursday, the epoch's weekday; only the cycle matters).
+    #[inline]
+    fn dow(time: i64) -> usize {
+        time.div_euclid(DAY_MS).rem_euclid(7) as usize
+    }
+
+    /// The longest period the model can learn at this bucket span.
+    fn cycle_ms(cfg: &ModelConfig) -> i64 {
+        if cfg.bucket_span_ms * 4 <= DAY_MS {
+            DAY_MS
+        } else if cfg.bucket_span_ms <= DAY_MS {
+            WEEK_MS
         } else {
-            1e-9
+            cfg.bucket_span_ms * 24
+        }
+    }
+
+    /// How much the model trusts itself, 0..=1: rises over about three cycles.
+    #[inline]
+    fn confidence(&self, cfg: &ModelConfig, time: i64) -> f64 {
+        if self.n < 8 || self.first_time == i64::MIN {
+            return 0.0;
+        }
+        let cycles = (time - self.first_time) as f64 / Self::cycle_ms(cfg) as f64;
+        let by_time = (cycles / 3.0).clamp(0.0, 1.0);
+        let by_count = ((self.n as f64 - 8.0) / 64.0).clamp(0.0, 1.0);
+        (0.25 + 0.75 * by_time).min(by_count.max(0.25 * by_count))
+    }
+
+    /// The spread of a point residual at `time` for a typical value `typical`.
+    #[inline]
+    fn sigma(&self, cfg: &ModelConfig, time: i64, typical: f64) -> f64 {
+        let (i, _, _) = slot_pos(time, DAY_MS, SPREAD);
+        let shape = if self.n > 0 && cfg.bucket_span_ms * 4 <= DAY_MS {
+            self.spread[i] as f64
+        } else {
+            1.0
         };
-        let sd = ((self.var[s] as f64).sqrt()).max(floor);
-        let z = (value - e.typical) / sd;
-        let z = match cfg.tail {
+        // Mean absolute deviation to standard deviation for a normal distribution.
+        let learned = self.scale as f64 * 1.2533 * shape;
+        let floor = match cfg.kind {
+            ValueKind::Count => typical.max(1.0).sqrt(),
+            ValueKind::Metric => (typical.abs() * 1e-3).max(1e-9),
+        };
+        learned.max(floor)
+    }
+
+    /// Typical value and 95 % bounds at `time` without learning.
+    pub fn expected(&self, cfg: &ModelConfig, time: i64) -> Expected {
+        let typical = self.level + self.season(cfg, time);
+        let typical = if cfg.kind == ValueKind::Count {
+            typical.max(0.0)
+        } else {
+            typical
+        };
+        let conf = self.confidence(cfg, time);
+        let width = 1.96 * self.sigma(cfg, time, typical) * (1.0 + 2.0 * (1.0 - conf));
+        let mut lower = typical - width;
+        if cfg.kind == ValueKind::Count {
+            lower = lower.max(0.0);
+        }
+        Expected {
+            typical,
+            lower,
+            upper: typical + width,
+        }
+    }
+
+    /// Forecast of the value `horizon_buckets` buckets after `time`: the seasonal typical
+    /// value with bounds that widen with the square root of the horizon.
+    pub fn forecast(&self, cfg: &ModelConfig, time: i64, horizon_buckets: u32) -> Expected {
+        let at = time + cfg.bucket_span_ms * horizon_buckets as i64;
+        let e = self.expected(cfg, at);
+        let grow = (1.0 + horizon_buckets as f64 * ALPHA_FAST * ALPHA_FAST).sqrt();
+        let half = (e.upper - e.typical) * grow;
+        let mut lower = e.typical - half;
+        if cfg.kind == ValueKind::Count {
+            lower = lower.max(0.0);
+        }
+        Expected {
+            typical: e.typical,
+            lower,
+            upper: e.typical + half,
+        }
+    }
+
+    /// Directional deviation for the configured tail.
+    #[inline]
+    fn sided(tail: Tail, z: f64) -> f64 {
+        match tail {
             Tail::Both => z.abs(),
             Tail::High => z.max(0.0),
             Tail::Low => (-z).max(0.0),
-        };
-        let learned = (self.weight[s] as f64 / 3.0).min(1.0);
-        let probability = (-(z * learned).powi(2) / 2.0).exp().clamp(1e-300, 1.0);
-        let alpha = 1.0 / (self.weight[s] as f64 + 1.0).min(20.0);
-        let d = value - self.mean[s] as f64;
-        self.mean[s] += (alpha * d) as f32;
-        self.var[s] = ((1.0 - alpha) * (self.var[s] as f64 + alpha * d * d)) as f32;
-        self.weight[s] += 1.0;
-        Observation {
-            probability,
-            actual: value,
+        }
+    }
+
+    /// Records that the bucket starting at `time` had no data (for functions where an
+    /// empty bucket is not a zero, such as `mean` or `non_zero_count`). Returns an
+    /// observation when a series that nearly always reports has gone quiet for long enough
+    /// to be unusual (reason [`Reason::SignalLost`]); otherwise `None`.
+    pub fn observe_missing(&mut self, cfg: &ModelConfig, time: i64) -> Option<Observation> {
+        if self.n == 0 {
+            return None;
+        }
+        self.last_time = self.last_time.max(time);
+        self.missing = self.missing.saturating_add(1);
+        let absent = (1.0 - self.presence as f64).max(1e-3);
+        self.presence -=
+            (decay(cfg.bucket_span_ms, cfg.half_life_ms).max(0.002) * self.presence as f64) as f32;
+        if cfg.tail == Tail::High {
+            return None;
+        }
+        let ln_p = self.missing as f64 * absent.ln() * self.confidence(cfg, time);
+        let e = self.expected(cfg, time);
+        (ln_p < -4.6).then(|| Observation {
+            probability: ln_p.exp().max(1e-300),
+            actual: 0.0,
             typical: e.typical,
             lower: e.lower,
             upper: e.upper,
-            reason: if value >= e.typical {
+            reason: Reason::SignalLost,
+            multi_bucket_impact: 5.0,
+        })
+    }
+
+    /// Scores `value` for the bucket starting at `time`, then learns from it.
+    #[inline]
+    pub fn observe(&mut self, cfg: &ModelConfig, time: i64, value: f64) -> Observation {
+        if !value.is_finite() {
+            return self.observe_missing(cfg, time).unwrap_or(Observation {
+                probability: 1.0,
+                actual: value,
+                typical: self.level,
+                lower: self.level,
+                upper: self.level,
+                reason: Reason::Normal,
+                multi_bucket_impact: 0.0,
+            });
+        }
+        if self.n == 0 {
+            self.first_time = time;
+            self.level = value;
+            self.mid = value;
+            self.base = value as f32;
+        }
+        let conf = self.confidence(cfg, time);
+        let season = self.season(cfg, time);
+        let raw_typical = self.level + season;
+        let typical = if cfg.kind == ValueKind::Count {
+            raw_typical.max(0.0)
+        } else {
+            raw_typical
+        };
+        let sigma = self.sigma(cfg, time, typical);
+        let resid = value - typical;
+        let z = resid / sigma;
+        let width = 1.96 * sigma * (1.0 + 2.0 * (1.0 - conf));
+        let mut lower = typical - width;
+        if cfg.kind == ValueKind::Count {
+            lower = lower.max(0.0);
+        }
+        let upper = typical + width;
+
+        // Level view: medium level against the slow baseline, in its own robust spread.
+        let intrinsic = sigma * (ALPHA_MID / (2.0 - ALPHA_MID)).sqrt();
+        let dscale = (self.dscale as f64 * 1.2533)
+            .max(intrinsic)
+            .max(sigma * 0.05);
+        let d = self.mid - self.base as f64;
+
+        let ln_point = tail_ln(Self::sided(cfg.tail, z));
+        let zl = d / dscale;
+        // The level view averages many buckets, so its tail is closer to Gaussian.
+        let ln_level = if self.rebase > 0 {
+            0.0
+        } else {
+            tail_ln_k(Self::sided(cfg.tail, zl), 2.0 * TAIL_K)
+        };
+
+        // Mean-shift run bookkeeping.
+        let sign = if z > RUN_Z {
+            1
+        } else if z < -RUN_Z {
+            -1
+        } else {
+            0
+        };
+        self.run = if sign != 0 && self.run.signum() == sign {
+            self.run + sign
+        } else {
+            sign
+        };
+        let limit = run_limit(cfg.bucket_span_ms);
+        let shifted = self.run.abs() >= limit;
+        // Later buckets of a run are the same event: report it once, on its first bucket,
+        // unless a later bucket is more extreme than any before in the run.
+        let ln_point = if self.run.abs() > 1 && z.abs() <= self.spare[0] as f64 {
+            ln_point / self.run.abs() as f64
+        } else {
+            ln_point
+        };
+        self.spare[0] = if self.run == 0 {
+            0.0
+        } else {
+            (self.spare[0] as f64).max(z.abs()) as f32
+        };
+
+        let (ln_p, reason, impact) = if ln_point <= ln_level {
+            let reason = if ln_point > -4.6 {
+                Reason::Normal
+            } else if self.run.abs() > 1 {
+                Reason::MultiBucket
+            } else if z > 0.0 {
                 Reason::Spike
             } else {
                 Reason::Dip
-            },
-            multi_bucket_impact: 0.0,
-        }
-    }
-}
+            };
+            let impact = if ln_point < 0.0 {
+                -5.0 * (1.0 - ln_level / ln_point).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            (ln_point, reason, impact)
+        } else {
+            let ramp = z.abs() < RUN_Z;
+            let reason = if ln_level > -4.6 {
+                Reason::Normal
+            } else if cfg.kind == ValueKind::Count
+                && value <= 0.0
+                && self.mid < 0.5 * self.base as f64
+            {
+                Reason::SignalLost
+            } else {
+                match (zl > 0.0, ramp) {
+                    (true, true) => Reason::RampUp,
+                    (false, true) => Reason::RampDown,
+                    (true, false) => Reason::MeanShiftUp,
+                    (false, false) => Reason::MeanShiftDown,
+                }
+            };
+            let impact = 5.0 * (1.0 - ln_point / ln_level).clamp(0.0, 1.0);
+            (ln_level, reason, impact)
+        };
+        let ln_p = ln_p * conf;
+        let reason = if ln_p > -4.6 { Reason::Normal } else { reason };
+        let level_fired = ln_level < -13.8 && ln_level < ln_point;
+        let obs = Observation {
+            probability: ln_p.exp().max(1e-300),
+            actual: value,
+            typical,
+            lower,
+            upper,
+            reason,
+            multi_bucket_impact: impact,
+        };
 
-impl Baseline {
-    /// The state as bytes, for snapshots.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(SLOTS * 12);
-        for a in [&self.mean, &self.var, &self.weight] {
-            for x in a.iter() {
-                out.extend_from_slice(&x.to_le_bytes());
+        self.learn(cfg, time, value, season, sigma, z, shifted);
+        if level_fired && !shifted {
+            // A ramp or shift reported by the level view: report once, then re-baseline.
+            self.rebase = run_limit(cfg.bucket_span_ms) as u32;
+        }
+        obs
+    }
+
+    /// Updates the state with a value already scored.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn learn(
+        &mut self,
+        cfg: &ModelConfig,
+        time: i64,
+        value: f64,
+        season: f64,
+        sigma: f64,
+        z: f64,
+        shifted: bool,
+    ) {
+        let lambda = decay(cfg.bucket_span_ms, cfg.half_life_ms);
+        let n = self.n as f64;
+        let early = 1.0 / (n + 1.0);
+        let deseason = value - season;
+        let clip = WINSOR * sigma;
+        let prev_level = self.level;
+
+        if shifted {
+            // Mean shift: re-baseline on the new level, reported once (the run's first bucket).
+            self.level = deseason;
+            self.mid = deseason;
+            self.base = deseason as f32;
+            self.run = 0;
+            self.rebase = run_limit(cfg.bucket_span_ms) as u32 * 2;
+        } else {
+            // An isolated outlier (first bucket of a run) does not move the level at all;
+            // a run that persists is learned, winsorized, until it becomes a mean shift.
+            let a = if self.run.abs() == 1 && self.n > 8 {
+                0.0
+            } else {
+                ALPHA_FAST.max(early)
+            };
+            let r = (deseason - self.level).clamp(-clip, clip);
+            self.level += a * r;
+            let am = ALPHA_MID.max(early);
+            let rm = (deseason - self.mid).clamp(-clip, clip);
+            self.mid += am * rm;
+        }
+
+        // Slow baseline of the medium level: half-life of a day's worth of buckets, at most
+        // the configured half-life; during re-baselining it follows the new level.
+        let lb = decay(cfg.bucket_span_ms, (DAY_MS).min(cfg.half_life_ms)).max(early);
+        let d = self.mid - self.base as f64;
+        let dclip = WINSOR * (self.dscale as f64 * 1.2533).max(sigma * 0.05);
+        if self.rebase > 0 {
+            self.rebase -= 1;
+            self.base = self.mid as f32;
+        } else {
+            self.base += (lb * d.clamp(-dclip, dclip)) as f32;
+        }
+        let ld = decay(cfg.bucket_span_ms, (2 * DAY_MS).min(cfg.half_life_ms)).max(early);
+        let ad = d.abs().min(dclip.max(1e-300));
+        self.dscale += (ld * (ad - self.dscale as f64)) as f32;
+
+        // Spread: mean absolute residual against the previous level, winsorized.
+        let ls = decay(cfg.bucket_span_ms, (2 * DAY_MS).min(cfg.half_life_ms))
+            .max(early)
+            .max(lambda);
+        let resid = (value - (prev_level + season)).abs();
+        let shape_i = slot_pos(time, DAY_MS, SPREAD).0;
+        let shape = self.spread[shape_i] as f64;
+        let cap = if self.n < 4 { f64::INFINITY } else { clip };
+        let ar = resid.min(cap);
+        self.scale += (ls * (ar / shape.max(0.05) - self.scale as f64)) as f32;
+        if cfg.bucket_span_ms * 4 <= DAY_MS && self.scale > 0.0 && self.n >= 4 {
+            let gain = (lambda * SPREAD as f64).max(early * 4.0).min(0.5);
+            let target = (ar / (self.scale as f64 * shape.max(0.05))).min(WINSOR * 2.0) * shape;
+            let s = &mut self.spread[shape_i];
+            *s += (gain * (target - *s as f64)) as f32;
+            *s = s.clamp(0.2, 5.0);
+        }
+
+        // Seasonal profiles: learn the value's deviation from the slow baseline (so the fast
+        // level does not absorb the cycle), winsorized; track which profiles help.
+        if cfg.bucket_span_ms <= DAY_MS {
+            let day_part = interp(&self.daily, time, DAY_MS);
+            let week_part = self.weekly[Self::dow(time)] as f64;
+            let used_day = if self.daily_on(cfg) { day_part } else { 0.0 };
+            let used_week = if self.weekly_on(cfg) { week_part } else { 0.0 };
+            let x = prev_level + (deseason - prev_level).clamp(-clip, clip) + used_day + used_week;
+            let base_level = self.base as f64;
+            let undeseason = x;
+            let e0 = (undeseason - base_level).abs();
+            let e1 = (undeseason - base_level - day_part).abs();
+            let e2 = (undeseason - base_level - day_part - week_part).abs();
+            let le = decay(cfg.bucket_span_ms, WEEK_MS.min(cfg.half_life_ms)).max(early);
+            for (acc, e) in self.err.iter_mut().zip([e0, e1, e2]) {
+                *acc += (le * (e - *acc as f64)) as f32;
+            }
+            let days = (time - self.first_time) as f64 / DAY_MS as f64;
+            // Each daily slot sees 1/DAILY of the buckets; learn fast during the first cycles.
+            let per_slot = (DAY_MS as f64 / cfg.bucket_span_ms as f64 / DAILY as f64).max(1.0);
+            let g_day = (lambda * DAILY as f64)
+                .max(1.0 / (days + 1.0) / per_slot)
+                .min(1.0);
+            if cfg.bucket_span_ms * 4 <= DAY_MS {
+                learn(
+                    &mut self.daily,
+                    time,
+                    DAY_MS,
+                    undeseason - base_level - week_part,
+                    g_day,
+                );
+            }
+            let weeks = days / 7.0;
+            let per_wslot = (WEEK_MS as f64 / cfg.bucket_span_ms as f64 / WEEKLY as f64).max(1.0);
+            let g_week = (lambda * WEEKLY as f64)
+                .max(1.0 / (weeks + 1.0) / per_wslot)
+                .min(1.0);
+            let day_now = if cfg.bucket_span_ms * 4 <= DAY_MS {
+                interp(&self.daily, time, DAY_MS)
+            } else {
+                0.0
+            };
+            let w = &mut self.weekly[Self::dow(time)];
+            *w += (g_week * (undeseason - base_level - day_now - *w as f64)) as f32;
+
+            // Switch profiles on (or off) when they clearly help (or stop helping).
+            let was = (self.daily_on(cfg), self.weekly_on(cfg));
+            let mut flags = self.flags;
+            if days >= 1.0 {
+                let better = self.err[1] < 0.9 * self.err[0];
+                let worse = self.err[1] > 0.98 * self.err[0];
+                if better {
+                    flags |= 1;
+                } else if worse {
+                    flags &= !1;
+                }
+            }
+            if days >= 7.0 {
+                let better = self.err[2] < 0.9 * self.err[1];
+                let worse = self.err[2] > 0.98 * self.err[1];
+                if better {
+                    flags |= 2;
+                } else if worse {
+                    flags &= !2;
+                }
+            }
+            self.flags = flags;
+            let now = (self.daily_on(cfg), self.weekly_on(cfg));
+            // Keep the fitted value continuous when a profile switches.
+            let delta = |on: bool, off: bool, v: f64| {
+                if on && !off {
+                    -v
+                } else if off && !on {
+                    v
+                } else {
+                    0.0
+                }
+            };
+            let adj = delta(now.0, was.0, interp(&self.daily, time, DAY_MS))
+                + delta(now.1, was.1, self.weekly[Self::dow(time)] as f64);
+            if adj != 0.0 {
+                self.level += adj;
+                self.mid += adj;
+                self.base += adj as f32;
             }
         }
+        let _ = z;
+        self.presence += (lambda.max(0.002) * (1.0 - self.presence as f64)) as f32;
+        self.missing = 0;
+        self.n = self.n.saturating_add(1);
+        self.last_time = time;
+    }
+
+    /// The state as bytes (little-endian, fixed length [`STATE_BYTES`]), for snapshots.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(STATE_BYTES);
+        out.extend_from_slice(&self.first_time.to_le_bytes());
+        out.extend_from_slice(&self.last_time.to_le_bytes());
+        out.extend_from_slice(&self.level.to_le_bytes());
+        out.extend_from_slice(&self.mid.to_le_bytes());
+        for v in [
+            self.base,
+            self.scale,
+            self.dscale,
+            self.err[0],
+            self.err[1],
+            self.err[2],
+            self.presence,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&self.n.to_le_bytes());
+        out.extend_from_slice(&self.run.to_le_bytes());
+        out.extend_from_slice(&self.rebase.to_le_bytes());
+        out.extend_from_slice(&self.missing.to_le_bytes());
+        out.extend_from_slice(&self.flags.to_le_bytes());
+        for v in self
+            .spare
+            .iter()
+            .chain(&self.daily)
+            .chain(&self.weekly)
+            .chain(&self.spread)
+        {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&self.spread_norm.to_le_bytes());
+        debug_assert_eq!(out.len(), STATE_BYTES);
         out
     }
 
-    /// The state back from [`Baseline::to_bytes`]; `None` if the bytes are not a state.
+    /// Restores a state written by [`Baseline::to_bytes`]; `None` if the length is wrong.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != SLOTS * 12 {
+        if bytes.len() != STATE_BYTES {
             return None;
         }
-        let mut b = Baseline {
-            mean: [0.0; SLOTS],
-            var: [0.0; SLOTS],
-            weight: [0.0; SLOTS],
+        let mut at = 0usize;
+        let mut take = |n: usize| {
+            let s = &bytes[at..at + n];
+            at += n;
+            s
         };
-        let mut chunks = bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-        for a in [&mut b.mean, &mut b.var, &mut b.weight] {
-            for x in a.iter_mut() {
-                *x = chunks.next()?;
-            }
+        let i64_ = |s: &[u8]| i64::from_le_bytes(s.try_into().unwrap_or([0; 8]));
+        let f64_ = |s: &[u8]| f64::from_le_bytes(s.try_into().unwrap_or([0; 8]));
+        let f32_ = |s: &[u8]| f32::from_le_bytes(s.try_into().unwrap_or([0; 4]));
+        let u32_ = |s: &[u8]| u32::from_le_bytes(s.try_into().unwrap_or([0; 4]));
+        let mut b = Baseline::new(&ModelConfig {
+            bucket_span_ms: 1,
+            kind: ValueKind::Metric,
+            tail: Tail::Both,
+            half_life_ms: 1,
+        });
+        b.first_time = i64_(take(8));
+        b.last_time = i64_(take(8));
+        b.level = f64_(take(8));
+        b.mid = f64_(take(8));
+        b.base = f32_(take(4));
+        b.scale = f32_(take(4));
+        b.dscale = f32_(take(4));
+        for i in 0..3 {
+            b.err[i] = f32_(take(4));
         }
+        b.presence = f32_(take(4));
+        b.n = u32_(take(4));
+        b.run = u32_(take(4)) as i32;
+        b.rebase = u32_(take(4));
+        b.missing = u32_(take(4));
+        b.flags = u32_(take(4));
+        for v in b
+            .spare
+            .iter_mut()
+            .chain(b.daily.iter_mut())
+            .chain(b.weekly.iter_mut())
+            .chain(b.spread.iter_mut())
+        {
+            *v = f32_(take(4));
+        }
+        b.spread_norm = f32_(take(4));
         Some(b)
     }
+}
 
-    /// Notes a bucket without data (placeholder: learns nothing).
-    pub fn observe_missing(&mut self, _cfg: &ModelConfig, _time: i64) -> Option<Observation> {
-        None
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::score::probability_to_score;
+
+    /// Small deterministic generator for synthetic series.
+    pub(crate) struct Rng(u64);
+    impl Rng {
+        pub(crate) fn new(seed: u64) -> Self {
+            Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        }
+        pub(crate) fn uniform(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+        pub(crate) fn normal(&mut self) -> f64 {
+            let u = self.uniform().max(1e-12);
+            let v = self.uniform();
+            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        }
+        pub(crate) fn poisson(&mut self, mean: f64) -> f64 {
+            if mean > 50.0 {
+                return (mean + mean.sqrt() * self.normal()).round().max(0.0);
+            }
+            let l = (-mean).exp();
+            let mut k = 0.0;
+            let mut p = 1.0;
+            loop {
+                p *= self.uniform();
+                if p <= l {
+                    return k;
+                }
+                k += 1.0;
+            }
+        }
+    }
+
+    pub(crate) const M15: i64 = 15 * 60_000;
+    const HOUR: i64 = 3_600_000;
+
+    pub(crate) fn count_cfg(tail: Tail) -> ModelConfig {
+        ModelConfig {
+            bucket_span_ms: M15,
+            kind: ValueKind::Count,
+            tail,
+            half_life_ms: 14 * DAY_MS,
+        }
+    }
+
+    fn metric_cfg(tail: Tail) -> ModelConfig {
+        ModelConfig {
+            bucket_span_ms: M15,
+            kind: ValueKind::Metric,
+            tail,
+            half_life_ms: 14 * DAY_MS,
+        }
+    }
+
+    /// Daily cycle (peak mid-afternoon) and quieter weekends, like web traffic.
+    pub(crate) fn traffic(t: i64, mean: f64) -> f64 {
+        let hour = (t.rem_euclid(DAY_MS)) as f64 / HOUR as f64;
+        let daily = 1.0 + 0.6 * ((hour - 9.0) / 24.0 * 2.0 * std::f64::consts::PI).sin();
+        let dow = (t.div_euclid(DAY_MS) + 4).rem_euclid(7); // 0 = Sunday
+        let weekly = if dow == 0 || dow == 6 { 0.6 } else { 1.0 };
+        mean * daily * weekly
+    }
+
+    fn score(o: &Observation) -> f64 {
+        probability_to_score(o.probability)
+    }
+
+    /// Runs `days` of 15-minute traffic counts through a baseline; returns the max score.
+    fn run_traffic(
+        b: &mut Baseline,
+        cfg: &ModelConfig,
+        rng: &mut Rng,
+        from_day: i64,
+        days: i64,
+        mean: f64,
+    ) -> f64 {
+        let mut worst: f64 = 0.0;
+        for i in 0..days * 96 {
+            let t = from_day * DAY_MS + i * M15;
+            let o = b.observe(cfg, t, rng.poisson(traffic(t, mean)));
+            worst = worst.max(score(&o));
+        }
+        worst
+    }
+
+    #[test]
+    fn state_is_small_serializable_and_deterministic() {
+        let cfg = count_cfg(Tail::Both);
+        assert!(
+            std::mem::size_of::<Baseline>() <= 1024,
+            "{}",
+            std::mem::size_of::<Baseline>()
+        );
+        const { assert!(STATE_BYTES <= 1024) };
+        let mut a = Baseline::new(&cfg);
+        let mut rng = Rng::new(1);
+        run_traffic(&mut a, &cfg, &mut rng, 0, 5, 200.0);
+        let bytes = a.to_bytes();
+        assert_eq!(bytes.len(), STATE_BYTES);
+        let mut b = Baseline::from_bytes(&bytes).unwrap();
+        assert_eq!(a, b);
+        assert!(Baseline::from_bytes(&bytes[1..]).is_none());
+        let mut r1 = Rng::new(2);
+        let mut r2 = Rng::new(2);
+        for i in 0..500 {
+            let t = 5 * DAY_MS + i * M15;
+            let oa = a.observe(&cfg, t, r1.poisson(traffic(t, 200.0)));
+            let ob = b.observe(&cfg, t, r2.poisson(traffic(t, 200.0)));
+            assert_eq!(oa.probability.to_bits(), ob.probability.to_bits());
+        }
+        assert_eq!(a.to_bytes(), b.to_bytes());
+    }
+
+    #[test]
+    fn spike_is_flagged_and_leaves_the_baseline_within_a_few_percent() {
+        let cfg = count_cfg(Tail::Both);
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(3);
+        run_traffic(&mut b, &cfg, &mut rng, 0, 7, 200.0);
+        let t = 7 * DAY_MS + 14 * HOUR;
+        let before = b.expected(&cfg, t + M15);
+        let o = b.observe(&cfg, t, 20.0 * traffic(t, 200.0));
+        assert!(score(&o) >= 75.0, "spike scored {}", score(&o));
+        assert_eq!(o.reason, Reason::Spike);
+        let after = b.expected(&cfg, t + M15);
+        let moved = (after.typical - before.typical).abs() / before.typical;
+        let widened = (after.upper - after.typical) / (before.upper - before.typical);
+        assert!(moved < 0.05, "typical moved {moved}");
+        assert!(widened < 1.05, "spread widened {widened}");
+    }
+
+    #[test]
+    fn daily_and_weekly_cycles_are_learned_after_three_cycles() {
+        let cfg = count_cfg(Tail::Both);
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(4);
+        run_traffic(&mut b, &cfg, &mut rng, 0, 21, 300.0);
+        assert!(b.daily_on(&cfg), "daily cycle detected");
+        let worst = run_traffic(&mut b, &cfg, &mut rng, 21, 7, 300.0);
+        assert!(
+            worst < 50.0,
+            "a normal week (peaks, weekend) scored {worst}"
+        );
+        // The peak hour is typical, not an anomaly: typical tracks the cycle.
+        let peak = 28 * DAY_MS + 15 * HOUR;
+        let e = b.expected(&cfg, peak);
+        let want = traffic(peak, 300.0);
+        assert!(
+            (e.typical - want).abs() / want < 0.1,
+            "typical {} vs {want}",
+            e.typical
+        );
+    }
+
+    #[test]
+    fn no_cycle_is_not_assumed() {
+        let cfg = metric_cfg(Tail::Both);
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(5);
+        for i in 0..14 * 96 {
+            b.observe(&cfg, i * M15, 50.0 + rng.normal());
+        }
+        assert!(!b.daily_on(&cfg) && !b.weekly_on(&cfg), "flags {}", b.flags);
+    }
+
+    #[test]
+    fn early_scores_are_weak_and_bounds_narrow_as_it_learns() {
+        let cfg = count_cfg(Tail::Both);
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(6);
+        let mut widths = Vec::new();
+        for day in 0..4 {
+            run_traffic(&mut b, &cfg, &mut rng, day, 1, 100.0);
+            let e = b.expected(&cfg, (day + 1) * DAY_MS + 12 * HOUR);
+            widths.push((e.upper - e.lower) / e.typical);
+        }
+        assert!(widths[0] > widths[3] * 1.3, "{widths:?}");
+        let mut young = Baseline::new(&cfg);
+        for i in 0..40 {
+            young.observe(&cfg, i * M15, 100.0 + (i % 3) as f64);
+        }
+        let o = young.observe(&cfg, 40 * M15, 130.0);
+        assert!(score(&o) < 50.0, "a young model scored {}", score(&o));
+    }
+
+    #[test]
+    fn level_shift_is_flagged_once_then_absorbed() {
+        let cfg = metric_cfg(Tail::Both);
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(7);
+        let mut t = 0;
+        for _ in 0..5 * 96 {
+            b.observe(&cfg, t, 100.0 + 2.0 * rng.normal());
+            t += M15;
+        }
+        let mut scores = Vec::new();
+        let mut reasons = Vec::new();
+        for _ in 0..4 * 96 {
+            let o = b.observe(&cfg, t, 130.0 + 2.0 * rng.normal());
+            scores.push(score(&o));
+            reasons.push(o.reason);
+            t += M15;
+        }
+        assert!(scores[0] >= 75.0, "shift start scored {}", scores[0]);
+        let high = scores.iter().filter(|s| **s >= 50.0).count();
+        assert!(
+            high <= run_limit(M15) as usize,
+            "{high} buckets >= 50 for one shift"
+        );
+        assert!(
+            scores[96..].iter().all(|s| *s < 25.0),
+            "absorbed after a day"
+        );
+        assert!(reasons
+            .iter()
+            .any(|r| *r == Reason::MeanShiftUp || *r == Reason::MultiBucket));
+    }
+
+    #[test]
+    fn slow_ramp_is_flagged() {
+        let cfg = count_cfg(Tail::Both);
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(8);
+        run_traffic(&mut b, &cfg, &mut rng, 0, 7, 40.0);
+        let mut worst: f64 = 0.0;
+        let mut reason = Reason::Normal;
+        for i in 0..96 {
+            let t = 7 * DAY_MS + i * M15;
+            // Rises steadily to four times normal over a day.
+            let mean = traffic(t, 40.0) * (1.0 + 3.0 * i as f64 / 96.0);
+            let o = b.observe(&cfg, t, rng.poisson(mean));
+            if score(&o) > worst {
+                worst = score(&o);
+                reason = o.reason;
+            }
+        }
+        assert!(worst >= 75.0, "ramp scored {worst}");
+        assert!(
+            matches!(
+                reason,
+                Reason::RampUp | Reason::MeanShiftUp | Reason::MultiBucket
+            ),
+            "{reason:?}"
+        );
+    }
+
+    #[test]
+    fn weak_signal_that_dies_is_flagged() {
+        let cfg = count_cfg(Tail::Both);
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(9);
+        for i in 0..7 * 96 {
+            b.observe(&cfg, i * M15, rng.poisson(3.0));
+        }
+        let mut worst: f64 = 0.0;
+        for i in 0..48 {
+            let o = b.observe(&cfg, (7 * 96 + i) * M15, 0.0);
+            worst = worst.max(score(&o));
+        }
+        assert!(worst >= 75.0, "a dead signal scored {worst}");
+    }
+
+    #[test]
+    fn counts_are_judged_as_counts() {
+        let cfg = count_cfg(Tail::Both);
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(10);
+        for i in 0..7 * 96 {
+            b.observe(&cfg, i * M15, rng.poisson(0.1));
+        }
+        let t = 7 * DAY_MS;
+        let o = b.clone().observe(&cfg, t, 3.0);
+        assert!(
+            score(&o) < 50.0,
+            "0 -> 3 on a 0.1 series scored {}",
+            score(&o)
+        );
+        let o = b.observe(&cfg, t, 40.0);
+        assert!(score(&o) >= 75.0, "0 -> 40 scored {}", score(&o));
+    }
+
+    #[test]
+    fn tiny_changes_do_not_alarm() {
+        let cfg = metric_cfg(Tail::Both);
+        let mut b = Baseline::new(&cfg);
+        for i in 0..7 * 96 {
+            b.observe(&cfg, i * M15, 1000.0);
+        }
+        let o = b.observe(&cfg, 7 * DAY_MS, 1000.5);
+        assert!(
+            score(&o) < 25.0,
+            "a 0.05 % change on a flat series scored {}",
+            score(&o)
+        );
+    }
+
+    #[test]
+    fn one_sided_tails() {
+        for (tail, up, down) in [
+            (Tail::High, true, false),
+            (Tail::Low, false, true),
+            (Tail::Both, true, true),
+        ] {
+            let cfg = metric_cfg(tail);
+            let mut b = Baseline::new(&cfg);
+            let mut rng = Rng::new(11);
+            for i in 0..7 * 96 {
+                b.observe(&cfg, i * M15, 100.0 + rng.normal());
+            }
+            let t = 7 * DAY_MS;
+            let hi = score(&b.clone().observe(&cfg, t, 200.0));
+            let lo = score(&b.clone().observe(&cfg, t, 0.0));
+            assert_eq!(hi >= 75.0, up, "{tail:?} high {hi}");
+            assert_eq!(lo >= 75.0, down, "{tail:?} low {lo}");
+            if !up {
+                assert!(hi < 1.0);
+            }
+        }
+    }
+
+    #[test]
+    fn decay_forgets_an_old_pattern() {
+        let mut cfg = count_cfg(Tail::Both);
+        cfg.half_life_ms = 3 * DAY_MS;
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(12);
+        // Two weeks with a big 3-hour midday peak, then four weeks without it.
+        for i in 0..42 * 96 {
+            let t = i * M15;
+            let hour = t.rem_euclid(DAY_MS) / HOUR;
+            let peak = i < 14 * 96 && (11..14).contains(&hour);
+            b.observe(&cfg, t, rng.poisson(if peak { 400.0 } else { 100.0 }));
+        }
+        let e = b.expected(&cfg, 42 * DAY_MS + 12 * HOUR);
+        assert!(
+            (e.typical - 100.0).abs() < 15.0,
+            "old peak remembered: {}",
+            e.typical
+        );
+    }
+
+    #[test]
+    fn missing_buckets_of_a_regular_series_are_a_lost_signal() {
+        let cfg = metric_cfg(Tail::Both);
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(13);
+        for i in 0..7 * 96 {
+            b.observe(&cfg, i * M15, 5.0 + rng.normal());
+        }
+        let first = b.observe_missing(&cfg, 7 * DAY_MS);
+        let mut lost = None;
+        for i in 1..8 {
+            lost = lost.or(b.observe_missing(&cfg, 7 * DAY_MS + i * M15));
+        }
+        assert!(first.is_none() || first.map(|o| o.probability > 1e-4).unwrap_or(true));
+        let lost = lost.expect("lost signal reported");
+        assert_eq!(lost.reason, Reason::SignalLost);
+    }
+
+    #[test]
+    fn forecast_bounds_widen_with_the_horizon() {
+        let cfg = count_cfg(Tail::Both);
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(14);
+        run_traffic(&mut b, &cfg, &mut rng, 0, 7, 100.0);
+        let t = 7 * DAY_MS;
+        let near = b.forecast(&cfg, t, 1);
+        let far = b.forecast(&cfg, t, 96);
+        assert!(far.upper - far.typical > near.upper - near.typical);
+        let want = traffic(t + 96 * M15, 100.0);
+        assert!(
+            (far.typical - want).abs() / want < 0.15,
+            "{} vs {want}",
+            far.typical
+        );
     }
 }

@@ -1,44 +1,298 @@
-//! Placeholder population model for `over_field_name` analysis; replaced by the full model.
+//! Population model for `over_field_name` analysis: each entity's value in a bucket (for
+//! example requests or distinct URLs per client IP per 15 minutes) is scored against the
+//! learned distribution of all its peers' values.
+//!
+//! Peer values are heavy-tailed (most entities are ordinary, a few heavy hitters are normal),
+//! so the model keeps a decayed histogram of `log2(1 + value)` in quarter-octave bins. A
+//! value inside the range peers have shown is scored by the share of peer values at least as
+//! large, or within a factor of two of it (a heavy hitter that shows up every bucket is a few
+//! in thousands, not an alarm). A
+//! value beyond what peers do is scored by a power-law (Pareto) tail fitted to the bulk of
+//! the distribution between its 90th and 99th percentiles, so the fit is not inflated by
+//! the heavy hitters themselves; the larger of the two probabilities is used.
+//!
+//! Feed it **every entity that had data in the bucket**, once per bucket, in time order:
+//! values for entities without data are not zeros and must not be passed.
 
-use super::{Baseline, ModelConfig, Observation};
+use super::{ModelConfig, Observation, Reason, Tail};
+
+const BINS: usize = 112;
+const PER_OCTAVE: f64 = 4.0;
 
 /// Scores each entity against its peers in the same bucket.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Population {
-    peers: Baseline,
+    mass: [f64; BINS],
+    total: f64,
+    buckets: u32,
+}
+
+#[inline]
+fn position(v: f64) -> f64 {
+    ((1.0 + v.max(0.0)).log2() * PER_OCTAVE).clamp(0.0, BINS as f64 - 1e-9)
+}
+
+#[inline]
+fn value_at(pos: f64) -> f64 {
+    (pos / PER_OCTAVE).exp2() - 1.0
 }
 
 impl Population {
     /// A fresh population model.
-    pub fn new(cfg: &ModelConfig) -> Self {
+    pub fn new(_cfg: &ModelConfig) -> Self {
         Population {
-            peers: Baseline::new(cfg),
+            mass: [0.0; BINS],
+            total: 0.0,
+            buckets: 0,
         }
     }
 
-    /// Scores every entity's value in the bucket starting at `time` (in the order given),
-    /// then learns the bucket's population.
+    /// Buckets learned so far.
+    pub fn buckets(&self) -> u32 {
+        self.buckets
+    }
+
+    /// Position (in bins) where the upper-tail share of peers equals `share`.
+    fn upper_quantile_pos(&self, share: f64) -> f64 {
+        let target = share * self.total;
+        let mut acc = 0.0;
+        for b in (0..BINS).rev() {
+            let m = self.mass[b];
+            if acc + m >= target && m > 0.0 {
+                let inside = (target - acc) / m;
+                return b as f64 + 1.0 - inside;
+            }
+            acc += m;
+        }
+        0.0
+    }
+
+    /// Scores every entity's value in the bucket starting at `time` (observations in the
+    /// order given) against the peers seen in earlier buckets, then learns this bucket.
     pub fn observe_bucket(
         &mut self,
         cfg: &ModelConfig,
         time: i64,
         values: &[f64],
     ) -> Vec<Observation> {
-        values
+        let _ = time;
+        // Suffix sums: upper[b] = mass in bins >= b.
+        let mut upper = [0.0f64; BINS + 1];
+        for b in (0..BINS).rev() {
+            upper[b] = upper[b + 1] + self.mass[b];
+        }
+        let total = self.total;
+        let conf = (self.buckets as f64 / 24.0).min(1.0);
+        let (p90, p99) = if total > 0.0 {
+            (self.upper_quantile_pos(0.10), self.upper_quantile_pos(0.01))
+        } else {
+            (0.0, 0.0)
+        };
+        // Tail index per bin: survival falls tenfold between p90 and p99.
+        let slope = std::f64::consts::LN_10 / (p99 - p90).max(PER_OCTAVE * 0.25);
+        let median = if total > 0.0 {
+            value_at(self.upper_quantile_pos(0.5))
+        } else {
+            0.0
+        };
+        let typical_hi = value_at(p99);
+
+        let mut out = Vec::with_capacity(values.len());
+        for &v in values {
+            let pos = position(v);
+            let b = pos as usize;
+            let frac = pos - b as f64;
+            let ln_high = if total > 0.0 {
+                // Peers' values within a factor of two count as "at least as large": the
+                // largest value of a continuum is always rare, and not an anomaly.
+                let lo = (pos - PER_OCTAVE).max(0.0);
+                let lb = lo as usize;
+                let lfrac = lo - lb as f64;
+                let emp = (upper[lb + 1] + self.mass[lb] * (1.0 - lfrac)) / total;
+                let pareto_ln = if pos > p99 {
+                    0.01f64.ln() - slope * (pos - p99)
+                } else {
+                    0.0
+                };
+                emp.max(1e-300).ln().max(pareto_ln).min(0.0)
+            } else {
+                0.0
+            };
+            let ln_low = if total > 0.0 {
+                let below = (total - upper[b] + self.mass[b] * frac) / total;
+                // Values at the bottom of the range are only as unusual as their bin is rare.
+                below
+                    .max(self.mass[b] / total * 0.5)
+                    .max(1e-300)
+                    .ln()
+                    .min(0.0)
+            } else {
+                0.0
+            };
+            let (ln_p, high) = match cfg.tail {
+                Tail::High => (ln_high, true),
+                Tail::Low => (ln_low, false),
+                Tail::Both => {
+                    if ln_high <= ln_low {
+                        ((ln_high + std::f64::consts::LN_2).min(0.0), true)
+                    } else {
+                        ((ln_low + std::f64::consts::LN_2).min(0.0), false)
+                    }
+                }
+            };
+            let ln_p = ln_p * conf;
+            let reason = if ln_p > -4.6 {
+                Reason::Normal
+            } else if high {
+                Reason::Spike
+            } else {
+                Reason::Dip
+            };
+            out.push(Observation {
+                probability: ln_p.exp().max(1e-300),
+                actual: v,
+                typical: median,
+                lower: 0.0,
+                upper: typical_hi,
+                reason,
+                multi_bucket_impact: 0.0,
+            });
+        }
+        self.learn(cfg, values);
+        out
+    }
+
+    fn learn(&mut self, cfg: &ModelConfig, values: &[f64]) {
+        if values.is_empty() {
+            return;
+        }
+        let r = cfg.bucket_span_ms.max(1) as f64 / cfg.half_life_ms.max(1) as f64;
+        let keep = (-r * std::f64::consts::LN_2).exp();
+        for m in self.mass.iter_mut() {
+            *m *= keep;
+        }
+        self.total *= keep;
+        for &v in values {
+            if !v.is_finite() {
+                continue;
+            }
+            let pos = position(v);
+            let b = pos as usize;
+            self.mass[b] += 1.0;
+            self.total += 1.0;
+        }
+        self.buckets = self.buckets.saturating_add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::baseline::tests::{count_cfg, Rng, M15};
+    use crate::score::probability_to_score;
+
+    /// One bucket of per-client values: a log-normal crowd plus a few regular heavy hitters.
+    fn crowd(rng: &mut Rng, n: usize, median: f64) -> Vec<f64> {
+        let mut v: Vec<f64> = (0..n)
+            .map(|_| (median * (0.9 * rng.normal()).exp()).round().max(1.0))
+            .collect();
+        v.extend(
+            [40.0 * median, 60.0 * median, 25.0 * median]
+                .map(|x| (x * (0.2 * rng.normal()).exp()).round()),
+        );
+        v
+    }
+
+    #[test]
+    fn thousands_of_normal_entities_do_not_alarm_and_an_outlier_does() {
+        let cfg = count_cfg(Tail::High);
+        let mut pop = Population::new(&cfg);
+        let mut rng = Rng::new(21);
+        let mut high = 0;
+        for i in 0..4 * 96 {
+            let obs = pop.observe_bucket(&cfg, i * M15, &crowd(&mut rng, 3000, 6.0));
+            if i >= 24 {
+                high += obs
+                    .iter()
+                    .filter(|o| probability_to_score(o.probability) >= 50.0)
+                    .count();
+            }
+        }
+        assert!(high <= 2, "{high} normal records scored >= 50");
+        let mut bucket = crowd(&mut rng, 3000, 6.0);
+        bucket.push(3000.0);
+        let obs = pop.observe_bucket(&cfg, 4 * 96 * M15, &bucket);
+        let attacker = obs.last().unwrap();
+        assert!(
+            probability_to_score(attacker.probability) >= 75.0,
+            "{}",
+            probability_to_score(attacker.probability)
+        );
+        assert_eq!(attacker.reason, Reason::Spike);
+        let others = obs[..obs.len() - 1]
             .iter()
-            .map(|&v| self.peers.observe(cfg, time, v))
-            .collect()
+            .map(|o| probability_to_score(o.probability))
+            .fold(0.0, f64::max);
+        assert!(others < 50.0, "{others}");
+    }
+
+    #[test]
+    fn low_side_and_learning() {
+        let cfg = count_cfg(Tail::Low);
+        let mut pop = Population::new(&cfg);
+        let first = pop.observe_bucket(&cfg, 0, &[5.0, 6.0, 7.0]);
+        assert!(
+            first.iter().all(|o| o.probability == 1.0),
+            "nothing learned yet"
+        );
+        let mut rng = Rng::new(22);
+        for i in 1..60 {
+            let v: Vec<f64> = (0..500).map(|_| 1000.0 + 30.0 * rng.normal()).collect();
+            pop.observe_bucket(&cfg, i * M15, &v);
+        }
+        let obs = pop.observe_bucket(&cfg, 60 * M15, &[1000.0, 2.0, 1e6]);
+        assert!(probability_to_score(obs[0].probability) < 25.0);
+        assert!(
+            probability_to_score(obs[1].probability) >= 50.0,
+            "{}",
+            obs[1].probability
+        );
+        assert_eq!(obs[2].probability, 1.0, "low_* ignores high values");
     }
 }
 
 impl Population {
-    /// The state as bytes, for snapshots.
+    /// The state as bytes, for snapshots (little-endian, fixed layout).
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.peers.to_bytes()
+        let mut out = Vec::with_capacity(BINS * 8 + 12);
+        for m in &self.mass {
+            out.extend_from_slice(&m.to_le_bytes());
+        }
+        out.extend_from_slice(&self.total.to_le_bytes());
+        out.extend_from_slice(&self.buckets.to_le_bytes());
+        out
     }
 
-    /// The state back from [`Population::to_bytes`].
+    /// The state back from [`Population::to_bytes`]; `None` if the bytes are not a state.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        Baseline::from_bytes(bytes).map(|peers| Population { peers })
+        if bytes.len() != BINS * 8 + 12 {
+            return None;
+        }
+        let f = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+            f64::from_le_bytes(a)
+        };
+        let mut mass = [0.0; BINS];
+        for (i, m) in mass.iter_mut().enumerate() {
+            *m = f(i);
+        }
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&bytes[BINS * 8 + 8..]);
+        Some(Population {
+            mass,
+            total: f(BINS),
+            buckets: u32::from_le_bytes(b),
+        })
     }
 }

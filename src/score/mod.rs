@@ -1,54 +1,296 @@
 //! Probabilities to 0-100 scores.
 //!
-//! Placeholder mapping from probability to score, anchored to the probability so one alert
-//! threshold means the same across jobs and partitions; replaced by the full normalizer.
+//! A score is first **anchored to the probability** ([`probability_to_score`]): a log
+//! scale on which 1e-2 is 25, 1e-4 is 50, 1e-6 is 75 and 1e-8 is 100, the same for every job
+//! and partition, so one alert threshold means the same thing across thousands of
+//! partitions and a quiet series does not produce 75s as often as a noisy one.
+//!
+//! The per-job [`Normalizer`] then keeps a quantile sketch of the job's history (an exact
+//! histogram of `-log10 p` in tenth-of-a-decade bins, which is a bounded domain) and damps
+//! scores of levels the job reaches often: if one record in ten of this job is at least as
+//! unusual, a 75 becomes about 45. Rare levels keep their anchored score. This is why the
+//! *initial* score (at first write) can differ from the *renormalized* score computed later
+//! from a longer history, as in Elastic ML.
+//!
+//! What the runner calls, per bucket of a job:
+//! 1. for each record (partition or entity value) with probability `p`:
+//!    `let initial_record_score = normalizer.record_score(p);` (learns `p`, then scores it);
+//! 2. `let initial_anomaly_score = normalizer.bucket_score(&record_probabilities);`
+//! 3. for each influencer value: `normalizer.influencer_score(&probabilities_of_its_records)`;
+//! 4. to renormalize stored results later: `normalizer.score(p)` (pure; no learning) for
+//!    records and influencers, `normalizer.bucket_score_now(&ps)` for buckets.
+//!
+//! [`Severity`] names the bands 0–25, 25–50, 50–75, 75–100.
 
-/// Turns record probabilities into 0-100 scores for one job.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Normalizer {}
-
-impl Normalizer {
-    /// A fresh normalizer.
-    pub fn new() -> Self {
-        Normalizer {}
-    }
-
-    /// Score for a record with this probability; also feeds the job's history.
-    pub fn record_score(&mut self, probability: f64) -> f64 {
-        probability_to_score(probability)
-    }
-
-    /// Score for a bucket whose records have these probabilities.
-    pub fn bucket_score(&mut self, probabilities: &[f64]) -> f64 {
-        probabilities
-            .iter()
-            .copied()
-            .fold(1.0, f64::min)
-            .pipe(probability_to_score)
-    }
-}
-
-trait Pipe: Sized {
-    fn pipe<R>(self, f: impl FnOnce(Self) -> R) -> R {
-        f(self)
-    }
-}
-impl Pipe for f64 {}
+/// Bins per decade of probability in the sketch.
+const PER_DECADE: f64 = 10.0;
+/// Decades covered; everything rarer lands in the last bin.
+const DECADES: usize = 40;
+const BINS: usize = DECADES * PER_DECADE as usize;
+/// History size below which scores are not damped.
+const MIN_HISTORY: u64 = 500;
 
 /// Maps a probability to 0-100 on a log scale: 1e-2 → 25, 1e-4 → 50, 1e-6 → 75, 1e-8 → 100.
+///
+/// ```
+/// let s = tidewatch::score::probability_to_score(1e-6);
+/// assert!((s - 75.0).abs() < 1e-9);
+/// ```
 pub fn probability_to_score(p: f64) -> f64 {
-    let l = -p.max(1e-300).log10();
+    let l = -p.clamp(1e-300, 1.0).log10();
     (l * 12.5).clamp(0.0, 100.0)
 }
 
-impl Normalizer {
-    /// The state as bytes, for snapshots.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        Vec::new()
+/// Severity band of a 0-100 score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// 0 to 25.
+    Warning,
+    /// 25 to 50.
+    Minor,
+    /// 50 to 75.
+    Major,
+    /// 75 to 100.
+    Critical,
+}
+
+impl Severity {
+    /// The band a score falls in.
+    pub fn of(score: f64) -> Severity {
+        if score >= 75.0 {
+            Severity::Critical
+        } else if score >= 50.0 {
+            Severity::Major
+        } else if score >= 25.0 {
+            Severity::Minor
+        } else {
+            Severity::Warning
+        }
     }
 
-    /// The state back from [`Normalizer::to_bytes`].
+    /// Lower-case name, as Kibana shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Minor => "minor",
+            Severity::Major => "major",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Per-job normalizer: turns probabilities into 0-100 scores anchored to the probability and
+/// damped for levels this job reaches often.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalizer {
+    records: Vec<u64>,
+    record_total: u64,
+    buckets: Vec<u64>,
+    bucket_total: u64,
+}
+
+impl Default for Normalizer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[inline]
+fn bin(p: f64) -> usize {
+    let l = -p.clamp(1e-300, 1.0).log10();
+    ((l * PER_DECADE) as usize).min(BINS - 1)
+}
+
+/// Share of history at least as unusual as bin `b`, excluding one occurrence (the value
+/// itself when it was just learned).
+fn share_at_least(hist: &[u64], total: u64, b: usize, exclude_self: bool) -> Option<f64> {
+    if total < MIN_HISTORY {
+        return None;
+    }
+    let mut n: u64 = hist[b..].iter().sum();
+    if exclude_self {
+        n = n.saturating_sub(1);
+    }
+    Some(n as f64 / total as f64)
+}
+
+fn damped(p: f64, share: Option<f64>) -> f64 {
+    let base = probability_to_score(p);
+    match share {
+        None => base,
+        Some(r) => {
+            // -log10 share of 3 or more (one record in a thousand): no damping.
+            let rarity = -(r.max(1e-12)).log10();
+            let factor = (rarity / 3.0).sqrt().clamp(0.5, 1.0);
+            base * factor
+        }
+    }
+}
+
+impl Normalizer {
+    /// A fresh normalizer with no history.
+    pub fn new() -> Self {
+        Normalizer {
+            records: vec![0; BINS],
+            record_total: 0,
+            buckets: vec![0; BINS],
+            bucket_total: 0,
+        }
+    }
+
+    /// Adds a record probability to the job's history without scoring it.
+    pub fn observe(&mut self, probability: f64) {
+        self.records[bin(probability)] += 1;
+        self.record_total += 1;
+    }
+
+    /// The current score of a record probability (pure: for renormalizing stored records).
+    pub fn score(&self, probability: f64) -> f64 {
+        if probability_to_score(probability) <= 0.0 {
+            return 0.0;
+        }
+        damped(
+            probability,
+            share_at_least(&self.records, self.record_total, bin(probability), false),
+        )
+    }
+
+    /// Learns a record's probability and returns its initial `record_score`.
+    pub fn record_score(&mut self, probability: f64) -> f64 {
+        self.observe(probability);
+        damped(
+            probability,
+            share_at_least(&self.records, self.record_total, bin(probability), true),
+        )
+    }
+
+    /// Learns a bucket (the probabilities of all its records) and returns its initial
+    /// `anomaly_score`: the score of its most unusual record, damped by the job's bucket
+    /// history. An empty bucket scores 0.
+    pub fn bucket_score(&mut self, probabilities: &[f64]) -> f64 {
+        let p = probabilities.iter().copied().fold(1.0, f64::min);
+        self.buckets[bin(p)] += 1;
+        self.bucket_total += 1;
+        damped(
+            p,
+            share_at_least(&self.buckets, self.bucket_total, bin(p), true),
+        )
+    }
+
+    /// The current `anomaly_score` of a bucket (pure: for renormalizing stored buckets).
+    pub fn bucket_score_now(&self, probabilities: &[f64]) -> f64 {
+        let p = probabilities.iter().copied().fold(1.0, f64::min);
+        damped(
+            p,
+            share_at_least(&self.buckets, self.bucket_total, bin(p), false),
+        )
+    }
+
+    /// `influencer_score` for an influencer value from the probabilities of the records it
+    /// influenced in the bucket: the score of the most unusual one (pure).
+    pub fn influencer_score(&self, probabilities: &[f64]) -> f64 {
+        let p = probabilities.iter().copied().fold(1.0, f64::min);
+        self.score(p)
+    }
+
+    /// Records learned so far.
+    pub fn history(&self) -> u64 {
+        self.record_total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anchored_mapping() {
+        assert_eq!(probability_to_score(1.0), 0.0);
+        assert!((probability_to_score(1e-2) - 25.0).abs() < 1e-9);
+        assert!((probability_to_score(1e-4) - 50.0).abs() < 1e-9);
+        assert_eq!(probability_to_score(1e-30), 100.0);
+        assert_eq!(Severity::of(80.0), Severity::Critical);
+        assert_eq!(Severity::of(60.0), Severity::Major);
+        assert_eq!(Severity::of(30.0), Severity::Minor);
+        assert_eq!(Severity::of(3.0).name(), "warning");
+    }
+
+    #[test]
+    fn rare_levels_keep_their_score_common_ones_are_damped() {
+        let mut quiet = Normalizer::new();
+        let mut noisy = Normalizer::new();
+        for i in 0..10_000 {
+            quiet.record_score(0.5);
+            // One record in ten reaches 1e-6 in the noisy job.
+            noisy.record_score(if i % 10 == 0 { 1e-6 } else { 0.5 });
+        }
+        let q = quiet.record_score(1e-6);
+        let n = noisy.record_score(1e-6);
+        assert!(
+            (q - 75.0).abs() < 1e-9,
+            "quiet job keeps the anchored score: {q}"
+        );
+        assert!(
+            n < 50.0,
+            "a level reached every tenth record is not critical: {n}"
+        );
+        // Initial versus renormalized: history that grows noisier lowers the later score.
+        let mut job = Normalizer::new();
+        for _ in 0..1000 {
+            job.record_score(0.9);
+        }
+        let initial = job.record_score(1e-7);
+        for _ in 0..1000 {
+            job.record_score(1e-7);
+        }
+        assert!(job.score(1e-7) < initial);
+    }
+
+    #[test]
+    fn bucket_and_influencer_scores_follow_the_worst_record() {
+        let mut n = Normalizer::new();
+        let b = n.bucket_score(&[0.5, 1e-8, 0.1]);
+        assert!((b - 100.0).abs() < 1e-9);
+        assert_eq!(n.bucket_score(&[]), 0.0);
+        assert!((n.influencer_score(&[1e-4, 0.3]) - 50.0).abs() < 1e-9);
+    }
+}
+
+impl Normalizer {
+    /// The state as bytes, for snapshots: both histograms and their totals.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity((2 * BINS + 2) * 8);
+        for (hist, total) in [
+            (&self.records, self.record_total),
+            (&self.buckets, self.bucket_total),
+        ] {
+            out.extend_from_slice(&total.to_le_bytes());
+            for n in hist {
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// The state back from [`Normalizer::to_bytes`]; `None` if the bytes are not a state.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        bytes.is_empty().then(Normalizer::new)
+        if bytes.len() != (2 * BINS + 2) * 8 {
+            return None;
+        }
+        let mut words = bytes.chunks_exact(8).map(|c| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            u64::from_le_bytes(a)
+        });
+        let mut n = Normalizer::new();
+        n.record_total = words.next()?;
+        for x in n.records.iter_mut() {
+            *x = words.next()?;
+        }
+        n.bucket_total = words.next()?;
+        for x in n.buckets.iter_mut() {
+            *x = words.next()?;
+        }
+        Some(n)
     }
 }
