@@ -334,12 +334,14 @@ impl<'s, 'p, 'f> ShapeWalker<'s, 'p, 'f> {
                                 .trim_start_matches([':', ' '])
                         })
                         .unwrap_or("remove it")
-                        .replace('\n', " ");
+                        .replace('\n', " ")
+                        .trim_end_matches('.')
+                        .to_string();
                     self.problems.at(
                         k.pos,
                         &child,
                         format!(
-                            "`{key}` is an Elastic ML setting tidewatch does not support: {why}"
+                            "`{key}` is an Elastic ML setting tidewatch does not support; {why}"
                         ),
                     );
                 }
@@ -467,7 +469,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Elastic ML functions tidewatch knows but does not implement, with what to use instead.
 const UNSUPPORTED_FUNCTIONS: &[(&str, &str)] = &[
-    ("rare", "to catch new or rarely seen values use `high_count` with `by_field_name` set to the field, or `high_distinct_count` of it `over_field_name` the entity"),
+    ("rare", "to catch new or rarely seen values use `high_count` with `by_field_name` set to the field, or `high_distinct_count` of the field with `over_field_name` set to the entity"),
     ("freq_rare", "use `high_distinct_count` of the field with `over_field_name` set to the entity"),
     ("info_content", "use `high_distinct_count` of the field with `over_field_name` set to the entity"),
     ("lat_long", "geographic analysis is not implemented; use `count` with `partition_field_name` set to a country or region field"),
@@ -951,7 +953,10 @@ fn check_detector(
             Some(f) => Some(f),
             None => {
                 let msg = match unsupported_function(name) {
-                    Some((base_name, alt)) => format!("function `{name}` is not supported by tidewatch (Elastic ML's `{base_name}` family); {alt}"),
+                    Some((base_name, alt)) if base_name != name => format!(
+                        "function `{name}` (of Elastic ML's `{base_name}` family) is not supported by tidewatch; {alt}"
+                    ),
+                    Some((_, alt)) => format!("function `{name}` is not supported by tidewatch; {alt}"),
                     None => match did_you_mean(name, Function::NAMES) {
                         Some(s) => format!("unknown function `{name}`; did you mean `{s}`?"),
                         None => format!("unknown function `{name}`; expected one of: {}", Function::NAMES.join(", ")),

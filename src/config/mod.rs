@@ -915,7 +915,10 @@ model:
             (list[1].0, list[1].1, list[1].2.as_str()),
             (5, 3, "analysis_config.latency")
         );
-        assert!(list[1].3.contains("query_delay"), "{}", list[1].3);
+        assert_eq!(
+            list[1].3,
+            "`latency` is an Elastic ML setting tidewatch does not support; use `datafeed_config.query_delay` to wait for late data"
+        );
         let (_, _, field, msg) = problem(&MINIMAL.replace(
             "    - function: count",
             "    - function: count\n      custom_rules: []",

@@ -56,25 +56,25 @@ pub struct JobConfig {
     /// tidewatch: model tuning. Default: `half_life: 14d`.
     pub model: Option<ModelSettings>,
 
-    /// Not supported: job groups. Use a common `job_id` prefix instead.
+    /// Not supported: job groups; use a common `job_id` prefix instead.
     #[deprecated]
     pub groups: Option<serde_json::Value>,
     /// Not supported: use `results_index`.
     #[deprecated]
     pub results_index_name: Option<serde_json::Value>,
-    /// Not supported: scores are renormalized over the whole history kept by the normalizer.
+    /// Not supported: scores are renormalized over the normalizer's whole history; remove it.
     #[deprecated]
     pub renormalization_window_days: Option<serde_json::Value>,
     /// Not supported: delete old results with an index lifecycle policy on `results_index`.
     #[deprecated]
     pub results_retention_days: Option<serde_json::Value>,
-    /// Not supported: tidewatch keeps only the latest model snapshot.
+    /// Not supported: tidewatch keeps only the latest model snapshot; remove it.
     #[deprecated]
     pub model_snapshot_retention_days: Option<serde_json::Value>,
-    /// Not supported: tidewatch keeps only the latest model snapshot.
+    /// Not supported: tidewatch keeps only the latest model snapshot; remove it.
     #[deprecated]
     pub daily_model_snapshot_retention_after_days: Option<serde_json::Value>,
-    /// Not supported: tidewatch snapshots models after each batch of results.
+    /// Not supported: tidewatch snapshots models after each batch of results; remove it.
     #[deprecated]
     pub background_persist_interval: Option<serde_json::Value>,
     /// Not supported: tidewatch has no ML nodes to wait for; remove it.
@@ -102,28 +102,33 @@ pub struct AnalysisConfig {
     /// Default: none.
     pub influencers: Option<Vec<String>>,
 
-    /// Not supported: tidewatch reads raw documents; drop pre-aggregation.
+    /// Not supported: tidewatch reads raw documents; point the datafeed at them, not at
+    /// pre-aggregated ones.
     #[deprecated]
     pub summary_count_field_name: Option<serde_json::Value>,
-    /// Not supported: categorization. Use `count` with `by_field_name` on a keyword field.
+    /// Not supported: categorization is not implemented; use `count` with `by_field_name` on a
+    /// keyword field.
     #[deprecated]
     pub categorization_field_name: Option<serde_json::Value>,
-    /// Not supported: categorization. Use `count` with `by_field_name` on a keyword field.
+    /// Not supported: categorization is not implemented; use `count` with `by_field_name` on a
+    /// keyword field.
     #[deprecated]
     pub categorization_filters: Option<serde_json::Value>,
-    /// Not supported: categorization. Use `count` with `by_field_name` on a keyword field.
+    /// Not supported: categorization is not implemented; use `count` with `by_field_name` on a
+    /// keyword field.
     #[deprecated]
     pub categorization_analyzer: Option<serde_json::Value>,
-    /// Not supported: categorization. Use `count` with `by_field_name` on a keyword field.
+    /// Not supported: categorization is not implemented; use `count` with `by_field_name` on a
+    /// keyword field.
     #[deprecated]
     pub per_partition_categorization: Option<serde_json::Value>,
     /// Not supported: use `datafeed_config.query_delay` to wait for late data.
     #[deprecated]
     pub latency: Option<serde_json::Value>,
-    /// Not supported: each by-field value is modelled on its own.
+    /// Not supported: each by-field value is modelled on its own; remove it.
     #[deprecated]
     pub multivariate_by_fields: Option<serde_json::Value>,
-    /// Not supported: model decay is set with `model.half_life`.
+    /// Not supported: set how fast old behaviour is forgotten with `model.half_life`.
     #[deprecated]
     pub model_prune_window: Option<serde_json::Value>,
 }
@@ -165,7 +170,7 @@ pub struct DetectorConfig {
     /// `record_score`.
     #[deprecated]
     pub custom_rules: Option<serde_json::Value>,
-    /// Not supported (Elasticsearch 5 name of `custom_rules`): filter with
+    /// Not supported: this Elasticsearch 5 form of `custom_rules` is replaced by filtering with
     /// `datafeed_config.query`.
     #[deprecated]
     pub detector_rules: Option<serde_json::Value>,
@@ -242,7 +247,7 @@ pub struct DatafeedConfig {
     /// Not supported: missing indices are reported as errors; remove it.
     #[deprecated]
     pub indices_options: Option<serde_json::Value>,
-    /// Not supported (Elasticsearch 5 mapping types no longer exist): remove it.
+    /// Not supported: Elasticsearch 5 mapping types no longer exist; remove it.
     #[deprecated]
     pub types: Option<serde_json::Value>,
     /// Not supported: the datafeed belongs to the job of the same file; remove it.
