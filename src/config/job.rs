@@ -20,6 +20,9 @@ pub struct Job {
     pub influencers: Vec<String>,
     /// Time field of the source documents (`data_description.time_field`, default `@timestamp`).
     pub time_field: String,
+    /// How the source writes times (`data_description.time_format`, default `epoch_ms`);
+    /// informative, since aggregations run on the indexed date field.
+    pub time_format: String,
     /// Source indices or patterns (`datafeed_config.indices`).
     pub indices: Vec<String>,
     /// Query DSL filter applied to source documents (`datafeed_config.query`), `match_all` by default.
@@ -28,6 +31,11 @@ pub struct Job {
     pub query_delay: Duration,
     /// How often the datafeed runs in real time (`datafeed_config.frequency`); `None` derives it.
     pub frequency: Option<Duration>,
+    /// Page size of each search (`datafeed_config.scroll_size`, default 1000).
+    pub scroll_size: usize,
+    /// Width of each lookback search window when `datafeed_config.chunking_config.mode` is
+    /// `manual`; `None` lets the datafeed choose (`auto`, or `off` for one window).
+    pub chunking_time_span: Option<Duration>,
     /// Cron schedule (`schedule`), 5 or 6 fields, if given instead of a frequency.
     pub schedule: Option<String>,
     /// Whether to write model_plot documents (`model_plot_config.enabled`).
@@ -40,6 +48,29 @@ pub struct Job {
     pub custom_settings: Option<serde_json::Value>,
     /// Model tuning (`model`).
     pub model: ModelOptions,
+}
+
+impl Job {
+    /// How often the datafeed runs in real time: `frequency` if set, else derived from the
+    /// bucket span as Elastic ML does (the span itself up to 2m, 1m up to 20m, 10m up to 12h,
+    /// else 1h). A `schedule`, when set, takes precedence in the runner.
+    pub fn effective_frequency(&self) -> Duration {
+        if let Some(f) = self.frequency {
+            return f;
+        }
+        let span = self.bucket_span.as_secs();
+        Duration::from_secs(match span {
+            0..=120 => span.max(1),
+            121..=1200 => 60,
+            1201..=43_200 => 600,
+            _ => 3600,
+        })
+    }
+
+    /// The bucket span in milliseconds, as the datafeed and model use it.
+    pub fn bucket_span_ms(&self) -> i64 {
+        self.bucket_span.as_millis() as i64
+    }
 }
 
 /// Model options a job may set.

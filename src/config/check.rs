@@ -1,0 +1,1120 @@
+//! Checking a parsed job file: first its shape against the schema of the raw types (unknown
+//! fields, wrong types, missing required fields, fields Elastic ML has but tidewatch does not),
+//! then its meaning (functions, durations, cron, influencers...), and finally conversion into
+//! the validated [`Job`].
+//!
+//! The shape check walks the YAML tree with the JSON Schema that schemars derives from
+//! [`raw::JobConfig`], so the field names, types and "not supported" notes live in one place,
+//! the raw structs, and `jobs/schema.json` cannot disagree with what validation accepts. Parts
+//! of the tree that fail the shape check are dropped, so the typed parse of the rest succeeds
+//! and its meaning is still checked: one pass reports every problem of the file.
+
+use super::job::{Detector, Function, Job, ModelOptions};
+use super::raw::{self, JobConfig, MemoryLimit};
+use super::yaml::{Kind, Node, Pos};
+use super::ConfigError;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// Default index of result documents.
+pub const DEFAULT_RESULTS_INDEX: &str = "tidewatch-results";
+/// Default `data_description.time_field`.
+pub const DEFAULT_TIME_FIELD: &str = "@timestamp";
+/// Default `datafeed_config.query_delay`.
+pub const DEFAULT_QUERY_DELAY: Duration = Duration::from_secs(60);
+/// Default `datafeed_config.scroll_size`.
+pub const DEFAULT_SCROLL_SIZE: usize = 1000;
+/// Default `analysis_limits.model_memory_limit`, in bytes (1024mb).
+pub const DEFAULT_MODEL_MEMORY_LIMIT: u64 = 1024 * 1024 * 1024;
+
+const DAY_MS: u128 = 86_400_000;
+
+/// Where each field of a file was written, by dotted path (`analysis_config.detectors[0]`).
+#[derive(Debug, Default)]
+pub(crate) struct Positions {
+    values: HashMap<String, Pos>,
+    keys: HashMap<String, Pos>,
+}
+
+impl Positions {
+    /// Position of a field's value; else of its key; else of the nearest enclosing field.
+    pub fn of(&self, path: &str) -> Pos {
+        let mut p = path;
+        loop {
+            if let Some(pos) = self.values.get(p).or_else(|| self.keys.get(p)) {
+                return *pos;
+            }
+            match p.rfind(['.', '[']) {
+                Some(i) => p = &p[..i],
+                None => {
+                    return self
+                        .values
+                        .get("")
+                        .copied()
+                        .unwrap_or(Pos { line: 1, column: 1 })
+                }
+            }
+        }
+    }
+
+    /// Position of a field's key (for "unknown field" and "missing value" problems).
+    pub fn key_of(&self, path: &str) -> Pos {
+        self.keys
+            .get(path)
+            .copied()
+            .unwrap_or_else(|| self.of(path))
+    }
+}
+
+/// Collected problems of one file.
+pub(crate) struct Problems<'a> {
+    file: &'a Path,
+    pub list: Vec<ConfigError>,
+}
+
+impl<'a> Problems<'a> {
+    pub fn new(file: &'a Path) -> Self {
+        Problems {
+            file,
+            list: Vec::new(),
+        }
+    }
+
+    pub fn at(&mut self, pos: Pos, field: &str, message: impl Into<String>) {
+        self.list.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line: pos.line,
+            column: pos.column,
+            field: if field.is_empty() {
+                "(job)".to_string()
+            } else {
+                field.to_string()
+            },
+            message: message.into(),
+        });
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Shape: the YAML tree against the JSON Schema of the raw types.
+
+/// Walks a YAML tree against a JSON Schema (the subset schemars emits), recording positions
+/// and problems, and returns the JSON of the parts that have the right shape.
+pub(crate) struct ShapeWalker<'s, 'p, 'f> {
+    root: &'s Value,
+    problems: &'p mut Problems<'f>,
+    pub positions: Positions,
+}
+
+impl<'s, 'p, 'f> ShapeWalker<'s, 'p, 'f> {
+    pub fn new(root: &'s Value, problems: &'p mut Problems<'f>) -> Self {
+        ShapeWalker {
+            root,
+            problems,
+            positions: Positions::default(),
+        }
+    }
+
+    fn resolve(&self, mut schema: &'s Value) -> &'s Value {
+        for _ in 0..16 {
+            let Some(r) = schema.get("$ref").and_then(Value::as_str) else {
+                break;
+            };
+            let Some(ptr) = r.strip_prefix('#') else {
+                break;
+            };
+            match self.root.pointer(ptr) {
+                Some(s) => schema = s,
+                None => break,
+            }
+        }
+        schema
+    }
+
+    fn types(&self, schema: &'s Value) -> Vec<&'s str> {
+        match schema.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether `node` could match `schema` by type alone (used to pick an `anyOf` branch).
+    fn accepts(&self, schema: &'s Value, node: &Node) -> bool {
+        let schema = self.resolve(schema);
+        if let Some(branches) = schema.get("anyOf").and_then(Value::as_array) {
+            return branches.iter().any(|b| self.accepts(b, node));
+        }
+        let types = self.types(schema);
+        types.is_empty() || types.iter().any(|t| type_matches(t, &node.kind))
+    }
+
+    fn expected(&self, schema: &'s Value) -> String {
+        let schema = self.resolve(schema);
+        if let Some(branches) = schema.get("anyOf").and_then(Value::as_array) {
+            let parts: Vec<String> = branches
+                .iter()
+                .filter(|b| self.types(self.resolve(b)) != ["null"])
+                .map(|b| self.expected(b))
+                .collect();
+            return parts.join(" or ");
+        }
+        let names: Vec<&str> = self
+            .types(schema)
+            .into_iter()
+            .filter(|t| *t != "null")
+            .map(|t| match t {
+                "string" => "a string",
+                "integer" => "an integer",
+                "number" => "a number",
+                "boolean" => "true or false",
+                "array" => "a list",
+                "object" => "a mapping",
+                _ => "a value",
+            })
+            .collect();
+        if names.is_empty() {
+            "a value".to_string()
+        } else {
+            names.join(" or ")
+        }
+    }
+
+    /// Checks `node` at `path`; returns its JSON, or `None` when it has the wrong shape.
+    pub fn walk(&mut self, schema: &'s Value, node: &Node, path: &str) -> Option<Value> {
+        let schema = self.resolve(schema);
+        self.positions.values.insert(path.to_string(), node.pos);
+        if let Some(branches) = schema.get("anyOf").and_then(Value::as_array) {
+            if let Some(b) = branches.iter().find(|b| self.accepts(b, node)) {
+                return self.walk(b, node, path);
+            }
+            self.wrong_type(schema, node, path);
+            return None;
+        }
+        let types = self.types(schema);
+        if types.is_empty() && schema.get("properties").is_none() {
+            return Some(node.to_json()); // free-form value
+        }
+        // A number where text is expected is taken as its text, as YAML users expect:
+        // `job_id: 2024` is the id "2024", and `query_delay: 90` gets the duration message.
+        let wants_number = types.iter().any(|t| matches!(*t, "integer" | "number"));
+        if types.contains(&"string") && !wants_number {
+            if let Kind::Int(_) | Kind::UInt(_) | Kind::Float(_) = node.kind {
+                return Some(Value::String(node.key_text()));
+            }
+        }
+        if !types.is_empty() && !types.iter().any(|t| type_matches(t, &node.kind)) {
+            self.wrong_type(schema, node, path);
+            return None;
+        }
+        match &node.kind {
+            Kind::Map(entries) => self.walk_map(schema, node, entries, path),
+            Kind::Seq(items) => {
+                let item_schema = schema.get("items").unwrap_or(&Value::Bool(true));
+                let mut out = Vec::with_capacity(items.len());
+                let mut all_ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    match self.walk(item_schema, item, &format!("{path}[{i}]")) {
+                        Some(v) => out.push(v),
+                        None => all_ok = false,
+                    }
+                }
+                // Dropping one item would shift the indices later checks report; drop the list.
+                all_ok.then_some(Value::Array(out))
+            }
+            Kind::Int(_) | Kind::UInt(_) | Kind::Float(_) => {
+                self.check_range(schema, node, path).then(|| node.to_json())
+            }
+            _ => Some(node.to_json()),
+        }
+    }
+
+    fn wrong_type(&mut self, schema: &'s Value, node: &Node, path: &str) {
+        let expected = self.expected(schema);
+        let mut msg = format!("expected {expected}, found {}", node.kind.describe());
+        let scalar = matches!(
+            node.kind,
+            Kind::Int(_) | Kind::UInt(_) | Kind::Float(_) | Kind::Bool(_)
+        );
+        if expected == "a string" && scalar {
+            msg.push_str(&format!(
+                " (write \"{}\" in quotes to make it a string)",
+                node.key_text()
+            ));
+        }
+        let mut at = node.pos;
+        if matches!(node.kind, Kind::Null) {
+            // A null has no text of its own to point at: point at its key.
+            msg = format!("no value; expected {expected}");
+            at = self.positions.keys.get(path).copied().unwrap_or(at);
+        }
+        self.problems.at(at, path, msg);
+    }
+
+    fn check_range(&mut self, schema: &'s Value, node: &Node, path: &str) -> bool {
+        let v = match node.kind {
+            Kind::Int(i) => i as f64,
+            Kind::UInt(u) => u as f64,
+            Kind::Float(f) => f,
+            _ => return true,
+        };
+        let min = schema.get("minimum").and_then(Value::as_f64);
+        let max = schema.get("maximum").and_then(Value::as_f64);
+        if min.is_some_and(|m| v < m) || max.is_some_and(|m| v > m) {
+            let msg = match (min, max) {
+                (Some(a), Some(b)) => {
+                    format!("{} is out of range; expected {a} to {b}", node.key_text())
+                }
+                (Some(a), None) => {
+                    format!("{} is out of range; expected at least {a}", node.key_text())
+                }
+                (None, Some(b)) => {
+                    format!("{} is out of range; expected at most {b}", node.key_text())
+                }
+                (None, None) => unreachable!("checked above"),
+            };
+            self.problems.at(node.pos, path, msg);
+            return false;
+        }
+        true
+    }
+
+    fn walk_map(
+        &mut self,
+        schema: &'s Value,
+        node: &Node,
+        entries: &[(Node, Node)],
+        path: &str,
+    ) -> Option<Value> {
+        let props = schema.get("properties").and_then(Value::as_object);
+        let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+        let mut out = Map::new();
+        let mut seen: HashMap<String, Pos> = HashMap::new();
+        for (k, v) in entries {
+            let Kind::Str(key) = &k.kind else {
+                self.problems.at(
+                    k.pos,
+                    path,
+                    format!("field names must be text, found {}", k.kind.describe()),
+                );
+                continue;
+            };
+            let child = join(path, key);
+            if let Some(first) = seen.get(key) {
+                self.problems.at(
+                    k.pos,
+                    &child,
+                    format!(
+                        "`{key}` is given twice; the first is on line {}",
+                        first.line
+                    ),
+                );
+                continue;
+            }
+            seen.insert(key.clone(), k.pos);
+            self.positions.keys.insert(child.clone(), k.pos);
+            match props.and_then(|ps| ps.get(key)) {
+                Some(ps) if ps.get("deprecated") == Some(&Value::Bool(true)) => {
+                    self.positions.values.insert(child.clone(), v.pos);
+                    let why = ps
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .map(|d| {
+                            d.trim_start_matches("Not supported")
+                                .trim_start_matches([':', ' '])
+                        })
+                        .unwrap_or("remove it")
+                        .replace('\n', " ")
+                        .trim_end_matches('.')
+                        .to_string();
+                    self.problems.at(
+                        k.pos,
+                        &child,
+                        format!(
+                            "`{key}` is an Elastic ML setting tidewatch does not support; {why}"
+                        ),
+                    );
+                }
+                Some(ps) => {
+                    if let Some(j) = self.walk(ps, v, &child) {
+                        out.insert(key.clone(), j);
+                    }
+                }
+                None if closed => {
+                    let supported: Vec<&str> = props
+                        .into_iter()
+                        .flatten()
+                        .filter(|(_, s)| s.get("deprecated") != Some(&Value::Bool(true)))
+                        .map(|(n, _)| n.as_str())
+                        .collect();
+                    let msg = match did_you_mean(key, &supported) {
+                        Some(s) => format!("unknown field `{key}`; did you mean `{s}`?"),
+                        None => format!(
+                            "unknown field `{key}`; expected one of: {}",
+                            supported.join(", ")
+                        ),
+                    };
+                    self.problems.at(k.pos, &child, msg);
+                }
+                None => {
+                    out.insert(key.clone(), v.to_json());
+                }
+            }
+        }
+        if let Some(required) = schema.get("required").and_then(Value::as_array) {
+            for r in required.iter().filter_map(Value::as_str) {
+                let child = join(path, r);
+                match entries
+                    .iter()
+                    .find(|(k, _)| matches!(&k.kind, Kind::Str(s) if s == r))
+                {
+                    None => {
+                        let where_ = if path.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" in `{path}`")
+                        };
+                        self.problems.at(
+                            node.pos,
+                            &child,
+                            format!("missing required field `{r}`{where_}"),
+                        );
+                    }
+                    Some((k, v)) if matches!(v.kind, Kind::Null) && out.contains_key(r) => {
+                        let expected = props
+                            .and_then(|ps| ps.get(r))
+                            .map(|s| self.expected(s))
+                            .unwrap_or_default();
+                        self.problems.at(
+                            k.pos,
+                            &child,
+                            format!("`{r}` has no value; expected {expected}"),
+                        );
+                        out.remove(r);
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Some(Value::Object(out))
+    }
+}
+
+fn type_matches(t: &str, kind: &Kind) -> bool {
+    matches!(
+        (t, kind),
+        ("null", Kind::Null)
+            | ("boolean", Kind::Bool(_))
+            | ("integer", Kind::Int(_) | Kind::UInt(_))
+            | ("number", Kind::Int(_) | Kind::UInt(_) | Kind::Float(_))
+            | ("string", Kind::Str(_))
+            | ("array", Kind::Seq(_))
+            | ("object", Kind::Map(_))
+    )
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo.
+pub(crate) fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
+    let w = word.to_lowercase();
+    let mut best: Option<(usize, &str)> = None;
+    for &c in candidates {
+        let d = edit_distance(&w, &c.to_lowercase());
+        let close = d <= (w.chars().count().max(c.len()) / 3).max(1)
+            || (w.len() >= 4 && (c.starts_with(w.as_str()) || w.starts_with(c)));
+        if close && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Optimal string alignment distance (Levenshtein with adjacent transpositions).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+// ---------------------------------------------------------------------------------------
+// Meaning: the typed raw job, field by field, into a Job.
+
+/// Elastic ML functions tidewatch knows but does not implement, with what to use instead.
+const UNSUPPORTED_FUNCTIONS: &[(&str, &str)] = &[
+    ("rare", "to catch new or rarely seen values use `high_count` with `by_field_name` set to the field, or `high_distinct_count` of the field with `over_field_name` set to the entity"),
+    ("freq_rare", "use `high_distinct_count` of the field with `over_field_name` set to the entity"),
+    ("info_content", "use `high_distinct_count` of the field with `over_field_name` set to the entity"),
+    ("lat_long", "geographic analysis is not implemented; use `count` with `partition_field_name` set to a country or region field"),
+    ("time_of_day", "daily and weekly cycles are learned by every function; use `count` (with `by_field_name`) instead"),
+    ("time_of_week", "daily and weekly cycles are learned by every function; use `count` (with `by_field_name`) instead"),
+    ("metric", "write separate `mean`, `min` and `max` detectors"),
+    ("median", "use `mean` (`high_mean`/`low_mean`), or `min`/`max`"),
+    ("varp", "use `min` and `max` detectors, or `mean` with a shorter `bucket_span`"),
+    ("non_null_sum", "use `sum` (`high_sum`/`low_sum`)"),
+];
+
+fn unsupported_function(name: &str) -> Option<(&'static str, &'static str)> {
+    let base = name
+        .strip_prefix("high_")
+        .or_else(|| name.strip_prefix("low_"))
+        .unwrap_or(name);
+    UNSUPPORTED_FUNCTIONS
+        .iter()
+        .find(|(f, _)| *f == base || *f == name)
+        .copied()
+}
+
+/// Parses a duration field, reporting a problem (with what is expected) when it is not one.
+fn duration(p: &mut Problems, pos: &Positions, path: &str, text: &str) -> Option<Duration> {
+    match crate::time::parse_duration(text) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            p.at(pos.of(path), path, e);
+            None
+        }
+    }
+}
+
+fn whole_seconds(p: &mut Problems, pos: &Positions, path: &str, text: &str, d: Duration) -> bool {
+    if d.as_millis() % 1000 != 0 {
+        p.at(
+            pos.of(path),
+            path,
+            format!("`{text}` is not a whole number of seconds; expected e.g. `30s`, `15m`"),
+        );
+        return false;
+    }
+    true
+}
+
+/// Parses a cron expression as the `schedule` field takes it: 5 fields
+/// (`minute hour day-of-month month day-of-week`) or 6 with seconds first, or a nickname such
+/// as `@hourly`. The runner uses the same parser.
+pub fn parse_schedule(expr: &str) -> Result<croner::Cron, String> {
+    use croner::parser::{CronParser, Seconds, Year};
+    let fields = expr.split_whitespace().count();
+    let expected = "expected 5 fields `minute hour day-of-month month day-of-week` (e.g. `*/15 * * * *`), or 6 with seconds first";
+    if !expr.trim_start().starts_with('@') && fields != 5 && fields != 6 {
+        return Err(format!(
+            "`{expr}` has {fields} field{}; {expected}",
+            if fields == 1 { "" } else { "s" }
+        ));
+    }
+    CronParser::builder()
+        .seconds(Seconds::Optional)
+        .year(Year::Disallowed)
+        .build()
+        .parse(expr)
+        .map_err(|e| {
+            let why = e.to_string();
+            let why = why.trim_end_matches('.');
+            format!("`{expr}` is not a valid cron expression ({why}); {expected}")
+        })
+}
+
+/// Parses a memory size as Elasticsearch writes byte sizes (`64mb`, `1gb`, `512kb`), or a
+/// bare number of megabytes.
+pub fn parse_memory_limit(text: &str) -> Result<u64, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let expected = "expected a whole number followed by b, kb, mb, gb or tb (e.g. `64mb`, `1gb`)";
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a memory size; {expected}"))?;
+    let mult: u64 = match unit.trim() {
+        "" | "mb" | "m" => 1 << 20,
+        "b" => 1,
+        "kb" | "k" => 1 << 10,
+        "gb" | "g" => 1 << 30,
+        "tb" | "t" => 1 << 40,
+        other => return Err(format!("`{text}` has unknown unit `{other}`; {expected}")),
+    };
+    let bytes = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("`{text}` is too large"))?;
+    if bytes < 1 << 20 {
+        return Err(format!("`{text}` is too small; expected at least `1mb`"));
+    }
+    Ok(bytes)
+}
+
+fn valid_job_id(id: &str) -> bool {
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !id.is_empty()
+        && id.len() <= 64
+        && id.chars().all(|c| ok_char(c) || c == '-' || c == '_')
+        && id.chars().next().is_some_and(ok_char)
+        && id.chars().last().is_some_and(ok_char)
+}
+
+fn index_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("the index name is empty".into());
+    }
+    if name != name.to_lowercase() {
+        return Some(format!(
+            "`{name}` has uppercase letters; index names must be lowercase"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| "\\/*?\"<>| ,#:".contains(*c)) {
+        return Some(format!(
+            "`{name}` contains `{c}`; index names cannot contain \\ / * ? \" < > | space , # :"
+        ));
+    }
+    if name.starts_with(['-', '_', '+']) || name == "." || name == ".." {
+        return Some(format!(
+            "`{name}` is not a valid index name; it cannot start with -, _ or + or be . or .."
+        ));
+    }
+    if name.len() > 255 {
+        return Some(format!("`{name}` is longer than 255 bytes"));
+    }
+    None
+}
+
+/// Elastic ML's generated detector description, e.g. `high_count by "status" partitionfield="host"`.
+fn describe_detector(function: Function, d: &raw::DetectorConfig) -> String {
+    let mut s = function.name();
+    if let Some(f) = &d.field_name {
+        s.push_str(&format!("({f})"));
+    }
+    if let Some(b) = &d.by_field_name {
+        s.push_str(&format!(" by \"{b}\""));
+    }
+    if let Some(o) = &d.over_field_name {
+        s.push_str(&format!(" over \"{o}\""));
+    }
+    if let Some(p) = &d.partition_field_name {
+        s.push_str(&format!(" partitionfield=\"{p}\""));
+    }
+    s
+}
+
+/// Checks the meaning of a raw job and converts it; `None` when any problem was found.
+pub(crate) fn convert(
+    raw: &JobConfig,
+    pos: &Positions,
+    p: &mut Problems,
+    file: &Path,
+) -> Option<Job> {
+    let before = p.list.len();
+
+    let job_id = raw.job_id.clone().unwrap_or_default();
+    if raw.job_id.is_some() && !valid_job_id(&job_id) {
+        p.at(
+            pos.of("job_id"),
+            "job_id",
+            format!("`{job_id}` is not a valid job_id; use lowercase letters, digits, `-` and `_`, starting and ending with a letter or digit, at most 64 characters"),
+        );
+    }
+
+    // analysis_config
+    let ac = raw.analysis_config.clone().unwrap_or_default();
+    let mut bucket_span = Duration::ZERO;
+    if let Some(text) = &ac.bucket_span {
+        let path = "analysis_config.bucket_span";
+        if let Some(d) = duration(p, pos, path, text) {
+            let ms = d.as_millis();
+            if ms == 0 {
+                p.at(
+                    pos.of(path),
+                    path,
+                    format!(
+                        "`{text}` is zero; the bucket span must be greater than 0 (e.g. `15m`)"
+                    ),
+                );
+            } else if whole_seconds(p, pos, path, text, d) {
+                if ms < DAY_MS && DAY_MS % ms != 0 {
+                    p.at(pos.of(path), path, format!("`{text}` does not divide a day evenly, so buckets would drift against the daily cycle; expected e.g. `1m`, `5m`, `10m`, `15m`, `30m`, `1h`"));
+                } else if ms > DAY_MS && ms % DAY_MS != 0 {
+                    p.at(pos.of(path), path, format!("`{text}` is longer than a day but not a whole number of days; expected e.g. `1d`, `2d`"));
+                } else {
+                    bucket_span = d;
+                }
+            }
+        }
+    }
+
+    let mut detectors = Vec::new();
+    if let Some(list) = &ac.detectors {
+        if list.is_empty() {
+            let path = "analysis_config.detectors";
+            p.at(
+                pos.of(path),
+                path,
+                "no detectors; expected at least one, e.g. `- function: count`",
+            );
+        }
+        for (i, d) in list.iter().enumerate() {
+            if let Some(det) = check_detector(i, d, pos, p) {
+                detectors.push(det);
+            }
+        }
+    }
+
+    // Influencers must be fields the detectors split or read.
+    let mut influencers = Vec::new();
+    if let Some(list) = &ac.influencers {
+        let mut fields: Vec<&str> = Vec::new();
+        for d in ac.detectors.iter().flatten() {
+            for f in [
+                &d.by_field_name,
+                &d.over_field_name,
+                &d.partition_field_name,
+                &d.field_name,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if !fields.contains(&f.as_str()) {
+                    fields.push(f);
+                }
+            }
+        }
+        for (i, inf) in list.iter().enumerate() {
+            let path = format!("analysis_config.influencers[{i}]");
+            if influencers.contains(inf) {
+                p.at(pos.of(&path), &path, format!("`{inf}` is listed twice"));
+            } else if fields.contains(&inf.as_str()) {
+                influencers.push(inf.clone());
+            } else {
+                let hint = match did_you_mean(inf, &fields) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None if fields.is_empty() => "the detectors split on no field, so there is nothing to influence; set `by_field_name`, `over_field_name` or `partition_field_name` first".to_string(),
+                    None => format!("expected one of: {}", fields.join(", ")),
+                };
+                p.at(pos.of(&path), &path, format!("`{inf}` is not a field of this job's detectors (by_field_name, over_field_name, partition_field_name or field_name); {hint}"));
+            }
+        }
+    }
+
+    // data_description
+    let dd = raw.data_description.clone().unwrap_or_default();
+    let time_field = dd
+        .time_field
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TIME_FIELD.to_string());
+    if time_field.trim().is_empty() {
+        let path = "data_description.time_field";
+        p.at(
+            pos.of(path),
+            path,
+            "the time field is empty; expected a date field such as `@timestamp`",
+        );
+    }
+    if let Some(tf) = &dd.time_format {
+        if tf.trim().is_empty() {
+            let path = "data_description.time_format";
+            p.at(
+                pos.of(path),
+                path,
+                "empty; expected `epoch`, `epoch_ms` or a date pattern",
+            );
+        }
+    }
+
+    // datafeed_config
+    let df = raw.datafeed_config.clone().unwrap_or_default();
+    let mut indices = Vec::new();
+    if let Some(list) = &df.indices {
+        if list.is_empty() {
+            let path = "datafeed_config.indices";
+            p.at(
+                pos.of(path),
+                path,
+                "no indices; expected at least one index name or pattern, e.g. `[nginx-logs]`",
+            );
+        }
+        for (i, name) in list.iter().enumerate() {
+            let path = format!("datafeed_config.indices[{i}]");
+            if name.trim().is_empty() || name.contains(char::is_whitespace) {
+                p.at(pos.of(&path), &path, format!("`{name}` is not an index name or pattern; expected e.g. `nginx-logs` or `logs-*`"));
+            } else {
+                indices.push(name.clone());
+            }
+        }
+    }
+    let query = match &df.query {
+        Some(q) if q.is_empty() => {
+            let path = "datafeed_config.query";
+            p.at(pos.of(path), path, "empty query; expected a query DSL object such as `match_all: {}` or `bool: {filter: [...]}`, or leave it out");
+            Value::Null
+        }
+        Some(q) => Value::Object(q.clone()),
+        None => serde_json::json!({ "match_all": {} }),
+    };
+    let query_delay = match &df.query_delay {
+        Some(t) => duration(p, pos, "datafeed_config.query_delay", t).unwrap_or_default(),
+        None => DEFAULT_QUERY_DELAY,
+    };
+    let mut frequency = None;
+    if let Some(t) = &df.frequency {
+        let path = "datafeed_config.frequency";
+        if let Some(d) = duration(p, pos, path, t) {
+            if d.is_zero() {
+                p.at(
+                    pos.of(path),
+                    path,
+                    format!("`{t}` is zero; expected a positive duration such as `5m`"),
+                );
+            } else if whole_seconds(p, pos, path, t, d) {
+                frequency = Some(d);
+            }
+        }
+    }
+    let scroll_size = df
+        .scroll_size
+        .map(|n| n as usize)
+        .unwrap_or(DEFAULT_SCROLL_SIZE);
+    let mut chunking_time_span = None;
+    if let Some(cc) = &df.chunking_config {
+        let mode = cc.mode.as_deref().unwrap_or("auto");
+        let mpath = "datafeed_config.chunking_config.mode";
+        let tpath = "datafeed_config.chunking_config.time_span";
+        match mode {
+            "auto" | "off" => {
+                if cc.time_span.is_some() {
+                    p.at(
+                        pos.of(tpath),
+                        tpath,
+                        format!("`time_span` only applies with `mode: manual` (mode is `{mode}`)"),
+                    );
+                }
+            }
+            "manual" => match &cc.time_span {
+                Some(t) => {
+                    if let Some(d) = duration(p, pos, tpath, t) {
+                        if d.is_zero() {
+                            p.at(
+                                pos.of(tpath),
+                                tpath,
+                                format!("`{t}` is zero; expected a positive duration such as `1d`"),
+                            );
+                        } else {
+                            chunking_time_span = Some(d);
+                        }
+                    }
+                }
+                None => p.at(
+                    pos.of(mpath),
+                    mpath,
+                    "`mode: manual` needs `time_span`, e.g. `time_span: 1d`",
+                ),
+            },
+            other => {
+                let hint = did_you_mean(other, &["auto", "manual", "off"])
+                    .map(|s| format!("did you mean `{s}`? "))
+                    .unwrap_or_default();
+                p.at(
+                    pos.of(mpath),
+                    mpath,
+                    format!("unknown mode `{other}`; {hint}expected `auto`, `manual` or `off`"),
+                );
+            }
+        }
+    }
+
+    // schedule (tidewatch)
+    if let Some(expr) = &raw.schedule {
+        if let Err(e) = parse_schedule(expr) {
+            p.at(pos.of("schedule"), "schedule", e);
+        } else if df.frequency.is_some() {
+            p.at(pos.of("schedule"), "schedule", "both `schedule` and `datafeed_config.frequency` are set; keep one (the schedule replaces the frequency)");
+        }
+    }
+
+    let model_plot = raw
+        .model_plot_config
+        .as_ref()
+        .and_then(|m| m.enabled)
+        .unwrap_or(false);
+
+    let mut model_memory_limit = DEFAULT_MODEL_MEMORY_LIMIT;
+    if let Some(limit) = raw
+        .analysis_limits
+        .as_ref()
+        .and_then(|l| l.model_memory_limit.as_ref())
+    {
+        let path = "analysis_limits.model_memory_limit";
+        let parsed = match limit {
+            MemoryLimit::Megabytes(mb) => parse_memory_limit(&mb.to_string()),
+            MemoryLimit::Text(t) => parse_memory_limit(t),
+        };
+        match parsed {
+            Ok(b) => model_memory_limit = b,
+            Err(e) => p.at(pos.of(path), path, e),
+        }
+    }
+
+    let results_index = raw
+        .results_index
+        .clone()
+        .unwrap_or_else(|| DEFAULT_RESULTS_INDEX.to_string());
+    if let Some(problem) = index_name_problem(&results_index) {
+        p.at(pos.of("results_index"), "results_index", problem);
+    }
+
+    let mut model = ModelOptions::default();
+    if let Some(t) = raw.model.as_ref().and_then(|m| m.half_life.as_ref()) {
+        let path = "model.half_life";
+        if let Some(d) = duration(p, pos, path, t) {
+            if d.is_zero() {
+                p.at(
+                    pos.of(path),
+                    path,
+                    format!("`{t}` is zero; expected a positive duration such as `14d`"),
+                );
+            } else {
+                model.half_life = d;
+            }
+        }
+    }
+
+    let custom_settings = raw.custom_settings.clone().map(Value::Object);
+
+    if p.list.len() > before
+        || raw.job_id.is_none()
+        || raw.analysis_config.is_none()
+        || raw.datafeed_config.is_none()
+    {
+        return None;
+    }
+    if ac.bucket_span.is_none() || ac.detectors.is_none() || df.indices.is_none() {
+        return None;
+    }
+    Some(Job {
+        job_id,
+        description: raw.description.clone().unwrap_or_default(),
+        source_file: file.to_path_buf(),
+        bucket_span,
+        detectors,
+        influencers,
+        time_field,
+        time_format: dd
+            .time_format
+            .clone()
+            .unwrap_or_else(|| "epoch_ms".to_string()),
+        indices,
+        query,
+        query_delay,
+        frequency,
+        scroll_size,
+        chunking_time_span,
+        schedule: raw.schedule.clone(),
+        model_plot,
+        model_memory_limit,
+        results_index,
+        custom_settings,
+        model,
+    })
+}
+
+fn check_detector(
+    i: usize,
+    d: &raw::DetectorConfig,
+    pos: &Positions,
+    p: &mut Problems,
+) -> Option<Detector> {
+    let base = format!("analysis_config.detectors[{i}]");
+    let fpath = format!("{base}.function");
+    let before = p.list.len();
+    let function = match &d.function {
+        None => None, // reported as missing by the shape check
+        Some(name) => match Function::parse(name) {
+            Some(f) => Some(f),
+            None => {
+                let msg = match unsupported_function(name) {
+                    Some((base_name, alt)) if base_name != name => format!(
+                        "function `{name}` (of Elastic ML's `{base_name}` family) is not supported by tidewatch; {alt}"
+                    ),
+                    Some((_, alt)) => format!("function `{name}` is not supported by tidewatch; {alt}"),
+                    None => match did_you_mean(name, Function::NAMES) {
+                        Some(s) => format!("unknown function `{name}`; did you mean `{s}`?"),
+                        None => format!("unknown function `{name}`; expected one of: {}", Function::NAMES.join(", ")),
+                    },
+                };
+                p.at(pos.of(&fpath), &fpath, msg);
+                None
+            }
+        },
+    };
+    let field_path = format!("{base}.field_name");
+    if let Some(f) = function {
+        match (&d.field_name, f.needs_field()) {
+            (None, true) => {
+                let name = f.name();
+                p.at(pos.of(&fpath), &fpath, format!("`{name}` needs `field_name`: the field whose values it measures (e.g. `field_name: http.response.body.bytes`)"));
+            }
+            (Some(field), false) => {
+                let name = f.name();
+                p.at(
+                    pos.key_of(&field_path),
+                    &field_path,
+                    format!("`{name}` counts documents and takes no `field_name`; to split the count by `{field}` use `by_field_name`, to count its distinct values use `distinct_count`"),
+                );
+            }
+            _ => {}
+        }
+    }
+    let splits = [
+        ("field_name", &d.field_name),
+        ("by_field_name", &d.by_field_name),
+        ("over_field_name", &d.over_field_name),
+        ("partition_field_name", &d.partition_field_name),
+    ];
+    for (name, value) in splits {
+        if let Some(v) = value {
+            let path = format!("{base}.{name}");
+            if v.trim().is_empty() {
+                p.at(
+                    pos.of(&path),
+                    &path,
+                    "empty field name; expected a field of the source documents, or leave it out",
+                );
+            }
+        }
+    }
+    for (a, (an, av)) in splits.iter().enumerate().skip(1) {
+        for (bn, bv) in splits.iter().skip(a + 1) {
+            if let (Some(x), Some(y)) = (av, bv) {
+                if x == y && !x.trim().is_empty() {
+                    let path = format!("{base}.{bn}");
+                    p.at(
+                        pos.of(&path),
+                        &path,
+                        format!(
+                            "`{y}` is also the `{an}`; the split fields must be different fields"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if let (Some(f), Some(field)) = (&d.field_name, &d.by_field_name) {
+        if f == field && !f.trim().is_empty() {
+            let path = format!("{base}.by_field_name");
+            p.at(
+                pos.of(&path),
+                &path,
+                format!("`{field}` is also the `field_name`; split by a different field"),
+            );
+        }
+    }
+    let function = function?;
+    if p.list.len() > before {
+        return None;
+    }
+    let description = d
+        .detector_description
+        .clone()
+        .unwrap_or_else(|| describe_detector(function, d));
+    Some(Detector {
+        index: i,
+        function,
+        field_name: d.field_name.clone(),
+        by_field_name: d.by_field_name.clone(),
+        over_field_name: d.over_field_name.clone(),
+        partition_field_name: d.partition_field_name.clone(),
+        description,
+        use_null: d.use_null.unwrap_or(false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            did_you_mean("bucket_spam", &["bucket_span", "detectors"]),
+            Some("bucket_span")
+        );
+        assert_eq!(
+            did_you_mean("infuencers", &["influencers", "detectors"]),
+            Some("influencers")
+        );
+        assert_eq!(
+            did_you_mean(
+                "partition_field",
+                &["partition_field_name", "by_field_name"]
+            ),
+            Some("partition_field_name")
+        );
+        assert_eq!(
+            did_you_mean("hihg_count", Function::NAMES),
+            Some("high_count")
+        );
+        assert_eq!(did_you_mean("zzz", &["bucket_span"]), None);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+    }
+
+    #[test]
+    fn memory_limits() {
+        assert_eq!(parse_memory_limit("64mb"), Ok(64 << 20));
+        assert_eq!(parse_memory_limit("1GB"), Ok(1 << 30));
+        assert_eq!(parse_memory_limit("512"), Ok(512 << 20));
+        assert!(parse_memory_limit("64 parsecs")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(parse_memory_limit("10kb")
+            .unwrap_err()
+            .contains("too small"));
+        assert!(parse_memory_limit("mb").is_err());
+    }
+
+    #[test]
+    fn schedules() {
+        assert!(parse_schedule("*/15 * * * *").is_ok());
+        assert!(parse_schedule("0 */15 * * * *").is_ok());
+        assert!(parse_schedule("@hourly").is_ok());
+        assert!(parse_schedule("* * * *")
+            .unwrap_err()
+            .contains("has 4 fields"));
+        assert!(parse_schedule("0 0 * * * * 2030")
+            .unwrap_err()
+            .contains("has 7 fields"));
+        assert!(parse_schedule("61 * * * *")
+            .unwrap_err()
+            .contains("not a valid cron expression"));
+    }
+
+    #[test]
+    fn job_ids() {
+        assert!(valid_job_id("status_code-rate2"));
+        assert!(!valid_job_id("Status"));
+        assert!(!valid_job_id("-a"));
+        assert!(!valid_job_id("a_"));
+        assert!(!valid_job_id(&"a".repeat(65)));
+        assert!(valid_job_id("a"));
+    }
+}
