@@ -9,7 +9,6 @@ use crate::config::Job;
 use crate::store::Store;
 use crate::time::EpochMillis;
 use chrono::{TimeZone, Utc};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -58,26 +57,17 @@ pub enum Schedule {
 }
 
 impl Schedule {
-    /// The job's schedule: its cron `schedule`, else its `frequency`, else a frequency derived
-    /// from the bucket span as Elastic ML does (span ≤ 2m: the span; ≤ 20m: 1m; ≤ 12h: 10m;
-    /// longer: 1h).
+    /// The job's schedule: its cron `schedule` if set, else its effective frequency
+    /// (see [`Job::effective_frequency`]).
     pub fn of(job: &Job) -> Result<Schedule, String> {
         if let Some(expr) = &job.schedule {
-            let cron = croner::Cron::from_str(expr)
-                .map_err(|e| format!("job `{}`: schedule `{expr}`: {e}", job.job_id))?;
+            let cron = crate::config::parse_schedule(expr)
+                .map_err(|e| format!("job `{}`: schedule: {e}", job.job_id))?;
             return Ok(Schedule::Cron(Box::new(cron)));
         }
-        if let Some(f) = job.frequency {
-            return Ok(Schedule::Every((f.as_millis() as i64).max(1)));
-        }
-        let span = job.bucket_span.as_millis() as i64;
-        let minute = 60_000;
-        Ok(Schedule::Every(match span {
-            s if s <= 2 * minute => s,
-            s if s <= 20 * minute => minute,
-            s if s <= 12 * 60 * minute => 10 * minute,
-            _ => 60 * minute,
-        }))
+        Ok(Schedule::Every(
+            (job.effective_frequency().as_millis() as i64).max(1),
+        ))
     }
 
     /// The first run time strictly after `t`.
@@ -301,10 +291,10 @@ mod tests {
         assert_eq!(every.next_after(0), 60_000);
         assert_eq!(every.next_after(59_999), 60_000);
         assert_eq!(every.next_after(60_000), 120_000);
-        let cron = Schedule::Cron(Box::new(croner::Cron::from_str("*/15 * * * *").unwrap()));
+        let cron = Schedule::Cron(Box::new(crate::config::parse_schedule("*/15 * * * *").unwrap()));
         assert_eq!(cron.next_after(0), 15 * 60_000);
         assert_eq!(cron.next_after(15 * 60_000), 30 * 60_000);
-        let six = Schedule::Cron(Box::new(croner::Cron::from_str("30 */5 * * * *").unwrap()));
+        let six = Schedule::Cron(Box::new(crate::config::parse_schedule("30 */5 * * * *").unwrap()));
         assert_eq!(six.next_after(0), 30_000);
     }
 }
