@@ -185,6 +185,42 @@ impl Population {
     }
 }
 
+impl Population {
+    /// The state as bytes, for snapshots (little-endian, fixed layout).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(BINS * 8 + 12);
+        for m in &self.mass {
+            out.extend_from_slice(&m.to_le_bytes());
+        }
+        out.extend_from_slice(&self.total.to_le_bytes());
+        out.extend_from_slice(&self.buckets.to_le_bytes());
+        out
+    }
+
+    /// The state back from [`Population::to_bytes`]; `None` if the bytes are not a state.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != BINS * 8 + 12 {
+            return None;
+        }
+        let f = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+            f64::from_le_bytes(a)
+        };
+        let mut mass = [0.0; BINS];
+        for (i, m) in mass.iter_mut().enumerate() {
+            *m = f(i);
+        }
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&bytes[BINS * 8 + 8..]);
+        Some(Population {
+            mass,
+            total: f(BINS),
+            buckets: u32::from_le_bytes(b),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,41 +294,5 @@ mod tests {
             obs[1].probability
         );
         assert_eq!(obs[2].probability, 1.0, "low_* ignores high values");
-    }
-}
-
-impl Population {
-    /// The state as bytes, for snapshots (little-endian, fixed layout).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(BINS * 8 + 12);
-        for m in &self.mass {
-            out.extend_from_slice(&m.to_le_bytes());
-        }
-        out.extend_from_slice(&self.total.to_le_bytes());
-        out.extend_from_slice(&self.buckets.to_le_bytes());
-        out
-    }
-
-    /// The state back from [`Population::to_bytes`]; `None` if the bytes are not a state.
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != BINS * 8 + 12 {
-            return None;
-        }
-        let f = |i: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
-            f64::from_le_bytes(a)
-        };
-        let mut mass = [0.0; BINS];
-        for (i, m) in mass.iter_mut().enumerate() {
-            *m = f(i);
-        }
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&bytes[BINS * 8 + 8..]);
-        Some(Population {
-            mass,
-            total: f(BINS),
-            buckets: u32::from_le_bytes(b),
-        })
     }
 }

@@ -291,10 +291,14 @@ mod tests {
         assert_eq!(every.next_after(0), 60_000);
         assert_eq!(every.next_after(59_999), 60_000);
         assert_eq!(every.next_after(60_000), 120_000);
-        let cron = Schedule::Cron(Box::new(crate::config::parse_schedule("*/15 * * * *").unwrap()));
+        let cron = Schedule::Cron(Box::new(
+            crate::config::parse_schedule("*/15 * * * *").unwrap(),
+        ));
         assert_eq!(cron.next_after(0), 15 * 60_000);
         assert_eq!(cron.next_after(15 * 60_000), 30 * 60_000);
-        let six = Schedule::Cron(Box::new(crate::config::parse_schedule("30 */5 * * * *").unwrap()));
+        let six = Schedule::Cron(Box::new(
+            crate::config::parse_schedule("30 */5 * * * *").unwrap(),
+        ));
         assert_eq!(six.next_after(0), 30_000);
     }
 }
