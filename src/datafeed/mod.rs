@@ -205,6 +205,50 @@ fn metric_value(detector: &Detector, bucket: &Value, doc_count: u64) -> Option<f
     }
 }
 
+/// The values of `field` that account for at least `min_share` of the documents in
+/// `[start, end)` that also match `splits` (field = value pairs), most frequent first: the
+/// influencer candidates of an anomalous record.
+pub fn dominant_values(
+    store: &dyn Store,
+    job: &Job,
+    field: &str,
+    splits: &[(&str, &str)],
+    start: EpochMillis,
+    end: EpochMillis,
+    min_share: f64,
+) -> Result<Vec<String>, StoreError> {
+    let mut filter = vec![chunk_query(job, start, end)];
+    for (f, v) in splits {
+        filter.push(json!({ "term": { *f: v } }));
+    }
+    let body = json!({
+        "size": 0,
+        "track_total_hits": true,
+        "query": { "bool": { "filter": filter } },
+        "aggs": { "top": { "terms": { "field": field, "size": 5 } } }
+    });
+    let resp = store.search(&job.indices.join(","), &body)?;
+    let total = resp
+        .pointer("/hits/total/value")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if total == 0 {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for b in buckets_of(&resp, "/aggregations/top/buckets")? {
+        let count = b.get("doc_count").and_then(Value::as_u64).unwrap_or(0);
+        if (count as f64) < min_share * total as f64 {
+            continue;
+        }
+        let key = json!({ "k": b.get("key").cloned().unwrap_or(Value::Null) });
+        if let Some(k) = key_string(&key, "k") {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
+
 /// The job's query restricted to `[start, end)` on its time field.
 fn chunk_query(job: &Job, start: EpochMillis, end: EpochMillis) -> Value {
     json!({ "bool": { "filter": [

@@ -184,7 +184,7 @@ impl JobAnalysis {
         }
         let score = self.normalizer.bucket_score(&probabilities);
         let probability = probabilities.iter().copied().fold(1.0, f64::min);
-        out.influencers = influencers_of(&out.records);
+
         out.bucket = Some(BucketResult {
             timestamp: time,
             anomaly_score: score,
@@ -401,7 +401,7 @@ impl DetectorModels {
 }
 
 /// Influencer results of a bucket: each influencer value scores as its worst record.
-fn influencers_of(records: &[RecordResult]) -> Vec<InfluencerResult> {
+pub fn influencers_of(records: &[RecordResult]) -> Vec<InfluencerResult> {
     let mut by_value: BTreeMap<(String, String), (f64, f64, EpochMillis)> = BTreeMap::new();
     for r in records {
         for (field, values) in &r.influencers {

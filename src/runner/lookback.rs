@@ -1,11 +1,12 @@
 //! Advancing a job through time: fetch a chunk of buckets, analyse them in order, write the
 //! results. Lookback and real time are the same loop with a different end.
 
-use super::analysis::JobAnalysis;
+use super::analysis::{influencers_of, JobAnalysis};
 use super::checkpoint::{self, Checkpoint};
 use super::stats::{self, JobStats, ModelStats};
 use crate::config::Job;
 use crate::datafeed::{self, DetectorBuckets, SeriesValue};
+use crate::results::RecordResult;
 use crate::results::{
     bucket_doc, bucket_id, influencer_doc, model_plot_doc, record_doc, record_id, ResultsWriter,
 };
@@ -43,6 +44,51 @@ fn delayed_data_annotation(
         ),
     });
     (format!("{job_id}_annotation_delayed_data_{t}"), doc)
+}
+
+/// Records scoring at least this get influencers beyond their own split values, looked up
+/// in the source documents (one small aggregation per record and field).
+const INFLUENCER_MIN_SCORE: f64 = 25.0;
+
+/// A field value influences a record when it accounts for at least this share of the
+/// record's documents in the bucket.
+const INFLUENCER_MIN_SHARE: f64 = 0.2;
+
+/// Adds, for each of the job's influencer fields that is not one of the record's split
+/// fields, the values that dominate the record's documents in its bucket (a burst of 503s
+/// that comes from one country is influenced by that country).
+fn add_field_influencers(
+    store: &dyn Store,
+    job: &Job,
+    r: &mut RecordResult,
+    start: EpochMillis,
+    end: EpochMillis,
+) -> crate::Result<()> {
+    let splits: Vec<(&str, &str)> = [&r.partition, &r.by, &r.over]
+        .into_iter()
+        .flatten()
+        .map(|(f, v)| (f.as_str(), v.as_str()))
+        .collect();
+    let mut added = Vec::new();
+    for field in &job.influencers {
+        if splits.iter().any(|(f, _)| f == field) {
+            continue;
+        }
+        let values = datafeed::dominant_values(
+            store,
+            job,
+            field,
+            &splits,
+            start,
+            end,
+            INFLUENCER_MIN_SHARE,
+        )?;
+        if !values.is_empty() {
+            added.push((field.clone(), values));
+        }
+    }
+    r.influencers.extend(added);
+    Ok(())
 }
 
 /// Buckets fetched per datafeed round trip: the larger of one day and 96 buckets.
@@ -271,7 +317,13 @@ impl<'a> JobRunner<'a> {
                 .map(|f| f.get(&t).map(Vec::as_slice).unwrap_or(&[]))
                 .collect();
             let count = counts.get(&t).copied().unwrap_or(0);
-            let out = self.analysis.analyse_bucket(t, count, &values);
+            let mut out = self.analysis.analyse_bucket(t, count, &values);
+            for r in out.records.iter_mut() {
+                if r.record_score >= INFLUENCER_MIN_SCORE {
+                    add_field_influencers(store, job, r, t, t + span)?;
+                }
+            }
+            out.influencers = influencers_of(&out.records);
             self.stats.bucket_count += 1;
             self.stats.processed_record_count += count;
             self.stats.latest_bucket_timestamp = Some(t);
