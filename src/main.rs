@@ -128,11 +128,16 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
         Command::Run { jobs, once } => {
             let jobs = config::load_jobs(&[jobs])?;
             let store = store::open(&cli.store)?;
+            let stop = stop_on_signal()?;
             if !once {
-                return follow_real_time(store.as_ref(), &jobs);
+                return follow_real_time(store.as_ref(), &jobs, &stop);
             }
             for job in &jobs {
-                let s = runner::run_lookback(store.as_ref(), job, Some(runner::STATE_INDEX))?;
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let s =
+                    runner::run_lookback(store.as_ref(), job, Some(runner::STATE_INDEX), &stop)?;
                 println!(
                     "{}: {} buckets, {} partitions, {} records ({} scoring >= 75), {} documents in {:.1}s",
                     s.job_id,
@@ -151,7 +156,8 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
     }
 }
 
-fn follow_real_time(store: &dyn store::Store, jobs: &[config::Job]) -> tidewatch::Result<ExitCode> {
+/// A flag that Ctrl-C or SIGTERM sets: work stops after the current chunk and checkpoint.
+fn stop_on_signal() -> tidewatch::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || {
@@ -159,6 +165,14 @@ fn follow_real_time(store: &dyn store::Store, jobs: &[config::Job]) -> tidewatch
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
     })
     .map_err(|e| tidewatch::Error::Other(format!("cannot install the signal handler: {e}")))?;
+    Ok(stop)
+}
+
+fn follow_real_time(
+    store: &dyn store::Store,
+    jobs: &[config::Job],
+    stop: &std::sync::atomic::AtomicBool,
+) -> tidewatch::Result<ExitCode> {
     let clock = runner::SystemClock;
     let mut realtime =
         runner::Realtime::new(store, jobs, runner::RealtimeOptions::default(), &clock)?;
@@ -166,7 +180,7 @@ fn follow_real_time(store: &dyn store::Store, jobs: &[config::Job]) -> tidewatch
         "following {} job(s) in real time; Ctrl-C to stop",
         jobs.len()
     );
-    realtime.run(&stop)?;
+    realtime.run(stop)?;
     for (job_id, next) in realtime.positions() {
         let at = next
             .map(time::format_millis)

@@ -16,6 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The delayed-data check looks back over the larger of 2 hours and 8 buckets.
@@ -367,10 +368,14 @@ impl<'a> JobRunner<'a> {
 /// Analyses every bucket of data present for `job`, including the last, possibly partial,
 /// bucket: what `run --once` does. With a state index it resumes from the job's checkpoint
 /// and leaves a new one.
+///
+/// `stop` is checked between chunks: when it is set the lookback ends after the current
+/// chunk's results and checkpoint, and a later run resumes there.
 pub fn run_lookback(
     store: &dyn Store,
     job: &Job,
     state_index: Option<&str>,
+    stop: &AtomicBool,
 ) -> crate::Result<LookbackSummary> {
     let started = Instant::now();
     let mut runner = match state_index {
@@ -383,7 +388,8 @@ pub fn run_lookback(
     };
     let span = datafeed::span_ms(job);
     let progress = progress_bar(&job.job_id);
-    runner.advance(bucket_start(latest, span) + span, &progress)?;
+    let until = bucket_start(latest, span) + span;
+    while !stop.load(Ordering::SeqCst) && runner.advance_chunk(until, &progress)? {}
     progress.finish_and_clear();
     let mut summary = runner.summary();
     summary.elapsed = started.elapsed();
