@@ -80,6 +80,12 @@ struct ResultsArgs {
     /// Only buckets before this time.
     #[arg(long)]
     to: Option<String>,
+    /// Only buckets in this last stretch of time, e.g. `15m` (same as `--from now-15m`).
+    #[arg(long, conflicts_with = "from")]
+    since: Option<String>,
+    /// Exit with status 3 when any result matches (for cron-style alerting), 0 otherwise.
+    #[arg(long)]
+    exit_code: bool,
     /// At most this many, highest score first (default: all, in time order).
     #[arg(long)]
     limit: Option<usize>,
@@ -265,11 +271,19 @@ fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitC
             .map(|t| time::parse_cli_time(t, now).map_err(tidewatch::Error::Other))
             .transpose()
     };
+    let from = match &args.since {
+        Some(d) => Some(
+            now - time::parse_duration(d)
+                .map_err(tidewatch::Error::Other)?
+                .as_millis() as i64,
+        ),
+        None => parse(&args.from)?,
+    };
     let q = ResultsQuery {
         job_id: args.job_id,
         result_type: args.result_type,
         min_score: args.min_score,
-        from: parse(&args.from)?,
+        from,
         to: parse(&args.to)?,
         limit: args.limit,
     };
@@ -287,5 +301,12 @@ fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitC
             }
         }
     }
+    if args.exit_code && !docs.is_empty() {
+        return Ok(ExitCode::from(ALERT_EXIT_CODE));
+    }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Exit status of `results --exit-code` when something matched: distinct from 1 (an error)
+/// so a cron wrapper can tell "alert" from "broken".
+const ALERT_EXIT_CODE: u8 = 3;
