@@ -739,6 +739,23 @@ model:
     }
 
     #[test]
+    fn split_fields_must_differ() {
+        let text = MINIMAL.replace(
+            "    - function: count\n",
+            "    - function: count\n      by_field_name: host\n      over_field_name: host\n",
+        );
+        let (line, col, field, msg) = problem(&text);
+        assert_eq!(
+            (line, col, field.as_str()),
+            (7, 24, "analysis_config.detectors[0].over_field_name")
+        );
+        assert_eq!(
+            msg,
+            "`host` is also the `by_field_name`; the split fields must be different fields"
+        );
+    }
+
+    #[test]
     fn bad_durations_say_what_is_expected() {
         let (line, col, field, msg) = problem(&MINIMAL.replace("15m", "15 minutes"));
         assert_eq!(
