@@ -725,6 +725,14 @@ model:
     }
 
     #[test]
+    fn min_and_max_have_no_sides() {
+        let (line, col, _, msg) =
+            problem(&MINIMAL.replace("function: count", "function: high_max\n      field_name: x"));
+        assert_eq!((line, col), (5, 17));
+        assert_eq!(msg, "unknown function `high_max`; `min` and `max` have no high_/low_ variants, use `min` or `max`");
+    }
+
+    #[test]
     fn unsupported_function_names_the_alternative() {
         let (line, col, field, msg) = problem(&MINIMAL.replace(
             "function: count",
