@@ -952,7 +952,13 @@ fn check_detector(
         Some(name) => match Function::parse(name) {
             Some(f) => Some(f),
             None => {
+                let base = name
+                    .strip_prefix("high_")
+                    .or_else(|| name.strip_prefix("low_"));
                 let msg = match unsupported_function(name) {
+                    _ if matches!(base, Some("min" | "max")) => format!(
+                        "unknown function `{name}`; `min` and `max` have no high_/low_ variants, use `min` or `max`"
+                    ),
                     Some((base_name, alt)) if base_name != name => format!(
                         "function `{name}` (of Elastic ML's `{base_name}` family) is not supported by tidewatch; {alt}"
                     ),

@@ -6,6 +6,7 @@
 //! returning, so a user fixes them in one pass.
 
 mod check;
+mod import;
 mod job;
 mod raw;
 mod yaml;
@@ -14,6 +15,7 @@ pub use check::{
     parse_memory_limit, parse_schedule, DEFAULT_MODEL_MEMORY_LIMIT, DEFAULT_QUERY_DELAY,
     DEFAULT_RESULTS_INDEX, DEFAULT_SCROLL_SIZE, DEFAULT_TIME_FIELD,
 };
+pub use import::import_elastic;
 pub use job::{Detector, Function, Job, Metric, ModelOptions, Side};
 
 use std::fmt;
@@ -167,6 +169,37 @@ pub fn run(args: &ValidateArgs, out: &mut dyn std::io::Write) -> crate::Result<u
         files.len(),
         plural(files.len())
     )))
+}
+
+/// Arguments of `tidewatch import-elastic`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImportArgs {
+    /// The Elastic ML job as JSON (a recipe's job.json, or GET _ml/anomaly_detectors/ID).
+    #[arg(value_name = "JOB.json")]
+    pub job: PathBuf,
+    /// Its datafeed as JSON (data_feed.json, or GET _ml/datafeeds/ID); not needed when the
+    /// job embeds `datafeed_config`.
+    #[arg(value_name = "DATAFEED.json")]
+    pub datafeed: Option<PathBuf>,
+}
+
+/// Runs `tidewatch import-elastic`: writes the tidewatch job file to `out` (what was dropped
+/// is listed in comments at its top).
+pub fn run_import(args: &ImportArgs, out: &mut dyn std::io::Write) -> crate::Result<()> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| crate::Error::Io {
+            path: p.display().to_string(),
+            source: e,
+        })
+    };
+    let job = read(&args.job)?;
+    let datafeed = args.datafeed.as_deref().map(read).transpose()?;
+    let yaml = import_elastic(&job, datafeed.as_deref()).map_err(crate::Error::Other)?;
+    out.write_all(yaml.as_bytes())
+        .map_err(|e| crate::Error::Io {
+            path: "<output>".into(),
+            source: e,
+        })
 }
 
 fn plural(n: usize) -> &'static str {
@@ -692,6 +725,14 @@ model:
     }
 
     #[test]
+    fn min_and_max_have_no_sides() {
+        let (line, col, _, msg) =
+            problem(&MINIMAL.replace("function: count", "function: high_max\n      field_name: x"));
+        assert_eq!((line, col), (5, 17));
+        assert_eq!(msg, "unknown function `high_max`; `min` and `max` have no high_/low_ variants, use `min` or `max`");
+    }
+
+    #[test]
     fn unsupported_function_names_the_alternative() {
         let (line, col, field, msg) = problem(&MINIMAL.replace(
             "function: count",
@@ -735,6 +776,23 @@ model:
         assert!(
             msg.contains("by_field_name") && msg.contains("distinct_count"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn split_fields_must_differ() {
+        let text = MINIMAL.replace(
+            "    - function: count\n",
+            "    - function: count\n      by_field_name: host\n      over_field_name: host\n",
+        );
+        let (line, col, field, msg) = problem(&text);
+        assert_eq!(
+            (line, col, field.as_str()),
+            (7, 24, "analysis_config.detectors[0].over_field_name")
+        );
+        assert_eq!(
+            msg,
+            "`host` is also the `by_field_name`; the split fields must be different fields"
         );
     }
 
