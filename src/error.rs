@@ -10,6 +10,9 @@ pub enum Error {
     /// The store refused or failed an operation.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// An ingest could not start or stopped (bad lines alone never stop it).
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::IngestError),
     /// Reading or writing a local file failed.
     #[error("{path}: {source}")]
     Io {

@@ -1,0 +1,676 @@
+//! Reading inputs (plain, gzip, stdin), batching documents into bulk requests, counting.
+
+use super::{IngestError, LogFormat};
+use crate::store::{BulkDoc, Store};
+use crate::time::EpochMillis;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Documents per bulk request unless told otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 5_000;
+
+/// How many rejected lines an [`IngestSummary`] lists (all are counted).
+pub const MAX_REPORTED_REJECTIONS: usize = 10;
+
+const READ_BUFFER: usize = 256 * 1024;
+
+/// One line that was not stored, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// The input it came from (`-` for stdin).
+    pub source: String,
+    /// Its line number, from 1.
+    pub line: u64,
+    /// What was wrong, e.g. "field `status`: expected a number, found `abc`".
+    pub reason: String,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.source, self.line, self.reason)
+    }
+}
+
+/// What an ingest did. `lines == stored + rejected` when the store reports every item.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IngestSummary {
+    /// The index written to.
+    pub index: String,
+    /// Inputs read.
+    pub files: usize,
+    /// Non-blank lines read.
+    pub lines: u64,
+    /// Blank lines skipped (not counted in `lines`).
+    pub blank: u64,
+    /// Documents the store accepted.
+    pub stored: u64,
+    /// Lines that did not parse plus documents the store refused.
+    pub rejected: u64,
+    /// The first [`MAX_REPORTED_REJECTIONS`] rejections, in input order.
+    pub rejections: Vec<Rejection>,
+    /// Earliest `@timestamp` parsed.
+    pub first_timestamp: Option<EpochMillis>,
+    /// Latest `@timestamp` parsed.
+    pub last_timestamp: Option<EpochMillis>,
+    /// Wall-clock time taken.
+    pub elapsed: Duration,
+}
+
+impl IngestSummary {
+    fn reject(&mut self, source: &str, line: u64, reason: String) {
+        self.rejected += 1;
+        if self.rejections.len() < MAX_REPORTED_REJECTIONS {
+            self.rejections.push(Rejection {
+                source: source.to_owned(),
+                line,
+                reason,
+            });
+        }
+    }
+}
+
+impl fmt::Display for IngestSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.elapsed.as_secs_f64();
+        write!(
+            f,
+            "Stored {} of {} lines from {} {} into `{}`; rejected {}",
+            thousands(self.stored),
+            thousands(self.lines),
+            self.files,
+            if self.files == 1 { "file" } else { "files" },
+            self.index,
+            thousands(self.rejected),
+        )?;
+        if self.blank > 0 {
+            write!(f, "; skipped {} blank", thousands(self.blank))?;
+        }
+        write!(f, " ({secs:.1} s")?;
+        if secs > 0.0 && self.lines > 0 {
+            write!(
+                f,
+                ", {} lines/s",
+                thousands((self.lines as f64 / secs) as u64)
+            )?;
+        }
+        write!(f, ").")?;
+        if let (Some(a), Some(b)) = (self.first_timestamp, self.last_timestamp) {
+            write!(
+                f,
+                "\nTime range: {} to {}.",
+                crate::time::format_millis(a),
+                crate::time::format_millis(b)
+            )?;
+        }
+        if !self.rejections.is_empty() {
+            let shown = self.rejections.len() as u64;
+            if shown < self.rejected {
+                write!(
+                    f,
+                    "\nFirst {shown} of {} rejected lines:",
+                    thousands(self.rejected)
+                )?;
+            } else {
+                write!(f, "\nRejected lines:")?;
+            }
+            for r in &self.rejections {
+                write!(f, "\n  {r}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Parses access-log inputs and bulk-loads their documents into one index.
+///
+/// [`super::run`] drives it for the CLI; `tidewatch demo` can feed it an in-memory log:
+/// `Loader::new(store, index, format).read("demo.log", &bytes[..])?` then
+/// [`Loader::finish`].
+pub struct Loader<'a> {
+    store: &'a dyn Store,
+    index: String,
+    format: LogFormat,
+    batch_size: usize,
+    batch: Vec<BulkDoc>,
+    batch_lines: Vec<u64>,
+    summary: IngestSummary,
+    progress: ProgressBar,
+    started: Instant,
+}
+
+impl<'a> Loader<'a> {
+    /// A loader writing to `index` in `store`, parsing with `format`.
+    pub fn new(store: &'a dyn Store, index: &str, format: LogFormat) -> Loader<'a> {
+        Loader {
+            store,
+            index: index.to_owned(),
+            format,
+            batch_size: DEFAULT_BATCH_SIZE,
+            batch: Vec::new(),
+            batch_lines: Vec::new(),
+            summary: IngestSummary {
+                index: index.to_owned(),
+                ..IngestSummary::default()
+            },
+            progress: ProgressBar::hidden(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Documents per bulk request (at least 1).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// Draws a progress bar on stderr over the total size of `paths` (a spinner when one is
+    /// stdin). The caller decides whether stderr is a terminal.
+    pub fn with_progress(mut self, paths: &[PathBuf]) -> Self {
+        let total: Option<u64> = paths
+            .iter()
+            .map(|p| {
+                if p.as_os_str() == "-" {
+                    None
+                } else {
+                    std::fs::metadata(p).ok().map(|m| m.len())
+                }
+            })
+            .sum();
+        let template = match total {
+            Some(_) => "{spinner} {wide_bar} {bytes}/{total_bytes} {msg} (eta {eta})",
+            None => "{spinner} {bytes} {msg}",
+        };
+        let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        self.progress = bar;
+        self
+    }
+
+    /// Opens and reads one input: a file (plain or gzip) or `-` for stdin.
+    pub fn read_path(&mut self, path: &Path) -> Result<(), IngestError> {
+        let name = path.display().to_string();
+        let raw: Box<dyn Read> = if path.as_os_str() == "-" {
+            Box::new(io::stdin())
+        } else {
+            let file = File::open(path).map_err(|source| IngestError::Open {
+                path: name.clone(),
+                source,
+            })?;
+            Box::new(self.progress.wrap_read(file))
+        };
+        let reader = decompressed(raw).map_err(|source| IngestError::Read {
+            path: name.clone(),
+            line: 1,
+            source,
+        })?;
+        self.read(&name, reader)
+    }
+
+    /// Reads every line of `reader` (already decompressed), naming it `source` in reports.
+    pub fn read(&mut self, source: &str, mut reader: impl BufRead) -> Result<(), IngestError> {
+        self.summary.files += 1;
+        let mut buf = Vec::with_capacity(1024);
+        let mut seen: HashMap<u64, u32> = HashMap::new();
+        let mut line_no = 0u64;
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| IngestError::Read {
+                    path: source.to_owned(),
+                    line: line_no + 1,
+                    source: e,
+                })?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            let mut bytes = buf.as_slice();
+            while let [rest @ .., b'\n' | b'\r'] = bytes {
+                bytes = rest;
+            }
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                self.summary.blank += 1;
+                continue;
+            }
+            self.summary.lines += 1;
+            let text = match std::str::from_utf8(bytes) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => String::from_utf8_lossy(bytes),
+            };
+            match self.format.parse_line(&text) {
+                Ok(parsed) => {
+                    let s = &mut self.summary;
+                    s.first_timestamp = Some(
+                        s.first_timestamp
+                            .map_or(parsed.timestamp, |t| t.min(parsed.timestamp)),
+                    );
+                    s.last_timestamp = Some(
+                        s.last_timestamp
+                            .map_or(parsed.timestamp, |t| t.max(parsed.timestamp)),
+                    );
+                    self.batch.push(BulkDoc {
+                        id: Some(document_id(bytes, &mut seen)),
+                        source: parsed.document,
+                    });
+                    self.batch_lines.push(line_no);
+                    if self.batch.len() >= self.batch_size {
+                        self.flush(source)?;
+                    }
+                }
+                Err(e) => self.summary.reject(source, line_no, e.to_string()),
+            }
+        }
+        self.flush(source)
+    }
+
+    fn flush(&mut self, source: &str) -> Result<(), IngestError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let docs = std::mem::take(&mut self.batch);
+        let lines = std::mem::take(&mut self.batch_lines);
+        let response = self
+            .store
+            .bulk(&self.index, docs)
+            .map_err(|e| IngestError::Store {
+                path: source.to_owned(),
+                first_line: lines.first().copied().unwrap_or(0),
+                last_line: lines.last().copied().unwrap_or(0),
+                source: e,
+            })?;
+        for item in response.failed {
+            let line = lines.get(item.position).copied().unwrap_or(0);
+            let why = item.error.unwrap_or_else(|| "no reason given".to_owned());
+            self.summary.reject(
+                source,
+                line,
+                format!(
+                    "the store refused the document (status {}): {why}",
+                    item.status
+                ),
+            );
+        }
+        self.summary.stored += response.stored as u64;
+        self.progress.set_message(format!(
+            "{} lines, {} stored, {} rejected",
+            thousands(self.summary.lines),
+            thousands(self.summary.stored),
+            thousands(self.summary.rejected)
+        ));
+        Ok(())
+    }
+
+    /// Refreshes the index so the documents are searchable and returns the summary.
+    pub fn finish(mut self) -> Result<IngestSummary, IngestError> {
+        self.progress.finish_and_clear();
+        self.store
+            .refresh(&self.index)
+            .map_err(|source| IngestError::Refresh {
+                index: self.index.clone(),
+                source,
+            })?;
+        self.summary.elapsed = self.started.elapsed();
+        Ok(self.summary)
+    }
+}
+
+/// Wraps `raw` in a gzip decoder when it starts with the gzip magic bytes (concatenated gzip
+/// members, as `logrotate` and `cat a.gz b.gz` make, are read through).
+fn decompressed(raw: Box<dyn Read>) -> io::Result<Box<dyn BufRead>> {
+    let mut reader = BufReader::with_capacity(READ_BUFFER, raw);
+    let head = reader.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        let gz = flate2::bufread::MultiGzDecoder::new(reader);
+        Ok(Box::new(BufReader::with_capacity(READ_BUFFER, gz)))
+    } else {
+        Ok(Box::new(reader))
+    }
+}
+
+/// The id of a line's document: hex of the first 128 bits of SHA-256 of the line; the n-th
+/// repeat (n ≥ 1) of an identical line within one input hashes the line with `\n#n`.
+fn document_id(line: &[u8], seen: &mut HashMap<u64, u32>) -> String {
+    let digest = Sha256::digest(line);
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    let repeat = seen.entry(u64::from_le_bytes(key)).or_insert(0);
+    let n = *repeat;
+    *repeat += 1;
+    if n == 0 {
+        hex(&digest[..16])
+    } else {
+        let mut h = Sha256::new();
+        h.update(line);
+        h.update(format!("\n#{n}").as_bytes());
+        hex(&h.finalize()[..16])
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{run, IngestArgs, COMBINED};
+    use super::*;
+    use crate::store::{BulkItemResult, BulkResponse, PutMode, StoreError, VersionedDoc};
+    use serde_json::Value;
+    use std::collections::BTreeMap;
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    /// Records bulk calls; refuses documents whose `url.original` is `/refuse-me`.
+    #[derive(Default)]
+    struct RecordingStore {
+        calls: Mutex<Vec<usize>>,
+        docs: Mutex<BTreeMap<String, Value>>,
+        refreshed: Mutex<u32>,
+    }
+
+    impl Store for RecordingStore {
+        fn describe(&self) -> String {
+            "recording".into()
+        }
+        fn search(&self, _: &str, _: &Value) -> Result<Value, StoreError> {
+            Err(StoreError::BadRequest("not in this test".into()))
+        }
+        fn bulk(&self, index: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
+            assert_eq!(index, "logs");
+            self.calls.lock().unwrap().push(docs.len());
+            let mut failed = Vec::new();
+            let mut stored = 0;
+            let mut map = self.docs.lock().unwrap();
+            for (position, d) in docs.into_iter().enumerate() {
+                if d.source.pointer("/url/original") == Some(&Value::from("/refuse-me")) {
+                    failed.push(BulkItemResult {
+                        position,
+                        status: 400,
+                        error: Some("mapper_parsing_exception".into()),
+                    });
+                } else {
+                    map.insert(d.id.expect("ingest always sets ids"), d.source);
+                    stored += 1;
+                }
+            }
+            Ok(BulkResponse { failed, stored })
+        }
+        fn get(&self, _: &str, _: &str) -> Result<Option<VersionedDoc>, StoreError> {
+            Ok(None)
+        }
+        fn put(&self, _: &str, _: &str, _: &Value, _: PutMode) -> Result<VersionedDoc, StoreError> {
+            Err(StoreError::BadRequest("not in this test".into()))
+        }
+        fn delete_by_query(&self, _: &str, _: &Value) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn refresh(&self, _: &str) -> Result<(), StoreError> {
+            *self.refreshed.lock().unwrap() += 1;
+            Ok(())
+        }
+    }
+
+    fn shared_data() -> PathBuf {
+        if let Some(dir) = std::env::var_os("TIDEWATCH_SHARED_DATA") {
+            return PathBuf::from(dir);
+        }
+        let near = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+        if near.is_dir() {
+            near
+        } else {
+            PathBuf::from("/work/shared/data")
+        }
+    }
+
+    fn args(files: Vec<PathBuf>, batch_size: usize) -> IngestArgs {
+        IngestArgs {
+            index: "logs".into(),
+            format: "combined".into(),
+            batch_size,
+            files,
+        }
+    }
+
+    fn good_line(i: usize) -> String {
+        format!(
+            r#"10.0.{}.{} - - [06/May/2024:10:{:02}:00 +0000] "GET /p/{i} HTTP/1.1" 200 {} "-" "test""#,
+            i / 250,
+            i % 250,
+            i % 60,
+            i * 10
+        )
+    }
+
+    #[test]
+    fn elastic_example_log_is_fully_stored() {
+        let path = shared_data().join("logs/nginx_access_elastic_example.log.gz");
+        let store = RecordingStore::default();
+        let summary = run(&args(vec![path], DEFAULT_BATCH_SIZE), &store).unwrap();
+        // 51,462 lines in the file (README of the shared data); every one is valid `combined`.
+        assert_eq!(summary.lines, 51_462);
+        assert_eq!(summary.stored, 51_462, "{summary}");
+        assert_eq!(summary.rejected, 0, "{summary}");
+        assert_eq!(summary.blank, 0);
+        // The file holds repeated identical lines; each still gets its own document.
+        assert_eq!(store.docs.lock().unwrap().len(), 51_462);
+        let calls = store.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 11);
+        assert!(calls[..10].iter().all(|&n| n == 5_000));
+        assert_eq!(*store.refreshed.lock().unwrap(), 1);
+        assert_eq!(
+            summary
+                .first_timestamp
+                .map(crate::time::format_millis)
+                .as_deref(),
+            Some("2015-05-17T08:05:00.000Z")
+        );
+        assert_eq!(
+            summary
+                .last_timestamp
+                .map(crate::time::format_millis)
+                .as_deref(),
+            Some("2015-06-04T07:06:52.000Z")
+        );
+    }
+
+    #[test]
+    fn malformed_lines_are_counted_reported_and_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        let mut text = String::new();
+        let mut bad_lines = Vec::new();
+        let mut good = 0;
+        for i in 0..1_000usize {
+            let line_no = i + 1;
+            let line = match i {
+                16 => good_line(i).replace(" 200 ", " abc "),
+                100 => good_line(i)[..55].to_owned(),
+                200 => "2024/05/06 10:00:00 [error] 12#0: *1 open() failed".to_owned(),
+                300 => good_line(i).replace("06/May/2024", "06/Mai/2024"),
+                400 => good_line(i).replace("10.0.", "not-an-ip."),
+                500..=519 => good_line(i).replace(" 200 ", " - 200 "),
+                600 => String::new(),
+                _ => {
+                    good += 1;
+                    good_line(i)
+                }
+            };
+            if matches!(i, 16 | 100 | 200 | 300 | 400 | 500..=519) {
+                bad_lines.push(line_no as u64);
+            }
+            text.push_str(&line);
+            text.push_str(if i % 2 == 0 { "\n" } else { "\r\n" });
+        }
+        std::fs::write(&path, &text).unwrap();
+        let store = RecordingStore::default();
+        let summary = run(&args(vec![path], 64), &store).unwrap();
+        assert_eq!(summary.lines, 999);
+        assert_eq!(summary.blank, 1);
+        assert_eq!(summary.stored, good as u64);
+        assert_eq!(summary.rejected, bad_lines.len() as u64);
+        assert_eq!(summary.stored + summary.rejected, summary.lines);
+        let reported: Vec<u64> = summary.rejections.iter().map(|r| r.line).collect();
+        assert_eq!(reported, bad_lines[..MAX_REPORTED_REJECTIONS]);
+        let reasons: Vec<String> = summary
+            .rejections
+            .iter()
+            .take(5)
+            .map(|r| r.to_string())
+            .collect();
+        let file = dir.path().join("access.log").display().to_string();
+        assert_eq!(
+            reasons[0],
+            format!("{file}:17: field `status`: expected a number, found `abc`")
+        );
+        assert_eq!(
+            reasons[1],
+            format!(
+                "{file}:101: field `request`: expected `\" ` after it, but the line ends first"
+            )
+        );
+        assert!(
+            reasons[2].starts_with(&format!(
+                "{file}:201: field `remote_addr`: expected ` - ` after it"
+            )),
+            "{}",
+            reasons[2]
+        );
+        assert!(
+            reasons[3].contains(":301: field `time_local`: expected a time like"),
+            "{}",
+            reasons[3]
+        );
+        assert_eq!(
+            reasons[4],
+            format!(
+                "{file}:401: field `remote_addr`: expected an IP address, found `not-an-ip.1.150`"
+            )
+        );
+        // Every good line is stored, under the id of its content.
+        let docs = store.docs.lock().unwrap();
+        assert_eq!(docs.len(), good);
+        let urls: std::collections::BTreeSet<&str> = docs
+            .values()
+            .map(|d| d["url"]["original"].as_str().unwrap())
+            .collect();
+        for i in (0..1_000).filter(|i| !bad_lines.contains(&(*i as u64 + 1)) && *i != 600) {
+            assert!(
+                urls.contains(format!("/p/{i}").as_str()),
+                "line {} missing",
+                i + 1
+            );
+        }
+        let text = summary.to_string();
+        assert!(
+            text.contains(&format!(
+                "Stored {good} of 999 lines from 1 file into `logs`; rejected 25; skipped 1 blank"
+            )),
+            "{text}"
+        );
+        assert!(text.contains("First 10 of 25 rejected lines:"), "{text}");
+    }
+
+    #[test]
+    fn store_refusals_are_rejections_with_their_line() {
+        let mut input = Vec::new();
+        for i in 0..10 {
+            let line = if i == 7 {
+                good_line(i).replace("/p/7", "/refuse-me")
+            } else {
+                good_line(i)
+            };
+            writeln!(input, "{line}").unwrap();
+        }
+        let store = RecordingStore::default();
+        let mut loader =
+            Loader::new(&store, "logs", LogFormat::compile(COMBINED).unwrap()).batch_size(3);
+        loader.read("mem", &input[..]).unwrap();
+        let s = loader.finish().unwrap();
+        assert_eq!((s.stored, s.rejected), (9, 1));
+        assert_eq!(
+            s.rejections[0].to_string(),
+            "mem:8: the store refused the document (status 400): mapper_parsing_exception"
+        );
+        assert_eq!(*store.calls.lock().unwrap(), [3, 3, 3, 1]);
+    }
+
+    #[test]
+    fn gzip_and_plain_give_the_same_ids_and_reingesting_does_not_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        for i in 0..50 {
+            text.push_str(&good_line(i % 20)); // lines 20.. repeat earlier ones
+            text.push('\n');
+        }
+        let plain = dir.path().join("a.log");
+        std::fs::write(&plain, &text).unwrap();
+        let gz = dir.path().join("rotated.1"); // no .gz extension: detected from content
+        let mut enc =
+            flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
+        enc.write_all(text.as_bytes()).unwrap();
+        enc.finish().unwrap();
+        let store = RecordingStore::default();
+        let s = run(&args(vec![plain.clone()], 7), &store).unwrap();
+        assert_eq!(s.stored, 50);
+        let first: Vec<String> = store.docs.lock().unwrap().keys().cloned().collect();
+        assert_eq!(first.len(), 50, "repeated lines keep distinct ids");
+        assert!(first
+            .iter()
+            .all(|id| id.len() == 32 && id.bytes().all(|c| c.is_ascii_hexdigit())));
+        let s = run(&args(vec![gz, plain], 7), &store).unwrap();
+        assert_eq!((s.files, s.stored, s.rejected), (2, 100, 0));
+        let after: Vec<String> = store.docs.lock().unwrap().keys().cloned().collect();
+        assert_eq!(first, after);
+    }
+
+    #[test]
+    fn missing_file_and_bad_format_are_errors() {
+        let store = RecordingStore::default();
+        let e = run(&args(vec![PathBuf::from("/nonexistent/x.log")], 10), &store).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/x.log: cannot open:"),
+            "{e}"
+        );
+        let mut a = args(vec![PathBuf::from("/nonexistent/x.log")], 10);
+        a.format = "$remote_addr $status".into();
+        let e = run(&a, &store).unwrap_err();
+        assert!(e.to_string().contains("no time variable"), "{e}");
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(51_462), "51,462");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}
