@@ -59,7 +59,7 @@ public final class OpenSearchEngine {
                 .build();
         Environment environment = InternalSettingsPreparer.prepareEnvironment(
                 settings, Collections.emptyMap(), null, () -> "tidewatch-test-0");
-        Node node = new EmbeddedNode(environment, List.of(Netty4Plugin.class));
+        Node node = new EmbeddedNode(environment, List.of(Netty4Plugin.class, org.opensearch.index.reindex.ReindexPlugin.class));
         AtomicBoolean stopped = new AtomicBoolean(false);
         Runnable stop = () -> {
             if (stopped.compareAndSet(false, true)) {
