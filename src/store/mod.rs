@@ -10,11 +10,17 @@
 //! - [`Store::get`] and [`Store::put`] with optimistic concurrency for checkpoints and leases.
 //!
 //! `embedded` is the zero-setup default: a directory on disk, evaluated in process.
+//! `elastic` talks to an Elasticsearch or OpenSearch cluster over HTTP (`http(s)://` specs).
 
+mod elastic;
 mod embedded;
 
 use serde_json::Value;
 
+pub use elastic::{
+    Distribution, ElasticOptions, ElasticStats, ElasticStore, EngineInfo, RetryPolicy,
+    TemplateOutcome, TEMPLATES,
+};
 pub use embedded::EmbeddedStore;
 
 /// Errors from a store backend.
@@ -144,15 +150,24 @@ pub trait Store: Send + Sync {
     fn refresh(&self, index: &str) -> Result<(), StoreError>;
 }
 
-/// Opens the store named by a `--store` argument: `embedded:DIR` (or a bare directory path).
+/// Opens the store named by a `--store` argument: `embedded:DIR` (or a bare directory path),
+/// or an `http(s)://[user:password@]host:port` cluster URL (credentials also from
+/// `TIDEWATCH_ES_*`, see [`ElasticOptions::from_env`]). A cluster gets tidewatch's index
+/// templates installed on first use; a user without the privilege to do so gets a warning.
 pub fn open(spec: &str) -> Result<Box<dyn Store>, StoreError> {
     if let Some(dir) = spec.strip_prefix("embedded:") {
         return Ok(Box::new(EmbeddedStore::open(dir)?));
     }
     if spec.starts_with("http://") || spec.starts_with("https://") {
-        return Err(StoreError::BadRequest(format!(
-            "cluster stores ({spec}) are not supported in this build yet; use embedded:DIR"
-        )));
+        let store = ElasticStore::connect(spec, ElasticOptions::from_env())?;
+        match store.ensure_templates() {
+            Ok(_) => {}
+            Err(StoreError::BadRequest(reason)) if reason.contains("HTTP 403") => {
+                tracing::warn!(store = %store.describe(), %reason, "Could not install index templates");
+            }
+            Err(e) => return Err(e),
+        }
+        return Ok(Box::new(store));
     }
     Ok(Box::new(EmbeddedStore::open(spec)?))
 }

@@ -1,0 +1,1166 @@
+//! The `elastic` store: an Elasticsearch (7.17, 8.x, 9.x) or OpenSearch (2.x) cluster over HTTP.
+//!
+//! Why a hand-written client on `ureq` rather than the official `elasticsearch` crate: the
+//! runner needs seven endpoints, the official crate is async and published only as
+//! pre-releases, and it performs a product check that OpenSearch fails. A small synchronous
+//! client keeps the [`Store`] trait sync, speaks to both engines, and lets us decide retries on
+//! HTTP status (Elasticsearch says `es_rejected_execution_exception` where OpenSearch says
+//! `rejected_execution_exception`; both say 429).
+//!
+//! Retries:
+//! - whole requests: connection errors and 502/503/504 are retried for idempotent calls
+//!   (search, get, refresh, bulk with ids, overwrite puts); 429 is retried for every call since
+//!   the cluster rejected it before doing anything; `Retry-After` is honoured (capped);
+//! - bulk items: items answering 429 or 503 are re-sent alone with backoff and jitter; other
+//!   item failures (e.g. `mapper_parsing_exception`) are returned in [`BulkResponse::failed`]
+//!   with the engine's reason, never dropped.
+//!
+//! Credentials (URL userinfo, `TIDEWATCH_ES_USER`/`TIDEWATCH_ES_PASSWORD`,
+//! `TIDEWATCH_ES_API_KEY`, `TIDEWATCH_ES_BEARER`) are kept out of [`Store::describe`], logs
+//! and errors: every message built here passes through a redactor that knows the secrets.
+
+use super::{
+    BulkDoc, BulkItemResult, BulkResponse, IfVersion, PutMode, Store, StoreError, VersionedDoc,
+};
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The index templates tidewatch installs, as `(template name, JSON)`.
+///
+/// Each file under `mappings/` is a composable index template body (`index_patterns`,
+/// `template.settings`, `template.mappings`, `version`, `_meta.version`).
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "tidewatch-results",
+        include_str!("../../mappings/results.json"),
+    ),
+    ("tidewatch-state", include_str!("../../mappings/state.json")),
+];
+
+/// Largest response body read into memory (search responses with many buckets can be large).
+const MAX_RESPONSE_BYTES: u64 = 1 << 30;
+/// Longest `Retry-After` honoured, so a misbehaving proxy cannot stall a run for hours.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Which search engine answered `GET /`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distribution {
+    /// Elasticsearch (any licence).
+    Elasticsearch,
+    /// OpenSearch (`version.distribution == "opensearch"`).
+    OpenSearch,
+}
+
+/// The engine and version detected on connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineInfo {
+    /// Elasticsearch or OpenSearch.
+    pub distribution: Distribution,
+    /// `version.number` as reported, e.g. `7.17.29` or `2.19.6`.
+    pub version: String,
+    /// Major version number.
+    pub major: u32,
+    /// Minor version number.
+    pub minor: u32,
+}
+
+impl std::fmt::Display for EngineInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self.distribution {
+            Distribution::Elasticsearch => "elasticsearch",
+            Distribution::OpenSearch => "opensearch",
+        };
+        write!(f, "{name} {}", self.version)
+    }
+}
+
+/// Bounded retries with exponential backoff and jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in total, including the first (default 6).
+    pub max_attempts: u32,
+    /// Delay before the second attempt (default 100 ms); doubles each attempt.
+    pub initial_backoff: Duration,
+    /// Upper bound on one delay (default 5 s).
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// How to reach and authenticate against the cluster, besides its URL.
+#[derive(Clone, Default)]
+pub struct ElasticOptions {
+    /// Basic-auth user (overridden by userinfo in the URL).
+    pub user: Option<String>,
+    /// Basic-auth password.
+    pub password: Option<String>,
+    /// API key: the base64 `encoded` form, or `id:api_key` (encoded here).
+    pub api_key: Option<String>,
+    /// Bearer token (e.g. an OAuth or service-account token).
+    pub bearer: Option<String>,
+    /// PEM file with the CA certificate(s) to trust instead of the public roots.
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Timeout of one HTTP call, connect to last byte (default 60 s).
+    pub timeout: Option<Duration>,
+    /// Retry policy (default [`RetryPolicy::default`]).
+    pub retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for ElasticOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |o: &Option<String>| o.as_ref().map(|_| "***");
+        f.debug_struct("ElasticOptions")
+            .field("user", &self.user)
+            .field("password", &hidden(&self.password))
+            .field("api_key", &hidden(&self.api_key))
+            .field("bearer", &hidden(&self.bearer))
+            .field("ca_cert", &self.ca_cert)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+impl ElasticOptions {
+    /// Reads `TIDEWATCH_ES_USER`, `TIDEWATCH_ES_PASSWORD`, `TIDEWATCH_ES_API_KEY`,
+    /// `TIDEWATCH_ES_BEARER` and `TIDEWATCH_ES_CA_CERT` (empty values count as unset).
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        ElasticOptions {
+            user: var("TIDEWATCH_ES_USER"),
+            password: var("TIDEWATCH_ES_PASSWORD"),
+            api_key: var("TIDEWATCH_ES_API_KEY"),
+            bearer: var("TIDEWATCH_ES_BEARER"),
+            ca_cert: var("TIDEWATCH_ES_CA_CERT").map(Into::into),
+            timeout: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Counters of what the client retried, for tests and progress output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ElasticStats {
+    /// HTTP requests sent (every attempt counts).
+    pub requests: u64,
+    /// Whole requests retried after a connection error, 429 or 5xx.
+    pub request_retries: u64,
+    /// Bulk items re-sent after a 429/503 item status.
+    pub bulk_item_retries: u64,
+}
+
+/// Whether every outcome of a request can safely be repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Idempotent {
+    Yes,
+    /// Retry only on 429 (rejected before any work was done).
+    No,
+}
+
+/// One HTTP exchange's outcome.
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// A store on an Elasticsearch or OpenSearch cluster.
+pub struct ElasticStore {
+    agent: ureq::Agent,
+    /// `scheme://host:port[/prefix]`, without userinfo or trailing slash.
+    base: String,
+    authorization: Option<String>,
+    /// Strings that must never appear in messages.
+    secrets: Vec<String>,
+    engine: EngineInfo,
+    retry: RetryPolicy,
+    requests: AtomicU64,
+    request_retries: AtomicU64,
+    bulk_item_retries: AtomicU64,
+    id_counter: AtomicU64,
+    jitter: AtomicU64,
+}
+
+impl std::fmt::Debug for ElasticStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ElasticStore")
+            .field("base", &self.base)
+            .field("engine", &self.engine)
+            .finish()
+    }
+}
+
+impl ElasticStore {
+    /// Connects to the cluster at `url` (`http(s)://[user:password@]host:port[/prefix]`),
+    /// detects the engine and version with `GET /`, and checks it is supported
+    /// (Elasticsearch ≥ 7.10, OpenSearch ≥ 1.0).
+    pub fn connect(url: &str, options: ElasticOptions) -> Result<Self, StoreError> {
+        let parsed = ParsedUrl::parse(url)?;
+        let mut secrets = Vec::new();
+        let user = parsed.user.clone().or(options.user.clone());
+        let password = parsed.password.clone().or(options.password.clone());
+        // Precedence: userinfo in the URL, then an API key, then a bearer token, then
+        // TIDEWATCH_ES_USER/TIDEWATCH_ES_PASSWORD.
+        let basic_wins =
+            parsed.user.is_some() || (options.api_key.is_none() && options.bearer.is_none());
+        let authorization = if let Some(user) = user.filter(|_| basic_wins) {
+            let password = password.unwrap_or_default();
+            if !password.is_empty() {
+                secrets.push(password.clone());
+            }
+            let encoded = base64(format!("{user}:{password}").as_bytes());
+            secrets.push(encoded.clone());
+            Some(format!("Basic {encoded}"))
+        } else if let Some(key) = options.api_key.clone() {
+            secrets.push(key.clone());
+            let encoded = if key.contains(':') {
+                base64(key.as_bytes())
+            } else {
+                key
+            };
+            secrets.push(encoded.clone());
+            Some(format!("ApiKey {encoded}"))
+        } else if let Some(token) = options.bearer.clone() {
+            secrets.push(token.clone());
+            Some(format!("Bearer {token}"))
+        } else {
+            None
+        };
+        secrets.retain(|s| s.len() >= 3);
+        let mut config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(options.timeout.unwrap_or(Duration::from_secs(60))))
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .user_agent(concat!("tidewatch/", env!("CARGO_PKG_VERSION")))
+            .max_idle_connections_per_host(8);
+        if let Some(path) = &options.ca_cert {
+            let certs = load_ca(path)?;
+            let tls = ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::from(certs))
+                .build();
+            config = config.tls_config(tls);
+        }
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9e37_79b9)
+            ^ u64::from(std::process::id()).rotate_left(32);
+        let mut store = ElasticStore {
+            agent: config.build().into(),
+            base: parsed.base,
+            authorization,
+            secrets,
+            engine: EngineInfo {
+                distribution: Distribution::Elasticsearch,
+                version: String::new(),
+                major: 0,
+                minor: 0,
+            },
+            retry: options.retry,
+            requests: AtomicU64::new(0),
+            request_retries: AtomicU64::new(0),
+            bulk_item_retries: AtomicU64::new(0),
+            id_counter: AtomicU64::new(0),
+            jitter: AtomicU64::new(seed | 1),
+        };
+        store.engine = store.detect_engine()?;
+        tracing::debug!(store = %store.describe(), "Connected to cluster");
+        Ok(store)
+    }
+
+    /// The engine and version detected on connect.
+    pub fn engine(&self) -> &EngineInfo {
+        &self.engine
+    }
+
+    /// What was sent and retried so far.
+    pub fn stats(&self) -> ElasticStats {
+        ElasticStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            request_retries: self.request_retries.load(Ordering::Relaxed),
+            bulk_item_retries: self.bulk_item_retries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Installs every template in [`TEMPLATES`] that is missing or older; see
+    /// [`ElasticStore::ensure_template`].
+    pub fn ensure_templates(&self) -> Result<Vec<(String, TemplateOutcome)>, StoreError> {
+        let mut outcomes = Vec::new();
+        for (name, text) in TEMPLATES {
+            let template: Value = serde_json::from_str(text).map_err(|e| {
+                StoreError::BadRequest(format!(
+                    "mappings for template `{name}`: invalid JSON at line {}: {e}",
+                    e.line()
+                ))
+            })?;
+            outcomes.push((name.to_string(), self.ensure_template(name, &template)?));
+        }
+        Ok(outcomes)
+    }
+
+    /// Installs the composable index template `name` unless the cluster already has one with
+    /// the same or a higher `version` (so an older tidewatch never downgrades a newer one).
+    /// Indices created earlier keep their mapping; new indices (and rollovers) get the new one.
+    pub fn ensure_template(
+        &self,
+        name: &str,
+        template: &Value,
+    ) -> Result<TemplateOutcome, StoreError> {
+        let wanted = template
+            .get("version")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| {
+                StoreError::BadRequest(format!(
+                    "template `{name}`: expected a top-level numeric `version`"
+                ))
+            })?;
+        let path = format!("/_index_template/{}", encode_path(name));
+        let reply = self.send("GET", &path, None, Idempotent::Yes)?;
+        let installed = match reply.status {
+            200 => reply.json().and_then(|v| {
+                v.pointer("/index_templates/0/index_template/version")
+                    .and_then(Value::as_u64)
+            }),
+            404 => None,
+            _ => return Err(self.error_for("GET", &path, name, None, &reply)),
+        };
+        let outcome = match installed {
+            Some(v) if v >= wanted => return Ok(TemplateOutcome::UpToDate { version: v }),
+            Some(v) => TemplateOutcome::Upgraded {
+                from: v,
+                to: wanted,
+            },
+            None => TemplateOutcome::Installed { version: wanted },
+        };
+        let body =
+            serde_json::to_vec(template).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        let reply = self.send(
+            "PUT",
+            &path,
+            Some((&body, "application/json")),
+            Idempotent::Yes,
+        )?;
+        if !(200..300).contains(&reply.status) {
+            return Err(self.error_for("PUT", &path, name, None, &reply));
+        }
+        tracing::info!(template = name, ?outcome, "Installed index template");
+        Ok(outcome)
+    }
+
+    fn detect_engine(&self) -> Result<EngineInfo, StoreError> {
+        let reply = self.send("GET", "/", None, Idempotent::Yes)?;
+        if reply.status == 401 || reply.status == 403 {
+            return Err(self.error_for("GET", "/", "", None, &reply));
+        }
+        let body = reply.json().filter(|_| reply.status == 200).ok_or_else(|| {
+            StoreError::BadRequest(self.redact(&format!(
+                "{}: expected an Elasticsearch or OpenSearch root response (HTTP 200 with `version.number`), got HTTP {}: {}",
+                self.base,
+                reply.status,
+                snippet(&reply.body)
+            )))
+        })?;
+        let version = body
+            .pointer("/version/number")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let distribution = match body
+            .pointer("/version/distribution")
+            .and_then(Value::as_str)
+        {
+            Some("opensearch") => Distribution::OpenSearch,
+            _ => Distribution::Elasticsearch,
+        };
+        let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().ok());
+        let (major, minor) = match (parts.next().flatten(), parts.next().flatten()) {
+            (Some(a), Some(b)) => (a, b),
+            _ => {
+                return Err(StoreError::BadRequest(format!(
+                    "{}: `version.number` is `{version}`, expected MAJOR.MINOR.PATCH",
+                    self.base
+                )))
+            }
+        };
+        let info = EngineInfo {
+            distribution,
+            version,
+            major,
+            minor,
+        };
+        let supported = match distribution {
+            Distribution::OpenSearch => major >= 1,
+            Distribution::Elasticsearch => major > 7 || (major == 7 && minor >= 10),
+        };
+        if !supported {
+            return Err(StoreError::BadRequest(format!(
+                "{}: {info} is not supported; tidewatch needs Elasticsearch 7.10 or later (7.17, 8.x, 9.x) or OpenSearch 1.x/2.x",
+                self.base
+            )));
+        }
+        Ok(info)
+    }
+
+    /// Sends one request with retries; returns the final reply, whatever its status.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&[u8], &str)>,
+        idempotent: Idempotent,
+    ) -> Result<Reply, StoreError> {
+        let url = format!("{}{}", self.base, path);
+        let mut attempt = 1;
+        loop {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let outcome = self.send_once(method, &url, body);
+            let retry_after = match outcome {
+                Ok((reply, retry_after)) => {
+                    let retryable = reply.status == 429
+                        || (idempotent == Idempotent::Yes && matches!(reply.status, 502..=504));
+                    if !retryable || attempt >= self.retry.max_attempts {
+                        return Ok(reply);
+                    }
+                    tracing::warn!(
+                        method,
+                        path,
+                        status = reply.status,
+                        attempt,
+                        "Cluster asked to retry"
+                    );
+                    retry_after
+                }
+                Err(message) => {
+                    if idempotent == Idempotent::No || attempt >= self.retry.max_attempts {
+                        return Err(StoreError::Unavailable(self.redact(&format!(
+                            "{method} {}{path} failed after {attempt} attempt(s): {message}",
+                            self.base
+                        ))));
+                    }
+                    tracing::warn!(method, path, attempt, error = %self.redact(&message), "Cluster request failed, retrying");
+                    None
+                }
+            };
+            self.request_retries.fetch_add(1, Ordering::Relaxed);
+            let delay = self
+                .backoff(attempt)
+                .max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER));
+            std::thread::sleep(delay);
+            attempt += 1;
+        }
+    }
+
+    /// One attempt: `Ok((reply, Retry-After))` for any HTTP status, `Err` for transport errors.
+    fn send_once(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<(&[u8], &str)>,
+    ) -> Result<(Reply, Option<Duration>), String> {
+        let mut builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("accept", "application/json");
+        if let Some(auth) = &self.authorization {
+            builder = builder.header("authorization", auth.as_str());
+        }
+        if let Some((_, content_type)) = body {
+            builder = builder.header("content-type", content_type);
+        }
+        let request = builder
+            .body(body.map(|(b, _)| b.to_vec()).unwrap_or_default())
+            .map_err(|e| e.to_string())?;
+        let mut response = self.agent.run(request).map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_vec()
+            .map_err(|e| format!("reading the response body: {e}"))?;
+        Ok((Reply { status, body }, retry_after))
+    }
+
+    /// Exponential backoff with full jitter in [d/2, d].
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .retry
+            .initial_backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let cap = exp.min(self.retry.max_backoff);
+        let nanos = cap.as_nanos() as u64;
+        if nanos == 0 {
+            return cap;
+        }
+        let r = self.next_random();
+        Duration::from_nanos(nanos / 2 + r % (nanos / 2 + 1))
+    }
+
+    fn next_random(&self) -> u64 {
+        // xorshift64*; races between threads only perturb the sequence, which is fine for jitter.
+        let mut x = self.jitter.load(Ordering::Relaxed);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.jitter.store(x, Ordering::Relaxed);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A fresh document id for [`BulkDoc`]s without one, so retried bulks never duplicate.
+    fn new_id(&self) -> String {
+        let n = self.id_counter.fetch_add(1, Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        format!("tw{t:x}{:08x}{n:x}", self.next_random() as u32)
+    }
+
+    fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in &self.secrets {
+            out = out.replace(secret.as_str(), "***");
+        }
+        out
+    }
+
+    /// Maps a non-success reply to a [`StoreError`], keeping the engine's reason.
+    fn error_for(
+        &self,
+        method: &str,
+        path: &str,
+        index: &str,
+        id: Option<&str>,
+        reply: &Reply,
+    ) -> StoreError {
+        let body = reply.json();
+        let error_type = body
+            .as_ref()
+            .and_then(|b| b.pointer("/error/type"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let reason = body
+            .as_ref()
+            .and_then(|b| {
+                b.pointer("/error/reason")
+                    .or_else(|| b.pointer("/error/root_cause/0/reason"))
+                    .or_else(|| b.get("error").filter(|e| e.is_string()))
+            })
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| snippet(&reply.body));
+        let what = match error_type {
+            "" => format!(
+                "{method} {}{path}: HTTP {}: {reason}",
+                self.base, reply.status
+            ),
+            _ => format!(
+                "{method} {}{path}: HTTP {}: {error_type}: {reason}",
+                self.base, reply.status
+            ),
+        };
+        let what = self.redact(&what);
+        match reply.status {
+            404 if error_type == "index_not_found_exception" => StoreError::IndexNotFound(index.to_string()),
+            409 => StoreError::Conflict { index: index.to_string(), id: id.unwrap_or_default().to_string() },
+            401 => StoreError::BadRequest(format!(
+                "{what} (authentication failed: check the user and password in the URL or TIDEWATCH_ES_USER/TIDEWATCH_ES_PASSWORD, TIDEWATCH_ES_API_KEY or TIDEWATCH_ES_BEARER)"
+            )),
+            403 => StoreError::BadRequest(format!("{what} (the credentials lack the privilege for this request)")),
+            429 | 500..=599 => StoreError::Unavailable(what),
+            _ => StoreError::BadRequest(what),
+        }
+    }
+
+    /// Sends a bulk body for `docs[positions]`; returns per-position `(status, error)`.
+    fn bulk_once(
+        &self,
+        index: &str,
+        docs: &[(String, &Value)],
+        positions: &[usize],
+    ) -> Result<Vec<(u16, Option<String>)>, StoreError> {
+        let mut body = Vec::with_capacity(positions.len() * 256);
+        for &p in positions {
+            let (id, source) = &docs[p];
+            let action = json!({ "index": { "_index": index, "_id": id } });
+            serde_json::to_writer(&mut body, &action)
+                .map_err(|e| StoreError::BadRequest(e.to_string()))?;
+            body.push(b'\n');
+            serde_json::to_writer(&mut body, source)
+                .map_err(|e| StoreError::BadRequest(e.to_string()))?;
+            body.push(b'\n');
+        }
+        let path = "/_bulk";
+        let reply = self.send(
+            "POST",
+            path,
+            Some((&body, "application/x-ndjson")),
+            Idempotent::Yes,
+        )?;
+        if !(200..300).contains(&reply.status) {
+            return Err(self.error_for("POST", path, index, None, &reply));
+        }
+        let parsed = reply.json().ok_or_else(|| {
+            StoreError::Unavailable(format!(
+                "POST {}{path}: response is not JSON: {}",
+                self.base,
+                snippet(&reply.body)
+            ))
+        })?;
+        let items = parsed
+            .get("items")
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                StoreError::Unavailable(format!(
+                    "POST {}{path}: response has no `items` array",
+                    self.base
+                ))
+            })?;
+        if items.len() != positions.len() {
+            return Err(StoreError::Unavailable(format!(
+                "POST {}{path}: sent {} items, response has {}",
+                self.base,
+                positions.len(),
+                items.len()
+            )));
+        }
+        Ok(items
+            .iter()
+            .map(|item| {
+                let result = item.as_object().and_then(|o| o.values().next());
+                let status = result
+                    .and_then(|r| r.get("status"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0) as u16;
+                let error = result.and_then(|r| r.get("error")).map(describe_item_error);
+                (status, error)
+            })
+            .collect())
+    }
+}
+
+/// What [`ElasticStore::ensure_template`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateOutcome {
+    /// The template was missing and is now installed.
+    Installed {
+        /// Its version.
+        version: u64,
+    },
+    /// An older version was replaced.
+    Upgraded {
+        /// Version found.
+        from: u64,
+        /// Version installed.
+        to: u64,
+    },
+    /// The cluster already had this version or a newer one.
+    UpToDate {
+        /// Version found.
+        version: u64,
+    },
+}
+
+impl Store for ElasticStore {
+    fn describe(&self) -> String {
+        format!("{} at {}", self.engine, self.base)
+    }
+
+    fn search(&self, index: &str, body: &Value) -> Result<Value, StoreError> {
+        let path = format!(
+            "/{}/_search?ignore_unavailable=true&allow_no_indices=true",
+            encode_path(index)
+        );
+        let bytes = serde_json::to_vec(body).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        let reply = self.send(
+            "POST",
+            &path,
+            Some((&bytes, "application/json")),
+            Idempotent::Yes,
+        )?;
+        if reply.status != 200 {
+            return Err(self.error_for("POST", &path, index, None, &reply));
+        }
+        reply.json().ok_or_else(|| {
+            StoreError::Unavailable(format!(
+                "POST {}{path}: response is not JSON: {}",
+                self.base,
+                snippet(&reply.body)
+            ))
+        })
+    }
+
+    fn bulk(&self, index: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
+        if docs.is_empty() {
+            return Ok(BulkResponse::default());
+        }
+        let docs: Vec<(String, Value)> = docs
+            .into_iter()
+            .map(|d| (d.id.unwrap_or_else(|| self.new_id()), d.source))
+            .collect();
+        let refs: Vec<(String, &Value)> = docs.iter().map(|(id, s)| (id.clone(), s)).collect();
+        let mut pending: Vec<usize> = (0..refs.len()).collect();
+        let mut response = BulkResponse::default();
+        let mut attempt = 1;
+        loop {
+            let outcomes = self.bulk_once(index, &refs, &pending)?;
+            let mut again = Vec::new();
+            for (&position, (status, error)) in pending.iter().zip(outcomes) {
+                match status {
+                    200..=299 => response.stored += 1,
+                    429 | 503 if attempt < self.retry.max_attempts => {
+                        again.push((position, status, error))
+                    }
+                    _ => response.failed.push(BulkItemResult {
+                        position,
+                        status,
+                        error,
+                    }),
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            tracing::warn!(
+                index,
+                items = again.len(),
+                attempt,
+                "Bulk items rejected by the cluster, retrying"
+            );
+            self.bulk_item_retries
+                .fetch_add(again.len() as u64, Ordering::Relaxed);
+            std::thread::sleep(self.backoff(attempt));
+            attempt += 1;
+            pending = again.into_iter().map(|(p, _, _)| p).collect();
+        }
+        response.failed.sort_by_key(|f| f.position);
+        Ok(response)
+    }
+
+    fn get(&self, index: &str, id: &str) -> Result<Option<VersionedDoc>, StoreError> {
+        let path = format!("/{}/_doc/{}", encode_path(index), encode_path(id));
+        let reply = self.send("GET", &path, None, Idempotent::Yes)?;
+        match reply.status {
+            200 => {
+                let body = reply.json().unwrap_or(Value::Null);
+                Ok(Some(versioned(
+                    &body,
+                    body.get("_source").cloned().unwrap_or(Value::Null),
+                )?))
+            }
+            404 => Ok(None),
+            _ => Err(self.error_for("GET", &path, index, Some(id), &reply)),
+        }
+    }
+
+    fn put(
+        &self,
+        index: &str,
+        id: &str,
+        doc: &Value,
+        mode: PutMode,
+    ) -> Result<VersionedDoc, StoreError> {
+        let mut path = format!("/{}/_doc/{}", encode_path(index), encode_path(id));
+        let idempotent = match mode {
+            PutMode::Overwrite => Idempotent::Yes,
+            PutMode::Create => {
+                path.push_str("?op_type=create");
+                Idempotent::No
+            }
+            PutMode::IfMatch(IfVersion {
+                seq_no,
+                primary_term,
+            }) => {
+                let _ = write!(path, "?if_seq_no={seq_no}&if_primary_term={primary_term}");
+                Idempotent::No
+            }
+        };
+        let bytes = serde_json::to_vec(doc).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        let reply = self.send("PUT", &path, Some((&bytes, "application/json")), idempotent)?;
+        if !(200..300).contains(&reply.status) {
+            return Err(self.error_for("PUT", &path, index, Some(id), &reply));
+        }
+        versioned(&reply.json().unwrap_or(Value::Null), doc.clone())
+    }
+
+    fn delete_by_query(&self, index: &str, query: &Value) -> Result<u64, StoreError> {
+        let path = format!(
+            "/{}/_delete_by_query?conflicts=proceed&refresh=true&ignore_unavailable=true&allow_no_indices=true",
+            encode_path(index)
+        );
+        let bytes = serde_json::to_vec(&json!({ "query": query }))
+            .map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        let reply = self.send(
+            "POST",
+            &path,
+            Some((&bytes, "application/json")),
+            Idempotent::Yes,
+        )?;
+        if reply.status != 200 {
+            return Err(self.error_for("POST", &path, index, None, &reply));
+        }
+        Ok(reply
+            .json()
+            .and_then(|b| b.get("deleted").and_then(Value::as_u64))
+            .unwrap_or(0))
+    }
+
+    fn refresh(&self, index: &str) -> Result<(), StoreError> {
+        let path = format!(
+            "/{}/_refresh?ignore_unavailable=true&allow_no_indices=true",
+            encode_path(index)
+        );
+        let reply = self.send("POST", &path, None, Idempotent::Yes)?;
+        if reply.status != 200 {
+            return Err(self.error_for("POST", &path, index, None, &reply));
+        }
+        Ok(())
+    }
+}
+
+/// Reads `_seq_no`/`_primary_term` from a document or write response.
+fn versioned(body: &Value, source: Value) -> Result<VersionedDoc, StoreError> {
+    let field = |name: &str| body.get(name).and_then(Value::as_u64);
+    match (field("_seq_no"), field("_primary_term")) {
+        (Some(seq_no), Some(primary_term)) => Ok(VersionedDoc {
+            source,
+            seq_no,
+            primary_term,
+        }),
+        _ => Err(StoreError::Unavailable(format!(
+            "response lacks `_seq_no`/`_primary_term` (expected numbers): {}",
+            snippet(body.to_string().as_bytes())
+        ))),
+    }
+}
+
+/// `type: reason (caused by: type: reason)` from a bulk item's `error`.
+fn describe_item_error(error: &Value) -> String {
+    let part = |v: &Value| {
+        let t = v.get("type").and_then(Value::as_str).unwrap_or("error");
+        let r = v.get("reason").and_then(Value::as_str).unwrap_or("");
+        format!("{t}: {r}")
+    };
+    match error {
+        Value::String(s) => s.clone(),
+        Value::Object(_) => match error.get("caused_by") {
+            Some(cause) => format!("{} (caused by {})", part(error), part(cause)),
+            None => part(error),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The start of a body, for error messages.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut s: String = text.chars().take(300).collect();
+    if text.chars().count() > 300 {
+        s.push('…');
+    }
+    s
+}
+
+/// Percent-encodes a path segment, keeping the characters index patterns use (`*`, `,`, `-`).
+fn encode_path(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        match b {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b'*'
+            | b','
+            | b':'
+            | b'+'
+            | b'@' => out.push(b as char),
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(v) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Standard base64 with padding (for basic auth and `id:key` API keys).
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A cluster URL split into its credential-free base and its userinfo.
+#[derive(Debug, PartialEq)]
+struct ParsedUrl {
+    base: String,
+    user: Option<String>,
+    password: Option<String>,
+}
+
+impl ParsedUrl {
+    fn parse(url: &str) -> Result<Self, StoreError> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .filter(|(s, _)| *s == "http" || *s == "https")
+            .ok_or_else(|| {
+                StoreError::BadRequest(
+                    "store URL: expected http://host:port or https://host:port".to_string(),
+                )
+            })?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        let (userinfo, host) = match authority.rfind('@') {
+            Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
+            None => (None, authority),
+        };
+        if host.is_empty() {
+            return Err(StoreError::BadRequest(format!(
+                "store URL {scheme}://…: expected a host after `{scheme}://`"
+            )));
+        }
+        let (user, password) = match userinfo {
+            Some(info) => match info.split_once(':') {
+                Some((u, p)) => (Some(percent_decode(u)), Some(percent_decode(p))),
+                None => (Some(percent_decode(info)), None),
+            },
+            None => (None, None),
+        };
+        Ok(ParsedUrl {
+            base: format!("{scheme}://{host}{path}"),
+            user,
+            password,
+        })
+    }
+}
+
+/// Reads the CA certificates to trust from a PEM file.
+fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>, StoreError> {
+    let pem = std::fs::read(path).map_err(|source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(StoreError::BadRequest(format!(
+                    "TIDEWATCH_ES_CA_CERT {}: not a valid PEM file: {e}",
+                    path.display()
+                )))
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Err(StoreError::BadRequest(format!(
+            "TIDEWATCH_ES_CA_CERT {}: no certificate found; expected PEM with `-----BEGIN CERTIFICATE-----`",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(b"elastic:changeme"), "ZWxhc3RpYzpjaGFuZ2VtZQ==");
+    }
+
+    #[test]
+    fn url_userinfo_is_split_off_and_decoded() {
+        let p = ParsedUrl::parse("https://elastic:p%40ss%3Aw@es.example:9200/prefix/").unwrap();
+        assert_eq!(p.base, "https://es.example:9200/prefix");
+        assert_eq!(p.user.as_deref(), Some("elastic"));
+        assert_eq!(p.password.as_deref(), Some("p@ss:w"));
+        let p = ParsedUrl::parse("http://127.0.0.1:9200").unwrap();
+        assert_eq!(
+            p,
+            ParsedUrl {
+                base: "http://127.0.0.1:9200".into(),
+                user: None,
+                password: None
+            }
+        );
+    }
+
+    #[test]
+    fn bad_urls_are_rejected_without_echoing_secrets() {
+        let err = ParsedUrl::parse("ftp://u:secret@h")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected http://host:port"), "{err}");
+        assert!(!err.contains("secret"));
+        let err = ParsedUrl::parse("http://u:secret@")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(encode_path("logs-*,results"), "logs-*,results");
+        assert_eq!(encode_path("a b/c?d#e"), "a%20b%2Fc%3Fd%23e");
+    }
+
+    #[test]
+    fn percent_decode_handles_edges() {
+        assert_eq!(percent_decode("a%20b"), "a b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%41"), "A");
+    }
+
+    #[test]
+    fn item_errors_keep_type_reason_and_cause() {
+        let e = json!({"type": "mapper_parsing_exception", "reason": "failed to parse field [bytes]",
+                       "caused_by": {"type": "number_format_exception", "reason": "For input string: \"x\""}});
+        let text = describe_item_error(&e);
+        assert!(
+            text.starts_with("mapper_parsing_exception: failed to parse field [bytes]"),
+            "{text}"
+        );
+        assert!(text.contains("number_format_exception"), "{text}");
+    }
+
+    #[test]
+    fn templates_parse_and_carry_versions() {
+        for (name, text) in TEMPLATES {
+            let v: Value = serde_json::from_str(text).unwrap();
+            let version = v["version"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{name}: no version"));
+            assert_eq!(v["_meta"]["version"].as_u64(), Some(version), "{name}");
+            assert_eq!(
+                v["template"]["mappings"]["_meta"]["version"].as_u64(),
+                Some(version),
+                "{name}"
+            );
+            assert_eq!(
+                v["template"]["settings"]["index"]["number_of_replicas"], 0,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn options_debug_hides_secrets() {
+        let o = ElasticOptions {
+            user: Some("u".into()),
+            password: Some("hunter2".into()),
+            api_key: Some("key123".into()),
+            bearer: Some("tok456".into()),
+            ..Default::default()
+        };
+        let text = format!("{o:?}");
+        for secret in ["hunter2", "key123", "tok456"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
+
+    #[test]
+    fn missing_ca_file_names_the_path() {
+        let err = load_ca(std::path::Path::new("/nonexistent/ca.pem"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a pem").unwrap();
+        let err = load_ca(&path).unwrap_err().to_string();
+        assert!(err.contains("no certificate found"), "{err}");
+    }
+
+    #[test]
+    fn connect_to_a_closed_port_is_unavailable_and_redacted() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let options = ElasticOptions {
+            retry: RetryPolicy {
+                max_attempts: 2,
+                initial_backoff: Duration::from_millis(1),
+                max_backoff: Duration::from_millis(2),
+            },
+            ..Default::default()
+        };
+        let err = ElasticStore::connect(
+            &format!("http://elastic:sup3rsecret@127.0.0.1:{port}"),
+            options,
+        )
+        .unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        let text = err.to_string();
+        assert!(!text.contains("sup3rsecret"), "{text}");
+        assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+        assert!(text.contains("2 attempt(s)"), "{text}");
+    }
+}

@@ -1,0 +1,326 @@
+//! Starts a real search engine (OpenSearch 2.19 or Elasticsearch 7.17, from `tests/engine/`)
+//! once per test binary.
+//!
+//! The launcher is built with Maven on first use (`mvn -o` when the jars are cached, plain
+//! `mvn` otherwise), started with `--watch-stdin` so it stops when this process exits (the
+//! pipe closes, whatever way we die), and awaited until it prints its URL and the cluster
+//! reports yellow or green. If the engine cannot be built or started, or dies while tests
+//! run, every test that needs it fails with the reason and the engine's last log lines:
+//! nothing is skipped. `TIDEWATCH_ENGINE_URL` points the tests at an engine already running.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Which engine a test binary runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// OpenSearch 2.19.x.
+    OpenSearch,
+    /// Elasticsearch 7.17.x.
+    Elasticsearch,
+}
+
+impl Kind {
+    fn module(self) -> &'static str {
+        match self {
+            Kind::OpenSearch => "opensearch",
+            Kind::Elasticsearch => "elasticsearch",
+        }
+    }
+    fn main_class(self) -> &'static str {
+        match self {
+            Kind::OpenSearch => "tidewatch.engine.OpenSearchEngine",
+            Kind::Elasticsearch => "tidewatch.engine.ElasticsearchEngine",
+        }
+    }
+}
+
+/// A running engine.
+pub struct Engine {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// What the launcher reported, e.g. `opensearch 2.19.6` (empty for an external engine).
+    pub version: String,
+    /// Whether the engine was started by this process (rather than `TIDEWATCH_ENGINE_URL`).
+    pub owned: bool,
+    child: Option<Mutex<(Child, ChildStdin)>>,
+    log_tail: Arc<Mutex<Vec<String>>>,
+}
+
+static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+
+/// The engine for this test binary, started on first call. Panics (failing the test) with the
+/// reason if it cannot start or has died.
+pub fn engine(kind: Kind) -> &'static Engine {
+    match ENGINE.get_or_init(|| start(kind)) {
+        Ok(engine) => {
+            engine.check_alive();
+            engine
+        }
+        Err(reason) => panic!(
+            "the {} test engine is not available: {reason}",
+            kind.module()
+        ),
+    }
+}
+
+impl Engine {
+    /// Panics with the engine's last log lines if it has exited.
+    pub fn check_alive(&self) {
+        let Some(child) = &self.child else { return };
+        let mut guard = child.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(Some(status)) = guard.0.try_wait() {
+            let tail = self
+                .log_tail
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .join("\n");
+            panic!(
+                "the test engine at {} crashed ({status}); its last log lines:\n{tail}",
+                self.url
+            );
+        }
+    }
+}
+
+fn start(kind: Kind) -> Result<Engine, String> {
+    if let Ok(url) = std::env::var("TIDEWATCH_ENGINE_URL") {
+        if !url.is_empty() {
+            wait_healthy(&url, Duration::from_secs(60))?;
+            return Ok(Engine {
+                url,
+                version: String::new(),
+                owned: false,
+                child: None,
+                log_tail: Default::default(),
+            });
+        }
+    }
+    let started = Instant::now();
+    let dir = engine_dir(kind);
+    build(&dir)?;
+    let built = started.elapsed();
+    let classpath = format!(
+        "{}:{}",
+        dir.join("target/classes").display(),
+        std::fs::read_to_string(dir.join("target/classpath.txt"))
+            .map_err(|e| format!("{}: {e}", dir.join("target/classpath.txt").display()))?
+            .trim()
+    );
+    let java = std::env::var("JAVA_HOME")
+        .map(|h| format!("{h}/bin/java"))
+        .unwrap_or_else(|_| "java".to_string());
+    let mut child = Command::new(&java)
+        .args(["-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"])
+        .arg("-Djava.awt.headless=true")
+        .arg("-cp")
+        .arg(&classpath)
+        .arg(kind.main_class())
+        .arg("--watch-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not run `{java}` (is a Java 17 JDK installed? .ci/engine.sh installs one): {e}"))?;
+    let stdin = child.stdin.take().ok_or("no stdin pipe")?;
+    let log_tail: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (tx, rx) = mpsc::channel::<(String, String)>();
+    if let Some(stdout) = child.stdout.take() {
+        let tail = Arc::clone(&log_tail);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some((k, v)) = line
+                    .split_once('=')
+                    .filter(|(k, _)| k.starts_with("TIDEWATCH_ENGINE_"))
+                {
+                    let _ = tx.send((k.to_string(), v.to_string()));
+                }
+                push_tail(&tail, line);
+            }
+        });
+    }
+    if let Some(stderr) = child.stderr.take() {
+        let tail = Arc::clone(&log_tail);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if std::env::var_os("TIDEWATCH_ENGINE_LOG").is_some() {
+                    eprintln!("[engine] {line}");
+                }
+                push_tail(&tail, line);
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut url = None;
+    let mut version = String::new();
+    while url.is_none() {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok((k, v)) if k == "TIDEWATCH_ENGINE_URL" => url = Some(v),
+            Ok((k, v)) if k == "TIDEWATCH_ENGINE_VERSION" => version = v,
+            Ok(_) => {}
+            Err(_) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    std::thread::sleep(Duration::from_millis(200));
+                    let tail = log_tail
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .join("\n");
+                    return Err(format!(
+                        "the engine exited during start-up ({status}); its last log lines:\n{tail}"
+                    ));
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let tail = log_tail
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .join("\n");
+                    return Err(format!(
+                        "the engine printed no URL within 180 s; its last log lines:\n{tail}"
+                    ));
+                }
+            }
+        }
+    }
+    let url = url.unwrap_or_default();
+    wait_healthy(&url, Duration::from_secs(60))?;
+    eprintln!(
+        "test engine {version} at {url}: build check {:.1}s, ready after {:.1}s",
+        built.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Engine {
+        url,
+        version,
+        owned: true,
+        child: Some(Mutex::new((child, stdin))),
+        log_tail,
+    })
+}
+
+fn push_tail(tail: &Mutex<Vec<String>>, line: String) {
+    let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+    t.push(line);
+    if t.len() > 60 {
+        t.remove(0);
+    }
+}
+
+fn engine_dir(kind: Kind) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/engine")
+        .join(kind.module())
+}
+
+/// Newest modification time under `path` (files only).
+fn newest(path: &Path) -> SystemTime {
+    let mut best = SystemTime::UNIX_EPOCH;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.is_file() {
+            return meta.modified().unwrap_or(best);
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for entry in entries.flatten() {
+            best = best.max(newest(&entry.path()));
+        }
+    }
+    best
+}
+
+/// Builds the launcher unless `target/classpath.txt` is newer than its sources.
+fn build(dir: &Path) -> Result<(), String> {
+    let marker = dir.join("target/classpath.txt");
+    let sources = newest(&dir.join("pom.xml"))
+        .max(newest(&dir.join("src")))
+        .max(newest(&dir.join("../pom.xml")));
+    let built = std::fs::metadata(&marker).and_then(|m| m.modified()).ok();
+    if built.is_some_and(|b| b >= sources) && dir.join("target/classes").is_dir() {
+        return Ok(());
+    }
+    let mut last = String::new();
+    for offline in [true, false] {
+        let mut cmd = Command::new("mvn");
+        cmd.current_dir(dir).args(["-B", "-q"]);
+        if offline {
+            cmd.arg("-o");
+        }
+        cmd.arg("package");
+        match cmd.output() {
+            Ok(out) if out.status.success() => return Ok(()),
+            Ok(out) => {
+                last = format!(
+                    "`mvn{} package` in {} failed ({}):\n{}{}",
+                    if offline { " -o" } else { "" },
+                    dir.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            }
+            Err(e) => {
+                return Err(format!(
+                    "could not run `mvn` (install Maven: .ci/engine.sh): {e}"
+                ))
+            }
+        }
+    }
+    Err(last)
+}
+
+/// Waits for `GET /_cluster/health?wait_for_status=yellow` to answer 200.
+pub fn wait_healthy(url: &str, limit: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match agent
+            .get(format!(
+                "{url}/_cluster/health?wait_for_status=yellow&timeout=5s"
+            ))
+            .call()
+        {
+            Ok(r) if r.status() == 200 => return Ok(()),
+            Ok(r) => last = format!("HTTP {}", r.status()),
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Err(format!(
+        "{url} did not become healthy within {limit:?}: {last}"
+    ))
+}
+
+/// Raw HTTP to the engine for test setup and checks (bypassing the store under test).
+pub fn http(method: &str, url: &str, body: Option<&serde_json::Value>) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let bytes = body
+        .map(|b| serde_json::to_vec(b).unwrap())
+        .unwrap_or_default();
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(bytes)
+        .unwrap();
+    let mut response = agent
+        .run(request)
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}

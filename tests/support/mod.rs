@@ -1,0 +1,8 @@
+//! Shared fixtures for the cluster integration tests: the real search engine and the
+//! fault-injection proxy.
+
+#![allow(dead_code)]
+
+pub mod cases;
+pub mod engine;
+pub mod proxy;
