@@ -34,11 +34,11 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Checks job files and prints every problem as `file:line:column: field: message`.
-    Validate {
-        /// Job files or directories of them.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
+    Validate(config::ValidateArgs),
+    /// Converts an Elastic ML job (and datafeed) JSON into a tidewatch job file on stdout.
+    ImportElastic(config::ImportArgs),
+    /// Loads access logs (plain, .gz, or - for stdin) into an index as ECS documents.
+    Ingest(tidewatch::ingest::IngestArgs),
     /// Looks back over the data present for every job and writes results.
     Run {
         /// Directory (or file) of job definitions.
@@ -130,7 +130,20 @@ fn init_logging(format: LogFormat) {
 
 fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
     match cli.command {
-        Command::Validate { files } => validate(&files),
+        Command::Validate(args) => {
+            config::run(&args, &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ImportElastic(args) => {
+            config::run_import(&args, &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest(args) => {
+            let store = store::open(&cli.store)?;
+            let summary = tidewatch::ingest::run(&args, store.as_ref())?;
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run { jobs, once } => {
             let jobs = config::load_jobs(&[jobs])?;
             let store = store::open(&cli.store)?;
@@ -244,24 +257,6 @@ fn status(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn validate(files: &[PathBuf]) -> tidewatch::Result<ExitCode> {
-    match config::load_jobs(files) {
-        Ok(jobs) => {
-            for j in &jobs {
-                println!("{}: ok ({})", j.source_file.display(), j.job_id);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("{e}");
-            }
-            eprintln!("{} problem(s) found; nothing was run", errors.0.len());
-            Ok(ExitCode::FAILURE)
-        }
-    }
 }
 
 fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitCode> {
