@@ -1,0 +1,738 @@
+//! The query DSL subset: parsed once per request into a [`Query`], then evaluated column by
+//! column into one boolean per document slot.
+
+use super::index::{Column, IndexState, Interner, Val};
+use crate::store::StoreError;
+use serde_json::Value;
+use std::cmp::Ordering;
+
+/// A document of one of the searched indices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DocRef {
+    /// Position of the index in [`Ctx::indices`].
+    pub(crate) ix: u32,
+    /// Slot within the index.
+    pub(crate) doc: u32,
+}
+
+/// Everything a request is evaluated against.
+pub(crate) struct Ctx<'a> {
+    pub(crate) indices: Vec<&'a IndexState>,
+    pub(crate) interner: &'a Interner,
+    /// Strings the request mentions that no document holds (see [`Val::Ext`]).
+    pub(crate) extra: Vec<String>,
+}
+
+/// A field resolved against every searched index.
+pub(crate) struct Field<'a> {
+    cols: Vec<Option<&'a Column>>,
+    /// Some index holds non-integral numbers in it (`double` rather than `long`).
+    pub(crate) float: bool,
+}
+
+impl<'a> Field<'a> {
+    #[inline]
+    pub(crate) fn values(&self, d: DocRef) -> &'a [Val] {
+        match self.cols.get(d.ix as usize) {
+            Some(Some(c)) => c.values(d.doc),
+            _ => &[],
+        }
+    }
+}
+
+pub(crate) fn bad(msg: impl Into<String>) -> StoreError {
+    StoreError::BadRequest(msg.into())
+}
+
+impl<'a> Ctx<'a> {
+    /// Resolves a field path; `x.keyword` falls back to `x` (dynamic mappings' keyword
+    /// sub-field).
+    pub(crate) fn field(&self, name: &str) -> Field<'a> {
+        let mut cols = Vec::with_capacity(self.indices.len());
+        let mut float = false;
+        for ix in &self.indices {
+            let c = ix.columns.get(name).or_else(|| {
+                name.strip_suffix(".keyword")
+                    .and_then(|n| ix.columns.get(n))
+            });
+            float |= c.is_some_and(|c| c.has_float);
+            cols.push(c);
+        }
+        Field { cols, float }
+    }
+
+    /// The text of a string value.
+    pub(crate) fn text(&self, v: Val) -> Option<&str> {
+        match v {
+            Val::Str(id) => Some(self.interner.get(id)),
+            Val::Ext(i) => self.extra.get(i as usize).map(String::as_str),
+            _ => None,
+        }
+    }
+
+    /// A string as a value: interned id when some document holds it, else a request-local one.
+    pub(crate) fn str_val(&mut self, s: &str) -> Val {
+        match self.interner.lookup(s) {
+            Some(id) => Val::Str(id),
+            None => {
+                self.extra.push(s.to_string());
+                Val::Ext(self.extra.len() as u32 - 1)
+            }
+        }
+    }
+
+    /// Total order used for sorting and keys: numbers and dates (by number), then strings
+    /// (by text), then booleans.
+    pub(crate) fn cmp(&self, a: Val, b: Val) -> Ordering {
+        fn rank(v: Val) -> u8 {
+            match v {
+                Val::Num(_) | Val::Date(_) => 0,
+                Val::Str(_) | Val::Ext(_) => 1,
+                Val::Bool(_) => 2,
+            }
+        }
+        match (a, b) {
+            (Val::Date(x), Val::Date(y)) => x.cmp(&y),
+            (Val::Str(x), Val::Str(y)) if x == y => Ordering::Equal,
+            (Val::Bool(x), Val::Bool(y)) => x.cmp(&y),
+            _ => match (rank(a), rank(b)) {
+                (0, 0) => a
+                    .as_f64()
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.as_f64().unwrap_or(0.0)),
+                (1, 1) => self.text(a).cmp(&self.text(b)),
+                (x, y) => x.cmp(&y),
+            },
+        }
+    }
+
+    /// A value as JSON, numbers kept integral for `long`-like fields.
+    pub(crate) fn json(&self, v: Val, float: bool) -> Value {
+        match v {
+            Val::Num(f) => num_json(f, float),
+            Val::Date(ms) => Value::from(ms),
+            Val::Str(_) | Val::Ext(_) => Value::from(self.text(v).unwrap_or("")),
+            Val::Bool(b) => Value::from(b),
+        }
+    }
+
+    /// Every live document of every searched index.
+    pub(crate) fn all_docs(&self) -> Vec<Vec<bool>> {
+        self.indices.iter().map(|ix| ix.live.clone()).collect()
+    }
+}
+
+/// A number as JSON: integral values of integral fields print without a fraction.
+pub(crate) fn num_json(f: f64, float: bool) -> Value {
+    if !float && f.fract() == 0.0 && f.abs() < 9.007e15 {
+        Value::from(f as i64)
+    } else {
+        serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// A parsed query.
+pub(crate) enum Query<'a> {
+    All,
+    None,
+    Bool {
+        must: Vec<Query<'a>>,
+        should: Vec<Query<'a>>,
+        must_not: Vec<Query<'a>>,
+        min_should: usize,
+    },
+    /// The field has one of these values.
+    Terms(Field<'a>, Vec<Val>),
+    Ids(Vec<String>),
+    Index(Vec<String>),
+    Range(Field<'a>, Range),
+    Exists(Vec<Field<'a>>),
+    Prefix(Field<'a>, String),
+    Wildcard(Field<'a>, String),
+    /// Any field has one of these values (query_string without a field).
+    AnyField(Vec<Field<'a>>, Vec<Val>),
+}
+
+/// Range bounds, prepared for each kind of value a field may hold.
+#[derive(Default)]
+pub(crate) struct Range {
+    num: [Option<(f64, bool)>; 2],
+    date: [Option<(i64, bool)>; 2],
+    text: [Option<(String, bool)>; 2],
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Parses a date bound: epoch millis (number), RFC 3339 and the other forms of
+/// [`crate::time::parse_timestamp`], `now`, `now-15m`, `now+1h`.
+fn date_bound(v: &Value, format: Option<&str>) -> Option<i64> {
+    match v {
+        Value::Number(n) => {
+            let f = n.as_f64()?;
+            Some(if format == Some("epoch_second") {
+                (f * 1000.0) as i64
+            } else {
+                f as i64
+            })
+        }
+        Value::String(s) => {
+            let s = s.trim();
+            if let Some(rest) = s.strip_prefix("now") {
+                let now = now_ms();
+                if rest.is_empty() {
+                    return Some(now);
+                }
+                let (sign, dur) = match rest.split_at(1) {
+                    ("-", d) => (-1, d),
+                    ("+", d) => (1, d),
+                    _ => return None,
+                };
+                let d = crate::time::parse_duration(dur).ok()?;
+                return Some(now + sign * d.as_millis() as i64);
+            }
+            match format {
+                Some("epoch_millis") => s.parse::<f64>().ok().map(|f| f as i64),
+                Some("epoch_second") => s.parse::<f64>().ok().map(|f| (f * 1000.0) as i64),
+                _ => crate::time::parse_timestamp(s),
+            }
+        }
+        _ => None,
+    }
+}
+
+impl Range {
+    fn parse(field: &str, spec: &Value) -> Result<Range, StoreError> {
+        let obj = spec.as_object().ok_or_else(|| {
+            bad(format!(
+                "range on `{field}`: expected an object of gt/gte/lt/lte"
+            ))
+        })?;
+        let format = obj.get("format").and_then(Value::as_str);
+        let mut r = Range::default();
+        for (k, v) in obj {
+            let (side, incl) = match k.as_str() {
+                "gt" => (0, false),
+                "gte" | "from" => (0, true),
+                "lt" => (1, false),
+                "lte" | "to" => (1, true),
+                "format" | "boost" | "time_zone" | "relation" | "include_lower"
+                | "include_upper" => continue,
+                other => {
+                    return Err(bad(format!(
+                        "range on `{field}`: unknown parameter `{other}`"
+                    )))
+                }
+            };
+            if v.is_null() {
+                continue;
+            }
+            let incl = match (k.as_str(), side) {
+                ("from", _) => obj
+                    .get("include_lower")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true),
+                ("to", _) => obj
+                    .get("include_upper")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true),
+                _ => incl,
+            };
+            let num = match v {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .or_else(|| date_bound(v, format).map(|d| d as f64)),
+                _ => None,
+            };
+            let date = date_bound(v, format);
+            if num.is_none() && date.is_none() && !v.is_string() {
+                return Err(bad(format!(
+                    "range on `{field}`: `{k}` must be a number or a string, got {v}"
+                )));
+            }
+            if let Value::String(s) = v {
+                if s.starts_with("now") && date.is_none() {
+                    return Err(bad(format!(
+                        "range on `{field}`: `{s}` is not supported date math; expected `now`, `now-15m` or `now+1h` (no rounding)"
+                    )));
+                }
+            }
+            r.num[side] = num.map(|n| (n, incl));
+            r.date[side] = date.map(|d| (d, incl));
+            r.text[side] = v.as_str().map(|s| (s.to_string(), incl));
+        }
+        Ok(r)
+    }
+
+    fn matches(&self, ctx: &Ctx, v: Val) -> bool {
+        fn within<T: PartialOrd>(x: &T, b: &[Option<(T, bool)>; 2]) -> bool {
+            let lo = match &b[0] {
+                Some((l, true)) => x >= l,
+                Some((l, false)) => x > l,
+                None => true,
+            };
+            let hi = match &b[1] {
+                Some((h, true)) => x <= h,
+                Some((h, false)) => x < h,
+                None => true,
+            };
+            lo && hi
+        }
+        match v {
+            Val::Num(f) => self.usable(|i| self.num[i].is_some()) && within(&f, &self.num),
+            Val::Date(d) => self.usable(|i| self.date[i].is_some()) && within(&d, &self.date),
+            Val::Str(_) | Val::Ext(_) => {
+                let t = ctx.text(v).unwrap_or("");
+                let b = [0, 1].map(|i| self.text[i].as_ref().map(|(s, inc)| (s.as_str(), *inc)));
+                self.usable(|i| self.text[i].is_some()) && within(&t, &b)
+            }
+            Val::Bool(_) => false,
+        }
+    }
+
+    /// Every bound given can be read as the kind `has` checks.
+    fn usable(&self, has: impl Fn(usize) -> bool) -> bool {
+        (0..2).all(|i| {
+            !(self.num[i].is_some() || self.date[i].is_some() || self.text[i].is_some()) || has(i)
+        })
+    }
+}
+
+/// Values a query term stands for, across the types a field may have.
+pub(crate) fn term_vals(ctx: &mut Ctx, v: &Value) -> Vec<Val> {
+    let mut out = Vec::new();
+    match v {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64() {
+                out.push(Val::Num(f));
+                out.push(Val::Date(f as i64));
+                if let Some(id) = ctx.interner.lookup(&n.to_string()) {
+                    out.push(Val::Str(id));
+                }
+            }
+        }
+        Value::String(s) => {
+            out.push(ctx.str_val(s));
+            if let Ok(f) = s.trim().parse::<f64>() {
+                out.push(Val::Num(f));
+            }
+            if let Some(ms) = crate::time::parse_timestamp(s) {
+                out.push(Val::Date(ms));
+            }
+            match s.as_str() {
+                "true" => out.push(Val::Bool(true)),
+                "false" => out.push(Val::Bool(false)),
+                _ => {}
+            }
+        }
+        Value::Bool(b) => {
+            out.push(Val::Bool(*b));
+            if let Some(id) = ctx.interner.lookup(if *b { "true" } else { "false" }) {
+                out.push(Val::Str(id));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// `{"field": value}` or `{"field": {"value"|"query": value}}`: the single field and its value.
+fn field_and_value<'v>(
+    kind: &str,
+    spec: &'v Value,
+    key: &str,
+) -> Result<(&'v str, &'v Value), StoreError> {
+    let obj = spec
+        .as_object()
+        .filter(|o| o.len() == 1 || o.keys().filter(|k| *k != "boost").count() == 1)
+        .ok_or_else(|| {
+            bad(format!(
+                "`{kind}` expects an object with one field, got {spec}"
+            ))
+        })?;
+    let (field, v) = obj
+        .iter()
+        .find(|(k, _)| *k != "boost")
+        .ok_or_else(|| bad(format!("`{kind}` expects an object with one field")))?;
+    let value = match v {
+        Value::Object(o) => o
+            .get(key)
+            .or_else(|| o.get("value"))
+            .ok_or_else(|| bad(format!("`{kind}` on `{field}`: expected `{key}` in {v}")))?,
+        other => other,
+    };
+    Ok((field, value))
+}
+
+/// Parses a query DSL object.
+pub(crate) fn parse<'a>(ctx: &mut Ctx<'a>, q: &Value) -> Result<Query<'a>, StoreError> {
+    let obj = q.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
+        bad(format!(
+            "a query must be an object with exactly one key such as `bool` or `term`, got {q}"
+        ))
+    })?;
+    let (kind, spec) = obj.iter().next().ok_or_else(|| bad("empty query"))?;
+    Ok(match kind.as_str() {
+        "match_all" => Query::All,
+        "match_none" => Query::None,
+        "bool" => {
+            let spec = spec.as_object().ok_or_else(|| bad("`bool` expects an object"))?;
+            let list = |ctx: &mut Ctx<'a>, key: &str| -> Result<Vec<Query<'a>>, StoreError> {
+                match spec.get(key) {
+                    None | Some(Value::Null) => Ok(Vec::new()),
+                    Some(Value::Array(items)) => items.iter().map(|i| parse(ctx, i)).collect(),
+                    Some(one) => Ok(vec![parse(ctx, one)?]),
+                }
+            };
+            for k in spec.keys() {
+                if !matches!(k.as_str(), "must" | "filter" | "should" | "must_not" | "minimum_should_match" | "boost" | "_name") {
+                    return Err(bad(format!("`bool` has unknown clause `{k}`; expected must, filter, should, must_not")));
+                }
+            }
+            let mut must = list(ctx, "must")?;
+            must.extend(list(ctx, "filter")?);
+            let should = list(ctx, "should")?;
+            let must_not = list(ctx, "must_not")?;
+            let min_should = match spec.get("minimum_should_match") {
+                None => usize::from(must.is_empty() && !should.is_empty()),
+                Some(v) => {
+                    let n = min_should_match(v, should.len())?;
+                    if should.is_empty() { 0 } else { n }
+                }
+            };
+            Query::Bool { must, should, must_not, min_should }
+        }
+        "term" | "match" | "match_phrase" => {
+            let key = if kind == "term" { "value" } else { "query" };
+            let (field, v) = field_and_value(kind, spec, key)?;
+            term_query(ctx, field, std::slice::from_ref(v))
+        }
+        "terms" => {
+            let obj = spec.as_object().ok_or_else(|| bad("`terms` expects an object"))?;
+            let (field, v) = obj
+                .iter()
+                .find(|(k, _)| *k != "boost")
+                .ok_or_else(|| bad("`terms` expects a field"))?;
+            let items = v
+                .as_array()
+                .ok_or_else(|| bad(format!("`terms` on `{field}`: expected an array of values, got {v}")))?;
+            term_query(ctx, field, items)
+        }
+        "ids" => {
+            let vals = spec
+                .get("values")
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad("`ids` expects `values`: [..]"))?;
+            Query::Ids(vals.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        }
+        "range" => {
+            let obj = spec.as_object().filter(|o| o.len() == 1).ok_or_else(|| bad("`range` expects one field"))?;
+            let (field, r) = obj.iter().next().ok_or_else(|| bad("`range` expects one field"))?;
+            Query::Range(ctx.field(field), Range::parse(field, r)?)
+        }
+        "exists" => {
+            let field = spec
+                .get("field")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("`exists` expects `field`"))?;
+            exists_query(ctx, field)
+        }
+        "prefix" => {
+            let (field, v) = field_and_value(kind, spec, "value")?;
+            let p = v.as_str().ok_or_else(|| bad("`prefix` expects a string"))?;
+            Query::Prefix(ctx.field(field), p.to_string())
+        }
+        "wildcard" => {
+            let (field, v) = field_and_value(kind, spec, "value")?;
+            let p = v.as_str().ok_or_else(|| bad("`wildcard` expects a string"))?;
+            Query::Wildcard(ctx.field(field), p.to_string())
+        }
+        "query_string" => {
+            let text = spec
+                .get("query")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("`query_string` expects `query`"))?;
+            let default_and = spec
+                .get("default_operator")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.eq_ignore_ascii_case("and"));
+            let default_field = spec.get("default_field").and_then(Value::as_str);
+            super::query_string::parse(ctx, text, default_and, default_field)?
+        }
+        "constant_score" => {
+            let f = spec.get("filter").ok_or_else(|| bad("`constant_score` expects `filter`"))?;
+            parse(ctx, f)?
+        }
+        other => {
+            return Err(bad(format!(
+                "query `{other}` is not supported by the embedded store; supported: match_all, match_none, bool, term, terms, ids, range, exists, prefix, wildcard, match, match_phrase, query_string, constant_score"
+            )))
+        }
+    })
+}
+
+pub(crate) fn term_query<'a>(ctx: &mut Ctx<'a>, field: &str, values: &[Value]) -> Query<'a> {
+    match field {
+        "_id" => Query::Ids(
+            values
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .collect(),
+        ),
+        "_index" => Query::Index(
+            values
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+        ),
+        _ => {
+            let mut vals = Vec::new();
+            for v in values {
+                vals.extend(term_vals(ctx, v));
+            }
+            Query::Terms(ctx.field(field), vals)
+        }
+    }
+}
+
+pub(crate) fn exists_query<'a>(ctx: &Ctx<'a>, field: &str) -> Query<'a> {
+    let prefix = format!("{field}.");
+    let mut fields = vec![ctx.field(field)];
+    let mut names: Vec<&String> = Vec::new();
+    for ix in &ctx.indices {
+        names.extend(
+            ix.columns
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .map(|(k, _)| k),
+        );
+    }
+    names.sort();
+    names.dedup();
+    fields.extend(names.into_iter().map(|n| ctx.field(n)));
+    Query::Exists(fields)
+}
+
+fn min_should_match(v: &Value, n: usize) -> Result<usize, StoreError> {
+    let err = || {
+        bad(format!(
+            "minimum_should_match: expected an integer or a percentage such as \"75%\", got {v}"
+        ))
+    };
+    let (num, pct) = match v {
+        Value::Number(x) => (x.as_i64().ok_or_else(err)?, false),
+        Value::String(s) => match s.trim().strip_suffix('%') {
+            Some(p) => (p.trim().parse::<i64>().map_err(|_| err())?, true),
+            None => (s.trim().parse::<i64>().map_err(|_| err())?, false),
+        },
+        _ => return Err(err()),
+    };
+    let k = if pct {
+        (n as i64 * num.abs() / 100) * num.signum()
+    } else {
+        num
+    };
+    Ok(if k < 0 {
+        (n as i64 + k).max(0) as usize
+    } else {
+        (k as usize).min(n)
+    })
+}
+
+/// Shell-style `*` and `?` matching.
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            pi += 1;
+            mark = ti;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Evaluates a query into a match flag per slot of each index (dead slots never match).
+pub(crate) fn eval(ctx: &Ctx, q: &Query) -> Vec<Vec<bool>> {
+    let per_doc = |pred: &dyn Fn(DocRef) -> bool| -> Vec<Vec<bool>> {
+        ctx.indices
+            .iter()
+            .enumerate()
+            .map(|(ix, st)| {
+                st.live
+                    .iter()
+                    .enumerate()
+                    .map(|(doc, &l)| {
+                        l && pred(DocRef {
+                            ix: ix as u32,
+                            doc: doc as u32,
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    match q {
+        Query::All => ctx.all_docs(),
+        Query::None => ctx
+            .indices
+            .iter()
+            .map(|ix| vec![false; ix.live.len()])
+            .collect(),
+        Query::Bool {
+            must,
+            should,
+            must_not,
+            min_should,
+        } => {
+            let mut acc = ctx.all_docs();
+            for m in must {
+                and_in(&mut acc, &eval(ctx, m));
+            }
+            if *min_should > 0 {
+                let mut counts: Vec<Vec<u32>> = acc.iter().map(|a| vec![0; a.len()]).collect();
+                for s in should {
+                    let r = eval(ctx, s);
+                    for (c, r) in counts.iter_mut().zip(&r) {
+                        for (c, &r) in c.iter_mut().zip(r) {
+                            *c += r as u32;
+                        }
+                    }
+                }
+                for (a, c) in acc.iter_mut().zip(&counts) {
+                    for (a, &c) in a.iter_mut().zip(c) {
+                        *a &= c as usize >= *min_should;
+                    }
+                }
+            }
+            for m in must_not {
+                let r = eval(ctx, m);
+                for (a, r) in acc.iter_mut().zip(&r) {
+                    for (a, &r) in a.iter_mut().zip(r) {
+                        *a &= !r;
+                    }
+                }
+            }
+            acc
+        }
+        Query::Terms(f, vals) => {
+            if vals.len() <= 8 {
+                per_doc(&|d| f.values(d).iter().any(|v| vals.contains(v)))
+            } else {
+                let set: std::collections::HashSet<Val> = vals.iter().copied().collect();
+                per_doc(&|d| f.values(d).iter().any(|v| set.contains(v)))
+            }
+        }
+        Query::Ids(ids) => {
+            let mut out: Vec<Vec<bool>> = ctx
+                .indices
+                .iter()
+                .map(|ix| vec![false; ix.live.len()])
+                .collect();
+            for (ix, st) in ctx.indices.iter().enumerate() {
+                for id in ids {
+                    if let Some(slot) = st.slot_of(id) {
+                        out[ix][slot as usize] = true;
+                    }
+                }
+            }
+            out
+        }
+        Query::Index(names) => ctx
+            .indices
+            .iter()
+            .map(|ix| {
+                let hit = names.iter().any(|n| glob(n, &ix.name));
+                ix.live.iter().map(|&l| l && hit).collect()
+            })
+            .collect(),
+        Query::Range(f, r) => per_doc(&|d| f.values(d).iter().any(|&v| r.matches(ctx, v))),
+        Query::Exists(fields) => per_doc(&|d| fields.iter().any(|f| !f.values(d).is_empty())),
+        Query::Prefix(f, p) => per_doc(&|d| {
+            f.values(d)
+                .iter()
+                .any(|&v| ctx.text(v).is_some_and(|t| t.starts_with(p.as_str())))
+        }),
+        Query::Wildcard(f, p) => per_doc(&|d| {
+            f.values(d)
+                .iter()
+                .any(|&v| ctx.text(v).is_some_and(|t| glob(p, t)))
+        }),
+        Query::AnyField(fields, vals) => per_doc(&|d| {
+            fields
+                .iter()
+                .any(|f| f.values(d).iter().any(|v| vals.contains(v)))
+        }),
+    }
+}
+
+fn and_in(acc: &mut [Vec<bool>], other: &[Vec<bool>]) {
+    for (a, o) in acc.iter_mut().zip(other) {
+        for (a, &o) in a.iter_mut().zip(o) {
+            *a &= o;
+        }
+    }
+}
+
+/// The matching documents in index order.
+pub(crate) fn doc_list(flags: &[Vec<bool>]) -> Vec<DocRef> {
+    let mut out = Vec::new();
+    for (ix, f) in flags.iter().enumerate() {
+        out.extend(
+            f.iter()
+                .enumerate()
+                .filter(|(_, &m)| m)
+                .map(|(doc, _)| DocRef {
+                    ix: ix as u32,
+                    doc: doc as u32,
+                }),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches() {
+        assert!(glob("nginx-*", "nginx-2015"));
+        assert!(glob("*", "x"));
+        assert!(glob("a*b?c", "axxbyc"));
+        assert!(!glob("nginx-*", "apache"));
+        assert!(!glob("a?", "a"));
+    }
+
+    #[test]
+    fn minimum_should_match_forms() {
+        assert_eq!(min_should_match(&Value::from(2), 3).unwrap(), 2);
+        assert_eq!(min_should_match(&Value::from("-1"), 3).unwrap(), 2);
+        assert_eq!(min_should_match(&Value::from("50%"), 4).unwrap(), 2);
+        assert!(min_should_match(&Value::from("x"), 4).is_err());
+    }
+}
