@@ -10,8 +10,10 @@ use crate::score::Normalizer;
 use crate::time::EpochMillis;
 use std::collections::BTreeMap;
 
-/// Records scoring below this are not written (they would only be noise in the index).
-pub const MIN_RECORD_SCORE: f64 = 1.0;
+/// Records scoring below this are not written: the bottom of the "warning" band is every
+/// ordinary fluctuation (a score of 10 is a probability of about 0.16), and writing them
+/// would bury the anomalies in the index.
+pub const MIN_RECORD_SCORE: f64 = 10.0;
 
 /// (partition value, by value): one time series of a detector.
 type SeriesKey = (Option<String>, Option<String>);
