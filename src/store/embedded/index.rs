@@ -663,6 +663,15 @@ fn parse_record(line: &[u8]) -> Option<(u64, Op, String, &str)> {
     Some((seq, op, id, src))
 }
 
+/// Record encoding for tests elsewhere in the store.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// Encodes an index record.
+    pub(crate) fn encode(buf: &mut Vec<u8>, seq: u64, id: &str, src: &str) {
+        super::encode_record(buf, seq, super::Op::Index, id, src);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

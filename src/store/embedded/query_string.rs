@@ -271,6 +271,9 @@ impl<'t> Parser<'t> {
             }
         }
         let (w, wild) = self.word(false);
+        if w == "*" && field.as_deref().is_none_or(|f| f == "*") {
+            return Ok(Query::All);
+        }
         if w.is_empty() {
             return Err(self.err("expected a value"));
         }

@@ -250,29 +250,29 @@ fn may_match_below(patterns: &[String], path: &str) -> bool {
 }
 
 fn filter_value(v: Value, path: &str, includes: &[String], excludes: &[String]) -> Option<Value> {
-    if !path.is_empty() && path_matches(excludes, path) {
+    let root = path.is_empty();
+    if !root && path_matches(excludes, path) {
         return None;
     }
-    let included = path.is_empty() || includes.is_empty() || path_matches(includes, path);
+    let included = includes.is_empty() || (!root && path_matches(includes, path));
     match v {
         Value::Object(map) => {
-            if !included && !may_match_below(includes, path) {
+            if !included && !root && !may_match_below(includes, path) {
                 return None;
             }
             let mut out = Map::new();
             for (k, child) in map {
-                let p = if path.is_empty() {
+                let p = if root {
                     k.clone()
                 } else {
                     format!("{path}.{k}")
                 };
-                if let Some(c) =
-                    filter_value(child, &p, if included { &[] } else { includes }, excludes)
-                {
+                let inc: &[String] = if included { &[] } else { includes };
+                if let Some(c) = filter_value(child, &p, inc, excludes) {
                     out.insert(k, c);
                 }
             }
-            if out.is_empty() && !included {
+            if out.is_empty() && !included && !root {
                 None
             } else {
                 Some(Value::Object(out))
