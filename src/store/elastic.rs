@@ -167,6 +167,34 @@ enum Idempotent {
     No,
 }
 
+/// A request that got no HTTP answer.
+#[derive(Debug)]
+enum TransportError {
+    /// Connection refused/reset, timeout, DNS: worth another attempt.
+    Retryable(String),
+    /// Certificate rejected, bad URL: the same request fails the same way.
+    Fatal(String),
+}
+
+impl From<ureq::Error> for TransportError {
+    fn from(e: ureq::Error) -> Self {
+        let message = e.to_string();
+        match e {
+            ureq::Error::Tls(_)
+            | ureq::Error::Pem(_)
+            | ureq::Error::Rustls(_)
+            | ureq::Error::BadUri(_)
+            | ureq::Error::Http(_) => TransportError::Fatal(message),
+            // rustls reports a rejected handshake (e.g. an unknown certificate issuer) as
+            // InvalidData; repeating it cannot help.
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => TransportError::Fatal(format!(
+                "TLS: {message} (if the cluster uses a private CA, set TIDEWATCH_ES_CA_CERT to its PEM file)"
+            )),
+            _ => TransportError::Retryable(message),
+        }
+    }
+}
+
 /// One HTTP exchange's outcome.
 struct Reply {
     status: u16,
@@ -445,7 +473,12 @@ impl ElasticStore {
                     );
                     retry_after
                 }
-                Err(message) => {
+                Err(TransportError::Fatal(message)) => {
+                    return Err(StoreError::BadRequest(
+                        self.redact(&format!("{method} {}{path}: {message}", self.base)),
+                    ));
+                }
+                Err(TransportError::Retryable(message)) => {
                     if idempotent == Idempotent::No || attempt >= self.retry.max_attempts {
                         return Err(StoreError::Unavailable(self.redact(&format!(
                             "{method} {}{path} failed after {attempt} attempt(s): {message}",
@@ -471,7 +504,7 @@ impl ElasticStore {
         method: &str,
         url: &str,
         body: Option<(&[u8], &str)>,
-    ) -> Result<(Reply, Option<Duration>), String> {
+    ) -> Result<(Reply, Option<Duration>), TransportError> {
         let mut builder = ureq::http::Request::builder()
             .method(method)
             .uri(url)
@@ -484,8 +517,8 @@ impl ElasticStore {
         }
         let request = builder
             .body(body.map(|(b, _)| b.to_vec()).unwrap_or_default())
-            .map_err(|e| e.to_string())?;
-        let mut response = self.agent.run(request).map_err(|e| e.to_string())?;
+            .map_err(|e| TransportError::Fatal(e.to_string()))?;
+        let mut response = self.agent.run(request).map_err(TransportError::from)?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -498,7 +531,7 @@ impl ElasticStore {
             .with_config()
             .limit(MAX_RESPONSE_BYTES)
             .read_to_vec()
-            .map_err(|e| format!("reading the response body: {e}"))?;
+            .map_err(|e| TransportError::Retryable(format!("reading the response body: {e}")))?;
         Ok((Reply { status, body }, retry_after))
     }
 

@@ -5,7 +5,7 @@
 //! engine's answer.
 
 use super::engine::{engine, http, Engine, Kind};
-use super::proxy::{Fault, Proxy};
+use super::proxy::{make_pki, Fault, Proxy};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -932,4 +932,29 @@ fn no_log_line_or_error_contains_the_secret() {
             "encoded secret leaked: {text}"
         );
     }
+}
+
+#[test]
+fn https_with_a_private_ca() {
+    let url = &the_engine().url;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let proxy = Proxy::start_tls(url, &pki.cert_pem, &pki.key_pem);
+    assert!(proxy.url.starts_with("https://"));
+    // Trusting the private CA: works end to end.
+    let with_ca = ElasticOptions {
+        ca_cert: Some(pki.ca_pem.clone()),
+        ..options()
+    };
+    let store = ElasticStore::connect(&proxy.url, with_ca).unwrap();
+    let r = store.search("tw-nothing", &json!({"size": 0})).unwrap();
+    assert_eq!(r["hits"]["total"]["value"], 0);
+    assert!(store.describe().contains(&proxy.url));
+    // Without it the public roots reject the certificate at once, with a hint.
+    let before = proxy.seen().len();
+    let err = ElasticStore::connect(&proxy.url, options()).unwrap_err();
+    let text = err.to_string();
+    assert!(!err.is_retryable(), "{err:?}");
+    assert!(text.contains("TIDEWATCH_ES_CA_CERT"), "{text}");
+    assert_eq!(proxy.seen().len(), before, "no request got through");
 }
