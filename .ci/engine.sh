@@ -34,6 +34,9 @@ engine_prepare() {
     if ! (cd "$root/tests/engine" && mvn -B -q -o package >/dev/null 2>&1); then
         (cd "$root/tests/engine" && mvn -B -q package)
     fi
+    # The stamp tells the Rust fixture (tests/support/engine.rs) the build is current.
+    touch "$root/tests/engine/opensearch/target/.tidewatch-built" \
+        "$root/tests/engine/elasticsearch/target/.tidewatch-built"
     echo "engine: launchers built in $((SECONDS - start))s"
 }
 

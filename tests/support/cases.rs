@@ -958,3 +958,30 @@ fn https_with_a_private_ca() {
     assert!(text.contains("TIDEWATCH_ES_CA_CERT"), "{text}");
     assert_eq!(proxy.seen().len(), before, "no request got through");
 }
+
+#[test]
+fn large_bulks_are_split_into_bounded_requests() {
+    let url = &the_engine().url;
+    let index = unique("tw-large");
+    create_index(url, &index, json!({"n": {"type": "long"}}));
+    let proxy = Proxy::start(url);
+    let store = connect(&proxy.url);
+    let total = 10_001;
+    let docs = (0..total)
+        .map(|n| BulkDoc {
+            id: Some(format!("n{n}")),
+            source: json!({"n": n}),
+        })
+        .collect();
+    let response = store.bulk(&index, docs).unwrap();
+    assert_eq!(response.stored, total);
+    let bulks = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.path.starts_with("/_bulk"))
+        .count();
+    assert_eq!(bulks, 3, "5,000 documents per request at most");
+    store.refresh(&index).unwrap();
+    let (_, count) = http("GET", &format!("{url}/{index}/_count"), None);
+    assert_eq!(count["count"], total);
+}
