@@ -27,8 +27,10 @@ engine_prepare() {
         $SUDO apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
     fi
-    java -version 2>&1 | head -1
-    mvn -version 2>&1 | head -1
+    local mv
+    jv="$(java -version 2>&1)"
+    mv="$(mvn -version 2>&1)"
+    echo "engine: ${jv%%$'\n'*}; ${mv%%$'\n'*}"
     local start=$SECONDS
     # Offline first (fast when ~/.m2 already has the jars), then online.
     if ! (cd "$root/tests/engine" && mvn -B -q -o package >/dev/null 2>&1); then
