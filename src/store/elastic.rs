@@ -41,6 +41,11 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 
 /// Largest response body read into memory (search responses with many buckets can be large).
 const MAX_RESPONSE_BYTES: u64 = 1 << 30;
+/// Largest `_bulk` body sent in one request; bigger batches are split (clusters refuse bodies
+/// over `http.max_content_length`, 100 MB by default, and large bodies cost heap).
+const MAX_BULK_BYTES: usize = 8 << 20;
+/// Most documents sent in one `_bulk` request.
+const MAX_BULK_DOCS: usize = 5_000;
 /// Longest `Retry-After` honoured, so a misbehaving proxy cannot stall a run for hours.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -167,6 +172,34 @@ enum Idempotent {
     No,
 }
 
+/// A request that got no HTTP answer.
+#[derive(Debug)]
+enum TransportError {
+    /// Connection refused/reset, timeout, DNS: worth another attempt.
+    Retryable(String),
+    /// Certificate rejected, bad URL: the same request fails the same way.
+    Fatal(String),
+}
+
+impl From<ureq::Error> for TransportError {
+    fn from(e: ureq::Error) -> Self {
+        let message = e.to_string();
+        match e {
+            ureq::Error::Tls(_)
+            | ureq::Error::Pem(_)
+            | ureq::Error::Rustls(_)
+            | ureq::Error::BadUri(_)
+            | ureq::Error::Http(_) => TransportError::Fatal(message),
+            // rustls reports a rejected handshake (e.g. an unknown certificate issuer) as
+            // InvalidData; repeating it cannot help.
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => TransportError::Fatal(format!(
+                "TLS: {message} (if the cluster uses a private CA, set TIDEWATCH_ES_CA_CERT to its PEM file)"
+            )),
+            _ => TransportError::Retryable(message),
+        }
+    }
+}
+
 /// One HTTP exchange's outcome.
 struct Reply {
     status: u16,
@@ -209,6 +242,14 @@ impl ElasticStore {
     /// Connects to the cluster at `url` (`http(s)://[user:password@]host:port[/prefix]`),
     /// detects the engine and version with `GET /`, and checks it is supported
     /// (Elasticsearch ≥ 7.10, OpenSearch ≥ 1.0).
+    ///
+    /// ```no_run
+    /// use tidewatch::store::{ElasticOptions, ElasticStore, Store};
+    /// let store = ElasticStore::connect("https://es.example:9200", ElasticOptions::from_env())?;
+    /// store.ensure_templates()?;
+    /// println!("{}", store.describe()); // e.g. `elasticsearch 8.15.0 at https://es.example:9200`
+    /// # Ok::<(), tidewatch::store::StoreError>(())
+    /// ```
     pub fn connect(url: &str, options: ElasticOptions) -> Result<Self, StoreError> {
         let parsed = ParsedUrl::parse(url)?;
         let mut secrets = Vec::new();
@@ -445,7 +486,12 @@ impl ElasticStore {
                     );
                     retry_after
                 }
-                Err(message) => {
+                Err(TransportError::Fatal(message)) => {
+                    return Err(StoreError::BadRequest(
+                        self.redact(&format!("{method} {}{path}: {message}", self.base)),
+                    ));
+                }
+                Err(TransportError::Retryable(message)) => {
                     if idempotent == Idempotent::No || attempt >= self.retry.max_attempts {
                         return Err(StoreError::Unavailable(self.redact(&format!(
                             "{method} {}{path} failed after {attempt} attempt(s): {message}",
@@ -471,7 +517,7 @@ impl ElasticStore {
         method: &str,
         url: &str,
         body: Option<(&[u8], &str)>,
-    ) -> Result<(Reply, Option<Duration>), String> {
+    ) -> Result<(Reply, Option<Duration>), TransportError> {
         let mut builder = ureq::http::Request::builder()
             .method(method)
             .uri(url)
@@ -484,8 +530,8 @@ impl ElasticStore {
         }
         let request = builder
             .body(body.map(|(b, _)| b.to_vec()).unwrap_or_default())
-            .map_err(|e| e.to_string())?;
-        let mut response = self.agent.run(request).map_err(|e| e.to_string())?;
+            .map_err(|e| TransportError::Fatal(e.to_string()))?;
+        let mut response = self.agent.run(request).map_err(TransportError::from)?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -498,7 +544,7 @@ impl ElasticStore {
             .with_config()
             .limit(MAX_RESPONSE_BYTES)
             .read_to_vec()
-            .map_err(|e| format!("reading the response body: {e}"))?;
+            .map_err(|e| TransportError::Retryable(format!("reading the response body: {e}")))?;
         Ok((Reply { status, body }, retry_after))
     }
 
@@ -593,23 +639,17 @@ impl ElasticStore {
         }
     }
 
-    /// Sends a bulk body for `docs[positions]`; returns per-position `(status, error)`.
+    /// Sends one `_bulk` request made of `lines[positions]` (each an action line and a source
+    /// line); returns `(status, error)` per position.
     fn bulk_once(
         &self,
         index: &str,
-        docs: &[(String, &Value)],
+        lines: &[Vec<u8>],
         positions: &[usize],
     ) -> Result<Vec<(u16, Option<String>)>, StoreError> {
-        let mut body = Vec::with_capacity(positions.len() * 256);
+        let mut body = Vec::with_capacity(positions.iter().map(|&p| lines[p].len()).sum());
         for &p in positions {
-            let (id, source) = &docs[p];
-            let action = json!({ "index": { "_index": index, "_id": id } });
-            serde_json::to_writer(&mut body, &action)
-                .map_err(|e| StoreError::BadRequest(e.to_string()))?;
-            body.push(b'\n');
-            serde_json::to_writer(&mut body, source)
-                .map_err(|e| StoreError::BadRequest(e.to_string()))?;
-            body.push(b'\n');
+            body.extend_from_slice(&lines[p]);
         }
         let path = "/_bulk";
         let reply = self.send(
@@ -715,28 +755,34 @@ impl Store for ElasticStore {
         if docs.is_empty() {
             return Ok(BulkResponse::default());
         }
-        let docs: Vec<(String, Value)> = docs
-            .into_iter()
-            .map(|d| (d.id.unwrap_or_else(|| self.new_id()), d.source))
-            .collect();
-        let refs: Vec<(String, &Value)> = docs.iter().map(|(id, s)| (id.clone(), s)).collect();
-        let mut pending: Vec<usize> = (0..refs.len()).collect();
+        let mut lines = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let id = doc.id.unwrap_or_else(|| self.new_id());
+            let mut line = serde_json::to_vec(&json!({ "index": { "_index": index, "_id": id } }))
+                .map_err(|e| StoreError::BadRequest(e.to_string()))?;
+            line.push(b'\n');
+            serde_json::to_writer(&mut line, &doc.source)
+                .map_err(|e| StoreError::BadRequest(e.to_string()))?;
+            line.push(b'\n');
+            lines.push(line);
+        }
+        let mut pending: Vec<usize> = (0..lines.len()).collect();
         let mut response = BulkResponse::default();
         let mut attempt = 1;
         loop {
-            let outcomes = self.bulk_once(index, &refs, &pending)?;
             let mut again = Vec::new();
-            for (&position, (status, error)) in pending.iter().zip(outcomes) {
-                match status {
-                    200..=299 => response.stored += 1,
-                    429 | 503 if attempt < self.retry.max_attempts => {
-                        again.push((position, status, error))
+            for chunk in bulk_chunks(&lines, &pending) {
+                let outcomes = self.bulk_once(index, &lines, chunk)?;
+                for (&position, (status, error)) in chunk.iter().zip(outcomes) {
+                    match status {
+                        200..=299 => response.stored += 1,
+                        429 | 503 if attempt < self.retry.max_attempts => again.push(position),
+                        _ => response.failed.push(BulkItemResult {
+                            position,
+                            status,
+                            error,
+                        }),
                     }
-                    _ => response.failed.push(BulkItemResult {
-                        position,
-                        status,
-                        error,
-                    }),
                 }
             }
             if again.is_empty() {
@@ -752,7 +798,7 @@ impl Store for ElasticStore {
                 .fetch_add(again.len() as u64, Ordering::Relaxed);
             std::thread::sleep(self.backoff(attempt));
             attempt += 1;
-            pending = again.into_iter().map(|(p, _, _)| p).collect();
+            pending = again;
         }
         response.failed.sort_by_key(|f| f.position);
         Ok(response)
@@ -837,6 +883,26 @@ impl Store for ElasticStore {
         }
         Ok(())
     }
+}
+
+/// Splits `positions` into runs whose request bodies stay under [`MAX_BULK_BYTES`] and
+/// [`MAX_BULK_DOCS`] (a document larger than the limit goes alone).
+fn bulk_chunks<'a>(lines: &[Vec<u8>], positions: &'a [usize]) -> Vec<&'a [usize]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, &p) in positions.iter().enumerate() {
+        let len = lines[p].len();
+        if i > start && (bytes + len > MAX_BULK_BYTES || i - start >= MAX_BULK_DOCS) {
+            chunks.push(&positions[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += len;
+    }
+    if start < positions.len() {
+        chunks.push(&positions[start..]);
+    }
+    chunks
 }
 
 /// Reads `_seq_no`/`_primary_term` from a document or write response.
@@ -1024,6 +1090,24 @@ fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bulk_chunks_respect_bytes_and_counts() {
+        let lines: Vec<Vec<u8>> = vec![vec![b'x'; MAX_BULK_BYTES / 2]; 5];
+        let positions = [0, 1, 2, 3, 4];
+        let chunks = bulk_chunks(&lines, &positions);
+        assert_eq!(chunks, vec![&[0, 1][..], &[2, 3][..], &[4][..]]);
+        let huge = vec![vec![b'x'; MAX_BULK_BYTES * 2], vec![b'y'; 10]];
+        assert_eq!(bulk_chunks(&huge, &[0, 1]), vec![&[0][..], &[1][..]]);
+        let small: Vec<Vec<u8>> = vec![vec![b'z'; 10]; MAX_BULK_DOCS + 1];
+        let all: Vec<usize> = (0..small.len()).collect();
+        let chunks = bulk_chunks(&small, &all);
+        assert_eq!(
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            vec![MAX_BULK_DOCS, 1]
+        );
+        assert!(bulk_chunks(&small, &[]).is_empty());
+    }
 
     #[test]
     fn base64_matches_rfc4648_vectors() {

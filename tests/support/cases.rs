@@ -5,7 +5,7 @@
 //! engine's answer.
 
 use super::engine::{engine, http, Engine, Kind};
-use super::proxy::{Fault, Proxy};
+use super::proxy::{make_pki, Fault, Proxy};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -932,4 +932,56 @@ fn no_log_line_or_error_contains_the_secret() {
             "encoded secret leaked: {text}"
         );
     }
+}
+
+#[test]
+fn https_with_a_private_ca() {
+    let url = &the_engine().url;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let proxy = Proxy::start_tls(url, &pki.cert_pem, &pki.key_pem);
+    assert!(proxy.url.starts_with("https://"));
+    // Trusting the private CA: works end to end.
+    let with_ca = ElasticOptions {
+        ca_cert: Some(pki.ca_pem.clone()),
+        ..options()
+    };
+    let store = ElasticStore::connect(&proxy.url, with_ca).unwrap();
+    let r = store.search("tw-nothing", &json!({"size": 0})).unwrap();
+    assert_eq!(r["hits"]["total"]["value"], 0);
+    assert!(store.describe().contains(&proxy.url));
+    // Without it the public roots reject the certificate at once, with a hint.
+    let before = proxy.seen().len();
+    let err = ElasticStore::connect(&proxy.url, options()).unwrap_err();
+    let text = err.to_string();
+    assert!(!err.is_retryable(), "{err:?}");
+    assert!(text.contains("TIDEWATCH_ES_CA_CERT"), "{text}");
+    assert_eq!(proxy.seen().len(), before, "no request got through");
+}
+
+#[test]
+fn large_bulks_are_split_into_bounded_requests() {
+    let url = &the_engine().url;
+    let index = unique("tw-large");
+    create_index(url, &index, json!({"n": {"type": "long"}}));
+    let proxy = Proxy::start(url);
+    let store = connect(&proxy.url);
+    let total = 10_001;
+    let docs = (0..total)
+        .map(|n| BulkDoc {
+            id: Some(format!("n{n}")),
+            source: json!({"n": n}),
+        })
+        .collect();
+    let response = store.bulk(&index, docs).unwrap();
+    assert_eq!(response.stored, total);
+    let bulks = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.path.starts_with("/_bulk"))
+        .count();
+    assert_eq!(bulks, 3, "5,000 documents per request at most");
+    store.refresh(&index).unwrap();
+    let (_, count) = http("GET", &format!("{url}/{index}/_count"), None);
+    assert_eq!(count["count"], total);
 }

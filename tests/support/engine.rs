@@ -231,14 +231,16 @@ fn newest(path: &Path) -> SystemTime {
     best
 }
 
-/// Builds the launcher unless `target/classpath.txt` is newer than its sources.
+/// Builds the launcher unless it was built after its sources last changed (a stamp file
+/// written after each successful build; Maven leaves `classpath.txt` untouched when its
+/// content is the same, so its time says nothing).
 fn build(dir: &Path) -> Result<(), String> {
-    let marker = dir.join("target/classpath.txt");
+    let stamp = dir.join("target/.tidewatch-built");
     let sources = newest(&dir.join("pom.xml"))
         .max(newest(&dir.join("src")))
         .max(newest(&dir.join("../pom.xml")));
-    let built = std::fs::metadata(&marker).and_then(|m| m.modified()).ok();
-    if built.is_some_and(|b| b >= sources) && dir.join("target/classes").is_dir() {
+    let built = std::fs::metadata(&stamp).and_then(|m| m.modified()).ok();
+    if built.is_some_and(|b| b >= sources) && dir.join("target/classpath.txt").is_file() {
         return Ok(());
     }
     let mut last = String::new();
@@ -250,7 +252,11 @@ fn build(dir: &Path) -> Result<(), String> {
         }
         cmd.arg("package");
         match cmd.output() {
-            Ok(out) if out.status.success() => return Ok(()),
+            Ok(out) if out.status.success() => {
+                std::fs::write(&stamp, b"built by tests/support/engine.rs\n")
+                    .map_err(|e| format!("{}: {e}", stamp.display()))?;
+                return Ok(());
+            }
             Ok(out) => {
                 last = format!(
                     "`mvn{} package` in {} failed ({}):\n{}{}",

@@ -7,6 +7,8 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -85,7 +87,52 @@ impl Proxy {
                 let state = Arc::clone(&shared);
                 let upstream = upstream.clone();
                 std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
                     let _ = handle(stream, &upstream, &state);
+                });
+            }
+        });
+        Proxy { url, state }
+    }
+
+    /// Starts an HTTPS proxy (TLS terminated here with `cert_pem`/`key_pem`) in front of
+    /// `upstream`, standing in for a cluster behind a private CA.
+    pub fn start_tls(upstream: &str, cert_pem: &Path, key_pem: &Path) -> Proxy {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_pem)
+            .expect("read cert")
+            .collect::<Result<_, _>>()
+            .expect("parse cert");
+        let key = PrivateKeyDer::from_pem_file(key_pem).expect("read key");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config");
+        let config = Arc::new(config);
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let state: Arc<Mutex<State>> = Arc::default();
+        let shared = Arc::clone(&state);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let state = Arc::clone(&shared);
+                let upstream = upstream.clone();
+                let config = Arc::clone(&config);
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                    let Ok(conn) = rustls::ServerConnection::new(config) else {
+                        return;
+                    };
+                    let _ = handle(rustls::StreamOwned::new(conn, stream), &upstream, &state);
                 });
             }
         });
@@ -141,7 +188,7 @@ struct Request {
     body: Vec<u8>,
 }
 
-fn read_head(stream: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)> {
+fn read_head(stream: &mut impl Read) -> std::io::Result<(String, Vec<u8>)> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -170,8 +217,11 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn handle(mut client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Result<()> {
-    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+fn handle<S: Read + Write>(
+    mut client: S,
+    upstream: &str,
+    state: &Mutex<State>,
+) -> std::io::Result<()> {
     let (head, _) = read_head(&mut client)?;
     let (first, headers) = parse_head(&head);
     let mut parts = first.split(' ');
@@ -340,7 +390,7 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 }
 
 fn respond(
-    client: &mut TcpStream,
+    client: &mut impl Write,
     status: u16,
     extra: &[(&str, &str)],
     body: &[u8],
@@ -356,4 +406,92 @@ fn respond(
     client.write_all(head.as_bytes())?;
     client.write_all(body)?;
     client.flush()
+}
+
+/// PEM files of a throw-away CA and a server certificate for `127.0.0.1` signed by it.
+pub struct TestPki {
+    /// The CA certificate (what `TIDEWATCH_ES_CA_CERT` points at).
+    pub ca_pem: PathBuf,
+    /// The server certificate.
+    pub cert_pem: PathBuf,
+    /// The server's private key.
+    pub key_pem: PathBuf,
+}
+
+/// Makes a CA and a server certificate with the `openssl` command in `dir`.
+pub fn make_pki(dir: &Path) -> TestPki {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=tidewatch test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&csr);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    TestPki {
+        ca_pem: dir.join("ca.pem"),
+        cert_pem: dir.join("server.pem"),
+        key_pem: dir.join("server.key"),
+    }
 }
