@@ -39,6 +39,10 @@ enum Command {
     ImportElastic(config::ImportArgs),
     /// Loads access logs (plain, .gz, or - for stdin) into an index as ECS documents.
     Ingest(tidewatch::ingest::IngestArgs),
+    /// Scores one CSV series with the model, online (each row sees only earlier rows).
+    Detect(tidewatch::detect::DetectArgs),
+    /// Measures detection quality on labelled CSV series, side by side with a z-score baseline.
+    Evaluate(tidewatch::detect::EvaluateArgs),
     /// Looks back over the data present for every job and writes results.
     Run {
         /// Directory (or file) of job definitions.
@@ -136,6 +140,14 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
         }
         Command::ImportElastic(args) => {
             config::run_import(&args, &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Detect(args) => {
+            tidewatch::detect::run_detect(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Evaluate(args) => {
+            tidewatch::detect::run_evaluate(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest(args) => {
