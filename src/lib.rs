@@ -11,6 +11,7 @@
 //! model over a CSV series and evaluates it on labelled data.
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod config;
 pub mod datafeed;
 pub mod demo;

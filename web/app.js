@@ -1,0 +1,441 @@
+// tidewatch built-in UI: plain JavaScript and SVG, no dependencies, works offline.
+// Severity thresholds and colours are read from the same Vega-Lite spec the Kibana objects
+// embed (/ui/vega/swimlane.vl.json), so both views colour scores alike.
+"use strict";
+
+const SVG = "http://www.w3.org/2000/svg";
+const state = {
+  token: sessionStorage.getItem("tidewatch-token") || "",
+  jobs: [],
+  job: null,
+  severity: { domain: [25, 50, 75], range: ["#8bc8fb", "#fdec25", "#fba740", "#fe5050"] },
+  records: [],
+  selected: null, // { label, field, value }
+};
+
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, attrs, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function svgEl(tag, attrs) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  return e;
+}
+
+function color(score) {
+  const { domain, range } = state.severity;
+  let i = 0;
+  while (i < domain.length && score >= domain[i]) i++;
+  return range[i];
+}
+
+function scoreBadge(score) {
+  if (score === null || score === undefined) return el("span", { class: "muted" }, "–");
+  const s = el("span", { class: "score" }, Math.round(score).toString());
+  s.style.background = color(score);
+  return s;
+}
+
+function fmtTime(ms) {
+  if (ms === null || ms === undefined) return "–";
+  return new Date(ms).toISOString().slice(0, 16).replace("T", " ");
+}
+
+function fmtNum(x) {
+  if (x === null || x === undefined || Number.isNaN(x)) return "–";
+  const a = Math.abs(x);
+  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return x.toExponential(2);
+  return (Math.round(x * 100) / 100).toString();
+}
+
+function first(v) {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+// The split of a document as field=value pairs, like `tidewatch results` prints it.
+function splits(d) {
+  const out = [];
+  for (const k of ["partition", "by", "over"]) {
+    const f = d[k + "_field_name"], v = d[k + "_field_value"];
+    if (f !== undefined && v !== undefined) out.push({ field: f, value: v });
+  }
+  return out;
+}
+
+function label(d) {
+  const s = splits(d);
+  return s.length ? s.map((p) => p.field + "=" + p.value).join(" ") : "(all)";
+}
+
+async function api(path) {
+  const headers = {};
+  if (state.token) headers["Authorization"] = "Bearer " + state.token;
+  const resp = await fetch(path, { headers });
+  if (resp.status === 401) {
+    $("#token-form").hidden = false;
+    throw new Error("This server needs an API token: enter it above.");
+  }
+  const body = await resp.json().catch(() => null);
+  if (!resp.ok) {
+    const reason = body && body.error ? body.error.reason : resp.statusText;
+    throw new Error(reason);
+  }
+  return body;
+}
+
+// Reads every page of a results query (up to `max` documents).
+async function results(kind, params, max) {
+  const out = [];
+  let next = null;
+  do {
+    const q = new URLSearchParams(params);
+    q.set("size", String(Math.min(10000, max - out.length)));
+    if (next) q.set("search_after", next);
+    const page = await api(`/api/jobs/${encodeURIComponent(state.job.job_id)}/results/${kind}?${q}`);
+    out.push(...page.results);
+    next = page.next;
+  } while (next && out.length < max);
+  return out;
+}
+
+async function loadSeverity() {
+  try {
+    const spec = await (await fetch("/ui/vega/swimlane.vl.json")).json();
+    const scale = spec.encoding.color.scale;
+    if (Array.isArray(scale.domain) && Array.isArray(scale.range) && scale.range.length === scale.domain.length + 1) {
+      state.severity = { domain: scale.domain, range: scale.range };
+    }
+  } catch (e) {
+    // Keep the built-in defaults (the same values).
+  }
+  const names = ["warning", "minor", "major", "critical"];
+  const legend = $("#legend");
+  legend.textContent = "";
+  state.severity.range.forEach((c, i) => {
+    const lo = i === 0 ? 0 : state.severity.domain[i - 1];
+    const item = el("span");
+    const sw = el("i");
+    sw.style.background = c;
+    item.append(sw, `${names[i] || ""} ≥ ${lo}`);
+    legend.append(item);
+  });
+}
+
+async function loadJobs() {
+  const msg = $("#jobs-message");
+  try {
+    const health = await (await fetch("/health")).json();
+    $("#store").textContent = health.store || "";
+    const body = await api("/api/jobs");
+    state.jobs = body.jobs;
+    msg.textContent = body.jobs.length ? "" : "No jobs loaded: start the server with --jobs DIR.";
+    msg.className = "muted";
+  } catch (e) {
+    msg.textContent = e.message;
+    msg.className = "error";
+    return;
+  }
+  const tbody = $("#jobs tbody");
+  tbody.textContent = "";
+  for (const j of state.jobs) {
+    const tr = el("tr", { "data-job": j.job_id });
+    const td = (content, cls) => {
+      const c = el("td", cls ? { class: cls } : {});
+      if (content instanceof Node) c.append(content);
+      else c.textContent = content;
+      tr.append(c);
+    };
+    td(j.job_id);
+    td(j.description || "");
+    td(j.bucket_span);
+    td(j.detectors.map((d) => d.detector_description || d.function).join("; "));
+    td(j.state);
+    td(fmtTime(j.latest_bucket_timestamp));
+    td(scoreBadge(j.latest_anomaly_score));
+    td(scoreBadge(j.recent ? j.recent.max_record_score : null));
+    tr.addEventListener("click", () => selectJob(j.job_id));
+    tbody.append(tr);
+  }
+  const wanted = new URLSearchParams(location.hash.slice(1)).get("job");
+  const initial = state.jobs.find((j) => j.job_id === wanted) || state.jobs[0];
+  if (initial) selectJob(initial.job_id);
+}
+
+function timeWindow() {
+  const end = state.job.latest_bucket_timestamp;
+  if (end === null || end === undefined) return null;
+  const to = end + state.job.bucket_span_seconds * 1000;
+  const span = Number($("#range").value);
+  return { from: span > 0 ? to - span : null, to };
+}
+
+async function selectJob(id) {
+  state.job = state.jobs.find((j) => j.job_id === id);
+  state.selected = null;
+  history.replaceState(null, "", "#job=" + encodeURIComponent(id));
+  for (const tr of document.querySelectorAll("#jobs tbody tr")) {
+    tr.classList.toggle("selected", tr.dataset.job === id);
+  }
+  $("#explorer").hidden = false;
+  $("#single").hidden = true;
+  $("#job-title").textContent = id;
+  await refresh();
+}
+
+async function refresh() {
+  const win = timeWindow();
+  const swim = $("#swimlane");
+  swim.textContent = "";
+  $("#anomalies tbody").textContent = "";
+  if (!win) {
+    swim.append(el("p", { class: "muted" }, "No results for this job yet."));
+    return;
+  }
+  const params = { min_score: $("#min-score").value, to: String(win.to) };
+  if (win.from !== null) params.from = String(win.from);
+  try {
+    const [records, buckets, top] = await Promise.all([
+      results("records", params, 50000),
+      results("buckets", { ...params, min_score: "0.001" }, 50000),
+      results("records", { ...params, sort: "score" }, 50),
+    ]);
+    state.records = records;
+    drawSwimlane(swim, win, records, buckets);
+    drawTable(top);
+    if (state.selected) await showSingle(state.selected);
+  } catch (e) {
+    swim.append(el("p", { class: "error" }, e.message));
+  }
+}
+
+function tooltip(evt, text) {
+  const tip = $("#tip");
+  if (!text) {
+    tip.hidden = true;
+    return;
+  }
+  tip.textContent = text;
+  tip.hidden = false;
+  tip.style.left = evt.clientX + 12 + "px";
+  tip.style.top = evt.clientY + 12 + "px";
+}
+
+// A cell spans whole buckets, wide enough that the window fits in about 120 columns.
+function cellSpan(win, bucketMs) {
+  const from = win.from !== null ? win.from : win.to - 120 * bucketMs;
+  const n = Math.max(1, Math.ceil((win.to - from) / bucketMs / 120));
+  return n * bucketMs;
+}
+
+function drawSwimlane(host, win, records, buckets) {
+  const bucketMs = state.job.bucket_span_seconds * 1000;
+  let from = win.from;
+  if (from === null) {
+    const times = buckets.map((b) => b.timestamp).concat(records.map((r) => r.timestamp));
+    from = times.length ? Math.min(...times) : win.to - bucketMs;
+  }
+  const span = cellSpan({ from, to: win.to }, bucketMs);
+  const start = Math.floor(from / span) * span;
+  const cols = Math.max(1, Math.ceil((win.to - start) / span));
+  const lanes = new Map(); // label -> { split, cells: Map(col -> {score, time, doc}) }
+  const put = (key, split, d, score) => {
+    if (!lanes.has(key)) lanes.set(key, { split, cells: new Map(), max: 0 });
+    const lane = lanes.get(key);
+    const col = Math.floor((d.timestamp - start) / span);
+    const cur = lane.cells.get(col);
+    if (!cur || score > cur.score) lane.cells.set(col, { score, time: start + col * span, doc: d });
+    lane.max = Math.max(lane.max, score);
+  };
+  for (const b of buckets) put("overall", null, b, b.anomaly_score);
+  for (const r of records) put(label(r), splits(r), r, r.record_score);
+  const keys = [...lanes.keys()].filter((k) => k !== "overall").sort((a, b) => lanes.get(b).max - lanes.get(a).max);
+  if (lanes.has("overall")) keys.unshift("overall");
+  if (!keys.length) {
+    host.append(el("p", { class: "muted" }, "No anomalies at or above this score in the range."));
+    return;
+  }
+  const labelW = 190, cellW = Math.max(4, Math.min(24, Math.floor(900 / cols))), rowH = 22, top = 6, axisH = 26;
+  const width = labelW + cols * cellW + 10, height = top + keys.length * rowH + axisH;
+  const svg = svgEl("svg", { width, height, role: "img", "aria-label": "anomaly swimlane" });
+  keys.forEach((key, row) => {
+    const lane = lanes.get(key);
+    const y = top + row * rowH;
+    const text = svgEl("text", { x: labelW - 8, y: y + rowH / 2 + 4, "text-anchor": "end", class: "lane-label" });
+    text.textContent = key.length > 30 ? key.slice(0, 29) + "…" : key;
+    if (lane.split) text.addEventListener("click", () => showSingle({ label: key, split: lane.split }));
+    svg.append(text);
+    svg.append(svgEl("rect", { x: labelW, y, width: cols * cellW, height: rowH - 2, fill: "#f1f4f9" }));
+    for (const [col, cell] of lane.cells) {
+      const r = svgEl("rect", {
+        x: labelW + col * cellW, y, width: cellW, height: rowH - 2, fill: color(cell.score), class: "cell",
+        "data-lane": key, "data-time": String(cell.time), "data-score": String(cell.score),
+      });
+      const what = key === "overall" ? "anomaly score" : "max record score";
+      const extra = cell.doc.explanation ? "\n" + cell.doc.explanation : "";
+      r.addEventListener("mousemove", (e) => tooltip(e, `${key}\n${fmtTime(cell.time)}\n${what} ${fmtNum(cell.score)}${extra}`));
+      r.addEventListener("mouseleave", (e) => tooltip(e, null));
+      r.addEventListener("click", () => {
+        if (lane.split) showSingle({ label: key, split: lane.split, focus: cell.time });
+      });
+      svg.append(r);
+    }
+  });
+  // Time axis: about eight labels.
+  const every = Math.max(1, Math.ceil(cols / 8));
+  const axisY = top + keys.length * rowH + 14;
+  for (let c = 0; c < cols; c += every) {
+    const t = svgEl("text", { x: labelW + c * cellW, y: axisY });
+    t.textContent = fmtTime(start + c * span).slice(5);
+    svg.append(t);
+  }
+  host.append(svg);
+}
+
+function drawTable(top) {
+  const tbody = $("#anomalies tbody");
+  tbody.textContent = "";
+  if (!top.length) {
+    const tr = el("tr");
+    tr.append(el("td", { colspan: "7", class: "muted" }, "No anomalies in the range."));
+    tbody.append(tr);
+    return;
+  }
+  for (const r of top) {
+    const tr = el("tr");
+    const cells = [
+      fmtTime(r.timestamp), scoreBadge(r.record_score), r.function || "", label(r),
+      fmtNum(first(r.actual)), fmtNum(first(r.typical)), r.explanation || "",
+    ];
+    cells.forEach((c, i) => {
+      const td = el("td", i === 4 || i === 5 ? { class: "num" } : {});
+      if (c instanceof Node) td.append(c);
+      else td.textContent = c;
+      tr.append(td);
+    });
+    const sp = splits(r);
+    if (sp.length) tr.addEventListener("click", () => showSingle({ label: label(r), split: sp, focus: r.timestamp }));
+    tbody.append(tr);
+  }
+}
+
+async function showSingle(sel) {
+  state.selected = sel;
+  const win = timeWindow();
+  const host = $("#single-chart");
+  $("#single").hidden = false;
+  $("#single-title").textContent = `Single metric: ${sel.label}`;
+  host.textContent = "";
+  if (!win) return;
+  const params = { partition: sel.split[0].field + "=" + sel.split[0].value, to: String(win.to) };
+  if (win.from !== null) params.from = String(win.from);
+  try {
+    const same = (d) => label(d) === sel.label;
+    const [plot, recs, fc] = await Promise.all([
+      results("model_plot", params, 20000),
+      results("records", params, 10000),
+      results("forecasts", { partition: params.partition, from: String(win.to - 1) }, 20000).catch(() => []),
+    ]);
+    drawSingle(host, plot.filter(same), recs.filter(same), latestForecast(fc.filter(same)), sel.focus);
+    host.scrollIntoView({ behavior: "smooth", block: "nearest" });
+  } catch (e) {
+    host.append(el("p", { class: "error" }, e.message));
+  }
+}
+
+// Only the newest forecast's documents.
+function latestForecast(docs) {
+  if (!docs.length) return [];
+  const newest = docs.reduce((a, d) => Math.max(a, d.forecast_create_timestamp || 0), 0);
+  return docs.filter((d) => (d.forecast_create_timestamp || 0) === newest);
+}
+
+function drawSingle(host, plot, recs, forecast, focus) {
+  if (!plot.length && !recs.length) {
+    host.append(el("p", { class: "muted" }, "No model plot for this partition: enable model_plot_config in the job to see bounds."));
+  }
+  const W = Math.max(640, Math.min(1200, host.clientWidth || 900)), H = 300;
+  const m = { l: 60, r: 16, t: 12, b: 28 };
+  const xs = [], ys = [];
+  for (const d of plot) {
+    xs.push(d.timestamp);
+    for (const v of [d.model_lower, d.model_upper, d.actual]) if (typeof v === "number") ys.push(v);
+  }
+  for (const r of recs) {
+    xs.push(r.timestamp);
+    if (typeof first(r.actual) === "number") ys.push(first(r.actual));
+  }
+  for (const f of forecast) {
+    xs.push(f.timestamp);
+    for (const v of [f.forecast_lower, f.forecast_upper, f.forecast_prediction]) if (typeof v === "number") ys.push(v);
+  }
+  if (!xs.length) return;
+  const x0 = Math.min(...xs), x1 = Math.max(...xs) + state.job.bucket_span_seconds * 1000;
+  let y0 = Math.min(0, ...ys), y1 = Math.max(...ys);
+  if (y1 <= y0) y1 = y0 + 1;
+  y1 += (y1 - y0) * 0.05;
+  const X = (t) => m.l + ((t - x0) / (x1 - x0 || 1)) * (W - m.l - m.r);
+  const Y = (v) => H - m.b - ((v - y0) / (y1 - y0)) * (H - m.t - m.b);
+  const svg = svgEl("svg", { width: W, height: H, role: "img", "aria-label": "single metric" });
+  // Axes and grid.
+  for (let i = 0; i <= 4; i++) {
+    const v = y0 + ((y1 - y0) * i) / 4;
+    svg.append(svgEl("line", { x1: m.l, x2: W - m.r, y1: Y(v), y2: Y(v), stroke: "#eef0f4" }));
+    const t = svgEl("text", { x: m.l - 6, y: Y(v) + 4, "text-anchor": "end" });
+    t.textContent = fmtNum(v);
+    svg.append(t);
+  }
+  for (let i = 0; i <= 6; i++) {
+    const tm = x0 + ((x1 - x0) * i) / 6;
+    const t = svgEl("text", { x: X(tm), y: H - 8, "text-anchor": i === 0 ? "start" : i === 6 ? "end" : "middle" });
+    t.textContent = fmtTime(tm).slice(5);
+    svg.append(t);
+  }
+  const band = (docs, lo, hi, fill) => {
+    const pts = docs.filter((d) => typeof d[lo] === "number" && typeof d[hi] === "number");
+    if (!pts.length) return;
+    const up = pts.map((d) => `${X(d.timestamp)},${Y(d[hi])}`);
+    const down = pts.slice().reverse().map((d) => `${X(d.timestamp)},${Y(d[lo])}`);
+    svg.append(svgEl("polygon", { points: up.concat(down).join(" "), fill, opacity: 0.5, class: `band-${lo}` }));
+  };
+  const line = (docs, get, stroke, extra) => {
+    const pts = docs.filter((d) => typeof get(d) === "number").map((d) => `${X(d.timestamp)},${Y(get(d))}`);
+    if (pts.length) svg.append(svgEl("polyline", { points: pts.join(" "), fill: "none", stroke, "stroke-width": 1.4, ...extra }));
+  };
+  band(plot, "model_lower", "model_upper", "#a6cee3");
+  band(forecast, "forecast_lower", "forecast_upper", "#c4a7e7");
+  line(plot, (d) => d.actual, "#1f5e8c", { class: "actual" });
+  line(forecast, (d) => d.forecast_prediction, "#7b49c4", { "stroke-dasharray": "4 3", class: "forecast" });
+  if (focus !== undefined) {
+    svg.append(svgEl("line", { x1: X(focus), x2: X(focus), y1: m.t, y2: H - m.b, stroke: "#69707d", "stroke-dasharray": "2 2" }));
+  }
+  for (const r of recs) {
+    const v = first(r.actual);
+    if (typeof v !== "number") continue;
+    const c = svgEl("circle", {
+      cx: X(r.timestamp), cy: Y(v), r: r.record_score >= 75 ? 6 : 4.5, fill: color(r.record_score),
+      stroke: "#333", "stroke-width": 0.7, class: "anomaly", "data-score": String(r.record_score),
+    });
+    c.addEventListener("mousemove", (e) => tooltip(e, `${fmtTime(r.timestamp)}\nscore ${fmtNum(r.record_score)}\nactual ${fmtNum(v)}, typical ${fmtNum(first(r.typical))}\n${r.explanation || ""}`));
+    c.addEventListener("mouseleave", (e) => tooltip(e, null));
+    svg.append(c);
+  }
+  host.append(svg);
+}
+
+$("#range").addEventListener("change", refresh);
+$("#min-score").addEventListener("change", refresh);
+$("#token-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  state.token = $("#token").value.trim();
+  sessionStorage.setItem("tidewatch-token", state.token);
+  $("#token-form").hidden = true;
+  loadJobs();
+});
+
+loadSeverity().then(loadJobs);
