@@ -55,6 +55,8 @@ enum Command {
     },
     /// Prints a job's results.
     Results(ResultsArgs),
+    /// Serves the HTTP API (`/api`, `/metrics`, `/health`) and the web UI.
+    Serve(tidewatch::api::ServeArgs),
     /// Shows where each job stands: buckets, documents, partitions, memory, delayed data.
     Status {
         /// Only this job.
@@ -183,6 +185,14 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Results(args) => print_results(&cli.store, args),
+        Command::Serve(args) => {
+            let jobs = config::load_jobs(&[args.jobs.clone()])?;
+            let store: std::sync::Arc<dyn store::Store> = store::open(&cli.store)?.into();
+            let state = tidewatch::api::AppState::new(store, jobs).with_token(args.token.clone());
+            eprintln!("serving the web UI and API on http://{}/", args.http);
+            tidewatch::api::serve_blocking(args.http, state)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status { job_id, jobs, json } => status(&cli.store, job_id, &jobs, json),
     }
 }
