@@ -173,6 +173,8 @@ pub struct Figures {
     pub recall_at_default: f64,
     /// F1 at the default alert threshold.
     pub f1_at_default: f64,
+    /// Pooled F1 at thresholds 25, 50, 60, 70, 75, 80, 90 (the model's score scale).
+    pub curve: [f64; 7],
 }
 
 /// Figures for one series.
@@ -224,7 +226,9 @@ fn figures(prepared: &[&Prepared], default: f64) -> Figures {
     let pooled = Prepared::merge(prepared);
     let (one_threshold_f1, one_threshold) = pooled.best().unwrap_or((0.0, f64::INFINITY));
     let c = pooled.counts(default);
+    let curve = [25.0, 50.0, 60.0, 70.0, 75.0, 80.0, 90.0].map(|t| pooled.counts(t).f1());
     Figures {
+        curve,
         mean_best_f1,
         one_threshold_f1,
         one_threshold,
@@ -420,6 +424,11 @@ impl Evaluation {
             t.push_str(&line(f, m, z));
         }
         t.push_str(&line("ALL", &self.model, &self.zscore));
+        let c = self.model.curve;
+        t.push_str(&format!(
+            "model one-threshold F1 by score: 25 {:.3} | 50 {:.3} | 60 {:.3} | 70 {:.3} | 75 {:.3} | 80 {:.3} | 90 {:.3}\n",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+        ));
         t
     }
 

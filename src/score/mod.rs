@@ -1,7 +1,7 @@
 //! Probabilities to 0-100 scores.
 //!
 //! A score is first **anchored to the probability** ([`probability_to_score`]): a log
-//! scale on which 1e-2 is 25, 1e-4 is 50, 1e-6 is 75 and 1e-8 is 100, the same for every job
+//! scale on which 1e-2 is 25, 1e-4 is 50 and 1e-6 is 75 (bending towards 100 above), the same for every job
 //! and partition, so one alert threshold means the same thing across thousands of
 //! partitions and a quiet series does not produce 75s as often as a noisy one.
 //!
@@ -30,7 +30,9 @@ const BINS: usize = DECADES * PER_DECADE as usize;
 /// History size below which scores are not damped.
 const MIN_HISTORY: u64 = 500;
 
-/// Maps a probability to 0-100 on a log scale: 1e-2 → 25, 1e-4 → 50, 1e-6 → 75, 1e-8 → 100.
+/// Maps a probability to 0-100 on a log scale: 1e-2 → 25, 1e-4 → 50, 1e-6 → 75; above 75 the
+/// scale bends smoothly towards 100 (1e-8 → 91, 1e-12 → 99) so the most unusual records
+/// still rank against each other instead of all tying at 100.
 ///
 /// ```
 /// let s = tidewatch::score::probability_to_score(1e-6);
@@ -38,7 +40,13 @@ const MIN_HISTORY: u64 = 500;
 /// ```
 pub fn probability_to_score(p: f64) -> f64 {
     let l = -p.clamp(1e-300, 1.0).log10();
-    (l * 12.5).clamp(0.0, 100.0)
+    let linear = l * 12.5;
+    if linear <= 75.0 {
+        linear.max(0.0)
+    } else {
+        // Above 75 the scale bends smoothly towards 100, so scores never tie at the top.
+        100.0 - 25.0 * (-(linear - 75.0) / 25.0).exp()
+    }
 }
 
 /// Severity band of a 0-100 score.
@@ -247,7 +255,12 @@ mod tests {
         assert_eq!(probability_to_score(1.0), 0.0);
         assert!((probability_to_score(1e-2) - 25.0).abs() < 1e-9);
         assert!((probability_to_score(1e-4) - 50.0).abs() < 1e-9);
-        assert_eq!(probability_to_score(1e-30), 100.0);
+        assert!((probability_to_score(1e-8) - 90.8).abs() < 0.1);
+        assert!(probability_to_score(1e-30) > 99.9 && probability_to_score(1e-30) < 100.0);
+        assert!(
+            probability_to_score(1e-30) > probability_to_score(1e-29),
+            "no ties at the top"
+        );
         assert_eq!(Severity::of(80.0), Severity::Critical);
         assert_eq!(Severity::of(60.0), Severity::Major);
         assert_eq!(Severity::of(30.0), Severity::Minor);
@@ -289,7 +302,7 @@ mod tests {
     fn bucket_and_influencer_scores_follow_the_worst_record() {
         let mut n = Normalizer::new();
         let b = n.bucket_score(&[0.5, 1e-8, 0.1]);
-        assert!((b - 100.0).abs() < 1e-9);
+        assert!((b - probability_to_score(1e-8)).abs() < 1e-9);
         assert_eq!(n.bucket_score(&[]), 0.0);
         assert!((n.influencer_score(&[1e-4, 0.3]) - 50.0).abs() < 1e-9);
     }
