@@ -667,6 +667,69 @@ mod tests {
     }
 
     #[test]
+    fn demo_log_loads_with_exactly_its_malformed_lines_rejected() {
+        let cfg = crate::demo::DemoConfig {
+            days: 1,
+            visitor_requests_per_day: 5_000.0,
+            malformed_rate: 0.01,
+            ..crate::demo::DemoConfig::default()
+        };
+        let mut bytes = Vec::new();
+        let log = crate::demo::generate(&cfg, &mut bytes).unwrap();
+        assert!(log.malformed > 20, "{log}");
+        let store = RecordingStore::default();
+        let format = LogFormat::compile(crate::demo::DEMO_LOG_FORMAT).unwrap();
+        let mut loader = Loader::new(&store, "logs", format);
+        loader.read("demo.log", &bytes[..]).unwrap();
+        let s = loader.finish().unwrap();
+        assert_eq!(s.lines, log.lines);
+        assert_eq!(s.rejected, log.malformed);
+        assert_eq!(s.stored, log.lines - log.malformed);
+        assert_eq!(
+            store.docs.lock().unwrap().len() as u64,
+            s.stored,
+            "every stored line has its own id"
+        );
+    }
+
+    #[test]
+    fn cli_arguments_parse() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            ingest: IngestArgs,
+        }
+        let cli =
+            Cli::try_parse_from(["tidewatch", "--index", "nginx-x", "a.log.gz", "-"]).unwrap();
+        assert_eq!(cli.ingest.index, "nginx-x");
+        assert_eq!(cli.ingest.format, "combined");
+        assert_eq!(cli.ingest.batch_size, DEFAULT_BATCH_SIZE);
+        assert_eq!(
+            cli.ingest.files,
+            [PathBuf::from("a.log.gz"), PathBuf::from("-")]
+        );
+        let cli = Cli::try_parse_from([
+            "tidewatch",
+            "--index",
+            "i",
+            "--format",
+            "$remote_addr [$time_local]",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(cli.ingest.format, "$remote_addr [$time_local]");
+        assert!(
+            Cli::try_parse_from(["tidewatch", "--index", "i"]).is_err(),
+            "a file is required"
+        );
+        assert!(
+            Cli::try_parse_from(["tidewatch", "x.log"]).is_err(),
+            "--index is required"
+        );
+    }
+
+    #[test]
     fn thousands_separators() {
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
