@@ -1238,8 +1238,13 @@ fn perf_500k() {
         .collect();
     let s = EmbeddedStore::open(&dir).unwrap();
     let start = std::time::Instant::now();
-    for chunk in docs.chunks(10_000) {
-        s.bulk("nginx", chunk.to_vec()).unwrap();
+    let mut it = docs.into_iter();
+    loop {
+        let chunk: Vec<BulkDoc> = it.by_ref().take(10_000).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        s.bulk("nginx", chunk).unwrap();
     }
     let bulk = start.elapsed();
     drop(s);
