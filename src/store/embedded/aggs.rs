@@ -1175,10 +1175,9 @@ fn eval_composite(
     after: Option<&[Option<Val>]>,
     docs: &[DocRef],
 ) -> Value {
-    let source_vals = |s: &Source, d: DocRef| -> Vec<Option<Val>> {
-        let raw = s.field.values(d);
-        let mut out: Vec<Option<Val>> = Vec::with_capacity(raw.len());
-        for &v in raw {
+    let source_vals = |s: &Source, d: DocRef, out: &mut Vec<Option<Val>>| {
+        out.clear();
+        for &v in s.field.values(d) {
             let k = match (s.date, s.hist) {
                 (Some((i, o)), _) => date_key(v, i, o).map(Val::Date),
                 (_, Some((i, _))) => v.as_f64().map(|x| Val::Num((x / i).floor() * i)),
@@ -1193,7 +1192,6 @@ fn eval_composite(
         if out.is_empty() && s.missing_bucket {
             out.push(None);
         }
-        out
     };
     let cmp_key = |x: &[Option<Val>], y: &[Option<Val>]| -> Ordering {
         for ((s, a), b) in sources.iter().zip(x).zip(y) {
@@ -1212,13 +1210,31 @@ fn eval_composite(
     };
     let mut groups: FastMap<Vec<Option<Val>>, Vec<DocRef>> = FastMap::default();
     let mut key: Vec<Option<Val>> = Vec::with_capacity(sources.len());
-    for &d in docs {
-        let per: Vec<Vec<Option<Val>>> = sources.iter().map(|s| source_vals(s, d)).collect();
-        if per.iter().any(Vec::is_empty) {
-            continue;
+    let mut per: Vec<Vec<Option<Val>>> = vec![Vec::new(); sources.len()];
+    let mut idx = vec![0usize; sources.len()];
+    'docs: for &d in docs {
+        for (i, s) in sources.iter().enumerate() {
+            source_vals(s, d, &mut per[i]);
+            if i == 0 {
+                // Keys sort by the first source first: values before `after`'s cannot follow it.
+                if let Some(first) = after.and_then(|a| a.first()) {
+                    per[0].retain(|v| {
+                        let o = match (v, first) {
+                            (None, None) => Ordering::Equal,
+                            (None, Some(_)) => Ordering::Less,
+                            (Some(_), None) => Ordering::Greater,
+                            (Some(p), Some(q)) => ctx.cmp(*p, *q),
+                        };
+                        (if s.desc { o.reverse() } else { o }) != Ordering::Less
+                    });
+                }
+            }
+            if per[i].is_empty() {
+                continue 'docs;
+            }
         }
         // Cartesian product of the sources' values.
-        let mut idx = vec![0usize; per.len()];
+        idx.iter_mut().for_each(|i| *i = 0);
         loop {
             key.clear();
             key.extend(per.iter().zip(&idx).map(|(vals, &i)| vals[i]));

@@ -1293,6 +1293,17 @@ fn perf_500k() {
         }
     }
     let comp = start.elapsed();
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: ?")
+        .to_string();
+    let disk: u64 = std::fs::read_dir(dir.join("indices").join("nginx"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    eprintln!("perf: peak {rss}; on disk {:.0} MB", disk as f64 / 1e6);
     eprintln!(
         "perf: {n} docs; bulk {:.2}s ({:.0} docs/s); reopen+load {:.2}s ({:.0} docs/s); datafeed request {:.0} ms; composite paging {} pages in {:.2}s",
         bulk.as_secs_f64(),
