@@ -2,40 +2,15 @@
 //! documents. Bucket aggregations split the list and evaluate their sub-aggregations on each
 //! part; metric aggregations read column values.
 
-use super::index::Val;
+use super::index::{FastMap, FastSet, Val};
 use super::query::{self, bad, Ctx, DocRef, Field};
 use super::search::{self, SortKey, SourceFilter};
 use crate::store::StoreError;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// Elasticsearch's default `search.max_buckets`.
 const MAX_BUCKETS: usize = 65_536;
-
-/// A multiply-rotate hasher for [`Val`] keys (one `u64` each): much cheaper than SipHash on
-/// the hot path, and keys come from the store's own data.
-#[derive(Default)]
-pub(crate) struct FastHasher(u64);
-impl Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, x: usize) {
-        self.write_u64(x as u64);
-    }
-}
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
-type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
 
 /// A parsed aggregation with its sub-aggregations.
 pub(crate) struct Agg<'a> {

@@ -71,10 +71,57 @@ impl std::hash::Hash for Val {
     }
 }
 
+/// A multiply-rotate hasher, much cheaper than SipHash on the hot paths (values, ids, field
+/// paths); the keys come from the store's own data, so flooding is not a concern.
+#[derive(Default)]
+pub(crate) struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
+        }
+        let mut last = [0u8; 8];
+        let rest = chunks.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        self.write_u64(u64::from_le_bytes(last) ^ ((rest.len() as u64) << 59));
+    }
+    #[inline]
+    fn write_u8(&mut self, x: u8) {
+        self.write_u64(x as u64);
+    }
+    #[inline]
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(x as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    #[inline]
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+}
+
+/// A map with [`FastHasher`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
+/// A set with [`FastHasher`].
+pub(crate) type FastSet<K> =
+    std::collections::HashSet<K, std::hash::BuildHasherDefault<FastHasher>>;
+
 /// Strings shared by all indices of a store, so that string values compare by id.
 #[derive(Default)]
 pub(crate) struct Interner {
-    ids: HashMap<Box<str>, u32>,
+    ids: FastMap<Box<str>, u32>,
     strs: Vec<Box<str>>,
 }
 
@@ -121,15 +168,15 @@ impl Column {
             _ => &[],
         }
     }
-    fn set(&mut self, doc: u32, vals: &[Val]) {
+    fn set(&mut self, doc: u32, leaves: &[(u32, Val)]) {
         let doc = doc as usize;
         if self.cells.len() <= doc {
             self.cells.resize(doc + 1, Cell::Missing);
         }
-        self.cells[doc] = match vals.len() {
-            0 => Cell::Missing,
-            1 => Cell::One(vals[0]),
-            _ => Cell::Many(vals.into()),
+        self.cells[doc] = match leaves {
+            [] => Cell::Missing,
+            [(_, v)] => Cell::One(*v),
+            many => Cell::Many(many.iter().map(|(_, v)| *v).collect()),
         };
     }
 }
@@ -171,7 +218,7 @@ pub(crate) struct IndexState {
     /// Whether each slot holds the current version of a document.
     pub(crate) live: Vec<bool>,
     pub(crate) live_count: usize,
-    ids: HashMap<Box<str>, u32>,
+    ids: FastMap<Box<str>, u32>,
     pub(crate) columns: Columns,
     /// Reused buffer of one document's leaves.
     scratch: Vec<(u32, Val)>,
@@ -315,6 +362,7 @@ fn fast_rfc3339(b: &[u8]) -> Option<i64> {
 #[derive(Default)]
 pub(crate) struct Columns {
     names: BTreeMap<String, u32>,
+    ids: FastMap<String, u32>,
     cols: Vec<Column>,
 }
 
@@ -335,13 +383,15 @@ impl Columns {
             .take_while(move |(k, _)| k.starts_with(prefix))
             .map(|(k, _)| k)
     }
+    #[inline]
     fn id_for(&mut self, path: &str) -> u32 {
-        if let Some(&i) = self.names.get(path) {
+        if let Some(&i) = self.ids.get(path) {
             return i;
         }
         let i = self.cols.len() as u32;
         self.cols.push(Column::default());
         self.names.insert(path.to_string(), i);
+        self.ids.insert(path.to_string(), i);
         i
     }
 }
@@ -551,7 +601,7 @@ impl IndexState {
             docs: Vec::new(),
             live: Vec::new(),
             live_count: 0,
-            ids: HashMap::new(),
+            ids: FastMap::default(),
             columns: Columns::default(),
             scratch: Vec::new(),
             next_seq: 0,
@@ -685,8 +735,7 @@ impl IndexState {
             while j < leaves.len() && leaves[j].0 == c {
                 j += 1;
             }
-            let vals: Vec<Val> = leaves[i..j].iter().map(|(_, v)| *v).collect();
-            self.columns.cols[c as usize].set(slot, &vals);
+            self.columns.cols[c as usize].set(slot, &leaves[i..j]);
             i = j;
         }
         leaves.clear();
