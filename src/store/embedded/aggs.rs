@@ -2,40 +2,15 @@
 //! documents. Bucket aggregations split the list and evaluate their sub-aggregations on each
 //! part; metric aggregations read column values.
 
-use super::index::Val;
+use super::index::{FastMap, FastSet, Val};
 use super::query::{self, bad, Ctx, DocRef, Field};
 use super::search::{self, SortKey, SourceFilter};
 use crate::store::StoreError;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// Elasticsearch's default `search.max_buckets`.
 const MAX_BUCKETS: usize = 65_536;
-
-/// A multiply-rotate hasher for [`Val`] keys (one `u64` each): much cheaper than SipHash on
-/// the hot path, and keys come from the store's own data.
-#[derive(Default)]
-pub(crate) struct FastHasher(u64);
-impl Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, x: usize) {
-        self.write_u64(x as u64);
-    }
-}
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
-type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
 
 /// A parsed aggregation with its sub-aggregations.
 pub(crate) struct Agg<'a> {
@@ -1175,10 +1150,9 @@ fn eval_composite(
     after: Option<&[Option<Val>]>,
     docs: &[DocRef],
 ) -> Value {
-    let source_vals = |s: &Source, d: DocRef| -> Vec<Option<Val>> {
-        let raw = s.field.values(d);
-        let mut out: Vec<Option<Val>> = Vec::with_capacity(raw.len());
-        for &v in raw {
+    let source_vals = |s: &Source, d: DocRef, out: &mut Vec<Option<Val>>| {
+        out.clear();
+        for &v in s.field.values(d) {
             let k = match (s.date, s.hist) {
                 (Some((i, o)), _) => date_key(v, i, o).map(Val::Date),
                 (_, Some((i, _))) => v.as_f64().map(|x| Val::Num((x / i).floor() * i)),
@@ -1193,7 +1167,6 @@ fn eval_composite(
         if out.is_empty() && s.missing_bucket {
             out.push(None);
         }
-        out
     };
     let cmp_key = |x: &[Option<Val>], y: &[Option<Val>]| -> Ordering {
         for ((s, a), b) in sources.iter().zip(x).zip(y) {
@@ -1212,13 +1185,31 @@ fn eval_composite(
     };
     let mut groups: FastMap<Vec<Option<Val>>, Vec<DocRef>> = FastMap::default();
     let mut key: Vec<Option<Val>> = Vec::with_capacity(sources.len());
-    for &d in docs {
-        let per: Vec<Vec<Option<Val>>> = sources.iter().map(|s| source_vals(s, d)).collect();
-        if per.iter().any(Vec::is_empty) {
-            continue;
+    let mut per: Vec<Vec<Option<Val>>> = vec![Vec::new(); sources.len()];
+    let mut idx = vec![0usize; sources.len()];
+    'docs: for &d in docs {
+        for (i, s) in sources.iter().enumerate() {
+            source_vals(s, d, &mut per[i]);
+            if i == 0 {
+                // Keys sort by the first source first: values before `after`'s cannot follow it.
+                if let Some(first) = after.and_then(|a| a.first()) {
+                    per[0].retain(|v| {
+                        let o = match (v, first) {
+                            (None, None) => Ordering::Equal,
+                            (None, Some(_)) => Ordering::Less,
+                            (Some(_), None) => Ordering::Greater,
+                            (Some(p), Some(q)) => ctx.cmp(*p, *q),
+                        };
+                        (if s.desc { o.reverse() } else { o }) != Ordering::Less
+                    });
+                }
+            }
+            if per[i].is_empty() {
+                continue 'docs;
+            }
         }
         // Cartesian product of the sources' values.
-        let mut idx = vec![0usize; per.len()];
+        idx.iter_mut().for_each(|i| *i = 0);
         loop {
             key.clear();
             key.extend(per.iter().zip(&idx).map(|(vals, &i)| vals[i]));

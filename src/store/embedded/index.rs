@@ -71,10 +71,57 @@ impl std::hash::Hash for Val {
     }
 }
 
+/// A multiply-rotate hasher, much cheaper than SipHash on the hot paths (values, ids, field
+/// paths); the keys come from the store's own data, so flooding is not a concern.
+#[derive(Default)]
+pub(crate) struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
+        }
+        let mut last = [0u8; 8];
+        let rest = chunks.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        self.write_u64(u64::from_le_bytes(last) ^ ((rest.len() as u64) << 59));
+    }
+    #[inline]
+    fn write_u8(&mut self, x: u8) {
+        self.write_u64(x as u64);
+    }
+    #[inline]
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(x as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    #[inline]
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+}
+
+/// A map with [`FastHasher`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
+/// A set with [`FastHasher`].
+pub(crate) type FastSet<K> =
+    std::collections::HashSet<K, std::hash::BuildHasherDefault<FastHasher>>;
+
 /// Strings shared by all indices of a store, so that string values compare by id.
 #[derive(Default)]
 pub(crate) struct Interner {
-    ids: HashMap<Box<str>, u32>,
+    ids: FastMap<Box<str>, u32>,
     strs: Vec<Box<str>>,
 }
 
@@ -121,15 +168,15 @@ impl Column {
             _ => &[],
         }
     }
-    fn set(&mut self, doc: u32, vals: &[Val]) {
+    fn set(&mut self, doc: u32, leaves: &[(u32, Val)]) {
         let doc = doc as usize;
         if self.cells.len() <= doc {
             self.cells.resize(doc + 1, Cell::Missing);
         }
-        self.cells[doc] = match vals.len() {
-            0 => Cell::Missing,
-            1 => Cell::One(vals[0]),
-            _ => Cell::Many(vals.into()),
+        self.cells[doc] = match leaves {
+            [] => Cell::Missing,
+            [(_, v)] => Cell::One(*v),
+            many => Cell::Many(many.iter().map(|(_, v)| *v).collect()),
         };
     }
 }
@@ -171,8 +218,10 @@ pub(crate) struct IndexState {
     /// Whether each slot holds the current version of a document.
     pub(crate) live: Vec<bool>,
     pub(crate) live_count: usize,
-    ids: HashMap<Box<str>, u32>,
-    pub(crate) columns: BTreeMap<String, Column>,
+    ids: FastMap<Box<str>, u32>,
+    pub(crate) columns: Columns,
+    /// Reused buffer of one document's leaves.
+    scratch: Vec<(u32, Val)>,
     next_seq: u64,
     generation: u64,
     segments: Vec<String>,
@@ -215,46 +264,309 @@ fn looks_like_date(s: &str) -> bool {
         && b[8..10].iter().all(u8::is_ascii_digit)
 }
 
+/// A string as a value: a date when it has the shape of one, else an interned string.
+fn str_val(s: &str, interner: &mut Interner) -> Val {
+    if looks_like_date(s) {
+        if let Some(ms) = fast_rfc3339(s.as_bytes()).or_else(|| crate::time::parse_timestamp(s)) {
+            return Val::Date(ms);
+        }
+    }
+    Val::Str(interner.intern(s))
+}
+
 /// Converts a JSON scalar to a value, interning strings.
+#[cfg(test)]
 pub(crate) fn scalar_val(v: &Value, interner: &mut Interner) -> Option<Val> {
     match v {
         Value::Number(n) => n.as_f64().map(Val::Num),
-        Value::String(s) => {
-            if looks_like_date(s) {
-                if let Some(ms) = crate::time::parse_timestamp(s) {
-                    return Some(Val::Date(ms));
-                }
-            }
-            Some(Val::Str(interner.intern(s)))
-        }
+        Value::String(s) => Some(str_val(s, interner)),
         Value::Bool(b) => Some(Val::Bool(*b)),
         _ => None,
     }
 }
 
-/// Collects `(dotted path, value)` pairs of a document; arrays contribute each element to the
-/// same path, objects inside arrays are flattened too (like Elasticsearch's `object` type).
-fn flatten<'a>(prefix: &mut String, v: &'a Value, out: &mut Vec<(String, &'a Value)>) {
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The common `YYYY-MM-DDTHH:MM:SS[.fff]Z` / `±HH:MM` form, parsed without chrono;
+/// `None` hands anything else to the general parser.
+fn fast_rfc3339(b: &[u8]) -> Option<i64> {
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let mut n = 0i64;
+        for &c in b.get(r)? {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + (c - b'0') as i64;
+        }
+        Some(n)
+    };
+    if b.len() < 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d, h, mi, sec) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let mut i = 19;
+    let mut ms = 0i64;
+    if b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if i - start < 3 {
+                ms = ms * 10 + (b[i] - b'0') as i64;
+            }
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0 {
+            return None;
+        }
+        for _ in digits..3 {
+            ms *= 10;
+        }
+    }
+    let offset_min = match b.get(i..)? {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let o = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
+            if *sign == b'+' {
+                o
+            } else {
+                -o
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo, d);
+    Some(((days * 24 + h) * 60 + mi - offset_min) * 60_000 + sec * 1000 + ms)
+}
+
+/// Column ids by dotted field path, and the columns.
+#[derive(Default)]
+pub(crate) struct Columns {
+    names: BTreeMap<String, u32>,
+    ids: FastMap<String, u32>,
+    cols: Vec<Column>,
+}
+
+impl Columns {
+    /// The column of a field path.
+    pub(crate) fn get(&self, name: &str) -> Option<&Column> {
+        self.names.get(name).map(|&i| &self.cols[i as usize])
+    }
+    /// All field paths, sorted.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &String> {
+        self.names.keys()
+    }
+    /// Field paths starting with `prefix`, sorted.
+    pub(crate) fn with_prefix<'s>(&'s self, prefix: &'s str) -> impl Iterator<Item = &'s String> {
+        use std::ops::Bound;
+        self.names
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k)
+    }
+    #[inline]
+    fn id_for(&mut self, path: &str) -> u32 {
+        if let Some(&i) = self.ids.get(path) {
+            return i;
+        }
+        let i = self.cols.len() as u32;
+        self.cols.push(Column::default());
+        self.names.insert(path.to_string(), i);
+        self.ids.insert(path.to_string(), i);
+        i
+    }
+}
+
+/// Receives the leaves of one document as `(column id, value)` pairs.
+struct Sink<'s> {
+    cols: &'s mut Columns,
+    interner: &'s mut Interner,
+    out: &'s mut Vec<(u32, Val)>,
+}
+
+impl Sink<'_> {
+    #[inline]
+    fn num(&mut self, path: &str, f: f64, float: bool) {
+        let id = self.cols.id_for(path);
+        if float {
+            self.cols.cols[id as usize].has_float = true;
+        }
+        self.out.push((id, Val::Num(f)));
+    }
+    #[inline]
+    fn string(&mut self, path: &str, s: &str) {
+        let v = str_val(s, self.interner);
+        let id = self.cols.id_for(path);
+        self.out.push((id, v));
+    }
+    #[inline]
+    fn boolean(&mut self, path: &str, b: bool) {
+        let id = self.cols.id_for(path);
+        self.out.push((id, Val::Bool(b)));
+    }
+}
+
+fn push_key(path: &mut String, key: &str) {
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(key);
+}
+
+/// Walks a parsed document: objects extend the dotted path, arrays contribute each element to
+/// the same path (objects inside arrays are flattened too, like Elasticsearch's `object`
+/// type), `null` is skipped.
+fn walk_value(path: &mut String, v: &Value, sink: &mut Sink) {
     match v {
         Value::Object(map) => {
             for (k, child) in map {
-                let len = prefix.len();
-                if !prefix.is_empty() {
-                    prefix.push('.');
-                }
-                prefix.push_str(k);
-                flatten(prefix, child, out);
-                prefix.truncate(len);
+                let len = path.len();
+                push_key(path, k);
+                walk_value(path, child, sink);
+                path.truncate(len);
             }
         }
         Value::Array(items) => {
             for item in items {
-                flatten(prefix, item, out);
+                walk_value(path, item, sink);
             }
         }
         Value::Null => {}
-        _ => out.push((prefix.clone(), v)),
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64() {
+                sink.num(path, f, n.is_f64());
+            }
+        }
+        Value::String(s) => sink.string(path, s),
+        Value::Bool(b) => sink.boolean(path, *b),
     }
+}
+
+/// The same walk straight from JSON text, without building a `Value` tree.
+struct Walk<'p, 's, 'x> {
+    path: &'p mut String,
+    sink: &'p mut Sink<'s>,
+    _x: std::marker::PhantomData<&'x ()>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Walk<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+struct KeySeed<'p>(&'p mut String);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        push_key(self.0, v);
+        Ok(())
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Walk<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON document")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.sink.boolean(self.path, v);
+        Ok(())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.sink.num(self.path, v as f64, false);
+        Ok(())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.sink.num(self.path, v as f64, false);
+        Ok(())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        self.sink.num(self.path, v, true);
+        Ok(())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.sink.string(self.path, v);
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(Walk {
+                path: &mut *self.path,
+                sink: &mut *self.sink,
+                _x: std::marker::PhantomData,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        loop {
+            let len = self.path.len();
+            if map.next_key_seed(KeySeed(&mut *self.path))?.is_none() {
+                break;
+            }
+            map.next_value_seed(Walk {
+                path: &mut *self.path,
+                sink: &mut *self.sink,
+                _x: std::marker::PhantomData,
+            })?;
+            self.path.truncate(len);
+        }
+        Ok(())
+    }
+}
+
+/// Parses JSON text into leaves; `false` if it is not valid JSON.
+fn walk_text(text: &str, sink: &mut Sink) -> bool {
+    use serde::de::DeserializeSeed;
+    let mut path = String::new();
+    let mut de = serde_json::Deserializer::from_str(text);
+    Walk {
+        path: &mut path,
+        sink,
+        _x: std::marker::PhantomData,
+    }
+    .deserialize(&mut de)
+    .is_ok()
+        && de.end().is_ok()
 }
 
 /// Checks an index name the way Elasticsearch does (and so that it is a safe folder name).
@@ -289,8 +601,9 @@ impl IndexState {
             docs: Vec::new(),
             live: Vec::new(),
             live_count: 0,
-            ids: HashMap::new(),
-            columns: BTreeMap::new(),
+            ids: FastMap::default(),
+            columns: Columns::default(),
+            scratch: Vec::new(),
             next_seq: 0,
             generation: 0,
             segments: Vec::new(),
@@ -371,8 +684,8 @@ impl IndexState {
                     self.next_seq = self.next_seq.max(seq + 1);
                     match op {
                         Op::Index => {
-                            if let Ok(value) = serde_json::from_str::<Value>(src) {
-                                self.apply_index(id, seq, src.into(), &value, interner);
+                            if self.leaves_of_text(src, interner) {
+                                self.apply_index(id, seq, src.into());
                             } else {
                                 self.skipped_records += 1;
                             }
@@ -399,62 +712,60 @@ impl IndexState {
         good_end
     }
 
-    fn apply_index(
-        &mut self,
-        id: String,
-        seq_no: u64,
-        source: Box<str>,
-        value: &Value,
-        interner: &mut Interner,
-    ) -> u32 {
+    /// Records a new version of document `id` whose leaves are in `self.scratch`.
+    fn apply_index(&mut self, id: String, seq_no: u64, source: Box<str>) -> u32 {
         let slot = self.docs.len() as u32;
-        if let Some(old) = self.ids.insert(id.clone().into_boxed_str(), slot) {
+        let id: Box<str> = id.into_boxed_str();
+        if let Some(old) = self.ids.insert(id.clone(), slot) {
             if self.live[old as usize] {
                 self.live[old as usize] = false;
                 self.live_count -= 1;
             }
         }
-        self.docs.push(DocEntry {
-            id: id.into_boxed_str(),
-            seq_no,
-            source,
-        });
+        self.docs.push(DocEntry { id, seq_no, source });
         self.live.push(true);
         self.live_count += 1;
-        let mut pairs = Vec::new();
-        flatten(&mut String::new(), value, &mut pairs);
-        // Group values by path (a path repeats for arrays); keep first-seen order.
+        // Group leaves by column (a path repeats for arrays), keeping document order.
+        let leaves = &mut self.scratch;
+        leaves.sort_by_key(|(c, _)| *c);
         let mut i = 0;
-        let mut vals: Vec<Val> = Vec::new();
-        let mut done: Vec<bool> = vec![false; pairs.len()];
-        while i < pairs.len() {
-            if done[i] {
-                i += 1;
-                continue;
+        while i < leaves.len() {
+            let c = leaves[i].0;
+            let mut j = i + 1;
+            while j < leaves.len() && leaves[j].0 == c {
+                j += 1;
             }
-            vals.clear();
-            let path = &pairs[i].0;
-            let mut float = false;
-            for j in i..pairs.len() {
-                if !done[j] && pairs[j].0 == *path {
-                    done[j] = true;
-                    if let Some(v) = scalar_val(pairs[j].1, interner) {
-                        if let (Val::Num(_), Value::Number(n)) = (v, pairs[j].1) {
-                            float |= n.is_f64();
-                        }
-                        vals.push(v);
-                    }
-                }
-            }
-            let col = match self.columns.get_mut(path.as_str()) {
-                Some(c) => c,
-                None => self.columns.entry(path.clone()).or_default(),
-            };
-            col.has_float |= float;
-            col.set(slot, &vals);
-            i += 1;
+            self.columns.cols[c as usize].set(slot, &leaves[i..j]);
+            i = j;
         }
+        leaves.clear();
         slot
+    }
+
+    /// Collects a parsed document's leaves into `self.scratch`.
+    fn leaves_of_value(&mut self, value: &Value, interner: &mut Interner) {
+        self.scratch.clear();
+        let mut sink = Sink {
+            cols: &mut self.columns,
+            interner,
+            out: &mut self.scratch,
+        };
+        walk_value(&mut String::new(), value, &mut sink);
+    }
+
+    /// Collects a JSON text's leaves into `self.scratch`; `false` if it is not JSON.
+    fn leaves_of_text(&mut self, text: &str, interner: &mut Interner) -> bool {
+        self.scratch.clear();
+        let mut sink = Sink {
+            cols: &mut self.columns,
+            interner,
+            out: &mut self.scratch,
+        };
+        let ok = walk_text(text, &mut sink);
+        if !ok {
+            self.scratch.clear();
+        }
+        ok
     }
 
     fn apply_delete(&mut self, id: &str) -> bool {
@@ -500,7 +811,8 @@ impl IndexState {
         self.append(&buf)?;
         self.next_seq += docs.len() as u64;
         for ((id, src, value), seq) in docs.into_iter().zip(&seqs) {
-            self.apply_index(id, *seq, src.into_boxed_str(), &value, interner);
+            self.leaves_of_value(&value, interner);
+            self.apply_index(id, *seq, src.into_boxed_str());
         }
         Ok(seqs)
     }
@@ -706,6 +1018,73 @@ mod tests {
             Some(Val::Date(1431820801500))
         );
         assert_eq!(scalar_val(&Value::from("US"), &mut i), Some(Val::Str(0)));
+    }
+
+    #[test]
+    fn fast_date_parser_agrees_with_the_general_one() {
+        for t in [
+            "2015-05-17T10:05:03Z",
+            "2015-05-17T10:05:03.1Z",
+            "2015-05-17T10:05:03.123456Z",
+            "1969-12-31T23:59:59.999Z",
+            "2000-02-29T00:00:00+05:30",
+            "2024-12-31T23:59:59-08:00",
+        ] {
+            assert_eq!(
+                fast_rfc3339(t.as_bytes()),
+                crate::time::parse_timestamp(t),
+                "{t}"
+            );
+        }
+        for t in [
+            "2015-05-17",
+            "2015-05-17T10:05",
+            "2015-13-17T10:05:03Z",
+            "2015-05-17T10:05:03",
+        ] {
+            assert_eq!(fast_rfc3339(t.as_bytes()), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn walking_text_and_values_gives_the_same_leaves() {
+        let text =
+            r#"{"a":{"b":[1,2.5,{"c":"x"}],"d":null},"e.f":true,"t":"2015-05-17T00:00:00Z"}"#;
+        let value: Value = serde_json::from_str(text).unwrap();
+        let mut i = Interner::default();
+        let mut c1 = Columns::default();
+        let mut o1 = Vec::new();
+        assert!(walk_text(
+            text,
+            &mut Sink {
+                cols: &mut c1,
+                interner: &mut i,
+                out: &mut o1
+            }
+        ));
+        let mut c2 = Columns::default();
+        let mut o2 = Vec::new();
+        walk_value(
+            &mut String::new(),
+            &value,
+            &mut Sink {
+                cols: &mut c2,
+                interner: &mut i,
+                out: &mut o2,
+            },
+        );
+        assert_eq!(o1, o2);
+        assert_eq!(c1.names().collect::<Vec<_>>(), ["a.b", "a.b.c", "e.f", "t"]);
+        assert!(c1.get("a.b").unwrap().has_float);
+        assert_eq!(o1[4], (3, Val::Date(1431820800000)));
+        assert!(!walk_text(
+            r#"{"a":"#,
+            &mut Sink {
+                cols: &mut c1,
+                interner: &mut i,
+                out: &mut o1
+            }
+        ));
     }
 
     #[test]

@@ -513,12 +513,7 @@ pub(crate) fn exists_query<'a>(ctx: &Ctx<'a>, field: &str) -> Query<'a> {
     let mut fields = vec![ctx.field(field)];
     let mut names: Vec<&String> = Vec::new();
     for ix in &ctx.indices {
-        names.extend(
-            ix.columns
-                .range(prefix.clone()..)
-                .take_while(|(k, _)| k.starts_with(&prefix))
-                .map(|(k, _)| k),
-        );
+        names.extend(ix.columns.with_prefix(&prefix));
     }
     names.sort();
     names.dedup();

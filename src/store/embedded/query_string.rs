@@ -323,7 +323,7 @@ fn all_fields(ctx: &Ctx) -> Vec<String> {
     let mut names: Vec<String> = ctx
         .indices
         .iter()
-        .flat_map(|ix| ix.columns.keys().cloned())
+        .flat_map(|ix| ix.columns.names().cloned())
         .collect();
     names.sort();
     names.dedup();
