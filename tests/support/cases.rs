@@ -4,7 +4,7 @@
 //! Expected values are computed from the generated documents in Rust, never copied from an
 //! engine's answer.
 
-use super::engine::{engine, http, Engine, Kind};
+use super::engine::{engine, http, launch, Engine, Kind};
 use super::proxy::{make_pki, Fault, Proxy};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -984,4 +984,32 @@ fn large_bulks_are_split_into_bounded_requests() {
     store.refresh(&index).unwrap();
     let (_, count) = http("GET", &format!("{url}/{index}/_count"), None);
     assert_eq!(count["count"], total);
+}
+
+/// The fixture's own guarantees: an engine that dies during start-up or later fails loudly,
+/// with its last log lines (a shell stands in for the launcher here).
+#[test]
+fn an_engine_crash_fails_loudly() {
+    let mut dies_early = std::process::Command::new("sh");
+    dies_early.args(["-c", "echo 'fatal: cannot bind' >&2; exit 3"]);
+    let err = launch(dies_early, Duration::from_secs(20))
+        .err()
+        .expect("start-up must fail");
+    assert!(
+        err.contains("exited during start-up") && err.contains("cannot bind"),
+        "{err}"
+    );
+
+    let mut dies_later = std::process::Command::new("sh");
+    dies_later.args(["-c", "echo TIDEWATCH_ENGINE_URL=http://127.0.0.1:9; echo 'OutOfMemoryError' >&2; sleep 0.2; exit 137"]);
+    let engine = launch(dies_later, Duration::from_secs(20)).unwrap();
+    assert_eq!(engine.url, "http://127.0.0.1:9");
+    std::thread::sleep(Duration::from_millis(800));
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.check_alive()))
+        .expect_err("a dead engine must fail the test");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("crashed") && message.contains("OutOfMemoryError"),
+        "{message}"
+    );
 }

@@ -113,18 +113,48 @@ fn start(kind: Kind) -> Result<Engine, String> {
     let java = std::env::var("JAVA_HOME")
         .map(|h| format!("{h}/bin/java"))
         .unwrap_or_else(|_| "java".to_string());
-    let mut child = Command::new(&java)
-        .args(["-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"])
+    let mut command = Command::new(&java);
+    command
+        .args([
+            "-Xms256m",
+            "-Xmx512m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-Xshare:auto",
+        ])
         .arg("-Djava.awt.headless=true")
         .arg("-cp")
         .arg(&classpath)
         .arg(kind.main_class())
-        .arg("--watch-stdin")
+        .arg("--watch-stdin");
+    let engine = launch(command, Duration::from_secs(180)).map_err(|e| {
+        if e.contains("could not run") {
+            format!("{e} (is a Java 17 JDK installed? .ci/engine.sh installs one)")
+        } else {
+            e
+        }
+    })?;
+    wait_healthy(&engine.url, Duration::from_secs(60))?;
+    eprintln!(
+        "test engine {} at {}: build check {:.1}s, ready after {:.1}s",
+        engine.version,
+        engine.url,
+        built.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(engine)
+}
+
+/// Spawns a launcher (stdin piped: closing it stops the engine), collects its output, and
+/// waits up to `limit` for its `TIDEWATCH_ENGINE_URL=` line.
+pub fn launch(mut command: Command, limit: Duration) -> Result<Engine, String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("could not run `{java}` (is a Java 17 JDK installed? .ci/engine.sh installs one): {e}"))?;
+        .map_err(|e| format!("could not run `{program}`: {e}"))?;
     let stdin = child.stdin.take().ok_or("no stdin pipe")?;
     let log_tail: Arc<Mutex<Vec<String>>> = Arc::default();
     let (tx, rx) = mpsc::channel::<(String, String)>();
@@ -153,7 +183,7 @@ fn start(kind: Kind) -> Result<Engine, String> {
             }
         });
     }
-    let deadline = Instant::now() + Duration::from_secs(180);
+    let deadline = Instant::now() + limit;
     let mut url = None;
     let mut version = String::new();
     while url.is_none() {
@@ -179,19 +209,13 @@ fn start(kind: Kind) -> Result<Engine, String> {
                         .unwrap_or_else(|e| e.into_inner())
                         .join("\n");
                     return Err(format!(
-                        "the engine printed no URL within 180 s; its last log lines:\n{tail}"
+                        "the engine printed no URL within {limit:?}; its last log lines:\n{tail}"
                     ));
                 }
             }
         }
     }
     let url = url.unwrap_or_default();
-    wait_healthy(&url, Duration::from_secs(60))?;
-    eprintln!(
-        "test engine {version} at {url}: build check {:.1}s, ready after {:.1}s",
-        built.as_secs_f64(),
-        started.elapsed().as_secs_f64()
-    );
     Ok(Engine {
         url,
         version,
