@@ -162,9 +162,26 @@ async function loadJobs() {
     tr.addEventListener("click", () => selectJob(j.job_id));
     tbody.append(tr);
   }
-  const wanted = new URLSearchParams(location.hash.slice(1)).get("job");
-  const initial = state.jobs.find((j) => j.job_id === wanted) || state.jobs[0];
-  if (initial) selectJob(initial.job_id);
+  // Deep links: #job=ID and optionally &lane=field=value (a swimlane lane label).
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const initial = state.jobs.find((j) => j.job_id === hash.get("job")) || state.jobs[0];
+  if (initial) await selectJob(initial.job_id, laneFromLabel(hash.get("lane")));
+}
+
+// `country=DE host=a` back to its split pairs (values may not contain spaces here).
+function laneFromLabel(text) {
+  if (!text) return null;
+  const split = text.split(" ").map((p) => {
+    const i = p.indexOf("=");
+    return i > 0 ? { field: p.slice(0, i), value: p.slice(i + 1) } : null;
+  });
+  return split.every(Boolean) && split.length ? { label: text, split } : null;
+}
+
+function setHash() {
+  const h = new URLSearchParams({ job: state.job.job_id });
+  if (state.selected) h.set("lane", state.selected.label);
+  history.replaceState(null, "", "#" + h.toString());
 }
 
 function timeWindow() {
@@ -175,15 +192,15 @@ function timeWindow() {
   return { from: span > 0 ? to - span : null, to };
 }
 
-async function selectJob(id) {
+async function selectJob(id, lane) {
   state.job = state.jobs.find((j) => j.job_id === id);
-  state.selected = null;
-  history.replaceState(null, "", "#job=" + encodeURIComponent(id));
+  state.selected = lane || null;
+  setHash();
   for (const tr of document.querySelectorAll("#jobs tbody tr")) {
     tr.classList.toggle("selected", tr.dataset.job === id);
   }
   $("#explorer").hidden = false;
-  $("#single").hidden = true;
+  $("#single").hidden = !state.selected;
   $("#job-title").textContent = id;
   await refresh();
 }
@@ -260,7 +277,8 @@ function drawSwimlane(host, win, records, buckets) {
     host.append(el("p", { class: "muted" }, "No anomalies at or above this score in the range."));
     return;
   }
-  const labelW = 190, cellW = Math.max(4, Math.min(24, Math.floor(900 / cols))), rowH = 22, top = 6, axisH = 26;
+  const avail = Math.max(600, (host.clientWidth || 1000) - 30);
+  const labelW = 190, cellW = Math.max(4, Math.min(40, Math.floor((avail - labelW) / cols))), rowH = 22, top = 6, axisH = 26;
   const width = labelW + cols * cellW + 10, height = top + keys.length * rowH + axisH;
   const svg = svgEl("svg", { width, height, role: "img", "aria-label": "anomaly swimlane" });
   keys.forEach((key, row) => {
@@ -326,6 +344,7 @@ function drawTable(top) {
 
 async function showSingle(sel) {
   state.selected = sel;
+  setHash();
   const win = timeWindow();
   const host = $("#single-chart");
   $("#single").hidden = false;
@@ -355,11 +374,18 @@ function latestForecast(docs) {
   return docs.filter((d) => (d.forecast_create_timestamp || 0) === newest);
 }
 
+// 1, 2 or 5 times a power of ten, at least `raw`.
+function niceStep(raw) {
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
 function drawSingle(host, plot, recs, forecast, focus) {
   if (!plot.length && !recs.length) {
     host.append(el("p", { class: "muted" }, "No model plot for this partition: enable model_plot_config in the job to see bounds."));
   }
-  const W = Math.max(640, Math.min(1200, host.clientWidth || 900)), H = 300;
+  const W = Math.max(640, (host.clientWidth || 900) - 2), H = 300;
   const m = { l: 60, r: 16, t: 12, b: 28 };
   const xs = [], ys = [];
   for (const d of plot) {
@@ -378,13 +404,14 @@ function drawSingle(host, plot, recs, forecast, focus) {
   const x0 = Math.min(...xs), x1 = Math.max(...xs) + state.job.bucket_span_seconds * 1000;
   let y0 = Math.min(0, ...ys), y1 = Math.max(...ys);
   if (y1 <= y0) y1 = y0 + 1;
-  y1 += (y1 - y0) * 0.05;
+  const step = niceStep((y1 - y0) / 4);
+  y0 = Math.floor(y0 / step) * step;
+  y1 = Math.ceil((y1 * 1.02) / step) * step;
   const X = (t) => m.l + ((t - x0) / (x1 - x0 || 1)) * (W - m.l - m.r);
   const Y = (v) => H - m.b - ((v - y0) / (y1 - y0)) * (H - m.t - m.b);
   const svg = svgEl("svg", { width: W, height: H, role: "img", "aria-label": "single metric" });
   // Axes and grid.
-  for (let i = 0; i <= 4; i++) {
-    const v = y0 + ((y1 - y0) * i) / 4;
+  for (let v = y0; v <= y1 + step / 2; v += step) {
     svg.append(svgEl("line", { x1: m.l, x2: W - m.r, y1: Y(v), y2: Y(v), stroke: "#eef0f4" }));
     const t = svgEl("text", { x: m.l - 6, y: Y(v) + 4, "text-anchor": "end" });
     t.textContent = fmtNum(v);

@@ -947,3 +947,22 @@ async fn web_ui_is_served_and_needs_nothing_from_the_network() {
     assert!(ui::APP_JS.contains("/ui/vega/swimlane.vl.json"));
     assert!(ui::APP_JS.contains("encoding.color.scale"));
 }
+
+/// Serves the fixture for a look in a browser (`cargo test --lib api::tests::ui_preview --
+/// --ignored --nocapture`), on 127.0.0.1:9281 for TIDEWATCH_UI_PREVIEW_SECS seconds (60).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "manual preview of the web UI"]
+async fn ui_preview() {
+    let secs: u64 = std::env::var("TIDEWATCH_UI_PREVIEW_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let addr: SocketAddr = "127.0.0.1:9281".parse().unwrap();
+    println!("web UI on http://{addr}/ for {secs} s");
+    serve_with_shutdown(addr, state(), async move {
+        let wait = std::time::Duration::from_secs(secs);
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(wait)).await;
+    })
+    .await
+    .unwrap();
+}
