@@ -242,8 +242,12 @@ impl Baseline {
         let f = CONFIDENCE_START;
         let c = (f + (1.0 - f) * by_time * by_time).min(by_count.max(f * by_count));
         // Until a whole week has been seen, a weekday/weekend difference cannot be told from
-        // an anomaly: 30 % strength.
-        if cfg.bucket_span_ms <= DAY_MS && time - self.first_time < WEEK_MS {
+        // an anomaly: 30 % strength. This applies at spans of 15 minutes and more, where a
+        // week is at most a few hundred buckets and the first weekend arrives before the
+        // daily profile is settled; at minute spans the first week already holds thousands
+        // of points and full strength catches more than it costs (docs/quality.md).
+        if (15 * 60_000..=DAY_MS).contains(&cfg.bucket_span_ms) && time - self.first_time < WEEK_MS
+        {
             c * 0.3
         } else {
             c
