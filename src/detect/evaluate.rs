@@ -420,8 +420,10 @@ impl Evaluation {
             )
         };
         t.push('\n');
-        for (f, m, z) in &self.families {
-            t.push_str(&line(f, m, z));
+        if self.families.len() > 1 {
+            for (f, m, z) in &self.families {
+                t.push_str(&line(f, m, z));
+            }
         }
         t.push_str(&line("ALL", &self.model, &self.zscore));
         let c = self.model.curve;

@@ -142,8 +142,13 @@ fn tail_ln_k(z: f64, k: f64) -> f64 {
 /// Per-bucket forgetting weight for a half-life.
 #[inline]
 fn decay(span_ms: i64, half_life_ms: i64) -> f64 {
-    let r = span_ms.max(1) as f64 / half_life_ms.max(1) as f64;
-    1.0 - (-r * std::f64::consts::LN_2).exp()
+    let x = span_ms.max(1) as f64 / half_life_ms.max(1) as f64 * std::f64::consts::LN_2;
+    if x < 0.05 {
+        // 1 - e^-x by its series (error below 1e-7 relative): this sits in the hot path.
+        x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x / 24.0)))
+    } else {
+        1.0 - (-x).exp()
+    }
 }
 
 /// Buckets in a row beyond the alarm spread (and agreeing with each other) that make a
@@ -242,8 +247,12 @@ impl Baseline {
         let f = CONFIDENCE_START;
         let c = (f + (1.0 - f) * by_time * by_time).min(by_count.max(f * by_count));
         // Until a whole week has been seen, a weekday/weekend difference cannot be told from
-        // an anomaly: 30 % strength.
-        if cfg.bucket_span_ms <= DAY_MS && time - self.first_time < WEEK_MS {
+        // an anomaly: 30 % strength. This applies at spans of 15 minutes and more, where a
+        // week is at most a few hundred buckets and the first weekend arrives before the
+        // daily profile is settled; at minute spans the first week already holds thousands
+        // of points and full strength catches more than it costs (docs/quality.md).
+        if (15 * 60_000..=DAY_MS).contains(&cfg.bucket_span_ms) && time - self.first_time < WEEK_MS
+        {
             c * 0.3
         } else {
             c

@@ -17,7 +17,7 @@
 mod baseline;
 mod population;
 
-pub use baseline::Baseline;
+pub use baseline::{Baseline, STATE_BYTES};
 pub use population::Population;
 
 /// What kind of values a detector produces; decides the distribution family.

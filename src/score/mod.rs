@@ -6,7 +6,8 @@
 //! partitions and a quiet series does not produce 75s as often as a noisy one.
 //!
 //! The per-job [`Normalizer`] then keeps a quantile sketch of the job's history (an exact
-//! histogram of `-log10 p` in tenth-of-a-decade bins, which is a bounded domain) and damps
+//! histogram of `-log10 p`, tenth-of-a-decade bins to 1e-40 and whole decades to 1e-300, kept
+//! in a Fenwick tree so a rank costs O(log bins)) and damps
 //! scores of levels the job reaches often: if one record in ten of this job is at least as
 //! unusual, a 75 becomes about 45. Rare levels keep their anchored score. This is why the
 //! *initial* score (at first write) can differ from the *renormalized* score computed later
@@ -22,11 +23,50 @@
 //!
 //! [`Severity`] names the bands 0–25, 25–50, 50–75, 75–100.
 
-/// Bins per decade of probability in the sketch.
+/// Bins per decade of probability in the sketch, down to [`FINE_DECADES`].
 const PER_DECADE: f64 = 10.0;
-/// Decades covered; everything rarer lands in the last bin.
-const DECADES: usize = 40;
-const BINS: usize = DECADES * PER_DECADE as usize;
+/// Decades covered at a tenth of a decade; beyond, one bin per decade down to 1e-300.
+const FINE_DECADES: usize = 40;
+const FINE: usize = FINE_DECADES * PER_DECADE as usize;
+const BINS: usize = FINE + (300 - FINE_DECADES) + 1;
+
+/// Counts per bin with suffix sums in O(log bins) (a Fenwick tree over reversed bins).
+#[derive(Debug, Clone, PartialEq)]
+struct Sketch {
+    tree: Vec<u64>,
+    total: u64,
+}
+
+impl Sketch {
+    fn new() -> Self {
+        Sketch {
+            tree: vec![0; BINS + 1],
+            total: 0,
+        }
+    }
+
+    /// Adds one observation in bin `b`.
+    fn add(&mut self, b: usize) {
+        // Reverse the order so a prefix sum is a count of bins >= b.
+        let mut i = BINS - b;
+        while i <= BINS {
+            self.tree[i] += 1;
+            i += i & i.wrapping_neg();
+        }
+        self.total += 1;
+    }
+
+    /// Observations in bins `>= b`.
+    fn at_least(&self, b: usize) -> u64 {
+        let mut i = BINS - b;
+        let mut n = 0;
+        while i > 0 {
+            n += self.tree[i];
+            i -= i & i.wrapping_neg();
+        }
+        n
+    }
+}
 /// History size below which scores are not damped.
 const MIN_HISTORY: u64 = 500;
 
@@ -91,10 +131,8 @@ impl Severity {
 /// damped for levels this job reaches often.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Normalizer {
-    records: Vec<u64>,
-    record_total: u64,
-    buckets: Vec<u64>,
-    bucket_total: u64,
+    records: Sketch,
+    buckets: Sketch,
 }
 
 impl Default for Normalizer {
@@ -106,16 +144,22 @@ impl Default for Normalizer {
 #[inline]
 fn bin(p: f64) -> usize {
     let l = -p.clamp(1e-300, 1.0).log10();
-    ((l * PER_DECADE) as usize).min(BINS - 1)
+    let fine = (l * PER_DECADE) as usize;
+    if fine < FINE {
+        fine
+    } else {
+        (FINE + (l as usize).saturating_sub(FINE_DECADES)).min(BINS - 1)
+    }
 }
 
 /// Share of history at least as unusual as bin `b`, excluding one occurrence (the value
 /// itself when it was just learned).
-fn share_at_least(hist: &[u64], total: u64, b: usize, exclude_self: bool) -> Option<f64> {
+fn share_at_least(hist: &Sketch, b: usize, exclude_self: bool) -> Option<f64> {
+    let total = hist.total;
     if total < MIN_HISTORY {
         return None;
     }
-    let mut n: u64 = hist[b..].iter().sum();
+    let mut n: u64 = hist.at_least(b);
     if exclude_self {
         n = n.saturating_sub(1);
     }
@@ -139,17 +183,14 @@ impl Normalizer {
     /// A fresh normalizer with no history.
     pub fn new() -> Self {
         Normalizer {
-            records: vec![0; BINS],
-            record_total: 0,
-            buckets: vec![0; BINS],
-            bucket_total: 0,
+            records: Sketch::new(),
+            buckets: Sketch::new(),
         }
     }
 
     /// Adds a record probability to the job's history without scoring it.
     pub fn observe(&mut self, probability: f64) {
-        self.records[bin(probability)] += 1;
-        self.record_total += 1;
+        self.records.add(bin(probability));
     }
 
     /// The current score of a record probability (pure: for renormalizing stored records).
@@ -159,7 +200,7 @@ impl Normalizer {
         }
         damped(
             probability,
-            share_at_least(&self.records, self.record_total, bin(probability), false),
+            share_at_least(&self.records, bin(probability), false),
         )
     }
 
@@ -168,7 +209,7 @@ impl Normalizer {
         self.observe(probability);
         damped(
             probability,
-            share_at_least(&self.records, self.record_total, bin(probability), true),
+            share_at_least(&self.records, bin(probability), true),
         )
     }
 
@@ -177,21 +218,14 @@ impl Normalizer {
     /// history. An empty bucket scores 0.
     pub fn bucket_score(&mut self, probabilities: &[f64]) -> f64 {
         let p = probabilities.iter().copied().fold(1.0, f64::min);
-        self.buckets[bin(p)] += 1;
-        self.bucket_total += 1;
-        damped(
-            p,
-            share_at_least(&self.buckets, self.bucket_total, bin(p), true),
-        )
+        self.buckets.add(bin(p));
+        damped(p, share_at_least(&self.buckets, bin(p), true))
     }
 
     /// The current `anomaly_score` of a bucket (pure: for renormalizing stored buckets).
     pub fn bucket_score_now(&self, probabilities: &[f64]) -> f64 {
         let p = probabilities.iter().copied().fold(1.0, f64::min);
-        damped(
-            p,
-            share_at_least(&self.buckets, self.bucket_total, bin(p), false),
-        )
+        damped(p, share_at_least(&self.buckets, bin(p), false))
     }
 
     /// `influencer_score` for an influencer value from the probabilities of the records it
@@ -201,9 +235,41 @@ impl Normalizer {
         self.score(p)
     }
 
+    /// The normalizer's history as bytes (little-endian, fixed length), for checkpoints: a
+    /// runner restored from them scores exactly as one that never stopped.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 * 8 * (BINS + 2));
+        for sketch in [&self.records, &self.buckets] {
+            out.extend_from_slice(&sketch.total.to_le_bytes());
+            for v in &sketch.tree {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// Restores a normalizer written by [`Normalizer::to_bytes`]; `None` if the bytes are not
+    /// such a snapshot.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != 2 * 8 * (BINS + 2) {
+            return None;
+        }
+        let mut words = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+        let mut read = || {
+            let total = words.next()?;
+            let tree: Vec<u64> = (0..=BINS).map(|_| words.next()).collect::<Option<_>>()?;
+            Some(Sketch { tree, total })
+        };
+        let records = read()?;
+        let buckets = read()?;
+        Some(Normalizer { records, buckets })
+    }
+
     /// Records learned so far.
     pub fn history(&self) -> u64 {
-        self.record_total
+        self.records.total
     }
 }
 
@@ -296,6 +362,9 @@ mod tests {
             job.record_score(1e-7);
         }
         assert!(job.score(1e-7) < initial);
+        let restored = Normalizer::from_bytes(&job.to_bytes()).unwrap();
+        assert_eq!(restored, job);
+        assert!(Normalizer::from_bytes(&[0; 5]).is_none());
     }
 
     #[test]
