@@ -1088,11 +1088,13 @@ impl Generator {
                 let i = i as usize;
                 let dir = SCAN_DIRS[i % SCAN_DIRS.len()];
                 let file = SCAN_FILES[(i / SCAN_DIRS.len()) % SCAN_FILES.len()];
+                // 1,200 directory/file pairs, then the same again with `.bak` appended.
                 let round = i / (SCAN_DIRS.len() * SCAN_FILES.len());
-                let suffix = [""; 1].get(round).copied().unwrap_or(".bak");
-                write!(b, "/{dir}/{file}{suffix}")?;
-                if round > 1 {
-                    write!(b, ".{round}")?;
+                write!(b, "/{dir}/{file}")?;
+                match round {
+                    0 => {}
+                    1 => b.extend_from_slice(b".bak"),
+                    n => write!(b, ".bak{n}")?,
                 }
             }
             Url::Stock(n) => write!(b, "/api/v1/stock?page={n}")?,
