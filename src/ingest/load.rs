@@ -256,6 +256,9 @@ impl<'a> Loader<'a> {
                 break;
             }
             line_no += 1;
+            if line_no % 16_384 == 0 {
+                self.show_progress(); // also when nothing is flushed because every line is bad
+            }
             let mut bytes = buf.as_slice();
             while let [rest @ .., b'\n' | b'\r'] = bytes {
                 bytes = rest;
@@ -323,13 +326,17 @@ impl<'a> Loader<'a> {
             );
         }
         self.summary.stored += response.stored as u64;
+        self.show_progress();
+        Ok(())
+    }
+
+    fn show_progress(&self) {
         self.progress.set_message(format!(
             "{} lines, {} stored, {} rejected",
             thousands(self.summary.lines),
             thousands(self.summary.stored),
             thousands(self.summary.rejected)
         ));
-        Ok(())
     }
 
     /// Refreshes the index so the documents are searchable and returns the summary.
