@@ -36,7 +36,8 @@ const DAY: i64 = 24 * HOUR;
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DemoConfig {
-    /// First minute of the log (UTC). Default: Monday 2024-05-06T00:00:00Z.
+    /// First minute of the log (UTC); keep it a UTC midnight so the incidents stay on
+    /// 15-minute boundaries. Default: Monday 2024-05-06T00:00:00Z.
     pub start_ms: EpochMillis,
     /// Length in days. Default 14; incidents that would end after the log are left out.
     pub days: u32,
