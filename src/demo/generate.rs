@@ -36,7 +36,8 @@ const DAY: i64 = 24 * HOUR;
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DemoConfig {
-    /// First minute of the log (UTC). Default: Monday 2024-05-06T00:00:00Z.
+    /// First minute of the log (UTC); keep it a UTC midnight so the incidents stay on
+    /// 15-minute boundaries. Default: Monday 2024-05-06T00:00:00Z.
     pub start_ms: EpochMillis,
     /// Length in days. Default 14; incidents that would end after the log are left out.
     pub days: u32,
@@ -203,104 +204,40 @@ struct Country {
     v6_prefix: u16,
 }
 
+/// Code, offset from UTC in minutes, share of the visitors, client IPs, first octets of its
+/// IPv4 addresses, first group of its IPv6 addresses.
 const COUNTRIES: [Country; 12] = [
-    Country {
-        code: "US",
-        utc_offset_min: -300,
-        share: 0.27,
-        pool: 1400,
-        v4_first_octets: [73, 98, 174],
-        v6_prefix: 0x2600,
-    },
-    Country {
-        code: "DE",
-        utc_offset_min: 60,
-        share: 0.12,
-        pool: 600,
-        v4_first_octets: [84, 91, 93],
-        v6_prefix: 0x2a02,
-    },
-    Country {
-        code: "GB",
-        utc_offset_min: 0,
-        share: 0.09,
-        pool: 450,
-        v4_first_octets: [81, 86, 109],
-        v6_prefix: 0x2a00,
-    },
-    Country {
-        code: "FR",
-        utc_offset_min: 60,
-        share: 0.08,
-        pool: 400,
-        v4_first_octets: [90, 78, 92],
-        v6_prefix: 0x2a01,
-    },
-    Country {
-        code: "IN",
-        utc_offset_min: 330,
-        share: 0.08,
-        pool: 400,
-        v4_first_octets: [117, 49, 106],
-        v6_prefix: 0x2401,
-    },
-    Country {
-        code: "BR",
-        utc_offset_min: -180,
-        share: 0.07,
-        pool: 350,
-        v4_first_octets: [177, 179, 189],
-        v6_prefix: 0x2804,
-    },
-    Country {
-        code: "JP",
-        utc_offset_min: 540,
-        share: 0.07,
-        pool: 350,
-        v4_first_octets: [126, 133, 153],
-        v6_prefix: 0x240b,
-    },
-    Country {
-        code: "NL",
-        utc_offset_min: 60,
-        share: 0.05,
-        pool: 250,
-        v4_first_octets: [145, 77, 62],
-        v6_prefix: 0x2a10,
-    },
-    Country {
-        code: "ES",
-        utc_offset_min: 60,
-        share: 0.05,
-        pool: 220,
-        v4_first_octets: [88, 83, 95],
-        v6_prefix: 0x2a0c,
-    },
-    Country {
-        code: "CA",
-        utc_offset_min: -300,
-        share: 0.04,
-        pool: 220,
-        v4_first_octets: [99, 142, 184],
-        v6_prefix: 0x2607,
-    },
-    Country {
-        code: "AU",
-        utc_offset_min: 600,
-        share: 0.04,
-        pool: 220,
-        v4_first_octets: [101, 110, 124],
-        v6_prefix: 0x2403,
-    },
-    Country {
-        code: "MX",
-        utc_offset_min: -360,
-        share: 0.04,
-        pool: 200,
-        v4_first_octets: [187, 189, 201],
-        v6_prefix: 0x2806,
-    },
+    country("US", -300, 0.27, 1400, [73, 98, 174], 0x2600),
+    country("DE", 60, 0.12, 600, [84, 91, 93], 0x2a02),
+    country("GB", 0, 0.09, 450, [81, 86, 109], 0x2a00),
+    country("FR", 60, 0.08, 400, [90, 78, 92], 0x2a01),
+    country("IN", 330, 0.08, 400, [117, 49, 106], 0x2401),
+    country("BR", -180, 0.07, 350, [177, 179, 189], 0x2804),
+    country("JP", 540, 0.07, 350, [126, 133, 153], 0x240b),
+    country("NL", 60, 0.05, 250, [145, 77, 62], 0x2a10),
+    country("ES", 60, 0.05, 220, [88, 83, 95], 0x2a0c),
+    country("CA", -300, 0.04, 220, [99, 142, 184], 0x2607),
+    country("AU", 600, 0.04, 220, [101, 110, 124], 0x2403),
+    country("MX", -360, 0.04, 200, [187, 189, 201], 0x2806),
 ];
+
+const fn country(
+    code: &'static str,
+    utc_offset_min: i64,
+    share: f64,
+    pool: usize,
+    v4: [u8; 3],
+    v6: u16,
+) -> Country {
+    Country {
+        code,
+        utc_offset_min,
+        share,
+        pool,
+        v4_first_octets: v4,
+        v6_prefix: v6,
+    }
+}
 
 const US: usize = 0;
 const DE: usize = 1;
@@ -1088,11 +1025,13 @@ impl Generator {
                 let i = i as usize;
                 let dir = SCAN_DIRS[i % SCAN_DIRS.len()];
                 let file = SCAN_FILES[(i / SCAN_DIRS.len()) % SCAN_FILES.len()];
+                // 1,200 directory/file pairs, then the same again with `.bak` appended.
                 let round = i / (SCAN_DIRS.len() * SCAN_FILES.len());
-                let suffix = [""; 1].get(round).copied().unwrap_or(".bak");
-                write!(b, "/{dir}/{file}{suffix}")?;
-                if round > 1 {
-                    write!(b, ".{round}")?;
+                write!(b, "/{dir}/{file}")?;
+                match round {
+                    0 => {}
+                    1 => b.extend_from_slice(b".bak"),
+                    n => write!(b, ".bak{n}")?,
                 }
             }
             Url::Stock(n) => write!(b, "/api/v1/stock?page={n}")?,

@@ -7,7 +7,7 @@
 //! regular expression and no backtracking, and it reports exactly where a line stops
 //! matching.
 
-use super::ecs::{self, FieldKind, TimeSyntax};
+use super::ecs::{self, FieldKind};
 use crate::time::EpochMillis;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -237,7 +237,7 @@ impl LogFormat {
             return Err(shape(Some(&time_seg.name), "is not a time variable".into()));
         };
         let timestamp =
-            parse_time(syntax, time_text).map_err(|e| shape(Some(&time_seg.name), e.0))?;
+            ecs::parse_time(syntax, time_text).map_err(|e| shape(Some(&time_seg.name), e.0))?;
 
         let mut doc = Map::new();
         doc.insert(
@@ -256,10 +256,6 @@ impl LogFormat {
             document: Value::Object(doc),
         })
     }
-}
-
-fn parse_time(syntax: TimeSyntax, text: &str) -> Result<EpochMillis, ecs::ValueError> {
-    ecs::parse_time(syntax, text)
 }
 
 fn is_absent(text: &str) -> bool {
