@@ -1196,6 +1196,14 @@ fn responses_are_deterministic() {
     );
 }
 
+/// Nanoseconds this thread has run on a CPU (the machine is shared: wall time overstates).
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
 /// Throughput over a synthetic access log. Run in release:
 /// `cargo test --release --lib store::embedded::tests::perf -- --ignored --nocapture`.
 #[test]
@@ -1243,6 +1251,7 @@ fn perf_500k() {
         .collect();
     let s = EmbeddedStore::open(&dir).unwrap();
     let start = std::time::Instant::now();
+    let c0 = cpu_ns();
     let mut it = docs.into_iter();
     loop {
         let chunk: Vec<BulkDoc> = it.by_ref().take(10_000).collect();
@@ -1252,8 +1261,10 @@ fn perf_500k() {
         s.bulk("nginx", chunk).unwrap();
     }
     let bulk = start.elapsed();
+    let bulk_cpu = (cpu_ns() - c0) as f64 / 1e9;
     drop(s);
     let start = std::time::Instant::now();
+    let c0 = cpu_ns();
     let s = EmbeddedStore::open(&dir).unwrap();
     assert_eq!(
         total(
@@ -1263,6 +1274,7 @@ fn perf_500k() {
         n as u64
     );
     let load = start.elapsed();
+    let load_cpu = (cpu_ns() - c0) as f64 / 1e9;
     let body = json!({
         "size": 0,
         "query": {"bool": {"filter": [{"range": {"@timestamp": {"gte": t0, "lt": t0 + span, "format": "epoch_millis"}}}]}},
@@ -1271,8 +1283,10 @@ fn perf_500k() {
                 "aggs": {"dc": {"cardinality": {"field": "url.original"}}}}}}}
     });
     let start = std::time::Instant::now();
+    let c0 = cpu_ns();
     let r = s.search("nginx", &body).unwrap();
     let q1 = start.elapsed();
+    let q1_cpu = (cpu_ns() - c0) as f64 / 1e9;
     assert_eq!(
         r["aggregations"]["buckets"]["buckets"]
             .as_array()
@@ -1309,6 +1323,12 @@ fn perf_500k() {
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum();
     eprintln!("perf: peak {rss}; on disk {:.0} MB", disk as f64 / 1e6);
+    eprintln!(
+        "perf: CPU time: bulk {bulk_cpu:.2}s ({:.0} docs/s); load {load_cpu:.2}s ({:.0} docs/s); datafeed request {:.0} ms",
+        n as f64 / bulk_cpu,
+        n as f64 / load_cpu,
+        q1_cpu * 1000.0
+    );
     eprintln!(
         "perf: {n} docs; bulk {:.2}s ({:.0} docs/s); reopen+load {:.2}s ({:.0} docs/s); datafeed request {:.0} ms; composite paging {} pages in {:.2}s",
         bulk.as_secs_f64(),
