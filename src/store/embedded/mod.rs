@@ -27,7 +27,8 @@
 //! - **Versions**: `seq_no` increases per index across all writes; `primary_term` is always 1.
 //! - **Lock**: per process. A second process opening the directory gets
 //!   [`StoreError::Locked`] naming the holder's pid and host; a lock from a dead pid on this
-//!   host is taken over; the same process may open the store many times. Readers that must
+//!   host is taken over; the same process may open the store many times, and all its
+//!   writable handles share one in-memory state. Readers that must
 //!   not take the lock (e.g. `tidewatch results` while `tidewatch run` works) use
 //!   [`EmbeddedStore::open_read_only`]: a snapshot loaded lazily, reloaded by `refresh`.
 //!
@@ -110,9 +111,9 @@ use super::{BulkDoc, BulkItemResult, BulkResponse, PutMode, Store, StoreError, V
 use index::{check_index_name, IndexState, Interner, PRIMARY_TERM};
 use query::Ctx;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 /// Compact an index once it holds more dead versions than this and than live documents.
 const COMPACT_MIN_DEAD: usize = 1_000;
@@ -134,9 +135,18 @@ const MAX_ID_BYTES: usize = 512;
 pub struct EmbeddedStore {
     dir: PathBuf,
     read_only: bool,
+    shared: Arc<Shared>,
+}
+
+/// The state of one open directory. Writable handles of one process share it, so they never
+/// hold diverging copies of an index (and never append over each other's records).
+struct Shared {
     _lock: Option<lock::DirLock>,
     inner: RwLock<Inner>,
 }
+
+/// Writable stores open in this process, by canonical directory.
+static OPEN: Mutex<Option<HashMap<PathBuf, Weak<Shared>>>> = Mutex::new(None);
 
 #[derive(Default)]
 struct Inner {
@@ -158,12 +168,25 @@ impl EmbeddedStore {
         let dir = dir.into();
         let indices = dir.join("indices");
         std::fs::create_dir_all(&indices).map_err(|e| io_err(&indices, e))?;
-        let lock = lock::DirLock::acquire(&dir)?;
+        let canon = dir.canonicalize().map_err(|e| io_err(&dir, e))?;
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        let map = open.get_or_insert_with(HashMap::new);
+        map.retain(|_, w| w.strong_count() > 0);
+        let shared = match map.get(&canon).and_then(Weak::upgrade) {
+            Some(s) => s,
+            None => {
+                let s = Arc::new(Shared {
+                    _lock: Some(lock::DirLock::acquire(&canon)?),
+                    inner: RwLock::new(Inner::default()),
+                });
+                map.insert(canon, Arc::downgrade(&s));
+                s
+            }
+        };
         Ok(EmbeddedStore {
             dir,
             read_only: false,
-            _lock: Some(lock),
-            inner: RwLock::new(Inner::default()),
+            shared,
         })
     }
 
@@ -171,11 +194,14 @@ impl EmbeddedStore {
     /// process writes. Each index is read on first use; `refresh` re-reads it. Writes fail
     /// with [`StoreError::BadRequest`]. A missing directory reads as an empty store.
     pub fn open_read_only(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let shared = Arc::new(Shared {
+            _lock: None,
+            inner: RwLock::new(Inner::default()),
+        });
         Ok(EmbeddedStore {
             dir: dir.into(),
             read_only: true,
-            _lock: None,
-            inner: RwLock::new(Inner::default()),
+            shared,
         })
     }
 
@@ -206,11 +232,11 @@ impl EmbeddedStore {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(|p| p.into_inner())
+        self.shared.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|p| p.into_inner())
+        self.shared.inner.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Names of the indices an expression refers to, sorted.
@@ -269,6 +295,9 @@ impl EmbeddedStore {
             if !inner.indices.contains_key(n) {
                 let Inner { interner, indices } = &mut *inner;
                 let st = IndexState::load(n, self.index_dir(n), interner)?;
+                if !self.read_only {
+                    st.remove_orphans();
+                }
                 indices.insert(n.clone(), st);
             }
         }

@@ -1063,6 +1063,9 @@ fn compaction_keeps_live_documents_and_versions() {
     assert_eq!(k3.seq_no, 2503);
     s.compact("c").unwrap();
     drop(s);
+    // Leftovers of an interrupted compaction are removed on the next load.
+    let orphan = dir.join("indices/c/seg-00000099.log");
+    std::fs::write(&orphan, b"junk").unwrap();
     let s = EmbeddedStore::open(&dir).unwrap();
     assert_eq!(s.get("c", "k3").unwrap().unwrap().seq_no, 2503);
     assert_eq!(
@@ -1123,6 +1126,47 @@ fn lock_is_per_process_and_names_the_holder() {
         .unwrap()
         .contains(&format!("pid={}", std::process::id())));
     drop(c);
+}
+
+#[test]
+fn handles_of_one_process_share_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    let a = EmbeddedStore::open(&dir).unwrap();
+    let b = EmbeddedStore::open(tmp.path().join("d/../d")).unwrap();
+    a.bulk(
+        "x",
+        vec![BulkDoc {
+            id: Some("1".into()),
+            source: json!({"v": 1}),
+        }],
+    )
+    .unwrap();
+    assert_eq!(total(&b.search("x", &json!({})).unwrap()), 1);
+    b.bulk(
+        "x",
+        vec![BulkDoc {
+            id: Some("2".into()),
+            source: json!({"v": 2}),
+        }],
+    )
+    .unwrap();
+    a.bulk(
+        "x",
+        vec![BulkDoc {
+            id: Some("3".into()),
+            source: json!({"v": 3}),
+        }],
+    )
+    .unwrap();
+    assert_eq!(total(&b.search("x", &json!({})).unwrap()), 3);
+    drop((a, b));
+    let c = EmbeddedStore::open(&dir).unwrap();
+    assert_eq!(matching_in(&c, "x"), ["1", "2", "3"]);
+}
+
+fn matching_in(s: &EmbeddedStore, index: &str) -> Vec<String> {
+    ids(&s.search(index, &json!({"sort": ["_id"]})).unwrap())
 }
 
 #[test]
