@@ -1384,3 +1384,98 @@ fn perf_500k() {
         comp.as_secs_f64()
     );
 }
+
+fn shared_data() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var("TIDEWATCH_SHARED_DATA")
+            .ok()
+            .map(PathBuf::from),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
+        Some(PathBuf::from("/work/shared/data")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("logs").exists())
+}
+
+/// The real nginx sample, loaded with a minimal parser; the store's aggregations must agree
+/// with counts computed directly from the lines.
+#[test]
+fn real_nginx_log_aggregations_match_direct_counts() {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::io::BufRead;
+    let Some(data) = shared_data() else {
+        eprintln!("shared data not found (set TIDEWATCH_SHARED_DATA); skipping");
+        return;
+    };
+    let file = std::fs::File::open(data.join("logs/nginx_access_elastic_example.log.gz")).unwrap();
+    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(file));
+    let mut docs = Vec::new();
+    let mut by_status: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut ips = BTreeSet::new();
+    let mut by_day: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut ips_404 = BTreeSet::new();
+    for line in reader.lines() {
+        let line = line.unwrap();
+        let ip = line.split_whitespace().next().unwrap().to_string();
+        let ts = &line[line.find('[').unwrap() + 1..line.find(']').unwrap()];
+        let t = crate::time::parse_timestamp(ts).unwrap();
+        let after_req = &line[line.find("\" ").unwrap() + 2..];
+        let status: i64 = after_req
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        *by_status.entry(status).or_default() += 1;
+        *by_day
+            .entry(t.div_euclid(86_400_000) * 86_400_000)
+            .or_default() += 1;
+        if status == 404 {
+            ips_404.insert(ip.clone());
+        }
+        ips.insert(ip.clone());
+        docs.push(BulkDoc {
+            id: None,
+            source: json!({"@timestamp": crate::time::format_millis(t), "source": {"address": ip}, "http": {"response": {"status_code": status}}}),
+        });
+    }
+    let n = docs.len() as u64;
+    let tmp = tempfile::tempdir().unwrap();
+    let s = EmbeddedStore::open(tmp.path()).unwrap();
+    assert_eq!(s.bulk("nginx", docs).unwrap().stored as u64, n);
+    let r = s
+        .search(
+            "nginx",
+            &json!({"size": 0, "track_total_hits": true, "aggs": {
+                "status": {"terms": {"field": "http.response.status_code", "size": 100, "order": {"_key": "asc"}}},
+                "ips": {"cardinality": {"field": "source.address"}},
+                "days": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1d", "min_doc_count": 1}},
+                "nf": {"filter": {"term": {"http.response.status_code": 404}}, "aggs": {"ips": {"cardinality": {"field": "source.address"}}}}
+            }}),
+        )
+        .unwrap();
+    assert_eq!(total(&r), n);
+    let a = &r["aggregations"];
+    let got: BTreeMap<i64, u64> = a["status"]["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["key"].as_i64().unwrap(), b["doc_count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, by_status);
+    assert_eq!(a["ips"]["value"].as_u64().unwrap(), ips.len() as u64);
+    let days: BTreeMap<i64, u64> = a["days"]["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["key"].as_i64().unwrap(), b["doc_count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(days, by_day);
+    assert_eq!(a["nf"]["doc_count"].as_u64().unwrap(), by_status[&404]);
+    assert_eq!(
+        a["nf"]["ips"]["value"].as_u64().unwrap(),
+        ips_404.len() as u64
+    );
+}
