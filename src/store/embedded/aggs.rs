@@ -989,7 +989,7 @@ fn eval_one(ctx: &Ctx, a: &Agg, docs: &[DocRef]) -> Value {
             sort,
             source,
         } => {
-            let rows = search::sort_docs(ctx, sort, docs.to_vec());
+            let rows = search::sort_docs(ctx, sort, docs.to_vec(), from + size);
             let hits: Vec<Value> = rows
                 .iter()
                 .skip(*from)
