@@ -99,12 +99,12 @@
 //! # Measured (release build, 2-core VM shared with other builds)
 //! `perf_500k` in `tests.rs` builds 500,000 ECS access-log documents (14 days, 12 countries,
 //! ~5,000 URLs) and reports CPU time, which is steadier than wall time on a busy machine:
-//! - bulk indexing in 10,000-document calls (one fsync each): 3.8 s CPU, about 130,000
-//!   docs/s (wall 4 to 9 s depending on load and disk);
-//! - reopening and loading the index: 1.2 s CPU, about 430,000 docs/s (wall 1.5 to 3 s);
+//! - bulk indexing in 10,000-document calls (one fsync each): 3.6 to 3.8 s CPU, 130,000 to
+//!   140,000 docs/s (wall 4 to 9 s depending on load and disk);
+//! - reopening and loading the index: 1.1 to 1.3 s CPU, 380,000 to 470,000 docs/s;
 //! - the datafeed request (range on `@timestamp` over the 14 days, `date_histogram` 15m >
 //!   `terms` country size 10,000 > `cardinality` of `url.original`, 1,344 buckets):
-//!   about 70 ms CPU (wall 70 to 170 ms);
+//!   65 to 85 ms (wall up to 170 ms under load);
 //! - composite paging over the same (`date_histogram` 15m x `terms` country, 16,128 keys,
 //!   pages of 1,000 with a `cardinality` sub-aggregation): 18 pages in 0.4 to 1 s;
 //! - a loaded store of 500,000 documents takes about 470 MB resident (about 150 MB of it the
