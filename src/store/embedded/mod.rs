@@ -138,7 +138,9 @@ const COMPACT_MIN_DEAD: usize = 1_000;
 /// Elasticsearch's limit on `_id` length in bytes.
 const MAX_ID_BYTES: usize = 512;
 
-/// A store in a local directory.
+/// A store in a local directory. Its on-disk format, durability, lock, the exact request
+/// subset it answers and measured figures are described at the top of
+/// `src/store/embedded/mod.rs`.
 ///
 /// ```
 /// use tidewatch::store::{BulkDoc, EmbeddedStore, Store};
