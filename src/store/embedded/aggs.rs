@@ -332,6 +332,111 @@ fn parse_order(v: Option<&Value>, what: &str) -> Result<Vec<(OrderBy, bool)>, St
     Ok(out)
 }
 
+/// Rejects parameters the embedded store would otherwise silently ignore.
+fn check_params(kind: &str, v: &Value, what: &str) -> Result<(), StoreError> {
+    let allowed: &[&str] = match kind {
+        "date_histogram" => &[
+            "field",
+            "fixed_interval",
+            "interval",
+            "calendar_interval",
+            "offset",
+            "min_doc_count",
+            "extended_bounds",
+            "hard_bounds",
+            "keyed",
+            "format",
+            "time_zone",
+            "order",
+        ],
+        "histogram" => &[
+            "field",
+            "interval",
+            "offset",
+            "min_doc_count",
+            "extended_bounds",
+            "hard_bounds",
+            "keyed",
+        ],
+        "terms" => &[
+            "field",
+            "size",
+            "shard_size",
+            "min_doc_count",
+            "order",
+            "missing",
+            "include",
+            "exclude",
+            "execution_hint",
+            "collect_mode",
+            "show_term_doc_count_error",
+        ],
+        "composite" => &["sources", "size", "after"],
+        "avg" | "sum" | "min" | "max" | "stats" | "value_count" => &["field"],
+        "cardinality" => &["field", "precision_threshold"],
+        "percentiles" => &["field", "percents", "keyed", "tdigest"],
+        "top_hits" => &["size", "from", "sort", "_source"],
+        "max_bucket" | "min_bucket" | "avg_bucket" | "sum_bucket" => {
+            &["buckets_path", "gap_policy"]
+        }
+        "filters" => &["filters", "other_bucket", "other_bucket_key"],
+        "date_histogram_source" => &[
+            "field",
+            "fixed_interval",
+            "interval",
+            "calendar_interval",
+            "offset",
+            "order",
+            "missing_bucket",
+            "time_zone",
+            "format",
+        ],
+        "terms_source" | "histogram_source" => &["field", "interval", "order", "missing_bucket"],
+        _ => return Ok(()),
+    };
+    let Some(o) = v.as_object() else {
+        return Ok(());
+    };
+    for k in o.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(bad(format!(
+                "{what}: parameter `{k}` is not supported by the embedded store; supported: {}",
+                allowed.join(", ")
+            )));
+        }
+    }
+    if let Some(tz) = o.get("time_zone") {
+        if !matches!(
+            tz.as_str(),
+            Some("UTC" | "utc" | "Z" | "+00:00" | "Etc/UTC" | "GMT")
+        ) {
+            return Err(bad(format!(
+                "{what}: time_zone {tz} is not supported; the embedded store works in UTC"
+            )));
+        }
+    }
+    if let Some(f) = o.get("format") {
+        if !matches!(
+            f.as_str(),
+            Some("strict_date_optional_time" | "date_optional_time" | "strict_date_time")
+        ) {
+            return Err(bad(format!(
+                "{what}: format {f} is not supported; keys are printed as RFC 3339 with millis"
+            )));
+        }
+    }
+    if kind == "date_histogram" {
+        if let Some(ord) = o.get("order") {
+            if *ord != json!({"_key": "asc"}) {
+                return Err(bad(format!(
+                    "{what}: order {ord} is not supported; buckets come in ascending key order"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn parse_kind<'a>(
     ctx: &mut Ctx<'a>,
     name: &str,
@@ -339,6 +444,7 @@ fn parse_kind<'a>(
     v: &Value,
 ) -> Result<Kind<'a>, StoreError> {
     let what = format!("aggregation `{name}` ({kind})");
+    check_params(kind, v, &what)?;
     Ok(match kind {
         "date_histogram" => {
             let s = obj(v, &what)?;
@@ -445,6 +551,7 @@ fn parse_kind<'a>(
                     .next()
                     .ok_or_else(|| bad(format!("{what}: source `{sname}` has no type")))?;
                 let sw = format!("{what}: source `{sname}`");
+                check_params(&format!("{stype}_source"), sspec, &sw)?;
                 let sspec = obj(sspec, &sw)?;
                 let (date, hist) = match stype.as_str() {
                     "terms" => (None, None),
@@ -882,7 +989,7 @@ fn eval_one(ctx: &Ctx, a: &Agg, docs: &[DocRef]) -> Value {
             sort,
             source,
         } => {
-            let rows = search::sort_docs(ctx, sort, docs.to_vec());
+            let rows = search::sort_docs(ctx, sort, docs.to_vec(), from + size);
             let hits: Vec<Value> = rows
                 .iter()
                 .skip(*from)

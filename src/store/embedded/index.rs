@@ -712,6 +712,26 @@ impl IndexState {
         good_end
     }
 
+    /// Deletes files a crash left behind: segments the manifest does not list (a compaction
+    /// that did not finish, or finished without removing the old ones) and a manifest draft.
+    pub(crate) fn remove_orphans(&self) {
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let orphan = (name.starts_with("seg-")
+                && name.ends_with(".log")
+                && !self.segments.contains(&name))
+                || name == "manifest.json.tmp";
+            if orphan {
+                if let Err(err) = fs::remove_file(e.path()) {
+                    tracing::warn!(file = %e.path().display(), error = %err, "Could not remove a leftover file");
+                }
+            }
+        }
+    }
+
     /// Records a new version of document `id` whose leaves are in `self.scratch`.
     fn apply_index(&mut self, id: String, seq_no: u64, source: Box<str>) -> u32 {
         let slot = self.docs.len() as u32;

@@ -159,18 +159,33 @@ pub(crate) fn sort_docs<'a>(
     ctx: &Ctx<'a>,
     keys: &[SortKey<'a>],
     docs: Vec<DocRef>,
+    limit: usize,
 ) -> Vec<(DocRef, Vec<SortVal<'a>>)> {
+    if keys.is_empty() {
+        return docs
+            .into_iter()
+            .take(limit)
+            .map(|d| (d, Vec::new()))
+            .collect();
+    }
     let mut rows: Vec<(DocRef, Vec<SortVal<'a>>)> = docs
         .into_iter()
         .map(|d| (d, sort_vals(ctx, keys, d)))
         .collect();
-    if !keys.is_empty() {
-        rows.sort_by(|a, b| {
-            cmp_vals(ctx, keys, &a.1, &b.1)
-                .then_with(|| doc_id(ctx, a.0).cmp(doc_id(ctx, b.0)))
-                .then_with(|| (a.0.ix, a.0.doc).cmp(&(b.0.ix, b.0.doc)))
-        });
+    let cmp = |a: &(DocRef, Vec<SortVal>), b: &(DocRef, Vec<SortVal>)| {
+        cmp_vals(ctx, keys, &a.1, &b.1)
+            .then_with(|| doc_id(ctx, a.0).cmp(doc_id(ctx, b.0)))
+            .then_with(|| (a.0.ix, a.0.doc).cmp(&(b.0.ix, b.0.doc)))
+    };
+    // Only the first `limit` rows are needed: select them, then sort those.
+    if limit == 0 {
+        return Vec::new();
     }
+    if limit < rows.len() {
+        rows.select_nth_unstable_by(limit - 1, cmp);
+        rows.truncate(limit);
+    }
+    rows.sort_by(cmp);
     rows
 }
 
@@ -449,7 +464,7 @@ pub(crate) fn search<'b>(ctx: &mut Ctx, body: &'b Value) -> Result<Value, StoreE
                 hits.push(render_hit(ctx, d, &source, None));
             }
         } else {
-            let rows = sort_docs(ctx, &keys, candidates);
+            let rows = sort_docs(ctx, &keys, candidates, from + size);
             for (d, vals) in rows.iter().skip(from).take(size) {
                 hits.push(render_hit(ctx, *d, &source, Some((&keys, vals))));
             }
