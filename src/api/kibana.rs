@@ -418,10 +418,9 @@ mod tests {
         let swim: Value = serde_json::from_str(SWIMLANE_SPEC).unwrap();
         let mut intervals = Vec::new();
         find(&swim, "%autointerval%", &mut intervals);
-        assert_eq!(
-            intervals,
-            vec![&json!(true)],
-            "swimlane uses %autointerval%"
+        assert!(
+            !intervals.is_empty() && intervals.iter().all(|v| **v == json!(true)),
+            "swimlane uses %autointerval%: true for its time buckets"
         );
         let single: Value = serde_json::from_str(SINGLE_METRIC_SPEC).unwrap();
         let text = single.to_string();
