@@ -155,7 +155,23 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(prometheus))
         .merge(ui::routes())
         .nest("/api", api)
+        .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// One debug line per request (server errors are logged once more, at ERROR, by [`AppError`]).
+async fn log_request(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    tracing::debug!(
+        %method,
+        path,
+        status = resp.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "Answered a request"
+    );
+    resp
 }
 
 /// Refuses an address other than loopback when no token is set.
