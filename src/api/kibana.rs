@@ -167,6 +167,7 @@ fn dashboard() -> Value {
             "Partition",
             1,
         ),
+        ("tidewatch-by", "by_field_value", "By value", 2),
     ];
     let mut control_panels = serde_json::Map::new();
     for (cid, field, title, order) in controls {
@@ -203,7 +204,7 @@ fn dashboard() -> Value {
                 "ignoreParentSettingsJSON": r#"{"ignoreFilters":false,"ignoreQuery":false,"ignoreTimerange":false,"ignoreValidations":false}"#,
                 "panelsJSON": Value::Object(control_panels).to_string(),
             },
-            "description": "tidewatch anomaly results: swimlane, single-metric view with model bounds and forecasts, and the top anomalies. Pick a job and a partition with the controls.",
+            "description": "tidewatch anomaly results: swimlane, single-metric view with model bounds and forecasts, and the top anomalies. Pick a job and a partition (or by) value with the controls.",
             "kibanaSavedObjectMeta": { "searchSourceJSON": EMPTY_SEARCH_SOURCE },
             "optionsJSON": r#"{"useMargins":true,"syncColors":false,"syncCursor":true,"syncTooltips":false,"hidePanelTitles":false}"#,
             "panelsJSON": Value::Array(panels_json).to_string(),
