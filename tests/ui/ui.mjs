@@ -3,7 +3,8 @@
 // the swimlane, clicks the highest-scoring partition cell through to its single-metric view,
 // and saves screenshots.
 //
-// Usage: node ui.mjs BASE_URL JOB_ID [OUTDIR] [--expect-critical]
+// Usage: [TIDEWATCH_API_TOKEN=T] node ui.mjs BASE_URL JOB_ID [OUTDIR] [--expect-critical]
+//   (with a token, also checks that the page asks for it and then works with it)
 //   e.g. node ui.mjs http://127.0.0.1:9280 status_code_rate ../../docs --expect-critical
 // Exits non-zero with a message on the first failed check.
 
@@ -35,8 +36,18 @@ try {
     if (!r.url().startsWith(base)) errors.push(`request outside the server: ${r.url()}`);
   });
 
-  const jobs = await (await fetch(`${base}/api/jobs`)).json();
+  const token = process.env.TIDEWATCH_API_TOKEN || "";
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const jobs = await (await fetch(`${base}/api/jobs`, { headers })).json();
   await page.goto(`${base}/#job=${encodeURIComponent(job)}`);
+  if (token) {
+    // The page asks for the token after its first /api call is refused.
+    await page.waitForSelector("#token-form:not([hidden])", { timeout: 10000 });
+    check(true, "the page asks for the API token");
+    await page.fill("#token", token);
+    await page.click("#token-form button");
+    errors.length = 0; // the refused first call is expected
+  }
   await page.waitForSelector("#jobs tbody tr");
   check((await page.locator("#jobs tbody tr").count()) === jobs.count, `job list shows all ${jobs.count} jobs`);
   check((await page.locator("#jobs tr.selected").getAttribute("data-job")) === job, `job ${job} is selected`);
