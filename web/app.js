@@ -54,6 +54,13 @@ function fmtNum(x) {
   return (Math.round(x * 100) / 100).toString();
 }
 
+function fmtLag(s) {
+  if (typeof s !== "number" || !Number.isFinite(s)) return "–";
+  if (s < 120) return `${Math.round(s)} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${Math.round(s / 3600)} h`;
+}
+
 function first(v) {
   return Array.isArray(v) ? v[0] : v;
 }
@@ -155,7 +162,8 @@ async function loadJobs() {
     td(j.description || "");
     td(j.bucket_span);
     td(j.detectors.map((d) => d.detector_description || d.function).join("; "));
-    td(j.state);
+    const m = j.metrics;
+    td(m ? `${j.state} · ${m.buckets_processed} buckets · lag ${fmtLag(m.lag_seconds)}` : j.state);
     td(fmtTime(j.latest_bucket_timestamp));
     td(scoreBadge(j.latest_anomaly_score));
     td(scoreBadge(j.recent ? j.recent.max_record_score : null));

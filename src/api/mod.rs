@@ -155,7 +155,23 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(prometheus))
         .merge(ui::routes())
         .nest("/api", api)
+        .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// One debug line per request (server errors are logged once more, at ERROR, by [`AppError`]).
+async fn log_request(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    tracing::debug!(
+        %method,
+        path,
+        status = resp.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "Answered a request"
+    );
+    resp
 }
 
 /// Refuses an address other than loopback when no token is set.
@@ -257,8 +273,9 @@ async fn require_token(
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
         if !given.is_some_and(|g| same_token(g, expected)) {
             return AppError::Unauthorized.into_response();
         }

@@ -515,6 +515,19 @@ async fn metrics_parse_as_prometheus_text_and_follow_the_runner() {
     m.set_lag_seconds(42.0);
     m.set_partitions(2);
     st.metrics.store_retry();
+    let resp = app(st.clone())
+        .oneshot(
+            Request::builder()
+                .uri("/metrics")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
     let (status, body) = call(st.clone(), "/metrics", None).await;
     assert_eq!(status, StatusCode::OK);
     let text = String::from_utf8(body).unwrap();
@@ -780,6 +793,22 @@ async fn token_guards_api_routes_but_not_health_or_metrics() {
     }
     let (status, _) = call(st.clone(), "/api/jobs", Some("s3cret")).await;
     assert_eq!(status, StatusCode::OK);
+    // The scheme is case-insensitive (RFC 9110); a token with a different suffix is refused.
+    for (header, want) in [
+        ("bearer s3cret", StatusCode::OK),
+        ("Basic s3cret", StatusCode::UNAUTHORIZED),
+        ("Bearer s3cret2", StatusCode::UNAUTHORIZED),
+        ("Bearer s3cre", StatusCode::UNAUTHORIZED),
+        ("s3cret", StatusCode::UNAUTHORIZED),
+    ] {
+        let req = Request::builder()
+            .uri("/api/jobs")
+            .header("authorization", header)
+            .body(Body::empty())
+            .unwrap();
+        let resp = app(st.clone()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), want, "{header}");
+    }
     for uri in ["/health", "/metrics", "/"] {
         let (status, _) = call(st.clone(), uri, None).await;
         assert_eq!(status, StatusCode::OK, "{uri}");

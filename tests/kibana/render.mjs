@@ -9,7 +9,8 @@
 //   3. Kibana replaces `url` with `values` = the response; `format.property` picks the part.
 // Then vega-lite compiles the spec, vega renders it headless to SVG, resvg to PNG.
 //
-// Usage: node render.mjs [RESULTS.ndjson] [OUTDIR]   (defaults: synthetic day, ./out)
+// Usage: node render.mjs [RESULTS.ndjson] [OUTDIR] [--single-filter=field=value]
+//        (defaults: a synthetic day of results, ./out)
 // Exits non-zero if a spec fails to compile or render, or draws no marks.
 
 import fs from "node:fs";
@@ -21,7 +22,10 @@ import { Resvg } from "@resvg/resvg-js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const specDir = path.join(here, "..", "..", "kibana", "vega");
-const [input, outArg] = process.argv.slice(2);
+// --single-filter=field=value: a dashboard filter for the single-metric spec (as the
+// Partition control would set), so one series is drawn.
+const singleFilter = (process.argv.find((a) => a.startsWith("--single-filter=")) || "").slice(16);
+const [input, outArg] = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const outDir = outArg || path.join(here, "out");
 
 function synthetic() {
@@ -86,13 +90,13 @@ function resolve(node, timefield) {
   return node;
 }
 
-function kibanaRequest(url) {
+function kibanaRequest(url, extraFilters = []) {
   if (url["%context%"] !== true) throw new Error("spec does not use %context%: true");
   const timefield = url["%timefield%"];
   if (!timefield) throw new Error("spec has no %timefield%");
   const body = resolve(url.body || {}, timefield);
   if (body.query) throw new Error("Kibana refuses body.query together with %context%");
-  body.query = { bool: { filter: [{ range: { [timefield]: { gte: range.min, lte: range.max, format: "epoch_millis" } } }] } };
+  body.query = { bool: { filter: [{ range: { [timefield]: { gte: range.min, lte: range.max, format: "epoch_millis" } } }, ...extraFilters] } };
   const left = JSON.stringify(body).match(/%[a-z_]+%/);
   if (left) throw new Error(`unresolved placeholder ${left[0]}`);
   return { index: url.index, body };
@@ -107,7 +111,11 @@ function parseInterval(text) {
 }
 
 function matches(q, d) {
-  if (q.bool) return (q.bool.filter || []).concat(q.bool.must || []).every((c) => matches(c, d));
+  if (q.bool) {
+    return (q.bool.filter || []).concat(q.bool.must || []).every((c) => matches(c, d)) &&
+      !(q.bool.must_not || []).some((c) => matches(c, d));
+  }
+  if (q.exists) return d[q.exists.field] !== undefined && d[q.exists.field] !== null;
   if (q.term) {
     const [f, v] = Object.entries(q.term)[0];
     return d[f] === (v && typeof v === "object" ? v.value : v);
@@ -198,7 +206,12 @@ for (const file of fs.readdirSync(specDir).filter((f) => f.endsWith(".json")).so
   const name = file.replace(/\.vl\.json$|\.json$/, "");
   try {
     const spec = JSON.parse(fs.readFileSync(path.join(specDir, file), "utf8"));
-    const request = kibanaRequest(spec.data.url);
+    const filters = [];
+    if (singleFilter && name.includes("single")) {
+      const i = singleFilter.indexOf("=");
+      filters.push({ term: { [singleFilter.slice(0, i)]: singleFilter.slice(i + 1) } });
+    }
+    const request = kibanaRequest(spec.data.url, filters);
     spec.data = { values: search(request), format: spec.data.format };
     spec.width = 900;
     spec.height = name.includes("swimlane") ? 160 : 300;
