@@ -33,6 +33,9 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Generates 14 days of nginx logs with four known incidents, ingests them, runs the
+    /// example jobs, and shows what was found next to what was injected.
+    Demo(tidewatch::demo::DemoArgs),
     /// Checks job files and prints every problem as `file:line:column: field: message`.
     Validate(config::ValidateArgs),
     /// Converts an Elastic ML job (and datafeed) JSON into a tidewatch job file on stdout.
@@ -144,6 +147,13 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             config::run_import(&args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Demo(args) => {
+            let store = store::open(&cli.store)?;
+            let started = std::time::Instant::now();
+            let report = tidewatch::demo::run(&args, store.as_ref())?;
+            print_demo(&report, &cli.store, started.elapsed());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Detect(args) => {
             tidewatch::detect::run_detect(&args)?;
             Ok(ExitCode::SUCCESS)
@@ -186,7 +196,7 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
         }
         Command::Results(args) => print_results(&cli.store, args),
         Command::Serve(args) => {
-            let jobs = config::load_jobs(&[args.jobs.clone()])?;
+            let jobs = config::load_jobs(std::slice::from_ref(&args.jobs))?;
             let store: std::sync::Arc<dyn store::Store> = store::open(&cli.store)?.into();
             let state = tidewatch::api::AppState::new(store, jobs).with_token(args.token.clone());
             eprintln!("serving the web UI and API on http://{}/", args.http);
@@ -279,6 +289,56 @@ fn status(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_demo(
+    report: &tidewatch::demo::DemoReport,
+    store_spec: &str,
+    elapsed: std::time::Duration,
+) {
+    println!("Generated {} log lines; {}", report.lines, report.ingest);
+    println!();
+    for s in &report.jobs {
+        println!(
+            "  {:<22} {:>5} buckets  {:>6} partitions  {:>5} records  {:>3} scoring >= 75",
+            s.job_id, s.buckets, s.partitions, s.records, s.critical_records
+        );
+    }
+    println!();
+    println!("Injected incidents, and the best record tidewatch wrote for each:");
+    for (incident, best) in &report.found {
+        println!("  * {incident}");
+        match best {
+            Some(d) => println!(
+                "      found by {} at {}: score {:.0}, {}",
+                d["job_id"].as_str().unwrap_or("?"),
+                d["timestamp"]
+                    .as_i64()
+                    .map(time::format_short)
+                    .unwrap_or_default(),
+                d["record_score"].as_f64().unwrap_or(0.0),
+                d["explanation"].as_str().unwrap_or("")
+            ),
+            None => println!("      not found"),
+        }
+    }
+    println!();
+    println!("Top anomalies across all jobs:");
+    let rows: Vec<serde_json::Value> = report.top.clone();
+    for line in results::table(ResultType::Record, &rows).lines() {
+        println!("  {line}");
+    }
+    println!();
+    let store_arg = if store_spec == "embedded:./tidewatch-data" {
+        String::new()
+    } else {
+        format!(" --store {store_spec}")
+    };
+    println!("Done in {:.1}s. Look further:", elapsed.as_secs_f64());
+    println!("  tidewatch{store_arg} results status_code_rate --min-score 50       # one job's anomalies");
+    println!("  tidewatch{store_arg} results country_traffic --type bucket --format ndjson");
+    println!("  tidewatch{store_arg} status                                        # buckets, partitions, memory");
+    println!("  tidewatch{store_arg} serve                                         # web UI on http://127.0.0.1:9280/");
 }
 
 fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitCode> {

@@ -4,5 +4,9 @@
 //! it injected and tests can check that each one is found where it was put.
 
 mod generate;
+mod run;
 
 pub use generate::{generate, DemoConfig, DemoLog, Incident, IncidentKind, DEMO_LOG_FORMAT};
+pub use run::{
+    best_record_for, demo_jobs, is_about, job_for, run, DemoArgs, DemoReport, DEMO_INDEX,
+};

@@ -273,45 +273,6 @@ impl Normalizer {
     }
 }
 
-impl Normalizer {
-    /// The state as bytes, for snapshots: both histograms and their totals.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity((2 * BINS + 2) * 8);
-        for (hist, total) in [
-            (&self.records, self.record_total),
-            (&self.buckets, self.bucket_total),
-        ] {
-            out.extend_from_slice(&total.to_le_bytes());
-            for n in hist {
-                out.extend_from_slice(&n.to_le_bytes());
-            }
-        }
-        out
-    }
-
-    /// The state back from [`Normalizer::to_bytes`]; `None` if the bytes are not a state.
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != (2 * BINS + 2) * 8 {
-            return None;
-        }
-        let mut words = bytes.chunks_exact(8).map(|c| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(c);
-            u64::from_le_bytes(a)
-        });
-        let mut n = Normalizer::new();
-        n.record_total = words.next()?;
-        for x in n.records.iter_mut() {
-            *x = words.next()?;
-        }
-        n.bucket_total = words.next()?;
-        for x in n.buckets.iter_mut() {
-            *x = words.next()?;
-        }
-        Some(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

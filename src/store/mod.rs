@@ -137,7 +137,13 @@ pub trait Store: Send + Sync {
     /// Reads one document by id.
     fn get(&self, index: &str, id: &str) -> Result<Option<VersionedDoc>, StoreError>;
     /// Writes one document by id under `mode`; returns the new version.
-    fn put(&self, index: &str, id: &str, doc: &Value, mode: PutMode) -> Result<VersionedDoc, StoreError>;
+    fn put(
+        &self,
+        index: &str,
+        id: &str,
+        doc: &Value,
+        mode: PutMode,
+    ) -> Result<VersionedDoc, StoreError>;
     /// Deletes every document matching `query` (a query DSL object); returns how many.
     fn delete_by_query(&self, index: &str, query: &Value) -> Result<u64, StoreError>;
     /// Makes earlier writes visible to search and durable.
