@@ -55,6 +55,12 @@ enum Command {
         /// Ctrl-C or SIGTERM).
         #[arg(long)]
         once: bool,
+        /// Also serve the HTTP API, metrics and web UI on this address (real time only).
+        #[arg(long, value_name = "ADDR", conflicts_with = "once")]
+        http: Option<std::net::SocketAddr>,
+        /// Bearer token for the API (required when --http is not a loopback address).
+        #[arg(long, env = "TIDEWATCH_API_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Prints a job's results.
     Results(ResultsArgs),
@@ -168,12 +174,18 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             println!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { jobs, once } => {
+        Command::Run {
+            jobs,
+            once,
+            http,
+            token,
+        } => {
             let jobs = config::load_jobs(&[jobs])?;
-            let store = store::open(&cli.store)?;
+            let store: std::sync::Arc<dyn store::Store> = store::open(&cli.store)?.into();
             let stop = stop_on_signal()?;
             if !once {
-                return follow_real_time(store.as_ref(), &jobs, &stop);
+                let api = http.map(|addr| (addr, token));
+                return follow_real_time(store, &jobs, &stop, api);
             }
             for job in &jobs {
                 if stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -219,19 +231,69 @@ fn stop_on_signal() -> tidewatch::Result<std::sync::Arc<std::sync::atomic::Atomi
     Ok(stop)
 }
 
+/// Follows real time until `stop`; with `api`, also serves the HTTP API and web UI from a
+/// background thread, its metrics fed after every tick.
 fn follow_real_time(
-    store: &dyn store::Store,
+    store: std::sync::Arc<dyn store::Store>,
     jobs: &[config::Job],
-    stop: &std::sync::atomic::AtomicBool,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    api: Option<(std::net::SocketAddr, Option<String>)>,
 ) -> tidewatch::Result<ExitCode> {
+    let metrics = std::sync::Arc::new(tidewatch::api::Metrics::new());
+    if let Some((addr, token)) = api {
+        tidewatch::api::check_bind(addr, token.as_deref())?;
+        let state = tidewatch::api::AppState::new(store.clone(), jobs.to_vec())
+            .with_token(token)
+            .with_metrics(metrics.clone());
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            // The server stops with the runner (the stop flag), not on its own signal handler.
+            let watched = flag.clone();
+            let shutdown = async move {
+                while !watched.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            };
+            let served = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| tidewatch::Error::Other(format!("cannot start the HTTP runtime: {e}")))
+                .and_then(|rt| {
+                    rt.block_on(tidewatch::api::serve_with_shutdown(addr, state, shutdown))
+                });
+            if let Err(e) = served {
+                eprintln!("error: HTTP API: {e}");
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        eprintln!("serving the web UI and API on http://{addr}/");
+    }
     let clock = runner::SystemClock;
-    let mut realtime =
-        runner::Realtime::new(store, jobs, runner::RealtimeOptions::default(), &clock)?;
+    let mut realtime = runner::Realtime::new(
+        store.as_ref(),
+        jobs,
+        runner::RealtimeOptions::default(),
+        &clock,
+    )?;
     eprintln!(
         "following {} job(s) in real time; Ctrl-C to stop",
         jobs.len()
     );
-    realtime.run(stop)?;
+    let mut counted: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    realtime.run(stop, |rt| {
+        let now = chrono::Utc::now().timestamp_millis();
+        for p in rt.progress() {
+            let m = metrics.job(&p.job_id);
+            let seen = counted.entry(p.job_id.clone()).or_insert(0);
+            m.add_buckets(p.buckets.saturating_sub(*seen));
+            *seen = p.buckets;
+            m.set_running(p.held);
+            m.set_partitions(p.partitions as u64);
+            if let Some(next) = p.next_bucket {
+                m.set_lag_seconds((now - next).max(0) as f64 / 1000.0);
+            }
+        }
+    })?;
     for (job_id, next) in realtime.positions() {
         let at = next
             .map(time::format_millis)

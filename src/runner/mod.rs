@@ -17,5 +17,7 @@ pub use analysis::{explain, number_text, JobAnalysis, MemoryStatus};
 pub use checkpoint::{Checkpoint, STATE_INDEX};
 pub use lease::{holder_name, Lease};
 pub use lookback::{progress_bar, run_lookback, JobRunner, LookbackSummary};
-pub use realtime::{Clock, ManualClock, Realtime, RealtimeOptions, Schedule, SystemClock};
+pub use realtime::{
+    Clock, JobProgress, ManualClock, Realtime, RealtimeOptions, Schedule, SystemClock,
+};
 pub use stats::{load as load_stats, JobStats, ModelStats};

@@ -94,6 +94,21 @@ struct ScheduledJob<'a> {
     next_run: EpochMillis,
 }
 
+/// One job's progress as [`Realtime::progress`] reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobProgress {
+    /// The job.
+    pub job_id: String,
+    /// Whether this process holds the job's lease.
+    pub held: bool,
+    /// Buckets this process analysed for the job.
+    pub buckets: u64,
+    /// Start of the first bucket not analysed yet.
+    pub next_bucket: Option<EpochMillis>,
+    /// Partitions modelled.
+    pub partitions: usize,
+}
+
 /// How a realtime runner shares jobs with other processes.
 #[derive(Debug, Clone)]
 pub struct RealtimeOptions {
@@ -155,8 +170,16 @@ impl<'a> Realtime<'a> {
     /// Takes or renews each job's lease, runs every held job that is due (one chunk at a
     /// time, renewing between chunks), and returns when something is next due.
     pub fn tick(&mut self) -> crate::Result<EpochMillis> {
+        self.tick_until(&AtomicBool::new(false))
+    }
+
+    /// [`Realtime::tick`], stopping between chunks once `stop` is set.
+    fn tick_until(&mut self, stop: &AtomicBool) -> crate::Result<EpochMillis> {
         let (store, opts, clock) = (self.store, &self.options, self.clock);
         for sj in self.jobs.iter_mut() {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
             if !keep_lease(store, opts, clock.now(), sj)? {
                 continue;
             }
@@ -169,6 +192,9 @@ impl<'a> Realtime<'a> {
             };
             let progress = progress_bar(&sj.job.job_id);
             while runner.advance_chunk(now - sj.query_delay, &progress)? {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
                 let Some(lease) = &sj.lease else { break };
                 match lease::renew(
                     store,
@@ -202,6 +228,21 @@ impl<'a> Realtime<'a> {
         Ok(next.map_or(renew_by, |n| n.min(renew_by)))
     }
 
+    /// Progress of every job: whether this process holds it, buckets analysed by this
+    /// process, the next bucket, and partitions modelled (for metrics and status pages).
+    pub fn progress(&self) -> Vec<JobProgress> {
+        self.jobs
+            .iter()
+            .map(|j| JobProgress {
+                job_id: j.job.job_id.clone(),
+                held: j.runner.is_some(),
+                buckets: j.runner.as_ref().map_or(0, |r| r.summary().buckets),
+                next_bucket: j.runner.as_ref().and_then(|r| r.next_bucket()),
+                partitions: j.runner.as_ref().map_or(0, |r| r.model_stats().partitions),
+            })
+            .collect()
+    }
+
     /// Jobs this process holds, with the start of the first bucket each has not analysed.
     pub fn positions(&self) -> Vec<(String, Option<EpochMillis>)> {
         self.jobs
@@ -216,10 +257,15 @@ impl<'a> Realtime<'a> {
 
     /// Ticks until `stop` is set, sleeping between runs in short steps so a stop request is
     /// honoured within a quarter of a second (after the current chunk and its checkpoint);
-    /// then releases the leases.
-    pub fn run(&mut self, stop: &AtomicBool) -> crate::Result<()> {
+    /// then releases the leases. `after_tick` sees the runner after every tick (metrics).
+    pub fn run(
+        &mut self,
+        stop: &AtomicBool,
+        mut after_tick: impl FnMut(&Self),
+    ) -> crate::Result<()> {
         while !stop.load(Ordering::SeqCst) {
-            let wake = self.tick()?;
+            let wake = self.tick_until(stop)?;
+            after_tick(self);
             while !stop.load(Ordering::SeqCst) && self.clock.now() < wake {
                 let left = (wake - self.clock.now()).clamp(1, 250);
                 std::thread::sleep(Duration::from_millis(left as u64));
