@@ -169,8 +169,11 @@ impl<'a> JobRunner<'a> {
                     runner.analysis = analysis;
                     runner.next_bucket = Some(cp.next_bucket);
                 }
+                None if cp.fingerprint != checkpoint::fingerprint(job) => {
+                    tracing::warn!(job_id = %job.job_id, "The job's definition changed since its checkpoint; analysing from the start")
+                }
                 None => {
-                    tracing::warn!(job_id = %job.job_id, "The job changed since its checkpoint (or its snapshot is unreadable); analysing from the start")
+                    tracing::warn!(job_id = %job.job_id, "The job's model snapshot is missing or was written by another tidewatch version; analysing from the start")
                 }
             }
             runner.checkpoint = Some(cp);
