@@ -2,7 +2,9 @@
 //! example jobs; every injected incident must be found, normal days must stay quiet, and a
 //! replay must leave identical result documents.
 
-use serde_json::{json, Value};
+mod common;
+
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -11,32 +13,6 @@ use tidewatch::runner;
 use tidewatch::store::{EmbeddedStore, Store};
 
 const BUCKET_MS: i64 = 15 * 60_000;
-
-fn all_results(store: &dyn Store, index: &str) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    let mut after: Option<Value> = None;
-    loop {
-        let mut body =
-            json!({ "size": 5000, "query": { "match_all": {} }, "sort": [{ "_id": "asc" }] });
-        if let Some(a) = &after {
-            body["search_after"] = a.clone();
-        }
-        let resp = store.search(index, &body).expect("search results");
-        let hits = resp["hits"]["hits"].as_array().cloned().unwrap_or_default();
-        if hits.is_empty() {
-            break;
-        }
-        for h in &hits {
-            let id = h["_id"].as_str().expect("id").to_string();
-            assert!(
-                out.insert(id.clone(), h["_source"].clone()).is_none(),
-                "duplicate id {id}"
-            );
-            after = h.get("sort").cloned();
-        }
-    }
-    out
-}
 
 #[test]
 fn demo_finds_every_incident_and_stays_quiet_otherwise() {
@@ -87,7 +63,7 @@ fn demo_finds_every_incident_and_stays_quiet_otherwise() {
 
     // Outside the incidents (and the hour after each, while traffic settles), each job has
     // at most 2 records scoring 50 or more.
-    let results = all_results(&store, "tidewatch-results");
+    let results = common::all_documents(&store, "tidewatch-results");
     let mut noisy: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for doc in results.values().filter(|d| d["result_type"] == "record") {
         let t = doc["timestamp"].as_i64().unwrap_or(0);
@@ -117,7 +93,7 @@ fn demo_finds_every_incident_and_stays_quiet_otherwise() {
     }
 
     // A replay from scratch writes identical documents: same ids, same content, no duplicates.
-    let before = all_results(&store, "tidewatch-results");
+    let before = common::all_documents(&store, "tidewatch-results");
     store
         .delete_by_query(runner::STATE_INDEX, &json!({ "match_all": {} }))
         .expect("forget checkpoints");
@@ -126,7 +102,7 @@ fn demo_finds_every_incident_and_stays_quiet_otherwise() {
     for job in demo::demo_jobs(&args.jobs).expect("jobs") {
         runner::run_lookback(&store, &job, Some(runner::STATE_INDEX), &stop).expect("replay");
     }
-    let after = all_results(&store, "tidewatch-results");
+    let after = common::all_documents(&store, "tidewatch-results");
     assert_eq!(
         before.len(),
         after.len(),

@@ -2,13 +2,15 @@
 //! moments (and stopped with SIGTERM at several), restarted each time, ends with result
 //! documents identical, id for id and byte for byte, to an uninterrupted run's.
 
-use serde_json::{json, Value};
+mod common;
+
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tidewatch::demo::{generate, DemoConfig};
-use tidewatch::store::{EmbeddedStore, Store};
+use tidewatch::store::EmbeddedStore;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tidewatch")
@@ -52,33 +54,10 @@ fn spawn_run(store: &Path) -> Child {
     .expect("spawn run")
 }
 
-/// Every document of an index, by id (in a fresh process view of the directory).
-fn documents(store: &Path, index: &str) -> BTreeMap<String, Value> {
-    let s = EmbeddedStore::open(store).expect("open store");
-    let mut out = BTreeMap::new();
-    let mut after: Option<Value> = None;
-    loop {
-        let mut body =
-            json!({ "size": 5000, "query": { "match_all": {} }, "sort": [{ "_id": "asc" }] });
-        if let Some(a) = &after {
-            body["search_after"] = a.clone();
-        }
-        let hits = s.search(index, &body).expect("search")["hits"]["hits"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if hits.is_empty() {
-            break;
-        }
-        for h in hits {
-            after = h.get("sort").cloned();
-            out.insert(
-                h["_id"].as_str().unwrap_or_default().to_string(),
-                h["_source"].clone(),
-            );
-        }
-    }
-    out
+/// Every result document of the store in `dir`, opened as a fresh process would.
+fn results_of(dir: &Path) -> BTreeMap<String, Value> {
+    let store = EmbeddedStore::open(dir).expect("open store");
+    common::all_documents(&store, "tidewatch-results")
 }
 
 /// SplitMix64: the test's own deterministic random moments.
@@ -141,7 +120,7 @@ fn interrupted_runs_resume_to_identical_results() {
     let started = Instant::now();
     run_to_end(&reference, &["run", "--once", "--jobs", jobs]);
     let full = started.elapsed().as_millis() as u64;
-    let expected = documents(&reference, "tidewatch-results");
+    let expected = results_of(&reference);
     assert!(
         expected.len() > 1000,
         "the reference run wrote only {} documents",
@@ -167,11 +146,7 @@ fn interrupted_runs_resume_to_identical_results() {
         kills >= 10,
         "only {kills} kills landed before the lookback finished"
     );
-    assert_same(
-        &expected,
-        &documents(&killed, "tidewatch-results"),
-        "after SIGKILLs",
-    );
+    assert_same(&expected, &results_of(&killed), "after SIGKILLs");
 
     // SIGTERM: a graceful stop after the current chunk, then the same resume.
     let termed = prepare(dir.path(), "termed", &log_path, log.format);
@@ -194,9 +169,5 @@ fn interrupted_runs_resume_to_identical_results() {
         );
     }
     run_to_end(&termed, &["run", "--once", "--jobs", jobs]);
-    assert_same(
-        &expected,
-        &documents(&termed, "tidewatch-results"),
-        "after SIGTERMs",
-    );
+    assert_same(&expected, &results_of(&termed), "after SIGTERMs");
 }

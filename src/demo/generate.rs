@@ -16,7 +16,7 @@
 //! The generator keeps its own PRNG (SplitMix64) rather than depending on `rand`, whose value
 //! streams may change between versions: the demo's expected anomalies depend on the bytes.
 
-use crate::time::EpochMillis;
+use crate::time::{civil_from_days, EpochMillis};
 use std::collections::HashSet;
 use std::fmt;
 use std::io::{self, Write};
@@ -1105,19 +1105,6 @@ fn office_hours(t: EpochMillis, offset_min: i64) -> bool {
     let weekday = (local_min.div_euclid(24 * 60) + 3).rem_euclid(7);
     let hour = local_min.rem_euclid(24 * 60) / 60;
     weekday < 5 && (8..18).contains(&hour)
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m as u32, d as u32)
 }
 
 /// A country's client IPs (about 8 % IPv6), all distinct, each with one user agent.

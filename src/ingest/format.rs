@@ -242,7 +242,7 @@ impl LogFormat {
         let mut doc = Map::new();
         doc.insert(
             "@timestamp".to_owned(),
-            Value::String(ecs::format_timestamp(timestamp)),
+            Value::String(crate::time::format_millis(timestamp)),
         );
         for (i, (seg, text)) in self.segments.iter().zip(&values).enumerate() {
             if i == self.time || is_absent(text) {

@@ -1,0 +1,33 @@
+//! Helpers shared by the integration tests.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use tidewatch::store::Store;
+
+/// Every document of `index`, by id, read with `search_after` in id order; panics on a
+/// duplicate id (a store must never hold two documents with one id).
+pub fn all_documents(store: &dyn Store, index: &str) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let mut after: Option<Value> = None;
+    loop {
+        let mut body =
+            json!({ "size": 5000, "query": { "match_all": {} }, "sort": [{ "_id": "asc" }] });
+        if let Some(a) = &after {
+            body["search_after"] = a.clone();
+        }
+        let resp = store.search(index, &body).expect("search");
+        let hits = resp["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        if hits.is_empty() {
+            break;
+        }
+        for h in hits {
+            let id = h["_id"].as_str().expect("every hit has an id").to_string();
+            after = h.get("sort").cloned();
+            assert!(
+                out.insert(id.clone(), h["_source"].clone()).is_none(),
+                "duplicate id {id}"
+            );
+        }
+    }
+    out
+}
