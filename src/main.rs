@@ -107,9 +107,13 @@ struct ResultsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: OutputFormat,
-    /// Results index to read.
-    #[arg(long, default_value = "tidewatch-results")]
-    index: String,
+    /// Results index to read (default: the job's `results_index` from --jobs, else
+    /// `tidewatch-results`).
+    #[arg(long)]
+    index: Option<String>,
+    /// Directory (or file) of job definitions, to find the job's results index.
+    #[arg(long, default_value = "jobs")]
+    jobs: PathBuf,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -427,7 +431,17 @@ fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitC
         limit: args.limit,
     };
     let store = store::open(store_spec)?;
-    let docs = results::fetch(store.as_ref(), &args.index, &q)?;
+    let index = match &args.index {
+        Some(index) => index.clone(),
+        None => config::load_jobs(std::slice::from_ref(&args.jobs))
+            .ok()
+            .and_then(|jobs| jobs.into_iter().find(|j| j.job_id == q.job_id))
+            .map_or_else(
+                || config::DEFAULT_RESULTS_INDEX.to_string(),
+                |j| j.results_index,
+            ),
+    };
+    let docs = results::fetch(store.as_ref(), &index, &q)?;
     match args.format {
         OutputFormat::Table => print!("{}", results::table(q.result_type, &docs)),
         OutputFormat::Json => println!(

@@ -92,10 +92,11 @@ fn add_field_influencers(
     Ok(())
 }
 
-/// Buckets fetched per datafeed round trip: the larger of one day and 96 buckets.
-fn chunk_ms(span_ms: i64) -> i64 {
-    let day = 86_400_000;
-    (day.max(span_ms * 96) / span_ms).max(1) * span_ms
+/// Buckets fetched per datafeed round trip: the job's `chunking_config.time_span` when set,
+/// else the larger of one day and 96 buckets; always whole buckets.
+fn chunk_ms(span_ms: i64, configured: Option<std::time::Duration>) -> i64 {
+    let wanted = configured.map_or_else(|| 86_400_000.max(span_ms * 96), |d| d.as_millis() as i64);
+    (wanted / span_ms).max(1) * span_ms
 }
 
 /// What a run of a job did.
@@ -230,7 +231,7 @@ impl<'a> JobRunner<'a> {
         if progress.length().unwrap_or(0) <= progress.position() {
             progress.inc_length(((end - start) / span) as u64);
         }
-        let chunk_end = (start + chunk_ms(span)).min(end);
+        let chunk_end = (start + chunk_ms(span, self.job.chunking_time_span)).min(end);
         self.check_delayed_data(start)?;
         self.analyse_chunk(start, chunk_end, progress)?;
         self.writer.flush()?;
@@ -419,9 +420,15 @@ mod tests {
 
     #[test]
     fn chunks_are_whole_buckets_of_at_least_a_day() {
-        assert_eq!(chunk_ms(900_000), 96 * 900_000);
-        assert_eq!(chunk_ms(3_600_000), 96 * 3_600_000);
-        assert_eq!(chunk_ms(60_000), 86_400_000);
-        assert_eq!(chunk_ms(7 * 60_000) % (7 * 60_000), 0);
+        assert_eq!(chunk_ms(900_000, None), 96 * 900_000);
+        assert_eq!(chunk_ms(3_600_000, None), 96 * 3_600_000);
+        assert_eq!(chunk_ms(60_000, None), 86_400_000);
+        assert_eq!(chunk_ms(7 * 60_000, None) % (7 * 60_000), 0);
+        let hours = |h| Some(std::time::Duration::from_secs(h * 3600));
+        assert_eq!(chunk_ms(900_000, hours(3)), 12 * 900_000);
+        assert_eq!(
+            chunk_ms(3_600_000, Some(std::time::Duration::from_secs(60))),
+            3_600_000
+        );
     }
 }
