@@ -424,7 +424,7 @@ mod tests {
         assert_eq!(chunk_ms(3_600_000, None), 96 * 3_600_000);
         assert_eq!(chunk_ms(60_000, None), 86_400_000);
         assert_eq!(chunk_ms(7 * 60_000, None) % (7 * 60_000), 0);
-        let hours = |h| Some(std::time::Duration::from_secs(h * 3600));
+        let hours = |h: u64| Some(std::time::Duration::from_secs(h * 3600));
         assert_eq!(chunk_ms(900_000, hours(3)), 12 * 900_000);
         assert_eq!(
             chunk_ms(3_600_000, Some(std::time::Duration::from_secs(60))),
