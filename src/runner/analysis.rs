@@ -76,8 +76,11 @@ impl MemoryStatus {
 struct MemoryBudget {
     limit: u64,
     used: u64,
-    /// Partitions seen but not modelled because the limit was reached.
-    rejected: u64,
+    /// Buckets in which some new partition was not modelled because the limit was reached
+    /// (Elastic ML's `bucket_allocation_failures_count`).
+    allocation_failures: u64,
+    /// Whether the current bucket already counted as an allocation failure.
+    failed_this_bucket: bool,
     hit_limit: bool,
 }
 
@@ -88,10 +91,13 @@ impl MemoryBudget {
         (std::mem::size_of::<T>() + std::mem::size_of::<SeriesKey>() + strings + 64) as u64
     }
 
-    /// Takes `cost` bytes if they fit; otherwise counts a rejected partition.
+    /// Takes `cost` bytes if they fit; otherwise marks the bucket as an allocation failure.
     fn admit(&mut self, cost: u64) -> bool {
         if self.used + cost > self.limit {
-            self.rejected += 1;
+            if !self.failed_this_bucket {
+                self.allocation_failures += 1;
+                self.failed_this_bucket = true;
+            }
             self.hit_limit = true;
             return false;
         }
@@ -144,9 +150,10 @@ impl JobAnalysis {
         self.memory.status()
     }
 
-    /// Partitions not modelled because the memory limit was reached.
-    pub fn rejected_partitions(&self) -> u64 {
-        self.memory.rejected
+    /// Buckets in which new partitions were not modelled because the memory limit was
+    /// reached (Elastic ML's `bucket_allocation_failures_count`).
+    pub fn allocation_failures(&self) -> u64 {
+        self.memory.allocation_failures
     }
 
     /// Number of partitions (series and population entities) the job models.
@@ -184,6 +191,7 @@ impl JobAnalysis {
                     .push(models.record(&self.job, time, split, &obs, score));
             }
         }
+        self.memory.failed_this_bucket = false;
         let score = self.normalizer.bucket_score(&probabilities);
         let probability = probabilities.iter().copied().fold(1.0, f64::min);
 
@@ -208,7 +216,7 @@ impl JobAnalysis {
         let mut w = Writer::default();
         w.u32(SNAPSHOT_VERSION);
         w.bytes(&self.normalizer.to_bytes());
-        w.u64(self.memory.rejected);
+        w.u64(self.memory.allocation_failures);
         w.u32(self.detectors.len() as u32);
         for d in &self.detectors {
             w.u32(d.series.len() as u32);
@@ -236,8 +244,8 @@ impl JobAnalysis {
             return None;
         }
         a.normalizer = Normalizer::from_bytes(r.bytes()?)?;
-        a.memory.rejected = r.u64()?;
-        a.memory.hit_limit = a.memory.rejected > 0;
+        a.memory.allocation_failures = r.u64()?;
+        a.memory.hit_limit = a.memory.allocation_failures > 0;
         if r.u32()? as usize != a.detectors.len() {
             return None;
         }
@@ -513,6 +521,51 @@ pub fn number_text(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partitions_beyond_the_memory_limit_are_counted_and_the_rest_keep_running() {
+        let job = crate::config::load_job_str(
+            "jobs/many.yml",
+            "job_id: many\nanalysis_config:\n  bucket_span: 15m\n  detectors:\n    - function: count\n      partition_field_name: host\ndatafeed_config:\n  indices: [logs]\nanalysis_limits:\n  model_memory_limit: 1mb\n",
+        )
+        .expect("job parses");
+        let mut analysis = JobAnalysis::new(&job);
+        let values: Vec<SeriesValue> = (0..4000)
+            .map(|i| SeriesValue {
+                partition: Some(format!("host-{i:04}")),
+                by: None,
+                over: None,
+                value: 10.0,
+                doc_count: 10,
+            })
+            .collect();
+        let mut scored_first = 0;
+        for b in 0..20 {
+            let t = 1_714_953_600_000 + b * 900_000;
+            let out = analysis.analyse_bucket(t, 40_000, &[&values]);
+            assert!(out.bucket.is_some(), "every bucket still gets its result");
+            if b == 0 {
+                scored_first = analysis.partitions();
+            }
+        }
+        let admitted = analysis.partitions();
+        assert_eq!(analysis.memory_status(), MemoryStatus::HardLimit);
+        assert!(
+            admitted > 1000 && admitted < 4000,
+            "{admitted} partitions admitted"
+        );
+        assert_eq!(
+            admitted, scored_first,
+            "no partition is added once the limit is hit"
+        );
+        assert!(analysis.model_bytes() <= 1 << 20);
+        // Every bucket re-offers partitions that do not fit: 20 buckets with failures.
+        assert_eq!(analysis.allocation_failures(), 20);
+        // The state survives a snapshot, limit and all.
+        let restored = JobAnalysis::from_snapshot(&job, &analysis.to_snapshot()).expect("restores");
+        assert_eq!(restored.partitions(), admitted);
+        assert_eq!(restored.memory_status(), MemoryStatus::HardLimit);
+    }
 
     fn obs(actual: f64, typical: f64, reason: Reason) -> Observation {
         Observation {

@@ -268,7 +268,7 @@ impl<'a> JobRunner<'a> {
             partitions: self.analysis.partitions(),
             model_bytes: self.analysis.model_bytes(),
             memory_status: self.analysis.memory_status().as_str(),
-            rejected_partitions: self.analysis.rejected_partitions(),
+            bucket_allocation_failures: self.analysis.allocation_failures(),
             next_bucket: self.next_bucket,
         }
     }

@@ -44,8 +44,8 @@ pub struct ModelStats {
     pub model_bytes: u64,
     /// `ok`, `soft_limit` or `hard_limit`.
     pub memory_status: &'static str,
-    /// Partitions not modelled because of the memory limit.
-    pub rejected_partitions: u64,
+    /// Buckets in which new partitions were not modelled because of the memory limit.
+    pub bucket_allocation_failures: u64,
     /// Start of the first bucket not analysed yet.
     pub next_bucket: Option<EpochMillis>,
 }
@@ -69,7 +69,7 @@ impl JobStats {
                 "partitions": model.partitions,
                 "model_bytes": model.model_bytes,
                 "memory_status": model.memory_status,
-                "rejected_partitions": model.rejected_partitions,
+                "bucket_allocation_failures_count": model.bucket_allocation_failures,
             },
             "last_checkpoint": opt_time(model.next_bucket),
         })
@@ -139,7 +139,7 @@ mod tests {
             partitions: 4,
             model_bytes: 100,
             memory_status: "ok",
-            rejected_partitions: 0,
+            bucket_allocation_failures: 0,
             next_bucket: Some(2_700_000),
         };
         let doc = s.to_doc("j", &m);
