@@ -413,8 +413,7 @@ impl Store for EmbeddedStore {
                 None => format!("auto-{next:012}"),
             };
             next += 1;
-            let src = doc.source.to_string();
-            batch.push((id, src, doc.source));
+            batch.push((id, doc.source));
         }
         let stored = batch.len();
         if stored > 0 {
@@ -433,13 +432,12 @@ impl Store for EmbeddedStore {
         let Some(slot) = st.slot_of(id) else {
             return Ok(None);
         };
-        let d = &st.docs[slot as usize];
-        let source = serde_json::from_str(&d.source).map_err(|e| {
+        let source = serde_json::from_str(st.doc_source(slot)).map_err(|e| {
             StoreError::BadRequest(format!("{index}/{id}: stored source is not JSON: {e}"))
         })?;
         Ok(Some(VersionedDoc {
             source,
-            seq_no: d.seq_no,
+            seq_no: st.docs[slot as usize].seq_no,
             primary_term: PRIMARY_TERM,
         }))
     }
@@ -482,10 +480,7 @@ impl Store for EmbeddedStore {
                 }
             }
         }
-        let seqs = st.write_docs(
-            vec![(id.to_string(), doc.to_string(), doc.clone())],
-            interner,
-        )?;
+        let seqs = st.write_docs(vec![(id.to_string(), doc.clone())], interner)?;
         Self::maybe_compact(st, interner)?;
         Ok(VersionedDoc {
             source: doc.clone(),
