@@ -15,7 +15,7 @@
 //! In memory each document is parsed once into columns (dotted field path -> typed values per
 //! document), so a search scans flat vectors instead of walking JSON trees.
 
-use super::super::StoreError;
+use super::super::{BulkDoc, StoreError};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -947,21 +947,22 @@ impl IndexState {
         self.docs.len() - self.live_count
     }
 
-    /// Appends index records for `docs` (id, source object) durably (one fsync), then
-    /// applies them. Each source is serialised once, straight into the record buffer, and
-    /// its text is kept from there. Returns the seq_no of each.
+    /// Appends index records for `docs` (each with its id set and an object source) durably
+    /// (one fsync), then applies them. Each source is serialised once, straight into the
+    /// record buffer, and its text is kept from there. Returns the seq_no of each.
     pub(crate) fn write_docs(
         &mut self,
-        docs: Vec<(String, Value)>,
+        docs: Vec<BulkDoc>,
         interner: &mut Interner,
     ) -> Result<Vec<u64>, StoreError> {
         let mut buf = std::mem::take(&mut self.write_buf);
         buf.clear();
         let mut spans = Vec::with_capacity(docs.len());
         let mut seqs = Vec::with_capacity(docs.len());
-        for (k, (id, value)) in docs.iter().enumerate() {
+        for (k, doc) in docs.iter().enumerate() {
             let seq = self.next_seq + k as u64;
-            spans.push(encode_record_value(&mut buf, seq, id, value)?);
+            let id = doc.id.as_deref().unwrap_or_default();
+            spans.push(encode_record_value(&mut buf, seq, id, &doc.source)?);
             seqs.push(seq);
         }
         if spans.iter().any(|r| r.len() > u32::MAX as usize) {
@@ -977,9 +978,9 @@ impl IndexState {
             return Err(e);
         }
         self.next_seq += docs.len() as u64;
-        for (((id, value), seq), span) in docs.into_iter().zip(&seqs).zip(spans) {
-            self.leaves_of_value(&value, interner);
-            drop(value);
+        for ((doc, seq), span) in docs.into_iter().zip(&seqs).zip(spans) {
+            self.leaves_of_value(&doc.source, interner);
+            let id = doc.id.unwrap_or_default();
             // Serialised JSON is UTF-8; a failure here would be a serde_json bug.
             let src = std::str::from_utf8(&buf[span]).unwrap_or("null");
             if self.apply_index(&id, *seq, src).is_none() {
