@@ -411,6 +411,8 @@ mod tests {
         calls: Mutex<Vec<usize>>,
         docs: Mutex<BTreeMap<String, Value>>,
         refreshed: Mutex<u32>,
+        /// Fails the whole bulk request with this number (from 1).
+        fail_call: Option<usize>,
     }
 
     impl Store for RecordingStore {
@@ -422,7 +424,12 @@ mod tests {
         }
         fn bulk(&self, index: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
             assert_eq!(index, "logs");
-            self.calls.lock().unwrap().push(docs.len());
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(docs.len());
+            if self.fail_call == Some(calls.len()) {
+                return Err(StoreError::Unavailable("disk on fire".into()));
+            }
+            drop(calls);
             let mut failed = Vec::new();
             let mut stored = 0;
             let mut map = self.docs.lock().unwrap();
@@ -614,6 +621,40 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("First 10 of 25 rejected lines:"), "{text}");
+    }
+
+    #[test]
+    fn a_failed_bulk_request_stops_the_load_and_names_its_lines() {
+        let mut input = String::new();
+        for i in 0..40 {
+            input.push_str(&good_line(i));
+            input.push('\n');
+        }
+        let store = RecordingStore {
+            fail_call: Some(3),
+            ..RecordingStore::default()
+        };
+        let mut loader =
+            Loader::new(&store, "logs", LogFormat::compile(COMBINED).unwrap()).batch_size(3);
+        let e = loader.read("mem", input.as_bytes()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                IngestError::Store {
+                    first_line: 7,
+                    last_line: 9,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "mem: lines 7-9 could not be stored: store: unavailable: disk on fire"
+        );
+        // No request after the failed one; what was stored before it is counted.
+        assert_eq!(*store.calls.lock().unwrap(), [3, 3, 3]);
+        assert_eq!(loader.summary.stored, 6);
     }
 
     #[test]

@@ -150,6 +150,20 @@ pub trait Store: Send + Sync {
     fn refresh(&self, index: &str) -> Result<(), StoreError>;
 }
 
+/// Opens the store named by a `--store` argument like [`open`], but for reading only: an
+/// embedded store is opened without taking its directory lock (see
+/// [`EmbeddedStore::open_read_only`]), so `results`, `status` and `serve` work while a `run`
+/// process holds the lock; writes through it fail with [`StoreError::BadRequest`] and
+/// [`Store::refresh`] re-reads what the writer has stored since. For `http(s)://` specs it is
+/// the same as [`open`].
+pub fn open_read_only(spec: &str) -> Result<Box<dyn Store>, StoreError> {
+    if spec.starts_with("http://") || spec.starts_with("https://") {
+        return open(spec);
+    }
+    let dir = spec.strip_prefix("embedded:").unwrap_or(spec);
+    Ok(Box::new(EmbeddedStore::open_read_only(dir)?))
+}
+
 /// Opens the store named by a `--store` argument: `embedded:DIR` (or a bare directory path),
 /// or an `http(s)://[user:password@]host:port` cluster URL (credentials also from
 /// `TIDEWATCH_ES_*`, see [`ElasticOptions::from_env`]). A cluster gets tidewatch's index

@@ -15,7 +15,7 @@
 //! In memory each document is parsed once into columns (dotted field path -> typed values per
 //! document), so a search scans flat vectors instead of walking JSON trees.
 
-use super::super::StoreError;
+use super::super::{BulkDoc, StoreError};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -181,12 +181,80 @@ impl Column {
     }
 }
 
-/// One stored document.
+/// Bytes per block of a [`TextArena`].
+const ARENA_BLOCK: usize = 4 << 20;
+
+/// Where a text lives in a [`TextArena`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TextRef {
+    block: u32,
+    start: u32,
+    len: u32,
+}
+
+/// Document ids and sources kept in large blocks rather than one heap allocation each: half
+/// a million small long-lived allocations interleaved with each bulk request's short-lived
+/// JSON trees fragment the C allocator's heap until every `malloc` takes its slow path (the
+/// cause of most of the ingest time before this arena).
+#[derive(Default)]
+pub(crate) struct TextArena {
+    blocks: Vec<String>,
+}
+
+impl TextArena {
+    /// Stores `s`; `None` when it is longer than 4 GiB.
+    fn push(&mut self, s: &str) -> Option<TextRef> {
+        let len = u32::try_from(s.len()).ok()?;
+        let fits = self
+            .blocks
+            .last()
+            .is_some_and(|b| b.capacity() - b.len() >= s.len());
+        if !fits {
+            self.blocks
+                .push(String::with_capacity(ARENA_BLOCK.max(s.len())));
+        }
+        let block = self.blocks.len() - 1;
+        let b = &mut self.blocks[block];
+        let start = u32::try_from(b.len()).ok()?;
+        b.push_str(s);
+        Some(TextRef {
+            block: block as u32,
+            start,
+            len,
+        })
+    }
+
+    /// The text at `r`.
+    #[inline]
+    pub(crate) fn get(&self, r: TextRef) -> &str {
+        let start = r.start as usize;
+        self.blocks
+            .get(r.block as usize)
+            .and_then(|b| b.get(start..start + r.len as usize))
+            .unwrap_or("")
+    }
+}
+
+/// One stored document version: its id and source (compact JSON) in the index's arena.
 pub(crate) struct DocEntry {
-    pub(crate) id: Box<str>,
+    id: TextRef,
     pub(crate) seq_no: u64,
-    /// The source as compact JSON.
-    pub(crate) source: Box<str>,
+    source: TextRef,
+}
+
+/// Slots of live ids, keyed by a 64-bit hash of the id (no copy of the id per document);
+/// an id whose hash is already taken by another id goes to `others`.
+#[derive(Default)]
+struct IdIndex {
+    by_hash: FastMap<u64, u32>,
+    others: FastMap<Box<str>, u32>,
+}
+
+fn id_hash(id: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = FastHasher::default();
+    h.write(id.as_bytes());
+    h.finish()
 }
 
 /// What a segment record does.
@@ -215,13 +283,19 @@ pub(crate) struct IndexState {
     pub(crate) name: String,
     dir: PathBuf,
     pub(crate) docs: Vec<DocEntry>,
+    /// Ids and sources of `docs`.
+    text: TextArena,
     /// Whether each slot holds the current version of a document.
     pub(crate) live: Vec<bool>,
     pub(crate) live_count: usize,
-    ids: FastMap<Box<str>, u32>,
+    ids: IdIndex,
     pub(crate) columns: Columns,
     /// Reused buffer of one document's leaves.
     scratch: Vec<(u32, Val)>,
+    /// Reused buffer of a field path while walking a document.
+    path: String,
+    /// Reused buffer of the records of one write.
+    write_buf: Vec<u8>,
     next_seq: u64,
     generation: u64,
     segments: Vec<String>,
@@ -599,11 +673,14 @@ impl IndexState {
             name: name.to_string(),
             dir,
             docs: Vec::new(),
+            text: TextArena::default(),
             live: Vec::new(),
             live_count: 0,
-            ids: FastMap::default(),
+            ids: IdIndex::default(),
             columns: Columns::default(),
             scratch: Vec::new(),
+            path: String::new(),
+            write_buf: Vec::new(),
             next_seq: 0,
             generation: 0,
             segments: Vec::new(),
@@ -684,9 +761,9 @@ impl IndexState {
                     self.next_seq = self.next_seq.max(seq + 1);
                     match op {
                         Op::Index => {
-                            if self.leaves_of_text(src, interner) {
-                                self.apply_index(id, seq, src.into());
-                            } else {
+                            if !(self.leaves_of_text(src, interner)
+                                && self.apply_index(&id, seq, src).is_some())
+                            {
                                 self.skipped_records += 1;
                             }
                         }
@@ -732,17 +809,72 @@ impl IndexState {
         }
     }
 
-    /// Records a new version of document `id` whose leaves are in `self.scratch`.
-    fn apply_index(&mut self, id: String, seq_no: u64, source: Box<str>) -> u32 {
+    /// The id of the document version in `slot`.
+    #[inline]
+    pub(crate) fn doc_id(&self, slot: u32) -> &str {
+        self.docs
+            .get(slot as usize)
+            .map_or("", |d| self.text.get(d.id))
+    }
+
+    /// The source (compact JSON) of the document version in `slot`.
+    #[inline]
+    pub(crate) fn doc_source(&self, slot: u32) -> &str {
+        self.docs
+            .get(slot as usize)
+            .map_or("", |d| self.text.get(d.source))
+    }
+
+    /// The slot last recorded for `id` (live or not).
+    fn id_slot(&self, id: &str) -> Option<u32> {
+        match self.ids.by_hash.get(&id_hash(id)) {
+            Some(&s) if self.doc_id(s) == id => Some(s),
+            _ => self.ids.others.get(id).copied(),
+        }
+    }
+
+    /// Records `slot` (whose entry is already in `docs`) as the current one of `id`; returns
+    /// the previous slot.
+    fn set_id_slot(&mut self, id: &str, slot: u32) -> Option<u32> {
+        let h = id_hash(id);
+        match self.ids.by_hash.get(&h).copied() {
+            Some(s) if s != slot && self.doc_id(s) == id => self.ids.by_hash.insert(h, slot),
+            Some(_) => self.ids.others.insert(id.into(), slot),
+            None => match self.ids.others.get_mut(id) {
+                Some(s) => Some(std::mem::replace(s, slot)),
+                None => self.ids.by_hash.insert(h, slot),
+            },
+        }
+    }
+
+    /// Forgets `id`; returns its slot.
+    fn remove_id(&mut self, id: &str) -> Option<u32> {
+        let h = id_hash(id);
+        match self.ids.by_hash.get(&h).copied() {
+            Some(s) if self.doc_id(s) == id => self.ids.by_hash.remove(&h),
+            _ => self.ids.others.remove(id),
+        }
+    }
+
+    /// Records a new version of document `id` whose leaves are in `self.scratch`; `None`
+    /// (nothing recorded) when the id or source is too large for the arena.
+    fn apply_index(&mut self, id: &str, seq_no: u64, source: &str) -> Option<u32> {
         let slot = self.docs.len() as u32;
-        let id: Box<str> = id.into_boxed_str();
-        if let Some(old) = self.ids.insert(id.clone(), slot) {
+        let (Some(id_ref), Some(source_ref)) = (self.text.push(id), self.text.push(source)) else {
+            self.scratch.clear();
+            return None;
+        };
+        self.docs.push(DocEntry {
+            id: id_ref,
+            seq_no,
+            source: source_ref,
+        });
+        if let Some(old) = self.set_id_slot(id, slot) {
             if self.live[old as usize] {
                 self.live[old as usize] = false;
                 self.live_count -= 1;
             }
         }
-        self.docs.push(DocEntry { id, seq_no, source });
         self.live.push(true);
         self.live_count += 1;
         // Group leaves by column (a path repeats for arrays), keeping document order.
@@ -759,7 +891,7 @@ impl IndexState {
             i = j;
         }
         leaves.clear();
-        slot
+        Some(slot)
     }
 
     /// Collects a parsed document's leaves into `self.scratch`.
@@ -770,7 +902,8 @@ impl IndexState {
             interner,
             out: &mut self.scratch,
         };
-        walk_value(&mut String::new(), value, &mut sink);
+        self.path.clear();
+        walk_value(&mut self.path, value, &mut sink);
     }
 
     /// Collects a JSON text's leaves into `self.scratch`; `false` if it is not JSON.
@@ -789,7 +922,7 @@ impl IndexState {
     }
 
     fn apply_delete(&mut self, id: &str) -> bool {
-        if let Some(slot) = self.ids.remove(id) {
+        if let Some(slot) = self.remove_id(id) {
             if self.live[slot as usize] {
                 self.live[slot as usize] = false;
                 self.live_count -= 1;
@@ -801,7 +934,7 @@ impl IndexState {
 
     /// The slot of the live document `id`.
     pub(crate) fn slot_of(&self, id: &str) -> Option<u32> {
-        self.ids.get(id).copied().filter(|&s| self.live[s as usize])
+        self.id_slot(id).filter(|&s| self.live[s as usize])
     }
 
     /// The next sequence number to assign.
@@ -814,35 +947,62 @@ impl IndexState {
         self.docs.len() - self.live_count
     }
 
-    /// Appends index records for `docs` (id, source JSON, parsed source) durably (one fsync),
-    /// then applies them. Returns the seq_no of each.
+    /// Appends index records for `docs` (each with its id set and an object source) durably
+    /// (one fsync), then applies them. Each source is serialised once, straight into the
+    /// record buffer, and its text is kept from there. Returns the seq_no of each.
     pub(crate) fn write_docs(
         &mut self,
-        docs: Vec<(String, String, Value)>,
+        docs: Vec<BulkDoc>,
         interner: &mut Interner,
     ) -> Result<Vec<u64>, StoreError> {
-        let mut buf = Vec::with_capacity(docs.iter().map(|d| d.1.len() + d.0.len() + 40).sum());
+        let mut buf = std::mem::take(&mut self.write_buf);
+        buf.clear();
+        let mut spans = Vec::with_capacity(docs.len());
         let mut seqs = Vec::with_capacity(docs.len());
-        for (k, (id, src, _)) in docs.iter().enumerate() {
+        for (k, doc) in docs.iter().enumerate() {
             let seq = self.next_seq + k as u64;
-            encode_record(&mut buf, seq, Op::Index, id, src);
+            let id = doc.id.as_deref().unwrap_or_default();
+            spans.push(encode_record_value(&mut buf, seq, id, &doc.source)?);
             seqs.push(seq);
         }
-        self.append(&buf)?;
+        if spans.iter().any(|r| r.len() > u32::MAX as usize) {
+            self.write_buf = buf;
+            return Err(StoreError::BadRequest(format!(
+                "{}: a document is larger than 4 GiB",
+                self.name
+            )));
+        }
+        let appended = self.append(&buf);
+        if let Err(e) = appended {
+            self.write_buf = buf;
+            return Err(e);
+        }
         self.next_seq += docs.len() as u64;
-        for ((id, src, value), seq) in docs.into_iter().zip(&seqs) {
-            self.leaves_of_value(&value, interner);
-            self.apply_index(id, *seq, src.into_boxed_str());
+        for ((doc, seq), span) in docs.into_iter().zip(&seqs).zip(spans) {
+            self.leaves_of_value(&doc.source, interner);
+            let id = doc.id.unwrap_or_default();
+            // Serialised JSON is UTF-8; a failure here would be a serde_json bug.
+            let src = std::str::from_utf8(&buf[span]).unwrap_or("null");
+            if self.apply_index(&id, *seq, src).is_none() {
+                return Err(StoreError::BadRequest(format!(
+                    "{}: document `{id}` is larger than 4 GiB",
+                    self.name
+                )));
+            }
+        }
+        // Keep a modest buffer for the next call; a huge one goes back to the allocator.
+        if buf.capacity() <= 16 << 20 {
+            self.write_buf = buf;
         }
         Ok(seqs)
     }
 
     /// Deletes the live documents in `slots` durably; returns how many were deleted.
     pub(crate) fn delete_slots(&mut self, slots: &[u32]) -> Result<u64, StoreError> {
-        let ids: Vec<Box<str>> = slots
+        let ids: Vec<String> = slots
             .iter()
             .filter(|&&s| self.live[s as usize])
-            .map(|&s| self.docs[s as usize].id.clone())
+            .map(|&s| self.doc_id(s).to_string())
             .collect();
         if ids.is_empty() {
             return Ok(0);
@@ -928,7 +1088,8 @@ impl IndexState {
         let mut buf = Vec::new();
         for (slot, d) in self.docs.iter().enumerate() {
             if self.live[slot] {
-                encode_record(&mut buf, d.seq_no, Op::Index, &d.id, &d.source);
+                let (id, src) = (self.text.get(d.id), self.text.get(d.source));
+                encode_record(&mut buf, d.seq_no, Op::Index, id, src);
             }
         }
         let mut f = File::create(&path).map_err(|e| io_err(&path, e))?;
@@ -971,6 +1132,35 @@ fn encode_record(buf: &mut Vec<u8>, seq: u64, op: Op, id: &str, src: &str) {
     let hex = format!("{h:016x}");
     buf[start..start + 16].copy_from_slice(hex.as_bytes());
     buf.push(b'\n');
+}
+
+/// Encodes an index record whose source is serialised from `value` into `buf`; returns the
+/// byte range of the source text within `buf`.
+fn encode_record_value(
+    buf: &mut Vec<u8>,
+    seq: u64,
+    id: &str,
+    value: &Value,
+) -> Result<std::ops::Range<usize>, StoreError> {
+    let start = buf.len();
+    buf.extend_from_slice(b"0000000000000000\t");
+    let body = buf.len();
+    let _ = write!(buf, "{seq}\ti\t");
+    let _ = serde_json::to_writer(&mut *buf, id);
+    buf.push(b'\t');
+    let src_start = buf.len();
+    if let Err(e) = serde_json::to_writer(&mut *buf, value) {
+        buf.truncate(start);
+        return Err(StoreError::BadRequest(format!(
+            "document `{id}` cannot be serialised as JSON: {e}"
+        )));
+    }
+    let src_end = buf.len();
+    let h = fnv64(&buf[body..]);
+    let hex = format!("{h:016x}");
+    buf[start..start + 16].copy_from_slice(hex.as_bytes());
+    buf.push(b'\n');
+    Ok(src_start..src_end)
 }
 
 fn parse_record(line: &[u8]) -> Option<(u64, Op, String, &str)> {

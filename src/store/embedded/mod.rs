@@ -378,7 +378,7 @@ impl Store for EmbeddedStore {
         search::search(&mut ctx, body)
     }
 
-    fn bulk(&self, index: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
+    fn bulk(&self, index: &str, mut docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
         self.writable()?;
         check_index_name(index)?;
         let mut inner = self.write_loaded(&[index.to_string()])?;
@@ -386,39 +386,42 @@ impl Store for EmbeddedStore {
         let st = indices
             .get_mut(index)
             .ok_or_else(|| StoreError::IndexNotFound(index.to_string()))?;
+        // Rejected items are marked with a `null` source and dropped in place: the request's
+        // own vector carries the documents on (no second large allocation per request).
         let mut failed = Vec::new();
-        let mut batch = Vec::with_capacity(docs.len());
         let mut next = st.next_seq();
-        for (position, doc) in docs.into_iter().enumerate() {
-            if !doc.source.is_object() {
-                failed.push(BulkItemResult {
-                    position,
-                    status: 400,
-                    error: Some(format!("document {position} is not a JSON object")),
-                });
-                continue;
-            }
-            let id = match doc.id {
-                Some(id) => {
-                    if let Err(e) = check_id(&id) {
-                        failed.push(BulkItemResult {
-                            position,
-                            status: 400,
-                            error: Some(format!("document {position}: {e}")),
-                        });
-                        continue;
+        for (position, doc) in docs.iter_mut().enumerate() {
+            let problem = if !doc.source.is_object() {
+                Some(format!("document {position} is not a JSON object"))
+            } else {
+                match &doc.id {
+                    Some(id) => check_id(id)
+                        .err()
+                        .map(|e| format!("document {position}: {e}")),
+                    None => {
+                        doc.id = Some(format!("auto-{next:012}"));
+                        None
                     }
-                    id
                 }
-                None => format!("auto-{next:012}"),
             };
-            next += 1;
-            let src = doc.source.to_string();
-            batch.push((id, src, doc.source));
+            match problem {
+                Some(error) => {
+                    failed.push(BulkItemResult {
+                        position,
+                        status: 400,
+                        error: Some(error),
+                    });
+                    doc.source = Value::Null;
+                }
+                None => next += 1,
+            }
         }
-        let stored = batch.len();
+        if !failed.is_empty() {
+            docs.retain(|d| !d.source.is_null());
+        }
+        let stored = docs.len();
         if stored > 0 {
-            st.write_docs(batch, interner)?;
+            st.write_docs(docs, interner)?;
             Self::maybe_compact(st, interner)?;
         }
         Ok(BulkResponse { failed, stored })
@@ -433,13 +436,12 @@ impl Store for EmbeddedStore {
         let Some(slot) = st.slot_of(id) else {
             return Ok(None);
         };
-        let d = &st.docs[slot as usize];
-        let source = serde_json::from_str(&d.source).map_err(|e| {
+        let source = serde_json::from_str(st.doc_source(slot)).map_err(|e| {
             StoreError::BadRequest(format!("{index}/{id}: stored source is not JSON: {e}"))
         })?;
         Ok(Some(VersionedDoc {
             source,
-            seq_no: d.seq_no,
+            seq_no: st.docs[slot as usize].seq_no,
             primary_term: PRIMARY_TERM,
         }))
     }
@@ -482,10 +484,11 @@ impl Store for EmbeddedStore {
                 }
             }
         }
-        let seqs = st.write_docs(
-            vec![(id.to_string(), doc.to_string(), doc.clone())],
-            interner,
-        )?;
+        let one = BulkDoc {
+            id: Some(id.to_string()),
+            source: doc.clone(),
+        };
+        let seqs = st.write_docs(vec![one], interner)?;
         Self::maybe_compact(st, interner)?;
         Ok(VersionedDoc {
             source: doc.clone(),

@@ -99,7 +99,7 @@ pub(crate) fn parse_sort<'a>(
 }
 
 fn doc_id<'a>(ctx: &Ctx<'a>, d: DocRef) -> &'a str {
-    &ctx.indices[d.ix as usize].docs[d.doc as usize].id
+    ctx.indices[d.ix as usize].doc_id(d.doc)
 }
 
 /// The sort values of `d` (min for ascending, max for descending on multi-valued fields).
@@ -312,10 +312,9 @@ pub(crate) fn render_hit(
     sort: Option<(&[SortKey], &[SortVal])>,
 ) -> Value {
     let ix = ctx.indices[d.ix as usize];
-    let entry = &ix.docs[d.doc as usize];
     let mut hit = Map::new();
     hit.insert("_index".into(), Value::from(ix.name.as_str()));
-    hit.insert("_id".into(), Value::from(&*entry.id));
+    hit.insert("_id".into(), Value::from(ix.doc_id(d.doc)));
     hit.insert(
         "_score".into(),
         if sort.is_some() {
@@ -324,7 +323,7 @@ pub(crate) fn render_hit(
             json!(1.0)
         },
     );
-    let src = || serde_json::from_str::<Value>(&entry.source).unwrap_or(Value::Null);
+    let src = || serde_json::from_str::<Value>(ix.doc_source(d.doc)).unwrap_or(Value::Null);
     match source {
         SourceFilter::All => {
             hit.insert("_source".into(), src());

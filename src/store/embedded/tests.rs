@@ -1113,6 +1113,23 @@ fn lock_is_per_process_and_names_the_holder() {
     let ro = EmbeddedStore::open_read_only(&dir).unwrap();
     assert_eq!(total(&ro.search("x", &json!({})).unwrap()), 1);
     assert!(ro.bulk("x", vec![]).is_err());
+    // The same through `store::open_read_only`, with and without the `embedded:` prefix.
+    for spec in [
+        format!("embedded:{}", dir.display()),
+        dir.display().to_string(),
+    ] {
+        assert!(matches!(
+            crate::store::open(&spec),
+            Err(StoreError::Locked(_))
+        ));
+        let ro = crate::store::open_read_only(&spec).unwrap();
+        assert_eq!(total(&ro.search("x", &json!({})).unwrap()), 1);
+        assert!(ro.describe().contains("read-only"), "{}", ro.describe());
+        let e = ro
+            .put("x", "2", &json!({}), PutMode::Overwrite)
+            .unwrap_err();
+        assert!(matches!(e, StoreError::BadRequest(_)), "{e}");
+    }
     // Another host: never taken over.
     std::fs::write(&lock_path, "pid=4194999\nhost=elsewhere\n").unwrap();
     assert!(matches!(
