@@ -167,8 +167,13 @@ impl<'a> Realtime<'a> {
         })
     }
 
-    /// Takes or renews each job's lease, runs every held job that is due (one chunk at a
-    /// time, renewing between chunks), and returns when something is next due.
+    /// Renews the leases this process holds, takes at most one free (or lapsed) job, runs
+    /// every held job that is due (one chunk at a time, renewing between chunks), and returns
+    /// when something is next due: at once while free jobs remain after taking one.
+    ///
+    /// Taking one job per tick is what shares the jobs between runners started together:
+    /// each takes a job, works on it, and comes back for the next free one, so two runners
+    /// end up with about half each; a lone runner still takes them all, one after another.
     pub fn tick(&mut self) -> crate::Result<EpochMillis> {
         self.tick_until(&AtomicBool::new(false))
     }
@@ -176,13 +181,19 @@ impl<'a> Realtime<'a> {
     /// [`Realtime::tick`], stopping between chunks once `stop` is set.
     fn tick_until(&mut self, stop: &AtomicBool) -> crate::Result<EpochMillis> {
         let (store, opts, clock) = (self.store, &self.options, self.clock);
+        let mut took = false;
         for sj in self.jobs.iter_mut() {
             if stop.load(Ordering::SeqCst) {
                 break;
             }
+            let held = sj.lease.is_some();
+            if !held && took {
+                continue;
+            }
             if !keep_lease(store, opts, clock.now(), sj)? {
                 continue;
             }
+            took |= !held;
             let now = clock.now();
             if sj.next_run > now {
                 continue;
@@ -218,6 +229,9 @@ impl<'a> Realtime<'a> {
             sj.next_run = sj.schedule.next_after(now);
         }
         let now = clock.now();
+        if took && self.jobs.iter().any(|j| j.lease.is_none()) {
+            return Ok(now);
+        }
         let renew_by = now + (opts.lease_ttl_ms / 3).max(1);
         let next = self
             .jobs

@@ -30,8 +30,13 @@ use std::time::Duration;
 /// The index templates tidewatch installs, as `(template name, JSON)`.
 ///
 /// Each file under `mappings/` is a composable index template body (`index_patterns`,
-/// `template.settings`, `template.mappings`, `version`, `_meta.version`).
+/// `template.settings`, `template.mappings`, `version`, `_meta.version`): the nginx access
+/// logs `tidewatch ingest` writes (`nginx-*`, ECS types), the results and the runner's state.
 pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "tidewatch-nginx-logs",
+        include_str!("../../mappings/nginx-logs.json"),
+    ),
     (
         "tidewatch-results",
         include_str!("../../mappings/results.json"),

@@ -479,10 +479,20 @@ fn templates_install_once_and_shape_new_indices() {
     let url = &the_engine().url;
     let store = connect(url);
     let first = store.ensure_templates().unwrap();
-    assert_eq!(first.len(), 2);
+    assert_eq!(first.len(), tidewatch::store::TEMPLATES.len());
+    let version_of = |name: &str| -> u64 {
+        let (_, text) = tidewatch::store::TEMPLATES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap();
+        serde_json::from_str::<Value>(text).unwrap()["version"]
+            .as_u64()
+            .unwrap()
+    };
     for (name, outcome) in store.ensure_templates().unwrap() {
+        let want = version_of(&name);
         assert!(
-            matches!(outcome, TemplateOutcome::UpToDate { version: 1 }),
+            matches!(outcome, TemplateOutcome::UpToDate { version } if version == want),
             "{name}: {outcome:?}"
         );
     }
@@ -511,7 +521,10 @@ fn templates_install_once_and_shape_new_indices() {
     assert_eq!(props["timestamp"]["type"], "date");
     assert_eq!(props["record_score"]["type"], "double");
     assert_eq!(props["influencers"]["type"], "nested");
-    assert_eq!(mapping[&index]["mappings"]["_meta"]["version"], 1);
+    assert_eq!(
+        mapping[&index]["mappings"]["_meta"]["version"],
+        version_of("tidewatch-results")
+    );
     let (_, health) = http(
         "GET",
         &format!("{url}/_cluster/health/{index}?wait_for_status=green&timeout=10s"),

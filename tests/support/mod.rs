@@ -5,4 +5,5 @@
 
 pub mod cases;
 pub mod engine;
+pub mod pipeline;
 pub mod proxy;

@@ -1,0 +1,702 @@
+//! The whole pipeline against the real engine, run once per engine like [`super::cases`]:
+//! the demo log ingested into the engine and into the embedded store, the demo jobs run on
+//! both and their result documents compared one by one (conformance); the datafeed's
+//! composite paging, job query and `query_delay` on a cluster; a lookback with faults injected
+//! between tidewatch and the engine; two realtime runners sharing the jobs under leases.
+//!
+//! The embedded store is the reference: an independent implementation of the same request
+//! and response JSON, evaluated in process. Nothing expected is copied from an engine answer.
+
+use super::engine::{engine, http, Engine};
+use super::proxy::{Fault, Proxy};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tidewatch::config::Job;
+use tidewatch::datafeed::{self, SeriesValue};
+use tidewatch::demo::{self, DemoConfig, DemoLog};
+use tidewatch::ingest::{self, IngestArgs, IngestSummary};
+use tidewatch::runner::{self, ManualClock, Realtime, RealtimeOptions};
+use tidewatch::store::{ElasticOptions, ElasticStore, EmbeddedStore, RetryPolicy, Store};
+
+/// Days of demo log: the incidents start after day 7, and the models need a week to learn.
+const DAYS: u32 = 10;
+const MINUTE: i64 = 60_000;
+const DAY: i64 = 86_400_000;
+/// The demo jobs' bucket span.
+const SPAN: i64 = 15 * MINUTE;
+/// The datafeed's composite page size (`datafeed::PAGE_SIZE`).
+const PAGE_SIZE: usize = 10_000;
+
+/// The demo log, ingested into an embedded store, with the demo jobs' results there.
+pub struct Demo {
+    _dir: tempfile::TempDir,
+    /// The generated log (gzip).
+    pub log_path: PathBuf,
+    /// What was generated.
+    pub log: DemoLog,
+    /// The demo jobs (from `jobs/`).
+    pub jobs: Vec<Job>,
+    /// The embedded store holding the log and the reference results.
+    pub embedded: EmbeddedStore,
+    /// The embedded ingest's counts.
+    pub ingest: IngestSummary,
+    /// Every result document of the lookback on the embedded store, by id.
+    pub reference: BTreeMap<String, Value>,
+    /// Latest document time in the log.
+    pub latest: i64,
+}
+
+static DEMO: OnceLock<Demo> = OnceLock::new();
+
+/// The shared demo fixture, built on first use (by whichever test asks first).
+pub fn demo() -> &'static Demo {
+    DEMO.get_or_init(build_demo)
+}
+
+fn build_demo() -> Demo {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_path = dir.path().join("demo.log.gz");
+    let cfg = DemoConfig {
+        days: DAYS,
+        ..DemoConfig::default()
+    };
+    let file = std::fs::File::create(&log_path).expect("create log");
+    let mut gz = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());
+    let log = demo::generate(&cfg, &mut gz).expect("generate");
+    gz.finish().expect("gzip").flush().expect("flush");
+    assert!(
+        !log.incidents.is_empty(),
+        "{DAYS} days must include incidents"
+    );
+    let jobs = demo::demo_jobs(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs"))
+        .expect("demo jobs");
+    let generated = started.elapsed();
+    let embedded = EmbeddedStore::open(dir.path().join("store")).expect("embedded store");
+    let ingest = ingest::run(&ingest_args(&log, &log_path), &embedded).expect("embedded ingest");
+    let ingested = started.elapsed();
+    let stop = AtomicBool::new(false);
+    for job in &jobs {
+        runner::run_lookback(&embedded, job, Some(runner::STATE_INDEX), &stop)
+            .expect("embedded lookback");
+    }
+    let reference = embedded_docs(&embedded, &jobs[0].results_index);
+    let latest = datafeed::data_extent(&embedded, &jobs[0])
+        .expect("extent")
+        .expect("data")
+        .1;
+    eprintln!(
+        "demo fixture: {} lines, {} stored, {} result documents; generated {:.1}s, ingested {:.1}s, looked back {:.1}s",
+        log.lines,
+        ingest.stored,
+        reference.len(),
+        generated.as_secs_f64(),
+        (ingested - generated).as_secs_f64(),
+        (started.elapsed() - ingested).as_secs_f64()
+    );
+    Demo {
+        _dir: dir,
+        log_path,
+        log,
+        jobs,
+        embedded,
+        ingest,
+        reference,
+        latest,
+    }
+}
+
+fn ingest_args(log: &DemoLog, path: &std::path::Path) -> IngestArgs {
+    IngestArgs {
+        index: demo::DEMO_INDEX.to_string(),
+        format: log.format.to_string(),
+        batch_size: ingest::DEFAULT_BATCH_SIZE,
+        files: vec![path.to_path_buf()],
+    }
+}
+
+/// The demo log in the engine's `nginx-logs` index.
+pub struct EngineDemo {
+    /// The engine's ingest counts.
+    pub ingest: IngestSummary,
+    /// Wall time of the ingest.
+    pub ingest_time: Duration,
+}
+
+static ENGINE_DEMO: OnceLock<EngineDemo> = OnceLock::new();
+
+fn the_engine() -> &'static Engine {
+    engine(crate::KIND)
+}
+
+fn retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 6,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(200),
+    }
+}
+
+fn connect(url: &str) -> ElasticStore {
+    ElasticStore::connect(
+        url,
+        ElasticOptions {
+            retry: retry(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("connect {url}: {e}"))
+}
+
+/// The demo log ingested into the engine (templates installed first, as `store::open` does).
+pub fn engine_demo() -> &'static EngineDemo {
+    let demo = demo();
+    let url = &the_engine().url;
+    ENGINE_DEMO.get_or_init(|| {
+        let store = connect(url);
+        store.ensure_templates().expect("templates");
+        http("DELETE", &format!("{url}/{}", demo::DEMO_INDEX), None);
+        let started = Instant::now();
+        let ingest =
+            ingest::run(&ingest_args(&demo.log, &demo.log_path), &store).expect("engine ingest");
+        let ingest_time = started.elapsed();
+        eprintln!(
+            "engine ingest: {} documents in {:.1}s",
+            ingest.stored,
+            ingest_time.as_secs_f64()
+        );
+        EngineDemo {
+            ingest,
+            ingest_time,
+        }
+    })
+}
+
+/// Every document of an embedded index, by id.
+fn embedded_docs(store: &dyn Store, index: &str) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let mut after: Option<Value> = None;
+    loop {
+        let mut body =
+            json!({ "size": 5000, "query": { "match_all": {} }, "sort": [{ "_id": "asc" }] });
+        if let Some(a) = &after {
+            body["search_after"] = a.clone();
+        }
+        let resp = store.search(index, &body).expect("search");
+        let hits = resp["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        if hits.is_empty() {
+            return out;
+        }
+        for h in &hits {
+            let id = h["_id"].as_str().expect("id").to_string();
+            assert!(
+                out.insert(id.clone(), h["_source"].clone()).is_none(),
+                "duplicate {id}"
+            );
+            after = h.get("sort").cloned();
+        }
+    }
+}
+
+/// A document read from the engine, with how many times it was written.
+#[derive(Debug, Clone)]
+struct Doc {
+    source: Value,
+    version: u64,
+}
+
+/// Every document of an engine index, read with a scroll straight from the engine.
+fn engine_docs(url: &str, index: &str) -> BTreeMap<String, Doc> {
+    let (status, body) = http("POST", &format!("{url}/{index}/_refresh"), None);
+    assert_eq!(status, 200, "refresh {index}: {body}");
+    let (status, mut resp) = http(
+        "POST",
+        &format!("{url}/{index}/_search?scroll=1m"),
+        Some(&json!({ "size": 5000, "version": true, "sort": ["_doc"] })),
+    );
+    assert_eq!(status, 200, "search {index}: {resp}");
+    let mut out = BTreeMap::new();
+    loop {
+        let hits = resp["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        if hits.is_empty() {
+            break;
+        }
+        for h in hits {
+            let id = h["_id"].as_str().expect("id").to_string();
+            let doc = Doc {
+                source: h["_source"].clone(),
+                version: h["_version"].as_u64().expect("_version"),
+            };
+            assert!(out.insert(id.clone(), doc).is_none(), "duplicate {id}");
+        }
+        let scroll_id = resp["_scroll_id"].as_str().expect("scroll id").to_string();
+        let (status, next) = http(
+            "POST",
+            &format!("{url}/_search/scroll"),
+            Some(&json!({ "scroll": "1m", "scroll_id": scroll_id })),
+        );
+        assert_eq!(status, 200, "scroll {index}: {next}");
+        resp = next;
+    }
+    if let Some(id) = resp["_scroll_id"].as_str() {
+        http(
+            "DELETE",
+            &format!("{url}/_search/scroll"),
+            Some(&json!({ "scroll_id": id })),
+        );
+    }
+    out
+}
+
+/// Compares two JSON documents; floats must be equal to the bit, except that a difference
+/// within 1e-12 relative is counted apart (`last_bits`) so a report can say where.
+fn diff(path: &str, want: &Value, got: &Value, out: &mut Vec<String>, last_bits: &mut usize) {
+    match (want, got) {
+        (Value::Number(a), Value::Number(b)) if a != b => {
+            let (x, y) = (
+                a.as_f64().unwrap_or(f64::NAN),
+                b.as_f64().unwrap_or(f64::NAN),
+            );
+            if (x - y).abs() <= 1e-12 * x.abs().max(y.abs()).max(1.0) {
+                *last_bits += 1;
+            } else {
+                out.push(format!("{path}: {a} != {b}"));
+            }
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => diff(&format!("{path}.{k}"), x, y, out, last_bits),
+                    (x, y) => out.push(format!("{path}.{k}: {x:?} != {y:?}")),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                diff(&format!("{path}[{i}]"), x, y, out, last_bits);
+            }
+        }
+        (a, b) if a != b => out.push(format!("{path}: {a} != {b}")),
+        _ => {}
+    }
+}
+
+/// Asserts that `got` holds exactly the documents of `want` (same ids, same content).
+fn assert_same_documents(what: &str, want: &BTreeMap<String, Value>, got: &BTreeMap<String, Doc>) {
+    let missing: Vec<&String> = want.keys().filter(|k| !got.contains_key(*k)).collect();
+    let extra: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: {} documents missing (e.g. {:?}), {} unexpected (e.g. {:?})",
+        missing.len(),
+        &missing[..missing.len().min(5)],
+        extra.len(),
+        &extra[..extra.len().min(5)]
+    );
+    let mut differences = Vec::new();
+    let mut last_bits = 0;
+    for (id, doc) in want {
+        diff(id, doc, &got[id].source, &mut differences, &mut last_bits);
+    }
+    assert!(
+        differences.is_empty(),
+        "{what}: {} differences, first ones:\n{}",
+        differences.len(),
+        differences[..differences.len().min(20)].join("\n")
+    );
+    assert_eq!(
+        last_bits, 0,
+        "{what}: {last_bits} numbers differ in their last bits"
+    );
+}
+
+fn reference_for(jobs: &[&str], before: Option<i64>) -> BTreeMap<String, Value> {
+    demo()
+        .reference
+        .iter()
+        .filter(|(_, d)| jobs.contains(&d["job_id"].as_str().unwrap_or("")))
+        .filter(|(_, d)| before.is_none_or(|t| d["timestamp"].as_i64().unwrap_or(0) < t))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Bucket documents of `job_id`: one per bucket from `first` to `end` (exclusive), and with
+/// `written_once` each with `_version` 1 (a proxy that fails bulk items the engine applied
+/// makes the client send them again, so that check only holds without one).
+fn assert_every_bucket_once(
+    docs: &BTreeMap<String, Doc>,
+    job_id: &str,
+    first: i64,
+    end: i64,
+    written_once: bool,
+) {
+    let mut times: Vec<(i64, u64)> = docs
+        .values()
+        .filter(|d| d.source["result_type"] == "bucket" && d.source["job_id"] == job_id)
+        .map(|d| {
+            (
+                d.source["timestamp"].as_i64().expect("timestamp"),
+                d.version,
+            )
+        })
+        .collect();
+    times.sort();
+    let expected = ((end - first) / SPAN) as usize;
+    assert_eq!(times.len(), expected, "{job_id}: bucket documents");
+    for (i, (t, version)) in times.iter().enumerate() {
+        assert_eq!(*t, first + i as i64 * SPAN, "{job_id}: bucket {i} missing");
+        if written_once {
+            assert_eq!(*version, 1, "{job_id}: bucket {t} written {version} times");
+        }
+    }
+}
+
+fn with_indices(job: &Job, results: &str) -> Job {
+    let mut job = job.clone();
+    job.results_index = results.to_string();
+    job
+}
+
+#[test]
+fn demo_jobs_give_the_same_result_documents_as_the_embedded_store() {
+    let demo = demo();
+    let engine_demo = engine_demo();
+    let url = &the_engine().url;
+    assert_eq!(
+        (engine_demo.ingest.stored, engine_demo.ingest.rejected),
+        (demo.ingest.stored, demo.ingest.rejected),
+        "the engine stores exactly the documents the embedded store does (mapping accepts all)"
+    );
+    let (_, count) = http("GET", &format!("{url}/{}/_count", demo::DEMO_INDEX), None);
+    assert_eq!(count["count"].as_u64(), Some(demo.ingest.stored));
+    let (_, mapping) = http("GET", &format!("{url}/{}/_mapping", demo::DEMO_INDEX), None);
+    let props = &mapping[demo::DEMO_INDEX]["mappings"]["properties"];
+    assert_eq!(props["source"]["properties"]["address"]["type"], "ip");
+    assert_eq!(props["@timestamp"]["type"], "date");
+
+    let store = connect(url);
+    let results = "tidewatch-results-conformance";
+    let state = "tidewatch-state-conformance";
+    let stop = AtomicBool::new(false);
+    let started = Instant::now();
+    for job in &demo.jobs {
+        runner::run_lookback(&store, &with_indices(job, results), Some(state), &stop)
+            .unwrap_or_else(|e| panic!("{}: {e}", job.job_id));
+    }
+    eprintln!(
+        "engine lookback, {} jobs: {:.1}s",
+        demo.jobs.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let got = engine_docs(url, results);
+    assert_same_documents("engine vs embedded", &demo.reference, &got);
+    // Every kind of document was compared, incidents included.
+    let kinds: BTreeSet<&str> = got
+        .values()
+        .filter_map(|d| d.source["result_type"].as_str())
+        .collect();
+    for kind in ["bucket", "record", "influencer", "model_plot"] {
+        assert!(kinds.contains(kind), "no {kind} documents: {kinds:?}");
+    }
+    assert!(
+        got.values()
+            .any(|d| d.source["record_score"].as_f64().unwrap_or(0.0) >= 75.0),
+        "the incidents must score"
+    );
+    // The results mapping knows every field a result document has (`dynamic: false` would
+    // keep an unmapped one in _source but make it unsearchable).
+    let (_, mapping) = http("GET", &format!("{url}/{results}/_mapping"), None);
+    let mapped = &mapping[results]["mappings"]["properties"];
+    let mut unmapped = BTreeSet::new();
+    for doc in got.values() {
+        for key in doc.source.as_object().expect("object").keys() {
+            if mapped.get(key).is_none() {
+                unmapped.insert(key.clone());
+            }
+        }
+    }
+    assert!(unmapped.is_empty(), "unmapped result fields: {unmapped:?}");
+    // State documents: checkpoints, stats and base64 snapshot parts, `data` not indexed.
+    let state_docs = engine_docs(url, state);
+    let parts = state_docs
+        .values()
+        .filter(|d| d.source["type"] == "model_snapshot_part")
+        .count();
+    assert!(parts >= demo.jobs.len(), "{parts} snapshot parts");
+    let (_, mapping) = http("GET", &format!("{url}/{state}/_mapping"), None);
+    assert_eq!(
+        mapping[state]["mappings"]["properties"]["data"]["type"],
+        "binary"
+    );
+    // The engine's checkpoint says the same as the embedded one.
+    for job in &demo.jobs {
+        let id = format!("{}_checkpoint", job.job_id);
+        let want = demo
+            .embedded
+            .get(runner::STATE_INDEX, &id)
+            .expect("get")
+            .expect("embedded checkpoint");
+        assert_eq!(state_docs[&id].source, want.source, "{id}");
+    }
+}
+
+#[test]
+fn datafeed_pages_composites_and_applies_the_query_like_the_embedded_store() {
+    let demo = demo();
+    engine_demo();
+    let url = &the_engine().url;
+    // The composite page stays below the engine's bucket limit.
+    let (_, settings) = http(
+        "GET",
+        &format!("{url}/_cluster/settings?include_defaults=true&flat_settings=true"),
+        None,
+    );
+    let max_buckets: usize = settings["defaults"]["search.max_buckets"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("search.max_buckets");
+    assert!(PAGE_SIZE < max_buckets, "max_buckets {max_buckets}");
+
+    let sorted = |mut b: datafeed::DetectorBuckets| {
+        for v in b.values_mut() {
+            v.sort_by(|x: &SeriesValue, y: &SeriesValue| {
+                (&x.partition, &x.by, &x.over).cmp(&(&y.partition, &y.by, &y.over))
+            });
+        }
+        b
+    };
+    let job = demo
+        .jobs
+        .iter()
+        .find(|j| j.job_id == "client_request_rate")
+        .expect("client_request_rate");
+    let (start, end) = (demo.log.start_ms + 7 * DAY, demo.log.start_ms + 9 * DAY);
+    let store = connect(url);
+    let got = datafeed::fetch_detector(&store, job, &job.detectors[0], start, end).expect("fetch");
+    let requests = store.stats().requests;
+    let want =
+        datafeed::fetch_detector(&demo.embedded, job, &job.detectors[0], start, end).expect("ref");
+    let keys: usize = got.values().map(Vec::len).sum();
+    assert!(
+        keys > 2 * PAGE_SIZE,
+        "{keys} (bucket, client) pairs: not enough to page"
+    );
+    assert!(
+        requests as usize >= keys.div_ceil(PAGE_SIZE),
+        "{requests} requests for {keys} keys"
+    );
+    assert_eq!(got.len(), ((end - start) / SPAN) as usize);
+    assert_eq!(sorted(got), sorted(want));
+
+    // The job's query applies to every request: errors only, the US left out.
+    let mut job = demo
+        .jobs
+        .iter()
+        .find(|j| j.job_id == "country_traffic")
+        .expect("country_traffic")
+        .clone();
+    let all = datafeed::fetch_detector(&store, &job, &job.detectors[0], start, end).expect("all");
+    job.query = json!({ "bool": {
+        "filter": [{ "range": { "http.response.status_code": { "gte": 400 } } }],
+        "must_not": [{ "term": { "source.geo.country_iso_code": "US" } }]
+    } });
+    let got = datafeed::fetch_detector(&store, &job, &job.detectors[0], start, end).expect("q");
+    let want =
+        datafeed::fetch_detector(&demo.embedded, &job, &job.detectors[0], start, end).expect("q");
+    let total =
+        |b: &datafeed::DetectorBuckets| -> u64 { b.values().flatten().map(|v| v.doc_count).sum() };
+    assert!(
+        total(&got) > 0 && total(&got) * 5 < total(&all),
+        "the query filters"
+    );
+    assert!(got
+        .values()
+        .flatten()
+        .all(|v| v.partition.as_deref() != Some("US")));
+    assert_eq!(sorted(got), sorted(want));
+    let counts = datafeed::event_counts(&store, &job, start, end).expect("counts");
+    let want_counts = datafeed::event_counts(&demo.embedded, &job, start, end).expect("counts");
+    assert_eq!(counts, want_counts);
+
+    // Distinct counts (composite over the counted field, exact) agree.
+    let job = demo
+        .jobs
+        .iter()
+        .find(|j| j.job_id == "client_distinct_urls")
+        .expect("client_distinct_urls");
+    let got = datafeed::fetch_detector(&store, job, &job.detectors[0], start, end).expect("dc");
+    let want =
+        datafeed::fetch_detector(&demo.embedded, job, &job.detectors[0], start, end).expect("dc");
+    assert_eq!(sorted(got), sorted(want));
+}
+
+#[test]
+fn a_lookback_through_faults_writes_every_result_exactly_once() {
+    let demo = demo();
+    engine_demo();
+    let url = &the_engine().url;
+    let proxy = Proxy::start(url);
+    let store = connect(&proxy.url);
+    let status = |status, retry_after| Fault::Status {
+        status,
+        retry_after,
+    };
+    // Searches (datafeed), bulks (results, snapshots), puts (checkpoints, stats), refreshes.
+    proxy.inject("/_search", Fault::Reset, 2);
+    proxy.inject("/_search", status(429, Some(1)), 1);
+    proxy.inject("/_search", status(503, None), 2);
+    proxy.inject("/_bulk", Fault::Reset, 2);
+    proxy.inject("/_bulk", status(429, Some(1)), 1);
+    proxy.inject("/_bulk", status(503, None), 1);
+    proxy.inject(
+        "/_bulk",
+        Fault::BulkItemFailures {
+            every: 3,
+            status: 429,
+        },
+        3,
+    );
+    proxy.inject(
+        "/_bulk",
+        Fault::BulkItemFailures {
+            every: 2,
+            status: 503,
+        },
+        2,
+    );
+    proxy.inject("_checkpoint", status(503, None), 2);
+    proxy.inject("/_refresh", Fault::Reset, 2);
+    proxy.inject("/_search", Fault::Delay(Duration::from_millis(200)), 2);
+    let faults = proxy.pending();
+
+    let jobs = ["status_code_rate", "client_request_rate"];
+    let results = "tidewatch-results-faults";
+    let state = "tidewatch-state-faults";
+    let stop = AtomicBool::new(false);
+    for job in demo
+        .jobs
+        .iter()
+        .filter(|j| jobs.contains(&j.job_id.as_str()))
+    {
+        runner::run_lookback(&store, &with_indices(job, results), Some(state), &stop)
+            .unwrap_or_else(|e| panic!("{}: {e}", job.job_id));
+    }
+    assert_eq!(proxy.pending(), 0, "every planned fault happened");
+    assert_eq!(proxy.injected(), faults);
+    let stats = store.stats();
+    // 2+1+2 search, 2+1+1 bulk, 2 checkpoint, 2 refresh faults: each retried once.
+    assert!(stats.request_retries >= 13, "{stats:?}");
+    assert!(stats.bulk_item_retries > 0, "{stats:?}");
+    eprintln!("faults: {faults} injected, {stats:?}");
+
+    let got = engine_docs(url, results);
+    assert_same_documents("lookback through faults", &reference_for(&jobs, None), &got);
+    let first = demo.log.start_ms;
+    let end = bucket_after(demo.latest);
+    for job in jobs {
+        assert_every_bucket_once(&got, job, first, end, false);
+    }
+}
+
+/// End of the bucket holding `t`.
+fn bucket_after(t: i64) -> i64 {
+    t - t.rem_euclid(SPAN) + SPAN
+}
+
+#[test]
+fn two_runners_split_the_jobs_and_one_takes_over_when_the_other_stops() {
+    let demo = demo();
+    engine_demo();
+    let url = &the_engine().url;
+    let results = "tidewatch-results-runners";
+    let jobs: Vec<Job> = demo.jobs.iter().map(|j| with_indices(j, results)).collect();
+    let ttl = 10 * MINUTE;
+    let options = |holder: &str| RealtimeOptions {
+        state_index: "tidewatch-state-runners".into(),
+        holder: holder.into(),
+        lease_ttl_ms: ttl,
+    };
+    let delay = jobs[0].query_delay.as_millis() as i64;
+    assert!(jobs
+        .iter()
+        .all(|j| j.query_delay.as_millis() as i64 == delay));
+    let t0 = demo.log.start_ms;
+    // The bucket [6d, 6d+15m) closed 30 s ago: still within query_delay, so not analysed.
+    let clock = ManualClock::new(t0 + 6 * DAY + SPAN + delay / 2);
+    let (store_a, store_b) = (connect(url), connect(url));
+    let mut a = Realtime::new(&store_a, &jobs, options("runner-a"), &clock).expect("a");
+    let mut b = Realtime::new(&store_b, &jobs, options("runner-b"), &clock).expect("b");
+    for _ in 0..jobs.len() {
+        a.tick().expect("a ticks");
+        b.tick().expect("b ticks");
+    }
+    let held_a: BTreeSet<String> = a.positions().into_iter().map(|(j, _)| j).collect();
+    let held_b: BTreeSet<String> = b.positions().into_iter().map(|(j, _)| j).collect();
+    assert!(
+        held_a.len() >= 2 && held_b.len() >= 2,
+        "split: {held_a:?} / {held_b:?}"
+    );
+    assert!(held_a.is_disjoint(&held_b), "{held_a:?} / {held_b:?}");
+    assert_eq!(held_a.len() + held_b.len(), jobs.len());
+    for (job, next) in a.positions().into_iter().chain(b.positions()) {
+        assert_eq!(next, Some(t0 + 6 * DAY), "{job}: query_delay honoured");
+    }
+    // Past query_delay the bucket goes.
+    clock.set(t0 + 6 * DAY + SPAN + delay + 1);
+    a.tick().expect("a ticks");
+    b.tick().expect("b ticks");
+    for (job, next) in a.positions().into_iter().chain(b.positions()) {
+        assert_eq!(next, Some(t0 + 6 * DAY + SPAN), "{job}");
+    }
+    // Both follow time for two days.
+    clock.set(t0 + 8 * DAY + 2 * MINUTE);
+    a.tick().expect("a ticks");
+    b.tick().expect("b ticks");
+
+    // `a` stops without releasing its leases (a crash): `b` waits for them to lapse...
+    drop(a);
+    clock.set(t0 + 8 * DAY + ttl / 2);
+    b.tick().expect("b ticks");
+    let now_b: BTreeSet<String> = b.positions().into_iter().map(|(j, _)| j).collect();
+    assert_eq!(now_b, held_b, "a's leases have not lapsed yet");
+    // ...then takes every job over from a's checkpoints, within the lease time.
+    let end = t0 + 9 * DAY + 6 * 3_600_000;
+    clock.set(end + delay + 1);
+    for _ in 0..jobs.len() {
+        b.tick().expect("b ticks");
+    }
+    let positions = b.positions();
+    assert_eq!(
+        positions.len(),
+        jobs.len(),
+        "b holds every job: {positions:?}"
+    );
+    for (job, next) in &positions {
+        assert_eq!(*next, Some(end), "{job}");
+    }
+    drop(b);
+
+    // No bucket missing, none written twice, and the same documents as one lookback.
+    let got = engine_docs(url, results);
+    for job in &jobs {
+        assert_every_bucket_once(&got, &job.job_id, t0, end, true);
+    }
+    let ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
+    let twice: Vec<(&String, u64)> = got
+        .iter()
+        .filter(|(_, d)| d.version != 1)
+        .map(|(id, d)| (id, d.version))
+        .collect();
+    assert!(twice.is_empty(), "written more than once: {twice:?}");
+    assert_same_documents(
+        "two runners vs one lookback",
+        &reference_for(&ids, Some(end)),
+        &got,
+    );
+}
