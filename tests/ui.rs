@@ -2,8 +2,10 @@
 //! analysed by the example jobs; about half a minute in release):
 //!
 //! 1. alerting: the queries of `docs/alerting.md`, replayed as cron would run them around each
-//!    injected incident, return the incident; `tidewatch results --exit-code` exits 3 over an
-//!    incident and 0 over a quiet half hour;
+//!    injected incident, return the incident, on the embedded store and on a real
+//!    Elasticsearch 7.17 (the cluster tests' engine, `tests/support/engine.rs`, loaded with the
+//!    demo's records and buckets); `tidewatch results --exit-code` exits 3 over an incident and
+//!    0 over a quiet half hour;
 //! 2. Kibana: every Vega/Vega-Lite spec in `kibana/vega/` compiles and renders with the npm
 //!    `vega` and `vega-lite` Kibana 8 bundles, against the demo's result documents, with
 //!    Kibana's placeholders replaced (`node tests/kibana/render.mjs`), and the swimlane shows a
@@ -19,6 +21,10 @@
 //!
 //! Pictures go to `target/tmp/ui-artifacts/`; with `TIDEWATCH_BLESS=1` they are also copied to
 //! `docs/` (the README and docs/kibana.md show them).
+
+#[allow(dead_code)]
+#[path = "support/engine.rs"]
+mod engine;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -100,8 +106,8 @@ fn node(dir: &Path, args: &[String]) {
     );
 }
 
-/// Every document of an index, in `_id` order.
-fn all_docs(store: &dyn Store, index: &str) -> Vec<Value> {
+/// Every document of an index with its id, in `_id` order.
+fn all_docs(store: &dyn Store, index: &str) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let mut after: Option<Value> = None;
     loop {
@@ -116,7 +122,10 @@ fn all_docs(store: &dyn Store, index: &str) -> Vec<Value> {
             break;
         }
         for h in &hits {
-            out.push(h["_source"].clone());
+            out.push((
+                h["_id"].as_str().expect("_id").to_string(),
+                h["_source"].clone(),
+            ));
             after = h.get("sort").cloned();
         }
     }
@@ -274,7 +283,11 @@ fn alerted_partitions(resp: &Value) -> Vec<(String, String, String, f64)> {
     out
 }
 
-fn check_alerting(store: &dyn Store, expected: &[Expected]) {
+/// Replays the two documented alerts around each incident scoring >= 75 on `index` of
+/// `store`, asserts that they name it, and returns what each found first (for comparing
+/// engines).
+fn check_alerting(store: &dyn Store, index: &str, expected: &[Expected]) -> Vec<String> {
+    let mut summary = Vec::new();
     let queries = documented_queries();
     let records = &queries
         .iter()
@@ -294,8 +307,8 @@ fn check_alerting(store: &dyn Store, expected: &[Expected]) {
         let mut now = inc.start_ms + QUERY_DELAY_MS;
         while now <= inc.end_ms + 45 * MINUTE {
             let resp = store
-                .search(RESULTS_INDEX, &as_run_at(records, now))
-                .expect("record query runs");
+                .search(index, &as_run_at(records, now))
+                .unwrap_or_else(|e| panic!("the critical-records query on {index}: {e}"));
             let hit = alerted_partitions(&resp)
                 .into_iter()
                 .find(|(job, kind, key, score)| {
@@ -305,8 +318,8 @@ fn check_alerting(store: &dyn Store, expected: &[Expected]) {
                 first_record_alert = Some((now, h.3));
             }
             let resp = store
-                .search(RESULTS_INDEX, &as_run_at(buckets, now))
-                .expect("bucket query runs");
+                .search(index, &as_run_at(buckets, now))
+                .unwrap_or_else(|e| panic!("the critical-buckets query on {index}: {e}"));
             let hit = resp["hits"]["hits"]
                 .as_array()
                 .into_iter()
@@ -328,13 +341,13 @@ fn check_alerting(store: &dyn Store, expected: &[Expected]) {
                 iso(inc.end_ms + 45 * MINUTE)
             )
         });
-        eprintln!(
-            "alert {}: records query names {} {} at the {} run (score {score:.1})",
+        summary.push(format!(
+            "alert {}: records query names {} {} at the {} run (score {score:.3})",
             inc.name,
             e.job,
             inc.partition_value,
             iso(t)
-        );
+        ));
         let (t, score) = first_bucket_alert.unwrap_or_else(|| {
             panic!(
                 "{}: the critical-buckets alert never fired for {} between {} and {}",
@@ -344,13 +357,65 @@ fn check_alerting(store: &dyn Store, expected: &[Expected]) {
                 iso(inc.end_ms + 45 * MINUTE)
             )
         });
-        eprintln!(
-            "alert {}: buckets query fires for {} at the {} run (anomaly_score {score})",
+        summary.push(format!(
+            "alert {}: buckets query fires for {} at the {} run (anomaly_score {:.3})",
             inc.name,
             e.job,
-            iso(t)
-        );
+            iso(t),
+            score.as_f64().unwrap_or(f64::NAN)
+        ));
     }
+    for line in &summary {
+        eprintln!("{} ({})", line, store.describe());
+    }
+    summary
+}
+
+/// The same alert replay on a real Elasticsearch (the cluster tests' engine, started while
+/// the demo runs): the demo's records and buckets are bulk-loaded into a fresh results index
+/// (mapped by tidewatch's template), and the alerts must find what they found on the embedded
+/// store, at the same runs, with the same scores.
+fn check_alerting_on_engine(docs: &[(String, Value)], expected: &[Expected], embedded: &[String]) {
+    use tidewatch::store::{ElasticOptions, ElasticStore};
+    let engine = engine::engine(engine::Kind::Elasticsearch);
+    let store = ElasticStore::connect(&engine.url, ElasticOptions::default())
+        .unwrap_or_else(|e| panic!("connect {}: {e}", engine.url));
+    store
+        .ensure_templates()
+        .expect("install the results template");
+    let index = format!("tidewatch-results-ui-{}", std::process::id());
+    let batch: Vec<tidewatch::store::BulkDoc> = docs
+        .iter()
+        .filter(|(_, d)| d["result_type"] == "record" || d["result_type"] == "bucket")
+        .map(|(id, d)| tidewatch::store::BulkDoc {
+            id: Some(id.clone()),
+            source: d.clone(),
+        })
+        .collect();
+    let n = batch.len();
+    let t = std::time::Instant::now();
+    let resp = store.bulk(&index, batch).expect("bulk the demo's results");
+    assert_eq!(
+        (resp.stored, resp.failed.len()),
+        (n, 0),
+        "bulk into {index}: {:?}",
+        resp.failed.first()
+    );
+    store.refresh(&index).expect("refresh");
+    eprintln!(
+        "{n} records and buckets loaded into {} in {:.1}s",
+        store.describe(),
+        t.elapsed().as_secs_f64()
+    );
+    let found = check_alerting(&store, &index, expected);
+    // An engine at TIDEWATCH_ENGINE_URL outlives the test: leave it as it was.
+    engine::http("DELETE", &format!("{}/{index}", engine.url), None);
+    assert_eq!(
+        found,
+        embedded,
+        "the alerts found different things on {} than on the embedded store",
+        store.describe()
+    );
 }
 
 /// `tidewatch results --exit-code`: 3 and a table naming the partition over the incident, 0
@@ -556,8 +621,12 @@ fn check_web_ui(store: Arc<dyn Store>, expected: &[Expected], out: &Path) {
 
 #[test]
 fn user_loop_on_one_demo_run() {
-    // First the tools (fails fast in CI), then the one demo run all checks share.
+    // First the tools (fails fast in CI), then the one demo run all checks share. The search
+    // engine starts meanwhile (it fails the test later, with its reason, if it cannot).
     let node_ok = node_tools();
+    std::thread::spawn(|| {
+        let _ = std::panic::catch_unwind(|| engine::engine(engine::Kind::Elasticsearch));
+    });
     let dir = tempfile::tempdir().expect("tempdir");
     let store_dir = dir.path().join("store");
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-artifacts");
@@ -588,14 +657,15 @@ fn user_loop_on_one_demo_run() {
     let docs = all_docs(&store, RESULTS_INDEX);
     let results = out.join("demo-results.ndjson");
     let mut text = String::new();
-    for d in &docs {
+    for (_, d) in &docs {
         text.push_str(&d.to_string());
         text.push('\n');
     }
     std::fs::write(&results, text).expect("write results");
     eprintln!("{} result documents -> {}", docs.len(), results.display());
 
-    check_alerting(&store, &expected);
+    let embedded = check_alerting(&store, RESULTS_INDEX, &expected);
+    check_alerting_on_engine(&docs, &expected, &embedded);
     let first = expected
         .iter()
         .map(|e| e.incident.start_ms)
