@@ -664,8 +664,15 @@ fn user_loop_on_one_demo_run() {
     std::fs::write(&results, text).expect("write results");
     eprintln!("{} result documents -> {}", docs.len(), results.display());
 
+    let t = std::time::Instant::now();
     let embedded = check_alerting(&store, RESULTS_INDEX, &expected);
+    eprintln!("alert replay, embedded: {:.1}s", t.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
     check_alerting_on_engine(&docs, &expected, &embedded);
+    eprintln!(
+        "alert replay, Elasticsearch (load included): {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     let first = expected
         .iter()
         .map(|e| e.incident.start_ms)
