@@ -11,8 +11,9 @@
 //!    Kibana's placeholders replaced (`node tests/kibana/render.mjs`), and the swimlane shows a
 //!    critical cell for every incident;
 //! 3. the built-in web UI, served by `tidewatch::api::app`, in Debian's headless Chromium
-//!    (`node tests/ui/ui.mjs`): the job list, a critical swimlane cell for every incident, and
-//!    a click through to the traffic drop's single-metric view.
+//!    (`node tests/ui/ui.mjs`): the job list, a swimlane cell for every incident, and a click
+//!    through to the traffic drop's single-metric view; then, against a server requiring a
+//!    bearer token, the page's token prompt.
 //!
 //! Parts 2 and 3 need node, the npm packages of `tests/kibana` and `tests/ui`, and
 //! `/usr/bin/chromium`; `tests/ui/setup.sh` installs them (npm registry, Debian packages). When
@@ -87,9 +88,15 @@ fn node_tools() -> bool {
 
 /// Runs a node script from `dir`, failing the test with its output when it fails.
 fn node(dir: &Path, args: &[String]) {
+    node_with_env(dir, args, &[]);
+}
+
+/// [`node`] with extra environment variables.
+fn node_with_env(dir: &Path, args: &[String], env: &[(&str, &str)]) {
     let out = Command::new("node")
         .current_dir(dir)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("run node");
     let text = format!(
@@ -546,14 +553,17 @@ fn check_kibana(results: &Path, expected: &[Expected], range: (i64, i64), out: &
 
 // ---- 3. the web UI in Chromium --------------------------------------------------------------
 
-fn check_web_ui(store: Arc<dyn Store>, expected: &[Expected], out: &Path) {
-    let jobs = demo::demo_jobs(&root().join("jobs")).expect("jobs");
-    let state = tidewatch::api::AppState::new(store, jobs);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+/// Serves `app(state)` on 127.0.0.1:0 on `rt`; returns the address, a stop sender and the
+/// server task.
+#[allow(clippy::type_complexity)]
+fn serve(
+    rt: &tokio::runtime::Runtime,
+    state: tidewatch::api::AppState,
+) -> (
+    std::net::SocketAddr,
+    std::sync::mpsc::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind 127.0.0.1:0");
@@ -566,6 +576,23 @@ fn check_web_ui(store: Arc<dyn Store>, expected: &[Expected], out: &Path) {
             })
             .await
     });
+    (addr, stop_tx, server)
+}
+
+fn check_web_ui(store: Arc<dyn Store>, expected: &[Expected], out: &Path) {
+    let jobs = demo::demo_jobs(&root().join("jobs")).expect("jobs");
+    let state = tidewatch::api::AppState::new(store, jobs);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // The open server the checks and pictures use, and one requiring a token (the page must
+    // ask for it, then work with it).
+    let token = "ui-test-token";
+    let (addr, stop_tx, server) = serve(&rt, state.clone());
+    let (token_addr, token_stop_tx, token_server) =
+        serve(&rt, state.with_token(Some(token.to_string())));
 
     let incidents: Vec<Value> = expected
         .iter()
@@ -600,15 +627,29 @@ fn check_web_ui(store: Arc<dyn Store>, expected: &[Expected], out: &Path) {
                 "--expect-critical".into(),
                 format!("--incidents={}", inc_file.display()),
             ],
-        )
+        );
+        node_with_env(
+            &root().join("tests/ui"),
+            &[
+                "ui.mjs".into(),
+                format!("http://{token_addr}"),
+                expected[0].job.clone(),
+                out.join("ui-token").display().to_string(),
+                "--expect-critical".into(),
+            ],
+            &[("TIDEWATCH_API_TOKEN", token)],
+        );
     });
     let _ = stop_tx.send(());
+    let _ = token_stop_tx.send(());
     let served = rt.block_on(server);
+    let token_served = rt.block_on(token_server);
     drop(rt);
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
     served.expect("server task").expect("server ran");
+    token_served.expect("server task").expect("server ran");
     for name in ["ui-swimlane.png", "ui-single-metric.png"] {
         let png = shots.join(name);
         let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
