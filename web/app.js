@@ -288,7 +288,10 @@ function drawSwimlane(host, win, records, buckets) {
   const avail = Math.max(600, (host.clientWidth || 1000) - 30);
   const labelW = 190, cellW = Math.max(4, Math.min(40, Math.floor((avail - labelW) / cols))), rowH = 22, top = 6, axisH = 26;
   const width = labelW + cols * cellW + 10, height = top + keys.length * rowH + axisH;
-  const svg = svgEl("svg", { width, height, role: "img", "aria-label": "anomaly swimlane" });
+  const svg = svgEl("svg", {
+    width, height, role: "img", "aria-label": "anomaly swimlane",
+    "data-job": state.job.job_id, "data-span": String(span),
+  });
   keys.forEach((key, row) => {
     const lane = lanes.get(key);
     const y = top + row * rowH;

@@ -9,9 +9,18 @@
 //   3. Kibana replaces `url` with `values` = the response; `format.property` picks the part.
 // Then vega-lite compiles the spec, vega renders it headless to SVG, resvg to PNG.
 //
-// Usage: node render.mjs [RESULTS.ndjson] [OUTDIR] [--single-filter=field=value]
+// Usage: node render.mjs [RESULTS.ndjson] [OUTDIR] [options]
+//   --from=T --to=T            the time picker (ISO 8601 or epoch ms; default: the documents' span)
+//   --filter=field=value       a dashboard filter on every panel (repeatable)
+//   --single-filter=field=value  a filter on the single-metric panel only, as the Job and
+//                              Partition controls would set (repeatable)
+//   --expect=FILE              JSON [{spec, lane?, from, to, name, min_score?, fill?}]: each
+//                              must show a mark scoring >= min_score (default 75) in colour
+//                              fill (default critical #fe5050): in the swimlane a cell of lane
+//                              `lane` overlapping [from, to); in the single metric a point in
+//                              [from, to)
 //        (defaults: a synthetic day of results, ./out)
-// Exits non-zero if a spec fails to compile or render, or draws no marks.
+// Exits non-zero if a spec fails to compile or render, draws no marks, or an expectation fails.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -22,9 +31,18 @@ import { Resvg } from "@resvg/resvg-js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const specDir = path.join(here, "..", "..", "kibana", "vega");
+const option = (name) => process.argv.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
 // --single-filter=field=value: a dashboard filter for the single-metric spec (as the
 // Partition control would set), so one series is drawn.
-const singleFilter = (process.argv.find((a) => a.startsWith("--single-filter=")) || "").slice(16);
+const singleFilters = option("single-filter");
+const termFilter = (fv) => {
+  const i = fv.indexOf("=");
+  if (i <= 0) throw new Error(`filter \`${fv}\`: expected field=value`);
+  return { term: { [fv.slice(0, i)]: fv.slice(i + 1) } };
+};
+const globalFilters = option("filter").map(termFilter);
+const parseTime = (t) => (/^\d+$/.test(t) ? Number(t) : Date.parse(t));
+const expectations = option("expect").flatMap((f) => JSON.parse(fs.readFileSync(f, "utf8")));
 const [input, outArg] = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const outDir = outArg || path.join(here, "out");
 
@@ -68,11 +86,24 @@ if (!docs.length) throw new Error("no result documents");
 
 // ---- Kibana placeholders -------------------------------------------------------------------
 
-const times = docs.map((d) => d.timestamp);
-const range = { min: Math.min(...times), max: Math.max(...times) + 1 };
-// Kibana aims at about 50 buckets for %autointerval%: true, rounded to a usual interval.
+// The time picker: --from/--to, else the documents' span (a loop: spreading 100,000
+// timestamps into Math.min overflows the stack).
+let tmin = Infinity, tmax = -Infinity;
+for (const d of docs) {
+  if (d.timestamp < tmin) tmin = d.timestamp;
+  if (d.timestamp > tmax) tmax = d.timestamp;
+}
+const range = {
+  min: option("from")[0] ? parseTime(option("from")[0]) : tmin,
+  max: option("to")[0] ? parseTime(option("to")[0]) : tmax + 1,
+};
+if (!(range.min < range.max)) throw new Error(`empty time range ${JSON.stringify(range)}`);
+// `%autointerval%: true` asks for about 50 buckets over the time picker's range; Kibana takes
+// the usual interval nearest to range / 50 (its "near" rounding), so do the same (nearest on a
+// log scale).
 const NICE = [60e3, 300e3, 600e3, 900e3, 1800e3, 3600e3, 3 * 3600e3, 12 * 3600e3, 86400e3, 7 * 86400e3];
-const autoMs = NICE.find((ms) => (range.max - range.min) / ms <= 50) || NICE[NICE.length - 1];
+const target = (range.max - range.min) / 50;
+const autoMs = NICE.reduce((a, ms) => (Math.abs(Math.log(ms / target)) < Math.abs(Math.log(a / target)) ? ms : a));
 const msText = (ms) => (ms % 86400e3 === 0 ? `${ms / 86400e3}d` : ms % 3600e3 === 0 ? `${ms / 3600e3}h` : `${ms / 60e3}m`);
 
 function resolve(node, timefield) {
@@ -198,23 +229,70 @@ function search({ body }) {
   return resp;
 }
 
+// Lanes in the swimlane's response: the buckets of each split kind's terms aggregation.
+function countLanes(resp) {
+  const r = (resp.aggregations && resp.aggregations.records) || {};
+  return ["partition", "by", "over"].reduce((n, k) => n + ((r[k] && r[k].buckets) || []).length, 0) +
+    (((r.unsplit && r.unsplit.lanes) || {}).buckets || []).length;
+}
+
+// ---- Expectations, checked on the rendered scene graph ---------------------------------------
+
+// Every mark item with its datum and fill, from the view's scene graph.
+function sceneItems(node, out = []) {
+  for (const item of node.items || []) {
+    if (item.datum !== undefined && item.fill !== undefined) {
+      out.push({ marktype: node.marktype, datum: item.datum, fill: String(item.fill).toLowerCase() });
+    }
+    sceneItems(item, out);
+  }
+  return out;
+}
+
+function checkExpectation(view, e) {
+  const from = parseTime(String(e.from)), to = parseTime(String(e.to));
+  const items = sceneItems(view.scenegraph().root);
+  const minScore = e.min_score ?? 75, fill = (e.fill || "#fe5050").toLowerCase();
+  const critical = items.filter((it) => it.fill === fill && it.datum.score >= minScore);
+  let hit;
+  if (e.lane !== undefined) {
+    // A swimlane cell covers [time, time + interval).
+    hit = critical.find((it) => it.marktype === "rect" && String(it.datum.partition) === String(e.lane) &&
+      it.datum.time < to && it.datum.time + autoMs > from);
+  } else {
+    hit = critical.find((it) => it.marktype === "symbol" && +it.datum.time >= from && +it.datum.time < to);
+  }
+  const where = `${e.lane !== undefined ? `lane ${e.lane} ` : ""}${new Date(from).toISOString()}..${new Date(to).toISOString()}`;
+  if (!hit) {
+    const lanes = [...new Set(critical.map((it) => `${it.datum.partition ?? ""}@${new Date(+it.datum.time).toISOString()}`))];
+    throw new Error(`expected a ${fill} mark scoring >= ${minScore} for ${e.name} (${where}); such marks: ${lanes.slice(0, 20).join(", ") || "none"}`);
+  }
+  console.log(`ok ${e.name}: ${fill} mark (score ${hit.datum.score.toFixed(1)}) at ${where}`);
+}
+
 // ---- Render ---------------------------------------------------------------------------------
 
 fs.mkdirSync(outDir, { recursive: true });
 let failed = false;
-for (const file of fs.readdirSync(specDir).filter((f) => f.endsWith(".json")).sort()) {
+const specFiles = fs.readdirSync(specDir).filter((f) => f.endsWith(".json")).sort();
+for (const e of expectations) {
+  if (!specFiles.some((f) => f.replace(/\.vl\.json$|\.json$/, "") === e.spec)) {
+    failed = true;
+    console.error(`FAILED expectation ${e.name}: no spec named ${e.spec} in ${specDir}`);
+  }
+}
+for (const file of specFiles) {
   const name = file.replace(/\.vl\.json$|\.json$/, "");
   try {
     const spec = JSON.parse(fs.readFileSync(path.join(specDir, file), "utf8"));
-    const filters = [];
-    if (singleFilter && name.includes("single")) {
-      const i = singleFilter.indexOf("=");
-      filters.push({ term: { [singleFilter.slice(0, i)]: singleFilter.slice(i + 1) } });
-    }
+    const filters = [...globalFilters];
+    if (name.includes("single")) filters.push(...singleFilters.map(termFilter));
     const request = kibanaRequest(spec.data.url, filters);
     spec.data = { values: search(request), format: spec.data.format };
     spec.width = 900;
-    spec.height = name.includes("swimlane") ? 160 : 300;
+    // A Kibana panel has the height the dashboard gives it; for the picture, 16 px per lane.
+    const lanes = name.includes("swimlane") ? countLanes(spec.data.values) : 0;
+    spec.height = name.includes("swimlane") ? Math.max(120, 16 * lanes) : 300;
     spec.autosize = { type: "pad" };
     const isLite = String(spec.$schema || "").includes("vega-lite");
     const compiled = isLite ? vl.compile(spec).spec : spec;
@@ -226,6 +304,7 @@ for (const file of fs.readdirSync(specDir).filter((f) => f.endsWith(".json")).so
     for (const colour of ["#fe5050", "#fba740"]) {
       if (!svg.toLowerCase().includes(colour)) throw new Error(`no ${colour} mark: severity colours missing`);
     }
+    for (const e of expectations.filter((e) => e.spec === name)) checkExpectation(view, e);
     fs.writeFileSync(path.join(outDir, `${name}.svg`), svg);
     const png = new Resvg(svg, { background: "white", fitTo: { mode: "zoom", value: 1.5 } }).render().asPng();
     fs.writeFileSync(path.join(outDir, `${name}.png`), png);

@@ -1,28 +1,53 @@
 // Opens the built-in web UI of a running `tidewatch serve` in headless Chromium (Debian's
 // /usr/bin/chromium through playwright-core; nothing is downloaded), checks the job list and
-// the swimlane, clicks the highest-scoring partition cell through to its single-metric view,
-// and saves screenshots.
+// the swimlane, clicks a critical cell through to its single-metric view, and saves
+// screenshots.
 //
 // Usage: [TIDEWATCH_API_TOKEN=T] node ui.mjs BASE_URL JOB_ID [OUTDIR] [--expect-critical]
+//                                [--incidents=FILE]
+//   --expect-critical   the selected job's swimlane must show a critical (>= 75) cell
+//   --incidents=FILE    JSON [{name, job, lane, from, to, min_score?, fill?}] (epoch ms): for
+//                       each, the job's swimlane must show a cell scoring >= min_score
+//                       (default 75) in colour fill (default critical #fe5050) in lane `lane`
+//                       overlapping [from, to); the first incident's cell is the one clicked
+//                       through to its single-metric view (else the top cell of JOB_ID)
 //   (with a token, also checks that the page asks for it and then works with it)
 //   e.g. node ui.mjs http://127.0.0.1:9280 status_code_rate ../../docs --expect-critical
+// Screenshots: OUTDIR/ui-swimlane.png (the clicked job) and OUTDIR/ui-single-metric.png.
 // Exits non-zero with a message on the first failed check.
 
 import fs from "node:fs";
 import { chromium } from "playwright-core";
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const option = (name) => (process.argv.find((a) => a.startsWith(`--${name}=`)) || "").slice(name.length + 3);
 const expectCritical = process.argv.includes("--expect-critical");
+const incidents = option("incidents") ? JSON.parse(fs.readFileSync(option("incidents"), "utf8")) : [];
 const [base = "http://127.0.0.1:9280", job, outDir = "out"] = args;
 if (!job) {
-  console.error("usage: node ui.mjs BASE_URL JOB_ID [OUTDIR] [--expect-critical]");
+  console.error("usage: node ui.mjs BASE_URL JOB_ID [OUTDIR] [--expect-critical] [--incidents=FILE]");
   process.exit(2);
 }
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+const CRITICAL = "#fe5050";
+const iso = (ms) => new Date(ms).toISOString().slice(0, 16);
 
 function check(cond, msg) {
   if (!cond) throw new Error(msg);
   console.log(`ok ${msg}`);
+}
+
+// Selects `id` in the job list (unless already shown) and returns its swimlane cells.
+async function showJob(page, id) {
+  if ((await page.locator(`#swimlane svg[data-job="${id}"]`).count()) === 0) {
+    await page.locator(`#jobs tbody tr[data-job="${id}"]`).click();
+  }
+  const svg = page.locator(`#swimlane svg[data-job="${id}"]`);
+  await svg.waitFor({ timeout: 15000 });
+  const span = Number(await svg.getAttribute("data-span"));
+  const cells = await page.$$eval(`#swimlane svg[data-job="${id}"] rect.cell`, (rs) =>
+    rs.map((r) => ({ lane: r.dataset.lane, time: Number(r.dataset.time), score: Number(r.dataset.score), fill: r.getAttribute("fill") })));
+  return { span, cells };
 }
 
 const browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-gpu"] });
@@ -52,28 +77,49 @@ try {
   check((await page.locator("#jobs tbody tr").count()) === jobs.count, `job list shows all ${jobs.count} jobs`);
   check((await page.locator("#jobs tr.selected").getAttribute("data-job")) === job, `job ${job} is selected`);
 
-  await page.waitForSelector("#swimlane svg rect.cell", { timeout: 15000 });
-  const cells = await page.$$eval("#swimlane rect.cell", (rs) =>
-    rs.map((r) => ({ lane: r.dataset.lane, score: Number(r.dataset.score), fill: r.getAttribute("fill") })));
+  // Each injected incident: a critical cell in its lane, in its time window.
+  let target = null; // { job, lane, time, score }
+  for (const inc of incidents) {
+    const { span, cells } = await showJob(page, inc.job);
+    const minScore = inc.min_score ?? 75, fill = (inc.fill || CRITICAL).toLowerCase();
+    const hit = cells.filter((c) => c.lane === inc.lane && c.score >= minScore && c.time < inc.to && c.time + span > inc.from)
+      .sort((a, b) => b.score - a.score)[0];
+    if (!hit) {
+      const lane = cells.filter((c) => c.lane === inc.lane).sort((a, b) => b.score - a.score).slice(0, 3);
+      throw new Error(`${inc.name}: no cell scoring >= ${minScore} in ${inc.job} lane ${inc.lane} within ${iso(inc.from)}..${iso(inc.to)}` +
+        ` (that lane's top cells: ${lane.map((c) => `${c.score.toFixed(1)}@${iso(c.time)}`).join(", ") || "none"})`);
+    }
+    check(hit.fill.toLowerCase() === fill,
+      `${inc.name}: ${inc.job} lane ${inc.lane} has a cell scoring ${hit.score.toFixed(1)} at ${iso(hit.time)} in ${fill}`);
+    if (!target) target = { job: inc.job, minScore, ...hit };
+  }
+
+  const shown = target ? target.job : job;
+  const { cells } = await showJob(page, shown);
   const partitionCells = cells.filter((c) => c.lane !== "overall");
-  check(partitionCells.length > 0, `swimlane has ${partitionCells.length} partition cells`);
-  const top = partitionCells.reduce((a, c) => (c.score > a.score ? c : a));
-  if (expectCritical) {
-    check(top.score >= 75, `swimlane shows a critical cell (max ${top.score} in ${top.lane})`);
-    check(top.fill.toLowerCase() === "#fe5050", "critical cells are Elastic red #fe5050");
+  check(partitionCells.length > 0, `swimlane of ${shown} has ${partitionCells.length} partition cells`);
+  if (!target) {
+    const top = partitionCells.reduce((a, c) => (c.score > a.score ? c : a));
+    if (expectCritical) {
+      check(top.score >= 75, `swimlane shows a critical cell (max ${top.score} in ${top.lane})`);
+      check(top.fill.toLowerCase() === CRITICAL, "critical cells are Elastic red #fe5050");
+    }
+    target = { job: shown, ...top };
   }
   const rows = await page.locator("#anomalies tbody tr").count();
   check(rows > 0, `top anomalies table has ${rows} rows`);
   fs.mkdirSync(outDir, { recursive: true });
   await page.screenshot({ path: `${outDir}/ui-swimlane.png`, fullPage: false });
 
-  // Click the highest-scoring partition cell.
-  await page.locator(`#swimlane rect.cell[data-lane="${top.lane}"][data-score="${top.score}"]`).first().click();
+  // Click the target cell through to its single-metric view.
+  await page.locator(`#swimlane rect.cell[data-lane="${target.lane}"][data-time="${target.time}"]`).first().click();
   await page.waitForSelector("#single:not([hidden]) #single-chart svg", { timeout: 15000 });
   const title = await page.textContent("#single-title");
-  check(title.includes(top.lane), `single-metric view opened for ${top.lane}`);
-  const anomalies = await page.locator("#single-chart circle.anomaly").count();
-  check(anomalies > 0, `single-metric view marks ${anomalies} anomalies`);
+  check(title.includes(target.lane), `single-metric view opened for ${target.lane}`);
+  const marks = await page.$$eval("#single-chart circle.anomaly", (cs) => cs.map((c) => Number(c.dataset.score)));
+  check(marks.length > 0, `single-metric view marks ${marks.length} anomalies`);
+  const want = target.minScore ?? (target.score >= 75 ? 75 : 0);
+  check(marks.some((s) => s >= want), `single-metric view marks an anomaly scoring >= ${want} (max ${Math.max(...marks).toFixed(1)})`);
   const hasActual = await page.locator("#single-chart polyline.actual").count();
   const hasBand = await page.locator("#single-chart polygon.band-model_lower").count();
   console.log(`${hasActual ? "ok" : "note"} actual line ${hasActual ? "drawn" : "absent (no model_plot)"}; model band ${hasBand ? "drawn" : "absent"}`);
