@@ -81,8 +81,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ResultsArgs {
-    /// The job.
-    job_id: String,
+    /// The job (default: every job in --jobs).
+    job_id: Option<String>,
     /// Which documents.
     #[arg(long = "type", value_enum, default_value = "record")]
     result_type: ResultType,
@@ -422,28 +422,53 @@ fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitC
         ),
         None => parse(&args.from)?,
     };
-    let q = ResultsQuery {
-        job_id: args.job_id,
-        result_type: args.result_type,
-        min_score: args.min_score,
-        from,
-        to: parse(&args.to)?,
-        limit: args.limit,
-    };
     let store = store::open(store_spec)?;
-    let index = match &args.index {
-        Some(index) => index.clone(),
-        None => config::load_jobs(std::slice::from_ref(&args.jobs))
-            .ok()
-            .and_then(|jobs| jobs.into_iter().find(|j| j.job_id == q.job_id))
-            .map_or_else(
-                || config::DEFAULT_RESULTS_INDEX.to_string(),
-                |j| j.results_index,
-            ),
+    // Which jobs, and where their results live: from the job files when they load, else the
+    // named job in the default (or --index) results index.
+    let known = config::load_jobs(std::slice::from_ref(&args.jobs)).unwrap_or_default();
+    let targets: Vec<(String, String)> = match &args.job_id {
+        Some(id) => {
+            let index = args.index.clone().unwrap_or_else(|| {
+                known.iter().find(|j| &j.job_id == id).map_or_else(
+                    || config::DEFAULT_RESULTS_INDEX.to_string(),
+                    |j| j.results_index.clone(),
+                )
+            });
+            vec![(id.clone(), index)]
+        }
+        None if known.is_empty() => {
+            return Err(tidewatch::Error::Other(format!(
+                "name a job, or point --jobs at job files (no jobs found in {})",
+                args.jobs.display()
+            )))
+        }
+        None => known
+            .iter()
+            .map(|j| {
+                (
+                    j.job_id.clone(),
+                    args.index
+                        .clone()
+                        .unwrap_or_else(|| j.results_index.clone()),
+                )
+            })
+            .collect(),
     };
-    let docs = results::fetch(store.as_ref(), &index, &q)?;
+    let mut docs = Vec::new();
+    for (job_id, index) in targets {
+        let q = ResultsQuery {
+            job_id,
+            result_type: args.result_type,
+            min_score: args.min_score,
+            from,
+            to: parse(&args.to)?,
+            limit: args.limit,
+        };
+        docs.extend(results::fetch(store.as_ref(), &index, &q)?);
+    }
+    let q_type = args.result_type;
     match args.format {
-        OutputFormat::Table => print!("{}", results::table(q.result_type, &docs)),
+        OutputFormat::Table => print!("{}", results::table(q_type, &docs)),
         OutputFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&docs).unwrap_or_default()

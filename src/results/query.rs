@@ -129,6 +129,7 @@ pub fn table(result_type: ResultType, docs: &[Value]) -> String {
     let header: &[&str] = match result_type {
         ResultType::Record => &[
             "time",
+            "job",
             "score",
             "function",
             "partition",
@@ -136,8 +137,8 @@ pub fn table(result_type: ResultType, docs: &[Value]) -> String {
             "typical",
             "explanation",
         ],
-        ResultType::Bucket => &["time", "score", "events", "records"],
-        ResultType::Influencer => &["time", "score", "field", "value"],
+        ResultType::Bucket => &["time", "job", "score", "events", "records"],
+        ResultType::Influencer => &["time", "job", "score", "field", "value"],
     };
     let rows: Vec<Vec<String>> = docs.iter().map(|d| row(result_type, d)).collect();
     render(header, &rows)
@@ -155,6 +156,7 @@ fn row(t: ResultType, d: &Value) -> Vec<String> {
         .map(|s| format!("{s:.0}"))
         .unwrap_or_default();
     let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let job = s("job_id");
     match t {
         ResultType::Record => {
             let first = |k: &str| {
@@ -165,6 +167,7 @@ fn row(t: ResultType, d: &Value) -> Vec<String> {
             };
             vec![
                 time,
+                job,
                 score,
                 s("function"),
                 partition_label(d),
@@ -175,6 +178,7 @@ fn row(t: ResultType, d: &Value) -> Vec<String> {
         }
         ResultType::Bucket => vec![
             time,
+            job,
             score,
             d.get("event_count")
                 .map(|v| v.to_string())
@@ -185,6 +189,7 @@ fn row(t: ResultType, d: &Value) -> Vec<String> {
         ],
         ResultType::Influencer => vec![
             time,
+            job,
             score,
             s("influencer_field_name"),
             s("influencer_field_value"),
@@ -252,7 +257,7 @@ mod tests {
     #[test]
     fn table_aligns_columns() {
         let docs = vec![
-            json!({"timestamp": 0, "record_score": 91.2, "function": "count", "partition_field_name": "country",
+            json!({"timestamp": 0, "job_id": "web", "record_score": 91.2, "function": "count", "partition_field_name": "country",
                    "partition_field_value": "DE", "actual": [600.0], "typical": [30.0], "explanation": "spike"}),
         ];
         let t = table(ResultType::Record, &docs);
@@ -260,7 +265,7 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(
             lines[1].starts_with(
-                "1970-01-01 00:00  91     count     country=DE  600     30       spike"
+                "1970-01-01 00:00  web  91     count     country=DE  600     30       spike"
             ),
             "{t}"
         );
