@@ -2,13 +2,17 @@
 //! through [`Baseline::observe`] (the runner's code path), forecast the held-out buckets, and
 //! compare with what happened and with a seasonal-naive forecast.
 
-use super::project::{project, Calibration, Projected};
+use super::project::{project, relevel_offset, shift, Calibration, Projected};
 use crate::model::{Baseline, ModelConfig};
 use crate::time::EpochMillis;
 
 const DAY_MS: i64 = 86_400_000;
 /// Rolling origins for the calibration start once the model has seen this much data.
 const CALIBRATION_WARMUP_MS: i64 = 7 * DAY_MS;
+
+/// Recent data the projection is re-levelled on: one daily cycle (see
+/// [`super::project::relevel_offset`]).
+const RELEVEL_WINDOW_MS: i64 = DAY_MS;
 
 /// How a forecast of held-out buckets fared.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,18 +66,23 @@ pub fn backtest(
         }
         model.observe(cfg, t, v);
     }
+    let cycle = (RELEVEL_WINDOW_MS / span).max(1) as usize;
+    let forecast_from = |past: &Baseline, i: usize, steps: usize| {
+        let mut p = project(past, cfg, series[i].0, steps as u32);
+        if let Some(off) = relevel_offset(past, cfg, &series[i.saturating_sub(cycle)..i]) {
+            shift(&mut p, cfg, off);
+        }
+        p
+    };
     let mut calibration = Calibration::new(cfg.kind);
     for (i, past) in &origins {
         let steps = holdout.min(train - i);
-        for (k, p) in project(past, cfg, series[*i].0, steps as u32)
-            .iter()
-            .enumerate()
-        {
+        for (k, p) in forecast_from(past, *i, steps).iter().enumerate() {
             calibration.add(k as u32 + 1, p.typical, series[i + k].1);
         }
     }
     let raw = project(&model, cfg, origin, holdout as u32);
-    let mut forecast = raw.clone();
+    let mut forecast = forecast_from(&model, train, holdout);
     calibration.calibrate(&mut forecast);
 
     let inside = |p: &Projected, v: f64| p.lower <= v && v <= p.upper;

@@ -41,6 +41,49 @@ pub fn project(
         .collect()
 }
 
+/// The offset that re-levels a model's projection on recent data: the median, over the
+/// given recent buckets, of `actual - expected` under the model as it is now. The model's
+/// point level is a one-step nowcast that follows the last few buckets (it absorbs whatever
+/// of the intraday shape its profiles miss); over a whole daily cycle those deviations
+/// average out, so the median residual over the last cycle is the level to project for
+/// horizons of hours and days. The median keeps an anomaly in that cycle from moving it.
+/// `None` without recent values.
+pub fn relevel_offset(
+    baseline: &Baseline,
+    cfg: &ModelConfig,
+    recent: &[(EpochMillis, f64)],
+) -> Option<f64> {
+    let mut r: Vec<f64> = recent
+        .iter()
+        .filter(|(_, v)| v.is_finite())
+        .map(|&(t, v)| v - baseline.expected(cfg, t).typical)
+        .collect();
+    if r.is_empty() {
+        return None;
+    }
+    r.sort_by(f64::total_cmp);
+    let m = r.len() / 2;
+    Some(if r.len() % 2 == 1 {
+        r[m]
+    } else {
+        0.5 * (r[m - 1] + r[m])
+    })
+}
+
+/// Shifts a projection by `offset` (from [`relevel_offset`]), keeping counts non-negative.
+pub fn shift(projected: &mut [Projected], cfg: &ModelConfig, offset: f64) {
+    for p in projected.iter_mut() {
+        p.typical += offset;
+        p.lower += offset;
+        p.upper += offset;
+        if cfg.kind == ValueKind::Count {
+            p.typical = p.typical.max(0.0);
+            p.lower = p.lower.max(0.0);
+            p.upper = p.upper.max(p.typical);
+        }
+    }
+}
+
 /// Empirical forecast errors of a model, by horizon: what its forecasts from earlier origins
 /// missed by, measured on data it had not yet seen when each forecast was made (the
 /// "empirical prediction interval" method). Errors are log ratios `ln((actual+1)/(typical+1))`
