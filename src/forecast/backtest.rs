@@ -2,47 +2,47 @@
 //! through [`Baseline::observe`] (the runner's code path), forecast the held-out buckets, and
 //! compare with what happened and with a seasonal-naive forecast.
 
-use super::project::{project, relevel_offset, shift, Calibration, Projected};
+use super::fit::{fit, is_origin, Origin, RELEVEL_MS};
+use super::project::{project, Projected, Seasonality};
 use crate::model::{Baseline, ModelConfig};
 use crate::time::EpochMillis;
-
-const DAY_MS: i64 = 86_400_000;
-/// Rolling origins for the calibration start once the model has seen this much data.
-const CALIBRATION_WARMUP_MS: i64 = 7 * DAY_MS;
-
-/// Recent data the projection is re-levelled on: one daily cycle (see
-/// [`super::project::relevel_offset`]).
-const RELEVEL_WINDOW_MS: i64 = DAY_MS;
 
 /// How a forecast of held-out buckets fared.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BacktestReport {
     /// Buckets forecast and compared.
     pub buckets: usize,
-    /// Share of actual values inside the model's own 95 % bounds.
+    /// Share of actual values inside the model's own 95 % bounds ([`project`]).
     pub raw_coverage: f64,
-    /// Share of actual values inside the calibrated 95 % bounds.
+    /// Mean absolute percentage error of the model's own projection.
+    pub raw_mape: f64,
+    /// Share of actual values inside the fitted forecast's 95 % bounds.
     pub coverage: f64,
-    /// Mean absolute percentage error of the forecast (buckets with a zero actual skipped).
+    /// Mean absolute percentage error of the fitted forecast (buckets with a zero actual
+    /// skipped).
     pub mape: f64,
     /// Mean absolute percentage error of the seasonal-naive forecast (the value one season
     /// earlier).
     pub naive_mape: f64,
-    /// Mean width of the calibrated bounds relative to the actual value.
+    /// Mean width of the fitted bounds relative to the actual value.
     pub relative_width: f64,
-    /// Multi-step errors the calibration learned from.
-    pub calibration_errors: usize,
-    /// The forecast, bucket by bucket (calibrated bounds).
+    /// The seasonality the fit chose, and each candidate's rolling-origin error.
+    pub seasonality: Seasonality,
+    /// Each candidate's mean absolute error over the rolling origins.
+    pub candidates: Vec<(Seasonality, f64)>,
+    /// Rolling origins used.
+    pub origins: usize,
+    /// The fitted forecast, bucket by bucket.
     pub forecast: Vec<Projected>,
 }
 
-/// Trains a baseline on `series[..len - holdout]`, forecasts the last `holdout` buckets, and
-/// scores that forecast. `series` holds consecutive buckets (`bucket_span_ms` apart);
-/// `season` is the seasonal-naive lag in buckets (a week is `7 * 96` at 15 minutes).
+/// Trains a baseline on `series[..len - holdout]` through [`Baseline::observe`] (the
+/// runner's code path), forecasts the last `holdout` buckets, and scores that forecast.
+/// `series` holds consecutive buckets (`bucket_span_ms` apart); `season` is the
+/// seasonal-naive lag in buckets (a week is `7 * 96` at 15 minutes).
 ///
-/// The bounds are calibrated by [`Calibration`] from the model's own forecasts made during
-/// training: from every origin at the same time of day as the final one (once the model has
-/// seen a week), each forecast is compared with the training data that followed it.
+/// The forecast is [`fit`] on the training part only: model states kept at each rolling
+/// origin while training decide the seasonality and calibrate the bounds.
 /// Returns `None` when the series is too short for the holdout and the seasonal lag.
 pub fn backtest(
     series: &[(EpochMillis, f64)],
@@ -51,56 +51,46 @@ pub fn backtest(
     season: usize,
 ) -> Option<BacktestReport> {
     let n = series.len();
-    if holdout == 0 || n < holdout + season || season == 0 {
+    if holdout == 0 || season == 0 || n < holdout + season {
         return None;
     }
     let train = n - holdout;
-    let origin = series[train].0;
-    let span = cfg.bucket_span_ms;
+    let start = series[train].0;
     let first = series[0].0;
     let mut model = Baseline::new(cfg);
-    let mut origins: Vec<(usize, Baseline)> = Vec::new();
+    let mut origins = Vec::new();
     for (i, &(t, v)) in series[..train].iter().enumerate() {
-        if t - first >= CALIBRATION_WARMUP_MS && (origin - t).rem_euclid(DAY_MS.max(span)) == 0 {
-            origins.push((i, model.clone()));
+        if is_origin(t, first, start, cfg.bucket_span_ms) {
+            origins.push(Origin {
+                index: i,
+                model: model.clone(),
+            });
         }
         model.observe(cfg, t, v);
     }
-    let cycle = (RELEVEL_WINDOW_MS / span).max(1) as usize;
-    let forecast_from = |past: &Baseline, i: usize, steps: usize| {
-        let mut p = project(past, cfg, series[i].0, steps as u32);
-        if let Some(off) = relevel_offset(past, cfg, &series[i.saturating_sub(cycle)..i]) {
-            shift(&mut p, cfg, off);
-        }
-        p
-    };
-    let mut calibration = Calibration::new(cfg.kind);
-    for (i, past) in &origins {
-        let steps = holdout.min(train - i);
-        for (k, p) in forecast_from(past, *i, steps).iter().enumerate() {
-            calibration.add(k as u32 + 1, p.typical, series[i + k].1);
-        }
-    }
-    let raw = project(&model, cfg, origin, holdout as u32);
-    let mut forecast = forecast_from(&model, train, holdout);
-    calibration.calibrate(&mut forecast);
+    let fitted = fit(cfg, &series[..train], &origins, holdout);
+    let cycle = (RELEVEL_MS / cfg.bucket_span_ms.max(1)).max(1) as usize;
+    let recent = &series[train.saturating_sub(cycle)..train];
+    let forecast = fitted.forecast(&model, cfg, recent, start, holdout as u32);
+    let raw = project(&model, cfg, start, holdout as u32);
 
     let inside = |p: &Projected, v: f64| p.lower <= v && v <= p.upper;
-    let (mut raw_in, mut cal_in) = (0usize, 0usize);
-    let (mut ape, mut naive_ape, mut width, mut counted) = (0.0, 0.0, 0.0, 0usize);
-    for (k, (&(t, v), (r, c))) in series[train..]
+    let (mut raw_in, mut fit_in) = (0usize, 0usize);
+    let (mut ape, mut raw_ape, mut naive_ape, mut width, mut counted) =
+        (0.0, 0.0, 0.0, 0.0, 0usize);
+    for (k, (&(_, v), (r, f))) in series[train..]
         .iter()
         .zip(raw.iter().zip(&forecast))
         .enumerate()
     {
-        debug_assert_eq!(t, c.timestamp);
         raw_in += inside(r, v) as usize;
-        cal_in += inside(c, v) as usize;
+        fit_in += inside(f, v) as usize;
         if v != 0.0 {
             let naive = series[train + k - season].1;
-            ape += ((v - c.typical) / v).abs();
+            ape += ((v - f.typical) / v).abs();
+            raw_ape += ((v - r.typical) / v).abs();
             naive_ape += ((v - naive) / v).abs();
-            width += (c.upper - c.lower) / v.abs();
+            width += (f.upper - f.lower) / v.abs();
             counted += 1;
         }
     }
@@ -109,11 +99,14 @@ pub fn backtest(
     Some(BacktestReport {
         buckets: holdout,
         raw_coverage: raw_in as f64 / h,
-        coverage: cal_in as f64 / h,
+        raw_mape: raw_ape / m,
+        coverage: fit_in as f64 / h,
         mape: ape / m,
         naive_mape: naive_ape / m,
         relative_width: width / m,
-        calibration_errors: calibration.len(),
+        seasonality: fitted.seasonality,
+        candidates: fitted.candidates,
+        origins: origins.len(),
         forecast,
     })
 }
@@ -124,6 +117,7 @@ mod tests {
     use crate::model::{Tail, ValueKind};
 
     const SPAN: i64 = 15 * 60_000;
+    const DAY_MS: i64 = 86_400_000;
 
     /// A noisy daily cycle with quieter weekends; a deterministic generator.
     fn series(days: i64) -> Vec<(EpochMillis, f64)> {
@@ -156,7 +150,8 @@ mod tests {
         let r = backtest(&s, &cfg, 3 * 96, 7 * 96).expect("long enough");
         assert_eq!(r.buckets, 288);
         assert_eq!(r.forecast.len(), 288);
-        assert!(r.calibration_errors > 1000, "{}", r.calibration_errors);
+        assert_eq!(r.origins, 18, "one per day after a week");
+        assert!(r.mape < r.naive_mape, "{} vs {}", r.mape, r.naive_mape);
         assert!(r.coverage >= 0.85, "coverage {}", r.coverage);
         assert!(r.mape < 0.15, "mape {}", r.mape);
         assert!(backtest(&s[..100], &cfg, 96, 7 * 96).is_none());

@@ -19,11 +19,15 @@
 //! - Population detectors (`over_field_name`) are not forecast, like in Elastic ML.
 
 mod backtest;
+mod fit;
 mod project;
 mod request;
 
 pub use backtest::{backtest, BacktestReport};
-pub use project::{project, Calibration, Projected};
+pub use fit::{fit, forecast_from, is_origin, FittedForecast, Origin};
+pub use project::{
+    project, project_with, relevel_offset, typical_at, Calibration, Projected, Seasonality,
+};
 pub use request::{
     delete_expired, forecast_job, new_forecast_id, ForecastOutcome, ForecastRequest,
     DEFAULT_EXPIRES_IN, MAX_DURATION,

@@ -18,6 +18,38 @@ pub struct Projected {
     pub upper: f64,
 }
 
+/// Which of the model's seasonal profiles a projection keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seasonality {
+    /// Everything the model scores with: level, daily and weekly profiles.
+    Full,
+    /// The weekly profile averaged out: at each time, the mean of the model's expected
+    /// values at the same time of day on the seven days of the week. A weekly profile
+    /// learned from two or three weeks can carry one unusual week for a long time; when
+    /// it does, this projects better.
+    WithoutWeekly,
+}
+
+/// The model's typical value at `time` under `seasonality` (its current level).
+pub fn typical_at(
+    baseline: &Baseline,
+    cfg: &ModelConfig,
+    time: EpochMillis,
+    seasonality: Seasonality,
+) -> f64 {
+    match seasonality {
+        Seasonality::Full => baseline.expected(cfg, time).typical,
+        Seasonality::WithoutWeekly => {
+            (0..7)
+                .map(|d| baseline.expected(cfg, time + d * DAY_MS).typical)
+                .sum::<f64>()
+                / 7.0
+        }
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
 /// Forecasts `buckets` buckets starting at `start` (the first bucket the model has not
 /// seen), straight from [`Baseline::forecast`]: the bucket at `start + k·span` is `k + 1`
 /// buckets ahead of the last one learned.
@@ -27,22 +59,47 @@ pub fn project(
     start: EpochMillis,
     buckets: u32,
 ) -> Vec<Projected> {
+    project_with(baseline, cfg, start, buckets, Seasonality::Full)
+}
+
+/// [`project`] keeping only the seasonal profiles `seasonality` names; the bounds keep the
+/// model's width around the typical value.
+pub fn project_with(
+    baseline: &Baseline,
+    cfg: &ModelConfig,
+    start: EpochMillis,
+    buckets: u32,
+    seasonality: Seasonality,
+) -> Vec<Projected> {
     let last = start - cfg.bucket_span_ms;
     (0..buckets)
         .map(|k| {
+            let timestamp = start + cfg.bucket_span_ms * k as i64;
             let e = baseline.forecast(cfg, last, k + 1);
-            Projected {
-                timestamp: start + cfg.bucket_span_ms * k as i64,
-                typical: e.typical,
-                lower: e.lower,
-                upper: e.upper,
+            let shift = match seasonality {
+                Seasonality::Full => 0.0,
+                Seasonality::WithoutWeekly => {
+                    typical_at(baseline, cfg, timestamp, seasonality) - e.typical
+                }
+            };
+            let mut p = Projected {
+                timestamp,
+                typical: e.typical + shift,
+                lower: e.lower + shift,
+                upper: e.upper + shift,
+            };
+            if cfg.kind == ValueKind::Count {
+                p.typical = p.typical.max(0.0);
+                p.lower = p.lower.max(0.0);
             }
+            p
         })
         .collect()
 }
 
 /// The offset that re-levels a model's projection on recent data: the median, over the
-/// given recent buckets, of `actual - expected` under the model as it is now. The model's
+/// given recent buckets, of `actual - typical` under the model as it is now (see
+/// [`typical_at`]). The model's
 /// point level is a one-step nowcast that follows the last few buckets (it absorbs whatever
 /// of the intraday shape its profiles miss); over a whole daily cycle those deviations
 /// average out, so the median residual over the last cycle is the level to project for
@@ -52,11 +109,12 @@ pub fn relevel_offset(
     baseline: &Baseline,
     cfg: &ModelConfig,
     recent: &[(EpochMillis, f64)],
+    seasonality: Seasonality,
 ) -> Option<f64> {
     let mut r: Vec<f64> = recent
         .iter()
         .filter(|(_, v)| v.is_finite())
-        .map(|&(t, v)| v - baseline.expected(cfg, t).typical)
+        .map(|&(t, v)| v - typical_at(baseline, cfg, t, seasonality))
         .collect();
     if r.is_empty() {
         return None;
@@ -97,10 +155,8 @@ pub struct Calibration {
 }
 
 /// Errors pooled for one horizon must number at least this before they replace the model's
-/// own bounds; the pool widens to neighbouring horizons until it does.
+/// own bounds; the pool takes in longer horizons until it does.
 const MIN_POOL: usize = 40;
-/// Horizons pooled on each side to start with (a few hours at 15-minute buckets).
-const POOL_HALF_WIDTH: usize = 4;
 
 impl Calibration {
     /// An empty calibration for a model of `kind`.
@@ -147,28 +203,33 @@ impl Calibration {
         self.len() == 0
     }
 
-    /// The 2.5 % and 97.5 % error quantiles around `horizon` (1-based), pooled over
-    /// neighbouring horizons until there are enough; `None` without enough errors.
+    /// The 2.5 % and 97.5 % quantiles of the errors at horizons up to `horizon` (1-based):
+    /// errors grow with the horizon, so the pool widens the bounds as the horizon grows,
+    /// and an unusual stretch of history (an incident at one time of day) is weighed against
+    /// everything else the model missed rather than dominating one horizon. A pool smaller
+    /// than [`MIN_POOL`] takes in the next horizons; `None` when all of them are too few.
     fn bounds(&self, horizon: u32) -> Option<(f64, f64)> {
-        if self.errors.is_empty() {
+        let h = horizon.max(1) as usize;
+        let mut pool: Vec<f64> = Vec::new();
+        for (i, errs) in self.errors.iter().enumerate() {
+            if i >= h && pool.len() >= MIN_POOL {
+                break;
+            }
+            pool.extend_from_slice(errs);
+        }
+        if pool.len() < MIN_POOL {
             return None;
         }
-        let h = (horizon.max(1) as usize - 1).min(self.errors.len() - 1);
-        let mut w = POOL_HALF_WIDTH;
-        loop {
-            let from = h.saturating_sub(w);
-            let to = (h + w + 1).min(self.errors.len());
-            let mut pool: Vec<f64> = self.errors[from..to].iter().flatten().copied().collect();
-            if pool.len() >= MIN_POOL {
-                pool.sort_by(f64::total_cmp);
-                let q = |p: f64| pool[((pool.len() - 1) as f64 * p).round() as usize];
-                return Some((q(0.025), q(0.975)));
-            }
-            if from == 0 && to == self.errors.len() {
-                return None;
-            }
-            w *= 2;
-        }
+        pool.sort_by(f64::total_cmp);
+        let q = |p: f64| pool[((pool.len() - 1) as f64 * p).round() as usize];
+        Some((q(0.025), q(0.975)))
+    }
+
+    /// Mean absolute error over all horizons, in the calibration's units (log ratio for
+    /// counts): how well the method forecast this series' past.
+    pub fn mean_abs_error(&self) -> Option<f64> {
+        let n = self.len();
+        (n > 0).then(|| self.errors.iter().flatten().map(|e| e.abs()).sum::<f64>() / n as f64)
     }
 
     /// Replaces a projection's bounds by the empirical ones where there are enough errors
@@ -252,6 +313,8 @@ mod tests {
             let ratio = 0.7 + 0.6 * (i as f64 / 199.0);
             c.add(1 + (i % 10) as u32, 100.0, 101.0 * ratio - 1.0);
         }
+        let mae = c.mean_abs_error().expect("errors");
+        assert!(mae > 0.1 && mae < 0.2, "{mae}");
         assert_eq!(c.len(), 200);
         c.calibrate(&mut p);
         assert!(p[0].upper > 120.0 && p[0].upper < 135.0, "{:?}", p[0]);
