@@ -46,9 +46,13 @@ fn country_job() -> config::Job {
 
 /// Three countries with a daily cycle, `DAYS` days from `T0`.
 fn load(store: &dyn Store) {
+    load_days(store, DAYS)
+}
+
+fn load_days(store: &dyn Store, days: i64) {
     let mut batch = Vec::new();
     let mut t = T0;
-    while t < T0 + DAYS * 24 * HOUR {
+    while t < T0 + days * 24 * HOUR {
         let hour = ((t % (24 * HOUR)) / HOUR) as usize;
         for (country, base) in [("DE", 8usize), ("FR", 4), ("US", 12)] {
             let n = base + (hour * base / 12) % (base + 1);
@@ -106,6 +110,7 @@ fn request(now: i64, duration_h: u64, expires_h: Option<u64>) -> ForecastRequest
         expires_in: expires_h.map(|h| Duration::from_secs(h * 3600)),
         now,
         state_index: runner::STATE_INDEX.to_string(),
+        fit: true,
     }
 }
 
@@ -348,4 +353,61 @@ fn population_detectors_are_skipped_with_a_message() {
         summary.contains("3 series") && summary.contains("never expires"),
         "{summary}"
     );
+}
+
+#[test]
+fn the_fit_replays_history_exactly_as_the_runner_learned_it() {
+    let days = 9;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("store");
+    load_days(&store, days);
+    let job = country_job();
+    let stop = AtomicBool::new(false);
+    runner::run_lookback(&store, &job, Some(runner::STATE_INDEX), &stop).expect("lookback");
+    let cp = runner::load_checkpoint(&store, runner::STATE_INDEX, &job)
+        .expect("read")
+        .expect("checkpoint");
+    let analysis = runner::load_snapshot(&store, runner::STATE_INDEX, &job, &cp)
+        .expect("read")
+        .expect("snapshot");
+    let next = T0 + days * 24 * HOUR;
+    assert_eq!(cp.next_bucket, next);
+    let d = &job.detectors[0];
+    let cfg = runner::model_config(&job, d.function);
+    let replayed = forecast::replay(&store, &job, d, &cfg, T0, next).expect("replay");
+    let mut compared = 0;
+    for s in analysis.series_models() {
+        let key = (s.partition_value.map(str::to_string), None);
+        let h = &replayed[&key];
+        assert_eq!(
+            h.model.as_ref(),
+            Some(s.baseline),
+            "{key:?}: same model as the runner"
+        );
+        assert_eq!(h.values.len() as i64, days * 96);
+        // One origin a day at the forecast's time of day, after a week.
+        assert_eq!(h.origins.len(), 2, "{key:?}");
+        compared += 1;
+    }
+    assert_eq!(compared, 3);
+
+    // Fitted and plain forecasts both cover every partition, with bounds.
+    let now = next;
+    let fitted = forecast::forecast_job(&store, &job, &request(now, 12, None)).expect("fitted");
+    let mut plain_req = request(now, 12, None);
+    plain_req.fit = false;
+    let plain = forecast::forecast_job(&store, &job, &plain_req).expect("plain");
+    assert_eq!(fitted.documents, 3 * 48);
+    assert_eq!(plain.documents, 3 * 48);
+    let width = |fid: &str| -> f64 {
+        of_forecast(&store, "model_forecast", fid)
+            .iter()
+            .map(|(_, d)| {
+                d["forecast_upper"].as_f64().unwrap_or(0.0)
+                    - d["forecast_lower"].as_f64().unwrap_or(0.0)
+            })
+            .sum()
+    };
+    assert!(width(&fitted.forecast_id) > 0.0);
+    assert!(width(&plain.forecast_id) > 0.0);
 }

@@ -20,11 +20,13 @@
 
 mod backtest;
 mod fit;
+mod history;
 mod project;
 mod request;
 
 pub use backtest::{backtest, BacktestReport};
 pub use fit::{fit, forecast_from, is_origin, FittedForecast, Origin};
+pub use history::{replay, SeriesHistory, REPLAY_MS};
 pub use project::{
     project, project_with, relevel_offset, typical_at, Calibration, Projected, Seasonality,
 };
@@ -102,6 +104,10 @@ pub struct ForecastArgs {
     /// Directory (or file) of job definitions.
     #[arg(long, default_value = "jobs")]
     pub jobs: PathBuf,
+    /// Project the models as they are, without replaying the job's recent history to fit
+    /// each series' forecast (faster; bounds are the model's own).
+    #[arg(long)]
+    pub no_fit: bool,
 }
 
 fn duration_arg(option: &'static str, text: &str) -> Result<std::time::Duration, ForecastError> {
@@ -128,6 +134,7 @@ pub fn request_from_args(
         expires_in: (!expires.is_zero()).then_some(expires),
         now,
         state_index: crate::runner::STATE_INDEX.to_string(),
+        fit: !args.no_fit,
     })
 }
 
@@ -193,6 +200,7 @@ mod tests {
             duration: duration.into(),
             expires_in: expires.into(),
             jobs: "jobs".into(),
+            no_fit: false,
         }
     }
 

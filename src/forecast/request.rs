@@ -2,7 +2,9 @@
 //! `model_forecast` documents and the `model_forecast_request_stats` document, and delete
 //! forecasts whose expiry has passed.
 
-use super::project::project;
+use super::fit::{fit, RELEVEL_MS};
+use super::history::{replay, SeriesHistory, REPLAY_MS};
+use super::project::{project, Projected};
 use super::ForecastError;
 use crate::config::Job;
 use crate::results::{
@@ -14,6 +16,7 @@ use crate::store::Store;
 use crate::time::EpochMillis;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Longest forecast Elastic ML accepts (10 years); tidewatch keeps the same limit.
@@ -33,6 +36,11 @@ pub struct ForecastRequest {
     pub now: EpochMillis,
     /// Index holding the runner's checkpoints and snapshots.
     pub state_index: String,
+    /// Fit each series' forecast on its history (replayed from the job's data, at most
+    /// [`REPLAY_MS`]): the seasonality that forecast the series' past best, re-levelled on
+    /// the last day, with bounds calibrated on its past errors. Without it, the models are
+    /// projected as they are ([`project`]).
+    pub fit: bool,
 }
 
 /// What a forecast request did.
@@ -118,6 +126,26 @@ pub fn delete_expired(
     Ok(ids.len() as u64)
 }
 
+type SeriesKey = (Option<String>, Option<String>);
+
+/// One series' forecast: fitted on its history when there is one, else the model's own
+/// projection.
+fn forecast_series(
+    model: &crate::model::Baseline,
+    cfg: &crate::model::ModelConfig,
+    history: Option<&SeriesHistory>,
+    start: EpochMillis,
+    buckets: u32,
+) -> Vec<Projected> {
+    let Some(h) = history.filter(|h| !h.values.is_empty()) else {
+        return project(model, cfg, start, buckets);
+    };
+    let fitted = fit(cfg, &h.values, &h.origins, buckets as usize);
+    let cycle = (RELEVEL_MS / cfg.bucket_span_ms.max(1)).max(1) as usize;
+    let recent = &h.values[h.values.len().saturating_sub(cycle)..];
+    fitted.forecast(model, cfg, recent, start, buckets)
+}
+
 fn named(field: &Option<String>, value: Option<&str>) -> Option<(String, String)> {
     let f = field.as_ref()?;
     Some((f.clone(), value.unwrap_or("null").to_string()))
@@ -176,9 +204,19 @@ pub fn forecast_job(
         });
     }
 
+    let start = cp.next_bucket;
+    let mut histories: BTreeMap<usize, BTreeMap<SeriesKey, SeriesHistory>> = BTreeMap::new();
+    if request.fit {
+        if let Some((earliest, _)) = crate::datafeed::data_extent(store, job)? {
+            let from = earliest.max(start - REPLAY_MS);
+            for d in job.detectors.iter().filter(|d| d.over_field_name.is_none()) {
+                let cfg = crate::runner::model_config(job, d.function);
+                histories.insert(d.index, replay(store, job, d, &cfg, from, start)?);
+            }
+        }
+    }
     let forecast_id = new_forecast_id(&job.job_id, request.now);
     let span_s = job.bucket_span.as_secs();
-    let start = cp.next_bucket;
     let end = start + span * buckets as i64;
     let expiry = request
         .expires_in
@@ -194,7 +232,12 @@ pub fn forecast_job(
             let d = s.detector;
             let partition = named(&d.partition_field_name, s.partition_value);
             let by = named(&d.by_field_name, s.by_value);
-            for p in project(s.baseline, &s.cfg, start, buckets) {
+            let key = (
+                s.partition_value.map(str::to_string),
+                s.by_value.map(str::to_string),
+            );
+            let history = histories.get(&d.index).and_then(|h| h.get(&key));
+            for p in forecast_series(s.baseline, &s.cfg, history, start, buckets) {
                 let point = ForecastPoint {
                     timestamp: p.timestamp,
                     detector_index: d.index,
