@@ -411,3 +411,70 @@ fn the_fit_replays_history_exactly_as_the_runner_learned_it() {
     assert!(width(&fitted.forecast_id) > 0.0);
     assert!(width(&plain.forecast_id) > 0.0);
 }
+
+async fn post(app: axum::Router, uri: &str, body: &str) -> (u16, Value) {
+    use tower::ServiceExt;
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .expect("request");
+    let resp = app.oneshot(req).await.expect("response");
+    let status = resp.status().as_u16();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_forecasts_like_elastic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let job = country_job();
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(tokio::task::block_in_place(|| ran_store(&dir, &job)));
+    let app = || {
+        tidewatch::api::app(tidewatch::api::AppState::new(
+            store.clone(),
+            vec![job.clone()],
+        ))
+    };
+
+    let (status, v) = post(app(), "/api/jobs/web/_forecast", r#"{"duration": "2h"}"#).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["acknowledged"], true);
+    let fid = v["forecast_id"].as_str().expect("forecast_id").to_string();
+    assert_eq!(v["documents"], 3 * 8);
+    let docs = tokio::task::block_in_place(|| of_forecast(store.as_ref(), "model_forecast", &fid));
+    assert_eq!(docs.len(), 3 * 8);
+
+    // Query-string parameters, as Elastic also accepts.
+    let (status, v) = post(
+        app(),
+        "/api/jobs/web/_forecast?duration=1h&expires_in=0",
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["documents"], 3 * 4);
+
+    let (status, v) = post(app(), "/api/jobs/nope/_forecast", "").await;
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = post(app(), "/api/jobs/web/_forecast", r#"{"duration": "soon"}"#).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("duration"),
+        "{v}"
+    );
+    let (status, v) = post(app(), "/api/jobs/web/_forecast", r#"{"horizon": "1d"}"#).await;
+    assert_eq!(status, 400, "{v}");
+    let (status, _) = post(app(), "/api/jobs/web/_forecast", "{not json").await;
+    assert_eq!(status, 400);
+}
