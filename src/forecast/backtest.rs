@@ -4,7 +4,7 @@
 
 use super::fit::{fit, is_origin, Origin, RELEVEL_MS};
 use super::project::{project, Projected, Seasonality};
-use crate::model::{Baseline, ModelConfig};
+use crate::model::{Baseline, ModelConfig, Reason};
 use crate::time::EpochMillis;
 
 /// How a forecast of held-out buckets fared.
@@ -59,6 +59,7 @@ pub fn backtest(
     let first = series[0].0;
     let mut model = Baseline::new(cfg);
     let mut origins = Vec::new();
+    let mut anomalous = Vec::with_capacity(train);
     for (i, &(t, v)) in series[..train].iter().enumerate() {
         if is_origin(t, first, start, cfg.bucket_span_ms) {
             origins.push(Origin {
@@ -66,9 +67,9 @@ pub fn backtest(
                 model: model.clone(),
             });
         }
-        model.observe(cfg, t, v);
+        anomalous.push(model.observe(cfg, t, v).reason != Reason::Normal);
     }
-    let fitted = fit(cfg, &series[..train], &origins, holdout);
+    let fitted = fit(cfg, &series[..train], &anomalous, &origins, holdout);
     let cycle = (RELEVEL_MS / cfg.bucket_span_ms.max(1)).max(1) as usize;
     let recent = &series[train.saturating_sub(cycle)..train];
     let forecast = fitted.forecast(&model, cfg, recent, start, holdout as u32);

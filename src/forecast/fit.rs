@@ -5,7 +5,7 @@
 //! set: the choices are made per series, from that series' past.
 
 use super::project::{project_with, relevel_offset, shift, Calibration, Projected, Seasonality};
-use crate::model::{Baseline, ModelConfig};
+use crate::model::{Baseline, ModelConfig, ValueKind};
 use crate::time::EpochMillis;
 
 const DAY_MS: i64 = 86_400_000;
@@ -48,6 +48,19 @@ pub fn forecast_from(
     p
 }
 
+/// How far a forecast was off, scale-free, for choosing between methods: for counts the
+/// absolute log accuracy ratio `|ln((actual + 1) / (typical + 1))|` (being off by half or
+/// by double counts the same at every level, as people read forecasts); for metrics, which
+/// may be negative or near zero, the absolute error.
+pub fn relative_error(cfg: &ModelConfig, actual: f64, typical: f64) -> f64 {
+    match cfg.kind {
+        ValueKind::Count => ((actual.max(0.0) + 1.0) / (typical.max(0.0) + 1.0))
+            .ln()
+            .abs(),
+        ValueKind::Metric => (actual - typical).abs(),
+    }
+}
+
 /// The forecast method chosen for one series.
 #[derive(Debug, Clone)]
 pub struct FittedForecast {
@@ -55,17 +68,21 @@ pub struct FittedForecast {
     pub seasonality: Seasonality,
     /// The chosen method's past errors, which set its bounds.
     pub calibration: Calibration,
-    /// Mean absolute error of each candidate over the rolling origins (log ratio for counts).
+    /// Mean [`relative_error`] of each candidate over the rolling origins.
     pub candidates: Vec<(Seasonality, f64)>,
 }
 
 /// Fits the forecast of a series: for each candidate seasonality, forecasts `horizon`
-/// buckets from every origin (as far as `series` reaches), compares with what followed,
-/// keeps the candidate with the smaller mean absolute error (the model's full seasonality
-/// on a tie or without origins), and calibrates its bounds on its errors.
+/// buckets from every origin (as far as `series` reaches), compares with what followed
+/// (except the buckets the model itself found anomalous, `anomalous[i]`: the bounds are
+/// those of normal behaviour, as the model's are, and an incident is not an error of the
+/// forecast method; an empty slice marks none),
+/// keeps the candidate with the smaller mean [`relative_error`] (the model's full
+/// seasonality on a tie or without origins), and calibrates its bounds on its errors.
 pub fn fit(
     cfg: &ModelConfig,
     series: &[(EpochMillis, f64)],
+    anomalous: &[bool],
     origins: &[Origin],
     horizon: usize,
 ) -> FittedForecast {
@@ -74,18 +91,25 @@ pub fn fit(
     let mut candidates = Vec::new();
     for seasonality in [Seasonality::Full, Seasonality::WithoutWeekly] {
         let mut calibration = Calibration::new(cfg.kind);
+        let (mut total, mut compared) = (0.0, 0usize);
         for o in origins.iter().filter(|o| o.index < series.len()) {
             let steps = horizon.min(series.len() - o.index);
             let recent = &series[o.index.saturating_sub(cycle)..o.index];
             let start = series[o.index].0;
             let p = forecast_from(&o.model, cfg, recent, start, steps as u32, seasonality);
             for (k, p) in p.iter().enumerate() {
-                calibration.add(k as u32 + 1, p.typical, series[o.index + k].1);
+                let actual = series[o.index + k].1;
+                if anomalous.get(o.index + k) != Some(&true) && actual.is_finite() {
+                    calibration.add(k as u32 + 1, p.typical, actual);
+                    total += relative_error(cfg, actual, p.typical);
+                    compared += 1;
+                }
             }
         }
-        let Some(err) = calibration.mean_abs_error() else {
+        if compared == 0 {
             continue;
-        };
+        }
+        let err = total / compared as f64;
         candidates.push((seasonality, err));
         if best.as_ref().is_none_or(|b| err < b.2) {
             best = Some((seasonality, calibration, err));
@@ -125,7 +149,7 @@ impl FittedForecast {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Tail, ValueKind};
+    use crate::model::Tail;
 
     const SPAN: i64 = 15 * 60_000;
 
@@ -176,7 +200,7 @@ mod tests {
     fn a_strong_weekly_cycle_keeps_the_weekly_profile() {
         let s = series(28, 0.3);
         let start = s[s.len() - 1].0 + SPAN;
-        let f = fit(&cfg(), &s, &origins(&s, start), 3 * 96);
+        let f = fit(&cfg(), &s, &[], &origins(&s, start), 3 * 96);
         assert_eq!(f.seasonality, Seasonality::Full, "{:?}", f.candidates);
         assert_eq!(f.candidates.len(), 2);
         assert!(!f.calibration.is_empty());
@@ -188,7 +212,7 @@ mod tests {
         let start = s[s.len() - 1].0 + SPAN;
         let o = origins(&s, start);
         assert!(o.is_empty(), "a week of warm-up first");
-        let f = fit(&cfg(), &s, &o, 96);
+        let f = fit(&cfg(), &s, &[], &o, 96);
         assert_eq!(f.seasonality, Seasonality::Full);
         assert!(f.calibration.is_empty() && f.candidates.is_empty());
     }

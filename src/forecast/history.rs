@@ -11,7 +11,7 @@
 use super::fit::{is_origin, Origin};
 use crate::config::{Detector, Job, Metric};
 use crate::datafeed;
-use crate::model::{Baseline, ModelConfig};
+use crate::model::{Baseline, ModelConfig, Reason};
 use crate::store::Store;
 use crate::store::StoreError;
 use crate::time::{bucket_start, EpochMillis};
@@ -31,6 +31,8 @@ pub struct SeriesHistory {
     /// Consecutive buckets from the series' first value to the forecast start; `NaN` where
     /// the bucket had no value and the function does not read that as zero.
     pub values: Vec<(EpochMillis, f64)>,
+    /// Whether the model found each bucket of `values` anomalous when it learned it.
+    pub anomalous: Vec<bool>,
     /// Model states at the rolling origins.
     pub origins: Vec<Origin>,
     /// The replayed model at the end (equal to the runner's when the replay covered the
@@ -82,14 +84,11 @@ pub fn replay(
                         model: model.clone(),
                     });
                 }
-                match value {
-                    Some(v) => {
-                        model.observe(cfg, t, v);
-                    }
-                    None => {
-                        model.observe_missing(cfg, t);
-                    }
-                }
+                let flagged = match value {
+                    Some(v) => model.observe(cfg, t, v).reason != Reason::Normal,
+                    None => model.observe_missing(cfg, t).is_some(),
+                };
+                h.anomalous.push(flagged);
                 h.values.push((t, value.unwrap_or(f64::NAN)));
             }
             t += span;

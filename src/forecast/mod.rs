@@ -25,7 +25,7 @@ mod project;
 mod request;
 
 pub use backtest::{backtest, BacktestReport};
-pub use fit::{fit, forecast_from, is_origin, FittedForecast, Origin};
+pub use fit::{fit, forecast_from, is_origin, relative_error, FittedForecast, Origin};
 pub use history::{replay, SeriesHistory, REPLAY_MS};
 pub use project::{
     project, project_with, relevel_offset, typical_at, Calibration, Projected, Seasonality,

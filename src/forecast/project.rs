@@ -226,7 +226,7 @@ impl Calibration {
     }
 
     /// Mean absolute error over all horizons, in the calibration's units (log ratio for
-    /// counts): how well the method forecast this series' past.
+    /// counts).
     pub fn mean_abs_error(&self) -> Option<f64> {
         let n = self.len();
         (n > 0).then(|| self.errors.iter().flatten().map(|e| e.abs()).sum::<f64>() / n as f64)

@@ -140,7 +140,7 @@ fn forecast_series(
     let Some(h) = history.filter(|h| !h.values.is_empty()) else {
         return project(model, cfg, start, buckets);
     };
-    let fitted = fit(cfg, &h.values, &h.origins, buckets as usize);
+    let fitted = fit(cfg, &h.values, &h.anomalous, &h.origins, buckets as usize);
     let cycle = (RELEVEL_MS / cfg.bucket_span_ms.max(1)).max(1) as usize;
     let recent = &h.values[h.values.len().saturating_sub(cycle)..];
     fitted.forecast(model, cfg, recent, start, buckets)
