@@ -13,6 +13,9 @@ pub enum Error {
     /// An ingest could not start or stopped (bad lines alone never stop it).
     #[error(transparent)]
     Ingest(#[from] crate::ingest::IngestError),
+    /// A forecast could not be made.
+    #[error(transparent)]
+    Forecast(#[from] crate::forecast::ForecastError),
     /// Reading or writing a local file failed.
     #[error("{path}: {source}")]
     Io {

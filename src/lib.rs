@@ -16,6 +16,7 @@ pub mod config;
 pub mod datafeed;
 pub mod demo;
 pub mod detect;
+pub mod forecast;
 pub mod ingest;
 pub mod model;
 pub mod results;

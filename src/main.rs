@@ -64,6 +64,8 @@ enum Command {
     },
     /// Prints a job's results.
     Results(ResultsArgs),
+    /// Projects a job's models forward and writes `model_forecast` documents.
+    Forecast(tidewatch::forecast::ForecastArgs),
     /// Serves the HTTP API (`/api`, `/metrics`, `/health`) and the web UI.
     Serve(tidewatch::api::ServeArgs),
     /// Shows where each job stands: buckets, documents, partitions, memory, delayed data.
@@ -211,6 +213,12 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Results(args) => print_results(&cli.store, args),
+        Command::Forecast(args) => {
+            let store = store::open(&cli.store)?;
+            let outcome = tidewatch::forecast::run(&args, store.as_ref())?;
+            println!("{}", tidewatch::forecast::summary(&outcome));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(args) => {
             let jobs = config::load_jobs(std::slice::from_ref(&args.jobs))?;
             let store: std::sync::Arc<dyn store::Store> = store::open(&cli.store)?.into();

@@ -1,6 +1,7 @@
 //! The HTTP API, Prometheus metrics and the built-in web UI.
 //!
-//! Read-only over the results index: the API answers from the store through the same
+//! Read-only over the results index, except `POST /api/jobs/{id}/_forecast`, which writes a
+//! forecast (see [`crate::forecast`]). The API answers from the store through the same
 //! Elasticsearch-shaped `_search` bodies the rest of tidewatch uses, so it works on the
 //! embedded store and on a cluster alike. The store is synchronous; handlers run its calls on
 //! tokio's blocking pool so a slow cluster never stalls the server's I/O threads.
@@ -20,6 +21,7 @@
 //!   (`kibana/vega/swimlane.vl.json`) that the Kibana objects embed.
 
 mod error;
+mod forecast;
 mod jobs;
 mod kibana;
 mod metrics;
@@ -38,7 +40,7 @@ use axum::extract::{OriginalUri, Path, Query, Request, State};
 use axum::http::{header, HeaderMap};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -147,6 +149,7 @@ pub fn app(state: AppState) -> Router {
         .route("/jobs", get(list_jobs))
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/results/{kind}", get(get_results))
+        .route("/jobs/{id}/_forecast", post(forecast::post_forecast))
         .route("/openapi.json", get(openapi))
         .fallback(api_not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -372,3 +375,6 @@ pub const ROUTES: &[&str] = &[
     "/api/jobs/{id}/results/{kind}",
     "/api/openapi.json",
 ];
+
+/// Routes served for `POST` only (also in `openapi.json`).
+pub const POST_ROUTES: &[&str] = &["/api/jobs/{id}/_forecast"];

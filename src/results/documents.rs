@@ -260,6 +260,127 @@ pub fn model_plot_doc(job_id: &str, m: &ModelPlotPoint, bucket_span_s: u64) -> (
     (id, Value::Object(doc))
 }
 
+/// One partition's forecast for one future bucket (`model_forecast`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastPoint {
+    /// Start of the forecast bucket.
+    pub timestamp: EpochMillis,
+    /// Position of the detector in the job.
+    pub detector_index: usize,
+    /// Function name (Elastic's `model_feature`).
+    pub function: String,
+    /// The detector's `field_name`.
+    pub field_name: Option<String>,
+    /// Partition split: field and value.
+    pub partition: Option<(String, String)>,
+    /// By split: field and value.
+    pub by: Option<(String, String)>,
+    /// The predicted value.
+    pub prediction: f64,
+    /// Lower bound of the 95 % interval.
+    pub lower: f64,
+    /// Upper bound of the 95 % interval.
+    pub upper: f64,
+}
+
+/// The `model_forecast` document of `forecast_id` and its id, deterministic within the
+/// forecast: `{job}_model_forecast_{forecast_id}_{timestamp}_{span}_{detector}_{split hash}`
+/// as Elastic ML builds it.
+pub fn model_forecast_doc(
+    job_id: &str,
+    forecast_id: &str,
+    create_timestamp: EpochMillis,
+    p: &ForecastPoint,
+    bucket_span_s: u64,
+) -> (String, Value) {
+    let mut doc = common(job_id, "model_forecast", p.timestamp, bucket_span_s);
+    doc.remove("is_interim");
+    doc.insert("forecast_id".into(), json!(forecast_id));
+    doc.insert("forecast_create_timestamp".into(), json!(create_timestamp));
+    doc.insert("detector_index".into(), json!(p.detector_index));
+    doc.insert("model_feature".into(), json!(p.function));
+    doc.insert("function".into(), json!(p.function));
+    if let Some(f) = &p.field_name {
+        doc.insert("model_field_name".into(), json!(f));
+    }
+    split_fields(&mut doc, "partition", &p.partition);
+    split_fields(&mut doc, "by", &p.by);
+    doc.insert("forecast_prediction".into(), num(p.prediction));
+    doc.insert("forecast_lower".into(), num(p.lower));
+    doc.insert("forecast_upper".into(), num(p.upper));
+    let id = format!(
+        "{job_id}_model_forecast_{forecast_id}_{}_{bucket_span_s}_{}_{}",
+        p.timestamp,
+        p.detector_index,
+        split_hash(&[&p.partition, &p.by])
+    );
+    (id, Value::Object(doc))
+}
+
+/// How a forecast request went (`model_forecast_request_stats`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastRequestStats {
+    /// The forecast.
+    pub forecast_id: String,
+    /// `finished` or `failed` (Elastic also knows `scheduled` and `started`).
+    pub status: String,
+    /// 0..=1; 1 when finished.
+    pub progress: f64,
+    /// When the forecast was requested.
+    pub create_timestamp: EpochMillis,
+    /// Start of the first forecast bucket.
+    pub start_timestamp: EpochMillis,
+    /// End of the last forecast bucket.
+    pub end_timestamp: EpochMillis,
+    /// When the forecast's documents may be deleted; `None` keeps them for good.
+    pub expiry_timestamp: Option<EpochMillis>,
+    /// Bytes of model state the forecast read.
+    pub memory_bytes: u64,
+    /// Wall time spent.
+    pub processing_time_ms: u64,
+    /// `model_forecast` documents written.
+    pub processed_record_count: u64,
+    /// Warnings and errors, for people.
+    pub messages: Vec<String>,
+}
+
+/// The `model_forecast_request_stats` document and its id
+/// (`{job}_model_forecast_request_stats_{forecast_id}`, as in Elastic ML).
+pub fn forecast_request_stats_doc(
+    job_id: &str,
+    s: &ForecastRequestStats,
+    bucket_span_s: u64,
+) -> (String, Value) {
+    let mut doc = common(
+        job_id,
+        "model_forecast_request_stats",
+        s.create_timestamp,
+        bucket_span_s,
+    );
+    doc.remove("is_interim");
+    doc.insert("forecast_id".into(), json!(s.forecast_id));
+    doc.insert("forecast_status".into(), json!(s.status));
+    doc.insert("forecast_progress".into(), num(s.progress));
+    doc.insert(
+        "forecast_create_timestamp".into(),
+        json!(s.create_timestamp),
+    );
+    doc.insert("forecast_start_timestamp".into(), json!(s.start_timestamp));
+    doc.insert("forecast_end_timestamp".into(), json!(s.end_timestamp));
+    if let Some(e) = s.expiry_timestamp {
+        doc.insert("forecast_expiry_timestamp".into(), json!(e));
+    }
+    doc.insert("forecast_memory_bytes".into(), json!(s.memory_bytes));
+    doc.insert("processing_time_ms".into(), json!(s.processing_time_ms));
+    doc.insert(
+        "processed_record_count".into(),
+        json!(s.processed_record_count),
+    );
+    doc.insert("forecast_messages".into(), json!(s.messages));
+    let id = format!("{job_id}_model_forecast_request_stats_{}", s.forecast_id);
+    (id, Value::Object(doc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +435,56 @@ mod tests {
             json!(["DE"])
         );
         assert!(d.get("by_field_name").is_none());
+    }
+
+    #[test]
+    fn forecast_docs_have_elastic_fields_and_stable_ids() {
+        let p = ForecastPoint {
+            timestamp: 2_000_000,
+            detector_index: 1,
+            function: "count".into(),
+            field_name: None,
+            partition: Some(("country".into(), "DE".into())),
+            by: None,
+            prediction: 40.0,
+            lower: 30.0,
+            upper: 55.0,
+        };
+        let (id, d) = model_forecast_doc("j", "f1", 1_000_000, &p, 900);
+        assert_eq!(d["result_type"], "model_forecast");
+        assert_eq!(d["forecast_id"], "f1");
+        assert_eq!(d["forecast_create_timestamp"], 1_000_000);
+        assert_eq!(d["forecast_prediction"], 40.0);
+        assert_eq!(d["forecast_lower"], 30.0);
+        assert_eq!(d["forecast_upper"], 55.0);
+        assert_eq!(d["partition_field_value"], "DE");
+        assert_eq!(d["model_feature"], "count");
+        let mut q = p.clone();
+        q.prediction = 41.0;
+        assert_eq!(id, model_forecast_doc("j", "f1", 1_000_000, &q, 900).0);
+        q.partition = Some(("country".into(), "FR".into()));
+        assert_ne!(id, model_forecast_doc("j", "f1", 1_000_000, &q, 900).0);
+        assert_ne!(id, model_forecast_doc("j", "f2", 1_000_000, &p, 900).0);
+
+        let s = ForecastRequestStats {
+            forecast_id: "f1".into(),
+            status: "finished".into(),
+            progress: 1.0,
+            create_timestamp: 1_000_000,
+            start_timestamp: 1_800_000,
+            end_timestamp: 3_600_000,
+            expiry_timestamp: None,
+            memory_bytes: 600,
+            processing_time_ms: 3,
+            processed_record_count: 2,
+            messages: vec![],
+        };
+        let (id, d) = forecast_request_stats_doc("j", &s, 900);
+        assert_eq!(id, "j_model_forecast_request_stats_f1");
+        assert_eq!(d["result_type"], "model_forecast_request_stats");
+        assert_eq!(d["forecast_status"], "finished");
+        assert_eq!(d["forecast_progress"], 1.0);
+        assert!(d.get("forecast_expiry_timestamp").is_none());
+        assert_eq!(d["forecast_messages"], json!([]));
     }
 }

@@ -9,7 +9,8 @@ mod query;
 mod writer;
 
 pub use documents::{
-    bucket_doc, bucket_id, influencer_doc, model_plot_doc, record_doc, record_id, BucketResult,
+    bucket_doc, bucket_id, forecast_request_stats_doc, influencer_doc, model_forecast_doc,
+    model_plot_doc, record_doc, record_id, BucketResult, ForecastPoint, ForecastRequestStats,
     InfluencerResult, ModelPlotPoint, RecordResult,
 };
 pub use query::{fetch, partition_label, severity, table, ResultType, ResultsQuery};

@@ -207,6 +207,38 @@ impl JobAnalysis {
     }
 }
 
+/// A read-only view of one per-series model of a job (detectors without `over_field_name`),
+/// for forecasts.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesView<'a> {
+    /// The detector the series belongs to.
+    pub detector: &'a Detector,
+    /// The detector's model settings.
+    pub cfg: ModelConfig,
+    /// The series' `partition_field_name` value, if the detector splits by partition.
+    pub partition_value: Option<&'a str>,
+    /// The series' `by_field_name` value, if the detector splits by a by field.
+    pub by_value: Option<&'a str>,
+    /// The model.
+    pub baseline: &'a Baseline,
+}
+
+impl JobAnalysis {
+    /// Every per-series model, detector by detector, each detector's in key order.
+    /// Population models (`over_field_name`) are not included.
+    pub fn series_models(&self) -> impl Iterator<Item = SeriesView<'_>> + '_ {
+        self.detectors.iter().flat_map(|d| {
+            d.series.iter().map(move |(k, b)| SeriesView {
+                detector: &d.detector,
+                cfg: d.cfg,
+                partition_value: k.0.as_deref(),
+                by_value: k.1.as_deref(),
+                baseline: b,
+            })
+        })
+    }
+}
+
 /// Version of the snapshot layout; bump when it changes.
 const SNAPSHOT_VERSION: u32 = 1;
 

@@ -13,7 +13,8 @@ mod lookback;
 mod realtime;
 mod stats;
 
-pub use analysis::{explain, number_text, JobAnalysis, MemoryStatus};
+pub use analysis::{explain, model_config, number_text, JobAnalysis, MemoryStatus, SeriesView};
+pub use checkpoint::{load_checkpoint, load_snapshot};
 pub use checkpoint::{Checkpoint, STATE_INDEX};
 pub use lease::{holder_name, Lease};
 pub use lookback::{progress_bar, run_lookback, JobRunner, LookbackSummary};
