@@ -274,6 +274,13 @@ struct Manifest {
     max_seq_no: u64,
 }
 
+/// Source of [`IndexState::version`]: unique across the process.
+static VERSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_version() -> u64 {
+    VERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The primary term of every write: one process at a time owns a store directory.
 pub(crate) const PRIMARY_TERM: u64 = 1;
 const MANIFEST: &str = "manifest.json";
@@ -281,6 +288,9 @@ const MANIFEST: &str = "manifest.json";
 /// An index loaded in memory.
 pub(crate) struct IndexState {
     pub(crate) name: String,
+    /// Changes with every write (and differs between loads), so answers computed from one
+    /// version can be reused while it holds.
+    pub(crate) version: u64,
     dir: PathBuf,
     pub(crate) docs: Vec<DocEntry>,
     /// Ids and sources of `docs`.
@@ -671,6 +681,7 @@ impl IndexState {
     fn empty(name: &str, dir: PathBuf) -> Self {
         IndexState {
             name: name.to_string(),
+            version: next_version(),
             dir,
             docs: Vec::new(),
             text: TextArena::default(),
@@ -978,6 +989,7 @@ impl IndexState {
             return Err(e);
         }
         self.next_seq += docs.len() as u64;
+        self.version = next_version();
         for ((doc, seq), span) in docs.into_iter().zip(&seqs).zip(spans) {
             self.leaves_of_value(&doc.source, interner);
             let id = doc.id.unwrap_or_default();
@@ -1013,6 +1025,7 @@ impl IndexState {
         }
         self.append(&buf)?;
         self.next_seq += ids.len() as u64;
+        self.version = next_version();
         let mut n = 0;
         for id in &ids {
             n += self.apply_delete(id) as u64;

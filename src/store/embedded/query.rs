@@ -21,6 +21,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) interner: &'a Interner,
     /// Strings the request mentions that no document holds (see [`Val::Ext`]).
     pub(crate) extra: Vec<String>,
+    /// Where the pages of composite requests are kept between calls, if anywhere.
+    pub(crate) pages: Option<&'a super::search::PageCache>,
 }
 
 /// A field resolved against every searched index.
