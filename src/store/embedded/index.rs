@@ -17,6 +17,7 @@
 
 use super::super::{BulkDoc, StoreError};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -639,12 +640,12 @@ impl<'de> serde::de::Visitor<'de> for Walk<'_, '_, '_> {
 }
 
 /// Parses JSON text into leaves; `false` if it is not valid JSON.
-fn walk_text(text: &str, sink: &mut Sink) -> bool {
+fn walk_text(text: &str, path: &mut String, sink: &mut Sink) -> bool {
     use serde::de::DeserializeSeed;
-    let mut path = String::new();
+    path.clear();
     let mut de = serde_json::Deserializer::from_str(text);
     Walk {
-        path: &mut path,
+        path,
         sink,
         _x: std::marker::PhantomData,
     }
@@ -925,7 +926,7 @@ impl IndexState {
             interner,
             out: &mut self.scratch,
         };
-        let ok = walk_text(text, &mut sink);
+        let ok = walk_text(text, &mut self.path, &mut sink);
         if !ok {
             self.scratch.clear();
         }
@@ -1176,7 +1177,7 @@ fn encode_record_value(
     Ok(src_start..src_end)
 }
 
-fn parse_record(line: &[u8]) -> Option<(u64, Op, String, &str)> {
+fn parse_record(line: &[u8]) -> Option<(u64, Op, Cow<'_, str>, &str)> {
     if line.len() < 17 || line[16] != b'\t' {
         return None;
     }
@@ -1193,7 +1194,16 @@ fn parse_record(line: &[u8]) -> Option<(u64, Op, String, &str)> {
         "d" => Op::Delete,
         _ => return None,
     };
-    let id: String = serde_json::from_str(parts.next()?).ok()?;
+    let quoted = parts.next()?;
+    // Most ids need no unescaping: take them from the line as they are.
+    let id = match quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .filter(|q| !q.contains(['\\', '"']))
+    {
+        Some(plain) => Cow::Borrowed(plain),
+        None => Cow::Owned(serde_json::from_str::<String>(quoted).ok()?),
+    };
     let src = parts.next()?;
     Some((seq, op, id, src))
 }
@@ -1219,7 +1229,7 @@ mod tests {
         let line = &buf[..buf.len() - 1];
         let (seq, op, id, src) = parse_record(line).unwrap();
         assert_eq!(
-            (seq, op, id.as_str(), src),
+            (seq, op, &*id, src),
             (42, Op::Index, "a\tb", r#"{"x":"y\tz"}"#)
         );
         let mut bad = line.to_vec();
@@ -1227,6 +1237,13 @@ mod tests {
         bad[n - 2] = b'Y';
         assert!(parse_record(&bad).is_none());
         assert!(parse_record(&line[..line.len() - 3]).is_none());
+        // A plain id is read from the line as it is; one with escapes is unescaped.
+        for (id, borrowed) in [("0af3-x", true), ("q\"uote", false), ("back\\slash", false)] {
+            let mut buf = Vec::new();
+            encode_record(&mut buf, 1, Op::Index, id, "{}");
+            let (_, _, got, _) = parse_record(&buf[..buf.len() - 1]).unwrap();
+            assert_eq!((&*got, matches!(got, Cow::Borrowed(_))), (id, borrowed));
+        }
     }
 
     #[test]
@@ -1279,6 +1296,7 @@ mod tests {
         let mut o1 = Vec::new();
         assert!(walk_text(
             text,
+            &mut String::new(),
             &mut Sink {
                 cols: &mut c1,
                 interner: &mut i,
@@ -1302,6 +1320,7 @@ mod tests {
         assert_eq!(o1[4], (3, Val::Date(1431820800000)));
         assert!(!walk_text(
             r#"{"a":"#,
+            &mut String::new(),
             &mut Sink {
                 cols: &mut c1,
                 interner: &mut i,
