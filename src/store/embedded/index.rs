@@ -1163,7 +1163,7 @@ fn encode_record_value(
     let _ = serde_json::to_writer(&mut *buf, id);
     buf.push(b'\t');
     let src_start = buf.len();
-    if let Err(e) = serde_json::to_writer(&mut *buf, value) {
+    if let Err(e) = write_json(buf, value) {
         buf.truncate(start);
         return Err(StoreError::BadRequest(format!(
             "document `{id}` cannot be serialised as JSON: {e}"
@@ -1175,6 +1175,53 @@ fn encode_record_value(
     buf[start..start + 16].copy_from_slice(hex.as_bytes());
     buf.push(b'\n');
     Ok(src_start..src_end)
+}
+
+/// Compact JSON of `v`, byte for byte what `serde_json::to_writer` writes, with a fast path
+/// for the common string that needs no escaping (serde_json looks up every byte in a table).
+fn write_json(buf: &mut Vec<u8>, v: &Value) -> serde_json::Result<()> {
+    match v {
+        Value::Null => buf.extend_from_slice(b"null"),
+        Value::Bool(true) => buf.extend_from_slice(b"true"),
+        Value::Bool(false) => buf.extend_from_slice(b"false"),
+        Value::Number(n) => serde_json::to_writer(&mut *buf, n)?,
+        Value::String(s) => write_json_str(buf, s)?,
+        Value::Array(items) => {
+            buf.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                write_json(buf, item)?;
+            }
+            buf.push(b']');
+        }
+        Value::Object(map) => {
+            buf.push(b'{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                write_json_str(buf, k)?;
+                buf.push(b':');
+                write_json(buf, item)?;
+            }
+            buf.push(b'}');
+        }
+    }
+    Ok(())
+}
+
+fn write_json_str(buf: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(&mut *buf, s)
+    }
 }
 
 fn parse_record(line: &[u8]) -> Option<(u64, Op, Cow<'_, str>, &str)> {
@@ -1220,6 +1267,7 @@ pub(crate) mod tests_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn record_roundtrip_and_checksum() {
@@ -1243,6 +1291,23 @@ mod tests {
             encode_record(&mut buf, 1, Op::Index, id, "{}");
             let (_, _, got, _) = parse_record(&buf[..buf.len() - 1]).unwrap();
             assert_eq!((&*got, matches!(got, Cow::Borrowed(_))), (id, borrowed));
+        }
+    }
+
+    #[test]
+    fn sources_are_written_exactly_as_serde_json_writes_them() {
+        let docs = [
+            json!({}),
+            json!([]),
+            json!({"a": null, "b": [true, false, [], {}], "c": {"d": [1, -2, 3.5, 1e300, -0.0, 0.1]}}),
+            json!({"q\"k": "tab\there", "nl": "a\nb", "bs": "c:\\x", "ctl": "\u{1}\u{1f}", "u": "é😀\u{7f}", "sl": "/</"}),
+            json!({"big": u64::MAX, "neg": i64::MIN, "f": 12345.678, "e": 5e-324}),
+            json!({"@timestamp": "2024-05-06T00:00:06.000Z", "url": {"original": "/x?a=1&b=\"2\""}}),
+        ];
+        for d in docs {
+            let mut buf = Vec::new();
+            write_json(&mut buf, &d).unwrap();
+            assert_eq!(String::from_utf8(buf).unwrap(), d.to_string());
         }
     }
 
