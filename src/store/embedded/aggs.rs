@@ -1249,14 +1249,42 @@ fn eval_terms(
     json!({"doc_count_error_upper_bound": 0, "sum_other_doc_count": other, "buckets": buckets})
 }
 
-fn eval_composite(
+/// Every bucket of a composite aggregation after an optional key, sorted by key: what the
+/// pages of one request are cut from.
+pub(crate) struct CompositeGroups {
+    keys: Vec<Vec<Option<Val>>>,
+    docs: Vec<Vec<DocRef>>,
+}
+
+/// Orders composite keys source by source (missing values first, `desc` sources reversed).
+fn cmp_composite_key(
     ctx: &Ctx,
-    a: &Agg,
     sources: &[Source],
-    size: usize,
+    x: &[Option<Val>],
+    y: &[Option<Val>],
+) -> Ordering {
+    for ((s, a), b) in sources.iter().zip(x).zip(y) {
+        let o = match (a, b) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(p), Some(q)) => ctx.cmp(*p, *q),
+        };
+        let o = if s.desc { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// Groups `docs` by composite key, keeping only keys after `after`, sorted.
+fn composite_groups(
+    ctx: &Ctx,
+    sources: &[Source],
     after: Option<&[Option<Val>]>,
     docs: &[DocRef],
-) -> Value {
+) -> CompositeGroups {
     let source_vals = |s: &Source, d: DocRef, out: &mut Vec<Option<Val>>| {
         out.clear();
         for &v in s.field.values(d) {
@@ -1275,22 +1303,10 @@ fn eval_composite(
             out.push(None);
         }
     };
-    let cmp_key = |x: &[Option<Val>], y: &[Option<Val>]| -> Ordering {
-        for ((s, a), b) in sources.iter().zip(x).zip(y) {
-            let o = match (a, b) {
-                (None, None) => Ordering::Equal,
-                (None, Some(_)) => Ordering::Less,
-                (Some(_), None) => Ordering::Greater,
-                (Some(p), Some(q)) => ctx.cmp(*p, *q),
-            };
-            let o = if s.desc { o.reverse() } else { o };
-            if o != Ordering::Equal {
-                return o;
-            }
-        }
-        Ordering::Equal
-    };
-    let mut groups: FastMap<Vec<Option<Val>>, Vec<DocRef>> = FastMap::default();
+    let cmp_key = |x: &[Option<Val>], y: &[Option<Val>]| cmp_composite_key(ctx, sources, x, y);
+    let mut groups: FastMap<Vec<Option<Val>>, u32> = FastMap::default();
+    let mut keys: Vec<Vec<Option<Val>>> = Vec::new();
+    let mut lists: Vec<Vec<DocRef>> = Vec::new();
     let mut key: Vec<Option<Val>> = Vec::with_capacity(sources.len());
     let mut per: Vec<Vec<Option<Val>>> = vec![Vec::new(); sources.len()];
     let mut idx = vec![0usize; sources.len()];
@@ -1321,10 +1337,12 @@ fn eval_composite(
             key.clear();
             key.extend(per.iter().zip(&idx).map(|(vals, &i)| vals[i]));
             if after.is_none_or(|aft| cmp_key(&key, aft) == Ordering::Greater) {
-                match groups.get_mut(&key) {
-                    Some(g) => g.push(d),
+                match groups.get(&key) {
+                    Some(&g) => lists[g as usize].push(d),
                     None => {
-                        groups.insert(key.clone(), vec![d]);
+                        groups.insert(key.clone(), keys.len() as u32);
+                        keys.push(key.clone());
+                        lists.push(vec![d]);
                     }
                 }
             }
@@ -1349,34 +1367,122 @@ fn eval_composite(
             }
         }
     }
-    let mut keys: Vec<Vec<Option<Val>>> = groups.keys().cloned().collect();
-    keys.sort_by(|x, y| cmp_key(x, y));
-    keys.truncate(size);
+    drop(groups);
+    // Keys in first-seen order, then sorted stably: the same order for the same documents.
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&x, &y| cmp_key(&keys[x], &keys[y]));
+    let mut sorted_keys = Vec::with_capacity(keys.len());
+    let mut sorted_docs = Vec::with_capacity(keys.len());
+    for i in order {
+        sorted_keys.push(std::mem::take(&mut keys[i]));
+        sorted_docs.push(std::mem::take(&mut lists[i]));
+    }
+    CompositeGroups {
+        keys: sorted_keys,
+        docs: sorted_docs,
+    }
+}
+
+/// One page of a composite aggregation: the first `size` groups after `after`.
+fn render_composite(
+    ctx: &Ctx,
+    a: &Agg,
+    sources: &[Source],
+    size: usize,
+    after: Option<&[Option<Val>]>,
+    groups: &CompositeGroups,
+) -> Value {
+    let from = match after {
+        Some(aft) => groups
+            .keys
+            .partition_point(|k| cmp_composite_key(ctx, sources, k, aft) != Ordering::Greater),
+        None => 0,
+    };
+    let to = (from + size).min(groups.keys.len());
     let key_obj = |k: &[Option<Val>]| -> Value {
         let mut m = Map::new();
         for (s, v) in sources.iter().zip(k) {
             let j = match v {
                 None => Value::Null,
+                Some(Val::Date(ms)) => Value::from(*ms),
                 Some(v) => key_json(ctx, *v, s.field.float).0,
             };
             m.insert(s.name.clone(), j);
         }
         Value::Object(m)
     };
-    let mut buckets = Vec::new();
-    for k in &keys {
-        let ds = groups.get(k).map(Vec::as_slice).unwrap_or(&[]);
+    let mut buckets = Vec::with_capacity(to - from);
+    for (k, ds) in groups.keys[from..to].iter().zip(&groups.docs[from..to]) {
         let mut b = Map::new();
         b.insert("key".into(), key_obj(k));
         b.insert("doc_count".into(), Value::from(ds.len()));
         buckets.push(with_subs(ctx, a, ds, b));
     }
     let mut out = Map::new();
-    if let Some(last) = keys.last() {
-        out.insert("after_key".into(), key_obj(last));
+    if to > from {
+        out.insert("after_key".into(), key_obj(&groups.keys[to - 1]));
     }
     out.insert("buckets".into(), Value::Array(buckets));
     Value::Object(out)
+}
+
+fn eval_composite(
+    ctx: &Ctx,
+    a: &Agg,
+    sources: &[Source],
+    size: usize,
+    after: Option<&[Option<Val>]>,
+    docs: &[DocRef],
+) -> Value {
+    let groups = composite_groups(ctx, sources, after, docs);
+    render_composite(ctx, a, sources, size, after, &groups)
+}
+
+/// The name of the single top-level aggregation when it is a composite one: a request whose
+/// pages can be cut from one [`CompositeGroups`].
+pub(crate) fn single_composite<'x>(aggs: &'x [Agg]) -> Option<&'x str> {
+    match aggs {
+        [a] if matches!(a.kind, Kind::Composite { .. }) => Some(&a.name),
+        _ => None,
+    }
+}
+
+/// Every group of the single top-level composite aggregation (see [`single_composite`]),
+/// ignoring its `after`.
+pub(crate) fn all_composite_groups(
+    ctx: &Ctx,
+    aggs: &[Agg],
+    docs: &[DocRef],
+) -> Option<CompositeGroups> {
+    match aggs {
+        [Agg {
+            kind: Kind::Composite { sources, .. },
+            ..
+        }] => Some(composite_groups(ctx, sources, None, docs)),
+        _ => None,
+    }
+}
+
+/// The aggregations of a request of [`single_composite`] shape, its page cut from `groups`.
+pub(crate) fn eval_composite_page(
+    ctx: &Ctx,
+    aggs: &[Agg],
+    groups: &CompositeGroups,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let [a @ Agg {
+        kind: Kind::Composite {
+            sources,
+            size,
+            after,
+        },
+        ..
+    }] = aggs
+    {
+        let page = render_composite(ctx, a, sources, *size, after.as_deref(), groups);
+        out.insert(a.name.clone(), page);
+    }
+    out
 }
 
 fn pipeline(p: Pipeline, path: &str, siblings: &Map<String, Value>) -> Value {

@@ -17,6 +17,7 @@
 
 use super::super::{BulkDoc, StoreError};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -274,6 +275,13 @@ struct Manifest {
     max_seq_no: u64,
 }
 
+/// Source of [`IndexState::version`]: unique across the process.
+static VERSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_version() -> u64 {
+    VERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The primary term of every write: one process at a time owns a store directory.
 pub(crate) const PRIMARY_TERM: u64 = 1;
 const MANIFEST: &str = "manifest.json";
@@ -281,6 +289,9 @@ const MANIFEST: &str = "manifest.json";
 /// An index loaded in memory.
 pub(crate) struct IndexState {
     pub(crate) name: String,
+    /// Changes with every write (and differs between loads), so answers computed from one
+    /// version can be reused while it holds.
+    pub(crate) version: u64,
     dir: PathBuf,
     pub(crate) docs: Vec<DocEntry>,
     /// Ids and sources of `docs`.
@@ -629,12 +640,12 @@ impl<'de> serde::de::Visitor<'de> for Walk<'_, '_, '_> {
 }
 
 /// Parses JSON text into leaves; `false` if it is not valid JSON.
-fn walk_text(text: &str, sink: &mut Sink) -> bool {
+fn walk_text(text: &str, path: &mut String, sink: &mut Sink) -> bool {
     use serde::de::DeserializeSeed;
-    let mut path = String::new();
+    path.clear();
     let mut de = serde_json::Deserializer::from_str(text);
     Walk {
-        path: &mut path,
+        path,
         sink,
         _x: std::marker::PhantomData,
     }
@@ -671,6 +682,7 @@ impl IndexState {
     fn empty(name: &str, dir: PathBuf) -> Self {
         IndexState {
             name: name.to_string(),
+            version: next_version(),
             dir,
             docs: Vec::new(),
             text: TextArena::default(),
@@ -914,7 +926,7 @@ impl IndexState {
             interner,
             out: &mut self.scratch,
         };
-        let ok = walk_text(text, &mut sink);
+        let ok = walk_text(text, &mut self.path, &mut sink);
         if !ok {
             self.scratch.clear();
         }
@@ -978,6 +990,7 @@ impl IndexState {
             return Err(e);
         }
         self.next_seq += docs.len() as u64;
+        self.version = next_version();
         for ((doc, seq), span) in docs.into_iter().zip(&seqs).zip(spans) {
             self.leaves_of_value(&doc.source, interner);
             let id = doc.id.unwrap_or_default();
@@ -1013,6 +1026,7 @@ impl IndexState {
         }
         self.append(&buf)?;
         self.next_seq += ids.len() as u64;
+        self.version = next_version();
         let mut n = 0;
         for id in &ids {
             n += self.apply_delete(id) as u64;
@@ -1149,7 +1163,7 @@ fn encode_record_value(
     let _ = serde_json::to_writer(&mut *buf, id);
     buf.push(b'\t');
     let src_start = buf.len();
-    if let Err(e) = serde_json::to_writer(&mut *buf, value) {
+    if let Err(e) = write_json(buf, value) {
         buf.truncate(start);
         return Err(StoreError::BadRequest(format!(
             "document `{id}` cannot be serialised as JSON: {e}"
@@ -1163,7 +1177,54 @@ fn encode_record_value(
     Ok(src_start..src_end)
 }
 
-fn parse_record(line: &[u8]) -> Option<(u64, Op, String, &str)> {
+/// Compact JSON of `v`, byte for byte what `serde_json::to_writer` writes, with a fast path
+/// for the common string that needs no escaping (serde_json looks up every byte in a table).
+fn write_json(buf: &mut Vec<u8>, v: &Value) -> serde_json::Result<()> {
+    match v {
+        Value::Null => buf.extend_from_slice(b"null"),
+        Value::Bool(true) => buf.extend_from_slice(b"true"),
+        Value::Bool(false) => buf.extend_from_slice(b"false"),
+        Value::Number(n) => serde_json::to_writer(&mut *buf, n)?,
+        Value::String(s) => write_json_str(buf, s)?,
+        Value::Array(items) => {
+            buf.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                write_json(buf, item)?;
+            }
+            buf.push(b']');
+        }
+        Value::Object(map) => {
+            buf.push(b'{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                write_json_str(buf, k)?;
+                buf.push(b':');
+                write_json(buf, item)?;
+            }
+            buf.push(b'}');
+        }
+    }
+    Ok(())
+}
+
+fn write_json_str(buf: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(&mut *buf, s)
+    }
+}
+
+fn parse_record(line: &[u8]) -> Option<(u64, Op, Cow<'_, str>, &str)> {
     if line.len() < 17 || line[16] != b'\t' {
         return None;
     }
@@ -1180,7 +1241,16 @@ fn parse_record(line: &[u8]) -> Option<(u64, Op, String, &str)> {
         "d" => Op::Delete,
         _ => return None,
     };
-    let id: String = serde_json::from_str(parts.next()?).ok()?;
+    let quoted = parts.next()?;
+    // Most ids need no unescaping: take them from the line as they are.
+    let id = match quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .filter(|q| !q.contains(['\\', '"']))
+    {
+        Some(plain) => Cow::Borrowed(plain),
+        None => Cow::Owned(serde_json::from_str::<String>(quoted).ok()?),
+    };
     let src = parts.next()?;
     Some((seq, op, id, src))
 }
@@ -1197,6 +1267,7 @@ pub(crate) mod tests_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn record_roundtrip_and_checksum() {
@@ -1206,7 +1277,7 @@ mod tests {
         let line = &buf[..buf.len() - 1];
         let (seq, op, id, src) = parse_record(line).unwrap();
         assert_eq!(
-            (seq, op, id.as_str(), src),
+            (seq, op, &*id, src),
             (42, Op::Index, "a\tb", r#"{"x":"y\tz"}"#)
         );
         let mut bad = line.to_vec();
@@ -1214,6 +1285,30 @@ mod tests {
         bad[n - 2] = b'Y';
         assert!(parse_record(&bad).is_none());
         assert!(parse_record(&line[..line.len() - 3]).is_none());
+        // A plain id is read from the line as it is; one with escapes is unescaped.
+        for (id, borrowed) in [("0af3-x", true), ("q\"uote", false), ("back\\slash", false)] {
+            let mut buf = Vec::new();
+            encode_record(&mut buf, 1, Op::Index, id, "{}");
+            let (_, _, got, _) = parse_record(&buf[..buf.len() - 1]).unwrap();
+            assert_eq!((&*got, matches!(got, Cow::Borrowed(_))), (id, borrowed));
+        }
+    }
+
+    #[test]
+    fn sources_are_written_exactly_as_serde_json_writes_them() {
+        let docs = [
+            json!({}),
+            json!([]),
+            json!({"a": null, "b": [true, false, [], {}], "c": {"d": [1, -2, 3.5, 1e300, -0.0, 0.1]}}),
+            json!({"q\"k": "tab\there", "nl": "a\nb", "bs": "c:\\x", "ctl": "\u{1}\u{1f}", "u": "é😀\u{7f}", "sl": "/</"}),
+            json!({"big": u64::MAX, "neg": i64::MIN, "f": 12345.678, "e": 5e-324}),
+            json!({"@timestamp": "2024-05-06T00:00:06.000Z", "url": {"original": "/x?a=1&b=\"2\""}}),
+        ];
+        for d in docs {
+            let mut buf = Vec::new();
+            write_json(&mut buf, &d).unwrap();
+            assert_eq!(String::from_utf8(buf).unwrap(), d.to_string());
+        }
     }
 
     #[test]
@@ -1266,6 +1361,7 @@ mod tests {
         let mut o1 = Vec::new();
         assert!(walk_text(
             text,
+            &mut String::new(),
             &mut Sink {
                 cols: &mut c1,
                 interner: &mut i,
@@ -1289,6 +1385,7 @@ mod tests {
         assert_eq!(o1[4], (3, Val::Date(1431820800000)));
         assert!(!walk_text(
             r#"{"a":"#,
+            &mut String::new(),
             &mut Sink {
                 cols: &mut c1,
                 interner: &mut i,

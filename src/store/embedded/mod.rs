@@ -163,6 +163,7 @@ pub struct EmbeddedStore {
 struct Shared {
     _lock: Option<lock::DirLock>,
     inner: RwLock<Inner>,
+    pages: search::PageCache,
 }
 
 /// Writable stores open in this process, by canonical directory.
@@ -198,6 +199,7 @@ impl EmbeddedStore {
                 let s = Arc::new(Shared {
                     _lock: Some(lock::DirLock::acquire(&canon)?),
                     inner: RwLock::new(Inner::default()),
+                    pages: search::PageCache::default(),
                 });
                 map.insert(canon, Arc::downgrade(&s));
                 s
@@ -217,6 +219,7 @@ impl EmbeddedStore {
         let shared = Arc::new(Shared {
             _lock: None,
             inner: RwLock::new(Inner::default()),
+            pages: search::PageCache::default(),
         });
         Ok(EmbeddedStore {
             dir: dir.into(),
@@ -374,6 +377,7 @@ impl Store for EmbeddedStore {
             indices: names.iter().filter_map(|n| inner.indices.get(n)).collect(),
             interner: &inner.interner,
             extra: Vec::new(),
+            pages: Some(&self.shared.pages),
         };
         search::search(&mut ctx, body)
     }
@@ -506,6 +510,7 @@ impl Store for EmbeddedStore {
                 indices: names.iter().filter_map(|n| inner.indices.get(n)).collect(),
                 interner: &inner.interner,
                 extra: Vec::new(),
+                pages: None,
             };
             // Accept the `_delete_by_query` body form `{"query": {...}}` too.
             let query = match query.as_object() {

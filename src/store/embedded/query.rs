@@ -21,6 +21,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) interner: &'a Interner,
     /// Strings the request mentions that no document holds (see [`Val::Ext`]).
     pub(crate) extra: Vec<String>,
+    /// Where the pages of composite requests are kept between calls, if anywhere.
+    pub(crate) pages: Option<&'a super::search::PageCache>,
 }
 
 /// A field resolved against every searched index.
@@ -571,6 +573,82 @@ pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// The per-document test of a query that looks at one document at a time; `None` for the
+/// others (`bool`, `ids`, `_index`, `match_all`, `match_none`).
+#[allow(clippy::type_complexity)]
+fn leaf_pred<'q>(ctx: &'q Ctx, q: &'q Query) -> Option<Box<dyn Fn(DocRef) -> bool + 'q>> {
+    Some(match q {
+        Query::Terms(f, vals) if vals.len() <= 8 => {
+            Box::new(move |d| f.values(d).iter().any(|v| vals.contains(v)))
+        }
+        Query::Terms(f, vals) => {
+            let set: std::collections::HashSet<Val> = vals.iter().copied().collect();
+            Box::new(move |d| f.values(d).iter().any(|v| set.contains(v)))
+        }
+        Query::Range(f, r) => Box::new(move |d| f.values(d).iter().any(|&v| r.matches(ctx, v))),
+        Query::Exists(fields) => Box::new(move |d| fields.iter().any(|f| !f.values(d).is_empty())),
+        Query::Prefix(f, p) => Box::new(move |d| {
+            f.values(d)
+                .iter()
+                .any(|&v| ctx.text(v).is_some_and(|t| t.starts_with(p.as_str())))
+        }),
+        Query::Wildcard(f, p) => Box::new(move |d| {
+            f.values(d)
+                .iter()
+                .any(|&v| ctx.text(v).is_some_and(|t| glob(p, t)))
+        }),
+        Query::AnyField(fields, vals) => Box::new(move |d| {
+            fields
+                .iter()
+                .any(|f| f.values(d).iter().any(|v| vals.contains(v)))
+        }),
+        _ => return None,
+    })
+}
+
+/// `acc &= q` (or `acc &= !q` when `negate`), testing only the documents `acc` still holds:
+/// the clauses of a `bool` after the first look at the survivors of the earlier ones.
+fn and_into(ctx: &Ctx, q: &Query, negate: bool, acc: &mut [Vec<bool>]) {
+    match q {
+        Query::All if !negate => {}
+        Query::Bool {
+            must,
+            should,
+            must_not,
+            min_should,
+        } if !negate && (should.is_empty() || *min_should == 0) => {
+            for m in must {
+                and_into(ctx, m, false, acc);
+            }
+            for m in must_not {
+                and_into(ctx, m, true, acc);
+            }
+        }
+        _ => match leaf_pred(ctx, q) {
+            Some(pred) => {
+                for (ix, a) in acc.iter_mut().enumerate() {
+                    for (doc, flag) in a.iter_mut().enumerate() {
+                        if *flag {
+                            *flag = pred(DocRef {
+                                ix: ix as u32,
+                                doc: doc as u32,
+                            }) != negate;
+                        }
+                    }
+                }
+            }
+            None => {
+                let r = eval(ctx, q);
+                for (a, r) in acc.iter_mut().zip(&r) {
+                    for (a, &r) in a.iter_mut().zip(r) {
+                        *a &= r != negate;
+                    }
+                }
+            }
+        },
+    }
+}
+
 /// Evaluates a query into a match flag per slot of each index (dead slots never match).
 pub(crate) fn eval(ctx: &Ctx, q: &Query) -> Vec<Vec<bool>> {
     let per_doc = |pred: &dyn Fn(DocRef) -> bool| -> Vec<Vec<bool>> {
@@ -606,7 +684,7 @@ pub(crate) fn eval(ctx: &Ctx, q: &Query) -> Vec<Vec<bool>> {
         } => {
             let mut acc = ctx.all_docs();
             for m in must {
-                and_in(&mut acc, &eval(ctx, m));
+                and_into(ctx, m, false, &mut acc);
             }
             if *min_should > 0 {
                 let mut counts: Vec<Vec<u32>> = acc.iter().map(|a| vec![0; a.len()]).collect();
@@ -625,12 +703,7 @@ pub(crate) fn eval(ctx: &Ctx, q: &Query) -> Vec<Vec<bool>> {
                 }
             }
             for m in must_not {
-                let r = eval(ctx, m);
-                for (a, r) in acc.iter_mut().zip(&r) {
-                    for (a, &r) in a.iter_mut().zip(r) {
-                        *a &= !r;
-                    }
-                }
+                and_into(ctx, m, true, &mut acc);
             }
             acc
         }
@@ -682,14 +755,6 @@ pub(crate) fn eval(ctx: &Ctx, q: &Query) -> Vec<Vec<bool>> {
                 .iter()
                 .any(|f| f.values(d).iter().any(|v| vals.contains(v)))
         }),
-    }
-}
-
-fn and_in(acc: &mut [Vec<bool>], other: &[Vec<bool>]) {
-    for (a, o) in acc.iter_mut().zip(other) {
-        for (a, &o) in a.iter_mut().zip(o) {
-            *a &= o;
-        }
     }
 }
 

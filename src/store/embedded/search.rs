@@ -7,9 +7,76 @@ use super::query::{self, bad, doc_list, Ctx, DocRef, Field};
 use crate::store::StoreError;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 /// Elasticsearch's default `index.max_result_window`.
 const MAX_RESULT_WINDOW: usize = 10_000;
+
+/// Composite requests whose groups are kept for their next pages.
+const PAGE_CACHE_ENTRIES: usize = 4;
+
+/// The groups of recent composite requests (`size: 0` with one top-level `composite`
+/// aggregation, the datafeed's shape), keyed by the searched indices' versions and the body
+/// without `after`: the first page groups every matching document once, each further page
+/// is cut from those groups by binary search, without evaluating the query again. Bodies
+/// with `now` (relative time) are never kept.
+#[derive(Default)]
+pub(crate) struct PageCache {
+    entries: Mutex<VecDeque<(String, Arc<CachedGroups>)>>,
+}
+
+struct CachedGroups {
+    total: usize,
+    groups: aggs::CompositeGroups,
+}
+
+impl PageCache {
+    fn get(&self, key: &str) -> Option<Arc<CachedGroups>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| Arc::clone(v))
+    }
+
+    fn put(&self, key: String, value: Arc<CachedGroups>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|(k, _)| *k != key);
+        if entries.len() >= PAGE_CACHE_ENTRIES {
+            entries.pop_front();
+        }
+        entries.push_back((key, value));
+    }
+}
+
+/// The [`PageCache`] key of a request whose single aggregation is the composite `name`.
+fn page_key(ctx: &Ctx, body: &Value, name: &str) -> Option<String> {
+    let mut b = body.clone();
+    let aggs_key = if b.get("aggs").is_some() {
+        "aggs"
+    } else {
+        "aggregations"
+    };
+    b.get_mut(aggs_key)?
+        .get_mut(name)?
+        .get_mut("composite")?
+        .as_object_mut()?
+        .remove("after");
+    let text = b.to_string();
+    if text.contains("\"now") {
+        return None;
+    }
+    let mut key = String::new();
+    for ix in &ctx.indices {
+        key.push_str(&ix.name);
+        key.push('@');
+        key.push_str(&ix.version.to_string());
+        key.push(';');
+    }
+    key.push_str(&text);
+    Some(key)
+}
 
 /// One sort criterion.
 pub(crate) struct SortKey<'a> {
@@ -441,10 +508,40 @@ pub(crate) fn search<'b>(ctx: &mut Ctx, body: &'b Value) -> Result<Value, StoreE
         None | Some(Value::Null) => None,
         Some(a) => Some(aggs::parse(ctx, a)?),
     };
-    let flags = query::eval(ctx, &q);
-    let docs = doc_list(&flags);
-    let total = docs.len();
     let ctx: &Ctx = ctx;
+    let page_key = match (&agg_reqs, ctx.pages) {
+        (Some(reqs), Some(_)) if size == 0 => {
+            aggs::single_composite(reqs).and_then(|name| page_key(ctx, body, name))
+        }
+        _ => None,
+    };
+    let cached = match (&page_key, ctx.pages) {
+        (Some(k), Some(pages)) => pages.get(k),
+        _ => None,
+    };
+    let (docs, total) = match &cached {
+        Some(c) => (Vec::new(), c.total),
+        None => {
+            let docs = doc_list(&query::eval(ctx, &q));
+            let total = docs.len();
+            (docs, total)
+        }
+    };
+    let aggregations = match (&agg_reqs, cached, page_key) {
+        (None, ..) => None,
+        (Some(reqs), Some(c), _) => Some(aggs::eval_composite_page(ctx, reqs, &c.groups)),
+        (Some(reqs), None, Some(key)) => match aggs::all_composite_groups(ctx, reqs, &docs) {
+            Some(groups) => {
+                let page = aggs::eval_composite_page(ctx, reqs, &groups);
+                if let Some(pages) = ctx.pages {
+                    pages.put(key, Arc::new(CachedGroups { total, groups }));
+                }
+                Some(page)
+            }
+            None => Some(aggs::eval(ctx, reqs, &docs)),
+        },
+        (Some(reqs), None, None) => Some(aggs::eval(ctx, reqs, &docs)),
+    };
 
     let mut hits = Vec::new();
     if size > 0 {
@@ -511,11 +608,8 @@ pub(crate) fn search<'b>(ctx: &mut Ctx, body: &'b Value) -> Result<Value, StoreE
         json!({"total": n, "successful": n, "skipped": 0, "failed": 0}),
     );
     resp.insert("hits".into(), Value::Object(hits_obj));
-    if let Some(reqs) = agg_reqs {
-        resp.insert(
-            "aggregations".into(),
-            Value::Object(aggs::eval(ctx, &reqs, &docs)),
-        );
+    if let Some(aggregations) = aggregations {
+        resp.insert("aggregations".into(), Value::Object(aggregations));
     }
     Ok(Value::Object(resp))
 }

@@ -642,6 +642,89 @@ fn composite_pages_with_after_key() {
     assert_eq!(keys, [json!("US"), json!("DE"), Value::Null]);
 }
 
+/// Pages of `comp` (a composite body without `after`) over `index`, each as
+/// `(aggregation, hits.total)`; `uncached` adds a second top-level aggregation, which
+/// makes the store evaluate every page from scratch.
+fn composite_pages(s: &EmbeddedStore, comp: &Value, uncached: bool) -> Vec<(Value, Value)> {
+    let mut after: Option<Value> = None;
+    let mut out = Vec::new();
+    loop {
+        let mut comp = comp.clone();
+        if let Some(a) = &after {
+            comp["after"] = a.clone();
+        }
+        let mut aggs =
+            json!({"c": {"composite": comp, "aggs": {"u": {"cardinality": {"field": "url"}}}}});
+        if uncached {
+            aggs["n"] = json!({"value_count": {"field": "url"}});
+        }
+        let body = json!({"size": 0, "query": {"range": {"n": {"gte": 10}}}, "aggs": aggs});
+        let r = s.search("p", &body).unwrap();
+        let agg = r["aggregations"]["c"].clone();
+        let done = agg.get("after_key").is_none();
+        after = agg.get("after_key").cloned();
+        out.push((agg, r["hits"]["total"].clone()));
+        if done {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn composite_pages_come_from_cached_groups_that_writes_invalidate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = EmbeddedStore::open(tmp.path().join("d")).unwrap();
+    let docs = |from: usize, to: usize| -> Vec<BulkDoc> {
+        (from..to)
+            .map(|i| BulkDoc {
+                id: Some(format!("d{i}")),
+                source: json!({
+                    "@timestamp": T0 + (i as i64 * 7 % 180) * MIN,
+                    "ip": format!("10.0.0.{}", i * 13 % 37),
+                    "url": format!("/u{}", i % 11),
+                    "n": i % 50,
+                }),
+            })
+            .collect()
+    };
+    s.bulk("p", docs(0, 400)).unwrap();
+    let comp = json!({"size": 7, "sources": [
+        {"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": "30m"}}},
+        {"o": {"terms": {"field": "ip"}}}
+    ]});
+    let cached = composite_pages(&s, &comp, false);
+    let fresh = composite_pages(&s, &comp, true);
+    assert!(cached.len() > 10, "{} pages", cached.len());
+    assert_eq!(cached, fresh);
+    assert_eq!(cached[0].1, json!({"value": 320, "relation": "eq"}));
+    // A page asked for first with `after` (no groups kept yet for this body) agrees too.
+    let mut comp2 = comp.clone();
+    comp2["size"] = json!(5);
+    let mid = cached[3].0["after_key"].clone();
+    comp2["after"] = mid;
+    let body = |c: &Value| json!({"size": 0, "query": {"range": {"n": {"gte": 10}}}, "aggs": {"c": {"composite": c, "aggs": {"u": {"cardinality": {"field": "url"}}}}}});
+    let a = s.search("p", &body(&comp2)).unwrap();
+    let mut with_other = body(&comp2);
+    with_other["aggs"]["n"] = json!({"value_count": {"field": "url"}});
+    let b = s.search("p", &with_other).unwrap();
+    assert_eq!(a["aggregations"]["c"], b["aggregations"]["c"]);
+    // A write between pages changes the next page: kept groups are dropped with the version.
+    let first = s.search("p", &body(&comp)).unwrap();
+    s.bulk("p", docs(400, 700)).unwrap();
+    let mut next = comp.clone();
+    next["after"] = first["aggregations"]["c"]["after_key"].clone();
+    let a = s.search("p", &body(&next)).unwrap();
+    let mut with_other = body(&next);
+    with_other["aggs"]["n"] = json!({"value_count": {"field": "url"}});
+    let b = s.search("p", &with_other).unwrap();
+    assert_eq!(a["aggregations"]["c"], b["aggregations"]["c"]);
+    assert_eq!(a["hits"]["total"], json!({"value": 560, "relation": "eq"}));
+    assert_eq!(
+        composite_pages(&s, &comp, false),
+        composite_pages(&s, &comp, true)
+    );
+}
+
 #[test]
 fn filter_filters_and_metrics() {
     let (_t, s) = store();
