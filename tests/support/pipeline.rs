@@ -115,7 +115,7 @@ fn ingest_args(log: &DemoLog, path: &std::path::Path) -> IngestArgs {
     IngestArgs {
         index: demo::DEMO_INDEX.to_string(),
         format: log.format.to_string(),
-        batch_size: ingest::DEFAULT_BATCH_SIZE,
+        batch_size: 5_000,
         files: vec![path.to_path_buf()],
     }
 }
@@ -606,7 +606,9 @@ fn two_runners_split_the_jobs_and_one_takes_over_when_the_other_stops() {
         .iter()
         .map(|j| with_indices(j, results))
         .collect();
-    let ttl = 10 * MINUTE;
+    // Leases last a day of the manual clock, so the clock can jump hours between ticks (a
+    // real runner renews every third of its TTL) without leases lapsing unless meant to.
+    let ttl = DAY;
     let options = |holder: &str| RealtimeOptions {
         state_index: "tidewatch-state-runners".into(),
         holder: holder.into(),
@@ -642,18 +644,24 @@ fn two_runners_split_the_jobs_and_one_takes_over_when_the_other_stops() {
     for (job, next) in a.positions().into_iter().chain(b.positions()) {
         assert_eq!(next, Some(t0 + 6 * DAY + SPAN), "{job}");
     }
-    // Both follow time for two days.
-    clock.set(t0 + 8 * DAY + 2 * MINUTE);
-    a.tick().expect("a ticks");
-    b.tick().expect("b ticks");
+    // Both follow time for two days, in steps shorter than the lease.
+    for t in [t0 + 7 * DAY, t0 + 8 * DAY - 7 * MINUTE] {
+        clock.set(t);
+        a.tick().expect("a ticks");
+        b.tick().expect("b ticks");
+    }
+    let positions: BTreeSet<String> = a.positions().into_iter().map(|(j, _)| j).collect();
+    assert_eq!(positions, held_a, "a kept its jobs");
+    let positions: BTreeSet<String> = b.positions().into_iter().map(|(j, _)| j).collect();
+    assert_eq!(positions, held_b, "b kept its jobs");
 
     // `a` stops without releasing its leases (a crash): `b` waits for them to lapse...
     drop(a);
-    clock.set(t0 + 8 * DAY + ttl / 2);
+    clock.set(t0 + 8 * DAY + 12 * 3_600_000);
     b.tick().expect("b ticks");
     let now_b: BTreeSet<String> = b.positions().into_iter().map(|(j, _)| j).collect();
     assert_eq!(now_b, held_b, "a's leases have not lapsed yet");
-    // ...then takes every job over from a's checkpoints, within the lease time.
+    // ...then takes every job over from a's checkpoints, at its first tick after they lapse.
     let end = t0 + 9 * DAY + 6 * 3_600_000;
     clock.set(end + delay + 1);
     for _ in 0..jobs.len() {
