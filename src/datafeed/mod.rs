@@ -131,8 +131,11 @@ pub fn fetch_detector(
                 Some(v) => v,
                 None => continue, // a mean/min/max over documents that lack the field
             };
-            let (partition, by, over) =
-                (key_string(key, "p"), key_string(key, "b"), key_string(key, "o"));
+            let (partition, by, over) = (
+                key_string(key, "p"),
+                key_string(key, "b"),
+                key_string(key, "o"),
+            );
             let values = out
                 .entry(bucket_start(time as EpochMillis, span))
                 .or_default();
@@ -140,10 +143,15 @@ pub fn fetch_detector(
                 // One composite bucket per distinct value (`v`, null when the field is
                 // missing): count the values of each group. Composite order keeps a group's
                 // keys together, also across pages.
-                let counted = if key.get("v").is_some_and(|v| !v.is_null()) { 1.0 } else { 0.0 };
-                if let Some(last) = values.last_mut().filter(|l| {
-                    l.partition == partition && l.by == by && l.over == over
-                }) {
+                let counted = if key.get("v").is_some_and(|v| !v.is_null()) {
+                    1.0
+                } else {
+                    0.0
+                };
+                if let Some(last) = values
+                    .last_mut()
+                    .filter(|l| l.partition == partition && l.by == by && l.over == over)
+                {
                     last.value += counted;
                     last.doc_count += doc_count;
                     continue;
@@ -364,7 +372,10 @@ mod tests {
         let docs = docs
             .into_iter()
             .enumerate()
-            .map(|(i, source)| BulkDoc { id: Some(i.to_string()), source })
+            .map(|(i, source)| BulkDoc {
+                id: Some(i.to_string()),
+                source,
+            })
             .collect();
         store.bulk("logs", docs).unwrap();
         store.refresh("logs").unwrap();
