@@ -32,15 +32,55 @@ const SPAN: i64 = 15 * MINUTE;
 /// The datafeed's composite page size (`datafeed::PAGE_SIZE`).
 const PAGE_SIZE: usize = 10_000;
 
-/// The demo log, ingested into an embedded store, with the demo jobs' results there.
-pub struct Demo {
+/// The generated demo log and the demo jobs.
+pub struct DemoFile {
     _dir: tempfile::TempDir,
     /// The generated log (gzip).
-    pub log_path: PathBuf,
+    pub path: PathBuf,
     /// What was generated.
     pub log: DemoLog,
     /// The demo jobs (from `jobs/`).
     pub jobs: Vec<Job>,
+}
+
+static DEMO_FILE: OnceLock<DemoFile> = OnceLock::new();
+
+/// The demo log, generated on first use.
+pub fn demo_file() -> &'static DemoFile {
+    DEMO_FILE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("demo.log.gz");
+        let cfg = DemoConfig {
+            days: DAYS,
+            ..DemoConfig::default()
+        };
+        let file = std::fs::File::create(&path).expect("create log");
+        let mut gz =
+            flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());
+        let log = demo::generate(&cfg, &mut gz).expect("generate");
+        gz.finish().expect("gzip").flush().expect("flush");
+        assert!(
+            !log.incidents.is_empty(),
+            "{DAYS} days must include incidents"
+        );
+        let jobs = demo::demo_jobs(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs"))
+            .expect("demo jobs");
+        DemoFile {
+            _dir: dir,
+            path,
+            log,
+            jobs,
+        }
+    })
+}
+
+/// The demo log, ingested into an embedded store, with the demo jobs' results there.
+pub struct Demo {
+    _dir: tempfile::TempDir,
+    /// What was generated.
+    pub log: &'static DemoLog,
+    /// The demo jobs (from `jobs/`).
+    pub jobs: &'static [Job],
     /// The embedded store holding the log and the reference results.
     pub embedded: EmbeddedStore,
     /// The embedded ingest's counts.
@@ -53,6 +93,16 @@ pub struct Demo {
 
 static DEMO: OnceLock<Demo> = OnceLock::new();
 
+/// Both fixtures, the embedded one and the engine's ingest built side by side.
+pub fn fixtures() -> (&'static Demo, &'static EngineDemo) {
+    demo_file();
+    std::thread::scope(|s| {
+        let engine = s.spawn(engine_demo);
+        let demo = DEMO.get_or_init(build_demo);
+        (demo, engine.join().expect("engine ingest"))
+    })
+}
+
 /// The shared demo fixture, built on first use (by whichever test asks first).
 pub fn demo() -> &'static Demo {
     DEMO.get_or_init(build_demo)
@@ -60,50 +110,34 @@ pub fn demo() -> &'static Demo {
 
 fn build_demo() -> Demo {
     let started = Instant::now();
+    let file = demo_file();
     let dir = tempfile::tempdir().expect("tempdir");
-    let log_path = dir.path().join("demo.log.gz");
-    let cfg = DemoConfig {
-        days: DAYS,
-        ..DemoConfig::default()
-    };
-    let file = std::fs::File::create(&log_path).expect("create log");
-    let mut gz = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());
-    let log = demo::generate(&cfg, &mut gz).expect("generate");
-    gz.finish().expect("gzip").flush().expect("flush");
-    assert!(
-        !log.incidents.is_empty(),
-        "{DAYS} days must include incidents"
-    );
-    let jobs = demo::demo_jobs(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs"))
-        .expect("demo jobs");
-    let generated = started.elapsed();
     let embedded = EmbeddedStore::open(dir.path().join("store")).expect("embedded store");
-    let ingest = ingest::run(&ingest_args(&log, &log_path), &embedded).expect("embedded ingest");
+    let ingest =
+        ingest::run(&ingest_args(&file.log, &file.path), &embedded).expect("embedded ingest");
     let ingested = started.elapsed();
     let stop = AtomicBool::new(false);
-    for job in &jobs {
+    for job in &file.jobs {
         runner::run_lookback(&embedded, job, Some(runner::STATE_INDEX), &stop)
             .expect("embedded lookback");
     }
-    let reference = embedded_docs(&embedded, &jobs[0].results_index);
-    let latest = datafeed::data_extent(&embedded, &jobs[0])
+    let reference = embedded_docs(&embedded, &file.jobs[0].results_index);
+    let latest = datafeed::data_extent(&embedded, &file.jobs[0])
         .expect("extent")
         .expect("data")
         .1;
     eprintln!(
-        "demo fixture: {} lines, {} stored, {} result documents; generated {:.1}s, ingested {:.1}s, looked back {:.1}s",
-        log.lines,
+        "demo fixture: {} lines, {} stored, {} result documents; embedded ingest {:.1}s, lookback {:.1}s",
+        file.log.lines,
         ingest.stored,
         reference.len(),
-        generated.as_secs_f64(),
-        (ingested - generated).as_secs_f64(),
+        ingested.as_secs_f64(),
         (started.elapsed() - ingested).as_secs_f64()
     );
     Demo {
         _dir: dir,
-        log_path,
-        log,
-        jobs,
+        log: &file.log,
+        jobs: &file.jobs,
         embedded,
         ingest,
         reference,
@@ -115,7 +149,7 @@ fn ingest_args(log: &DemoLog, path: &std::path::Path) -> IngestArgs {
     IngestArgs {
         index: demo::DEMO_INDEX.to_string(),
         format: log.format.to_string(),
-        batch_size: ingest::DEFAULT_BATCH_SIZE,
+        batch_size: 5_000,
         files: vec![path.to_path_buf()],
     }
 }
@@ -155,7 +189,7 @@ fn connect(url: &str) -> ElasticStore {
 
 /// The demo log ingested into the engine (templates installed first, as `store::open` does).
 pub fn engine_demo() -> &'static EngineDemo {
-    let demo = demo();
+    let file = demo_file();
     let url = &the_engine().url;
     ENGINE_DEMO.get_or_init(|| {
         let store = connect(url);
@@ -163,7 +197,7 @@ pub fn engine_demo() -> &'static EngineDemo {
         http("DELETE", &format!("{url}/{}", demo::DEMO_INDEX), None);
         let started = Instant::now();
         let ingest =
-            ingest::run(&ingest_args(&demo.log, &demo.log_path), &store).expect("engine ingest");
+            ingest::run(&ingest_args(&file.log, &file.path), &store).expect("engine ingest");
         let ingest_time = started.elapsed();
         eprintln!(
             "engine ingest: {} documents in {:.1}s",
@@ -365,8 +399,7 @@ fn with_indices(job: &Job, results: &str) -> Job {
 
 #[test]
 fn demo_jobs_give_the_same_result_documents_as_the_embedded_store() {
-    let demo = demo();
-    let engine_demo = engine_demo();
+    let (demo, engine_demo) = fixtures();
     let url = &the_engine().url;
     assert_eq!(
         (engine_demo.ingest.stored, engine_demo.ingest.rejected),
@@ -385,7 +418,7 @@ fn demo_jobs_give_the_same_result_documents_as_the_embedded_store() {
     let state = "tidewatch-state-conformance";
     let stop = AtomicBool::new(false);
     let started = Instant::now();
-    for job in &demo.jobs {
+    for job in demo.jobs {
         runner::run_lookback(&store, &with_indices(job, results), Some(state), &stop)
             .unwrap_or_else(|e| panic!("{}: {e}", job.job_id));
     }
@@ -435,7 +468,7 @@ fn demo_jobs_give_the_same_result_documents_as_the_embedded_store() {
         "binary"
     );
     // The engine's checkpoint says the same as the embedded one.
-    for job in &demo.jobs {
+    for job in demo.jobs {
         let id = format!("{}_checkpoint", job.job_id);
         let want = demo
             .embedded
@@ -448,8 +481,7 @@ fn demo_jobs_give_the_same_result_documents_as_the_embedded_store() {
 
 #[test]
 fn datafeed_pages_composites_and_applies_the_query_like_the_embedded_store() {
-    let demo = demo();
-    engine_demo();
+    let (demo, _) = fixtures();
     let url = &the_engine().url;
     // The composite page stays below the engine's bucket limit.
     let (_, settings) = http(
@@ -538,8 +570,7 @@ fn datafeed_pages_composites_and_applies_the_query_like_the_embedded_store() {
 
 #[test]
 fn a_lookback_through_faults_writes_every_result_exactly_once() {
-    let demo = demo();
-    engine_demo();
+    let (demo, _) = fixtures();
     let url = &the_engine().url;
     let proxy = Proxy::start(url);
     let store = connect(&proxy.url);
@@ -611,12 +642,13 @@ fn bucket_after(t: i64) -> i64 {
 
 #[test]
 fn two_runners_split_the_jobs_and_one_takes_over_when_the_other_stops() {
-    let demo = demo();
-    engine_demo();
+    let (demo, _) = fixtures();
     let url = &the_engine().url;
     let results = "tidewatch-results-runners";
     let jobs: Vec<Job> = demo.jobs.iter().map(|j| with_indices(j, results)).collect();
-    let ttl = 10 * MINUTE;
+    // Leases last a day of the manual clock, so the clock can jump hours between ticks (a
+    // real runner renews every third of its TTL) without leases lapsing unless meant to.
+    let ttl = DAY;
     let options = |holder: &str| RealtimeOptions {
         state_index: "tidewatch-state-runners".into(),
         holder: holder.into(),
@@ -654,18 +686,24 @@ fn two_runners_split_the_jobs_and_one_takes_over_when_the_other_stops() {
     for (job, next) in a.positions().into_iter().chain(b.positions()) {
         assert_eq!(next, Some(t0 + 6 * DAY + SPAN), "{job}");
     }
-    // Both follow time for two days.
-    clock.set(t0 + 8 * DAY + 2 * MINUTE);
-    a.tick().expect("a ticks");
-    b.tick().expect("b ticks");
+    // Both follow time for two days, in steps shorter than the lease.
+    for t in [t0 + 7 * DAY, t0 + 8 * DAY - 7 * MINUTE] {
+        clock.set(t);
+        a.tick().expect("a ticks");
+        b.tick().expect("b ticks");
+    }
+    let positions: BTreeSet<String> = a.positions().into_iter().map(|(j, _)| j).collect();
+    assert_eq!(positions, held_a, "a kept its jobs");
+    let positions: BTreeSet<String> = b.positions().into_iter().map(|(j, _)| j).collect();
+    assert_eq!(positions, held_b, "b kept its jobs");
 
     // `a` stops without releasing its leases (a crash): `b` waits for them to lapse...
     drop(a);
-    clock.set(t0 + 8 * DAY + ttl / 2);
+    clock.set(t0 + 8 * DAY + 12 * 3_600_000);
     b.tick().expect("b ticks");
     let now_b: BTreeSet<String> = b.positions().into_iter().map(|(j, _)| j).collect();
     assert_eq!(now_b, held_b, "a's leases have not lapsed yet");
-    // ...then takes every job over from a's checkpoints, within the lease time.
+    // ...then takes every job over from a's checkpoints, at its first tick after they lapse.
     let end = t0 + 9 * DAY + 6 * 3_600_000;
     clock.set(end + delay + 1);
     for _ in 0..jobs.len() {
