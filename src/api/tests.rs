@@ -322,6 +322,7 @@ fn job(id: &str) -> Job {
         query_delay: Duration::from_secs(60),
         frequency: None,
         schedule: None,
+        schedule_time_zone: None,
         model_plot: true,
         model_memory_limit: 1 << 30,
         results_index: INDEX.into(),

@@ -540,6 +540,13 @@ pub fn parse_schedule(expr: &str) -> Result<croner::Cron, String> {
         })
 }
 
+/// Parses an IANA time zone name (`Europe/Berlin`, `America/New_York`, `UTC`).
+pub fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        format!("`{name}` is not an IANA time zone; expected a name such as `UTC`, `Europe/Berlin` or `America/New_York`")
+    })
+}
+
 /// Parses a memory size as Elasticsearch writes byte sizes (`64mb`, `1gb`, `512kb`), or a
 /// bare number of megabytes.
 pub fn parse_memory_limit(text: &str) -> Result<u64, String> {
@@ -844,6 +851,18 @@ pub(crate) fn convert(
     }
 
     // schedule (tidewatch)
+    let mut schedule_time_zone = None;
+    if let Some(name) = &raw.schedule_time_zone {
+        match parse_time_zone(name) {
+            Ok(tz) if raw.schedule.is_some() => schedule_time_zone = Some(tz),
+            Ok(_) => p.at(
+                pos.of("schedule_time_zone"),
+                "schedule_time_zone",
+                "a time zone without a `schedule` has no effect; add a cron `schedule` or remove it",
+            ),
+            Err(e) => p.at(pos.of("schedule_time_zone"), "schedule_time_zone", e),
+        }
+    }
     if let Some(expr) = &raw.schedule {
         if let Err(e) = parse_schedule(expr) {
             p.at(pos.of("schedule"), "schedule", e);
@@ -930,6 +949,7 @@ pub(crate) fn convert(
         scroll_size,
         chunking_time_span,
         schedule: raw.schedule.clone(),
+        schedule_time_zone,
         model_plot,
         model_memory_limit,
         results_index,

@@ -38,6 +38,8 @@ pub struct Job {
     pub chunking_time_span: Option<Duration>,
     /// Cron schedule (`schedule`), 5 or 6 fields, if given instead of a frequency.
     pub schedule: Option<String>,
+    /// Time zone the `schedule` is read in (`schedule_time_zone`, default UTC).
+    pub schedule_time_zone: Option<chrono_tz::Tz>,
     /// Whether to write model_plot documents (`model_plot_config.enabled`).
     pub model_plot: bool,
     /// Memory budget for the job's models in bytes (`analysis_limits.model_memory_limit`).

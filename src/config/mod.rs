@@ -12,8 +12,8 @@ mod raw;
 mod yaml;
 
 pub use check::{
-    parse_memory_limit, parse_schedule, DEFAULT_MODEL_MEMORY_LIMIT, DEFAULT_QUERY_DELAY,
-    DEFAULT_RESULTS_INDEX, DEFAULT_SCROLL_SIZE, DEFAULT_TIME_FIELD,
+    parse_memory_limit, parse_schedule, parse_time_zone, DEFAULT_MODEL_MEMORY_LIMIT,
+    DEFAULT_QUERY_DELAY, DEFAULT_RESULTS_INDEX, DEFAULT_SCROLL_SIZE, DEFAULT_TIME_FIELD,
 };
 pub use import::import_elastic;
 pub use job::{Detector, Function, Job, Metric, ModelOptions, Side};
@@ -885,6 +885,24 @@ model:
         );
         assert_eq!((line, col), (9, 11));
         assert!(msg.contains("keep one"), "{msg}");
+    }
+
+    #[test]
+    fn schedule_time_zones() {
+        let (line, col, field, msg) = problem(&format!(
+            "{MINIMAL}schedule: \"0 9 * * *\"\nschedule_time_zone: Europe/Berlln\n"
+        ));
+        assert_eq!((line, col, field.as_str()), (9, 21, "schedule_time_zone"));
+        assert!(msg.contains("not an IANA time zone"), "{msg}");
+        let (line, col, _, msg) = problem(&format!("{MINIMAL}schedule_time_zone: UTC\n"));
+        assert_eq!((line, col), (8, 21));
+        assert!(msg.contains("without a `schedule`"), "{msg}");
+        let job = load_job_str(
+            "ok.yml",
+            &format!("{MINIMAL}schedule: \"0 9 * * *\"\nschedule_time_zone: Europe/Berlin\n"),
+        )
+        .expect("valid");
+        assert_eq!(job.schedule_time_zone, Some(chrono_tz::Europe::Berlin));
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub struct JobConfig {
     /// Default: none (the frequency applies).
     #[schemars(example = "*/15 * * * *")]
     pub schedule: Option<String>,
+    /// tidewatch: IANA time zone the `schedule` is read in, e.g. `Europe/Berlin` (so
+    /// `0 9 * * *` means 09:00 there, across daylight-saving changes). Default: `UTC`.
+    #[schemars(example = "Europe/Berlin")]
+    pub schedule_time_zone: Option<String>,
     /// tidewatch: index the result documents are written to. Default: `tidewatch-results`.
     #[schemars(extend("default" = "tidewatch-results"))]
     pub results_index: Option<String>,

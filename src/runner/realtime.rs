@@ -52,8 +52,8 @@ impl Clock for ManualClock {
 pub enum Schedule {
     /// Every so many milliseconds.
     Every(i64),
-    /// At the times a cron expression names (UTC).
-    Cron(Box<croner::Cron>),
+    /// At the times a cron expression names, read in a time zone.
+    Cron(Box<croner::Cron>, chrono_tz::Tz),
 }
 
 impl Schedule {
@@ -63,7 +63,8 @@ impl Schedule {
         if let Some(expr) = &job.schedule {
             let cron = crate::config::parse_schedule(expr)
                 .map_err(|e| format!("job `{}`: schedule: {e}", job.job_id))?;
-            return Ok(Schedule::Cron(Box::new(cron)));
+            let tz = job.schedule_time_zone.unwrap_or(chrono_tz::UTC);
+            return Ok(Schedule::Cron(Box::new(cron), tz));
         }
         Ok(Schedule::Every(
             (job.effective_frequency().as_millis() as i64).max(1),
@@ -74,7 +75,7 @@ impl Schedule {
     pub fn next_after(&self, t: EpochMillis) -> EpochMillis {
         match self {
             Schedule::Every(every) => (t.div_euclid(*every) + 1) * every,
-            Schedule::Cron(cron) => Utc
+            Schedule::Cron(cron, tz) => tz
                 .timestamp_millis_opt(t)
                 .single()
                 .and_then(|now| cron.find_next_occurrence(&now, false).ok())
@@ -351,14 +352,18 @@ mod tests {
         assert_eq!(every.next_after(0), 60_000);
         assert_eq!(every.next_after(59_999), 60_000);
         assert_eq!(every.next_after(60_000), 120_000);
-        let cron = Schedule::Cron(Box::new(
-            crate::config::parse_schedule("*/15 * * * *").unwrap(),
-        ));
-        assert_eq!(cron.next_after(0), 15 * 60_000);
-        assert_eq!(cron.next_after(15 * 60_000), 30 * 60_000);
-        let six = Schedule::Cron(Box::new(
-            crate::config::parse_schedule("30 */5 * * * *").unwrap(),
-        ));
-        assert_eq!(six.next_after(0), 30_000);
+        let cron = |expr: &str, tz| {
+            Schedule::Cron(Box::new(crate::config::parse_schedule(expr).unwrap()), tz)
+        };
+        let quarter = cron("*/15 * * * *", chrono_tz::UTC);
+        assert_eq!(quarter.next_after(0), 15 * 60_000);
+        assert_eq!(quarter.next_after(15 * 60_000), 30 * 60_000);
+        assert_eq!(cron("30 */5 * * * *", chrono_tz::UTC).next_after(0), 30_000);
+        // 09:00 in Berlin is 08:00 UTC in winter and 07:00 UTC in summer.
+        let nine = cron("0 9 * * *", chrono_tz::Europe::Berlin);
+        let jan_1 = 1_704_067_200_000; // 2024-01-01T00:00Z
+        let jul_1 = 1_719_792_000_000; // 2024-07-01T00:00Z
+        assert_eq!(nine.next_after(jan_1), jan_1 + 8 * 3_600_000);
+        assert_eq!(nine.next_after(jul_1), jul_1 + 7 * 3_600_000);
     }
 }
