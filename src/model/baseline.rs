@@ -246,12 +246,14 @@ impl Baseline {
         let by_count = ((self.n as f64 - 8.0) / 64.0).clamp(0.0, 1.0);
         let f = CONFIDENCE_START;
         let c = (f + (1.0 - f) * by_time * by_time).min(by_count.max(f * by_count));
-        // Until a whole week has been seen, a weekday/weekend difference cannot be told from
-        // an anomaly: 30 % strength. This applies at spans of 15 minutes and more, where a
+        // Until a whole week and the first weekday again have been seen (the first day's
+        // weekday offset is learned against a reference level that is still forming), a
+        // weekday/weekend difference cannot be told from an anomaly: 30 % strength. This applies at spans of 15 minutes and more, where a
         // week is at most a few hundred buckets and the first weekend arrives before the
         // daily profile is settled; at minute spans the first week already holds thousands
         // of points and full strength catches more than it costs (docs/quality.md).
-        if (15 * 60_000..=DAY_MS).contains(&cfg.bucket_span_ms) && time - self.first_time < WEEK_MS
+        if (15 * 60_000..=DAY_MS).contains(&cfg.bucket_span_ms)
+            && time - self.first_time < WEEK_MS + DAY_MS
         {
             c * 0.3
         } else {
@@ -520,6 +522,27 @@ impl Baseline {
         let ln_p = ln_p * conf;
         let reason = if ln_p > -4.6 { Reason::Normal } else { reason };
         let level_fired = ln_level < -13.8 && ln_level < ln_point;
+        // A ramp or shift seen by the level view is reported against the level it departs
+        // from (the slow baseline), not against the fast level that has partly followed it.
+        let (typical, lower, upper) = if matches!(
+            reason,
+            Reason::RampUp | Reason::RampDown | Reason::MeanShiftUp | Reason::MeanShiftDown
+        ) && ln_level < ln_point
+        {
+            let mut from = self.base as f64 + season;
+            if cfg.kind == ValueKind::Count {
+                from = from.max(0.0);
+            }
+            let lo = from - (typical - lower);
+            let lo = if cfg.kind == ValueKind::Count {
+                lo.max(0.0)
+            } else {
+                lo
+            };
+            (from, lo, from + (upper - typical))
+        } else {
+            (typical, lower, upper)
+        };
         let obs = Observation {
             probability: ln_p.exp().max(1e-300),
             actual: value,
@@ -1067,11 +1090,12 @@ pub(crate) mod tests {
         let cfg = count_cfg(Tail::Both);
         let mut b = Baseline::new(&cfg);
         let mut rng = Rng::new(8);
-        run_traffic(&mut b, &cfg, &mut rng, 0, 7, 40.0);
+        run_traffic(&mut b, &cfg, &mut rng, 0, 8, 40.0);
         let mut worst: f64 = 0.0;
         let mut reason = Reason::Normal;
+        let mut reported = 0;
         for i in 0..96 {
-            let t = 7 * DAY_MS + i * M15;
+            let t = 8 * DAY_MS + i * M15;
             // Rises steadily to four times normal over a day.
             let mean = traffic(t, 40.0) * (1.0 + 3.0 * i as f64 / 96.0);
             let o = b.observe(&cfg, t, rng.poisson(mean));
@@ -1079,8 +1103,20 @@ pub(crate) mod tests {
                 worst = score(&o);
                 reason = o.reason;
             }
+            if matches!(o.reason, Reason::RampUp | Reason::MeanShiftUp) {
+                reported += 1;
+                // Reported against the level the ramp departs from.
+                let before = traffic(t, 40.0);
+                assert!(o.actual > o.typical, "{o:?}");
+                assert!(
+                    (o.typical - before).abs() < 0.35 * before,
+                    "typical {} vs pre-ramp {before}",
+                    o.typical
+                );
+            }
         }
         assert!(worst >= 75.0, "ramp scored {worst}");
+        assert!(reported > 0, "no bucket reported as a ramp");
         assert!(
             matches!(
                 reason,
@@ -1095,12 +1131,12 @@ pub(crate) mod tests {
         let cfg = count_cfg(Tail::Both);
         let mut b = Baseline::new(&cfg);
         let mut rng = Rng::new(9);
-        for i in 0..7 * 96 {
+        for i in 0..8 * 96 {
             b.observe(&cfg, i * M15, rng.poisson(3.0));
         }
         let mut worst: f64 = 0.0;
         for i in 0..48 {
-            let o = b.observe(&cfg, (7 * 96 + i) * M15, 0.0);
+            let o = b.observe(&cfg, (8 * 96 + i) * M15, 0.0);
             worst = worst.max(score(&o));
         }
         assert!(worst >= 75.0, "a dead signal scored {worst}");
@@ -1208,8 +1244,8 @@ pub(crate) mod tests {
         let cfg = count_cfg(Tail::Both);
         let mut b = Baseline::new(&cfg);
         let mut rng = Rng::new(14);
-        run_traffic(&mut b, &cfg, &mut rng, 0, 7, 100.0);
-        let t = 7 * DAY_MS;
+        run_traffic(&mut b, &cfg, &mut rng, 0, 14, 100.0);
+        let t = 14 * DAY_MS;
         let near = b.forecast(&cfg, t, 1);
         let far = b.forecast(&cfg, t, 96);
         assert!(far.upper - far.typical > near.upper - near.typical);

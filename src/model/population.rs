@@ -19,6 +19,39 @@ use super::{ModelConfig, Observation, Reason, Tail};
 const BINS: usize = 112;
 const PER_OCTAVE: f64 = 4.0;
 
+/// Buckets learned before outliers are clipped when learned (and scores are at full strength).
+const WARM_BUCKETS: u32 = 24;
+/// The edge of the peers' range: the top this many values (decayed).
+const EDGE_COUNT: f64 = 5.0;
+/// Outliers are clipped at twice the top this share of values (or [`EDGE_COUNT`] values,
+/// whichever is more) when learned.
+const EDGE_SHARE: f64 = 1e-4;
+
+/// A power-law upper tail anchored at the edge of the peers' range.
+struct TailFit {
+    /// Position of the 99th percentile.
+    p99: f64,
+    /// Position of the edge of the range.
+    edge: f64,
+    /// Highest position an outlier is learned at.
+    clip: f64,
+    /// Log of the share of peers at or beyond the edge.
+    ln_edge_share: f64,
+    /// Log-survival lost per bin beyond the edge.
+    slope: f64,
+}
+
+impl TailFit {
+    /// Log survival of a value at `pos` by the fitted tail (0 inside the range).
+    fn ln_survival(&self, pos: f64) -> f64 {
+        if pos > self.edge {
+            self.ln_edge_share - self.slope * (pos - self.edge)
+        } else {
+            0.0
+        }
+    }
+}
+
 /// Scores each entity against its peers in the same bucket.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Population {
@@ -82,20 +115,14 @@ impl Population {
             upper[b] = upper[b + 1] + self.mass[b];
         }
         let total = self.total;
-        let conf = (self.buckets as f64 / 24.0).min(1.0);
-        let (p90, p99) = if total > 0.0 {
-            (self.upper_quantile_pos(0.10), self.upper_quantile_pos(0.01))
-        } else {
-            (0.0, 0.0)
-        };
-        // Tail index per bin: survival falls tenfold between p90 and p99.
-        let slope = std::f64::consts::LN_10 / (p99 - p90).max(PER_OCTAVE * 0.25);
+        let conf = (self.buckets as f64 / WARM_BUCKETS as f64).min(1.0);
+        let tail = self.tail_fit();
         let median = if total > 0.0 {
             value_at(self.upper_quantile_pos(0.5))
         } else {
             0.0
         };
-        let typical_hi = value_at(p99);
+        let typical_hi = value_at(tail.p99);
 
         let mut out = Vec::with_capacity(values.len());
         for &v in values {
@@ -109,11 +136,7 @@ impl Population {
                 let lb = lo as usize;
                 let lfrac = lo - lb as f64;
                 let emp = (upper[lb + 1] + self.mass[lb] * (1.0 - lfrac)) / total;
-                let pareto_ln = if pos > p99 {
-                    0.01f64.ln() - slope * (pos - p99)
-                } else {
-                    0.0
-                };
+                let pareto_ln = tail.ln_survival(pos);
                 emp.max(1e-300).ln().max(pareto_ln).min(0.0)
             } else {
                 0.0
@@ -158,11 +181,50 @@ impl Population {
                 multi_bucket_impact: 0.0,
             });
         }
-        self.learn(cfg, values);
+        let clip = if self.buckets >= WARM_BUCKETS {
+            tail.clip
+        } else {
+            f64::INFINITY
+        };
+        self.learn(cfg, values, clip);
         out
     }
 
-    fn learn(&mut self, cfg: &ModelConfig, values: &[f64]) {
+    /// The fitted upper tail of the peers' values (positions in bins).
+    fn tail_fit(&self) -> TailFit {
+        let total = self.total;
+        if total <= 0.0 {
+            return TailFit {
+                p99: 0.0,
+                edge: 0.0,
+                clip: f64::INFINITY,
+                ln_edge_share: 0.0,
+                slope: 0.0,
+            };
+        }
+        let p90 = self.upper_quantile_pos(0.10);
+        let p99 = self.upper_quantile_pos(0.01);
+        // The edge of what peers do: the top EDGE_COUNT values. Survival there is known
+        // from the data; beyond it the tail is extrapolated.
+        let share = (EDGE_COUNT / total).min(0.01);
+        let edge = self.upper_quantile_pos(share).max(p99);
+        // Outliers are learned at most at twice a more robust edge (the top EDGE_SHARE in a
+        // large population), so a handful of extreme buckets cannot move it.
+        let robust = self
+            .upper_quantile_pos((EDGE_COUNT / total).max(EDGE_SHARE).min(0.01))
+            .max(p99);
+        // Tail index from the bulk: survival falls tenfold between p90 and p99.
+        let slope = std::f64::consts::LN_10 / (p99 - p90).max(PER_OCTAVE * 0.25);
+        TailFit {
+            p99,
+            edge,
+            clip: robust + PER_OCTAVE,
+            ln_edge_share: share.ln(),
+            slope,
+        }
+    }
+
+    fn learn(&mut self, cfg: &ModelConfig, values: &[f64], clip: f64) {
         if values.is_empty() {
             return;
         }
@@ -176,7 +238,9 @@ impl Population {
             if !v.is_finite() {
                 continue;
             }
-            let pos = position(v);
+            // An entity far beyond its peers is learned at the edge of what peers do (at most
+            // twice it), so it does not fatten the tail it is judged by.
+            let pos = position(v).min(clip);
             let b = pos as usize;
             self.mass[b] += 1.0;
             self.total += 1.0;
@@ -270,6 +334,36 @@ mod tests {
             .map(|o| probability_to_score(o.probability))
             .fold(0.0, f64::max);
         assert!(others < 50.0, "{others}");
+    }
+
+    #[test]
+    fn an_outlier_that_persists_does_not_fatten_its_own_tail() {
+        let cfg = count_cfg(Tail::High);
+        let mut pop = Population::new(&cfg);
+        let mut rng = Rng::new(23);
+        for i in 0..7 * 96 {
+            pop.observe_bucket(&cfg, i * M15, &crowd(&mut rng, 1000, 1.5));
+        }
+        // A scanner far beyond every peer for an hour: each of its buckets stays critical.
+        let mut scores = Vec::new();
+        for i in 0..4 {
+            let mut bucket = crowd(&mut rng, 1000, 1.5);
+            bucket.push(600.0);
+            let obs = pop.observe_bucket(&cfg, (7 * 96 + i) * M15, &bucket);
+            scores.push(probability_to_score(obs[obs.len() - 1].probability));
+        }
+        assert!(scores.iter().all(|s| *s >= 80.0), "{scores:?}");
+        assert!(
+            (scores[3] - scores[0]).abs() < 2.0,
+            "the scanner learned itself: {scores:?}"
+        );
+        // The peers' heavy hitters are still ordinary afterwards.
+        let obs = pop.observe_bucket(&cfg, 8 * 96 * M15, &crowd(&mut rng, 1000, 1.5));
+        let worst = obs
+            .iter()
+            .map(|o| probability_to_score(o.probability))
+            .fold(0.0, f64::max);
+        assert!(worst < 50.0, "{worst}");
     }
 
     #[test]
