@@ -708,18 +708,43 @@ impl IndexState {
         dir: PathBuf,
         interner: &mut Interner,
     ) -> Result<Self, StoreError> {
+        let mut attempts = 0;
+        loop {
+            let (st, manifest, missing) = Self::load_once(name, dir.clone(), interner)?;
+            if !missing || attempts >= 4 {
+                return Ok(st);
+            }
+            // A listed segment is gone. Under the lock that is a crash right after a manifest
+            // switch; for a read-only handle (no lock) the writer may have compacted meanwhile:
+            // then the manifest has changed, and reading again gets the new segments.
+            if fs::read(dir.join(MANIFEST)).ok() == manifest {
+                return Ok(st);
+            }
+            attempts += 1;
+        }
+    }
+
+    /// One pass of [`IndexState::load`]: the state, the manifest's bytes, and whether a
+    /// segment the manifest lists was missing.
+    fn load_once(
+        name: &str,
+        dir: PathBuf,
+        interner: &mut Interner,
+    ) -> Result<(Self, Option<Vec<u8>>, bool), StoreError> {
         let mut st = IndexState::empty(name, dir);
         let mpath = st.dir.join(MANIFEST);
-        let manifest: Manifest = match fs::read(&mpath) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                StoreError::BadRequest(format!(
-                    "{}: not a tidewatch index manifest ({e}); expected JSON with `segments`",
-                    mpath.display()
-                ))
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(st),
+        let manifest_bytes = match fs::read(&mpath) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((st, None, false)),
             Err(e) => return Err(io_err(&mpath, e)),
         };
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|e| {
+            StoreError::BadRequest(format!(
+                "{}: not a tidewatch index manifest ({e}); expected JSON with `segments`",
+                mpath.display()
+            ))
+        })?;
+        let mut missing = false;
         st.generation = manifest.generation;
         st.next_seq = manifest.max_seq_no;
         let nseg = manifest.segments.len();
@@ -735,7 +760,10 @@ impl IndexState {
             match File::open(&path) {
                 Ok(mut f) => f.read_to_end(&mut bytes).map_err(|e| io_err(&path, e))?,
                 // A segment listed but never written (crash right after the manifest).
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    missing = true;
+                    0
+                }
                 Err(e) => return Err(io_err(&path, e)),
             };
             let good = st.replay(&path, &bytes, i + 1 == nseg, interner);
@@ -745,7 +773,7 @@ impl IndexState {
             }
         }
         st.segments = manifest.segments;
-        Ok(st)
+        Ok((st, Some(manifest_bytes), missing))
     }
 
     /// Applies the records of one segment; returns the length of the good prefix.
