@@ -314,6 +314,8 @@ pub(crate) struct IndexState {
     active_len: u64,
     /// Torn bytes found at the end of the active segment on load, cut before the next append.
     torn_tail: bool,
+    /// The active segment, open for appending after the first append (checked then).
+    active_file: Option<File>,
     /// Records skipped on load because their checksum did not match.
     pub(crate) skipped_records: usize,
 }
@@ -698,6 +700,7 @@ impl IndexState {
             segments: Vec::new(),
             active_len: 0,
             torn_tail: false,
+            active_file: None,
             skipped_records: 0,
         }
     }
@@ -1094,27 +1097,38 @@ impl IndexState {
             self.segments.push(seg);
             self.active_len = 0;
             self.torn_tail = false;
+            self.active_file = None;
         }
         let path = self
             .dir
             .join(self.segments.last().map(String::as_str).unwrap_or_default());
-        let mut f = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io_err(&path, e))?;
-        if self.torn_tail || f.metadata().map(|m| m.len()).unwrap_or(0) != self.active_len {
-            // Cut a torn tail (or anything past the last good record) before appending.
-            f.set_len(self.active_len).map_err(|e| io_err(&path, e))?;
-            self.torn_tail = false;
-        }
+        let mut f = match self.active_file.take() {
+            Some(f) => f,
+            None => {
+                let f = OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(false)
+                    .open(&path)
+                    .map_err(|e| io_err(&path, e))?;
+                let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                if self.torn_tail || len != self.active_len {
+                    // Cut a torn tail (or anything past the last good record) first.
+                    f.set_len(self.active_len).map_err(|e| io_err(&path, e))?;
+                    self.torn_tail = false;
+                }
+                f
+            }
+        };
         use std::io::{Seek, SeekFrom};
         f.seek(SeekFrom::Start(self.active_len))
             .map_err(|e| io_err(&path, e))?;
         f.write_all(bytes).map_err(|e| io_err(&path, e))?;
         f.sync_data().map_err(|e| io_err(&path, e))?;
         self.active_len += bytes.len() as u64;
+        // Kept only after a complete write: after a failure the next append opens the file
+        // again and cuts what the failed one left past the last good record.
+        self.active_file = Some(f);
         Ok(())
     }
 
