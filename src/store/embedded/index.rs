@@ -314,6 +314,8 @@ pub(crate) struct IndexState {
     active_len: u64,
     /// Torn bytes found at the end of the active segment on load, cut before the next append.
     torn_tail: bool,
+    /// The active segment, open for appending after the first append (checked then).
+    active_file: Option<File>,
     /// Records skipped on load because their checksum did not match.
     pub(crate) skipped_records: usize,
 }
@@ -698,6 +700,7 @@ impl IndexState {
             segments: Vec::new(),
             active_len: 0,
             torn_tail: false,
+            active_file: None,
             skipped_records: 0,
         }
     }
@@ -708,18 +711,43 @@ impl IndexState {
         dir: PathBuf,
         interner: &mut Interner,
     ) -> Result<Self, StoreError> {
+        let mut attempts = 0;
+        loop {
+            let (st, manifest, missing) = Self::load_once(name, dir.clone(), interner)?;
+            if !missing || attempts >= 4 {
+                return Ok(st);
+            }
+            // A listed segment is gone. Under the lock that is a crash right after a manifest
+            // switch; for a read-only handle (no lock) the writer may have compacted meanwhile:
+            // then the manifest has changed, and reading again gets the new segments.
+            if fs::read(dir.join(MANIFEST)).ok() == manifest {
+                return Ok(st);
+            }
+            attempts += 1;
+        }
+    }
+
+    /// One pass of [`IndexState::load`]: the state, the manifest's bytes, and whether a
+    /// segment the manifest lists was missing.
+    fn load_once(
+        name: &str,
+        dir: PathBuf,
+        interner: &mut Interner,
+    ) -> Result<(Self, Option<Vec<u8>>, bool), StoreError> {
         let mut st = IndexState::empty(name, dir);
         let mpath = st.dir.join(MANIFEST);
-        let manifest: Manifest = match fs::read(&mpath) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                StoreError::BadRequest(format!(
-                    "{}: not a tidewatch index manifest ({e}); expected JSON with `segments`",
-                    mpath.display()
-                ))
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(st),
+        let manifest_bytes = match fs::read(&mpath) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((st, None, false)),
             Err(e) => return Err(io_err(&mpath, e)),
         };
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|e| {
+            StoreError::BadRequest(format!(
+                "{}: not a tidewatch index manifest ({e}); expected JSON with `segments`",
+                mpath.display()
+            ))
+        })?;
+        let mut missing = false;
         st.generation = manifest.generation;
         st.next_seq = manifest.max_seq_no;
         let nseg = manifest.segments.len();
@@ -735,7 +763,10 @@ impl IndexState {
             match File::open(&path) {
                 Ok(mut f) => f.read_to_end(&mut bytes).map_err(|e| io_err(&path, e))?,
                 // A segment listed but never written (crash right after the manifest).
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    missing = true;
+                    0
+                }
                 Err(e) => return Err(io_err(&path, e)),
             };
             let good = st.replay(&path, &bytes, i + 1 == nseg, interner);
@@ -745,7 +776,7 @@ impl IndexState {
             }
         }
         st.segments = manifest.segments;
-        Ok(st)
+        Ok((st, Some(manifest_bytes), missing))
     }
 
     /// Applies the records of one segment; returns the length of the good prefix.
@@ -1066,27 +1097,38 @@ impl IndexState {
             self.segments.push(seg);
             self.active_len = 0;
             self.torn_tail = false;
+            self.active_file = None;
         }
         let path = self
             .dir
             .join(self.segments.last().map(String::as_str).unwrap_or_default());
-        let mut f = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io_err(&path, e))?;
-        if self.torn_tail || f.metadata().map(|m| m.len()).unwrap_or(0) != self.active_len {
-            // Cut a torn tail (or anything past the last good record) before appending.
-            f.set_len(self.active_len).map_err(|e| io_err(&path, e))?;
-            self.torn_tail = false;
-        }
+        let mut f = match self.active_file.take() {
+            Some(f) => f,
+            None => {
+                let f = OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(false)
+                    .open(&path)
+                    .map_err(|e| io_err(&path, e))?;
+                let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                if self.torn_tail || len != self.active_len {
+                    // Cut a torn tail (or anything past the last good record) first.
+                    f.set_len(self.active_len).map_err(|e| io_err(&path, e))?;
+                    self.torn_tail = false;
+                }
+                f
+            }
+        };
         use std::io::{Seek, SeekFrom};
         f.seek(SeekFrom::Start(self.active_len))
             .map_err(|e| io_err(&path, e))?;
         f.write_all(bytes).map_err(|e| io_err(&path, e))?;
         f.sync_data().map_err(|e| io_err(&path, e))?;
         self.active_len += bytes.len() as u64;
+        // Kept only after a complete write: after a failure the next append opens the file
+        // again and cuts what the failed one left past the last good record.
+        self.active_file = Some(f);
         Ok(())
     }
 

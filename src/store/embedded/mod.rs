@@ -9,6 +9,20 @@
 //! values per document) and answers requests by scanning those columns, which is fast enough
 //! for millions of documents on one machine.
 //!
+//! # In memory
+//! - Document ids and sources (compact JSON, serialised once per write straight into the
+//!   segment record) live in 4 MB arena blocks, and ids are found through a map keyed by a
+//!   64-bit hash of the id (with a side map for ids whose hash is taken): no heap allocation
+//!   per stored document. Half a million small long-lived allocations interleaved with each
+//!   bulk request's JSON trees had fragmented glibc's heap so badly that its `malloc` and
+//!   `free` took most of an ingest.
+//! - `bool` clauses after the first test only the documents the earlier ones kept.
+//! - Composite paging: the groups of a request of the datafeed's shape (`size: 0`, one
+//!   top-level `composite`) are kept for its next pages, keyed by the searched indices'
+//!   versions (every write changes them) and the body without `after`; a further page is a
+//!   binary search plus the page's own buckets, without evaluating the query again. The four
+//!   most recent requests are kept; bodies with `now` never are.
+//!
 //! # On disk
 //! `DIR/LOCK` (pid and host of the writing process) and `DIR/indices/<index>/` with a
 //! `manifest.json` and append-only segment files of checksummed NDJSON-like records (see
@@ -97,22 +111,21 @@
 //!   `buckets_path` `"agg>metric"` or `"agg>_count"`.
 //!
 //! # Measured (release build, 2-core VM shared with other builds)
-//! `perf_500k` in `tests.rs` builds 500,000 ECS access-log documents (14 days, 12 countries,
-//! ~5,000 URLs) and reports CPU time, which is steadier than wall time on a busy machine:
-//! - bulk indexing in 10,000-document calls (one fsync each): 3.6 to 3.8 s CPU, 130,000 to
-//!   140,000 docs/s (wall 4 to 9 s depending on load and disk);
-//! - reopening and loading the index: 1.1 to 1.3 s CPU, 380,000 to 470,000 docs/s;
-//! - the datafeed request (range on `@timestamp` over the 14 days, `date_histogram` 15m >
-//!   `terms` country size 10,000 > `cardinality` of `url.original`, 1,344 buckets):
-//!   65 to 85 ms (wall up to 170 ms under load);
-//! - composite paging over the same (`date_histogram` 15m x `terms` country, 16,128 keys,
-//!   pages of 1,000 with a `cardinality` sub-aggregation): 18 pages in 0.4 to 1 s;
-//! - a loaded store of 500,000 documents takes about 470 MB resident (about 150 MB of it the
-//!   sources kept as JSON text); 152 MB on disk.
+//! The pipeline as users run it, CPU time (steadier than wall time on the shared machine):
+//! - `tidewatch ingest` of the demo log (549,839 lines, gzip, 1,000-document bulk requests,
+//!   one fsync each): 4.0 to 4.7 s CPU, about 120,000 lines/s, parsing included (before
+//!   the arena: 14 to 22 s); the 550 fsyncs add about 2 s of waiting on this disk;
+//! - `tidewatch demo` (generate, ingest, run the 5 example jobs): 7 to 9 s CPU (before:
+//!   28 to 36 s);
+//! - `tidewatch run --once` over the ingested demo store (loading 550,000 documents
+//!   included): about 5 s CPU.
 //!
-//! Reproduce: `cargo test --release --lib store::embedded::tests::perf -- --ignored
-//! --nocapture` (`TW_PERF_DOCS` changes the size; `TW_PERF_DIR` keeps the data, and a second
-//! run over it only loads and queries, so `/usr/bin/time -v` shows the loaded store's memory).
+//! Reproduce: `cargo bench --bench store` (ingest through the ingest `Loader`, index load,
+//! the demo jobs' lookback fetches; `TIDEWATCH_BENCH_DAYS` shortens the log). `perf_500k` in
+//! `tests.rs` (`cargo test --release --lib store::embedded::tests::perf -- --ignored
+//! --nocapture`, `TW_PERF_DOCS` changes the size) measures the store alone on documents
+//! built up front, which flatters bulk indexing (it measured 130,000 docs/s while the real
+//! pipeline ran at 37,000 lines/s).
 //!
 //! Not supported (answered with [`StoreError::BadRequest`] naming the alternative): scripts,
 //! regular expressions in `include`/`exclude`, calendar months/years, time zones, date math

@@ -1312,6 +1312,36 @@ fn read_only_refresh_sees_new_writes() {
 }
 
 #[test]
+fn read_only_handles_follow_a_compaction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    let w = EmbeddedStore::open(&dir).unwrap();
+    for v in 0..3 {
+        let docs = (0..50)
+            .map(|i| BulkDoc {
+                id: Some(format!("id{i}")),
+                source: json!({"v": v, "i": i}),
+            })
+            .collect();
+        w.bulk("x", docs).unwrap();
+    }
+    let ro = EmbeddedStore::open_read_only(&dir).unwrap();
+    assert_eq!(total(&ro.search("x", &json!({})).unwrap()), 50);
+    let seg = |n: u32| dir.join(format!("indices/x/seg-{n:08}.log"));
+    assert!(seg(1).exists());
+    w.compact("x").unwrap();
+    assert!(
+        !seg(1).exists() && seg(2).exists(),
+        "compaction switched segments"
+    );
+    ro.refresh("x").unwrap();
+    let r = ro
+        .search("x", &json!({"query": {"term": {"v": 2}}, "size": 0}))
+        .unwrap();
+    assert_eq!(total(&r), 50);
+}
+
+#[test]
 fn responses_are_deterministic() {
     let body = json!({"size": 3, "sort": [{"bytes": "desc"}], "aggs": {
         "t": {"terms": {"field": "source.address", "size": 10}, "aggs": {"u": {"terms": {"field": "url.original"}}}},
