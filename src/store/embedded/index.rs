@@ -1015,23 +1015,38 @@ impl IndexState {
                 self.name
             )));
         }
-        let appended = self.append(&buf);
-        if let Err(e) = appended {
-            self.write_buf = buf;
-            return Err(e);
-        }
+        let (path, to_sync) = match self.write_segment(&buf) {
+            Ok(written) => written,
+            Err(e) => {
+                self.write_buf = buf;
+                return Err(e);
+            }
+        };
         self.next_seq += docs.len() as u64;
         self.version = next_version();
-        for ((doc, seq), span) in docs.into_iter().zip(&seqs).zip(spans) {
-            self.leaves_of_value(&doc.source, interner);
-            let id = doc.id.unwrap_or_default();
-            // Serialised JSON is UTF-8; a failure here would be a serde_json bug.
-            let src = std::str::from_utf8(&buf[span]).unwrap_or("null");
-            if self.apply_index(&id, *seq, src).is_none() {
-                return Err(StoreError::BadRequest(format!(
-                    "{}: document `{id}` is larger than 4 GiB",
-                    self.name
-                )));
+        // The fsync runs beside the in-memory indexing of the same documents; the call returns
+        // only once both are done. Should the fsync fail, the documents are written and
+        // searchable but their durability is unknown, and the error is returned.
+        let synced = std::thread::scope(|scope| {
+            let sync = scope.spawn(move || to_sync.sync_data());
+            for ((doc, seq), span) in docs.into_iter().zip(&seqs).zip(spans) {
+                self.leaves_of_value(&doc.source, interner);
+                let id = doc.id.unwrap_or_default();
+                // Serialised JSON is UTF-8; a failure here would be a serde_json bug.
+                let src = std::str::from_utf8(&buf[span]).unwrap_or("null");
+                // Sizes were checked before the write, so the arena takes every document.
+                let _ = self.apply_index(&id, *seq, src);
+            }
+            sync.join()
+        });
+        match synced {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(io_err(&path, e)),
+            Err(_) => {
+                return Err(StoreError::Unavailable(format!(
+                    "{}: the fsync thread panicked",
+                    path.display()
+                )))
             }
         }
         // Keep a modest buffer for the next call; a huge one goes back to the allocator.
@@ -1086,6 +1101,13 @@ impl IndexState {
 
     /// Appends bytes to the active segment and fsyncs.
     fn append(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        let (path, f) = self.write_segment(bytes)?;
+        f.sync_data().map_err(|e| io_err(&path, e))
+    }
+
+    /// Appends bytes to the active segment without syncing; returns its path and a handle
+    /// to sync it with.
+    fn write_segment(&mut self, bytes: &[u8]) -> Result<(PathBuf, File), StoreError> {
         if self.segments.is_empty() {
             fs::create_dir_all(&self.dir).map_err(|e| io_err(&self.dir, e))?;
             if let Some(parent) = self.dir.parent() {
@@ -1124,12 +1146,12 @@ impl IndexState {
         f.seek(SeekFrom::Start(self.active_len))
             .map_err(|e| io_err(&path, e))?;
         f.write_all(bytes).map_err(|e| io_err(&path, e))?;
-        f.sync_data().map_err(|e| io_err(&path, e))?;
+        let to_sync = f.try_clone().map_err(|e| io_err(&path, e))?;
         self.active_len += bytes.len() as u64;
         // Kept only after a complete write: after a failure the next append opens the file
         // again and cuts what the failed one left past the last good record.
         self.active_file = Some(f);
-        Ok(())
+        Ok((path, to_sync))
     }
 
     /// Rewrites the live documents into one new segment, then reloads from it. Document

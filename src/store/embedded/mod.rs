@@ -28,7 +28,8 @@
 //! `manifest.json` and append-only segment files of checksummed NDJSON-like records (see
 //! `index.rs`). An index is loaded on its first use.
 //! - **Durability**: every `bulk`, `put` and `delete_by_query` call fsyncs before it returns
-//!   (one fsync per call, not per document). `refresh` has nothing left to flush.
+//!   (one fsync per call, not per document; in `bulk` it runs on a helper thread beside the
+//!   in-memory indexing of the same documents). `refresh` has nothing left to flush.
 //! - **Crash safety**: a torn last record is detected by its checksum (or missing newline),
 //!   ignored on load and cut off before the next append; a corrupted record elsewhere is
 //!   skipped with a warning. Neither poisons the index.
