@@ -1,6 +1,7 @@
 //! The cluster suite against a real Elasticsearch 7.17 node started from
 //! `tests/engine/elasticsearch` (or the engine at `TIDEWATCH_ENGINE_URL`).
 
+mod common;
 mod support;
 
 /// The engine this binary runs against.

@@ -23,6 +23,7 @@
 //! Pictures go to `target/tmp/ui-artifacts/`; with `TIDEWATCH_BLESS=1` they are also copied to
 //! `docs/` (the README and docs/kibana.md show them).
 
+mod common;
 #[allow(dead_code)]
 #[path = "support/engine.rs"]
 mod engine;
@@ -111,32 +112,6 @@ fn node_with_env(dir: &Path, args: &[String], env: &[(&str, &str)]) {
         args.join(" "),
         out.status
     );
-}
-
-/// Every document of an index with its id, in `_id` order.
-fn all_docs(store: &dyn Store, index: &str) -> Vec<(String, Value)> {
-    let mut out = Vec::new();
-    let mut after: Option<Value> = None;
-    loop {
-        let mut body =
-            json!({ "size": 5000, "query": { "match_all": {} }, "sort": [{ "_id": "asc" }] });
-        if let Some(a) = &after {
-            body["search_after"] = a.clone();
-        }
-        let resp = store.search(index, &body).expect("search results");
-        let hits = resp["hits"]["hits"].as_array().cloned().unwrap_or_default();
-        if hits.is_empty() {
-            break;
-        }
-        for h in &hits {
-            out.push((
-                h["_id"].as_str().expect("_id").to_string(),
-                h["_source"].clone(),
-            ));
-            after = h.get("sort").cloned();
-        }
-    }
-    out
 }
 
 /// What the checks need to know of one injected incident.
@@ -695,7 +670,9 @@ fn user_loop_on_one_demo_run() {
         .position(|e| e.incident.name == "503-burst")
         .expect("the demo injects the 503 burst");
 
-    let docs = all_docs(&store, RESULTS_INDEX);
+    let docs: Vec<(String, Value)> = common::all_documents(&store, RESULTS_INDEX)
+        .into_iter()
+        .collect();
     let results = out.join("demo-results.ndjson");
     let mut text = String::new();
     for (_, d) in &docs {

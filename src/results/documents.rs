@@ -235,27 +235,61 @@ pub fn influencer_doc(job_id: &str, i: &InfluencerResult, bucket_span_s: u64) ->
     (id, Value::Object(doc))
 }
 
+/// The fields naming one series of a job in model-plot and forecast documents.
+fn series_fields(
+    doc: &mut Map<String, Value>,
+    detector_index: usize,
+    function: &str,
+    field_name: &Option<String>,
+    partition: &Option<(String, String)>,
+    by: &Option<(String, String)>,
+) {
+    doc.insert("detector_index".into(), json!(detector_index));
+    doc.insert("model_feature".into(), json!(function));
+    if let Some(f) = field_name {
+        doc.insert("model_field_name".into(), json!(f));
+    }
+    split_fields(doc, "partition", partition);
+    split_fields(doc, "by", by);
+}
+
+/// `{prefix}_{timestamp}_{span}_{detector}_{split hash}`: one series' document at one time.
+fn series_doc_id(
+    prefix: &str,
+    timestamp: EpochMillis,
+    bucket_span_s: u64,
+    detector_index: usize,
+    partition: &Option<(String, String)>,
+    by: &Option<(String, String)>,
+) -> String {
+    let h = split_hash(&[partition, by]);
+    format!("{prefix}_{timestamp}_{bucket_span_s}_{detector_index}_{h}")
+}
+
 /// The `model_plot` document and its id.
 pub fn model_plot_doc(job_id: &str, m: &ModelPlotPoint, bucket_span_s: u64) -> (String, Value) {
     let mut doc = common(job_id, "model_plot", m.timestamp, bucket_span_s);
-    doc.insert("detector_index".into(), json!(m.detector_index));
-    doc.insert("model_feature".into(), json!(m.function));
-    if let Some(f) = &m.field_name {
-        doc.insert("model_field_name".into(), json!(f));
-    }
-    split_fields(&mut doc, "partition", &m.partition);
-    split_fields(&mut doc, "by", &m.by);
+    series_fields(
+        &mut doc,
+        m.detector_index,
+        &m.function,
+        &m.field_name,
+        &m.partition,
+        &m.by,
+    );
     if let Some(a) = m.actual {
         doc.insert("actual".into(), num(a));
     }
     doc.insert("model_median".into(), num(m.median));
     doc.insert("model_lower".into(), num(m.lower));
     doc.insert("model_upper".into(), num(m.upper));
-    let id = format!(
-        "{job_id}_model_plot_{}_{bucket_span_s}_{}_{}",
+    let id = series_doc_id(
+        &format!("{job_id}_model_plot"),
         m.timestamp,
+        bucket_span_s,
         m.detector_index,
-        split_hash(&[&m.partition, &m.by])
+        &m.partition,
+        &m.by,
     );
     (id, Value::Object(doc))
 }
@@ -297,22 +331,25 @@ pub fn model_forecast_doc(
     doc.remove("is_interim");
     doc.insert("forecast_id".into(), json!(forecast_id));
     doc.insert("forecast_create_timestamp".into(), json!(create_timestamp));
-    doc.insert("detector_index".into(), json!(p.detector_index));
-    doc.insert("model_feature".into(), json!(p.function));
+    series_fields(
+        &mut doc,
+        p.detector_index,
+        &p.function,
+        &p.field_name,
+        &p.partition,
+        &p.by,
+    );
     doc.insert("function".into(), json!(p.function));
-    if let Some(f) = &p.field_name {
-        doc.insert("model_field_name".into(), json!(f));
-    }
-    split_fields(&mut doc, "partition", &p.partition);
-    split_fields(&mut doc, "by", &p.by);
     doc.insert("forecast_prediction".into(), num(p.prediction));
     doc.insert("forecast_lower".into(), num(p.lower));
     doc.insert("forecast_upper".into(), num(p.upper));
-    let id = format!(
-        "{job_id}_model_forecast_{forecast_id}_{}_{bucket_span_s}_{}_{}",
+    let id = series_doc_id(
+        &format!("{job_id}_model_forecast_{forecast_id}"),
         p.timestamp,
+        bucket_span_s,
         p.detector_index,
-        split_hash(&[&p.partition, &p.by])
+        &p.partition,
+        &p.by,
     );
     (id, Value::Object(doc))
 }

@@ -121,7 +121,7 @@ fn build_demo() -> Demo {
         runner::run_lookback(&embedded, job, Some(runner::STATE_INDEX), &stop)
             .expect("embedded lookback");
     }
-    let reference = embedded_docs(&embedded, &file.jobs[0].results_index);
+    let reference = crate::common::all_documents(&embedded, &file.jobs[0].results_index);
     let latest = datafeed::data_extent(&embedded, &file.jobs[0])
         .expect("extent")
         .expect("data")
@@ -209,32 +209,6 @@ pub fn engine_demo() -> &'static EngineDemo {
             ingest_time,
         }
     })
-}
-
-/// Every document of an embedded index, by id.
-fn embedded_docs(store: &dyn Store, index: &str) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    let mut after: Option<Value> = None;
-    loop {
-        let mut body =
-            json!({ "size": 5000, "query": { "match_all": {} }, "sort": [{ "_id": "asc" }] });
-        if let Some(a) = &after {
-            body["search_after"] = a.clone();
-        }
-        let resp = store.search(index, &body).expect("search");
-        let hits = resp["hits"]["hits"].as_array().cloned().unwrap_or_default();
-        if hits.is_empty() {
-            return out;
-        }
-        for h in &hits {
-            let id = h["_id"].as_str().expect("id").to_string();
-            assert!(
-                out.insert(id.clone(), h["_source"].clone()).is_none(),
-                "duplicate {id}"
-            );
-            after = h.get("sort").cloned();
-        }
-    }
 }
 
 /// A document read from the engine, with how many times it was written.
