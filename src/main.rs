@@ -221,7 +221,18 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
         }
         Command::Serve(args) => {
             let jobs = config::load_jobs(std::slice::from_ref(&args.jobs))?;
-            let store: std::sync::Arc<dyn store::Store> = store::open(&cli.store)?.into();
+            // Beside a running `run` (which holds an embedded store's lock) the API still
+            // serves results, read-only; forecasts through it then need `run --http` instead.
+            let store: std::sync::Arc<dyn store::Store> = match store::open(&cli.store) {
+                Ok(s) => s.into(),
+                Err(store::StoreError::Locked(holder)) => {
+                    eprintln!(
+                        "note: {holder}; serving read-only (POST /api/jobs/ID/_forecast will fail)"
+                    );
+                    store::open_read_only(&cli.store)?.into()
+                }
+                Err(e) => return Err(e.into()),
+            };
             let state = tidewatch::api::AppState::new(store, jobs).with_token(args.token.clone());
             eprintln!("serving the web UI and API on http://{}/", args.http);
             tidewatch::api::serve_blocking(args.http, state)?;
@@ -333,7 +344,7 @@ fn status(
             known.join(", ")
         )));
     }
-    let store = store::open(store_spec)?;
+    let store = store::open_read_only(store_spec)?;
     for job in selected {
         let doc = runner::load_stats(store.as_ref(), runner::STATE_INDEX, &job.job_id)?;
         match (doc, json) {
@@ -430,7 +441,7 @@ fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitC
         ),
         None => parse(&args.from)?,
     };
-    let store = store::open(store_spec)?;
+    let store = store::open_read_only(store_spec)?;
     // Which jobs, and where their results live: from the job files when they load, else the
     // named job in the default (or --index) results index.
     let known = config::load_jobs(std::slice::from_ref(&args.jobs)).unwrap_or_default();
