@@ -211,7 +211,7 @@ impl Population {
         // Outliers are learned at most at twice a more robust edge (the top EDGE_SHARE in a
         // large population), so a handful of extreme buckets cannot move it.
         let robust = self
-            .upper_quantile_pos((EDGE_COUNT / total).max(EDGE_SHARE).min(0.01))
+            .upper_quantile_pos((EDGE_COUNT / total).clamp(EDGE_SHARE, 0.01))
             .max(p99);
         // Tail index from the bulk: survival falls tenfold between p90 and p99.
         let slope = std::f64::consts::LN_10 / (p99 - p90).max(PER_OCTAVE * 0.25);
