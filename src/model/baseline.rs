@@ -50,11 +50,15 @@ const TAIL_K: f64 = 30.0;
 /// overstates the bulk's spread and 0.9 is used (measured on the KPI data, docs/quality.md).
 /// Counts are floored by Poisson noise, so this does not make count detectors noisier.
 const SPREAD_PER_MAD: f64 = 0.9;
+/// The spread is at least this share of the long-run spread.
+const LONG_FLOOR: f64 = 0.5;
+/// The long-run spread learns residuals clipped at this many times itself.
+const LONG_CLIP: f64 = 10.0;
 /// Confidence while learning: starts at this share and reaches 1 after three cycles,
 /// quadratically.
 const CONFIDENCE_START: f64 = 0.1;
 /// Size of the serialized state in bytes.
-pub const STATE_BYTES: usize = 8 * 4 + 4 * 17 + 4 * (DAILY + WEEKLY + SPREAD) + 8;
+pub const STATE_BYTES: usize = 8 * 4 + 4 * 17 + 4 * (DAILY + WEEKLY + SPREAD) + 12;
 
 /// Per-partition time-series model: fixed size, no allocation, deterministic.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +102,10 @@ pub struct Baseline {
     /// Reference level for the weekly profile: a days-long average of the value without
     /// its daily shape, so weekday offsets are not learned against a lagging baseline.
     week_base: f32,
+    /// Long-run spread: mean absolute residual over the configured half-life, clipped only
+    /// at [`LONG_CLIP`] times itself. A floor for the spread that does not collapse when a
+    /// series sits at exactly the same value (often 0) for long stretches between events.
+    long_scale: f32,
 }
 
 /// Fractional slot position of `time` in a cycle of `period` split into `n` slots.
@@ -187,6 +195,7 @@ impl Baseline {
             spread: [1.0; SPREAD],
             prior_ttl: 0.0,
             week_base: 0.0,
+            long_scale: 0.0,
         }
     }
 
@@ -276,7 +285,7 @@ impl Baseline {
             ValueKind::Count => typical.max(1.0).sqrt(),
             ValueKind::Metric => (typical.abs() * 1e-3).max(1e-9),
         };
-        learned.max(floor)
+        learned.max(floor).max(LONG_FLOOR * self.long_scale as f64)
     }
 
     /// Typical value and 95 % bounds at `time` without learning.
@@ -648,6 +657,15 @@ impl Baseline {
         let shape = self.spread[shape_i] as f64;
         let cap = if self.n < 4 { f64::INFINITY } else { clip };
         let ar = resid.min(cap);
+        let long = self.long_scale as f64;
+        // Unclipped while it knows nothing (a series that starts at exactly 0 has no spread
+        // to clip against).
+        let lr = if self.n < 4 || long <= 0.0 {
+            resid
+        } else {
+            resid.min(LONG_CLIP * long)
+        };
+        self.long_scale += (lambda.max(early) * (lr - long)) as f32;
         self.scale += (ls * (ar / shape.max(0.05) - self.scale as f64)) as f32;
         if cfg.bucket_span_ms * 4 <= DAY_MS && self.scale > 0.0 && self.n >= 4 {
             let gain = (lambda * SPREAD as f64).max(early * 4.0).min(0.5);
@@ -799,6 +817,7 @@ impl Baseline {
         }
         out.extend_from_slice(&self.prior_ttl.to_le_bytes());
         out.extend_from_slice(&self.week_base.to_le_bytes());
+        out.extend_from_slice(&self.long_scale.to_le_bytes());
         debug_assert_eq!(out.len(), STATE_BYTES);
         out
     }
@@ -851,6 +870,7 @@ impl Baseline {
         }
         b.prior_ttl = f32_(take(4));
         b.week_base = f32_(take(4));
+        b.long_scale = f32_(take(4));
         Some(b)
     }
 }
@@ -1159,6 +1179,34 @@ pub(crate) mod tests {
         );
         let o = b.observe(&cfg, t, 40.0);
         assert!(score(&o) >= 75.0, "0 -> 40 scored {}", score(&o));
+    }
+
+    #[test]
+    fn a_stretch_at_exactly_zero_keeps_a_spread() {
+        // A noisy series that then sits at exactly 0 for six days (a job that only reports
+        // events): the short-term spread collapses, the long-run spread floor does not, so
+        // a value within the series' usual noise is not an incident.
+        let cfg = metric_cfg(Tail::Both);
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(15);
+        let mut t = 0;
+        for _ in 0..8 * 96 {
+            b.observe(&cfg, t, (2.0 + rng.normal()).max(0.0));
+            t += M15;
+        }
+        for _ in 0..6 * 96 {
+            b.observe(&cfg, t, 0.0);
+            t += M15;
+        }
+        let e = b.expected(&cfg, t);
+        assert!(e.upper - e.typical > 0.3, "bounds collapsed: {e:?}");
+        let ordinary = score(&b.clone().observe(&cfg, t, 1.0));
+        assert!(
+            ordinary < 75.0,
+            "a value within the usual noise scored {ordinary}"
+        );
+        let big = score(&b.observe(&cfg, t, 40.0));
+        assert!(big >= 75.0, "a 40 scored {big}");
     }
 
     #[test]
