@@ -61,6 +61,10 @@ enum Command {
         /// Bearer token for the API (required when --http is not a loopback address).
         #[arg(long, env = "TIDEWATCH_API_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// How long a job's lease lasts without renewal: after a runner dies, another takes
+        /// its jobs over once this has passed (renewed every third of it).
+        #[arg(long, default_value = "60s", value_parser = parse_lease_ttl)]
+        lease_ttl: std::time::Duration,
     },
     /// Prints a job's results.
     Results(ResultsArgs),
@@ -185,13 +189,18 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             once,
             http,
             token,
+            lease_ttl,
         } => {
             let jobs = config::load_jobs(&[jobs])?;
             let store: std::sync::Arc<dyn store::Store> = store::open(&cli.store)?.into();
             let stop = stop_on_signal()?;
             if !once {
                 let api = http.map(|addr| (addr, token));
-                return follow_real_time(store, &jobs, &stop, api);
+                let options = runner::RealtimeOptions {
+                    lease_ttl_ms: lease_ttl.as_millis() as i64,
+                    ..runner::RealtimeOptions::default()
+                };
+                return follow_real_time(store, &jobs, &stop, api, options);
             }
             for job in &jobs {
                 if stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -242,6 +251,16 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
     }
 }
 
+fn parse_lease_ttl(text: &str) -> Result<std::time::Duration, String> {
+    let d = time::parse_duration(text)?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err(format!(
+            "`{text}` is too short a lease; expected at least `1s`"
+        ));
+    }
+    Ok(d)
+}
+
 /// A flag that Ctrl-C or SIGTERM sets: work stops after the current chunk and checkpoint.
 fn stop_on_signal() -> tidewatch::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -261,6 +280,7 @@ fn follow_real_time(
     jobs: &[config::Job],
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
     api: Option<(std::net::SocketAddr, Option<String>)>,
+    options: runner::RealtimeOptions,
 ) -> tidewatch::Result<ExitCode> {
     let metrics = std::sync::Arc::new(tidewatch::api::Metrics::new());
     if let Some((addr, token)) = api {
@@ -292,12 +312,7 @@ fn follow_real_time(
         eprintln!("serving the web UI and API on http://{addr}/");
     }
     let clock = runner::SystemClock;
-    let mut realtime = runner::Realtime::new(
-        store.as_ref(),
-        jobs,
-        runner::RealtimeOptions::default(),
-        &clock,
-    )?;
+    let mut realtime = runner::Realtime::new(store.as_ref(), jobs, options, &clock)?;
     eprintln!(
         "following {} job(s) in real time; Ctrl-C to stop",
         jobs.len()

@@ -712,3 +712,171 @@ fn two_runners_split_the_jobs_and_one_takes_over_when_the_other_stops() {
         &got,
     );
 }
+
+/// The holder (`host:pid`) of a job's lease in the default state index, if any.
+fn lease_holder(url: &str, job_id: &str) -> Option<String> {
+    let (status, body) = http(
+        "GET",
+        &format!("{url}/{}/_doc/{job_id}_lease", runner::STATE_INDEX),
+        None,
+    );
+    if status != 200 {
+        return None;
+    }
+    let expires = body["_source"]["expires"].as_i64().unwrap_or(0);
+    let now = chrono::Utc::now().timestamp_millis();
+    (expires > now).then(|| body["_source"]["holder"].as_str().unwrap_or("").to_string())
+}
+
+/// Polls `check` every 200 ms for at most `limit`; the last value it returned.
+fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_runner_process_killed_with_sigkill_hands_its_jobs_to_another_process() {
+    let url = &the_engine().url;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = format!("procs-events-{}", std::process::id());
+    let results = "tidewatch-results-procs";
+    // Three hours of events up to now, so `run` looks back a little and then follows real time.
+    let now = chrono::Utc::now().timestamp_millis();
+    let start = now - now.rem_euclid(SPAN) - 12 * SPAN;
+    let mut docs = Vec::new();
+    let mut t = start;
+    while t < now {
+        for (i, region) in ["eu", "us"].iter().enumerate() {
+            docs.push(tidewatch::store::BulkDoc {
+                id: Some(format!("{region}-{t}")),
+                source: json!({ "@timestamp": tidewatch::time::format_millis(t + i as i64), "region": region }),
+            });
+        }
+        t += MINUTE;
+    }
+    let mapping = json!({
+        "settings": { "number_of_shards": 1, "number_of_replicas": 0 },
+        "mappings": { "properties": {
+            "@timestamp": { "type": "date" },
+            "region": { "type": "keyword" }
+        } }
+    });
+    let (status, body) = http("PUT", &format!("{url}/{index}"), Some(&mapping));
+    assert_eq!(status, 200, "create {index}: {body}");
+    let store = connect(url);
+    store.bulk(&index, docs).expect("bulk events");
+    store.refresh(&index).expect("refresh");
+    let jobs_dir = dir.path().join("jobs");
+    std::fs::create_dir_all(&jobs_dir).expect("jobs dir");
+    let job_ids = [
+        format!("procs_a_{}", std::process::id()),
+        format!("procs_b_{}", std::process::id()),
+    ];
+    for id in &job_ids {
+        let yaml = format!(
+            "job_id: {id}\nanalysis_config:\n  bucket_span: 15m\n  detectors:\n    - function: count\n      partition_field_name: region\ndatafeed_config:\n  indices: [{index}]\n  query_delay: 1m\nresults_index: {results}\n"
+        );
+        std::fs::write(jobs_dir.join(format!("{id}.yml")), yaml).expect("job file");
+    }
+    let spawn = |name: &str| {
+        let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).expect("log");
+        std::process::Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+            .args(["--store", url, "run", "--lease-ttl", "3s", "--jobs"])
+            .arg(&jobs_dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn tidewatch run")
+    };
+    let holders = || {
+        job_ids
+            .iter()
+            .map(|id| lease_holder(url, id))
+            .collect::<Option<Vec<_>>>()
+    };
+
+    // The first runner takes both jobs...
+    let mut first = spawn("first");
+    let pid_of = |child: &std::process::Child| format!(":{}", child.id());
+    let first_pid = pid_of(&first);
+    let taken = wait_for(Duration::from_secs(90), || {
+        holders().filter(|h| h.iter().all(|h| h.ends_with(&first_pid)))
+    });
+    assert!(
+        taken.is_some(),
+        "the first runner never held both jobs: {:?}\n{}",
+        holders(),
+        std::fs::read_to_string(dir.path().join("first.log")).unwrap_or_default()
+    );
+    // ...and a second one, started later, cannot take them while the first renews its leases.
+    let mut second = spawn("second");
+    let second_pid = pid_of(&second);
+    std::thread::sleep(Duration::from_secs(4));
+    let still = holders().unwrap_or_default();
+    assert!(
+        still.iter().all(|h| h.ends_with(&first_pid)),
+        "leases moved while held: {still:?}"
+    );
+
+    // SIGKILL the first: once its leases lapse (3 s), the second takes both jobs over.
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reap");
+    let killed_at = Instant::now();
+    let moved = wait_for(Duration::from_secs(30), || {
+        holders().filter(|h| h.iter().all(|h| h.ends_with(&second_pid)))
+    });
+    assert!(
+        moved.is_some(),
+        "the second runner never took over: {:?}",
+        holders()
+    );
+    let took = killed_at.elapsed();
+    assert!(took < Duration::from_secs(15), "take-over took {took:?}");
+
+    // Stop the second gracefully and check every job's buckets: each once, none missing.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let exit = second.wait().expect("wait");
+    assert!(exit.success(), "the second runner exited with {exit:?}");
+    let got = engine_docs(url, results);
+    for id in &job_ids {
+        let mut buckets: Vec<i64> = got
+            .values()
+            .filter(|d| d.source["job_id"] == id.as_str() && d.source["result_type"] == "bucket")
+            .map(|d| {
+                assert_eq!(
+                    d.version, 1,
+                    "a bucket of {id} was written twice: {:?}",
+                    d.source
+                );
+                d.source["timestamp"].as_i64().expect("timestamp")
+            })
+            .collect();
+        buckets.sort_unstable();
+        assert_eq!(
+            buckets.first(),
+            Some(&start),
+            "{id} starts at the first event"
+        );
+        assert!(buckets.len() >= 11, "{id}: only {} buckets", buckets.len());
+        for w in buckets.windows(2) {
+            assert_eq!(
+                w[1] - w[0],
+                SPAN,
+                "{id}: a bucket is missing after {}",
+                w[0]
+            );
+        }
+    }
+}
