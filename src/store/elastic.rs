@@ -463,6 +463,22 @@ impl ElasticStore {
     }
 
     /// Sends one request with retries; returns the final reply, whatever its status.
+    /// POSTs a JSON body to an idempotent endpoint (search, delete-by-query); anything but
+    /// 200 becomes the store error for `index`.
+    fn post_json(&self, path: &str, index: &str, body: &Value) -> Result<Reply, StoreError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        let reply = self.send(
+            "POST",
+            path,
+            Some((&bytes, "application/json")),
+            Idempotent::Yes,
+        )?;
+        if reply.status != 200 {
+            return Err(self.error_for("POST", path, index, None, &reply));
+        }
+        Ok(reply)
+    }
+
     fn send(
         &self,
         method: &str,
@@ -737,16 +753,7 @@ impl Store for ElasticStore {
             "/{}/_search?ignore_unavailable=true&allow_no_indices=true",
             encode_path(index)
         );
-        let bytes = serde_json::to_vec(body).map_err(|e| StoreError::BadRequest(e.to_string()))?;
-        let reply = self.send(
-            "POST",
-            &path,
-            Some((&bytes, "application/json")),
-            Idempotent::Yes,
-        )?;
-        if reply.status != 200 {
-            return Err(self.error_for("POST", &path, index, None, &reply));
-        }
+        let reply = self.post_json(&path, index, body)?;
         reply.json().ok_or_else(|| {
             StoreError::Unavailable(format!(
                 "POST {}{path}: response is not JSON: {}",
@@ -860,17 +867,7 @@ impl Store for ElasticStore {
             "/{}/_delete_by_query?conflicts=proceed&refresh=true&ignore_unavailable=true&allow_no_indices=true",
             encode_path(index)
         );
-        let bytes = serde_json::to_vec(&json!({ "query": query }))
-            .map_err(|e| StoreError::BadRequest(e.to_string()))?;
-        let reply = self.send(
-            "POST",
-            &path,
-            Some((&bytes, "application/json")),
-            Idempotent::Yes,
-        )?;
-        if reply.status != 200 {
-            return Err(self.error_for("POST", &path, index, None, &reply));
-        }
+        let reply = self.post_json(&path, index, &json!({ "query": query }))?;
         Ok(reply
             .json()
             .and_then(|b| b.get("deleted").and_then(Value::as_u64))
