@@ -15,6 +15,7 @@
 //! - [`Observation`]: the probability and the explanation (typical, bounds, reason).
 
 mod baseline;
+mod glitch;
 mod population;
 
 pub use baseline::{Baseline, STATE_BYTES};
@@ -74,6 +75,10 @@ pub enum Reason {
     MultiBucket,
     /// The signal stopped (dropped to zero or went missing).
     SignalLost,
+    /// The previous bucket left a smooth series and came straight back (reported one
+    /// bucket late; `actual` is that bucket's value, `typical` the midpoint of its
+    /// neighbours).
+    Glitch,
 }
 
 impl Reason {
@@ -89,6 +94,7 @@ impl Reason {
             Reason::RampDown => "ramp down",
             Reason::MultiBucket => "multi-bucket anomaly",
             Reason::SignalLost => "signal lost",
+            Reason::Glitch => "glitch in the previous bucket",
         }
     }
 }

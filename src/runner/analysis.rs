@@ -629,5 +629,9 @@ mod tests {
             explain(&obs(3.0, 0.0, Reason::Spike)),
             "spike: above typical (3 vs 0)"
         );
+        assert_eq!(
+            explain(&obs(828.0, 909.0, Reason::Glitch)),
+            "glitch in the previous bucket: 1.1× lower than typical (828 vs 909)"
+        );
     }
 }
