@@ -1059,39 +1059,18 @@ fn put_conflicts_and_versions() {
         )
         .unwrap();
     assert_eq!(v2.seq_no, 1);
-    // The old version no longer matches.
-    let stale = PutMode::IfMatch(IfVersion {
-        seq_no: 0,
-        primary_term: 1,
-    });
-    assert!(matches!(
-        s.put("leases", "job-a", &json!({"owner": "r2"}), stale),
-        Err(StoreError::Conflict { .. })
-    ));
-    assert!(matches!(
-        s.put(
-            "leases",
-            "job-a",
-            &json!({}),
-            PutMode::IfMatch(IfVersion {
-                seq_no: 1,
-                primary_term: 2
-            })
-        ),
-        Err(StoreError::Conflict { .. })
-    ));
-    assert!(matches!(
-        s.put(
-            "leases",
-            "nobody",
-            &json!({}),
-            PutMode::IfMatch(IfVersion {
-                seq_no: 0,
-                primary_term: 1
-            })
-        ),
-        Err(StoreError::Conflict { .. })
-    ));
+    // The old version no longer matches; nor does another term, nor any version of a missing id.
+    for (id, seq_no, primary_term) in [("job-a", 0, 1), ("job-a", 1, 2), ("nobody", 0, 1)] {
+        let mode = PutMode::IfMatch(IfVersion {
+            seq_no,
+            primary_term,
+        });
+        let put = s.put("leases", id, &json!({"owner": "r2"}), mode);
+        assert!(
+            matches!(put, Err(StoreError::Conflict { .. })),
+            "{id} at {seq_no}/{primary_term}: {put:?}"
+        );
+    }
     let got = s.get("leases", "job-a").unwrap().unwrap();
     assert_eq!((got.seq_no, got.source["renewed"].clone()), (1, json!(1)));
     drop(s);
