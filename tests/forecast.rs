@@ -3,6 +3,8 @@
 //! forecasts are deleted; a job that never ran, an unknown job and a population-only job
 //! get clear errors.
 
+mod common;
+
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -74,16 +76,8 @@ fn load_days(store: &dyn Store, days: i64) {
 }
 
 fn hits(store: &dyn Store, query: Value) -> Vec<(String, Value)> {
-    let resp = store
-        .search(
-            RESULTS,
-            &json!({ "size": 10_000, "query": query, "sort": [{ "_id": "asc" }] }),
-        )
-        .expect("search");
-    resp["hits"]["hits"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let body = json!({ "size": 10_000, "query": query, "sort": [{ "_id": "asc" }] });
+    common::search_hits(store, RESULTS, &body)
         .into_iter()
         .map(|h| {
             (

@@ -2,6 +2,8 @@
 //! `query_delay` is honoured, late documents produce an annotation, and a second runner takes
 //! a job over from the last checkpoint once the first one's lease lapses.
 
+mod common;
+
 use serde_json::{json, Value};
 use tidewatch::config;
 use tidewatch::runner::{self, ManualClock, Realtime, RealtimeOptions};
@@ -57,16 +59,8 @@ fn load(store: &dyn Store, from: i64, to: i64) {
 }
 
 fn annotations(store: &dyn Store) -> Vec<Value> {
-    let resp = store
-        .search(
-            "tidewatch-results",
-            &json!({ "size": 100, "query": { "term": { "result_type": "annotation" } } }),
-        )
-        .expect("search");
-    resp["hits"]["hits"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let body = json!({ "size": 100, "query": { "term": { "result_type": "annotation" } } });
+    common::search_hits(store, "tidewatch-results", &body)
         .into_iter()
         .map(|h| h["_source"].clone())
         .collect()

@@ -5,7 +5,7 @@ use super::*;
 use crate::config::{Detector, Function, ModelOptions, Side};
 use crate::results::{
     bucket_doc, influencer_doc, model_plot_doc, record_doc, BucketResult, InfluencerResult,
-    ModelPlotPoint, RecordResult,
+    ModelPlotPoint, RecordResult, SeriesPoint,
 };
 use crate::store::{BulkDoc, BulkResponse, PutMode, StoreError, VersionedDoc};
 use axum::body::Body;
@@ -363,12 +363,14 @@ fn fixture() -> Arc<StoreDouble> {
         );
         for c in COUNTRIES {
             let m = ModelPlotPoint {
-                timestamp: t,
-                detector_index: 0,
-                function: "high_count".into(),
-                field_name: None,
-                partition: Some(("country".into(), c.into())),
-                by: None,
+                series: SeriesPoint {
+                    timestamp: t,
+                    detector_index: 0,
+                    function: "high_count".into(),
+                    field_name: None,
+                    partition: Some(("country".into(), c.into())),
+                    by: None,
+                },
                 actual: Some(50.0),
                 median: 50.0,
                 lower: 40.0,

@@ -9,7 +9,7 @@ use super::ForecastError;
 use crate::config::Job;
 use crate::results::{
     forecast_request_stats_doc, model_forecast_doc, ForecastPoint, ForecastRequestStats,
-    ResultsWriter,
+    ResultsWriter, SeriesPoint,
 };
 use crate::runner::{load_checkpoint, load_snapshot};
 use crate::store::Store;
@@ -239,12 +239,14 @@ pub fn forecast_job(
             let history = histories.get(&d.index).and_then(|h| h.get(&key));
             for p in forecast_series(s.baseline, &s.cfg, history, start, buckets) {
                 let point = ForecastPoint {
-                    timestamp: p.timestamp,
-                    detector_index: d.index,
-                    function: d.function.name(),
-                    field_name: d.field_name.clone(),
-                    partition: partition.clone(),
-                    by: by.clone(),
+                    series: SeriesPoint {
+                        timestamp: p.timestamp,
+                        detector_index: d.index,
+                        function: d.function.name(),
+                        field_name: d.field_name.clone(),
+                        partition: partition.clone(),
+                        by: by.clone(),
+                    },
                     prediction: p.typical,
                     lower: p.lower,
                     upper: p.upper,

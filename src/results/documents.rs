@@ -79,14 +79,15 @@ pub struct InfluencerResult {
     pub probability: f64,
 }
 
-/// One partition's model bounds for one bucket (`model_plot_config.enabled`).
+/// One series of a job (detector and splits) at one bucket: what a model-plot or forecast
+/// point is of.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ModelPlotPoint {
+pub struct SeriesPoint {
     /// Bucket start.
     pub timestamp: EpochMillis,
     /// Position of the detector in the job.
     pub detector_index: usize,
-    /// Function name.
+    /// Function name (Elastic's `model_feature`).
     pub function: String,
     /// The detector's `field_name`.
     pub field_name: Option<String>,
@@ -94,6 +95,13 @@ pub struct ModelPlotPoint {
     pub partition: Option<(String, String)>,
     /// By split: field and value.
     pub by: Option<(String, String)>,
+}
+
+/// One partition's model bounds for one bucket (`model_plot_config.enabled`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelPlotPoint {
+    /// The series and bucket.
+    pub series: SeriesPoint,
     /// Observed value (absent for a bucket with no data).
     pub actual: Option<f64>,
     /// Model median.
@@ -236,79 +244,44 @@ pub fn influencer_doc(job_id: &str, i: &InfluencerResult, bucket_span_s: u64) ->
 }
 
 /// The fields naming one series of a job in model-plot and forecast documents.
-fn series_fields(
-    doc: &mut Map<String, Value>,
-    detector_index: usize,
-    function: &str,
-    field_name: &Option<String>,
-    partition: &Option<(String, String)>,
-    by: &Option<(String, String)>,
-) {
-    doc.insert("detector_index".into(), json!(detector_index));
-    doc.insert("model_feature".into(), json!(function));
-    if let Some(f) = field_name {
+fn series_fields(doc: &mut Map<String, Value>, s: &SeriesPoint) {
+    doc.insert("detector_index".into(), json!(s.detector_index));
+    doc.insert("model_feature".into(), json!(s.function));
+    if let Some(f) = &s.field_name {
         doc.insert("model_field_name".into(), json!(f));
     }
-    split_fields(doc, "partition", partition);
-    split_fields(doc, "by", by);
+    split_fields(doc, "partition", &s.partition);
+    split_fields(doc, "by", &s.by);
 }
 
 /// `{prefix}_{timestamp}_{span}_{detector}_{split hash}`: one series' document at one time.
-fn series_doc_id(
-    prefix: &str,
-    timestamp: EpochMillis,
-    bucket_span_s: u64,
-    detector_index: usize,
-    partition: &Option<(String, String)>,
-    by: &Option<(String, String)>,
-) -> String {
-    let h = split_hash(&[partition, by]);
-    format!("{prefix}_{timestamp}_{bucket_span_s}_{detector_index}_{h}")
+fn series_doc_id(prefix: &str, s: &SeriesPoint, bucket_span_s: u64) -> String {
+    let h = split_hash(&[&s.partition, &s.by]);
+    format!(
+        "{prefix}_{}_{bucket_span_s}_{}_{h}",
+        s.timestamp, s.detector_index
+    )
 }
 
 /// The `model_plot` document and its id.
 pub fn model_plot_doc(job_id: &str, m: &ModelPlotPoint, bucket_span_s: u64) -> (String, Value) {
-    let mut doc = common(job_id, "model_plot", m.timestamp, bucket_span_s);
-    series_fields(
-        &mut doc,
-        m.detector_index,
-        &m.function,
-        &m.field_name,
-        &m.partition,
-        &m.by,
-    );
+    let mut doc = common(job_id, "model_plot", m.series.timestamp, bucket_span_s);
+    series_fields(&mut doc, &m.series);
     if let Some(a) = m.actual {
         doc.insert("actual".into(), num(a));
     }
     doc.insert("model_median".into(), num(m.median));
     doc.insert("model_lower".into(), num(m.lower));
     doc.insert("model_upper".into(), num(m.upper));
-    let id = series_doc_id(
-        &format!("{job_id}_model_plot"),
-        m.timestamp,
-        bucket_span_s,
-        m.detector_index,
-        &m.partition,
-        &m.by,
-    );
+    let id = series_doc_id(&format!("{job_id}_model_plot"), &m.series, bucket_span_s);
     (id, Value::Object(doc))
 }
 
 /// One partition's forecast for one future bucket (`model_forecast`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForecastPoint {
-    /// Start of the forecast bucket.
-    pub timestamp: EpochMillis,
-    /// Position of the detector in the job.
-    pub detector_index: usize,
-    /// Function name (Elastic's `model_feature`).
-    pub function: String,
-    /// The detector's `field_name`.
-    pub field_name: Option<String>,
-    /// Partition split: field and value.
-    pub partition: Option<(String, String)>,
-    /// By split: field and value.
-    pub by: Option<(String, String)>,
+    /// The series and the forecast bucket.
+    pub series: SeriesPoint,
     /// The predicted value.
     pub prediction: f64,
     /// Lower bound of the 95 % interval.
@@ -327,29 +300,19 @@ pub fn model_forecast_doc(
     p: &ForecastPoint,
     bucket_span_s: u64,
 ) -> (String, Value) {
-    let mut doc = common(job_id, "model_forecast", p.timestamp, bucket_span_s);
+    let mut doc = common(job_id, "model_forecast", p.series.timestamp, bucket_span_s);
     doc.remove("is_interim");
     doc.insert("forecast_id".into(), json!(forecast_id));
     doc.insert("forecast_create_timestamp".into(), json!(create_timestamp));
-    series_fields(
-        &mut doc,
-        p.detector_index,
-        &p.function,
-        &p.field_name,
-        &p.partition,
-        &p.by,
-    );
-    doc.insert("function".into(), json!(p.function));
+    series_fields(&mut doc, &p.series);
+    doc.insert("function".into(), json!(p.series.function));
     doc.insert("forecast_prediction".into(), num(p.prediction));
     doc.insert("forecast_lower".into(), num(p.lower));
     doc.insert("forecast_upper".into(), num(p.upper));
     let id = series_doc_id(
         &format!("{job_id}_model_forecast_{forecast_id}"),
-        p.timestamp,
+        &p.series,
         bucket_span_s,
-        p.detector_index,
-        &p.partition,
-        &p.by,
     );
     (id, Value::Object(doc))
 }
@@ -477,12 +440,14 @@ mod tests {
     #[test]
     fn forecast_docs_have_elastic_fields_and_stable_ids() {
         let p = ForecastPoint {
-            timestamp: 2_000_000,
-            detector_index: 1,
-            function: "count".into(),
-            field_name: None,
-            partition: Some(("country".into(), "DE".into())),
-            by: None,
+            series: SeriesPoint {
+                timestamp: 2_000_000,
+                detector_index: 1,
+                function: "count".into(),
+                field_name: None,
+                partition: Some(("country".into(), "DE".into())),
+                by: None,
+            },
             prediction: 40.0,
             lower: 30.0,
             upper: 55.0,
@@ -499,7 +464,7 @@ mod tests {
         let mut q = p.clone();
         q.prediction = 41.0;
         assert_eq!(id, model_forecast_doc("j", "f1", 1_000_000, &q, 900).0);
-        q.partition = Some(("country".into(), "FR".into()));
+        q.series.partition = Some(("country".into(), "FR".into()));
         assert_ne!(id, model_forecast_doc("j", "f1", 1_000_000, &q, 900).0);
         assert_ne!(id, model_forecast_doc("j", "f2", 1_000_000, &p, 900).0);
 

@@ -11,7 +11,7 @@ mod writer;
 pub use documents::{
     bucket_doc, bucket_id, forecast_request_stats_doc, influencer_doc, model_forecast_doc,
     model_plot_doc, record_doc, record_id, BucketResult, ForecastPoint, ForecastRequestStats,
-    InfluencerResult, ModelPlotPoint, RecordResult,
+    InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint,
 };
 pub use query::{fetch, partition_label, severity, table, ResultType, ResultsQuery};
 pub use writer::ResultsWriter;

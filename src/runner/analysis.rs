@@ -5,7 +5,7 @@ use super::codec::{Reader, Writer};
 use crate::config::{Detector, Function, Job, Metric, Side};
 use crate::datafeed::SeriesValue;
 use crate::model::{Baseline, ModelConfig, Observation, Population, Reason, Tail, ValueKind};
-use crate::results::{BucketResult, InfluencerResult, ModelPlotPoint, RecordResult};
+use crate::results::{BucketResult, InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint};
 use crate::score::Normalizer;
 use crate::time::EpochMillis;
 use std::collections::BTreeMap;
@@ -342,12 +342,14 @@ impl DetectorModels {
                     }
                 };
                 plot.push(ModelPlotPoint {
-                    timestamp: time,
-                    detector_index: self.detector.index,
-                    function: self.detector.function.name(),
-                    field_name: self.detector.field_name.clone(),
-                    partition: named(&self.detector.partition_field_name, &key.0),
-                    by: named(&self.detector.by_field_name, &key.1),
+                    series: SeriesPoint {
+                        timestamp: time,
+                        detector_index: self.detector.index,
+                        function: self.detector.function.name(),
+                        field_name: self.detector.field_name.clone(),
+                        partition: named(&self.detector.partition_field_name, &key.0),
+                        by: named(&self.detector.by_field_name, &key.1),
+                    },
                     actual: value,
                     median,
                     lower,

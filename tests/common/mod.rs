@@ -1,8 +1,17 @@
 //! Helpers shared by the integration tests.
 
+// Each test binary that includes this module uses only some of it.
+#![allow(dead_code)]
+
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use tidewatch::store::Store;
+
+/// The hits of `body` run over `index`, as the store returns them (`_id`, `_source`, ...).
+pub fn search_hits(store: &dyn Store, index: &str, body: &Value) -> Vec<Value> {
+    let resp = store.search(index, body).expect("search");
+    resp["hits"]["hits"].as_array().cloned().unwrap_or_default()
+}
 
 /// Every document of `index`, by id, read with `search_after` in id order; panics on a
 /// duplicate id (a store must never hold two documents with one id).
@@ -15,8 +24,7 @@ pub fn all_documents(store: &dyn Store, index: &str) -> BTreeMap<String, Value> 
         if let Some(a) = &after {
             body["search_after"] = a.clone();
         }
-        let resp = store.search(index, &body).expect("search");
-        let hits = resp["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        let hits = search_hits(store, index, &body);
         if hits.is_empty() {
             break;
         }

@@ -577,48 +577,13 @@ fn faults_are_retried_and_every_document_lands_exactly_once() {
     let proxy = Proxy::start(url);
     let store = connect(&proxy.url);
     proxy.inject("/_bulk", Fault::Reset, 2);
-    proxy.inject(
-        "/_bulk",
-        Fault::Status {
-            status: 429,
-            retry_after: Some(1),
-        },
-        1,
-    );
-    proxy.inject(
-        "/_bulk",
-        Fault::Status {
-            status: 503,
-            retry_after: None,
-        },
-        1,
-    );
-    proxy.inject(
-        "/_bulk",
-        Fault::BulkItemFailures {
-            every: 3,
-            status: 429,
-        },
-        1,
-    );
-    proxy.inject(
-        "/_bulk",
-        Fault::BulkItemFailures {
-            every: 2,
-            status: 503,
-        },
-        1,
-    );
+    proxy.inject("/_bulk", Fault::status(429, Some(1)), 1);
+    proxy.inject("/_bulk", Fault::status(503, None), 1);
+    proxy.inject("/_bulk", Fault::bulk_item_failures(3, 429), 1);
+    proxy.inject("/_bulk", Fault::bulk_item_failures(2, 503), 1);
     proxy.inject("/_bulk", Fault::Delay(Duration::from_millis(300)), 1);
     proxy.inject("/_refresh", Fault::Reset, 1);
-    proxy.inject(
-        "/_search",
-        Fault::Status {
-            status: 503,
-            retry_after: None,
-        },
-        2,
-    );
+    proxy.inject("/_search", Fault::status(503, None), 2);
     let started = std::time::Instant::now();
     let total = 300;
     for batch in 0..6 {
@@ -678,14 +643,7 @@ fn non_retryable_item_failures_are_reported() {
     create_index(url, &index, json!({"n": {"type": "long"}}));
     let proxy = Proxy::start(url);
     let store = connect(&proxy.url);
-    proxy.inject(
-        "/_bulk",
-        Fault::BulkItemFailures {
-            every: 2,
-            status: 400,
-        },
-        1,
-    );
+    proxy.inject("/_bulk", Fault::bulk_item_failures(2, 400), 1);
     let docs = (0..6)
         .map(|i| BulkDoc {
             id: Some(format!("x{i}")),
@@ -716,14 +674,7 @@ fn retries_are_bounded_and_end_in_unavailable() {
         ..Default::default()
     };
     let store = ElasticStore::connect(&proxy.url, options).unwrap();
-    proxy.inject(
-        "/_search",
-        Fault::Status {
-            status: 503,
-            retry_after: None,
-        },
-        100,
-    );
+    proxy.inject("/_search", Fault::status(503, None), 100);
     let err = store.search("anything", &json!({})).unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
     assert!(err.to_string().contains("503"), "{err}");
@@ -741,14 +692,7 @@ fn non_idempotent_writes_are_not_retried_after_a_reset_but_are_after_429() {
     let proxy = Proxy::start(url);
     let store = connect(&proxy.url);
     let index = unique("tidewatch-state-retry");
-    proxy.inject(
-        "/_doc/",
-        Fault::Status {
-            status: 429,
-            retry_after: None,
-        },
-        1,
-    );
+    proxy.inject("/_doc/", Fault::status(429, None), 1);
     store
         .put(&index, "a", &json!({"v": 1}), PutMode::Create)
         .unwrap();
@@ -899,14 +843,7 @@ fn no_log_line_or_error_contains_the_secret() {
     tracing::subscriber::with_default(subscriber, || {
         let store =
             ElasticStore::connect(&format!("http://elastic:s3cr3t-pw@{host}"), options()).unwrap();
-        proxy.inject(
-            "/_search",
-            Fault::Status {
-                status: 503,
-                retry_after: None,
-            },
-            2,
-        );
+        proxy.inject("/_search", Fault::status(503, None), 2);
         proxy.inject("/_search", Fault::Reset, 1);
         store.search("tw-nothing", &json!({})).unwrap();
         store.ensure_templates().unwrap();

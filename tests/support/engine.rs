@@ -262,6 +262,7 @@ fn build(dir: &Path) -> Result<(), String> {
     let stamp = dir.join("target/.tidewatch-built");
     let sources = newest(&dir.join("pom.xml"))
         .max(newest(&dir.join("src")))
+        .max(newest(&dir.join("../common/src")))
         .max(newest(&dir.join("../pom.xml")));
     let built = std::fs::metadata(&stamp).and_then(|m| m.modified()).ok();
     if built.is_some_and(|b| b >= sources) && dir.join("target/classpath.txt").is_file() {

@@ -548,34 +548,16 @@ fn a_lookback_through_faults_writes_every_result_exactly_once() {
     let url = &the_engine().url;
     let proxy = Proxy::start(url);
     let store = connect(&proxy.url);
-    let status = |status, retry_after| Fault::Status {
-        status,
-        retry_after,
-    };
     // Searches (datafeed), bulks (results, snapshots), puts (checkpoints, stats), refreshes.
     proxy.inject("/_search", Fault::Reset, 2);
-    proxy.inject("/_search", status(429, Some(1)), 1);
-    proxy.inject("/_search", status(503, None), 2);
+    proxy.inject("/_search", Fault::status(429, Some(1)), 1);
+    proxy.inject("/_search", Fault::status(503, None), 2);
     proxy.inject("/_bulk", Fault::Reset, 2);
-    proxy.inject("/_bulk", status(429, Some(1)), 1);
-    proxy.inject("/_bulk", status(503, None), 1);
-    proxy.inject(
-        "/_bulk",
-        Fault::BulkItemFailures {
-            every: 3,
-            status: 429,
-        },
-        3,
-    );
-    proxy.inject(
-        "/_bulk",
-        Fault::BulkItemFailures {
-            every: 2,
-            status: 503,
-        },
-        2,
-    );
-    proxy.inject("_checkpoint", status(503, None), 2);
+    proxy.inject("/_bulk", Fault::status(429, Some(1)), 1);
+    proxy.inject("/_bulk", Fault::status(503, None), 1);
+    proxy.inject("/_bulk", Fault::bulk_item_failures(3, 429), 3);
+    proxy.inject("/_bulk", Fault::bulk_item_failures(2, 503), 2);
+    proxy.inject("_checkpoint", Fault::status(503, None), 2);
     proxy.inject("/_refresh", Fault::Reset, 2);
     proxy.inject("/_search", Fault::Delay(Duration::from_millis(200)), 2);
     let faults = proxy.pending();

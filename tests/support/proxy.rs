@@ -36,6 +36,21 @@ pub enum Fault {
     },
 }
 
+impl Fault {
+    /// [`Fault::Status`].
+    pub fn status(status: u16, retry_after: Option<u64>) -> Fault {
+        Fault::Status {
+            status,
+            retry_after,
+        }
+    }
+
+    /// [`Fault::BulkItemFailures`].
+    pub fn bulk_item_failures(every: usize, status: u16) -> Fault {
+        Fault::BulkItemFailures { every, status }
+    }
+}
+
 /// A fault with the path it applies to and how many times.
 #[derive(Debug, Clone)]
 struct Rule {
@@ -74,25 +89,7 @@ pub struct Proxy {
 impl Proxy {
     /// Starts a proxy in front of `upstream` (`http://host:port`).
     pub fn start(upstream: &str) -> Proxy {
-        let upstream = upstream
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state: Arc<Mutex<State>> = Arc::default();
-        let shared = Arc::clone(&state);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let state = Arc::clone(&shared);
-                let upstream = upstream.clone();
-                std::thread::spawn(move || {
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-                    let _ = handle(stream, &upstream, &state);
-                });
-            }
-        });
-        Proxy { url, state }
+        Proxy::serve(upstream, "http", Some)
     }
 
     /// Starts an HTTPS proxy (TLS terminated here with `cert_pem`/`key_pem`) in front of
@@ -114,25 +111,38 @@ impl Proxy {
         .with_single_cert(certs, key)
         .expect("server config");
         let config = Arc::new(config);
+        Proxy::serve(upstream, "https", move |stream| {
+            let conn = rustls::ServerConnection::new(Arc::clone(&config)).ok()?;
+            Some(rustls::StreamOwned::new(conn, stream))
+        })
+    }
+
+    /// Listens on a free port and serves each connection on its own thread, through `wrap`
+    /// (which may refuse a connection by returning `None`).
+    fn serve<S, F>(upstream: &str, scheme: &str, wrap: F) -> Proxy
+    where
+        S: Read + Write,
+        F: Fn(TcpStream) -> Option<S> + Send + Sync + 'static,
+    {
         let upstream = upstream
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .to_string();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-        let url = format!("https://{}", listener.local_addr().unwrap());
+        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let state: Arc<Mutex<State>> = Arc::default();
         let shared = Arc::clone(&state);
+        let wrap = Arc::new(wrap);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let state = Arc::clone(&shared);
                 let upstream = upstream.clone();
-                let config = Arc::clone(&config);
+                let wrap = Arc::clone(&wrap);
                 std::thread::spawn(move || {
                     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-                    let Ok(conn) = rustls::ServerConnection::new(config) else {
-                        return;
-                    };
-                    let _ = handle(rustls::StreamOwned::new(conn, stream), &upstream, &state);
+                    if let Some(stream) = wrap(stream) {
+                        let _ = handle(stream, &upstream, &state);
+                    }
                 });
             }
         });

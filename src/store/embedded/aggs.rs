@@ -50,25 +50,20 @@ enum OrderBy {
     Sub(String, Option<String>),
 }
 
+/// A `date_histogram` (`T` = epoch milliseconds) or `histogram` (`T` = `f64`).
+struct Histogram<'a, T> {
+    field: Field<'a>,
+    interval: T,
+    offset: T,
+    min_doc_count: u64,
+    extended: Bounds<T>,
+    hard: Bounds<T>,
+    keyed: bool,
+}
+
 enum Kind<'a> {
-    DateHistogram {
-        field: Field<'a>,
-        interval: i64,
-        offset: i64,
-        min_doc_count: u64,
-        extended: Bounds<i64>,
-        hard: Bounds<i64>,
-        keyed: bool,
-    },
-    Histogram {
-        field: Field<'a>,
-        interval: f64,
-        offset: f64,
-        min_doc_count: u64,
-        extended: Bounds<f64>,
-        hard: Bounds<f64>,
-        keyed: bool,
-    },
+    DateHistogram(Histogram<'a, i64>),
+    Histogram(Histogram<'a, f64>),
     Terms {
         field: Field<'a>,
         size: usize,
@@ -448,7 +443,7 @@ fn parse_kind<'a>(
     Ok(match kind {
         "date_histogram" => {
             let s = obj(v, &what)?;
-            Kind::DateHistogram {
+            Kind::DateHistogram(Histogram {
                 field: get_field(ctx, s, &what)?,
                 interval: interval_ms(s, &what)?,
                 offset: offset_ms(s, &what)?,
@@ -456,7 +451,7 @@ fn parse_kind<'a>(
                 extended: date_bounds(s, "extended_bounds", &what)?,
                 hard: date_bounds(s, "hard_bounds", &what)?,
                 keyed: s.get("keyed").and_then(Value::as_bool).unwrap_or(false),
-            }
+            })
         }
         "histogram" => {
             let s = obj(v, &what)?;
@@ -465,7 +460,7 @@ fn parse_kind<'a>(
                 .and_then(Value::as_f64)
                 .filter(|i| *i > 0.0)
                 .ok_or_else(|| bad(format!("{what}: `interval` must be a positive number")))?;
-            Kind::Histogram {
+            Kind::Histogram(Histogram {
                 field: get_field(ctx, s, &what)?,
                 interval,
                 offset: s.get("offset").and_then(Value::as_f64).unwrap_or(0.0),
@@ -473,7 +468,7 @@ fn parse_kind<'a>(
                 extended: num_bounds(s, "extended_bounds"),
                 hard: num_bounds(s, "hard_bounds"),
                 keyed: s.get("keyed").and_then(Value::as_bool).unwrap_or(false),
-            }
+            })
         }
         "terms" => {
             let s = obj(v, &what)?;
@@ -752,6 +747,36 @@ fn bucketize<K: Copy + Eq + std::hash::Hash>(
     map
 }
 
+/// The buckets of histogram `h` for `keys` (ascending): those inside the hard bounds with at
+/// least `min_doc_count` documents, each with the key fields `key` puts in (it returns the
+/// bucket's name in the keyed form), `doc_count` and the sub-aggregations.
+fn histogram_buckets<'d, T>(
+    ctx: &Ctx,
+    a: &Agg,
+    h: &Histogram<T>,
+    keys: Vec<T>,
+    docs_of: impl Fn(T) -> Option<&'d Vec<DocRef>>,
+    key: impl Fn(T, &mut Map<String, Value>) -> String,
+) -> Value
+where
+    T: Copy + PartialOrd + std::ops::Add<Output = T>,
+{
+    let in_bounds =
+        |k: T| h.hard.min.is_none_or(|m| k + h.interval > m) && h.hard.max.is_none_or(|m| k <= m);
+    let mut buckets = Vec::new();
+    for k in keys.into_iter().filter(|&k| in_bounds(k)) {
+        let ds = docs_of(k).map_or(&[][..], Vec::as_slice);
+        if (ds.len() as u64) < h.min_doc_count {
+            continue;
+        }
+        let mut b = Map::new();
+        let name = key(k, &mut b);
+        b.insert("doc_count".into(), Value::from(ds.len()));
+        buckets.push((name, with_subs(ctx, a, ds, b)));
+    }
+    bucket_list(buckets, h.keyed)
+}
+
 fn date_key(v: Val, interval: i64, offset: i64) -> Option<i64> {
     let t = match v {
         Val::Date(ms) => ms,
@@ -763,35 +788,27 @@ fn date_key(v: Val, interval: i64, offset: i64) -> Option<i64> {
 
 fn eval_one(ctx: &Ctx, a: &Agg, docs: &[DocRef]) -> Value {
     match &a.kind {
-        Kind::DateHistogram {
-            field,
-            interval,
-            offset,
-            min_doc_count,
-            extended,
-            hard,
-            keyed,
-        } => {
-            let (interval, offset) = (*interval, *offset);
-            let map = bucketize(field, docs, |v| date_key(v, interval, offset));
+        Kind::DateHistogram(h) => {
+            let (interval, offset) = (h.interval, h.offset);
+            let map = bucketize(&h.field, docs, |v| date_key(v, interval, offset));
             let mut keys: Vec<i64> = map.keys().copied().collect();
             keys.sort_unstable();
-            if *min_doc_count == 0 {
+            if h.min_doc_count == 0 {
                 let align = |t: i64| crate::time::bucket_start(t - offset, interval) + offset;
-                let lo = [keys.first().copied(), extended.min.map(align)]
+                let lo = [keys.first().copied(), h.extended.min.map(align)]
                     .into_iter()
                     .flatten()
                     .min();
-                let hi = [keys.last().copied(), extended.max.map(align)]
+                let hi = [keys.last().copied(), h.extended.max.map(align)]
                     .into_iter()
                     .flatten()
                     .max();
                 if let (Some(mut lo), Some(mut hi)) = (lo, hi) {
-                    if let Some(h) = hard.min {
-                        lo = lo.max(align(h));
+                    if let Some(b) = h.hard.min {
+                        lo = lo.max(align(b));
                     }
-                    if let Some(h) = hard.max {
-                        hi = hi.min(align(h));
+                    if let Some(b) = h.hard.max {
+                        hi = hi.min(align(b));
                     }
                     let n = if hi >= lo {
                         ((hi - lo) / interval) as usize + 1
@@ -803,56 +820,41 @@ fn eval_one(ctx: &Ctx, a: &Agg, docs: &[DocRef]) -> Value {
                         .collect();
                 }
             }
-            keys.retain(|&k| {
-                hard.min.is_none_or(|h| k + interval > h) && hard.max.is_none_or(|h| k <= h)
-            });
-            let empty = Vec::new();
-            let mut buckets = Vec::new();
-            for k in keys {
-                let ds = map.get(&k).unwrap_or(&empty);
-                if (ds.len() as u64) < *min_doc_count {
-                    continue;
-                }
-                let mut b = Map::new();
-                b.insert(
-                    "key_as_string".into(),
-                    Value::from(crate::time::format_millis(k)),
-                );
-                b.insert("key".into(), Value::from(k));
-                b.insert("doc_count".into(), Value::from(ds.len()));
-                buckets.push((crate::time::format_millis(k), with_subs(ctx, a, ds, b)));
-            }
-            bucket_list(buckets, *keyed)
+            histogram_buckets(
+                ctx,
+                a,
+                h,
+                keys,
+                |k| map.get(&k),
+                |k, b| {
+                    let name = crate::time::format_millis(k);
+                    b.insert("key_as_string".into(), Value::from(name.clone()));
+                    b.insert("key".into(), Value::from(k));
+                    name
+                },
+            )
         }
-        Kind::Histogram {
-            field,
-            interval,
-            offset,
-            min_doc_count,
-            extended,
-            hard,
-            keyed,
-        } => {
-            let (interval, offset) = (*interval, *offset);
+        Kind::Histogram(h) => {
+            let (interval, offset) = (h.interval, h.offset);
             let kf = |x: f64| ((x - offset) / interval).floor() * interval + offset;
-            let map = bucketize(field, docs, |v| v.as_f64().map(|x| kf(x).to_bits()));
+            let map = bucketize(&h.field, docs, |v| v.as_f64().map(|x| kf(x).to_bits()));
             let mut keys: Vec<f64> = map.keys().map(|b| f64::from_bits(*b)).collect();
             keys.sort_by(f64::total_cmp);
-            if *min_doc_count == 0 {
-                let lo = [keys.first().copied(), extended.min.map(kf)]
+            if h.min_doc_count == 0 {
+                let lo = [keys.first().copied(), h.extended.min.map(kf)]
                     .into_iter()
                     .flatten()
                     .reduce(f64::min);
-                let hi = [keys.last().copied(), extended.max.map(kf)]
+                let hi = [keys.last().copied(), h.extended.max.map(kf)]
                     .into_iter()
                     .flatten()
                     .reduce(f64::max);
                 if let (Some(mut lo), Some(mut hi)) = (lo, hi) {
-                    if let Some(h) = hard.min {
-                        lo = lo.max(kf(h));
+                    if let Some(b) = h.hard.min {
+                        lo = lo.max(kf(b));
                     }
-                    if let Some(h) = hard.max {
-                        hi = hi.min(kf(h));
+                    if let Some(b) = h.hard.max {
+                        hi = hi.min(kf(b));
                     }
                     let n = if hi >= lo {
                         ((hi - lo) / interval).round() as usize + 1
@@ -864,22 +866,17 @@ fn eval_one(ctx: &Ctx, a: &Agg, docs: &[DocRef]) -> Value {
                         .collect();
                 }
             }
-            keys.retain(|&k| {
-                hard.min.is_none_or(|h| k + interval > h) && hard.max.is_none_or(|h| k <= h)
-            });
-            let empty = Vec::new();
-            let mut buckets = Vec::new();
-            for k in keys {
-                let ds = map.get(&k.to_bits()).unwrap_or(&empty);
-                if (ds.len() as u64) < *min_doc_count {
-                    continue;
-                }
-                let mut b = Map::new();
-                b.insert("key".into(), f64_json(k));
-                b.insert("doc_count".into(), Value::from(ds.len()));
-                buckets.push((format!("{k:?}"), with_subs(ctx, a, ds, b)));
-            }
-            bucket_list(buckets, *keyed)
+            histogram_buckets(
+                ctx,
+                a,
+                h,
+                keys,
+                |k| map.get(&k.to_bits()),
+                |k, b| {
+                    b.insert("key".into(), f64_json(k));
+                    format!("{k:?}")
+                },
+            )
         }
         Kind::Terms {
             field,

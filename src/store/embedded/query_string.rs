@@ -81,51 +81,51 @@ impl<'t> Parser<'t> {
     }
 
     fn or<'a>(&mut self, ctx: &mut Ctx<'a>) -> Result<Query<'a>, StoreError> {
-        let mut parts = vec![self.and(ctx)?];
-        loop {
-            if self.eat_op(&["OR", "||"])
-                || (!self.default_and && self.at_clause_start() && !self.peek_word("AND"))
-            {
-                parts.push(self.and(ctx)?);
-            } else {
-                break;
-            }
-        }
-        Ok(if parts.len() == 1 {
-            parts.pop().unwrap_or(Query::All)
-        } else {
-            Query::Bool {
-                must: Vec::new(),
-                should: parts,
-                must_not: Vec::new(),
-                min_should: 1,
-            }
+        let joins = |p: &mut Self| {
+            p.eat_op(&["OR", "||"])
+                || (!p.default_and && p.at_clause_start() && !p.peek_word("AND"))
+        };
+        self.joined(ctx, Self::and, joins, |parts| Query::Bool {
+            must: Vec::new(),
+            should: parts,
+            must_not: Vec::new(),
+            min_should: 1,
         })
     }
 
     fn and<'a>(&mut self, ctx: &mut Ctx<'a>) -> Result<Query<'a>, StoreError> {
-        let mut parts = vec![self.unary(ctx)?];
-        loop {
-            if self.eat_op(&["AND", "&&"])
-                || (self.default_and
-                    && self.at_clause_start()
-                    && !self.peek_word("OR")
-                    && !self.peek_word("||"))
-            {
-                parts.push(self.unary(ctx)?);
-            } else {
-                break;
-            }
+        let joins = |p: &mut Self| {
+            p.eat_op(&["AND", "&&"])
+                || (p.default_and
+                    && p.at_clause_start()
+                    && !p.peek_word("OR")
+                    && !p.peek_word("||"))
+        };
+        self.joined(ctx, Self::unary, joins, |parts| Query::Bool {
+            must: parts,
+            should: Vec::new(),
+            must_not: Vec::new(),
+            min_should: 0,
+        })
+    }
+
+    /// Clauses parsed by `clause` for as long as `joins` says the next one joins the list: one
+    /// clause stands alone, several make the query `combine` gives.
+    fn joined<'a>(
+        &mut self,
+        ctx: &mut Ctx<'a>,
+        clause: fn(&mut Self, &mut Ctx<'a>) -> Result<Query<'a>, StoreError>,
+        joins: impl Fn(&mut Self) -> bool,
+        combine: impl FnOnce(Vec<Query<'a>>) -> Query<'a>,
+    ) -> Result<Query<'a>, StoreError> {
+        let mut parts = vec![clause(self, ctx)?];
+        while joins(self) {
+            parts.push(clause(self, ctx)?);
         }
         Ok(if parts.len() == 1 {
             parts.pop().unwrap_or(Query::All)
         } else {
-            Query::Bool {
-                must: parts,
-                should: Vec::new(),
-                must_not: Vec::new(),
-                min_should: 0,
-            }
+            combine(parts)
         })
     }
 

@@ -62,6 +62,18 @@ fn ids(resp: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Indexes one document with an id.
+fn index_one(s: &EmbeddedStore, index: &str, id: &str, source: Value) {
+    s.bulk(
+        index,
+        vec![BulkDoc {
+            id: Some(id.into()),
+            source,
+        }],
+    )
+    .unwrap();
+}
+
 fn total(resp: &Value) -> u64 {
     resp["hits"]["total"]["value"].as_u64().unwrap()
 }
@@ -809,30 +821,9 @@ fn filter_filters_and_metrics() {
 #[test]
 fn index_patterns_and_missing_indices() {
     let (_t, s) = store();
-    s.bulk(
-        "nginx-a",
-        vec![BulkDoc {
-            id: Some("a1".into()),
-            source: json!({"v": 1}),
-        }],
-    )
-    .unwrap();
-    s.bulk(
-        "nginx-b",
-        vec![BulkDoc {
-            id: Some("b1".into()),
-            source: json!({"v": 2}),
-        }],
-    )
-    .unwrap();
-    s.bulk(
-        ".hidden",
-        vec![BulkDoc {
-            id: Some("h".into()),
-            source: json!({"v": 3}),
-        }],
-    )
-    .unwrap();
+    index_one(&s, "nginx-a", "a1", json!({"v": 1}));
+    index_one(&s, "nginx-b", "b1", json!({"v": 2}));
+    index_one(&s, ".hidden", "h", json!({"v": 3}));
     let r = s
         .search("nginx-*", &json!({"sort": [{"v": "asc"}]}))
         .unwrap();
@@ -904,14 +895,7 @@ fn bulk_ids_overwrite_and_generated_ids() {
     assert_eq!(ids(&all), ["a", "auto-000000000001"]);
     assert_eq!(all["hits"]["hits"][0]["_source"], json!({"v": 4}));
     // A replay with ids changes nothing.
-    s.bulk(
-        "x",
-        vec![BulkDoc {
-            id: Some("a".into()),
-            source: json!({"v": 4}),
-        }],
-    )
-    .unwrap();
+    index_one(&s, "x", "a", json!({"v": 4}));
     assert_eq!(total(&s.search("x", &json!({})).unwrap()), 2);
     assert_eq!(
         total(
@@ -1001,14 +985,7 @@ fn torn_tail_is_ignored_and_cut_before_the_next_append() {
     {
         let s = EmbeddedStore::open(&dir).unwrap();
         assert_eq!(total(&s.search("logs", &json!({})).unwrap()), 6);
-        s.bulk(
-            "logs",
-            vec![BulkDoc {
-                id: Some("8".into()),
-                source: json!({"bytes": 8}),
-            }],
-        )
-        .unwrap();
+        index_one(&s, "logs", "8", json!({"bytes": 8}));
     }
     let s = EmbeddedStore::open(&dir).unwrap();
     assert_eq!(
@@ -1059,39 +1036,18 @@ fn put_conflicts_and_versions() {
         )
         .unwrap();
     assert_eq!(v2.seq_no, 1);
-    // The old version no longer matches.
-    let stale = PutMode::IfMatch(IfVersion {
-        seq_no: 0,
-        primary_term: 1,
-    });
-    assert!(matches!(
-        s.put("leases", "job-a", &json!({"owner": "r2"}), stale),
-        Err(StoreError::Conflict { .. })
-    ));
-    assert!(matches!(
-        s.put(
-            "leases",
-            "job-a",
-            &json!({}),
-            PutMode::IfMatch(IfVersion {
-                seq_no: 1,
-                primary_term: 2
-            })
-        ),
-        Err(StoreError::Conflict { .. })
-    ));
-    assert!(matches!(
-        s.put(
-            "leases",
-            "nobody",
-            &json!({}),
-            PutMode::IfMatch(IfVersion {
-                seq_no: 0,
-                primary_term: 1
-            })
-        ),
-        Err(StoreError::Conflict { .. })
-    ));
+    // The old version no longer matches; nor does another term, nor any version of a missing id.
+    for (id, seq_no, primary_term) in [("job-a", 0, 1), ("job-a", 1, 2), ("nobody", 0, 1)] {
+        let mode = PutMode::IfMatch(IfVersion {
+            seq_no,
+            primary_term,
+        });
+        let put = s.put("leases", id, &json!({"owner": "r2"}), mode);
+        assert!(
+            matches!(put, Err(StoreError::Conflict { .. })),
+            "{id} at {seq_no}/{primary_term}: {put:?}"
+        );
+    }
     let got = s.get("leases", "job-a").unwrap().unwrap();
     assert_eq!((got.seq_no, got.source["renewed"].clone()), (1, json!(1)));
     drop(s);
@@ -1165,14 +1121,7 @@ fn lock_is_per_process_and_names_the_holder() {
     let dir = tmp.path().join("d");
     let a = EmbeddedStore::open(&dir).unwrap();
     let b = EmbeddedStore::open(&dir).unwrap();
-    a.bulk(
-        "x",
-        vec![BulkDoc {
-            id: Some("1".into()),
-            source: json!({"v": 1}),
-        }],
-    )
-    .unwrap();
+    index_one(&a, "x", "1", json!({"v": 1}));
     assert_eq!(total(&b.search("x", &json!({})).unwrap()), 1);
     let lock_path = dir.join("LOCK");
     assert!(std::fs::read_to_string(&lock_path)
@@ -1234,31 +1183,10 @@ fn handles_of_one_process_share_state() {
     let dir = tmp.path().join("d");
     let a = EmbeddedStore::open(&dir).unwrap();
     let b = EmbeddedStore::open(tmp.path().join("d/../d")).unwrap();
-    a.bulk(
-        "x",
-        vec![BulkDoc {
-            id: Some("1".into()),
-            source: json!({"v": 1}),
-        }],
-    )
-    .unwrap();
+    index_one(&a, "x", "1", json!({"v": 1}));
     assert_eq!(total(&b.search("x", &json!({})).unwrap()), 1);
-    b.bulk(
-        "x",
-        vec![BulkDoc {
-            id: Some("2".into()),
-            source: json!({"v": 2}),
-        }],
-    )
-    .unwrap();
-    a.bulk(
-        "x",
-        vec![BulkDoc {
-            id: Some("3".into()),
-            source: json!({"v": 3}),
-        }],
-    )
-    .unwrap();
+    index_one(&b, "x", "2", json!({"v": 2}));
+    index_one(&a, "x", "3", json!({"v": 3}));
     assert_eq!(total(&b.search("x", &json!({})).unwrap()), 3);
     drop((a, b));
     let c = EmbeddedStore::open(&dir).unwrap();
@@ -1274,24 +1202,10 @@ fn read_only_refresh_sees_new_writes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("d");
     let w = EmbeddedStore::open(&dir).unwrap();
-    w.bulk(
-        "x",
-        vec![BulkDoc {
-            id: Some("1".into()),
-            source: json!({"v": 1}),
-        }],
-    )
-    .unwrap();
+    index_one(&w, "x", "1", json!({"v": 1}));
     let ro = EmbeddedStore::open_read_only(&dir).unwrap();
     assert_eq!(total(&ro.search("x", &json!({})).unwrap()), 1);
-    w.bulk(
-        "x",
-        vec![BulkDoc {
-            id: Some("2".into()),
-            source: json!({"v": 2}),
-        }],
-    )
-    .unwrap();
+    index_one(&w, "x", "2", json!({"v": 2}));
     assert_eq!(
         total(&ro.search("x", &json!({})).unwrap()),
         1,
