@@ -24,7 +24,7 @@
 //! shrunk towards 1 and bounds are wider.
 
 use super::glitch::{GlitchView, GLITCH_BYTES};
-use super::{Expected, ModelConfig, Observation, Reason, Tail, ValueKind};
+use super::{Expected, ModelConfig, Observation, Reason, Tail, ValueKind, MAD_TO_SD};
 use std::f64::consts::LN_2;
 
 const DAY_MS: i64 = 86_400_000;
@@ -65,11 +65,8 @@ const REBASE_CATCH_UP: f64 = 0.25;
 const SHORT_WEIGHT: f64 = 1.0 / 3.0;
 /// Standard deviation of that average for independent unit residuals: `sqrt(w / (2 - w))`.
 const SHORT_IID_SD: f64 = 0.447_213_6;
-/// Mean absolute deviation to standard deviation for a normal distribution.
-const MAD_TO_SD: f64 = 1.2533;
 /// Size of the serialized state in bytes.
-pub const STATE_BYTES: usize =
-    8 * 4 + 4 * 17 + 4 * (DAILY + WEEKLY + SPREAD) + 12 + GLITCH_BYTES + 8;
+pub const STATE_BYTES: usize = 8 * 4 + 4 * 19 + 4 * (DAILY + WEEKLY + SPREAD) + 12 + GLITCH_BYTES;
 
 /// Per-partition time-series model: fixed size, no allocation, deterministic.
 #[derive(Debug, Clone, PartialEq)]
@@ -448,7 +445,7 @@ impl Baseline {
 
         // Level view: medium level against the slow baseline, in its own robust spread.
         let intrinsic = sigma * (ALPHA_MID / (2.0 - ALPHA_MID)).sqrt();
-        let dscale = (self.dscale as f64 * 1.2533)
+        let dscale = (self.dscale as f64 * MAD_TO_SD)
             .max(intrinsic)
             .max(sigma * 0.05);
         let d = self.mid - self.base as f64;
@@ -525,8 +522,9 @@ impl Baseline {
             as f32;
         // A confirmed shift is reported with the evidence of its whole run: k buckets that
         // agree on a new level are far less likely together than any one of them. Their
-        // mean residual is judged in the spread the level view has learned for averages
-        // (wider than independent noise would give on a series that wanders).
+        // mean residual is widened by how much more the short average strays than it would
+        // for independent noise (`short_scale`), so a series whose residuals come in runs
+        // is not over-reported.
         let ln_shift = if shifted && !returned {
             let k = self.run.abs() as f64;
             let wander = (self.short_scale as f64 * MAD_TO_SD / SHORT_IID_SD).max(1.0);
@@ -707,7 +705,7 @@ impl Baseline {
         // the configured half-life; during re-baselining it follows the new level.
         let lb = decay(cfg.bucket_span_ms, (DAY_MS).min(cfg.half_life_ms)).max(early);
         let d = self.mid - self.base as f64;
-        let dclip = WINSOR * (self.dscale as f64 * 1.2533).max(sigma * 0.05);
+        let dclip = WINSOR * (self.dscale as f64 * MAD_TO_SD).max(sigma * 0.05);
         if self.rebase > 0 {
             self.rebase -= 1;
             self.base = self.mid as f32;

@@ -14,14 +14,12 @@
 //! compared on Anscombe's square-root scale, where Poisson noise has unit spread, with that
 //! noise as the floor of the spread.
 
-use super::ValueKind;
+use super::{ValueKind, MAD_TO_SD};
 
 /// Weight of one bucket in the change spread and drift (a few dozen buckets of memory).
 const ALPHA: f64 = 0.02;
 /// Changes are clipped at this many spreads when learned.
 const CLIP: f64 = 3.0;
-/// Mean absolute deviation to standard deviation for a normal distribution.
-const MAD_TO_SD: f64 = 1.2533;
 
 /// Size of the serialized state in bytes.
 pub const GLITCH_BYTES: usize = 8 * 2 + 4 * 3;

@@ -21,6 +21,9 @@ mod population;
 pub use baseline::{Baseline, STATE_BYTES};
 pub use population::Population;
 
+/// Mean absolute deviation to standard deviation for a normal distribution.
+const MAD_TO_SD: f64 = 1.2533;
+
 /// What kind of values a detector produces; decides the distribution family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
