@@ -66,7 +66,7 @@ const SHORT_WEIGHT: f64 = 1.0 / 3.0;
 /// Standard deviation of that average for independent unit residuals: `sqrt(w / (2 - w))`.
 const SHORT_IID_SD: f64 = 0.447_213_6;
 /// Size of the serialized state in bytes.
-pub const STATE_BYTES: usize = 8 * 4 + 4 * 19 + 4 * (DAILY + WEEKLY + SPREAD) + 12 + GLITCH_BYTES;
+pub const STATE_BYTES: usize = 8 * 4 + 4 * 20 + 4 * (DAILY + WEEKLY + SPREAD) + 12 + GLITCH_BYTES;
 
 /// Per-partition time-series model: fixed size, no allocation, deterministic.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +116,9 @@ pub struct Baseline {
     long_scale: f32,
     /// One-bucket glitches in a smooth series, judged one bucket late.
     glitch: GlitchView,
+    /// The level the last re-baselining moved to (an incident stays open while the level
+    /// stays near it).
+    shifted_to: f32,
     /// Short average of point residuals (in spreads), weight [`SHORT_WEIGHT`].
     short: f32,
     /// Robust spread of `short` (mean absolute value).
@@ -211,6 +214,7 @@ impl Baseline {
             week_base: 0.0,
             long_scale: 0.0,
             glitch: GlitchView::default(),
+            shifted_to: 0.0,
             short: 0.0,
             short_scale: 0.0,
         }
@@ -430,6 +434,16 @@ impl Baseline {
         let mut returned = false;
         if self.prior_ttl > 0.0 {
             self.prior_ttl -= 1.0;
+            // The incident is only still open while the level sits nearer the level it
+            // shifted to than halfway back: a series that has since wandered elsewhere has
+            // no "before" to return to, and a new excursion is not an ending.
+            let prior = self.spare[4] as f64;
+            let to = self.shifted_to as f64;
+            if (self.level - to).abs() > 0.5 * (prior - to).abs() {
+                self.prior_ttl = 0.0;
+            }
+        }
+        if self.prior_ttl > 0.0 {
             let zp = z_against(self.spare[4] as f64 + season);
             if zp.abs() < z.abs() {
                 returned = zp.abs() < RUN_Z;
@@ -645,6 +659,7 @@ impl Baseline {
         if level_fired && !shifted && !returned {
             // A ramp or shift reported by the level view: report once, then re-baseline.
             self.remember_prior(cfg);
+            self.shifted_to = self.mid as f32;
             self.rebase = run_limit(cfg.bucket_span_ms) as u32;
         }
         obs
@@ -681,6 +696,7 @@ impl Baseline {
         if shifted {
             // Mean shift: re-baseline on the new level, reported once (the run's first bucket).
             self.remember_prior(cfg);
+            self.shifted_to = deseason as f32;
             self.level = deseason;
             self.mid = deseason;
             self.base = deseason as f32;
@@ -896,6 +912,7 @@ impl Baseline {
         out.extend_from_slice(&self.week_base.to_le_bytes());
         out.extend_from_slice(&self.long_scale.to_le_bytes());
         self.glitch.write(&mut out);
+        out.extend_from_slice(&self.shifted_to.to_le_bytes());
         out.extend_from_slice(&self.short.to_le_bytes());
         out.extend_from_slice(&self.short_scale.to_le_bytes());
         debug_assert_eq!(out.len(), STATE_BYTES);
@@ -952,6 +969,7 @@ impl Baseline {
         b.week_base = f32_(take(4));
         b.long_scale = f32_(take(4));
         b.glitch = GlitchView::read(take(GLITCH_BYTES))?;
+        b.shifted_to = f32_(take(4));
         b.short = f32_(take(4));
         b.short_scale = f32_(take(4));
         Some(b)
