@@ -439,7 +439,7 @@ impl Baseline {
             // no "before" to return to, and a new excursion is not an ending.
             let prior = self.spare[4] as f64;
             let to = self.shifted_to as f64;
-            if (self.level - to).abs() > 0.5 * (prior - to).abs() {
+            if !to.is_nan() && (self.level - to).abs() > 0.5 * (prior - to).abs() {
                 self.prior_ttl = 0.0;
             }
         }
@@ -659,7 +659,8 @@ impl Baseline {
         if level_fired && !shifted && !returned {
             // A ramp or shift reported by the level view: report once, then re-baseline.
             self.remember_prior(cfg);
-            self.shifted_to = self.mid as f32;
+            // A ramp keeps moving after it is reported: its end is judged by the prior alone.
+            self.shifted_to = f32::NAN;
             self.rebase = run_limit(cfg.bucket_span_ms) as u32;
         }
         obs
