@@ -1506,6 +1506,38 @@ pub(crate) mod tests {
         assert!(best >= 75.0, "shift scored {best}");
         assert_eq!(reason, Reason::MeanShiftDown);
     }
+
+    #[test]
+    fn after_the_level_wanders_off_a_jump_back_is_a_new_excursion_not_an_ending() {
+        // A level that wanders around 50 (noise 1) shifts to 42 and stays; over the next
+        // 12 hours it drifts on to 34, too slowly for a ramp on a series that wanders. A jump back to 48 is then not the end of the first
+        // shift (the series has no "before" left to return to): it is a new anomaly. (A
+        // wander fast enough to be reported as a ramp keeps the incident open: its end is
+        // judged by the level before the shift alone.)
+        let cfg = minute_metric_cfg();
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(23);
+        let shift = 3 * 1440;
+        let (drift, noise) = (720, 1.0);
+        let jump = shift + 60 + drift;
+        let mut jump_score = 0.0f64;
+        for i in 0..(jump + 5) {
+            let level = if i < shift {
+                50.0 + 4.0 * (i as f64 / 80.0).sin()
+            } else if i < shift + 60 {
+                42.0
+            } else if i < jump {
+                42.0 - 8.0 * (i - shift - 60) as f64 / drift as f64
+            } else {
+                48.0
+            };
+            let o = b.observe(&cfg, i * 60_000, level + noise * rng.normal());
+            if i >= jump {
+                jump_score = jump_score.max(score(&o));
+            }
+        }
+        assert!(jump_score >= 75.0, "the jump back scored {jump_score}");
+    }
 }
 
 #[cfg(test)]
