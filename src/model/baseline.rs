@@ -1510,10 +1510,11 @@ pub(crate) mod tests {
     #[test]
     fn after_the_level_wanders_off_a_jump_back_is_a_new_excursion_not_an_ending() {
         // A level that wanders around 50 (noise 1) shifts to 42 and stays; over the next
-        // 12 hours it drifts on to 34, too slowly for a ramp on a series that wanders. A jump back to 48 is then not the end of the first
-        // shift (the series has no "before" left to return to): it is a new anomaly. (A
-        // wander fast enough to be reported as a ramp keeps the incident open: its end is
-        // judged by the level before the shift alone.)
+        // 12 hours it drifts on to 34, too slowly for a ramp on a series that wanders. A
+        // jump back to 48 is then not the end of the first shift (the series has no
+        // "before" left to return to): it is a new anomaly. (A wander fast enough to be
+        // reported as a ramp keeps the incident open: its end is judged by the level
+        // before the shift alone.)
         let cfg = minute_metric_cfg();
         let mut b = Baseline::new(&cfg);
         let mut rng = Rng::new(23);
