@@ -36,6 +36,12 @@ const DAILY: usize = 48;
 const WEEKLY: usize = 7;
 /// Hour-of-day spread profile slots.
 const SPREAD: usize = 24;
+/// Hourly profile: one slot per minute of the hour, for jobs that run every 15, 30 or 60
+/// minutes. Learned fast (it follows bursts that stop at night within a few hours).
+const HOURLY: usize = 60;
+const HOUR_MS: i64 = 3_600_000;
+/// Weight of each visit of an hourly slot.
+const HOURLY_GAIN: f64 = 0.35;
 /// Updates are clipped at this many spreads.
 const WINSOR: f64 = 2.5;
 /// Point residuals beyond this many spreads count towards a mean-shift run.
@@ -66,7 +72,8 @@ const SHORT_WEIGHT: f64 = 1.0 / 3.0;
 /// Standard deviation of that average for independent unit residuals: `sqrt(w / (2 - w))`.
 const SHORT_IID_SD: f64 = 0.447_213_6;
 /// Size of the serialized state in bytes.
-pub const STATE_BYTES: usize = 8 * 4 + 4 * 20 + 4 * (DAILY + WEEKLY + SPREAD) + 12 + GLITCH_BYTES;
+pub const STATE_BYTES: usize =
+    8 * 4 + 4 * 23 + 4 * (DAILY + WEEKLY + SPREAD + HOURLY) + 12 + GLITCH_BYTES;
 
 /// Per-partition time-series model: fixed size, no allocation, deterministic.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +123,12 @@ pub struct Baseline {
     long_scale: f32,
     /// One-bucket glitches in a smooth series, judged one bucket late.
     glitch: GlitchView,
+    /// Minute-of-hour profile (see [`HOURLY`]); its mean is `hourly_sum / HOURLY`, taken off
+    /// when read, so it cannot drift against the level.
+    hourly: [f32; HOURLY],
+    hourly_sum: f32,
+    /// Running mean absolute one-step residual without and with the hourly profile.
+    hourly_err: [f32; 2],
     /// The level the last re-baselining moved to (an incident stays open while the level
     /// stays near it).
     shifted_to: f32,
@@ -138,6 +151,13 @@ fn slot_pos(time: i64, period: i64, n: usize) -> (usize, usize, f64) {
 fn interp(profile: &[f32], time: i64, period: i64) -> f64 {
     let (i, j, f) = slot_pos(time, period, profile.len());
     profile[i] as f64 * (1.0 - f) + profile[j] as f64 * f
+}
+
+/// Sum of the two slots that `time` falls between (what [`learn`] changes).
+#[inline]
+fn slot_pair_sum(profile: &[f32], time: i64, period: i64) -> f32 {
+    let (i, j, _) = slot_pos(time, period, profile.len());
+    profile[i] + if j != i { profile[j] } else { 0.0 }
 }
 
 #[inline]
@@ -214,6 +234,9 @@ impl Baseline {
             week_base: 0.0,
             long_scale: 0.0,
             glitch: GlitchView::default(),
+            hourly: [0.0; HOURLY],
+            hourly_sum: 0.0,
+            hourly_err: [0.0; 2],
             shifted_to: 0.0,
             short: 0.0,
             short_scale: 0.0,
@@ -223,6 +246,23 @@ impl Baseline {
     /// Number of values learned so far.
     pub fn count(&self) -> u32 {
         self.n
+    }
+
+    /// Whether an hourly cycle can be learned at this span (at least 12 buckets an hour).
+    #[inline]
+    fn hourly_fits(cfg: &ModelConfig) -> bool {
+        cfg.bucket_span_ms * 12 <= HOUR_MS && HOUR_MS % cfg.bucket_span_ms.max(1) == 0
+    }
+
+    #[inline]
+    fn hourly_on(&self, cfg: &ModelConfig) -> bool {
+        self.flags & 4 != 0 && Self::hourly_fits(cfg)
+    }
+
+    /// The hourly profile at `time`, mean taken off.
+    #[inline]
+    fn hour_part(&self, time: i64) -> f64 {
+        interp(&self.hourly, time, HOUR_MS) - self.hourly_sum as f64 / HOURLY as f64
     }
 
     #[inline]
@@ -244,6 +284,9 @@ impl Baseline {
         }
         if self.weekly_on(cfg) {
             s += self.weekly[Self::dow(time)] as f64;
+        }
+        if self.hourly_on(cfg) {
+            s += self.hour_part(time);
         }
         s
     }
@@ -829,8 +872,33 @@ impl Baseline {
                 *v -= mean as f32;
             }
 
+            // Hourly profile: the one-step residual left by the level and the slower
+            // profiles, winsorized, learned per minute of the hour; judged by whether it
+            // shrinks that residual.
+            let hour_part = self.hour_part(time);
+            let used_hour = if self.hourly_on(cfg) { hour_part } else { 0.0 };
+            if Self::hourly_fits(cfg) {
+                let hclip = clip + used_hour.abs();
+                let rh = (value - (prev_level + used_day + used_week)).clamp(-hclip, hclip);
+                let lh = decay(cfg.bucket_span_ms, DAY_MS.min(cfg.half_life_ms)).max(early);
+                for (acc, e) in self.hourly_err.iter_mut().zip([rh, rh - hour_part]) {
+                    *acc += (lh * (e.abs() - *acc as f64)) as f32;
+                }
+                let hours = (time - self.first_time) as f64 / HOUR_MS as f64;
+                let gain = HOURLY_GAIN.max(1.0 / (hours + 1.0));
+                let before: f32 = slot_pair_sum(&self.hourly, time, HOUR_MS);
+                learn(
+                    &mut self.hourly,
+                    time,
+                    HOUR_MS,
+                    rh + self.hourly_sum as f64 / HOURLY as f64,
+                    gain,
+                );
+                self.hourly_sum += slot_pair_sum(&self.hourly, time, HOUR_MS) - before;
+            }
+
             // Switch profiles on (or off) when they clearly help (or stop helping).
-            let was = (self.daily_on(cfg), self.weekly_on(cfg));
+            let was = (self.daily_on(cfg), self.weekly_on(cfg), self.hourly_on(cfg));
             let mut flags = self.flags;
             if days >= 1.0 {
                 let better = self.err[1] < 0.9 * self.err[0];
@@ -850,8 +918,16 @@ impl Baseline {
                     flags &= !2;
                 }
             }
+            if Self::hourly_fits(cfg) && days >= 1.0 {
+                let [without, with] = self.hourly_err;
+                if with < 0.9 * without {
+                    flags |= 4;
+                } else if with > 0.98 * without {
+                    flags &= !4;
+                }
+            }
             self.flags = flags;
-            let now = (self.daily_on(cfg), self.weekly_on(cfg));
+            let now = (self.daily_on(cfg), self.weekly_on(cfg), self.hourly_on(cfg));
             // Keep the fitted value continuous when a profile switches.
             let delta = |on: bool, off: bool, v: f64| {
                 if on && !off {
@@ -863,7 +939,8 @@ impl Baseline {
                 }
             };
             let adj = delta(now.0, was.0, interp(&self.daily, time, DAY_MS))
-                + delta(now.1, was.1, self.weekly[Self::dow(time)] as f64);
+                + delta(now.1, was.1, self.weekly[Self::dow(time)] as f64)
+                + delta(now.2, was.2, self.hour_part(time));
             if adj != 0.0 {
                 self.level += adj;
                 self.mid += adj;
@@ -913,6 +990,14 @@ impl Baseline {
         out.extend_from_slice(&self.week_base.to_le_bytes());
         out.extend_from_slice(&self.long_scale.to_le_bytes());
         self.glitch.write(&mut out);
+        for v in self
+            .hourly
+            .iter()
+            .chain([&self.hourly_sum])
+            .chain(&self.hourly_err)
+        {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
         out.extend_from_slice(&self.shifted_to.to_le_bytes());
         out.extend_from_slice(&self.short.to_le_bytes());
         out.extend_from_slice(&self.short_scale.to_le_bytes());
@@ -970,6 +1055,13 @@ impl Baseline {
         b.week_base = f32_(take(4));
         b.long_scale = f32_(take(4));
         b.glitch = GlitchView::read(take(GLITCH_BYTES))?;
+        for v in b.hourly.iter_mut() {
+            *v = f32_(take(4));
+        }
+        b.hourly_sum = f32_(take(4));
+        for v in b.hourly_err.iter_mut() {
+            *v = f32_(take(4));
+        }
         b.shifted_to = f32_(take(4));
         b.short = f32_(take(4));
         b.short_scale = f32_(take(4));
@@ -1538,6 +1630,41 @@ pub(crate) mod tests {
             }
         }
         assert!(jump_score >= 75.0, "the jump back scored {jump_score}");
+    }
+
+    #[test]
+    fn a_job_every_30_minutes_is_learned_and_a_burst_off_its_schedule_is_not() {
+        // Minute counts around 200 with a 4-minute burst to 600 at :00 and :30 (a cron
+        // job). After two days the bursts are expected; the same burst at :15 is not.
+        let cfg = ModelConfig {
+            bucket_span_ms: 60_000,
+            ..count_cfg(Tail::Both)
+        };
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(31);
+        let burst = |minute: i64| minute % 30 < 4;
+        let off_schedule = 3 * 1440 + 10 * 60 + 15;
+        let mut worst_on_schedule = 0.0f64;
+        let mut off = 0.0f64;
+        for i in 0..(off_schedule + 4) {
+            let on = burst(i % 60) || (off_schedule..off_schedule + 4).contains(&i);
+            let o = b.observe(
+                &cfg,
+                i * 60_000,
+                rng.poisson(if on { 600.0 } else { 200.0 }),
+            );
+            if i >= 2 * 1440 && i < off_schedule {
+                worst_on_schedule = worst_on_schedule.max(score(&o));
+            } else if i >= off_schedule {
+                off = off.max(score(&o));
+            }
+        }
+        assert!(b.hourly_on(&cfg), "hourly profile switched on");
+        assert!(
+            worst_on_schedule < 50.0,
+            "a scheduled burst scored {worst_on_schedule}"
+        );
+        assert!(off >= 75.0, "the off-schedule burst scored {off}");
     }
 }
 
