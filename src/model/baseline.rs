@@ -73,7 +73,7 @@ const SHORT_WEIGHT: f64 = 1.0 / 3.0;
 const SHORT_IID_SD: f64 = 0.447_213_6;
 /// Size of the serialized state in bytes.
 pub const STATE_BYTES: usize =
-    8 * 4 + 4 * 23 + 4 * (DAILY + WEEKLY + SPREAD + HOURLY) + 12 + GLITCH_BYTES;
+    8 * 4 + 4 * 24 + 4 * (DAILY + WEEKLY + SPREAD + HOURLY) + 12 + GLITCH_BYTES;
 
 /// Per-partition time-series model: fixed size, no allocation, deterministic.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +129,8 @@ pub struct Baseline {
     hourly_sum: f32,
     /// Running mean absolute one-step residual without and with the hourly profile.
     hourly_err: [f32; 2],
+    /// Largest distance of a value from the days-long average so far (global view).
+    global_max: f32,
     /// The level the last re-baselining moved to (an incident stays open while the level
     /// stays near it).
     shifted_to: f32,
@@ -237,6 +239,7 @@ impl Baseline {
             hourly: [0.0; HOURLY],
             hourly_sum: 0.0,
             hourly_err: [0.0; 2],
+            global_max: 0.0,
             shifted_to: 0.0,
             short: 0.0,
             short_scale: 0.0,
@@ -636,6 +639,51 @@ impl Baseline {
             (ln_level, reason, impact)
         };
         let ln_p = ln_p * conf;
+        // Global view, while the seasonal model is still learning: a value far outside
+        // everything seen so far (its distance from the days-long average, in the mean
+        // absolute distance of all values from it) needs no learned cycle to be unusual.
+        let ln_global = if conf < 1.0
+            && cfg.bucket_span_ms <= DAY_MS
+            && time - self.first_time >= DAY_MS
+            && self.err[0] > 0.0
+        {
+            let mean = self.week_base as f64;
+            let dev = value - mean;
+            let spread = (self.err[0] as f64 * MAD_TO_SD).max(sigma);
+            let zg = match cfg.kind {
+                // On the square-root scale, as the point view (small counts stay calm).
+                ValueKind::Count => {
+                    let dispersion = (spread / mean.max(1.0).sqrt()).max(1.0);
+                    2.0 * ((value.max(0.0) + 0.375).sqrt() - (mean.max(0.0) + 0.375).sqrt())
+                        / dispersion
+                }
+                ValueKind::Metric => dev / spread,
+            };
+            if dev.abs() > self.global_max as f64 {
+                (tail_ln(Self::sided(cfg.tail, zg)) + LN_2).min(0.0)
+            } else {
+                0.0
+            }
+        } else {
+            0.0
+        };
+        if self.n > 0 {
+            self.global_max = self
+                .global_max
+                .max((value - self.week_base as f64).abs() as f32);
+        }
+        let (ln_p, reason) = if ln_global < ln_p {
+            (
+                ln_global,
+                if value >= typical {
+                    Reason::Spike
+                } else {
+                    Reason::Dip
+                },
+            )
+        } else {
+            (ln_p, reason)
+        };
         let adjacent = self.n > 0 && time - self.last_time == cfg.bucket_span_ms;
         let glitch = self.glitch.judge(cfg.kind, adjacent, value);
         // Two views looked: the glitch view pays for the second look (Bonferroni, ×2).
@@ -665,7 +713,7 @@ impl Baseline {
         } else {
             (typical, lower, upper)
         };
-        let obs = if ln_glitch < ln_p && ln_glitch < -4.6 {
+        let obs = if ln_glitch < ln_p && ln_glitch < -4.6 && ln_glitch < self.glitch.reported() {
             // Reported on this bucket, about the previous one (see `glitch`).
             Observation {
                 probability: ln_glitch.exp().max(1e-300),
@@ -688,6 +736,7 @@ impl Baseline {
             }
         };
 
+        self.glitch.set_reported(obs.probability.ln());
         if returned {
             let prior = self.spare[4] as f64;
             self.level = prior;
@@ -998,6 +1047,7 @@ impl Baseline {
         {
             out.extend_from_slice(&v.to_le_bytes());
         }
+        out.extend_from_slice(&self.global_max.to_le_bytes());
         out.extend_from_slice(&self.shifted_to.to_le_bytes());
         out.extend_from_slice(&self.short.to_le_bytes());
         out.extend_from_slice(&self.short_scale.to_le_bytes());
@@ -1062,6 +1112,7 @@ impl Baseline {
         for v in b.hourly_err.iter_mut() {
             *v = f32_(take(4));
         }
+        b.global_max = f32_(take(4));
         b.shifted_to = f32_(take(4));
         b.short = f32_(take(4));
         b.short_scale = f32_(take(4));
@@ -1665,6 +1716,35 @@ pub(crate) mod tests {
             "a scheduled burst scored {worst_on_schedule}"
         );
         assert!(off >= 75.0, "the off-schedule burst scored {off}");
+    }
+
+    #[test]
+    fn a_value_far_outside_everything_seen_is_flagged_while_still_learning() {
+        // An hourly daily cycle with 30 % noise; on the second day one hour is 4 times the
+        // highest hour seen so far. The seasonal model is far from confident after 36
+        // hours, but no cycle is needed to see that. The hour after it is not reported
+        // again as a glitch (the spike was already reported).
+        let cfg = ModelConfig {
+            bucket_span_ms: HOUR,
+            ..metric_cfg(Tail::Both)
+        };
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(41);
+        let mut normal_worst = 0.0f64;
+        let mut outlier = 0.0;
+        for i in 0..72 {
+            let t = i * HOUR;
+            let usual = traffic(t, 1000.0) * (1.0 + 0.3 * rng.normal().clamp(-2.0, 2.0));
+            let value = if i == 36 { 4.0 * 1600.0 } else { usual };
+            let s = score(&b.observe(&cfg, t, value));
+            if i == 36 {
+                outlier = s;
+            } else {
+                normal_worst = normal_worst.max(s);
+            }
+        }
+        assert!(outlier >= 75.0, "the outlier scored {outlier}");
+        assert!(normal_worst < 50.0, "a normal hour scored {normal_worst}");
     }
 }
 

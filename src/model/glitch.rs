@@ -22,7 +22,7 @@ const ALPHA: f64 = 0.02;
 const CLIP: f64 = 3.0;
 
 /// Size of the serialized state in bytes.
-pub const GLITCH_BYTES: usize = 8 * 2 + 4 * 3;
+pub const GLITCH_BYTES: usize = 8 * 2 + 4 * 4;
 
 /// What the view concluded about the previous bucket.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,6 +62,9 @@ pub struct GlitchView {
     drift: f32,
     /// Mean absolute change beyond the drift (transformed scale).
     scale: f32,
+    /// Natural-log probability already reported for the previous bucket: a glitch is only
+    /// news when it is more unusual than that (a spike seen at once is not reported twice).
+    reported: f32,
 }
 
 #[inline]
@@ -133,6 +136,16 @@ impl GlitchView {
         self.last = value;
     }
 
+    /// The probability (natural log) the model reported for the bucket just learned.
+    pub fn set_reported(&mut self, ln_p: f64) {
+        self.reported = ln_p as f32;
+    }
+
+    /// The probability (natural log) already reported for the previous bucket.
+    pub fn reported(&self) -> f64 {
+        self.reported as f64
+    }
+
     /// Records a bucket without data: the next bucket has no neighbour before it.
     pub fn gap(&mut self) {
         self.consecutive = 0;
@@ -145,6 +158,7 @@ impl GlitchView {
         out.extend_from_slice(&self.consecutive.to_le_bytes());
         out.extend_from_slice(&self.drift.to_le_bytes());
         out.extend_from_slice(&self.scale.to_le_bytes());
+        out.extend_from_slice(&self.reported.to_le_bytes());
     }
 
     /// Reads a state written by [`GlitchView::write`] from the front of `bytes`.
@@ -159,6 +173,7 @@ impl GlitchView {
             consecutive: u32_at(16)?,
             drift: f32_at(20)?,
             scale: f32_at(24)?,
+            reported: f32_at(28)?,
         })
     }
 }
