@@ -133,7 +133,10 @@ fn interrupted_runs_resume_to_identical_results() {
     let mut kills = 0;
     while kills < 20 {
         let mut child = spawn_run(&killed);
-        std::thread::sleep(Duration::from_millis(200 + moments.next_ms(full / 4)));
+        // Each life gets 100 ms + a twentieth of the full run on average, so that ten
+        // lives cover about half of it whatever the machine's load: the run cannot finish
+        // before the tenth kill (with full / 4 it sometimes did, under load).
+        std::thread::sleep(Duration::from_millis(100 + moments.next_ms(full / 10)));
         if child.try_wait().expect("poll").is_some() {
             break; // finished before the kill: nothing left to interrupt
         }
