@@ -71,7 +71,7 @@ impl Sketch {
 const MIN_HISTORY: u64 = 500;
 
 /// Maps a probability to 0-100 on a log scale: 1e-2 → 25, 1e-4 → 50, 1e-6 → 75; above 75 the
-/// scale bends smoothly towards 100 (1e-8 → 91, 1e-12 → 99) so the most unusual records
+/// scale bends smoothly towards 100 (1e-8 → 94, 1e-12 → 98.4, 1e-300 → 99.999) so the most unusual records
 /// still rank against each other instead of all tying at 100.
 ///
 /// ```
@@ -85,7 +85,10 @@ pub fn probability_to_score(p: f64) -> f64 {
         linear.max(0.0)
     } else {
         // Above 75 the scale bends smoothly towards 100, so scores never tie at the top.
-        100.0 - 25.0 * (-(linear - 75.0) / 25.0).exp()
+        // The bend is polynomial, not exponential, so a 1e-300 still outranks a 1e-100
+        // (with an exponential bend both were 100 to the last bit).
+        let u = (linear - 75.0) / 25.0;
+        100.0 - 25.0 / ((1.0 + u) * (1.0 + u))
     }
 }
 
@@ -282,12 +285,17 @@ mod tests {
         assert_eq!(probability_to_score(1.0), 0.0);
         assert!((probability_to_score(1e-2) - 25.0).abs() < 1e-9);
         assert!((probability_to_score(1e-4) - 50.0).abs() < 1e-9);
-        assert!((probability_to_score(1e-8) - 90.8).abs() < 0.1);
-        assert!(probability_to_score(1e-30) > 99.9 && probability_to_score(1e-30) < 100.0);
-        assert!(
-            probability_to_score(1e-30) > probability_to_score(1e-29),
-            "no ties at the top"
-        );
+        assert!((probability_to_score(1e-8) - 93.75).abs() < 1e-9);
+        assert!(probability_to_score(1e-30) > 99.8 && probability_to_score(1e-30) < 100.0);
+        // No ties at the top, down to the smallest probability a model reports.
+        for decades in [29, 99, 299] {
+            let p = 10f64.powi(-decades);
+            assert!(
+                probability_to_score(p / 10.0) > probability_to_score(p),
+                "1e-{decades}"
+            );
+        }
+        assert!(probability_to_score(1e-300) < 100.0);
         assert_eq!(Severity::of(80.0), Severity::Critical);
         assert_eq!(Severity::of(60.0), Severity::Major);
         assert_eq!(Severity::of(30.0), Severity::Minor);
