@@ -1770,10 +1770,11 @@ pub(crate) mod tests {
             ..metric_cfg(Tail::Both)
         };
         let mut rng = Rng::new(7);
+        let is_spike = |i: usize| i % 7 == 3;
         let series: Vec<f64> = (0..62)
             .map(|i| {
                 let calm = 0.02 * (1.0 + 0.2 * rng.normal().clamp(-2.0, 2.0));
-                if i % 7 == 3 {
+                if is_spike(i) {
                     0.1 + 0.05 * rng.uniform()
                 } else {
                     calm
@@ -1786,7 +1787,7 @@ pub(crate) mod tests {
             let mut spike_scores = 0.0f64;
             for (i, v) in series.iter().enumerate() {
                 let s = score(&b.observe(&cfg, i as i64 * HOUR, *v));
-                if i >= 24 && i % 7 == 3 {
+                if i >= 24 && is_spike(i) {
                     spike_scores = spike_scores.max(s);
                 }
             }

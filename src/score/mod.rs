@@ -71,8 +71,8 @@ impl Sketch {
 const MIN_HISTORY: u64 = 500;
 
 /// Maps a probability to 0-100 on a log scale: 1e-2 → 25, 1e-4 → 50, 1e-6 → 75; above 75 the
-/// scale bends smoothly towards 100 (1e-8 → 94, 1e-12 → 98.4, 1e-300 → 99.999) so the most unusual records
-/// still rank against each other instead of all tying at 100.
+/// scale bends smoothly towards 100 (1e-8 → 94, 1e-12 → 98.4, 1e-300 → 99.999) so the most
+/// unusual records still rank against each other instead of all tying at 100.
 ///
 /// ```
 /// let s = tidewatch::score::probability_to_score(1e-6);
