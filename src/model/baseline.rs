@@ -76,6 +76,9 @@ const REBASE_CATCH_UP: f64 = 0.25;
 const SHORT_WEIGHT: f64 = 1.0 / 3.0;
 /// Standard deviation of that average for independent unit residuals: `sqrt(w / (2 - w))`.
 const SHORT_IID_SD: f64 = 0.447_213_6;
+/// Flag: the last ending of an incident was tentative, and `spare[4]` holds the incident's
+/// level rather than the level before it.
+const TENTATIVE_END: u32 = 8;
 /// Size of the serialized state in bytes.
 pub const STATE_BYTES: usize =
     8 * 4 + 4 * 24 + 4 * (DAILY + WEEKLY + SPREAD + HOURLY) + 12 + GLITCH_BYTES;
@@ -483,6 +486,7 @@ impl Baseline {
         let mut z = z_against(typical);
         // After a re-baselining, a return to the previous level is the incident ending.
         let mut returned = false;
+        let mut decisive = false;
         if self.prior_ttl > 0.0 {
             self.prior_ttl -= 1.0;
             // The incident is only still open while the level sits nearer the level it
@@ -493,11 +497,17 @@ impl Baseline {
             if !to.is_nan() && (self.level - to).abs() > 0.5 * (prior - to).abs() {
                 self.prior_ttl = 0.0;
             }
+            if self.prior_ttl <= 0.0 {
+                self.flags &= !TENTATIVE_END;
+            }
         }
         if self.prior_ttl > 0.0 {
             let zp = z_against(self.spare[4] as f64 + season);
             if zp.abs() < z.abs() {
                 returned = zp.abs() < RUN_Z;
+                // An ending is certain when the value is nearer the old level by as much
+                // as an alarm; a value between the two levels may be noise.
+                decisive = z.abs() >= zp.abs() + RUN_Z;
                 z = zp;
             }
         }
@@ -750,29 +760,65 @@ impl Baseline {
         self.glitch.set_reported(obs.probability.ln());
         if returned {
             let prior = self.spare[4] as f64;
+            let left = self.base;
             self.level = prior;
             self.mid = prior;
             self.base = prior as f32;
-            self.prior_ttl = 0.0;
+            if self.flags & TENTATIVE_END != 0 {
+                // Back at the incident's level after a tentative ending: the same incident
+                // goes on, and the level before it is remembered again.
+                self.flags &= !TENTATIVE_END;
+                self.spare[4] = left;
+                self.shifted_to = prior as f32;
+                self.prior_ttl = (2 * DAY_MS / cfg.bucket_span_ms.max(1)) as f32;
+            } else if decisive {
+                self.prior_ttl = 0.0;
+            } else {
+                // A tentative ending: the incident's level stays in memory for a few
+                // buckets, so noise that touched the old level does not end an incident
+                // that the next bucket shows is still going on (and report it again).
+                self.flags |= TENTATIVE_END;
+                self.spare[4] = left;
+                self.shifted_to = prior as f32;
+                self.prior_ttl = run_limit(cfg.bucket_span_ms) as f32;
+            }
             // A short re-baselining back to the old level (the weekly reference catches up).
             self.rebase = run_limit(cfg.bucket_span_ms) as u32;
             self.run = 0;
         }
+        // The level of the last few buckets: the fast level plus their average residual.
+        let recent = self.level + self.short as f64 * sigma;
         self.learn(cfg, time, value, season, sigma, z, shifted && !returned);
         if level_fired && !shifted && !returned {
             // A ramp or shift reported by the level view: report once, then re-baseline.
             self.remember_prior(cfg);
-            // A ramp keeps moving after it is reported: its end is judged by the prior alone.
-            self.shifted_to = f32::NAN;
-            self.rebase = run_limit(cfg.bucket_span_ms) as u32;
+            // The slower levels lag behind a step or a ramp: move them onto where the last
+            // buckets sit, as for a shift the point view confirms, so that the lag is not
+            // reported again as the same change.
+            self.level = recent;
+            self.mid = recent;
+            self.base = recent as f32;
+            // The new level is only as certain as the few buckets it was taken from (an
+            // average of about five: 0.45 spreads), so the level view does not report that
+            // error as a change of its own.
+            self.dscale = self.dscale.max((SHORT_IID_SD * sigma / MAD_TO_SD) as f32);
+            // A step (this bucket is far from the fast level too) is judged ended by a
+            // return from its new level; a ramp keeps moving after it is reported, so its
+            // end is judged by the prior alone.
+            let step = z.abs() >= RUN_Z;
+            self.shifted_to = if step { recent as f32 } else { f32::NAN };
+            // Like a confirmed shift, a step's new level is a few buckets' average: the slow
+            // baseline follows the medium level until that has settled.
+            self.rebase = run_limit(cfg.bucket_span_ms) as u32 * if step { 2 } else { 1 };
         }
         obs
     }
 
     /// Keeps the current baseline as the level to recognise a return to, for two days.
     fn remember_prior(&mut self, cfg: &ModelConfig) {
-        if self.prior_ttl <= 0.0 {
+        if self.prior_ttl <= 0.0 || self.flags & TENTATIVE_END != 0 {
             self.spare[4] = self.base;
+            self.flags &= !TENTATIVE_END;
         }
         self.prior_ttl = (2 * DAY_MS / cfg.bucket_span_ms.max(1)) as f32;
     }
@@ -1359,6 +1405,31 @@ pub(crate) mod tests {
         assert!(reasons
             .iter()
             .any(|r| *r == Reason::MeanShiftUp || *r == Reason::MultiBucket));
+    }
+
+    #[test]
+    fn a_modest_shift_is_reported_once_though_noise_touches_the_old_level() {
+        // A shift of five spreads: now and then noise brings a bucket back near the old
+        // level. That is not the incident ending and the shift starting again.
+        let cfg = metric_cfg(Tail::Both);
+        for seed in 1..=5 {
+            let mut b = Baseline::new(&cfg);
+            let mut rng = Rng::new(seed);
+            let mut t = 0;
+            for _ in 0..8 * 96 {
+                b.observe(&cfg, t, 100.0 + 2.0 * rng.normal());
+                t += M15;
+            }
+            let mut late = Vec::new();
+            for i in 0..2 * 96 {
+                let o = b.observe(&cfg, t, 110.0 + 2.0 * rng.normal());
+                if i > 2 * run_limit(M15) as usize && score(&o) >= 50.0 {
+                    late.push((i, score(&o) as i32, o.reason));
+                }
+                t += M15;
+            }
+            assert!(late.is_empty(), "seed {seed}: reported again: {late:?}");
+        }
     }
 
     #[test]
