@@ -81,7 +81,7 @@ const SHORT_IID_SD: f64 = 0.447_213_6;
 const TENTATIVE_END: u32 = 8;
 /// Size of the serialized state in bytes.
 pub const STATE_BYTES: usize =
-    8 * 4 + 4 * 24 + 4 * (DAILY + WEEKLY + SPREAD + HOURLY) + 12 + GLITCH_BYTES;
+    8 * 4 + 4 * 25 + 4 * (DAILY + WEEKLY + SPREAD + HOURLY) + 12 + GLITCH_BYTES;
 
 /// Per-partition time-series model: fixed size, no allocation, deterministic.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +146,9 @@ pub struct Baseline {
     short: f32,
     /// Robust spread of `short` (mean absolute value).
     short_scale: f32,
+    /// Smallest value seen: a typical value below everything the series has ever done is
+    /// not expected of it.
+    min_seen: f32,
 }
 
 /// Fractional slot position of `time` in a cycle of `period` split into `n` slots.
@@ -251,6 +254,7 @@ impl Baseline {
             shifted_to: 0.0,
             short: 0.0,
             short_scale: 0.0,
+            min_seen: f32::INFINITY,
         }
     }
 
@@ -369,7 +373,11 @@ impl Baseline {
         let typical = if cfg.kind == ValueKind::Count {
             typical.max(0.0)
         } else {
-            typical
+            typical.max(if self.min_seen.is_finite() {
+                self.min_seen as f64
+            } else {
+                f64::MIN
+            })
         };
         let conf = self.confidence(cfg, time);
         let width = 1.96 * self.sigma(cfg, time, typical) * (1.0 + 2.0 * (1.0 - conf));
@@ -468,8 +476,9 @@ impl Baseline {
         let typical = if cfg.kind == ValueKind::Count {
             raw_typical.max(0.0)
         } else {
-            raw_typical
+            raw_typical.max(self.min_seen.min(value as f32) as f64)
         };
+        self.min_seen = self.min_seen.min(value as f32);
         let sigma = self.sigma(cfg, time, typical);
         let resid = value - typical;
         let z_against = |typical: f64| match cfg.kind {
@@ -1108,6 +1117,7 @@ impl Baseline {
         out.extend_from_slice(&self.shifted_to.to_le_bytes());
         out.extend_from_slice(&self.short.to_le_bytes());
         out.extend_from_slice(&self.short_scale.to_le_bytes());
+        out.extend_from_slice(&self.min_seen.to_le_bytes());
         debug_assert_eq!(out.len(), STATE_BYTES);
         out
     }
@@ -1173,6 +1183,7 @@ impl Baseline {
         b.shifted_to = f32_(take(4));
         b.short = f32_(take(4));
         b.short_scale = f32_(take(4));
+        b.min_seen = f32_(take(4));
         Some(b)
     }
 }
@@ -1429,6 +1440,37 @@ pub(crate) mod tests {
                 t += M15;
             }
             assert!(late.is_empty(), "seed {seed}: reported again: {late:?}");
+        }
+    }
+
+    #[test]
+    fn typical_never_sits_below_everything_the_series_has_done() {
+        // Hourly crash counts around 10 (never below 1), with a few six-hour incidents in
+        // the thousands: the profiles learn around the incidents, but a typical value below
+        // the series' smallest value would make any ordinary bucket look like a spike.
+        let cfg = ModelConfig {
+            bucket_span_ms: HOUR,
+            ..metric_cfg(Tail::Both)
+        };
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(11);
+        let mut lowest = f64::INFINITY;
+        for i in 0..30 * 24 {
+            let incident = [100, 230, 400].iter().any(|s| (s..&(s + 6)).contains(&&i));
+            let v = if incident {
+                2000.0 + 200.0 * rng.normal()
+            } else {
+                (10.0 + 4.0 * rng.normal()).round().max(1.0)
+            };
+            let o = b.observe(&cfg, i * HOUR, v);
+            if i > 0 {
+                assert!(
+                    o.typical >= lowest,
+                    "bucket {i}: typical {} < {lowest}",
+                    o.typical
+                );
+            }
+            lowest = lowest.min(v);
         }
     }
 
