@@ -367,18 +367,20 @@ impl Baseline {
         learned.max(floor).max(LONG_FLOOR * self.long_scale as f64)
     }
 
+    /// A typical value no lower than the series can go: 0 for counts, the smallest value
+    /// seen for metrics.
+    #[inline]
+    fn plausible(&self, cfg: &ModelConfig, typical: f64) -> f64 {
+        match cfg.kind {
+            ValueKind::Count => typical.max(0.0),
+            ValueKind::Metric if self.min_seen.is_finite() => typical.max(self.min_seen as f64),
+            ValueKind::Metric => typical,
+        }
+    }
+
     /// Typical value and 95 % bounds at `time` without learning.
     pub fn expected(&self, cfg: &ModelConfig, time: i64) -> Expected {
-        let typical = self.level + self.season(cfg, time);
-        let typical = if cfg.kind == ValueKind::Count {
-            typical.max(0.0)
-        } else {
-            typical.max(if self.min_seen.is_finite() {
-                self.min_seen as f64
-            } else {
-                f64::MIN
-            })
-        };
+        let typical = self.plausible(cfg, self.level + self.season(cfg, time));
         let conf = self.confidence(cfg, time);
         let width = 1.96 * self.sigma(cfg, time, typical) * (1.0 + 2.0 * (1.0 - conf));
         let mut lower = typical - width;
@@ -472,13 +474,8 @@ impl Baseline {
         }
         let conf = self.confidence(cfg, time);
         let season = self.season(cfg, time);
-        let raw_typical = self.level + season;
-        let typical = if cfg.kind == ValueKind::Count {
-            raw_typical.max(0.0)
-        } else {
-            raw_typical.max(self.min_seen.min(value as f32) as f64)
-        };
         self.min_seen = self.min_seen.min(value as f32);
+        let typical = self.plausible(cfg, self.level + season);
         let sigma = self.sigma(cfg, time, typical);
         let resid = value - typical;
         let z_against = |typical: f64| match cfg.kind {
@@ -729,10 +726,7 @@ impl Baseline {
             Reason::RampUp | Reason::RampDown | Reason::MeanShiftUp | Reason::MeanShiftDown
         ) && ln_level < ln_point
         {
-            let mut from = self.base as f64 + season;
-            if cfg.kind == ValueKind::Count {
-                from = from.max(0.0);
-            }
+            let from = self.plausible(cfg, self.base as f64 + season);
             let lo = from - (typical - lower);
             let lo = if cfg.kind == ValueKind::Count {
                 lo.max(0.0)
@@ -945,7 +939,9 @@ impl Baseline {
             let g_day = (lambda * DAILY as f64)
                 .max(1.0 / (days + 1.0) / per_slot)
                 .min(1.0);
-            if cfg.bucket_span_ms * 4 <= DAY_MS {
+            // Like the weekday offsets below, the daily shape waits while the model
+            // re-baselines: a shift is not a time-of-day effect.
+            if cfg.bucket_span_ms * 4 <= DAY_MS && self.rebase == 0 {
                 learn(
                     &mut self.daily,
                     time,
@@ -1472,6 +1468,49 @@ pub(crate) mod tests {
             }
             lowest = lowest.min(v);
         }
+    }
+
+    #[test]
+    fn incidents_do_not_become_part_of_the_daily_shape() {
+        // Hourly crash counts around 10 with six-hour incidents in the thousands at five
+        // different hours of a month: no hour of the day is different from another, so a
+        // week after the last incident the typical value is the usual one at every hour.
+        // (Learning the profile while re-baselining onto each incident left the level at
+        // 240 and the profile at -230 around the hours of the incidents.)
+        let cfg = ModelConfig {
+            bucket_span_ms: HOUR,
+            ..metric_cfg(Tail::Both)
+        };
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(12);
+        let starts = [
+            4 * 24 + 3,
+            9 * 24 + 13,
+            12 * 24 + 5,
+            17 * 24 + 20,
+            23 * 24 + 8,
+        ];
+        let mut worst: (f64, i64) = (0.0, 0);
+        for i in 0..35 * 24 {
+            let incident = starts.iter().any(|s| (*s..s + 6).contains(&i));
+            let v = if incident {
+                2000.0 + 200.0 * rng.normal()
+            } else {
+                (10.0 + 4.0 * rng.normal()).round().max(1.0)
+            };
+            let o = b.observe(&cfg, i * HOUR, v);
+            // A week after the last incident: every weekday has been seen since.
+            if i >= 31 * 24 && (o.typical - 10.0).abs() > worst.0 {
+                worst = ((o.typical - 10.0).abs(), i);
+            }
+        }
+        assert!(
+            worst.0 < 10.0,
+            "typical off by {:.0} at hour {} (weekly profile on: {})",
+            worst.0,
+            worst.1,
+            b.weekly_on(&cfg)
+        );
     }
 
     #[test]
