@@ -1,5 +1,5 @@
 //! The per-partition baseline: a robust, seasonal, decaying model of one series of bucket
-//! values, in a fixed 600-byte state.
+//! values, in a fixed-size state ([`STATE_BYTES`]).
 //!
 //! Three views of the series, each robust to the anomalies it is asked to find:
 //! - **point**: `typical = level + daily(t) + weekly(t)`, the residual scaled by a robust
@@ -773,7 +773,7 @@ impl Baseline {
                 self.flags &= !TENTATIVE_END;
                 self.spare[4] = left;
                 self.shifted_to = prior as f32;
-                self.prior_ttl = (2 * DAY_MS / cfg.bucket_span_ms.max(1)) as f32;
+                self.prior_ttl = Self::prior_memory(cfg);
             } else if decisive {
                 self.prior_ttl = 0.0;
             } else {
@@ -823,7 +823,12 @@ impl Baseline {
             self.spare[4] = self.base;
             self.flags &= !TENTATIVE_END;
         }
-        self.prior_ttl = (2 * DAY_MS / cfg.bucket_span_ms.max(1)) as f32;
+        self.prior_ttl = Self::prior_memory(cfg);
+    }
+
+    /// Buckets for which the level before an incident is remembered: two days.
+    fn prior_memory(cfg: &ModelConfig) -> f32 {
+        (2 * DAY_MS / cfg.bucket_span_ms.max(1)) as f32
     }
 
     /// Updates the state with a value already scored.
