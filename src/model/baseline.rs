@@ -1249,6 +1249,23 @@ pub(crate) mod tests {
         }
     }
 
+    fn hourly_metric_cfg() -> ModelConfig {
+        ModelConfig {
+            bucket_span_ms: HOUR,
+            ..metric_cfg(Tail::Both)
+        }
+    }
+
+    /// Hourly crash counts around 10 (never below 1), with six-hour incidents in the
+    /// thousands starting at the given hours.
+    fn crash_count(rng: &mut Rng, hour: i64, incidents: &[i64]) -> f64 {
+        if incidents.iter().any(|s| (*s..s + 6).contains(&hour)) {
+            2000.0 + 200.0 * rng.normal()
+        } else {
+            (10.0 + 4.0 * rng.normal()).round().max(1.0)
+        }
+    }
+
     /// Daily cycle (peak mid-afternoon) and quieter weekends, like web traffic.
     pub(crate) fn traffic(t: i64, mean: f64) -> f64 {
         let hour = (t.rem_euclid(DAY_MS)) as f64 / HOUR as f64;
@@ -1449,20 +1466,12 @@ pub(crate) mod tests {
         // Hourly crash counts around 10 (never below 1), with a few six-hour incidents in
         // the thousands: the profiles learn around the incidents, but a typical value below
         // the series' smallest value would make any ordinary bucket look like a spike.
-        let cfg = ModelConfig {
-            bucket_span_ms: HOUR,
-            ..metric_cfg(Tail::Both)
-        };
+        let cfg = hourly_metric_cfg();
         let mut b = Baseline::new(&cfg);
         let mut rng = Rng::new(11);
         let mut lowest = f64::INFINITY;
         for i in 0..30 * 24 {
-            let incident = [100, 230, 400].iter().any(|s| (s..&(s + 6)).contains(&&i));
-            let v = if incident {
-                2000.0 + 200.0 * rng.normal()
-            } else {
-                (10.0 + 4.0 * rng.normal()).round().max(1.0)
-            };
+            let v = crash_count(&mut rng, i, &[100, 230, 400]);
             let o = b.observe(&cfg, i * HOUR, v);
             if i > 0 {
                 assert!(
@@ -1482,10 +1491,7 @@ pub(crate) mod tests {
         // week after the last incident the typical value is the usual one at every hour.
         // (Learning the profile while re-baselining onto each incident left the level at
         // 240 and the profile at -230 around the hours of the incidents.)
-        let cfg = ModelConfig {
-            bucket_span_ms: HOUR,
-            ..metric_cfg(Tail::Both)
-        };
+        let cfg = hourly_metric_cfg();
         let mut b = Baseline::new(&cfg);
         let mut rng = Rng::new(12);
         let starts = [
@@ -1497,12 +1503,7 @@ pub(crate) mod tests {
         ];
         let mut worst: (f64, i64) = (0.0, 0);
         for i in 0..35 * 24 {
-            let incident = starts.iter().any(|s| (*s..s + 6).contains(&i));
-            let v = if incident {
-                2000.0 + 200.0 * rng.normal()
-            } else {
-                (10.0 + 4.0 * rng.normal()).round().max(1.0)
-            };
+            let v = crash_count(&mut rng, i, &starts);
             let o = b.observe(&cfg, i * HOUR, v);
             // A week after the last incident: every weekday has been seen since.
             if i >= 31 * 24 && (o.typical - 10.0).abs() > worst.0 {
@@ -1892,10 +1893,7 @@ pub(crate) mod tests {
         // highest hour seen so far. The seasonal model is far from confident after 36
         // hours, but no cycle is needed to see that. The hour after it is not reported
         // again as a glitch (the spike was already reported).
-        let cfg = ModelConfig {
-            bucket_span_ms: HOUR,
-            ..metric_cfg(Tail::Both)
-        };
+        let cfg = hourly_metric_cfg();
         let mut b = Baseline::new(&cfg);
         let mut rng = Rng::new(41);
         let mut normal_worst = 0.0f64;
@@ -1922,10 +1920,7 @@ pub(crate) mod tests {
         // seen, but the series has shown it has spikes: they stay below critical (the old
         // global view judged them in the spread of the calm hours and scored them 100).
         // Ten times the largest spike still is critical.
-        let cfg = ModelConfig {
-            bucket_span_ms: HOUR,
-            ..metric_cfg(Tail::Both)
-        };
+        let cfg = hourly_metric_cfg();
         let mut rng = Rng::new(7);
         let is_spike = |i: usize| i % 7 == 3;
         let series: Vec<f64> = (0..62)
