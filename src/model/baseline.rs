@@ -767,23 +767,24 @@ impl Baseline {
             self.level = prior;
             self.mid = prior;
             self.base = prior as f32;
-            if self.flags & TENTATIVE_END != 0 {
-                // Back at the incident's level after a tentative ending: the same incident
-                // goes on, and the level before it is remembered again.
-                self.flags &= !TENTATIVE_END;
-                self.spare[4] = left;
-                self.shifted_to = prior as f32;
-                self.prior_ttl = Self::prior_memory(cfg);
-            } else if decisive {
+            let after_tentative = self.flags & TENTATIVE_END != 0;
+            if decisive && !after_tentative {
                 self.prior_ttl = 0.0;
             } else {
-                // A tentative ending: the incident's level stays in memory for a few
-                // buckets, so noise that touched the old level does not end an incident
-                // that the next bucket shows is still going on (and report it again).
-                self.flags |= TENTATIVE_END;
+                // The two levels swap: the one just left is remembered.
+                // - A tentative ending: the incident's level stays in memory for a few
+                //   buckets, so noise that touched the old level does not end an incident
+                //   that the next bucket shows is still going on (and report it again).
+                // - Back at the incident's level after a tentative ending: the same
+                //   incident goes on, and the level before it is remembered again.
+                self.flags ^= TENTATIVE_END;
                 self.spare[4] = left;
                 self.shifted_to = prior as f32;
-                self.prior_ttl = run_limit(cfg.bucket_span_ms) as f32;
+                self.prior_ttl = if after_tentative {
+                    Self::prior_memory(cfg)
+                } else {
+                    run_limit(cfg.bucket_span_ms) as f32
+                };
             }
             // A short re-baselining back to the old level (the weekly reference catches up).
             self.rebase = run_limit(cfg.bucket_span_ms) as u32;
