@@ -15,6 +15,7 @@
 //! - the same figures for a trailing-window z-score baseline (window 1440 points, |z| as the
 //!   score, default threshold 3) side by side.
 
+use super::events::{self, EventCounts};
 use super::{infer_span, read_series, score_rows, series_config, SeriesFunction};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub const ZSCORE_WINDOW: usize = 1440;
 pub const ALERT_SCORE: f64 = 75.0;
 /// Default alert threshold on |z| for the z-score baseline.
 pub const ALERT_Z: f64 = 3.0;
+/// A peer alerts where its grade is above 0 (Random Cut Forest's default alert).
+pub const PEER_ALERT_GRADE: f64 = 1e-9;
 
 /// Arguments of `tidewatch evaluate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,6 +38,12 @@ pub struct EvaluateArgs {
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// A peer detector's scores to evaluate side by side: a directory holding, for each
+    /// labelled file, `<its path relative to --labelled, without .gz>` as CSV with columns
+    /// `timestamp,score,grade`, one row per input row (`scripts/peer-rcf.sh` writes them).
+    /// The peer alerts where `grade > 0`.
+    #[arg(long)]
+    pub peer_scores: Option<PathBuf>,
 }
 
 /// Point-adjusted counts at one threshold.
@@ -196,6 +205,57 @@ pub struct SeriesFigures {
     pub z_best: Option<(f64, f64)>,
     /// z-score: F1 at |z| = 3.
     pub z_f1_at_default: f64,
+    /// Peer: best F1 and its grade threshold, when a peer was evaluated.
+    pub peer_best: Option<(f64, f64)>,
+}
+
+/// Event-level figures of one detector over one scope (a family, all series, a fold).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    /// `ALL`, a family, or `fold A` / `fold B`.
+    pub scope: String,
+    /// `model`, `z-score` or `peer`.
+    pub detector: String,
+    /// The default alert threshold.
+    pub default: f64,
+    /// Counts at the reported thresholds (the default among them).
+    pub at: Vec<(f64, EventCounts)>,
+    /// The threshold of the best event F1 and its counts.
+    pub best: (f64, EventCounts),
+}
+
+impl EventRow {
+    fn from_sweep(scope: &str, det: &Detector, sums: &[EventCounts]) -> Self {
+        let at = det
+            .reported
+            .iter()
+            .filter_map(|&t| {
+                let k = det.grid.iter().position(|&g| (g - t).abs() < 1e-12)?;
+                Some((t, sums[k].clone()))
+            })
+            .collect();
+        let mut best = (f64::NAN, EventCounts::default());
+        for (t, c) in det.grid.iter().zip(sums) {
+            if best.0.is_nan() || c.f1() > best.1.f1() {
+                best = (*t, c.clone());
+            }
+        }
+        EventRow {
+            scope: scope.to_string(),
+            detector: det.name.to_string(),
+            default: det.default,
+            at,
+            best,
+        }
+    }
+
+    /// Counts at the default alert threshold.
+    pub fn at_default(&self) -> Option<&EventCounts> {
+        self.at
+            .iter()
+            .find(|(t, _)| (t - self.default).abs() < 1e-12)
+            .map(|(_, c)| c)
+    }
 }
 
 /// The whole evaluation.
@@ -210,6 +270,10 @@ pub struct Evaluation {
     pub model: Figures,
     /// All series: the z-score baseline.
     pub zscore: Figures,
+    /// All series: the peer detector, when one was evaluated.
+    pub peer: Option<Figures>,
+    /// Alerts as users feel them, per detector and scope.
+    pub events: Vec<EventRow>,
 }
 
 fn figures(prepared: &[&Prepared], default: f64) -> Figures {
@@ -300,80 +364,231 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Evaluates the model and the z-score baseline on every labelled CSV under `dir`.
-pub fn evaluate_dir(dir: &Path) -> Result<Evaluation> {
+/// One labelled series, scored by each detector.
+struct Run {
+    figures: SeriesFigures,
+    labels: Vec<bool>,
+    delay: usize,
+    model: Vec<f64>,
+    z: Vec<f64>,
+    peer: Option<Vec<f64>>,
+}
+
+/// Scores one labelled file with the model, the z-score and (if given) the peer's file.
+fn run_series(dir: &Path, path: &Path, peer_dir: Option<&Path>) -> Result<Run> {
+    let s = read_series(path, "timestamp", "value")?;
+    let times: Vec<i64> = s.rows.iter().map(|r| r.time).collect();
+    let span = infer_span(&times);
+    let cfg = series_config(SeriesFunction::Mean, span);
+    let model: Vec<f64> = score_rows(&s.rows, &cfg).iter().map(|x| x.score).collect();
+    let labels: Vec<bool> = s.rows.iter().map(|r| r.label.unwrap_or(false)).collect();
+    let delay = if span < 5 * 60_000 { 7 } else { 3 };
+    let values: Vec<Option<f64>> = s.rows.iter().map(|r| r.value).collect();
+    let z = zscores(&values, ZSCORE_WINDOW);
+    let rel = path.strip_prefix(dir).unwrap_or(path);
+    let peer = match peer_dir {
+        Some(p) => Some(super::peer::read_grades(p, rel, s.rows.len())?),
+        None => None,
+    };
+    let pm = Prepared::new(&model, &labels, delay);
+    let pz = Prepared::new(&z, &labels, delay);
+    let family = rel
+        .parent()
+        .map(|p| p.display().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| ".".into());
+    let figures = SeriesFigures {
+        name: rel.display().to_string(),
+        family,
+        points: s.rows.len(),
+        segments: pm.segments.len(),
+        best: pm.best(),
+        f1_at_default: pm.counts(ALERT_SCORE).f1(),
+        z_best: pz.best(),
+        z_f1_at_default: pz.counts(ALERT_Z).f1(),
+        peer_best: peer
+            .as_ref()
+            .and_then(|g| Prepared::new(g, &labels, delay).best()),
+    };
+    Ok(Run {
+        figures,
+        labels,
+        delay,
+        model,
+        z,
+        peer,
+    })
+}
+
+/// Evaluates the model and the z-score baseline on every labelled CSV under `dir`, and a peer
+/// detector's scores read from `peer_dir` when given.
+pub fn evaluate_dir(dir: &Path, peer_dir: Option<&Path>) -> Result<Evaluation> {
     let mut files = Vec::new();
     collect(dir, &mut files)?;
-    let mut series = Vec::new();
-    let mut prepared = Vec::new();
+    let mut runs = Vec::new();
     for path in files {
-        if !super::has_label_column(&path)? {
-            continue;
+        if super::has_label_column(&path)? {
+            runs.push(run_series(dir, &path, peer_dir)?);
         }
-        let s = read_series(&path, "timestamp", "value")?;
-        let times: Vec<i64> = s.rows.iter().map(|r| r.time).collect();
-        let span = infer_span(&times);
-        let cfg = series_config(SeriesFunction::Mean, span);
-        let scores: Vec<f64> = score_rows(&s.rows, &cfg).iter().map(|x| x.score).collect();
-        let labels: Vec<bool> = s.rows.iter().map(|r| r.label.unwrap_or(false)).collect();
-        let delay = if span < 5 * 60_000 { 7 } else { 3 };
-        let values: Vec<Option<f64>> = s.rows.iter().map(|r| r.value).collect();
-        let z = zscores(&values, ZSCORE_WINDOW);
-        let pm = Prepared::new(&scores, &labels, delay);
-        let pz = Prepared::new(&z, &labels, delay);
-        let rel = path.strip_prefix(dir).unwrap_or(&path);
-        let family = rel
-            .parent()
-            .map(|p| p.display().to_string())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| ".".into());
-        series.push(SeriesFigures {
-            name: rel.display().to_string(),
-            family,
-            points: s.rows.len(),
-            segments: pm.segments.len(),
-            best: pm.best(),
-            f1_at_default: pm.counts(ALERT_SCORE).f1(),
-            z_best: pz.best(),
-            z_f1_at_default: pz.counts(ALERT_Z).f1(),
-        });
-        prepared.push((pm, pz));
     }
-    if series.is_empty() {
+    if runs.is_empty() {
         return Err(Error::Other(format!(
             "{}: no CSV file with a `label` column found",
             dir.display()
         )));
     }
-    let mut names: Vec<String> = series.iter().map(|s| s.family.clone()).collect();
+    let mut names: Vec<String> = runs.iter().map(|r| r.figures.family.clone()).collect();
     names.sort();
     names.dedup();
-    let families = names
-        .into_iter()
-        .map(|f| {
-            let m: Vec<&Prepared> = series
-                .iter()
-                .zip(&prepared)
-                .filter(|(s, _)| s.family == f)
-                .map(|(_, p)| &p.0)
-                .collect();
-            let z: Vec<&Prepared> = series
-                .iter()
-                .zip(&prepared)
-                .filter(|(s, _)| s.family == f)
-                .map(|(_, p)| &p.1)
-                .collect();
-            (f, figures(&m, ALERT_SCORE), figures(&z, ALERT_Z))
+    let prepared: Vec<[Prepared; 3]> = runs
+        .iter()
+        .map(|r| {
+            let peer = r.peer.as_deref().unwrap_or(&[]);
+            let peer_labels = if peer.is_empty() { &[][..] } else { &r.labels };
+            [
+                Prepared::new(&r.model, &r.labels, r.delay),
+                Prepared::new(&r.z, &r.labels, r.delay),
+                Prepared::new(peer, peer_labels, r.delay),
+            ]
         })
         .collect();
-    let m: Vec<&Prepared> = prepared.iter().map(|p| &p.0).collect();
-    let z: Vec<&Prepared> = prepared.iter().map(|p| &p.1).collect();
+    let pick = |f: &dyn Fn(&Run) -> bool, k: usize| -> Vec<&Prepared> {
+        runs.iter()
+            .zip(&prepared)
+            .filter(|(r, _)| f(r))
+            .map(|(_, p)| &p[k])
+            .collect()
+    };
+    let families = names
+        .iter()
+        .map(|f| {
+            let of = |r: &Run| &r.figures.family == f;
+            (
+                f.clone(),
+                figures(&pick(&of, 0), ALERT_SCORE),
+                figures(&pick(&of, 1), ALERT_Z),
+            )
+        })
+        .collect();
+    let all = |_: &Run| true;
+    let has_peer = runs.iter().all(|r| r.peer.is_some());
+    let peer = has_peer.then(|| figures(&pick(&all, 2), PEER_ALERT_GRADE));
+    let events = event_rows(&runs, &names, has_peer);
+    let model = figures(&pick(&all, 0), ALERT_SCORE);
+    let zscore = figures(&pick(&all, 1), ALERT_Z);
     Ok(Evaluation {
-        series,
+        series: runs.into_iter().map(|r| r.figures).collect(),
         families,
-        model: figures(&m, ALERT_SCORE),
-        zscore: figures(&z, ALERT_Z),
+        model,
+        zscore,
+        peer,
+        events,
     })
+}
+
+/// Which half of the labelled series a series belongs to, for choosing constants on one half
+/// and reporting on the other: within each family, series in path order alternate A, B.
+fn folds(runs: &[Run]) -> Vec<char> {
+    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+    runs.iter()
+        .map(|r| {
+            let k = seen.entry(r.figures.family.as_str()).or_insert(0);
+            *k += 1;
+            if *k % 2 == 1 {
+                'A'
+            } else {
+                'B'
+            }
+        })
+        .collect()
+}
+
+/// A detector as the event protocol sweeps it.
+struct Detector {
+    name: &'static str,
+    grid: Vec<f64>,
+    reported: &'static [f64],
+    default: f64,
+    scores: fn(&Run) -> &[f64],
+}
+
+fn detectors(has_peer: bool) -> Vec<Detector> {
+    let mut d = vec![
+        Detector {
+            name: "model",
+            grid: events::score_grid(),
+            reported: &[50.0, 75.0, 90.0],
+            default: ALERT_SCORE,
+            scores: |r| &r.model,
+        },
+        Detector {
+            name: "z-score",
+            grid: events::z_grid(),
+            reported: &[2.0, 3.0, 4.0],
+            default: ALERT_Z,
+            scores: |r| &r.z,
+        },
+    ];
+    if has_peer {
+        let mut grid = vec![PEER_ALERT_GRADE];
+        grid.extend((1..100).map(|i| i as f64 / 100.0));
+        d.push(Detector {
+            name: "peer",
+            grid,
+            reported: &[PEER_ALERT_GRADE],
+            default: PEER_ALERT_GRADE,
+            scores: |r| r.peer.as_deref().unwrap_or(&[]),
+        });
+    }
+    d
+}
+
+/// Event figures of every detector for each family, all series, and each fold.
+fn event_rows(runs: &[Run], families: &[String], has_peer: bool) -> Vec<EventRow> {
+    let fold = folds(runs);
+    let mut scopes: Vec<(String, Vec<bool>)> = families
+        .iter()
+        .map(|f| {
+            (
+                f.clone(),
+                runs.iter().map(|r| &r.figures.family == f).collect(),
+            )
+        })
+        .collect();
+    scopes.push(("ALL".into(), vec![true; runs.len()]));
+    for half in ['A', 'B'] {
+        scopes.push((
+            format!("fold {half}"),
+            fold.iter().map(|&f| f == half).collect(),
+        ));
+    }
+    let mut rows = Vec::new();
+    for det in detectors(has_peer) {
+        // Per series and threshold once; scopes are sums of these.
+        let per_series: Vec<Vec<EventCounts>> = runs
+            .iter()
+            .map(|r| {
+                let s = (det.scores)(r);
+                det.grid
+                    .iter()
+                    .map(|&t| EventCounts::new(s, &r.labels, r.delay, t))
+                    .collect()
+            })
+            .collect();
+        for (scope, member) in &scopes {
+            let sums: Vec<EventCounts> = (0..det.grid.len())
+                .map(|k| {
+                    let mut c = EventCounts::default();
+                    for (i, _) in member.iter().enumerate().filter(|(_, m)| **m) {
+                        c.add(&per_series[i][k]);
+                    }
+                    c
+                })
+                .collect();
+            rows.push(EventRow::from_sweep(scope, &det, &sums));
+        }
+    }
+    rows
 }
 
 fn opt(b: Option<(f64, f64)>) -> String {
@@ -431,6 +646,61 @@ impl Evaluation {
             "model one-threshold F1 by score: 25 {:.3} | 50 {:.3} | 60 {:.3} | 70 {:.3} | 75 {:.3} | 80 {:.3} | 90 {:.3}\n",
             c[0], c[1], c[2], c[3], c[4], c[5], c[6]
         ));
+        if let Some(p) = &self.peer {
+            t.push_str(&format!(
+                "peer (point-adjusted): mean best F1 {:.3}, one-threshold F1 {:.3} (at grade {:.2}), at grade > 0: P {:.3} R {:.3} F1 {:.3}\n",
+                p.mean_best_f1, p.one_threshold_f1, p.one_threshold, p.precision_at_default, p.recall_at_default, p.f1_at_default
+            ));
+        }
+        t.push_str(&self.event_table());
+        t
+    }
+
+    /// The alert-episode figures, one line per scope, detector and threshold.
+    pub fn event_table(&self) -> String {
+        let mut t = String::from(
+            "\nalerts as episodes (a run of rows at or above the threshold; false when it starts outside a labelled segment)\n",
+        );
+        t.push_str(&format!(
+            "{:<34} {:<8} {:>7} {:>8} {:>6} {:>9} {:>11} {:>6} {:>6} {:>6} {:>6}\n",
+            "scope",
+            "detector",
+            "thr",
+            "episodes",
+            "false",
+            "false/10k",
+            "caught",
+            "ev.P",
+            "ev.R",
+            "ev.F1",
+            "delay"
+        ));
+        for r in &self.events {
+            let best = std::iter::once(("best", &r.best));
+            let rows = r.at.iter().map(|a| ("", a)).chain(best);
+            for (tag, (thr, c)) in rows {
+                let thr = if r.detector == "peer" && *thr == PEER_ALERT_GRADE {
+                    ">0".to_string()
+                } else {
+                    format!("{tag}{thr:.2}")
+                };
+                t.push_str(&format!(
+                    "{:<34} {:<8} {:>7} {:>8} {:>6} {:>9.2} {:>5}/{:<5} {:>6.3} {:>6.3} {:>6.3} {:>6}\n",
+                    r.scope,
+                    r.detector,
+                    thr,
+                    c.episodes,
+                    c.false_episodes,
+                    c.false_per_10k(),
+                    c.caught,
+                    c.segments,
+                    c.precision(),
+                    c.recall(),
+                    c.f1(),
+                    c.median_delay().map(|d| format!("{d:.1}")).unwrap_or_else(|| "-".into())
+                ));
+            }
+        }
         t
     }
 
@@ -446,10 +716,40 @@ impl Evaluation {
                 "f1_at_default": f.f1_at_default,
             })
         };
+        let counts = |thr: f64, c: &EventCounts| {
+            serde_json::json!({
+                "threshold": thr,
+                "episodes": c.episodes,
+                "false_episodes": c.false_episodes,
+                "normal_rows": c.normal_rows,
+                "false_per_10k": c.false_per_10k(),
+                "segments": c.segments,
+                "caught": c.caught,
+                "event_precision": c.precision(),
+                "event_recall": c.recall(),
+                "event_f1": c.f1(),
+                "median_delay_rows": c.median_delay(),
+            })
+        };
+        let events: Vec<serde_json::Value> = self
+            .events
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "scope": r.scope,
+                    "detector": r.detector,
+                    "default_threshold": r.default,
+                    "at": r.at.iter().map(|(t, c)| counts(*t, c)).collect::<Vec<_>>(),
+                    "best": counts(r.best.0, &r.best.1),
+                })
+            })
+            .collect();
         serde_json::json!({
-            "protocol": "point-adjusted (first 7 points at <5m spacing, 3 otherwise); default thresholds: score 75, |z| 3; z-score window 1440",
+            "protocol": "point-adjusted (first 7 points at <5m spacing, 3 otherwise); default thresholds: score 75, |z| 3, peer grade > 0; z-score window 1440; events: an episode is a run of rows at or above the threshold, false when it starts on an unlabelled row, a segment caught when one of its first 7/3 points alerts, event precision = caught / (caught + false episodes)",
             "model": fig(&self.model),
             "zscore": fig(&self.zscore),
+            "peer": self.peer.as_ref().map(fig),
+            "events": events,
             "families": self.families.iter().map(|(n, m, z)| serde_json::json!({"family": n, "model": fig(m), "zscore": fig(z)})).collect::<Vec<_>>(),
             "series": self.series.iter().map(|s| serde_json::json!({
                 "name": s.name,
@@ -461,6 +761,7 @@ impl Evaluation {
                 "f1_at_75": s.f1_at_default,
                 "zscore_best_f1": s.z_best.map(|b| b.0),
                 "zscore_f1_at_3": s.z_f1_at_default,
+                "peer_best_f1": s.peer_best.map(|b| b.0),
             })).collect::<Vec<_>>(),
         })
     }
@@ -468,7 +769,7 @@ impl Evaluation {
 
 /// Runs `tidewatch evaluate`: prints the table to standard output and writes JSON if asked.
 pub fn run_evaluate(args: &EvaluateArgs) -> Result<Evaluation> {
-    let e = evaluate_dir(&args.labelled)?;
+    let e = evaluate_dir(&args.labelled, args.peer_scores.as_deref())?;
     print!("{}", e.table());
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&e.to_json())

@@ -18,9 +18,14 @@
 //! [`evaluate`] for its definition.
 
 mod evaluate;
+mod events;
+mod peer;
 mod series;
 
-pub use evaluate::{run_evaluate, EvaluateArgs, Evaluation, Figures, SeriesFigures};
+pub use evaluate::{
+    run_evaluate, EvaluateArgs, Evaluation, EventRow, Figures, SeriesFigures, PEER_ALERT_GRADE,
+};
+pub use events::EventCounts;
 pub use series::{has_label_column, infer_span, read_series, Row, Series};
 
 use crate::model::{Baseline, ModelConfig, Reason, Tail, ValueKind};
