@@ -207,6 +207,8 @@ pub struct SeriesFigures {
     pub z_f1_at_default: f64,
     /// Peer: best F1 and its grade threshold, when a peer was evaluated.
     pub peer_best: Option<(f64, f64)>,
+    /// Model: alert episodes at 75.
+    pub events_at_default: EventCounts,
 }
 
 /// Event-level figures of one detector over one scope (a family, all series, a fold).
@@ -409,6 +411,7 @@ fn run_series(dir: &Path, path: &Path, peer_dir: Option<&Path>) -> Result<Run> {
         peer_best: peer
             .as_ref()
             .and_then(|g| Prepared::new(g, &labels, delay).best()),
+        events_at_default: EventCounts::new(&model, &labels, delay, ALERT_SCORE),
     };
     Ok(Run {
         figures,
@@ -601,12 +604,21 @@ impl Evaluation {
     pub fn table(&self) -> String {
         let mut t = String::new();
         t.push_str(&format!(
-            "{:<48} {:>8} {:>4} | {:>7} {:>6} {:>6} | {:>7} {:>6}\n",
-            "series", "points", "segs", "best F1", "thr", "F1@75", "z best", "F1@3"
+            "{:<48} {:>8} {:>4} | {:>7} {:>6} {:>6} | {:>7} {:>6} | {:>9} {:>8}\n",
+            "series",
+            "points",
+            "segs",
+            "best F1",
+            "thr",
+            "F1@75",
+            "z best",
+            "F1@3",
+            "false@75",
+            "caught"
         ));
         for s in &self.series {
             t.push_str(&format!(
-                "{:<48} {:>8} {:>4} | {:>7} {:>6} {:>6.3} | {:>7} {:>6.3}\n",
+                "{:<48} {:>8} {:>4} | {:>7} {:>6} {:>6.3} | {:>7} {:>6.3} | {:>9} {:>8}\n",
                 s.name,
                 s.points,
                 s.segments,
@@ -616,7 +628,12 @@ impl Evaluation {
                     .unwrap_or_else(|| "-".into()),
                 s.f1_at_default,
                 opt(s.z_best),
-                s.z_f1_at_default
+                s.z_f1_at_default,
+                s.events_at_default.false_episodes,
+                format!(
+                    "{}/{}",
+                    s.events_at_default.caught, s.events_at_default.segments
+                )
             ));
         }
         let line = |name: &str, m: &Figures, z: &Figures| {

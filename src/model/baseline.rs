@@ -23,6 +23,7 @@
 //! its longest period before scoring at full strength; until then probabilities are
 //! shrunk towards 1 and bounds are wider.
 
+use super::calibration::{TailCalibration, CALIBRATION_BYTES};
 use super::glitch::{GlitchView, GLITCH_BYTES};
 use super::{Expected, ModelConfig, Observation, Reason, Tail, ValueKind, MAD_TO_SD};
 use std::f64::consts::LN_2;
@@ -81,7 +82,14 @@ const SHORT_IID_SD: f64 = 0.447_213_6;
 const TENTATIVE_END: u32 = 8;
 /// Size of the serialized state in bytes.
 pub const STATE_BYTES: usize =
-    8 * 4 + 4 * 25 + 4 * (DAILY + WEEKLY + SPREAD + HOURLY) + 12 + GLITCH_BYTES;
+    8 * 4 + 4 * 26 + 4 * (DAILY + WEEKLY + SPREAD + HOURLY) + 12 + GLITCH_BYTES + CALIBRATION_BYTES;
+/// A series must have carried data for this many buckets, never reaching zero, before a
+/// zero is a dead signal (see [`Baseline::dead_signal`]).
+const DEAD_MIN_BUCKETS: u32 = 30;
+/// Spreads by which zero must sit below the typical value for a zero to be a dead signal.
+const DEAD_MIN_Z: f64 = 3.0;
+/// A dead signal is kept out of the model for at most this long; then it is the new normal.
+const DEAD_MAX_MS: i64 = 7 * DAY_MS;
 
 /// Per-partition time-series model: fixed size, no allocation, deterministic.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,6 +157,20 @@ pub struct Baseline {
     /// Smallest value seen: a typical value below everything the series has ever done is
     /// not expected of it.
     min_seen: f32,
+    /// Consecutive zero buckets of a series that never reached zero before (a dead signal).
+    dead: u32,
+    /// What this partition's history says a surprise is worth (see [`TailCalibration`]).
+    calibration: TailCalibration,
+}
+
+/// A calibrated anchored probability above this scores under 25: nothing to report.
+const ALERT_FLOOR_P: f64 = 1e-2;
+
+/// The anchored probability of a calibrated per-bucket chance `q` (`ln q` given):
+/// `100 q²`, so that once in 10,000 buckets is 1e-6 (score 75) and once in 100 is 1e-2.
+#[inline]
+fn anchored(ln_q: f64) -> f64 {
+    (100f64.ln() + 2.0 * ln_q).min(0.0).exp().max(1e-300)
 }
 
 /// Fractional slot position of `time` in a cycle of `period` split into `n` slots.
@@ -255,6 +277,8 @@ impl Baseline {
             short: 0.0,
             short_scale: 0.0,
             min_seen: f32::INFINITY,
+            dead: 0,
+            calibration: TailCalibration::default(),
         }
     }
 
@@ -453,8 +477,77 @@ impl Baseline {
     }
 
     /// Scores `value` for the bucket starting at `time`, then learns from it.
+    ///
+    /// The returned probability is on the anchored scale of [`crate::score`] (1e-6 scores
+    /// 75) and calibrated on this partition's own history: `p = 100 q²`, where `q` is the
+    /// chance per bucket that this partition starts an alert episode at least this unusual
+    /// (so 75 is about one episode in 10,000 ordinary buckets, 50 one in 1,000).
     #[inline]
     pub fn observe(&mut self, cfg: &ModelConfig, time: i64, value: f64) -> Observation {
+        if !value.is_finite() {
+            return self.observe_raw(cfg, time, value);
+        }
+        if let Some(obs) = self.dead_signal(cfg, time, value) {
+            return obs;
+        }
+        self.calibrated(cfg, time, value)
+    }
+
+    /// The model's verdict, calibrated on this partition's history; learns from it.
+    fn calibrated(&mut self, cfg: &ModelConfig, time: i64, value: f64) -> Observation {
+        let mut obs = self.observe_raw(cfg, time, value);
+        let surprise = -obs.probability.ln();
+        let ln_q = self.calibration.ln_chance(surprise);
+        self.calibration
+            .learn(surprise, decay(cfg.bucket_span_ms, cfg.half_life_ms));
+        obs.probability = anchored(ln_q);
+        if obs.probability > ALERT_FLOOR_P {
+            obs.reason = Reason::Normal;
+        }
+        obs
+    }
+
+    /// The event floor: a series that has carried data for a while and never reached zero
+    /// reads zero, far below its typical value. Such a signal has died (a site gone dark,
+    /// a shipper stopped), which is the one alert that must never be missed, learning or
+    /// not: it is scored by how long the series had been alive, more certain with every
+    /// zero bucket, and kept out of the model (for up to [`DEAD_MAX_MS`]) so the outage is
+    /// not learned as the new normal. `None` when the bucket is not such a zero.
+    fn dead_signal(&mut self, cfg: &ModelConfig, time: i64, value: f64) -> Option<Observation> {
+        let alive = self.n >= DEAD_MIN_BUCKETS && self.min_seen > 0.0 && cfg.tail != Tail::High;
+        let dead_for = i64::from(self.dead) * cfg.bucket_span_ms;
+        if value != 0.0 || !alive || dead_for >= DEAD_MAX_MS {
+            self.dead = 0;
+            return None;
+        }
+        let e = self.expected(cfg, time);
+        let sigma = self.sigma(cfg, time, e.typical);
+        if e.typical < DEAD_MIN_Z * sigma {
+            self.dead = 0;
+            return None;
+        }
+        // The regular verdict, without learning: the floor only ever raises the score.
+        let regular = self.clone().calibrated(cfg, time, value);
+        self.dead += 1;
+        self.last_time = self.last_time.max(time);
+        self.glitch.gap();
+        // A first zero after n live buckets is about a one-in-n event; each further zero in
+        // a row is another.
+        let ln_q = f64::from(self.dead) * -(f64::from(self.n.min(1_000_000)) + 1.0).ln();
+        Some(Observation {
+            probability: anchored(ln_q).min(regular.probability),
+            actual: value,
+            typical: e.typical,
+            lower: e.lower,
+            upper: e.upper,
+            reason: Reason::SignalLost,
+            multi_bucket_impact: 5.0,
+        })
+    }
+
+    /// The model's verdict before calibration, then learning.
+    #[inline]
+    fn observe_raw(&mut self, cfg: &ModelConfig, time: i64, value: f64) -> Observation {
         if !value.is_finite() {
             return self.observe_missing(cfg, time).unwrap_or(Observation {
                 probability: 1.0,
@@ -1120,6 +1213,8 @@ impl Baseline {
         out.extend_from_slice(&self.short.to_le_bytes());
         out.extend_from_slice(&self.short_scale.to_le_bytes());
         out.extend_from_slice(&self.min_seen.to_le_bytes());
+        out.extend_from_slice(&self.dead.to_le_bytes());
+        self.calibration.write(&mut out);
         debug_assert_eq!(out.len(), STATE_BYTES);
         out
     }
@@ -1186,6 +1281,8 @@ impl Baseline {
         b.short = f32_(take(4));
         b.short_scale = f32_(take(4));
         b.min_seen = f32_(take(4));
+        b.dead = u32_(take(4));
+        b.calibration = TailCalibration::read(take(CALIBRATION_BYTES))?;
         Some(b)
     }
 }
@@ -1561,6 +1658,93 @@ pub(crate) mod tests {
         );
     }
 
+    /// A busy per-minute count (tens a minute, with a daily cycle) for `minutes`.
+    fn busy_minutes(b: &mut Baseline, cfg: &ModelConfig, rng: &mut Rng, from: i64, to: i64) {
+        for i in from..to {
+            let t = i * 60_000;
+            let mean = 70.0 + 25.0 * (t as f64 / DAY_MS as f64 * std::f64::consts::TAU).sin();
+            b.observe(cfg, t, rng.poisson(mean));
+        }
+    }
+
+    #[test]
+    fn a_busy_count_that_drops_to_zero_alerts_at_once_even_on_the_first_day() {
+        for kind in [ValueKind::Count, ValueKind::Metric] {
+            let cfg = ModelConfig {
+                bucket_span_ms: 60_000,
+                kind,
+                tail: Tail::Both,
+                half_life_ms: 14 * DAY_MS,
+            };
+            let mut b = Baseline::new(&cfg);
+            let mut rng = Rng::new(21);
+            // Fifteen hours in, the site goes dark for 37 hours.
+            let dark = 15 * 60;
+            busy_minutes(&mut b, &cfg, &mut rng, 0, dark);
+            let mut first_alert = None;
+            let mut low_during = 0;
+            for i in dark..dark + 37 * 60 {
+                let o = b.observe(&cfg, i * 60_000, 0.0);
+                if score(&o) >= 75.0 {
+                    first_alert.get_or_insert(i - dark);
+                } else if first_alert.is_some() {
+                    low_during += 1;
+                }
+            }
+            let first = first_alert.unwrap_or(i64::MAX);
+            assert!(
+                first <= 2,
+                "{kind:?}: first alert {first} minutes into the outage"
+            );
+            // One alert episode for the whole outage: it is never learned as normal.
+            assert_eq!(low_during, 0, "{kind:?}");
+            let e = b.expected(&cfg, (dark + 37 * 60) * 60_000);
+            assert!(
+                e.typical > 30.0,
+                "{kind:?}: typical {} after the outage",
+                e.typical
+            );
+        }
+    }
+
+    #[test]
+    fn a_quiet_partitions_noise_rarely_reaches_75() {
+        // Two weeks of Gaussian noise at minute resolution: 20,160 ordinary buckets.
+        let cfg = minute_metric_cfg();
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(23);
+        let mut alerts = 0;
+        for i in 0..14 * 1440 {
+            let o = b.observe(&cfg, i * 60_000, 500.0 + 5.0 * rng.normal());
+            if score(&o) >= 75.0 {
+                alerts += 1;
+            }
+        }
+        // The scale's promise is one in 10,000 (two here); measured: six, scattered over
+        // the fortnight (the winsorized tail fit is a little light). Pinned at three in
+        // 10,000 so that it cannot get worse unnoticed; 26 before calibration.
+        assert!(alerts <= 6, "{alerts} buckets >= 75 on pure noise");
+    }
+
+    #[test]
+    fn a_spike_alerts_once() {
+        let cfg = minute_metric_cfg();
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(25);
+        let at = 4 * 1440;
+        let mut scores = Vec::new();
+        for i in 0..at + 30 {
+            let v = 500.0 + 5.0 * rng.normal() + if i == at { 200.0 } else { 0.0 };
+            let o = b.observe(&cfg, i * 60_000, v);
+            if i >= at {
+                scores.push(score(&o));
+            }
+        }
+        assert!(scores[0] >= 75.0, "the spike scored {}", scores[0]);
+        let again = scores[1..].iter().filter(|s| **s >= 75.0).count();
+        assert_eq!(again, 0, "{scores:?}");
+    }
+
     #[test]
     fn weak_signal_that_dies_is_flagged() {
         let cfg = count_cfg(Tail::Both);
@@ -1780,7 +1964,10 @@ pub(crate) mod tests {
             panic!("series too short");
         };
         assert_eq!(o.reason, Reason::Glitch, "{o:?}");
-        assert!(score(&o) >= 75.0, "glitch scored {} ({o:?})", score(&o));
+        // A sawtooth surprises its model often, so its calibration is wary: the glitch is
+        // major, not critical (before calibration it scored 87, and sawtooth KPI series
+        // raised hundreds of such false alerts).
+        assert!(score(&o) >= 50.0, "glitch scored {} ({o:?})", score(&o));
         assert!(score(&at) < 50.0, "the point view alone: {}", score(&at));
         assert!((o.actual / o.typical - 0.93).abs() < 0.02, "{o:?}");
     }
@@ -1788,7 +1975,7 @@ pub(crate) mod tests {
     #[test]
     fn a_shift_is_reported_with_the_evidence_of_its_whole_run() {
         // A quiet metric at 10,000 (its spread is the 0.1 % event floor, 10) drops by 4.9
-        // spreads and stays: no single bucket is one in a million, five together are.
+        // spreads and stays.
         let cfg = minute_metric_cfg();
         let mut b = Baseline::new(&cfg);
         let mut rng = Rng::new(9);
@@ -1815,7 +2002,10 @@ pub(crate) mod tests {
                 reason = o.reason;
             }
         }
-        assert!(best_single < 75.0, "single buckets scored {best_single}");
+        // Each single bucket is about one in a million under the model; this partition is
+        // quieter than that (its noise is clipped), so its calibration lets the first
+        // buckets alert too. Five together are certain, and reported as the shift.
+        assert!(best_single >= 50.0, "single buckets scored {best_single}");
         assert!(best >= 75.0, "shift scored {best}");
         assert_eq!(reason, Reason::MeanShiftDown);
     }
@@ -1996,14 +2186,26 @@ mod demo_like {
         0.3, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0,
     ];
 
-    #[test]
-    fn normal_fortnight_gives_at_most_two_records_over_50() {
-        let scores = run(&MEANS, |_, _, m| m);
-        let high: usize = scores
+    /// Records at or above `score` in the fortnights of every partition.
+    fn at_least(scores: &[Vec<f64>], score: f64) -> usize {
+        scores
             .iter()
-            .map(|s| s.iter().filter(|x| **x >= 50.0).count())
-            .sum();
-        assert!(high <= 2, "{high} records >= 50 on normal days");
+            .map(|s| s.iter().filter(|x| **x >= score).count())
+            .sum()
+    }
+
+    #[test]
+    fn normal_fortnights_stay_within_the_scale() {
+        // 12 partitions x 1,344 buckets. The scale: 75 about once in 10,000 ordinary
+        // buckets of a partition, 50 about once in 1,000.
+        let scores = run(&MEANS, |_, _, m| m);
+        let buckets: usize = scores.iter().map(Vec::len).sum();
+        assert!(at_least(&scores, 75.0) <= 1, "records >= 75 on normal days");
+        let high = at_least(&scores, 50.0);
+        assert!(
+            high <= buckets / 1000,
+            "{high} records >= 50 on normal days"
+        );
     }
 
     #[test]
@@ -2038,7 +2240,7 @@ mod demo_like {
             "ramp {}",
             max(4, ramp, ramp + 96)
         );
-        // Outside the incidents (and the bucket after each), at most two records >= 50.
+        // Outside the incidents (and the bucket after each): within the scale.
         let mut high = 0;
         for (p, s) in scores.iter().enumerate() {
             for (i, x) in s.iter().enumerate() {
@@ -2048,9 +2250,16 @@ mod demo_like {
                     || (p == 4 && (ramp..ramp + 97).contains(&i));
                 if !inside && *x >= 50.0 {
                     high += 1;
+                    // Nothing outside the incidents reaches an alert.
+                    assert!(*x < 75.0, "partition {p}, bucket {i}: {x}");
                 }
             }
         }
-        assert!(high <= 2, "{high} records >= 50 outside the incidents");
+        // 50 is about once in 1,000 ordinary buckets of a partition.
+        let buckets: usize = scores.iter().map(Vec::len).sum();
+        assert!(
+            high <= buckets / 1000,
+            "{high} records >= 50 outside the incidents"
+        );
     }
 }

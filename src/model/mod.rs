@@ -15,6 +15,7 @@
 //! - [`Observation`]: the probability and the explanation (typical, bounds, reason).
 
 mod baseline;
+mod calibration;
 mod glitch;
 mod population;
 

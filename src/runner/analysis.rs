@@ -241,7 +241,7 @@ impl JobAnalysis {
 
 /// Version of the snapshot layout; bump when it changes (2: the baseline's state grew to
 /// 732 bytes with the smallest value seen, and its incident memory changed meaning).
-const SNAPSHOT_VERSION: u32 = 2;
+const SNAPSHOT_VERSION: u32 = 3;
 
 impl JobAnalysis {
     /// The whole analysis state as bytes: normalizer, then each detector's models in key order.

@@ -1,0 +1,253 @@
+//! The calibration view: what this partition's own history says a surprise is worth.
+//!
+//! The other views turn a bucket into a *surprise* (`-ln p` under their assumptions). Those
+//! assumptions are never exactly right: on a quantized series a one-step wiggle is a 60-sigma
+//! event, on a heavy-tailed one a 1e-10 "probability" turns up every day. Users alert on one
+//! threshold across thousands of partitions, so a score must mean the same thing everywhere:
+//! how often *this partition* produces an alert this unusual.
+//!
+//! So the surprise is calibrated per partition by **peaks over threshold** (Pickands;
+//! Siffer et al., "Anomaly detection in streams with extreme value theory", KDD 2017):
+//! - surprises above [`THRESHOLD`] are grouped into clusters of consecutive buckets, and
+//!   each cluster counts once, by its peak (an incident of forty buckets is one event, not
+//!   forty), so the rate is a rate of *alert episodes* per bucket;
+//! - the peaks' excesses over the threshold are fitted with a generalized Pareto tail by the
+//!   method of moments, with the shape kept in `[0, MAX_SHAPE]` (exponential to heavy);
+//! - a peak is learned winsorized at the excess that the current fit expects once in
+//!   [`CAP_RATE`]⁻¹ buckets: real incidents teach the tail only that they were rare, so a
+//!   partition with many incidents does not learn to ignore the next one;
+//! - before a partition has shown many clusters, a prior ([`PRIOR_CLUSTERS`] clusters of a
+//!   typical tail) stands in; everything decays with the model's half-life.
+//!
+//! The result is `q`, the chance per bucket that an episode at least this unusual starts in
+//! this partition. The state is five `f32` ([`CALIBRATION_BYTES`]).
+
+/// Surprise (`-ln p`) above which a bucket counts towards the tail: `p = 0.05`.
+pub(crate) const THRESHOLD: f64 = 3.0;
+/// Prior: clusters it is worth.
+const PRIOR_CLUSTERS: f64 = 20.0;
+/// Prior: clusters per bucket.
+const PRIOR_RATE: f64 = 0.0223;
+/// Prior: scale of the excesses (in units of surprise).
+const PRIOR_SCALE: f64 = 2.0;
+/// Prior: shape of the excesses.
+const PRIOR_SHAPE: f64 = 0.0;
+/// Heaviest tail shape the fit may take.
+const MAX_SHAPE: f64 = 0.5;
+/// Cluster peaks are learned clipped at the excess expected once in this many buckets.
+const CAP_RATE: f64 = 3e-5;
+
+/// Size of the serialized state in bytes.
+pub const CALIBRATION_BYTES: usize = 5 * 4;
+
+/// Decayed counts and moments of the tail of one partition's surprises.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TailCalibration {
+    /// Buckets seen (decayed).
+    buckets: f32,
+    /// Clusters of surprises above the threshold (decayed).
+    clusters: f32,
+    /// Sum and sum of squares of the clusters' (clipped) peak excesses (decayed).
+    sum: f32,
+    sum_sq: f32,
+    /// The open cluster's peak excess; 0 when the last bucket was below the threshold.
+    peak: f32,
+}
+
+impl Default for TailCalibration {
+    fn default() -> Self {
+        let mean = PRIOR_SCALE / (1.0 - PRIOR_SHAPE);
+        let second =
+            2.0 * PRIOR_SCALE * PRIOR_SCALE / ((1.0 - PRIOR_SHAPE) * (1.0 - 2.0 * PRIOR_SHAPE));
+        TailCalibration {
+            buckets: (PRIOR_CLUSTERS / PRIOR_RATE) as f32,
+            clusters: PRIOR_CLUSTERS as f32,
+            sum: (PRIOR_CLUSTERS * mean) as f32,
+            sum_sq: (PRIOR_CLUSTERS * second) as f32,
+            peak: 0.0,
+        }
+    }
+}
+
+/// A generalized Pareto tail: clusters per bucket above the threshold, scale and shape.
+#[derive(Debug, Clone, Copy)]
+struct Tail {
+    rate: f64,
+    scale: f64,
+    shape: f64,
+}
+
+impl Tail {
+    /// `ln` of the chance per bucket of a cluster whose peak exceeds the threshold by `e`.
+    fn ln_rate_beyond(&self, e: f64) -> f64 {
+        let survival = if self.shape > 1e-6 {
+            -(self.shape * e / self.scale).ln_1p() / self.shape
+        } else {
+            -e / self.scale
+        };
+        self.rate.ln() + survival
+    }
+
+    /// The excess that a cluster's peak passes once in `1 / q` buckets.
+    fn excess_at(&self, q: f64) -> f64 {
+        if self.rate <= q {
+            return 0.0;
+        }
+        let r = self.rate / q;
+        if self.shape > 1e-6 {
+            self.scale / self.shape * (r.powf(self.shape) - 1.0)
+        } else {
+            self.scale * r.ln()
+        }
+    }
+}
+
+impl TailCalibration {
+    fn tail(&self) -> Tail {
+        let c = (self.clusters as f64).max(1e-9);
+        let mean = (self.sum as f64 / c).max(1e-9);
+        let var = (self.sum_sq as f64 / c - mean * mean).max(1e-12);
+        let shape = (0.5 * (1.0 - mean * mean / var)).clamp(0.0, MAX_SHAPE);
+        Tail {
+            rate: (c / (self.buckets as f64).max(1.0)).min(1.0),
+            scale: (mean * (1.0 - shape)).max(1e-6),
+            shape,
+        }
+    }
+
+    /// `ln q`: the chance per bucket that this partition starts an episode at least as
+    /// surprising as `surprise`. Below the threshold, log-linear from 1 at no surprise to
+    /// the cluster rate at the threshold (such buckets never alert).
+    pub fn ln_chance(&self, surprise: f64) -> f64 {
+        let tail = self.tail();
+        if surprise <= THRESHOLD {
+            tail.rate.ln() * surprise.max(0.0) / THRESHOLD
+        } else {
+            tail.ln_rate_beyond(surprise - THRESHOLD)
+        }
+    }
+
+    /// Learns one bucket's surprise; `forget` is the model's per-bucket forgetting weight.
+    pub fn learn(&mut self, surprise: f64, forget: f64) {
+        if surprise <= THRESHOLD && self.peak > 0.0 {
+            // The cluster ended: one event, by its peak, winsorized.
+            let cap = self.tail().excess_at(CAP_RATE);
+            let p = (self.peak as f64).min(cap);
+            self.clusters += 1.0;
+            self.sum += p as f32;
+            self.sum_sq += (p * p) as f32;
+            self.peak = 0.0;
+        }
+        let keep = (1.0 - forget) as f32;
+        self.buckets = self.buckets * keep + 1.0;
+        self.clusters *= keep;
+        self.sum *= keep;
+        self.sum_sq *= keep;
+        if surprise > THRESHOLD {
+            self.peak = self
+                .peak
+                .max((surprise - THRESHOLD) as f32)
+                .max(f32::MIN_POSITIVE);
+        }
+    }
+
+    /// Appends the state (little-endian).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        for v in [
+            self.buckets,
+            self.clusters,
+            self.sum,
+            self.sum_sq,
+            self.peak,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Reads a state written by [`TailCalibration::write`].
+    pub fn read(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != CALIBRATION_BYTES {
+            return None;
+        }
+        let f = |i: usize| -> Option<f32> {
+            Some(f32::from_le_bytes(
+                bytes.get(i * 4..i * 4 + 4)?.try_into().ok()?,
+            ))
+        };
+        Some(TailCalibration {
+            buckets: f(0)?,
+            clusters: f(1)?,
+            sum: f(2)?,
+            sum_sq: f(3)?,
+            peak: f(4)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Surprises with a heavy tail: `-ln U` scaled, so `P(S > s) = exp(-s / k)`.
+    fn heavy(k: f64, n: usize) -> Vec<f64> {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let u = ((x >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+                -u.ln() * k
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_overconfident_model_is_brought_back_to_its_real_tail() {
+        // The model claims p = 1e-6 (surprise 13.8) where the partition really shows such a
+        // surprise once in e^(13.8/3) = 100 buckets.
+        let mut c = TailCalibration::default();
+        for s in heavy(3.0, 100_000) {
+            c.learn(s, 1.0 / 20_000.0);
+        }
+        let q = c.ln_chance(13.8).exp();
+        assert!(q > 2e-3 && q < 2e-2, "{q}");
+        // Far in the tail, still ranked: more surprise, smaller chance.
+        assert!(c.ln_chance(60.0) < c.ln_chance(40.0));
+        assert!(c.ln_chance(60.0).exp() < 1e-4);
+    }
+
+    #[test]
+    fn a_long_incident_counts_once_and_only_as_rare() {
+        let mut quiet = TailCalibration::default();
+        let mut with_incident = TailCalibration::default();
+        let base = heavy(1.0, 50_000);
+        for (i, s) in base.iter().enumerate() {
+            quiet.learn(*s, 1.0 / 20_000.0);
+            // Five hundred buckets of an enormous surprise in the middle.
+            let s = if (20_000..20_500).contains(&i) {
+                200.0
+            } else {
+                *s
+            };
+            with_incident.learn(s, 1.0 / 20_000.0);
+        }
+        let a = quiet.ln_chance(20.0);
+        let b = with_incident.ln_chance(20.0);
+        // The next incident is not discounted by more than a factor of ten.
+        assert!(b - a < 10f64.ln(), "quiet {a}, after an incident {b}");
+    }
+
+    #[test]
+    fn the_state_round_trips() {
+        let mut c = TailCalibration::default();
+        for s in heavy(2.0, 1000) {
+            c.learn(s, 1e-3);
+        }
+        let mut out = Vec::new();
+        c.write(&mut out);
+        assert_eq!(out.len(), CALIBRATION_BYTES);
+        assert_eq!(TailCalibration::read(&out), Some(c));
+        assert_eq!(TailCalibration::read(&out[1..]), None);
+    }
+}
