@@ -13,6 +13,7 @@
 # first, then online (Maven Central) when ~/.m2 lacks the jars; runs it in one JVM, one thread.
 # RCF_PEER_BOX_CACHE=1 runs ~6x faster with byte-identical scores (only points/s changes;
 # AD's real-time setting, and the default, is 0).
+# RCF_PEER_SEED=N runs with another random seed (default 42).
 set -euo pipefail
 if [ "$#" -ne 2 ]; then
     sed -n '4,5p' "$0" | sed 's/^# *//' >&2

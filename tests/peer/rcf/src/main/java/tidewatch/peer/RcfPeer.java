@@ -87,7 +87,13 @@ public final class RcfPeer {
     // ignoreNearExpectedFromAboveByRatio / ignoreNearExpectedFromBelowByRatio.
     static final double DEFAULT_RULE_RATIO = 0.2;
     // AD seeds RCF only in tests (rcfSeed > 0); a fixed seed makes these runs repeatable.
-    static final long SEED = 42L;
+    // RCF_PEER_SEED picks another one (to see how much the figures depend on the seed).
+    static final long SEED = seed();
+
+    private static long seed() {
+        String env = System.getenv("RCF_PEER_SEED");
+        return env == null || env.isBlank() ? 42L : Long.parseLong(env.strip());
+    }
     // One feature (the series' value) per model: a single-stream detector with one feature.
     static final int BASE_DIMENSION = 1;
     // TimeSeriesSettings.SERIALIZATION_BUFFER_BYTES: the LinkedBuffer size AD serializes with.
