@@ -11,7 +11,7 @@
 #
 # Needs Java 17+ and Maven (bash .ci/engine.sh installs both). Builds the harness offline
 # first, then online (Maven Central) when ~/.m2 lacks the jars; runs it in one JVM, one thread.
-# RCF_PEER_BOX_CACHE=1 runs ~6x faster with byte-identical scores (only points/s changes;
+# RCF_PEER_BOX_CACHE=1 runs 4-8x faster with byte-identical scores (only points/s changes;
 # AD's real-time setting, and the default, is 0).
 # RCF_PEER_SEED=N runs with another random seed (default 42).
 set -euo pipefail
