@@ -16,7 +16,7 @@
 # RCF_PEER_SEED=N runs with another random seed (default 42).
 set -euo pipefail
 if [ "$#" -ne 2 ]; then
-    sed -n '4,5p' "$0" | sed 's/^# *//' >&2
+    echo "usage: scripts/peer-rcf.sh DATA_DIR OUT_DIR   (e.g. ../shared/data/kpi target/peer-rcf/kpi)" >&2
     exit 2
 fi
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
