@@ -26,7 +26,8 @@ mod source;
 
 pub use fingerprint::{Candidate, ShapeIndex, BLOCK};
 pub use search::{search, SimilarMatch, SimilarOutcome, SimilarRequest, CANDIDATES, SEGMENT};
-pub use source::SeriesKey;
+pub use shape::{compare, dtw, znorm, Exact, UNRELATED};
+pub use source::{SeriesKey, Values};
 
 use crate::time::{format_short, EpochMillis};
 use std::path::PathBuf;
@@ -113,6 +114,11 @@ pub struct SimilarArgs {
     /// Largest lag searched, in buckets either way.
     #[arg(long, default_value_t = 2)]
     pub max_lag: usize,
+    /// Which value of each bucket makes the shape: `actual` (the observed values, as the
+    /// single-metric view draws them) or `deviation` (actual − model median: the daily
+    /// rhythm taken out).
+    #[arg(long, value_enum, default_value = "actual")]
+    pub values: Values,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -171,6 +177,7 @@ pub fn request_from_args(args: &SimilarArgs, now: EpochMillis) -> Result<Similar
         top: args.top,
         jobs_only: args.jobs_only.clone(),
         max_lag: args.max_lag,
+        values: args.values,
     })
 }
 

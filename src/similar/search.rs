@@ -3,7 +3,7 @@
 
 use super::fingerprint::ShapeIndex;
 use super::shape::{self, Exact};
-use super::source::{self, SeriesKey};
+use super::source::{self, SeriesKey, Values};
 use super::SimilarError;
 use crate::config::Job;
 use crate::store::Store;
@@ -37,6 +37,8 @@ pub struct SimilarRequest {
     pub jobs_only: Option<Vec<String>>,
     /// Largest lag searched, in buckets either way.
     pub max_lag: usize,
+    /// Which value of each bucket makes the shape.
+    pub values: Values,
 }
 
 /// One series that moved like the query.
@@ -73,6 +75,8 @@ pub struct SimilarOutcome {
     pub job_id: String,
     /// The query series' splits.
     pub partition: String,
+    /// Which value of each bucket made the shapes.
+    pub compared: Values,
     /// Window start (inclusive).
     pub from: EpochMillis,
     /// Window end (exclusive).
@@ -175,6 +179,7 @@ pub fn search(
     Ok(SimilarOutcome {
         job_id: job.job_id.clone(),
         partition: g.keys[query].label(),
+        compared: req.values,
         from,
         to,
         bucket_span_ms: span,
@@ -236,7 +241,7 @@ fn gather(
             continue;
         }
         let index = index_of(job);
-        for (key, values) in source::read_series(store, &index, job, from, buckets)? {
+        for (key, values) in source::read_series(store, &index, job, from, buckets, req.values)? {
             g.keys.push(key);
             g.values.push(values);
         }

@@ -10,7 +10,7 @@
 const FLAT: f64 = 1e-9;
 
 /// The z-normalised copy of `x` (mean 0, standard deviation 1), or `None` when `x` is flat.
-pub(crate) fn znorm(x: &[f64]) -> Option<Vec<f64>> {
+pub fn znorm(x: &[f64]) -> Option<Vec<f64>> {
     if x.is_empty() {
         return None;
     }
@@ -25,18 +25,18 @@ pub(crate) fn znorm(x: &[f64]) -> Option<Vec<f64>> {
 }
 
 /// Root-mean-square difference of two equally long z-normalised windows.
-pub(crate) fn rms_distance(a: &[f64], b: &[f64]) -> f64 {
+pub fn rms_distance(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len()).max(1) as f64;
     let s: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
     (s / n).sqrt()
 }
 
 /// The distance of an unrelated shape (correlation 0), given to flat windows.
-pub(crate) const UNRELATED: f64 = std::f64::consts::SQRT_2;
+pub const UNRELATED: f64 = std::f64::consts::SQRT_2;
 
 /// How a candidate window compares with the query window.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Exact {
+pub struct Exact {
     /// z-normalised RMS distance at the best lag.
     pub distance: f64,
     /// The best lag in buckets: positive when the candidate moves later than the query.
@@ -48,7 +48,7 @@ pub(crate) struct Exact {
 /// Compares `query` (n values) with `candidate` (n + 2·`max_lag` values, starting
 /// `max_lag` buckets before the query window) at every lag in `-max_lag..=max_lag`.
 /// `None` when the lengths do not fit or the query window is flat.
-pub(crate) fn compare(query: &[f64], candidate: &[f64], max_lag: usize) -> Option<Exact> {
+pub fn compare(query: &[f64], candidate: &[f64], max_lag: usize) -> Option<Exact> {
     let n = query.len();
     if n < 2 || candidate.len() != n + 2 * max_lag {
         return None;
@@ -86,7 +86,7 @@ pub(crate) fn compare(query: &[f64], candidate: &[f64], max_lag: usize) -> Optio
 /// allowing a point to match another at most `band` buckets away (Sakoe-Chiba band); the
 /// cost is the RMS of the warping path's differences, comparable with [`rms_distance`].
 /// `None` when either window is flat or the lengths differ.
-pub(crate) fn dtw(a: &[f64], b: &[f64], band: usize) -> Option<f64> {
+pub fn dtw(a: &[f64], b: &[f64], band: usize) -> Option<f64> {
     let n = a.len();
     if n == 0 || b.len() != n {
         return None;

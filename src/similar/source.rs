@@ -65,6 +65,17 @@ impl SeriesKey {
     }
 }
 
+/// Which value of a bucket the shapes are made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Values {
+    /// What was observed (`actual`): the shape people see in the single-metric view.
+    Actual,
+    /// How far it was from what the model expected (`actual − model_median`): the daily
+    /// and weekly rhythm taken out, so only what moved unexpectedly has a shape.
+    Deviation,
+}
+
 /// A job's series over the buckets `from..from + buckets·span`, gaps filled.
 pub(crate) type JobSeries = BTreeMap<SeriesKey, Vec<f64>>;
 
@@ -125,6 +136,7 @@ pub(crate) fn read_series(
     job: &Job,
     from: EpochMillis,
     buckets: usize,
+    values_of: Values,
 ) -> Result<JobSeries, StoreError> {
     let span = job.bucket_span_ms();
     let to = from + buckets as i64 * span;
@@ -136,6 +148,7 @@ pub(crate) fn read_series(
         "by_field_name",
         "by_field_value",
         "actual",
+        "model_median",
     ];
     let docs = search_all(
         store,
@@ -155,8 +168,15 @@ pub(crate) fn read_series(
         let values = out
             .entry(SeriesKey::from_doc(&job.job_id, d))
             .or_insert_with(|| vec![f64::NAN; buckets]);
-        if let Some(a) = d.get("actual").and_then(Value::as_f64) {
-            values[slot as usize] = a;
+        let actual = d.get("actual").and_then(Value::as_f64);
+        let value = match values_of {
+            Values::Actual => actual,
+            Values::Deviation => actual
+                .zip(d.get("model_median").and_then(Value::as_f64))
+                .map(|(a, m)| a - m),
+        };
+        if let Some(v) = value {
+            values[slot as usize] = v;
         }
     }
     out.retain(|key, values| fill_gaps(values, zero_when_absent(job, key.detector_index)));
