@@ -55,8 +55,9 @@ fn value(p: u64, t: usize, partitions: u64) -> f64 {
     let phase = (h >> 8) % 24;
     let hour = (t % DAY_BUCKETS) as f64 / 4.0;
     let weekend = if (t / DAY_BUCKETS) % 7 >= 5 { 0.8 } else { 1.0 };
-    let mut mean =
-        level * weekend * (1.0 + 0.6 * ((hour - phase as f64) / 24.0 * std::f64::consts::TAU).sin());
+    let mut mean = level
+        * weekend
+        * (1.0 + 0.6 * ((hour - phase as f64) / 24.0 * std::f64::consts::TAU).sin());
     let (start, len, kind, size) = incident(p, partitions);
     if t >= start && t < start + len {
         let k = (t - start) as f64 / len as f64;
@@ -71,7 +72,9 @@ fn value(p: u64, t: usize, partitions: u64) -> f64 {
 }
 
 fn window(p: u64, from: usize, len: usize, partitions: u64) -> Vec<f64> {
-    (from..from + len).map(|t| value(p, t, partitions)).collect()
+    (from..from + len)
+        .map(|t| value(p, t, partitions))
+        .collect()
 }
 
 fn peak_rss_mb() -> Option<f64> {
@@ -123,7 +126,10 @@ fn main() {
     let queries = env("TIDEWATCH_BENCH_QUERIES", 40);
     let segments = [1usize, 2, 4];
     let started = Instant::now();
-    let mut indexes: Vec<ShapeIndex> = segments.iter().map(|&s| ShapeIndex::new(BUCKETS, s)).collect();
+    let mut indexes: Vec<ShapeIndex> = segments
+        .iter()
+        .map(|&s| ShapeIndex::new(BUCKETS, s))
+        .collect();
     let mut series = vec![0.0; BUCKETS];
     for p in 0..partitions {
         for (t, v) in series.iter_mut().enumerate() {
@@ -146,7 +152,9 @@ fn main() {
             let p = h % partitions;
             let start = if i % 2 == 0 {
                 let (s, len, _, _) = incident(p, partitions);
-                (s + len / 2).saturating_sub(WINDOW / 2).clamp(MAX_LAG, BUCKETS - WINDOW - MAX_LAG)
+                (s + len / 2)
+                    .saturating_sub(WINDOW / 2)
+                    .clamp(MAX_LAG, BUCKETS - WINDOW - MAX_LAG)
             } else {
                 MAX_LAG + (mix(h) % (BUCKETS - WINDOW - 2 * MAX_LAG) as u64) as usize
             };
@@ -154,11 +162,20 @@ fn main() {
         })
         .collect();
     let t = Instant::now();
-    let truth: Vec<Vec<u64>> = qs.iter().map(|&(p, s)| exact_top(p, s, partitions)).collect();
+    let truth: Vec<Vec<u64>> = qs
+        .iter()
+        .map(|&(p, s)| exact_top(p, s, partitions))
+        .collect();
     let exact_ms = t.elapsed().as_secs_f64() * 1e3 / qs.len() as f64;
     println!("exact search over every partition (the reference): {exact_ms:.0} ms per query");
     println!("segment  candidates  bytes/partition-day  bytes/partition-window  query ms (mean, max)  queries/s  recall@10 (incident, random)");
-    let runs = [(0, CANDIDATES), (1, CANDIDATES), (1, 1_000), (1, 3_000), (2, 3_000)];
+    let runs = [
+        (0, CANDIDATES),
+        (1, CANDIDATES),
+        (1, 1_000),
+        (1, 3_000),
+        (2, 3_000),
+    ];
     for (ix, seg, k) in runs.iter().map(|&(i, k)| (&indexes[i], segments[i], k)) {
         let (mut times, mut hit) = (Vec::new(), [0usize; 2]);
         for (i, (&(p, s), want)) in qs.iter().zip(&truth).enumerate() {

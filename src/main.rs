@@ -249,7 +249,9 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             tidewatch::api::serve_blocking(args.http, state)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Similar(args) => tidewatch::similar::run(&cli.store, &args).map(|_| ExitCode::SUCCESS),
+        Command::Similar(args) => {
+            tidewatch::similar::run(&cli.store, &args).map(|_| ExitCode::SUCCESS)
+        }
         Command::Status { job_id, jobs, json } => status(&cli.store, job_id, &jobs, json),
     }
 }

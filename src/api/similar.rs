@@ -28,21 +28,33 @@ const MAX_TOP: usize = 100;
 fn to_app_error(e: SimilarError) -> AppError {
     match e {
         SimilarError::Store(s) => AppError::Store(s),
-        SimilarError::UnknownJob { job_id, .. } => AppError::NotFound { kind: "job", id: job_id },
+        SimilarError::UnknownJob { job_id, .. } => AppError::NotFound {
+            kind: "job",
+            id: job_id,
+        },
         SimilarError::WindowTooShort { .. } => AppError::bad_param("window", e.to_string()),
-        SimilarError::BadArgument { option, .. } => {
-            AppError::bad_param(option.trim_start_matches('-').replace('-', "_"), e.to_string())
-        }
+        SimilarError::BadArgument { option, .. } => AppError::bad_param(
+            option.trim_start_matches('-').replace('-', "_"),
+            e.to_string(),
+        ),
         other => AppError::bad_param("partition", other.to_string()),
     }
 }
 
-fn number(q: &HashMap<String, String>, name: &str, default: usize, max: usize) -> Result<usize, AppError> {
+fn number(
+    q: &HashMap<String, String>,
+    name: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, AppError> {
     match q.get(name) {
         None => Ok(default),
         Some(t) => match t.trim().parse::<usize>() {
             Ok(n) if (1..=max).contains(&n) || (name == "max_lag" && n <= max) => Ok(n),
-            _ => Err(AppError::bad_param(name, format!("`{t}` is not an integer in 1..={max}"))),
+            _ => Err(AppError::bad_param(
+                name,
+                format!("`{t}` is not an integer in 1..={max}"),
+            )),
         },
     }
 }
@@ -50,19 +62,31 @@ fn number(q: &HashMap<String, String>, name: &str, default: usize, max: usize) -
 /// Reads and checks the query string.
 fn request(q: &HashMap<String, String>) -> Result<SimilarRequest, AppError> {
     if let Some(k) = q.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(AppError::bad_param(k.clone(), format!("unknown parameter; expected one of {}", KNOWN.join(", "))));
+        return Err(AppError::bad_param(
+            k.clone(),
+            format!("unknown parameter; expected one of {}", KNOWN.join(", ")),
+        ));
     }
     let job_id = q
         .get("job")
         .filter(|j| !j.trim().is_empty())
         .ok_or_else(|| AppError::bad_param("job", "required: the job of the series to match"))?;
-    let at = parse_time("at", q.get("at").ok_or_else(|| AppError::bad_param("at", "required: RFC 3339 or epoch milliseconds"))?)?;
+    let at = parse_time(
+        "at",
+        q.get("at")
+            .ok_or_else(|| AppError::bad_param("at", "required: RFC 3339 or epoch milliseconds"))?,
+    )?;
     let window = crate::time::parse_duration(q.get("window").map_or("6h", String::as_str))
         .map_err(|r| AppError::bad_param("window", r))?;
     let values = match q.get("values").map(String::as_str) {
         None | Some("actual") => Values::Actual,
         Some("deviation") => Values::Deviation,
-        Some(other) => return Err(AppError::bad_param("values", format!("`{other}`: expected `actual` or `deviation`"))),
+        Some(other) => {
+            return Err(AppError::bad_param(
+                "values",
+                format!("`{other}`: expected `actual` or `deviation`"),
+            ))
+        }
     };
     Ok(SimilarRequest {
         job_id: job_id.clone(),
@@ -73,9 +97,12 @@ fn request(q: &HashMap<String, String>) -> Result<SimilarRequest, AppError> {
         at,
         window_ms: window.as_millis().min(90 * 86_400_000) as i64,
         top: number(q, "top", 10, MAX_TOP)?,
-        jobs_only: q
-            .get("jobs_only")
-            .map(|s| s.split(',').map(|j| j.trim().to_string()).filter(|j| !j.is_empty()).collect()),
+        jobs_only: q.get("jobs_only").map(|s| {
+            s.split(',')
+                .map(|j| j.trim().to_string())
+                .filter(|j| !j.is_empty())
+                .collect()
+        }),
         max_lag: number(q, "max_lag", 2, 16)?,
         values,
     })
@@ -86,9 +113,14 @@ pub(crate) async fn get_similar(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
     let req = request(&q)?;
-    let (store, jobs, index) = (state.store.clone(), state.jobs.clone(), state.results_index.clone());
+    let (store, jobs, index) = (
+        state.store.clone(),
+        state.jobs.clone(),
+        state.results_index.clone(),
+    );
     let out = tokio::task::spawn_blocking(move || {
-        let index_of = |j: &crate::config::Job| index.clone().unwrap_or_else(|| j.results_index.clone());
+        let index_of =
+            |j: &crate::config::Job| index.clone().unwrap_or_else(|| j.results_index.clone());
         similar::search(store.as_ref(), &jobs, &index_of, &req)
     })
     .await
@@ -109,12 +141,21 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn parameters_are_checked_by_name() {
-        let ok = request(&q(&[("job", "web"), ("at", "2024-05-14T18:15:00Z"), ("partition", "country=BR"), ("jobs_only", "a, b")])).unwrap();
+        let ok = request(&q(&[
+            ("job", "web"),
+            ("at", "2024-05-14T18:15:00Z"),
+            ("partition", "country=BR"),
+            ("jobs_only", "a, b"),
+        ]))
+        .unwrap();
         assert_eq!(ok.window_ms, 6 * 3_600_000);
         assert_eq!(ok.jobs_only, Some(vec!["a".to_string(), "b".to_string()]));
         let param = |e: AppError| match e {
@@ -123,9 +164,21 @@ mod tests {
         };
         assert_eq!(param(request(&q(&[("at", "0")])).unwrap_err()), "job");
         assert_eq!(param(request(&q(&[("job", "w")])).unwrap_err()), "at");
-        assert_eq!(param(request(&q(&[("job", "w"), ("at", "0"), ("top", "0")])).unwrap_err()), "top");
-        assert_eq!(param(request(&q(&[("job", "w"), ("at", "0"), ("partition", "BR")])).unwrap_err()), "partition");
-        assert_eq!(param(request(&q(&[("job", "w"), ("at", "0"), ("tpo", "3")])).unwrap_err()), "tpo");
-        assert_eq!(param(request(&q(&[("job", "w"), ("at", "0"), ("values", "raw")])).unwrap_err()), "values");
+        assert_eq!(
+            param(request(&q(&[("job", "w"), ("at", "0"), ("top", "0")])).unwrap_err()),
+            "top"
+        );
+        assert_eq!(
+            param(request(&q(&[("job", "w"), ("at", "0"), ("partition", "BR")])).unwrap_err()),
+            "partition"
+        );
+        assert_eq!(
+            param(request(&q(&[("job", "w"), ("at", "0"), ("tpo", "3")])).unwrap_err()),
+            "tpo"
+        );
+        assert_eq!(
+            param(request(&q(&[("job", "w"), ("at", "0"), ("values", "raw")])).unwrap_err()),
+            "values"
+        );
     }
 }

@@ -137,7 +137,10 @@ mod tests {
         let q = spike(24, 10);
         let c: Vec<f64> = q.iter().map(|v| 500.0 + 40.0 * v).collect();
         let e = compare(&q, &c, 0).expect("compare");
-        assert!(e.distance < 1e-9 && (e.correlation - 1.0).abs() < 1e-9, "{e:?}");
+        assert!(
+            e.distance < 1e-9 && (e.correlation - 1.0).abs() < 1e-9,
+            "{e:?}"
+        );
         let mirrored: Vec<f64> = q.iter().map(|v| -v).collect();
         let e = compare(&q, &mirrored, 0).expect("compare");
         assert!((e.distance - 2.0).abs() < 1e-9, "{e:?}");

@@ -55,10 +55,7 @@ impl SeriesKey {
         };
         SeriesKey {
             job_id: job_id.to_string(),
-            detector_index: d
-                .get("detector_index")
-                .and_then(Value::as_u64)
-                .unwrap_or(0) as usize,
+            detector_index: d.get("detector_index").and_then(Value::as_u64).unwrap_or(0) as usize,
             partition: split("partition"),
             by: split("by"),
         }
@@ -195,7 +192,10 @@ fn zero_when_absent(job: &Job, detector: usize) -> bool {
 /// Fills NaN gaps in place; `false` when there is no value at all.
 fn fill_gaps(values: &mut [f64], zero: bool) -> bool {
     if zero {
-        values.iter_mut().filter(|v| v.is_nan()).for_each(|v| *v = 0.0);
+        values
+            .iter_mut()
+            .filter(|v| v.is_nan())
+            .for_each(|v| *v = 0.0);
         return true;
     }
     let Some(first) = values.iter().copied().find(|v| !v.is_nan()) else {
