@@ -413,7 +413,11 @@ function multiple(out, m, isQuery) {
   const W = 224, H = 54;
   const div = el("div", { class: isQuery ? "multiple query" : "multiple", "data-job": m.job_id, "data-partition": m.partition });
   if (!isQuery) div.dataset.rank = String(m.rank);
-  div.append(el("div", { class: "name", title: `${m.job_id} ${m.partition}` }, `${isQuery ? "query" : "#" + m.rank} ${m.job_id} · ${m.partition}`));
+  // The value first (what differs between multiples), then the job and field.
+  const eq = m.partition.lastIndexOf("=");
+  const name = el("div", { class: "name", title: `${m.job_id} ${m.partition}` }, `${isQuery ? "query" : "#" + m.rank} ${eq > 0 ? m.partition.slice(eq + 1) : "(all)"} `);
+  name.append(el("span", { class: "muted" }, `${m.job_id}${eq > 0 ? " · " + m.partition.slice(0, eq) : ""}`));
+  div.append(name);
   const svg = svgEl("svg", { width: W, height: H });
   const path = (vals, stroke, extra) => {
     const lo = Math.min(...vals), hi = Math.max(...vals), n = Math.max(1, vals.length - 1);
@@ -426,7 +430,7 @@ function multiple(out, m, isQuery) {
   const score = m.max_record_score === null || m.max_record_score === undefined ? "–" : Math.round(m.max_record_score);
   const facts = isQuery
     ? `max record score ${score}`
-    : `distance ${m.distance.toFixed(2)} · corr ${m.correlation.toFixed(2)} · lag ${m.lag_buckets} · max score ${score}`;
+    : `distance ${m.distance.toFixed(2)} · corr ${m.correlation.toFixed(2)} · lag ${m.lag_buckets > 0 ? "+" : ""}${m.lag_buckets} · max score ${score}`;
   div.append(el("div", { class: "facts" }, facts));
   if (!isQuery) {
     div.addEventListener("click", async () => {

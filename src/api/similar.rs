@@ -33,6 +33,7 @@ fn to_app_error(e: SimilarError) -> AppError {
             id: job_id,
         },
         SimilarError::WindowTooShort { .. } => AppError::bad_param("window", e.to_string()),
+        SimilarError::NoModelPlot(_) => AppError::bad_param("job", e.to_string()),
         SimilarError::BadArgument { option, .. } => AppError::bad_param(
             option.trim_start_matches('-').replace('-', "_"),
             e.to_string(),
@@ -139,6 +140,128 @@ pub(crate) async fn get_similar(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::{model_plot_doc, ModelPlotPoint, SeriesPoint};
+    use crate::store::{BulkDoc, EmbeddedStore, Store};
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use serde_json::json;
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    const SPAN: i64 = 900_000;
+    const T0: i64 = 1_715_000_400_000;
+
+    /// Country traffic over a day: BR and AR share a spike at bucket 50, the rest follow a
+    /// daily wave; `web` has model plot, `quiet` has none.
+    fn fixture(dir: &std::path::Path) -> AppState {
+        let yaml = |id: &str, plot: bool| {
+            format!(
+                "job_id: {id}\nanalysis_config:\n  bucket_span: 15m\n  detectors:\n    - function: count\n      partition_field_name: country\ndatafeed_config:\n  indices: [logs]\nmodel_plot_config:\n  enabled: {plot}\n"
+            )
+        };
+        std::fs::create_dir_all(dir.join("jobs")).unwrap();
+        std::fs::write(dir.join("jobs/web.yml"), yaml("web", true)).unwrap();
+        std::fs::write(dir.join("jobs/quiet.yml"), yaml("quiet", false)).unwrap();
+        let jobs = crate::config::load_jobs(&[dir.join("jobs")]).unwrap();
+        let store = EmbeddedStore::open(dir.join("store")).unwrap();
+        let mut docs = Vec::new();
+        for (i, country) in ["BR", "AR", "US", "DE", "FR"].iter().enumerate() {
+            for b in 0..96i64 {
+                let wave = 100.0 + 30.0 * ((b as f64 / 96.0 + i as f64 / 5.0) * 6.283).sin();
+                let spike = matches!(*country, "BR" | "AR") && (50..52).contains(&b);
+                let actual = if spike {
+                    wave + 300.0 * (1.0 + i as f64)
+                } else {
+                    wave
+                };
+                let m = ModelPlotPoint {
+                    series: SeriesPoint {
+                        timestamp: T0 + b * SPAN,
+                        detector_index: 0,
+                        function: "count".into(),
+                        field_name: None,
+                        partition: Some(("country".into(), country.to_string())),
+                        by: None,
+                    },
+                    actual: Some(actual),
+                    median: wave,
+                    lower: wave - 10.0,
+                    upper: wave + 10.0,
+                };
+                let (id, source) = model_plot_doc("web", &m, 900);
+                docs.push(BulkDoc {
+                    id: Some(id),
+                    source,
+                });
+            }
+        }
+        let index = crate::config::DEFAULT_RESULTS_INDEX;
+        store.bulk(index, docs).unwrap();
+        store.refresh(index).unwrap();
+        AppState::new(Arc::new(store), jobs)
+    }
+
+    async fn get(state: AppState, uri: &str) -> (StatusCode, Value) {
+        let resp = super::super::app(state)
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_shared_spike_ranks_first_over_http() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = fixture(dir.path());
+        let at = T0 + 50 * SPAN;
+        let (status, v) = get(
+            state.clone(),
+            &format!("/api/similar?job=web&partition=country=BR&at={at}&top=3"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["matches"][0]["partition"], "country=AR", "{v}");
+        assert_eq!(v["matches"][0]["lag_buckets"], 0);
+        assert!(v["matches"][0]["distance"].as_f64().unwrap() < 0.2, "{v}");
+        assert_eq!(v["matches"].as_array().unwrap().len(), 3);
+        assert_eq!(v["values"].as_array().unwrap().len(), 24);
+        assert_eq!(
+            v["skipped"],
+            json!(["quiet: model_plot_config is not enabled"])
+        );
+        let (status, v) = get(
+            state.clone(),
+            &format!("/api/similar?job=web&partition=country=XX&at={at}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+        assert!(
+            v["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("country=AR"),
+            "{v}"
+        );
+        let (status, v) = get(
+            state.clone(),
+            &format!("/api/similar?job=quiet&partition=country=BR&at={at}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+        assert!(
+            v["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("model_plot_config"),
+            "{v}"
+        );
+        let (status, _) = get(state, &format!("/api/similar?job=nope&at={at}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
 
     fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
