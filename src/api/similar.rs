@@ -167,7 +167,8 @@ mod tests {
         let mut docs = Vec::new();
         for (i, country) in ["BR", "AR", "US", "DE", "FR"].iter().enumerate() {
             for b in 0..96i64 {
-                let wave = 100.0 + 30.0 * ((b as f64 / 96.0 + i as f64 / 5.0) * 6.283).sin();
+                let wave = 100.0
+                    + 30.0 * ((b as f64 / 96.0 + i as f64 / 5.0) * std::f64::consts::TAU).sin();
                 let spike = matches!(*country, "BR" | "AR") && (50..52).contains(&b);
                 let actual = if spike {
                     wave + 300.0 * (1.0 + i as f64)
