@@ -351,6 +351,17 @@ function drawTable(top) {
     });
     const sp = splits(r);
     if (sp.length) tr.addEventListener("click", () => showSingle({ label: label(r), split: sp, focus: r.timestamp }));
+    if (sp.length === 1 && r.over_field_name === undefined) {
+      // The explanation links to what else moved like this partition at this time.
+      const a = el("a", { href: "#similar", class: "similar-link" }, "what else moved like this?");
+      a.addEventListener("click", async (e) => {
+        e.preventDefault();
+        e.stopPropagation();
+        await showSingle({ label: label(r), split: sp, focus: r.timestamp });
+        $("#similar").scrollIntoView({ behavior: "smooth", block: "start" });
+      });
+      tr.lastChild.append(" ", a);
+    }
     tbody.append(tr);
   }
 }

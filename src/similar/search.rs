@@ -162,30 +162,7 @@ pub fn search(
         })
         .collect();
     exact.sort_by(|a, b| a.1.distance.total_cmp(&b.1.distance).then(a.0.cmp(&b.0)));
-    let matches = exact
-        .iter()
-        .take(req.top)
-        .enumerate()
-        .map(|(i, &(id, e))| {
-            let key = &g.keys[id];
-            let window = &g.values[id][lag..lag + n];
-            SimilarMatch {
-                rank: i + 1,
-                job_id: key.job_id.clone(),
-                detector_index: key.detector_index,
-                partition: key.label(),
-                distance: e.distance,
-                correlation: e.correlation,
-                lag_buckets: e.lag,
-                lag_ms: e.lag * span,
-                dtw: (i < DTW_ON)
-                    .then(|| shape::dtw(&q_values, window, DTW_BAND))
-                    .flatten(),
-                max_record_score: g.scores.get(key).copied(),
-                values: window.to_vec(),
-            }
-        })
-        .collect();
+    let matches = describe(&g, &exact, &q_values, lag, span, req.top);
     Ok(SimilarOutcome {
         job_id: job.job_id.clone(),
         partition: g.keys[query].label(),
@@ -200,6 +177,42 @@ pub fn search(
         skipped: g.skipped,
         matches,
     })
+}
+
+/// The best `top` of the exact ranking as matches, with their DTW distance and record score.
+fn describe(
+    g: &Gathered,
+    exact: &[(usize, Exact)],
+    q_values: &[f64],
+    lag: usize,
+    span: i64,
+    top: usize,
+) -> Vec<SimilarMatch> {
+    let n = q_values.len();
+    exact
+        .iter()
+        .take(top)
+        .enumerate()
+        .map(|(i, &(id, e))| {
+            let key = &g.keys[id];
+            let window = &g.values[id][lag..lag + n];
+            SimilarMatch {
+                rank: i + 1,
+                job_id: key.job_id.clone(),
+                detector_index: key.detector_index,
+                partition: key.label(),
+                distance: e.distance,
+                correlation: e.correlation,
+                lag_buckets: e.lag,
+                lag_ms: e.lag * span,
+                dtw: (i < DTW_ON)
+                    .then(|| shape::dtw(q_values, window, DTW_BAND))
+                    .flatten(),
+                max_record_score: g.scores.get(key).copied(),
+                values: window.to_vec(),
+            }
+        })
+        .collect()
 }
 
 /// Reads the series (and record scores) of every selected job with model plot and the
