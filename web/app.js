@@ -351,7 +351,7 @@ function drawTable(top) {
     });
     const sp = splits(r);
     if (sp.length) tr.addEventListener("click", () => showSingle({ label: label(r), split: sp, focus: r.timestamp }));
-    if (sp.length === 1 && r.over_field_name === undefined) {
+    if (sp.length === 1 && r.over_field_name === undefined && state.job.model_plot) {
       // The explanation links to what else moved like this partition at this time.
       const a = el("a", { href: "#similar", class: "similar-link" }, "what else moved like this?");
       a.addEventListener("click", async (e) => {
@@ -400,7 +400,8 @@ async function showSimilar(sel, recs) {
   grid.textContent = "";
   let at = sel.focus;
   if (at === undefined && recs.length) at = recs.reduce((a, r) => (r.record_score > a.record_score ? r : a)).timestamp;
-  if (at === undefined || sel.split.length !== 1) {
+  // Shapes come from model plot: a job without it has nothing to compare.
+  if (at === undefined || sel.split.length !== 1 || !state.job.model_plot) {
     box.hidden = true;
     return;
   }
