@@ -19,6 +19,22 @@ use std::collections::BinaryHeap;
 pub const BLOCK: usize = 48;
 
 /// Fingerprints of many equally long series over the same buckets.
+///
+/// ```
+/// use tidewatch::similar::ShapeIndex;
+/// // Three series of 96 buckets: two share a spike at bucket 40, one is a ramp.
+/// let spike = |scale: f64| -> Vec<f64> {
+///     (0..96).map(|i| if (40..42).contains(&i) { 10.0 * scale } else { scale }).collect()
+/// };
+/// let mut index = ShapeIndex::new(96, 1);
+/// let query = index.push(&spike(1.0));
+/// let twin = index.push(&spike(40.0));
+/// index.push(&(0..96).map(f64::from).collect::<Vec<_>>());
+/// // Buckets 30..54, lags of up to 2 buckets, the best 2 candidates.
+/// let best = index.candidates(query, 30, 24, 2, 2);
+/// assert_eq!(best[0].id, twin);
+/// assert!(best[0].distance < 0.05);
+/// ```
 #[derive(Debug, Clone)]
 pub struct ShapeIndex {
     /// Buckets per segment.

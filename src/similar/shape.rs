@@ -48,6 +48,16 @@ pub struct Exact {
 /// Compares `query` (n values) with `candidate` (n + 2·`max_lag` values, starting
 /// `max_lag` buckets before the query window) at every lag in `-max_lag..=max_lag`.
 /// `None` when the lengths do not fit or the query window is flat.
+///
+/// ```
+/// use tidewatch::similar::compare;
+/// let query = [1.0, 1.0, 9.0, 1.0, 1.0, 1.0];
+/// // The same blip one bucket later, in a window starting one bucket earlier.
+/// let candidate = [5.0, 5.0, 5.0, 5.0, 45.0, 5.0, 5.0, 5.0];
+/// let e = compare(&query, &candidate, 1).unwrap();
+/// assert_eq!(e.lag, 1);
+/// assert!(e.distance < 1e-9);
+/// ```
 pub fn compare(query: &[f64], candidate: &[f64], max_lag: usize) -> Option<Exact> {
     let n = query.len();
     if n < 2 || candidate.len() != n + 2 * max_lag {
