@@ -234,6 +234,16 @@ mod tests {
             v["skipped"],
             json!(["quiet: model_plot_config is not enabled"])
         );
+        // Against the model's median the daily waves cancel: the spikes alone, the same shape.
+        let (status, v) = get(
+            state.clone(),
+            &format!("/api/similar?job=web&partition=country=BR&at={at}&values=deviation"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["compared"], "deviation");
+        assert_eq!(v["matches"][0]["partition"], "country=AR", "{v}");
+        assert!(v["matches"][0]["distance"].as_f64().unwrap() < 1e-6, "{v}");
         let (status, v) = get(
             state.clone(),
             &format!("/api/similar?job=web&partition=country=XX&at={at}"),
