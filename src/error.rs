@@ -16,6 +16,9 @@ pub enum Error {
     /// A forecast could not be made.
     #[error(transparent)]
     Forecast(#[from] crate::forecast::ForecastError),
+    /// A similar-shape query could not be answered.
+    #[error(transparent)]
+    Similar(#[from] crate::similar::SimilarError),
     /// Reading or writing a local file failed.
     #[error("{path}: {source}")]
     Io {

@@ -22,6 +22,7 @@ pub mod model;
 pub mod results;
 pub mod runner;
 pub mod score;
+pub mod similar;
 pub mod store;
 pub mod time;
 

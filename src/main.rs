@@ -72,6 +72,8 @@ enum Command {
     Forecast(tidewatch::forecast::ForecastArgs),
     /// Serves the HTTP API (`/api`, `/metrics`, `/health`) and the web UI.
     Serve(tidewatch::api::ServeArgs),
+    /// Ranks every partition of every job by how closely it moved like one partition.
+    Similar(tidewatch::similar::SimilarArgs),
     /// Shows where each job stands: buckets, documents, partitions, memory, delayed data.
     Status {
         /// Only this job.
@@ -246,6 +248,9 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             eprintln!("serving the web UI and API on http://{}/", args.http);
             tidewatch::api::serve_blocking(args.http, state)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Similar(args) => {
+            tidewatch::similar::run(&cli.store, &args).map(|_| ExitCode::SUCCESS)
         }
         Command::Status { job_id, jobs, json } => status(&cli.store, job_id, &jobs, json),
     }

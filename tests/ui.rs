@@ -12,8 +12,12 @@
 //!    critical cell for every incident;
 //! 3. the built-in web UI, served by `tidewatch::api::app`, in Debian's headless Chromium
 //!    (`node tests/ui/ui.mjs`): the job list, a swimlane cell for every incident, and a click
-//!    through to the traffic drop's single-metric view; then, against a server requiring a
-//!    bearer token, the page's token prompt.
+//!    through to the traffic drop's single-metric view; the 503 burst's single-metric view
+//!    with its "moved together" panel ranking Brazil's traffic in the top 3; then, against a
+//!    server requiring a bearer token, the page's token prompt;
+//! 4. similar-shape search (issue 20): the 503 burst ranks Brazil's traffic in the top 3, the
+//!    URL scan the Netherlands', neither the US's; on the embedded store and on the real
+//!    Elasticsearch (model plot of the two windows loaded beside the records), same ranking.
 //!
 //! Parts 2 and 3 need node, the npm packages of `tests/kibana` and `tests/ui`, and
 //! `/usr/bin/chromium`; `tests/ui/setup.sh` installs them (npm registry, Debian packages). When
@@ -357,7 +361,12 @@ fn check_alerting(store: &dyn Store, index: &str, expected: &[Expected]) -> Vec<
 /// the demo runs): the demo's records and buckets are bulk-loaded into a fresh results index
 /// (mapped by tidewatch's template), and the alerts must find what they found on the embedded
 /// store, at the same runs, with the same scores.
-fn check_alerting_on_engine(docs: &[(String, Value)], expected: &[Expected], embedded: &[String]) {
+fn check_alerting_on_engine(
+    docs: &[(String, Value)],
+    expected: &[Expected],
+    embedded: &[String],
+    similar: &[String],
+) {
     use tidewatch::store::{ElasticOptions, ElasticStore};
     let engine = engine::engine(engine::Kind::Elasticsearch);
     let store = ElasticStore::connect(&engine.url, ElasticOptions::default())
@@ -366,9 +375,15 @@ fn check_alerting_on_engine(docs: &[(String, Value)], expected: &[Expected], emb
         .ensure_templates()
         .expect("install the results template");
     let index = format!("tidewatch-results-ui-{}", std::process::id());
+    // Records and buckets for the alerts; model plot around the similar-shape cases.
+    let ranges = similar_ranges(expected);
+    let around = |d: &Value| {
+        let t = d["timestamp"].as_i64().unwrap_or(0);
+        d["result_type"] == "model_plot" && ranges.iter().any(|(a, b)| t >= *a && t < *b)
+    };
     let batch: Vec<tidewatch::store::BulkDoc> = docs
         .iter()
-        .filter(|(_, d)| d["result_type"] == "record" || d["result_type"] == "bucket")
+        .filter(|(_, d)| d["result_type"] == "record" || d["result_type"] == "bucket" || around(d))
         .map(|(id, d)| tidewatch::store::BulkDoc {
             id: Some(id.clone()),
             source: d.clone(),
@@ -390,12 +405,19 @@ fn check_alerting_on_engine(docs: &[(String, Value)], expected: &[Expected], emb
         t.elapsed().as_secs_f64()
     );
     let found = check_alerting(&store, &index, expected);
+    let similar_found = check_similar(&store, &index, expected);
     // An engine at TIDEWATCH_ENGINE_URL outlives the test: leave it as it was.
     engine::http("DELETE", &format!("{}/{index}", engine.url), None);
     assert_eq!(
         found,
         embedded,
         "the alerts found different things on {} than on the embedded store",
+        store.describe()
+    );
+    assert_eq!(
+        similar_found,
+        similar,
+        "similar-shape search ranked differently on {} than on the embedded store",
         store.describe()
     );
 }
@@ -461,6 +483,93 @@ fn quiet_half_hour(store: &dyn Store, job: &str, from: i64) -> (i64, i64) {
         }
         t += 30 * MINUTE;
     }
+}
+
+// ---- 1b. "what else moved like this?" ------------------------------------------------------
+
+/// The similar-shape queries of issue 20: (incident, query job, query split, the series that
+/// must rank in the top 3). A partition without an incident in either window (country US)
+/// must not.
+const SIMILAR_CASES: &[(&str, &str, &str, &str)] = &[
+    (
+        "503-burst",
+        "status_code_rate",
+        "http.response.status_code=503",
+        "country_traffic source.geo.country_iso_code=BR",
+    ),
+    (
+        "url-scan",
+        "status_code_rate",
+        "http.response.status_code=404",
+        "country_traffic source.geo.country_iso_code=NL",
+    ),
+];
+const QUIET_SERIES: &str = "country_traffic source.geo.country_iso_code=US";
+
+/// Runs the similar-shape cases on `index` of `store`; asserts the expected top 3 and returns
+/// every case's ranking (`job partition distance` lines) to compare stores.
+fn check_similar(store: &dyn Store, index: &str, expected: &[Expected]) -> Vec<String> {
+    let jobs = demo::demo_jobs(&root().join("jobs")).expect("jobs");
+    let mut out = Vec::new();
+    for (name, job, split, want) in SIMILAR_CASES {
+        let inc = &expected
+            .iter()
+            .find(|e| e.incident.name == *name)
+            .expect("incident")
+            .incident;
+        let req = tidewatch::similar::SimilarRequest {
+            job_id: job.to_string(),
+            partition: Some(tidewatch::similar::parse_split("partition", split).expect("split")),
+            at: inc.start_ms,
+            window_ms: 6 * 3_600_000,
+            top: 10,
+            jobs_only: None,
+            max_lag: 2,
+            values: tidewatch::similar::Values::Actual,
+        };
+        let found = tidewatch::similar::search(store, &jobs, &|_| index.to_string(), &req)
+            .unwrap_or_else(|e| panic!("similar to {split} at {}: {e}", iso(inc.start_ms)));
+        let names: Vec<String> = found
+            .matches
+            .iter()
+            .map(|m| format!("{} {}", m.job_id, m.partition))
+            .collect();
+        let table = tidewatch::similar::table(&found);
+        eprintln!(
+            "similar to {split} at {} ({}):\n{table}",
+            iso(inc.start_ms),
+            store.describe()
+        );
+        assert!(
+            names[..3].contains(&want.to_string()),
+            "{name}: {want} is not in the top 3:\n{table}"
+        );
+        assert!(
+            !names[..3].contains(&QUIET_SERIES.to_string()),
+            "{name}: {QUIET_SERIES} is in the top 3:\n{table}"
+        );
+        out.extend(
+            found
+                .matches
+                .iter()
+                .map(|m| format!("{name}: {} {} {:.6}", m.job_id, m.partition, m.distance)),
+        );
+    }
+    out
+}
+
+/// The time ranges the similar-shape cases read (window and lag, with a margin).
+fn similar_ranges(expected: &[Expected]) -> Vec<(i64, i64)> {
+    SIMILAR_CASES
+        .iter()
+        .filter_map(|(name, ..)| expected.iter().find(|e| e.incident.name == *name))
+        .map(|e| {
+            (
+                e.incident.start_ms - 4 * 3_600_000,
+                e.incident.start_ms + 4 * 3_600_000,
+            )
+        })
+        .collect()
 }
 
 // ---- 2. Kibana specs ------------------------------------------------------------------------
@@ -590,6 +699,18 @@ fn check_web_ui(store: Arc<dyn Store>, expected: &[Expected], out: &Path) {
         serde_json::to_vec_pretty(&incidents).expect("json"),
     )
     .expect("write");
+    let burst = &expected
+        .iter()
+        .find(|e| e.incident.name == "503-burst")
+        .expect("503 burst")
+        .incident;
+    let (_, job, split, want) = SIMILAR_CASES[0];
+    let similar = json!({
+        "job": job, "lane": split, "at": burst.start_ms,
+        "top3": [want], "not_top3": [QUIET_SERIES],
+    });
+    let similar_file = out.join("ui-similar.json");
+    std::fs::write(&similar_file, similar.to_string()).expect("write");
     let shots = out.join("ui");
     let result = std::panic::catch_unwind(|| {
         node(
@@ -601,6 +722,7 @@ fn check_web_ui(store: Arc<dyn Store>, expected: &[Expected], out: &Path) {
                 shots.display().to_string(),
                 "--expect-critical".into(),
                 format!("--incidents={}", inc_file.display()),
+                format!("--similar={}", similar_file.display()),
             ],
         );
         node_with_env(
@@ -625,7 +747,7 @@ fn check_web_ui(store: Arc<dyn Store>, expected: &[Expected], out: &Path) {
     }
     served.expect("server task").expect("server ran");
     token_served.expect("server task").expect("server ran");
-    for name in ["ui-swimlane.png", "ui-single-metric.png"] {
+    for name in ["ui-swimlane.png", "ui-single-metric.png", "ui-similar.png"] {
         let png = shots.join(name);
         let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
         assert!(size > 10_000, "{} is only {size} bytes", png.display());
@@ -686,7 +808,8 @@ fn user_loop_on_one_demo_run() {
     let embedded = check_alerting(&store, RESULTS_INDEX, &expected);
     eprintln!("alert replay, embedded: {:.1}s", t.elapsed().as_secs_f64());
     let t = std::time::Instant::now();
-    check_alerting_on_engine(&docs, &expected, &embedded);
+    let similar = check_similar(&store, RESULTS_INDEX, &expected);
+    check_alerting_on_engine(&docs, &expected, &embedded, &similar);
     eprintln!(
         "alert replay, Elasticsearch (load included): {:.1}s",
         t.elapsed().as_secs_f64()

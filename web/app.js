@@ -173,7 +173,9 @@ async function loadJobs() {
   // Deep links: #job=ID and optionally &lane=field=value (a swimlane lane label).
   const hash = new URLSearchParams(location.hash.slice(1));
   const initial = state.jobs.find((j) => j.job_id === hash.get("job")) || state.jobs[0];
-  if (initial) await selectJob(initial.job_id, laneFromLabel(hash.get("lane")));
+  const lane = laneFromLabel(hash.get("lane"));
+  if (lane && /^\d+$/.test(hash.get("at") || "")) lane.focus = Number(hash.get("at"));
+  if (initial) await selectJob(initial.job_id, lane);
 }
 
 // `country=DE host=a` back to its split pairs (values may not contain spaces here).
@@ -349,6 +351,17 @@ function drawTable(top) {
     });
     const sp = splits(r);
     if (sp.length) tr.addEventListener("click", () => showSingle({ label: label(r), split: sp, focus: r.timestamp }));
+    if (sp.length === 1 && r.over_field_name === undefined && state.job.model_plot) {
+      // The explanation links to what else moved like this partition at this time.
+      const a = el("a", { href: "#similar", class: "similar-link" }, "what else moved like this?");
+      a.addEventListener("click", async (e) => {
+        e.preventDefault();
+        e.stopPropagation();
+        await showSingle({ label: label(r), split: sp, focus: r.timestamp });
+        $("#similar").scrollIntoView({ behavior: "smooth", block: "start" });
+      });
+      tr.lastChild.append(" ", a);
+    }
     tbody.append(tr);
   }
 }
@@ -371,11 +384,75 @@ async function showSingle(sel) {
       results("records", params, 10000),
       results("forecasts", { partition: params.partition, from: String(win.to - 1) }, 20000).catch(() => []),
     ]);
-    drawSingle(host, plot.filter(same), recs.filter(same), latestForecast(fc.filter(same)), sel.focus);
+    const mine = recs.filter(same);
+    drawSingle(host, plot.filter(same), mine, latestForecast(fc.filter(same)), sel.focus);
     host.scrollIntoView({ behavior: "smooth", block: "nearest" });
+    await showSimilar(sel, mine);
   } catch (e) {
     host.append(el("p", { class: "error" }, e.message));
   }
+}
+
+// "Moved together": the series of every job whose shape matched this one's over 6 hours
+// around the focused time (else this partition's highest-scoring record), as small multiples.
+async function showSimilar(sel, recs) {
+  const box = $("#similar"), grid = $("#similar-grid"), note = $("#similar-note");
+  grid.textContent = "";
+  let at = sel.focus;
+  if (at === undefined && recs.length) at = recs.reduce((a, r) => (r.record_score > a.record_score ? r : a)).timestamp;
+  // Shapes come from model plot: a job without it has nothing to compare.
+  if (at === undefined || sel.split.length !== 1 || !state.job.model_plot) {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  note.textContent = "Looking for series that moved like this one…";
+  const q = new URLSearchParams({ job: state.job.job_id, partition: sel.split[0].field + "=" + sel.split[0].value, at: String(at), window: "6h", top: "6" });
+  try {
+    const out = await api(`/api/similar?${q}`);
+    note.textContent = `Closest shapes over ${fmtTime(out.from)} – ${fmtTime(out.to).slice(11)} among ${out.series} series ` +
+      `(z-normalised distance: 0 same shape, 1.41 unrelated). Dashed grey: ${sel.label}.` +
+      (out.skipped.length ? ` Not compared: ${out.skipped.join("; ")}.` : "");
+    grid.append(multiple(out, { job_id: out.job_id, partition: out.partition, values: out.values, max_record_score: out.max_record_score }, true));
+    for (const m of out.matches) grid.append(multiple(out, m, false));
+  } catch (e) {
+    note.textContent = e.message;
+  }
+}
+
+// One small multiple: the match (blue) over the query (dashed grey), each scaled to its own range.
+function multiple(out, m, isQuery) {
+  const W = 224, H = 54;
+  const div = el("div", { class: isQuery ? "multiple query" : "multiple", "data-job": m.job_id, "data-partition": m.partition });
+  if (!isQuery) div.dataset.rank = String(m.rank);
+  // The value first (what differs between multiples), then the job and field.
+  const eq = m.partition.lastIndexOf("=");
+  const name = el("div", { class: "name", title: `${m.job_id} ${m.partition}` }, `${isQuery ? "query" : "#" + m.rank} ${eq > 0 ? m.partition.slice(eq + 1) : "(all)"} `);
+  name.append(el("span", { class: "muted" }, `${m.job_id}${eq > 0 ? " · " + m.partition.slice(0, eq) : ""}`));
+  div.append(name);
+  const svg = svgEl("svg", { width: W, height: H });
+  const path = (vals, stroke, extra) => {
+    const lo = Math.min(...vals), hi = Math.max(...vals), n = Math.max(1, vals.length - 1);
+    const pts = vals.map((v, i) => `${(i / n) * (W - 4) + 2},${H - 3 - ((v - lo) / (hi - lo || 1)) * (H - 6)}`);
+    svg.append(svgEl("polyline", { points: pts.join(" "), fill: "none", stroke, "stroke-width": 1.3, ...extra }));
+  };
+  if (!isQuery) path(out.values, "#98a2b3", { "stroke-dasharray": "3 2" });
+  path(m.values, isQuery ? "#69707d" : "#1f5e8c", isQuery ? { "stroke-dasharray": "3 2" } : {});
+  div.append(svg);
+  const score = m.max_record_score === null || m.max_record_score === undefined ? "–" : Math.round(m.max_record_score);
+  const facts = isQuery
+    ? `max record score ${score}`
+    : `distance ${m.distance.toFixed(2)} · corr ${m.correlation.toFixed(2)} · lag ${m.lag_buckets > 0 ? "+" : ""}${m.lag_buckets} · max score ${score}`;
+  div.append(el("div", { class: "facts" }, facts));
+  if (!isQuery) {
+    div.addEventListener("click", async () => {
+      const [field, ...rest] = m.partition.split("=");
+      if (m.partition === "-" || !rest.length) return;
+      if (state.job.job_id !== m.job_id) await selectJob(m.job_id);
+      await showSingle({ label: m.partition, split: [{ field, value: rest.join("=") }], focus: out.from + (out.to - out.from) / 2 });
+    });
+  }
+  return div;
 }
 
 // Only the newest forecast's documents.

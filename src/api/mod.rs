@@ -26,6 +26,7 @@ mod jobs;
 mod kibana;
 mod metrics;
 mod results;
+mod similar;
 #[cfg(test)]
 mod tests;
 mod ui;
@@ -150,6 +151,7 @@ pub fn app(state: AppState) -> Router {
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/results/{kind}", get(get_results))
         .route("/jobs/{id}/_forecast", post(forecast::post_forecast))
+        .route("/similar", get(similar::get_similar))
         .route("/openapi.json", get(openapi))
         .fallback(api_not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -373,6 +375,7 @@ pub const ROUTES: &[&str] = &[
     "/api/jobs",
     "/api/jobs/{id}",
     "/api/jobs/{id}/results/{kind}",
+    "/api/similar",
     "/api/openapi.json",
 ];
 

@@ -922,7 +922,12 @@ async fn openapi_document_covers_every_route_and_kind() {
     for route in ROUTES {
         let uri = route.replace("{id}", "web").replace("{kind}", "buckets");
         let (status, _) = call(state(), &uri, None).await;
-        assert_eq!(status, StatusCode::OK, "{uri}");
+        // `/api/similar` needs parameters: its own handler answers 400 naming one.
+        let want = match *route {
+            "/api/similar" => StatusCode::BAD_REQUEST,
+            _ => StatusCode::OK,
+        };
+        assert_eq!(status, want, "{uri}");
     }
     let kinds = v
         .pointer("/paths/~1api~1jobs~1{id}~1results~1{kind}/get/parameters/1/schema/enum")

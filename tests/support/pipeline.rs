@@ -451,6 +451,58 @@ fn demo_jobs_give_the_same_result_documents_as_the_embedded_store() {
             .expect("embedded checkpoint");
         assert_eq!(state_docs[&id].source, want.source, "{id}");
     }
+    similar_shapes_on_the_engine(&store, results, demo);
+}
+
+/// Issue 20 on the engine's results: the 503 burst moved with Brazil's traffic (top 3), not
+/// with the US's, and the ranking is the embedded store's.
+fn similar_shapes_on_the_engine(store: &ElasticStore, results: &str, demo: &Demo) {
+    let burst = demo
+        .log
+        .incidents
+        .iter()
+        .find(|i| i.name == "503-burst")
+        .expect("the fixture's days include the 503 burst");
+    let req = tidewatch::similar::SimilarRequest {
+        job_id: "status_code_rate".into(),
+        partition: Some(("http.response.status_code".into(), "503".into())),
+        at: burst.start_ms,
+        window_ms: 6 * 3_600_000,
+        top: 10,
+        jobs_only: None,
+        max_lag: 2,
+        values: tidewatch::similar::Values::Actual,
+    };
+    let ranked = |s: &dyn Store, index: &str| -> Vec<String> {
+        let out = tidewatch::similar::search(s, demo.jobs, &|_| index.to_string(), &req)
+            .unwrap_or_else(|e| panic!("similar on {}: {e}", s.describe()));
+        eprintln!("{}:\n{}", s.describe(), tidewatch::similar::table(&out));
+        out.matches
+            .iter()
+            .map(|m| format!("{} {} {:.6}", m.job_id, m.partition, m.distance))
+            .collect()
+    };
+    let got = ranked(store, results);
+    let top3 = |r: &[String]| {
+        r[..3]
+            .iter()
+            .map(|l| l.rsplit_once(' ').map_or(l.clone(), |x| x.0.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let top = top3(&got);
+    assert!(
+        top.contains(&"country_traffic source.geo.country_iso_code=BR".to_string()),
+        "{got:?}"
+    );
+    assert!(
+        !top.contains(&"country_traffic source.geo.country_iso_code=US".to_string()),
+        "{got:?}"
+    );
+    assert_eq!(
+        got,
+        ranked(&demo.embedded, &demo.jobs[0].results_index),
+        "engine vs embedded"
+    );
 }
 
 #[test]

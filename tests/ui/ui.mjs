@@ -11,6 +11,10 @@
 //                       (default 75) in colour fill (default critical #fe5050) in lane `lane`
 //                       overlapping [from, to); the first incident's cell is the one clicked
 //                       through to its single-metric view (else the top cell of JOB_ID)
+//   --similar=FILE      JSON {job, lane, at, top3: [..], not_top3: [..]}: opens the single-metric
+//                       view of `lane` at `at` by deep link; its "moved together" panel must rank
+//                       each `top3` series (`job partition`) in its first three and no `not_top3`
+//                       one; screenshot OUTDIR/ui-similar.png
 //   (with a token, also checks that the page asks for it and then works with it)
 //   e.g. node ui.mjs http://127.0.0.1:9280 status_code_rate ../../docs --expect-critical
 // Screenshots: OUTDIR/ui-swimlane.png (the clicked job) and OUTDIR/ui-single-metric.png.
@@ -23,6 +27,7 @@ const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const option = (name) => (process.argv.find((a) => a.startsWith(`--${name}=`)) || "").slice(name.length + 3);
 const expectCritical = process.argv.includes("--expect-critical");
 const incidents = option("incidents") ? JSON.parse(fs.readFileSync(option("incidents"), "utf8")) : [];
+const similar = option("similar") ? JSON.parse(fs.readFileSync(option("similar"), "utf8")) : null;
 const [base = "http://127.0.0.1:9280", job, outDir = "out"] = args;
 if (!job) {
   console.error("usage: node ui.mjs BASE_URL JOB_ID [OUTDIR] [--expect-critical] [--incidents=FILE]");
@@ -124,6 +129,24 @@ try {
   const hasBand = await page.locator("#single-chart polygon.band-model_lower").count();
   console.log(`${hasActual ? "ok" : "note"} actual line ${hasActual ? "drawn" : "absent (no model_plot)"}; model band ${hasBand ? "drawn" : "absent"}`);
   await page.locator("#single").screenshot({ path: `${outDir}/ui-single-metric.png` });
+
+  if (similar) {
+    // A deep link to a single-metric view at a moment: its "moved together" panel.
+    const view = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    view.on("pageerror", (e) => errors.push(String(e)));
+    const hash = new URLSearchParams({ job: similar.job, lane: similar.lane, at: String(similar.at) });
+    await view.goto(`${base}/#${hash}`);
+    await view.waitForSelector("#similar-grid .multiple[data-rank]", { timeout: 20000 });
+    const ranked = await view.$$eval("#similar-grid .multiple[data-rank]", (ds) =>
+      ds.map((d) => ({ rank: Number(d.dataset.rank), name: `${d.dataset.job} ${d.dataset.partition}` })));
+    const top3 = ranked.filter((r) => r.rank <= 3).map((r) => r.name);
+    console.log(`moved together with ${similar.lane} at ${iso(similar.at)}: ${ranked.map((r) => `${r.rank}. ${r.name}`).join("; ")}`);
+    for (const want of similar.top3 || []) check(top3.includes(want), `"moved together" ranks ${want} in the top 3`);
+    for (const not of similar.not_top3 || []) check(!top3.includes(not), `"moved together" does not rank ${not} in the top 3`);
+    check((await view.locator("#similar-grid .multiple svg polyline").count()) >= 2 * ranked.length, "each match is drawn against the query");
+    await view.locator("#single").screenshot({ path: `${outDir}/ui-similar.png` });
+    await view.close();
+  }
   check(errors.length === 0, `no page errors or outside requests${errors.length ? ": " + errors.join("; ") : ""}`);
 } catch (e) {
   failed = true;
