@@ -697,7 +697,7 @@ impl Evaluation {
             let rows = r.at.iter().map(|a| ("", a)).chain(best);
             for (tag, (thr, c)) in rows {
                 let thr = if r.detector == "peer" && *thr == PEER_ALERT_GRADE {
-                    ">0".to_string()
+                    format!("{tag}>0")
                 } else {
                     format!("{tag}{thr:.2}")
                 };
