@@ -26,7 +26,6 @@ pub use series::{has_label_column, infer_span, read_series, Row, Series};
 use crate::model::{Baseline, ModelConfig, Reason, Tail, ValueKind};
 use crate::score::Normalizer;
 use crate::{Error, Result};
-use std::io::Write;
 use std::path::PathBuf;
 
 /// Default half-life of the model's memory for `detect` (as for jobs): 14 days.
@@ -227,13 +226,7 @@ pub fn run_detect(args: &DetectArgs) -> Result<DetectSummary> {
             path: path.display().to_string(),
             source,
         })?,
-        None => std::io::stdout()
-            .lock()
-            .write_all(text.as_bytes())
-            .map_err(|source| Error::Io {
-                path: "<stdout>".into(),
-                source,
-            })?,
+        None => crate::output::text(&text)?,
     }
     Ok(DetectSummary {
         rows: series.rows.len(),
@@ -245,6 +238,7 @@ pub fn run_detect(args: &DetectArgs) -> Result<DetectSummary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn rows(values: &[Option<f64>], step: i64) -> Vec<Row> {
         values

@@ -4,6 +4,7 @@
 //! Ids are derived from the job, the bucket time, the detector and the partition, so a replay
 //! of the same data overwrites instead of duplicating.
 
+mod check;
 mod documents;
 mod query;
 mod writer;
@@ -13,5 +14,6 @@ pub use documents::{
     model_plot_doc, record_doc, record_id, BucketResult, ForecastPoint, ForecastRequestStats,
     InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint,
 };
+pub use check::{check_target, stale_after, Alerting, Target};
 pub use query::{fetch, partition_label, severity, table, ResultType, ResultsQuery};
 pub use writer::ResultsWriter;
