@@ -53,7 +53,7 @@ impl Error {
         use crate::ingest::IngestError as I;
         match self {
             Error::Config(_) | Error::Other(_) => EXIT_USAGE,
-            Error::Ingest(I::Format(_)) => EXIT_USAGE,
+            Error::Ingest(I::Format(_) | I::NothingStored { .. }) => EXIT_USAGE,
             Error::Forecast(F::BadDuration { .. } | F::NothingToForecast { .. }) => EXIT_USAGE,
             Error::Store(_)
             | Error::Ingest(_)

@@ -196,6 +196,7 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             let store = store::open(&cli.store)?;
             let summary = tidewatch::ingest::run(&args, store.as_ref())?;
             outln!("{summary}")?;
+            tidewatch::ingest::check_stored(&summary)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {
@@ -527,7 +528,10 @@ fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitC
         None => known
             .iter()
             .map(|j| {
-                let index = args.index.clone().unwrap_or_else(|| j.results_index.clone());
+                let index = args
+                    .index
+                    .clone()
+                    .unwrap_or_else(|| j.results_index.clone());
                 (j.job_id.clone(), Some(j), index)
             })
             .collect(),
@@ -574,10 +578,7 @@ fn write_results(
 ) -> tidewatch::Result<()> {
     match format {
         OutputFormat::Table => output::text(&results::table(q_type, docs))?,
-        OutputFormat::Json => outln!(
-            "{}",
-            serde_json::to_string_pretty(docs).unwrap_or_default()
-        )?,
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(docs).unwrap_or_default())?,
         OutputFormat::Ndjson => {
             for d in docs {
                 outln!("{d}")?;

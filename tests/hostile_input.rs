@@ -71,9 +71,7 @@ fn fixture() -> &'static Fixture {
         let dir = root.join("store");
         {
             let store = EmbeddedStore::open(&dir).expect("open store");
-            store
-                .bulk("logs-fresh", minute_docs(60_000))
-                .expect("bulk");
+            store.bulk("logs-fresh", minute_docs(60_000)).expect("bulk");
             store
                 .bulk("logs-stale", minute_docs(3 * 3_600_000))
                 .expect("bulk");
@@ -89,10 +87,52 @@ fn fixture() -> &'static Fixture {
                 .expect("lookback");
             }
         }
+        write_inputs(&root);
         copy_dir(&dir, &root.join("corrupt"));
         corrupt_first_record(&root.join("corrupt/indices/tidewatch-results"));
         Fixture { _tmp: tmp, root }
     })
+}
+
+/// Job files that must not validate, and inputs for `detect` and `ingest`.
+fn write_inputs(root: &Path) {
+    let bad = root.join("bad-jobs");
+    std::fs::create_dir_all(&bad).expect("mkdir");
+    let base = job_yaml("x", "logs-fresh");
+    let w = |name: &str, text: String| std::fs::write(bad.join(name), text).expect("write");
+    w(
+        "never.yml",
+        format!("{base}schedule: '0 0 30 2 *'\n").replace("  frequency: 10m\n", ""),
+    );
+    w("self.yml", format!("{base}results_index: logs-fresh\n"));
+    w(
+        "pattern.yml",
+        base.replace("[logs-fresh]", "[\"logs-*\"]") + "results_index: logs-results\n",
+    );
+    w(
+        "span.yml",
+        base.replace("bucket_span: 1m", "bucket_span: 1000000w"),
+    );
+    let mut csv = String::from("timestamp,value\n");
+    for (i, v) in ["1", "NaN", "inf", "", "abc", "-inf", "2"]
+        .iter()
+        .enumerate()
+    {
+        csv.push_str(&format!("{},{v}\n", 1_600_000_000 + i * 60));
+    }
+    csv.push_str("1600000000,3\n1600000360,4\n2020-09-13T12:35:00Z,5\n");
+    std::fs::write(root.join("untidy.csv"), csv).expect("csv");
+    let gz = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data/logs/nginx_access_elastic_example.log.gz"),
+    )
+    .expect("shared log");
+    std::fs::write(root.join("truncated.log.gz"), &gz[..20_000]).expect("truncated");
+    let binary: Vec<u8> = (0..50_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(root.join("binary.bin"), binary).expect("binary");
+    std::fs::write(root.join("empty.log"), "").expect("empty");
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -114,7 +154,10 @@ fn corrupt_first_record(index_dir: &Path) {
         .expect("index dir")
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("seg-")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("seg-"))
+        })
         .collect();
     segs.sort();
     let seg = &segs[0];
@@ -127,7 +170,8 @@ fn corrupt_first_record(index_dir: &Path) {
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tidewatch"));
-    c.env_remove("TIDEWATCH_STORE").env("TIDEWATCH_LOG", "error");
+    c.env_remove("TIDEWATCH_STORE")
+        .env("TIDEWATCH_LOG", "error");
     c
 }
 
@@ -136,6 +180,7 @@ fn fill(arg: &str, f: &Fixture) -> String {
     arg.replace("{store}", &f.store())
         .replace("{corrupt}", &f.corrupt())
         .replace("{jobs}", &f.jobs())
+        .replace("{root}", &f.root.display().to_string())
         .replace(
             "{data}",
             &format!("{}/../shared/data", env!("CARGO_MANIFEST_DIR")),
@@ -189,7 +234,10 @@ fn check_cases(cases: &[Case]) {
         .flatten()
         .map(|e| e.file_name())
         .collect();
-    assert!(left.is_empty(), "commands created {left:?} in their working directory");
+    assert!(
+        left.is_empty(),
+        "commands created {left:?} in their working directory"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -324,13 +372,21 @@ fn usage_errors_exit_1() {
         },
         Case {
             name: "bad --since",
-            args: &["--store", "{store}", "results", "fresh", "--since", "soon", "--jobs", "{jobs}"],
+            args: &[
+                "--store", "{store}", "results", "fresh", "--since", "soon", "--jobs", "{jobs}",
+            ],
             code: 1,
             stderr: "error: ",
         },
         Case {
             name: "results without a job and without job files",
-            args: &["--store", "{store}", "results", "--jobs", "/nonexistent-jobs"],
+            args: &[
+                "--store",
+                "{store}",
+                "results",
+                "--jobs",
+                "/nonexistent-jobs",
+            ],
             code: 1,
             stderr: "error: name a job, or point --jobs at job files",
         },
@@ -354,9 +410,30 @@ fn with_closed_stdout(args: &[&str]) -> Output {
 #[test]
 fn a_closed_pipe_ends_quietly_and_keeps_the_alert() {
     for (args, code) in [
-        (&["--store", "{store}", "results", "fresh", "--type", "bucket", "--format", "ndjson", "--jobs", "{jobs}"][..], 0),
+        (
+            &[
+                "--store", "{store}", "results", "fresh", "--type", "bucket", "--format", "ndjson",
+                "--jobs", "{jobs}",
+            ][..],
+            0,
+        ),
         (&["--store", "{store}", "status", "--jobs", "{jobs}"][..], 0),
-        (&["--store", "{store}", "results", "fresh", "--type", "bucket", "--since", "15m", "--exit-code", "--jobs", "{jobs}"][..], 3),
+        (
+            &[
+                "--store",
+                "{store}",
+                "results",
+                "fresh",
+                "--type",
+                "bucket",
+                "--since",
+                "15m",
+                "--exit-code",
+                "--jobs",
+                "{jobs}",
+            ][..],
+            3,
+        ),
         (&["validate", "{jobs}"][..], 0),
     ] {
         let out = with_closed_stdout(args);
@@ -370,7 +447,19 @@ fn a_closed_pipe_ends_quietly_and_keeps_the_alert() {
 fn a_full_disk_on_stdout_is_exit_2_not_a_panic() {
     let f = fixture();
     for args in [
-        &["--store", "{store}", "results", "fresh", "--type", "bucket", "--since", "15m", "--exit-code", "--jobs", "{jobs}"][..],
+        &[
+            "--store",
+            "{store}",
+            "results",
+            "fresh",
+            "--type",
+            "bucket",
+            "--since",
+            "15m",
+            "--exit-code",
+            "--jobs",
+            "{jobs}",
+        ][..],
         &["--store", "{store}", "status", "--jobs", "{jobs}"][..],
         &["validate", "{jobs}"][..],
     ] {
@@ -379,16 +468,152 @@ fn a_full_disk_on_stdout_is_exit_2_not_a_panic() {
             .open("/dev/full")
             .expect("/dev/full");
         let args: Vec<String> = args.iter().map(|a| fill(a, f)).collect();
-        let out = bin()
-            .args(&args)
-            .stdout(full)
-            .output()
-            .expect("run");
+        let out = bin().args(&args).stdout(full).output().expect("run");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(
             stderr.contains("No space left on device") && !stderr.contains("panicked"),
             "{args:?}: {stderr}"
         );
+    }
+}
+
+#[test]
+fn validate_rejects_jobs_that_could_never_work() {
+    check_cases(&[
+        Case {
+            name: "cron that never fires",
+            args: &["validate", "{root}/bad-jobs/never.yml"],
+            code: 1,
+            stderr: "error: 1 problem in 1 job file",
+        },
+        Case {
+            name: "results index is a source index",
+            args: &["validate", "{root}/bad-jobs/self.yml"],
+            code: 1,
+            stderr: "error: 1 problem in 1 job file",
+        },
+        Case {
+            name: "bucket span beyond the limit",
+            args: &["validate", "{root}/bad-jobs/span.yml"],
+            code: 1,
+            stderr: "error: 1 problem in 1 job file",
+        },
+    ]);
+    for (file, message) in [
+        ("never.yml", ":11:11: schedule: `0 0 30 2 *` never fires: no date matches its day-of-month, month and day-of-week fields (e.g. 30 February)"),
+        ("self.yml", ":12:16: results_index: `logs-fresh` is also a source index (`datafeed_config.indices` has `logs-fresh`)"),
+        ("pattern.yml", ":12:16: results_index: `logs-results` is also a source index (`datafeed_config.indices` has `logs-*`)"),
+        ("span.yml", ":3:16: analysis_config.bucket_span: `1000000w` is longer than `7d`, the longest bucket span tidewatch accepts"),
+    ] {
+        let out = run(&["validate", &format!("{{root}}/bad-jobs/{file}")], &fixture().root);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{file}: {stdout}");
+        assert!(stdout.contains(&format!("{file}{message}")), "{file}: {stdout}");
+    }
+}
+
+#[test]
+fn ingest_says_exactly_what_it_stored() {
+    check_cases(&[
+        Case {
+            name: "wrong format: every line rejected",
+            args: &["--store", "embedded:{root}/ingest", "ingest", "--index", "ssh", "{data}/logs/ssh_auth.log.gz"],
+            code: 1,
+            stderr: "error: nothing was stored into `ssh`: all 7121 lines were rejected (is --format right? the first rejection is ",
+        },
+        Case {
+            name: "binary file",
+            args: &["--store", "embedded:{root}/ingest", "ingest", "--index", "bin", "{root}/binary.bin"],
+            code: 1,
+            stderr: "error: nothing was stored into `bin`: all ",
+        },
+        Case {
+            name: "empty file",
+            args: &["--store", "embedded:{root}/ingest", "ingest", "--index", "empty", "{root}/empty.log"],
+            code: 1,
+            stderr: "error: nothing was stored into `empty`: the input has no lines",
+        },
+        Case {
+            name: "truncated gzip",
+            args: &["--store", "embedded:{root}/ingest", "ingest", "--index", "cut", "--batch-size", "1000", "{root}/truncated.log.gz"],
+            code: 2,
+            stderr: "truncated.log.gz:2850: reading failed: incomplete deflate stream; stopped after storing 2849 of the 2849 lines read into `cut`",
+        },
+        Case {
+            name: "missing input",
+            args: &["--store", "embedded:{root}/ingest", "ingest", "--index", "none", "{root}/no-such.log"],
+            code: 2,
+            stderr: "no-such.log: cannot open: No such file or directory",
+        },
+    ]);
+    // What the message says was stored is what the store holds.
+    let store = tidewatch::store::EmbeddedStore::open_read_only(fixture().root.join("ingest"))
+        .expect("open");
+    let resp = store
+        .search("cut", &json!({ "size": 0, "track_total_hits": true }))
+        .expect("search");
+    assert_eq!(resp["hits"]["total"]["value"], 2849);
+}
+
+#[test]
+fn detect_reports_what_it_did_not_take_as_written() {
+    check_cases(&[Case {
+        name: "untidy csv",
+        args: &["detect", "--input", "{root}/untidy.csv"],
+        code: 0,
+        stderr: "untidy.csv: 5 values read as missing (written back empty): empty at line 5; not a number at line 6; NaN or infinite at lines 3, 4, 7",
+    }]);
+    let out = run(&["detect", "--input", "{root}/untidy.csv"], &fixture().root);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in [
+        "warning: ",
+        "untidy.csv: 1 row out of order at line 9: scored against the model as it stood, not learned",
+        "untidy.csv: 1 row repeating the previous timestamp at line 10: scored against the model as it stood, not learned",
+        "untidy.csv: mixed timestamp formats: unix seconds (9 rows, first at line 2), ISO 8601 (1 row, first at line 11)",
+    ] {
+        assert!(stderr.contains(line), "{line}\nnot in:\n{stderr}");
+    }
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 11);
+}
+
+/// A regular series with one extreme finite value: it scores as the most unusual row, and
+/// is written back in a form a CSV reader takes back.
+#[test]
+fn detect_scores_extreme_finite_values() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for extreme in ["1e308", "1.7976931348623157e308", "-1e308", "1e300"] {
+        let mut csv = String::from("timestamp,value\n");
+        for i in 0..600u32 {
+            let v = if i == 500 {
+                extreme.to_string()
+            } else {
+                format!(
+                    "{}",
+                    100.0 + 10.0 * (f64::from(i) / 30.0).sin() + f64::from(i * 7919 % 13)
+                )
+            };
+            csv.push_str(&format!("{},{v}\n", 1_600_000_000 + u64::from(i) * 60));
+        }
+        let input = dir.path().join("extreme.csv");
+        std::fs::write(&input, csv).expect("write");
+        let out = bin()
+            .args(["detect", "--input"])
+            .arg(&input)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let row: Vec<&str> = stdout
+            .lines()
+            .nth(501)
+            .expect("row 500")
+            .split(',')
+            .collect();
+        let value: f64 = row[1].parse().expect("the value reads back");
+        assert_eq!(value, extreme.parse::<f64>().expect("number"), "{row:?}");
+        assert!(row[1].len() < 30, "{row:?}");
+        let score: f64 = row[2].parse().expect("score");
+        assert!(score >= 75.0, "{extreme} scored {score}");
     }
 }

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 /// Files allowed to write to stdout directly, and why.
 const ALLOWED: &[(&str, &str)] = &[
     ("src/output.rs", "the writer helper itself"),
-    ("src/api/tests.rs", "unit tests (a manual UI session prints its address)"),
+    (
+        "src/api/tests.rs",
+        "unit tests (a manual UI session prints its address)",
+    ),
     (
         "src/detect/evaluate.rs",
         "`evaluate` prints its table with print!; the file belongs to the model work in progress",

@@ -8,11 +8,14 @@
 //! - rows are taken in file order; the bucket span is the most common gap between
 //!   timestamps (override with `--bucket-span`);
 //! - a gap in time is not filled: the model simply moves on to the next timestamp;
-//! - a missing or non-numeric value is written back empty with score 0 (for the `count`
-//!   function it is a zero), unless the series nearly always reports, in which case a run of
-//!   missing values scores as a lost signal;
+//! - a missing, non-numeric, NaN or infinite value is written back empty with score 0 (for
+//!   the `count` function it is a zero), unless the series nearly always reports, in which
+//!   case a run of missing values scores as a lost signal;
 //! - a row whose timestamp is not after the last learned one (a duplicate or out of order)
-//!   is scored against the model as it stands but not learned.
+//!   is scored against the model as it stands but not learned;
+//! - each of these, and a file mixing timestamp forms (unix seconds, milliseconds, ISO
+//!   8601, `YYYY-MM-DD HH:MM:SS`), is reported on stderr as one `warning:` line per kind
+//!   naming the file lines (the first ten, then a count); the exit status stays 0.
 //!
 //! `evaluate` is the protocol of issue 4 on every labelled CSV under a directory; see
 //! [`evaluate`] for its definition.
@@ -21,7 +24,7 @@ mod evaluate;
 mod series;
 
 pub use evaluate::{run_evaluate, EvaluateArgs, Evaluation, Figures, SeriesFigures};
-pub use series::{has_label_column, infer_span, read_series, Row, Series};
+pub use series::{has_label_column, infer_span, read_series, InputNotes, Row, Series};
 
 use crate::model::{Baseline, ModelConfig, Reason, Tail, ValueKind};
 use crate::score::Normalizer;
@@ -176,6 +179,9 @@ fn num(v: f64) -> String {
     }
     if v == v.trunc() && v.abs() < 1e15 {
         format!("{}", v as i64)
+    } else if v.abs() >= 1e15 {
+        // 1e308 as `1e308`, not as 309 digits.
+        format!("{v:e}")
     } else {
         let s = format!("{v:.6}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -196,6 +202,9 @@ pub struct DetectSummary {
 /// Runs `tidewatch detect`.
 pub fn run_detect(args: &DetectArgs) -> Result<DetectSummary> {
     let series = read_series(&args.input, &args.timestamp_column, &args.value_column)?;
+    for warning in series.notes.warnings(&args.input) {
+        eprintln!("warning: {warning}");
+    }
     let span = match &args.bucket_span {
         Some(text) => crate::time::parse_duration(text)
             .map_err(|e| Error::Other(format!("--bucket-span: {e}")))?

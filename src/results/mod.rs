@@ -9,11 +9,11 @@ mod documents;
 mod query;
 mod writer;
 
+pub use check::{check_target, stale_after, Alerting, Target};
 pub use documents::{
     bucket_doc, bucket_id, forecast_request_stats_doc, influencer_doc, model_forecast_doc,
     model_plot_doc, record_doc, record_id, BucketResult, ForecastPoint, ForecastRequestStats,
     InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint,
 };
-pub use check::{check_target, stale_after, Alerting, Target};
 pub use query::{fetch, partition_label, severity, table, ResultType, ResultsQuery};
 pub use writer::ResultsWriter;

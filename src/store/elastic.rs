@@ -766,7 +766,11 @@ impl Store for ElasticStore {
     fn check_readable(&self, index: &str) -> Result<(), StoreError> {
         // Without `ignore_unavailable`, a missing index is a 404 and a closed one a 400.
         let path = format!("/{}/_search?size=0", encode_path(index));
-        match self.post_json(&path, index, &json!({ "size": 0, "track_total_hits": false })) {
+        match self.post_json(
+            &path,
+            index,
+            &json!({ "size": 0, "track_total_hits": false }),
+        ) {
             Ok(_) => Ok(()),
             Err(StoreError::BadRequest(what)) if what.contains("index_closed_exception") => {
                 Err(StoreError::NotFound(format!(
