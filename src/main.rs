@@ -62,6 +62,10 @@ enum Command {
         /// Bearer token for the API (required when --http is not a loopback address).
         #[arg(long, env = "TIDEWATCH_API_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// A host name the API also answers to in the `Host` header (besides the bound
+        /// address, `localhost` and loopback addresses); repeatable.
+        #[arg(long = "allow-host", value_name = "NAME", requires = "http")]
+        allow_hosts: Vec<String>,
         /// How long a job's lease lasts without renewal: after a runner dies, another takes
         /// its jobs over once this has passed (renewed every third of it).
         #[arg(long, default_value = "60s", value_parser = parse_lease_ttl)]
@@ -204,13 +208,18 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             once,
             http,
             token,
+            allow_hosts,
             lease_ttl,
         } => {
             let jobs = config::load_jobs(&[jobs])?;
             let store: std::sync::Arc<dyn store::Store> = store::open(&cli.store)?.into();
             let stop = stop_on_signal()?;
             if !once {
-                let api = http.map(|addr| (addr, token));
+                let api = http.map(|addr| ApiOptions {
+                    addr,
+                    token,
+                    allow_hosts,
+                });
                 let options = runner::RealtimeOptions {
                     lease_ttl_ms: lease_ttl.as_millis() as i64,
                     ..runner::RealtimeOptions::default()
@@ -257,7 +266,10 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let state = tidewatch::api::AppState::new(store, jobs).with_token(args.token.clone());
+            let state = tidewatch::api::AppState::new(store, jobs)
+                .with_token(args.token.clone())
+                .with_allowed_hosts(args.allow_hosts.clone())
+                .with_header_read_timeout(args.header_read_timeout);
             eprintln!("serving the web UI and API on http://{}/", args.http);
             tidewatch::api::serve_blocking(args.http, state)?;
             Ok(ExitCode::SUCCESS)
@@ -288,20 +300,33 @@ fn stop_on_signal() -> tidewatch::Result<std::sync::Arc<std::sync::atomic::Atomi
     Ok(stop)
 }
 
+/// `run --http` options.
+struct ApiOptions {
+    addr: std::net::SocketAddr,
+    token: Option<String>,
+    allow_hosts: Vec<String>,
+}
+
 /// Follows real time until `stop`; with `api`, also serves the HTTP API and web UI from a
 /// background thread, its metrics fed after every tick.
 fn follow_real_time(
     store: std::sync::Arc<dyn store::Store>,
     jobs: &[config::Job],
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
-    api: Option<(std::net::SocketAddr, Option<String>)>,
+    api: Option<ApiOptions>,
     options: runner::RealtimeOptions,
 ) -> tidewatch::Result<ExitCode> {
     let metrics = std::sync::Arc::new(tidewatch::api::Metrics::new());
-    if let Some((addr, token)) = api {
+    if let Some(ApiOptions {
+        addr,
+        token,
+        allow_hosts,
+    }) = api
+    {
         tidewatch::api::check_bind(addr, token.as_deref())?;
         let state = tidewatch::api::AppState::new(store.clone(), jobs.to_vec())
             .with_token(token)
+            .with_allowed_hosts(allow_hosts)
             .with_metrics(metrics.clone());
         let flag = stop.clone();
         std::thread::spawn(move || {

@@ -1145,11 +1145,15 @@ fn lock_is_per_process_and_names_the_holder() {
     let ro = EmbeddedStore::open_read_only(&dir).unwrap();
     assert_eq!(total(&ro.search("x", &json!({})).unwrap()), 1);
     assert!(ro.bulk("x", vec![]).is_err());
-    // The same through `store::open_read_only`, with and without the `embedded:` prefix.
-    for spec in [
-        format!("embedded:{}", dir.display()),
-        dir.display().to_string(),
-    ] {
+    // A bare directory is not a `--store` spec (issue 19: a mistyped scheme became a path).
+    for open in [crate::store::open, crate::store::open_read_only] {
+        assert!(matches!(
+            open(&dir.display().to_string()),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+    // The same through `store::open_read_only`.
+    for spec in [format!("embedded:{}", dir.display())] {
         assert!(matches!(
             crate::store::open(&spec),
             Err(StoreError::Locked(_))
