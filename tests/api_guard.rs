@@ -53,7 +53,7 @@ fn start() -> Server {
             })
             .collect();
         s.bulk("logs", docs).expect("bulk");
-        let all = tidewatch::config::load_jobs(&[jobs.clone()]).expect("load");
+        let all = tidewatch::config::load_jobs(std::slice::from_ref(&jobs)).expect("load");
         tidewatch::runner::run_lookback(
             &s,
             &all[0],
@@ -134,6 +134,17 @@ fn forecast_docs(store: &Path) -> u64 {
     resp["hits"]["total"]["value"].as_u64().unwrap_or(0)
 }
 
+/// What, method, path, headers, body, expected status, expected `error.type`.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    &'a str,
+    u16,
+    &'a str,
+);
+
 #[test]
 fn the_browser_cannot_drive_the_api() {
     let srv = start();
@@ -143,7 +154,7 @@ fn the_browser_cannot_drive_the_api() {
     let year = r#"{"duration":"365d"}"#;
     let hour = r#"{"duration":"1h"}"#;
     // (what, method, path, headers, body, status, error type)
-    let cases: &[(&str, &str, &str, Vec<(&str, &str)>, &str, u16, &str)] = &[
+    let cases: &[Case] = &[
         (
             "the issue's cross-site POST: foreign Host, text/plain",
             "POST",

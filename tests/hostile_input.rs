@@ -75,7 +75,7 @@ fn fixture() -> &'static Fixture {
             store
                 .bulk("logs-stale", minute_docs(3 * 3_600_000))
                 .expect("bulk");
-            let all = tidewatch::config::load_jobs(&[jobs.clone()]).expect("jobs load");
+            let all = tidewatch::config::load_jobs(std::slice::from_ref(&jobs)).expect("jobs load");
             let stop = AtomicBool::new(false);
             for job in all.iter().filter(|j| j.job_id != "idle") {
                 tidewatch::runner::run_lookback(
@@ -616,4 +616,26 @@ fn detect_scores_extreme_finite_values() {
         let score: f64 = row[2].parse().expect("score");
         assert!(score >= 75.0, "{extreme} scored {score}");
     }
+}
+
+/// Found by `benches/fuzz.rs` (target `detect_csv`): a value of 1e308 after zeros makes the
+/// model's next observation clamp with NaN bounds and panic (exit 101). The model is being
+/// reworked elsewhere; this stays ignored until that lands (docs/reliability.md).
+#[test]
+#[ignore = "model overflow on 1e308 after zeros: src/model/baseline.rs, reported to its owner"]
+fn detect_survives_1e308_after_zeros() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("overflow.csv");
+    std::fs::write(
+        &input,
+        "timestamp,value\n1600000000,0\n1600003600,1e308\n1600008000,0\n1600011600,0\n1600015200,0\n",
+    )
+    .expect("write");
+    let out = bin()
+        .args(["detect", "--input"])
+        .arg(&input)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
 }

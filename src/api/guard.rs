@@ -55,7 +55,7 @@ impl HostPolicy {
         }
         match host.parse::<IpAddr>() {
             Ok(ip) => ip.is_loopback() || ip == self.bound.ip() || self.bound.ip().is_unspecified(),
-            Err(_) => host == "localhost" || self.names.iter().any(|n| *n == host),
+            Err(_) => host == "localhost" || self.names.contains(&host),
         }
     }
 }

@@ -24,7 +24,9 @@ mod evaluate;
 mod series;
 
 pub use evaluate::{run_evaluate, EvaluateArgs, Evaluation, Figures, SeriesFigures};
-pub use series::{has_label_column, infer_span, read_series, InputNotes, Row, Series};
+pub use series::{
+    has_label_column, infer_span, parse_series, read_series, InputNotes, Row, Series,
+};
 
 use crate::model::{Baseline, ModelConfig, Reason, Tail, ValueKind};
 use crate::score::Normalizer;

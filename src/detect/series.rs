@@ -227,7 +227,16 @@ fn column(header: &[String], name: &str) -> Option<usize> {
 /// A row whose timestamp cannot be read is an error naming the file, line and field; an
 /// empty or non-numeric value is kept as a missing value.
 pub fn read_series(path: &Path, timestamp_column: &str, value_column: &str) -> Result<Series> {
-    let mut reader = open(path)?;
+    parse_series(path, open(path)?, timestamp_column, value_column)
+}
+
+/// [`read_series`] over an open reader; `path` names it in messages.
+pub fn parse_series(
+    path: &Path,
+    mut reader: impl BufRead,
+    timestamp_column: &str,
+    value_column: &str,
+) -> Result<Series> {
     let io = |source| Error::Io {
         path: path.display().to_string(),
         source,
