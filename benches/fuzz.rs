@@ -449,6 +449,9 @@ fn detect_csv_target(score: bool) -> Target {
     }
 }
 
+/// An execution slower than this has its input saved under `target/fuzz/slow/`.
+const SLOW: Duration = Duration::from_secs(1);
+
 struct Report {
     executions: u64,
     crashes: u64,
@@ -486,7 +489,18 @@ fn fuzz(name: &str, mut target: Target, executions: u64, seed: u64) -> Report {
         };
         let t = Instant::now();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (target.run)(&input)));
-        report.slowest = report.slowest.max(t.elapsed());
+        let took = t.elapsed();
+        report.slowest = report.slowest.max(took);
+        if took > SLOW {
+            let dir = crash_dir.with_file_name("slow");
+            std::fs::create_dir_all(&dir).expect("slow dir");
+            let file = dir.join(format!("{name}-{seed}-{i}.bin"));
+            std::fs::write(&file, &input).expect("save slow input");
+            eprintln!(
+                "{name}: execution {i} took {took:?}, input saved to {}",
+                file.display()
+            );
+        }
         report.executions += 1;
         if outcome.is_err() {
             report.crashes += 1;
