@@ -226,24 +226,7 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
                 };
                 return follow_real_time(store, &jobs, &stop, api, options);
             }
-            for job in &jobs {
-                if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    break;
-                }
-                let s =
-                    runner::run_lookback(store.as_ref(), job, Some(runner::STATE_INDEX), &stop)?;
-                outln!(
-                    "{}: {} buckets, {} partitions, {} records ({} scoring >= 75), {} documents in {:.1}s",
-                    s.job_id,
-                    s.buckets,
-                    s.partitions,
-                    s.records,
-                    s.critical_records,
-                    s.documents,
-                    s.elapsed.as_secs_f64()
-                )?;
-            }
-            Ok(ExitCode::SUCCESS)
+            run_once(store.as_ref(), &jobs, &stop)
         }
         Command::Results(args) => print_results(&cli.store, args),
         Command::Forecast(args) => {
@@ -286,6 +269,31 @@ fn parse_lease_ttl(text: &str) -> Result<std::time::Duration, String> {
         ));
     }
     Ok(d)
+}
+
+/// `run --once`: a lookback per job, one summary line each.
+fn run_once(
+    store: &dyn store::Store,
+    jobs: &[config::Job],
+    stop: &std::sync::atomic::AtomicBool,
+) -> tidewatch::Result<ExitCode> {
+    for job in jobs {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        let s = runner::run_lookback(store, job, Some(runner::STATE_INDEX), stop)?;
+        outln!(
+            "{}: {} buckets, {} partitions, {} records ({} scoring >= 75), {} documents in {:.1}s",
+            s.job_id,
+            s.buckets,
+            s.partitions,
+            s.records,
+            s.critical_records,
+            s.documents,
+            s.elapsed.as_secs_f64()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A flag that Ctrl-C or SIGTERM sets: work stops after the current chunk and checkpoint.
