@@ -19,6 +19,7 @@ pub mod detect;
 pub mod forecast;
 pub mod ingest;
 pub mod model;
+pub mod output;
 pub mod results;
 pub mod runner;
 pub mod score;
@@ -27,4 +28,4 @@ pub mod store;
 pub mod time;
 
 mod error;
-pub use error::{Error, Result};
+pub use error::{Error, Result, EXIT_MATCH, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE};

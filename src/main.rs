@@ -4,7 +4,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tidewatch::results::{self, ResultType, ResultsQuery};
-use tidewatch::{config, runner, store, time};
+use tidewatch::{config, outln, output, runner, store, time};
+use tidewatch::{EXIT_MATCH, EXIT_OK, EXIT_USAGE};
 
 /// Anomaly detection jobs over the operational data you keep in Elasticsearch.
 #[derive(Parser)]
@@ -61,6 +62,10 @@ enum Command {
         /// Bearer token for the API (required when --http is not a loopback address).
         #[arg(long, env = "TIDEWATCH_API_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// A host name the API also answers to in the `Host` header (besides the bound
+        /// address, `localhost` and loopback addresses); repeatable.
+        #[arg(long = "allow-host", value_name = "NAME", requires = "http")]
+        allow_hosts: Vec<String>,
         /// How long a job's lease lasts without renewal: after a runner dies, another takes
         /// its jobs over once this has passed (renewed every third of it).
         #[arg(long, default_value = "60s", value_parser = parse_lease_ttl)]
@@ -131,14 +136,27 @@ enum OutputFormat {
     Ndjson,
 }
 
+/// Exit statuses (README, "Exit status"): 0 success, 1 usage or validation error, 2 could
+/// not read or write what was needed, 3 `results --exit-code` matched. A closed standard
+/// output (`| head`) ends a command quietly with the status it had reached.
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout and succeed; anything else is a usage error.
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     init_logging(cli.log_format);
-    match run(cli) {
+    let outcome = run(cli).and_then(|code| output::flush().map(|()| code));
+    match outcome {
         Ok(code) => code,
+        Err(e) if e.is_closed_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -158,18 +176,18 @@ fn init_logging(format: LogFormat) {
 fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => {
-            config::run(&args, &mut std::io::stdout())?;
+            config::run(&args, &mut output::writer())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ImportElastic(args) => {
-            config::run_import(&args, &mut std::io::stdout())?;
+            config::run_import(&args, &mut output::writer())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
             let store = store::open(&cli.store)?;
             let started = std::time::Instant::now();
             let report = tidewatch::demo::run(&args, store.as_ref())?;
-            print_demo(&report, &cli.store, started.elapsed());
+            print_demo(&report, &cli.store, started.elapsed())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Detect(args) => {
@@ -183,7 +201,8 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
         Command::Ingest(args) => {
             let store = store::open(&cli.store)?;
             let summary = tidewatch::ingest::run(&args, store.as_ref())?;
-            println!("{summary}");
+            outln!("{summary}")?;
+            tidewatch::ingest::check_stored(&summary)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {
@@ -191,43 +210,31 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             once,
             http,
             token,
+            allow_hosts,
             lease_ttl,
         } => {
             let jobs = config::load_jobs(&[jobs])?;
             let store: std::sync::Arc<dyn store::Store> = store::open(&cli.store)?.into();
             let stop = stop_on_signal()?;
             if !once {
-                let api = http.map(|addr| (addr, token));
+                let api = http.map(|addr| ApiOptions {
+                    addr,
+                    token,
+                    allow_hosts,
+                });
                 let options = runner::RealtimeOptions {
                     lease_ttl_ms: lease_ttl.as_millis() as i64,
                     ..runner::RealtimeOptions::default()
                 };
                 return follow_real_time(store, &jobs, &stop, api, options);
             }
-            for job in &jobs {
-                if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    break;
-                }
-                let s =
-                    runner::run_lookback(store.as_ref(), job, Some(runner::STATE_INDEX), &stop)?;
-                println!(
-                    "{}: {} buckets, {} partitions, {} records ({} scoring >= 75), {} documents in {:.1}s",
-                    s.job_id,
-                    s.buckets,
-                    s.partitions,
-                    s.records,
-                    s.critical_records,
-                    s.documents,
-                    s.elapsed.as_secs_f64()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
+            run_once(store.as_ref(), &jobs, &stop)
         }
         Command::Results(args) => print_results(&cli.store, args),
         Command::Forecast(args) => {
             let store = store::open(&cli.store)?;
             let outcome = tidewatch::forecast::run(&args, store.as_ref())?;
-            println!("{}", tidewatch::forecast::summary(&outcome));
+            outln!("{}", tidewatch::forecast::summary(&outcome))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
@@ -244,7 +251,10 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let state = tidewatch::api::AppState::new(store, jobs).with_token(args.token.clone());
+            let state = tidewatch::api::AppState::new(store, jobs)
+                .with_token(args.token.clone())
+                .with_allowed_hosts(args.allow_hosts.clone())
+                .with_header_read_timeout(args.header_read_timeout);
             eprintln!("serving the web UI and API on http://{}/", args.http);
             tidewatch::api::serve_blocking(args.http, state)?;
             Ok(ExitCode::SUCCESS)
@@ -266,6 +276,31 @@ fn parse_lease_ttl(text: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+/// `run --once`: a lookback per job, one summary line each.
+fn run_once(
+    store: &dyn store::Store,
+    jobs: &[config::Job],
+    stop: &std::sync::atomic::AtomicBool,
+) -> tidewatch::Result<ExitCode> {
+    for job in jobs {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        let s = runner::run_lookback(store, job, Some(runner::STATE_INDEX), stop)?;
+        outln!(
+            "{}: {} buckets, {} partitions, {} records ({} scoring >= 75), {} documents in {:.1}s",
+            s.job_id,
+            s.buckets,
+            s.partitions,
+            s.records,
+            s.critical_records,
+            s.documents,
+            s.elapsed.as_secs_f64()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// A flag that Ctrl-C or SIGTERM sets: work stops after the current chunk and checkpoint.
 fn stop_on_signal() -> tidewatch::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -278,20 +313,33 @@ fn stop_on_signal() -> tidewatch::Result<std::sync::Arc<std::sync::atomic::Atomi
     Ok(stop)
 }
 
+/// `run --http` options.
+struct ApiOptions {
+    addr: std::net::SocketAddr,
+    token: Option<String>,
+    allow_hosts: Vec<String>,
+}
+
 /// Follows real time until `stop`; with `api`, also serves the HTTP API and web UI from a
 /// background thread, its metrics fed after every tick.
 fn follow_real_time(
     store: std::sync::Arc<dyn store::Store>,
     jobs: &[config::Job],
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
-    api: Option<(std::net::SocketAddr, Option<String>)>,
+    api: Option<ApiOptions>,
     options: runner::RealtimeOptions,
 ) -> tidewatch::Result<ExitCode> {
     let metrics = std::sync::Arc::new(tidewatch::api::Metrics::new());
-    if let Some((addr, token)) = api {
+    if let Some(ApiOptions {
+        addr,
+        token,
+        allow_hosts,
+    }) = api
+    {
         tidewatch::api::check_bind(addr, token.as_deref())?;
         let state = tidewatch::api::AppState::new(store.clone(), jobs.to_vec())
             .with_token(token)
+            .with_allowed_hosts(allow_hosts)
             .with_metrics(metrics.clone());
         let flag = stop.clone();
         std::thread::spawn(move || {
@@ -359,62 +407,91 @@ fn status(
         .collect();
     if let (Some(id), true) = (&job_id, selected.is_empty()) {
         let known: Vec<_> = jobs.iter().map(|j| j.job_id.as_str()).collect();
-        return Err(tidewatch::Error::Other(format!(
+        return Err(tidewatch::Error::Unavailable(format!(
             "no job `{id}`; known jobs: {}",
             known.join(", ")
         )));
     }
     let store = store::open_read_only(store_spec)?;
     for job in selected {
+        check_not_corrupt(store.as_ref(), job)?;
         let doc = runner::load_stats(store.as_ref(), runner::STATE_INDEX, &job.job_id)?;
         match (doc, json) {
-            (None, _) => println!("{}: not run yet", job.job_id),
-            (Some(d), true) => println!("{d}"),
-            (Some(d), false) => {
-                let s = runner::JobStats::from_doc(&d);
-                let m = |k: &str| {
-                    d.pointer(&format!("/model_size_stats/{k}"))
-                        .cloned()
-                        .unwrap_or_default()
-                };
-                let at = |t: Option<i64>| t.map(time::format_millis).unwrap_or_else(|| "-".into());
-                println!(
-                    "{}: {} buckets ({} empty), {} documents, latest bucket {}, {} partitions, model {} bytes, memory {}, {} delayed documents",
-                    job.job_id,
-                    s.bucket_count,
-                    s.empty_bucket_count,
-                    s.processed_record_count,
-                    at(s.latest_bucket_timestamp),
-                    m("partitions"),
-                    m("model_bytes"),
-                    m("memory_status").as_str().unwrap_or("?"),
-                    s.delayed_data_count
-                );
-            }
+            (None, _) => outln!("{}: not run yet", job.job_id)?,
+            (Some(d), true) => outln!("{d}")?,
+            (Some(d), false) => print_status_line(&job.job_id, &d)?,
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads every index a job depends on far enough to find records that fail their checksum
+/// (a missing index is fine here: `status` reports what exists).
+fn check_not_corrupt(store: &dyn store::Store, job: &config::Job) -> tidewatch::Result<()> {
+    let mut indices: Vec<&str> = job.indices.iter().map(String::as_str).collect();
+    indices.push(&job.results_index);
+    indices.push(runner::STATE_INDEX);
+    for index in indices {
+        match store.check_readable(index) {
+            Ok(()) | Err(store::StoreError::IndexNotFound(_)) => {}
+            Err(e @ store::StoreError::Corrupt { .. }) => {
+                return Err(tidewatch::Error::Unavailable(format!(
+                    "job `{}`: {e} (in {})",
+                    job.job_id,
+                    store.describe()
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn print_status_line(job_id: &str, d: &serde_json::Value) -> tidewatch::Result<()> {
+    let s = runner::JobStats::from_doc(d);
+    let m = |k: &str| {
+        d.pointer(&format!("/model_size_stats/{k}"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let at = |t: Option<i64>| t.map(time::format_millis).unwrap_or_else(|| "-".into());
+    outln!(
+        "{}: {} buckets ({} empty), {} documents, latest bucket {}, {} partitions, model {} bytes, memory {}, {} delayed documents",
+        job_id,
+        s.bucket_count,
+        s.empty_bucket_count,
+        s.processed_record_count,
+        at(s.latest_bucket_timestamp),
+        m("partitions"),
+        m("model_bytes"),
+        m("memory_status").as_str().unwrap_or("?"),
+        s.delayed_data_count
+    )
 }
 
 fn print_demo(
     report: &tidewatch::demo::DemoReport,
     store_spec: &str,
     elapsed: std::time::Duration,
-) {
-    println!("Generated {} log lines; {}", report.lines, report.ingest);
-    println!();
+) -> tidewatch::Result<()> {
+    outln!("Generated {} log lines; {}", report.lines, report.ingest)?;
+    outln!()?;
     for s in &report.jobs {
-        println!(
+        outln!(
             "  {:<22} {:>5} buckets  {:>6} partitions  {:>5} records  {:>3} scoring >= 75",
-            s.job_id, s.buckets, s.partitions, s.records, s.critical_records
-        );
+            s.job_id,
+            s.buckets,
+            s.partitions,
+            s.records,
+            s.critical_records
+        )?;
     }
-    println!();
-    println!("Injected incidents, and the best record tidewatch wrote for each:");
+    outln!()?;
+    outln!("Injected incidents, and the best record tidewatch wrote for each:")?;
     for (incident, best) in &report.found {
-        println!("  * {incident}");
+        outln!("  * {incident}")?;
         match best {
-            Some(d) => println!(
+            Some(d) => outln!(
                 "      found by {} at {}: score {:.0}, {}",
                 d["job_id"].as_str().unwrap_or("?"),
                 d["timestamp"]
@@ -423,29 +500,31 @@ fn print_demo(
                     .unwrap_or_default(),
                 d["record_score"].as_f64().unwrap_or(0.0),
                 d["explanation"].as_str().unwrap_or("")
-            ),
-            None => println!("      not found"),
+            )?,
+            None => outln!("      not found")?,
         }
     }
-    println!();
-    println!("Top anomalies across all jobs:");
-    let rows: Vec<serde_json::Value> = report.top.clone();
-    for line in results::table(ResultType::Record, &rows).lines() {
-        println!("  {line}");
+    outln!()?;
+    outln!("Top anomalies across all jobs:")?;
+    for line in results::table(ResultType::Record, &report.top).lines() {
+        outln!("  {line}")?;
     }
-    println!();
+    outln!()?;
     let store_arg = if store_spec == "embedded:./tidewatch-data" {
         String::new()
     } else {
         format!(" --store {store_spec}")
     };
-    println!("Done in {:.1}s. Look further:", elapsed.as_secs_f64());
-    println!("  tidewatch{store_arg} results status_code_rate --min-score 50       # one job's anomalies");
-    println!("  tidewatch{store_arg} results country_traffic --type bucket --format ndjson");
-    println!("  tidewatch{store_arg} status                                        # buckets, partitions, memory");
-    println!("  tidewatch{store_arg} serve                                         # web UI on http://127.0.0.1:9280/");
+    outln!("Done in {:.1}s. Look further:", elapsed.as_secs_f64())?;
+    outln!("  tidewatch{store_arg} results status_code_rate --min-score 50       # one job's anomalies")?;
+    outln!("  tidewatch{store_arg} results country_traffic --type bucket --format ndjson")?;
+    outln!("  tidewatch{store_arg} status                                        # buckets, partitions, memory")?;
+    outln!("  tidewatch{store_arg} serve                                         # web UI on http://127.0.0.1:9280/")
 }
 
+/// `tidewatch results`. Before it may report "nothing matched", every job's results must be
+/// readable ([`results::check_target`]: index present and open, job known and run; with
+/// `--exit-code`, not stale), else exit 2.
 fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitCode> {
     let now = chrono::Utc::now().timestamp_millis();
     let parse = |t: &Option<String>| -> tidewatch::Result<Option<i64>> {
@@ -461,19 +540,22 @@ fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitC
         ),
         None => parse(&args.from)?,
     };
+    let to = parse(&args.to)?;
     let store = store::open_read_only(store_spec)?;
     // Which jobs, and where their results live: from the job files when they load, else the
     // named job in the default (or --index) results index.
     let known = config::load_jobs(std::slice::from_ref(&args.jobs)).unwrap_or_default();
-    let targets: Vec<(String, String)> = match &args.job_id {
+    let known_ids: Vec<String> = known.iter().map(|j| j.job_id.clone()).collect();
+    let targets: Vec<(String, Option<&config::Job>, String)> = match &args.job_id {
         Some(id) => {
+            let job = known.iter().find(|j| &j.job_id == id);
             let index = args.index.clone().unwrap_or_else(|| {
-                known.iter().find(|j| &j.job_id == id).map_or_else(
+                job.map_or_else(
                     || config::DEFAULT_RESULTS_INDEX.to_string(),
                     |j| j.results_index.clone(),
                 )
             });
-            vec![(id.clone(), index)]
+            vec![(id.clone(), job, index)]
         }
         None if known.is_empty() => {
             return Err(tidewatch::Error::Other(format!(
@@ -484,46 +566,62 @@ fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitC
         None => known
             .iter()
             .map(|j| {
-                (
-                    j.job_id.clone(),
-                    args.index
-                        .clone()
-                        .unwrap_or_else(|| j.results_index.clone()),
-                )
+                let index = args
+                    .index
+                    .clone()
+                    .unwrap_or_else(|| j.results_index.clone());
+                (j.job_id.clone(), Some(j), index)
             })
             .collect(),
     };
+    let jobs_dir = args.jobs.display().to_string();
     let mut docs = Vec::new();
-    for (job_id, index) in targets {
-        let q = ResultsQuery {
+    for (job_id, job, index) in &targets {
+        let target = results::Target {
             job_id,
+            job: *job,
+            index,
+            jobs_dir: &jobs_dir,
+            known: &known_ids,
+        };
+        let alerting = args.exit_code.then_some(results::Alerting { now, to });
+        results::check_target(store.as_ref(), &target, alerting)?;
+        let q = ResultsQuery {
+            job_id: job_id.clone(),
             result_type: args.result_type,
             min_score: args.min_score,
             from,
-            to: parse(&args.to)?,
+            to,
             limit: args.limit,
         };
-        docs.extend(results::fetch(store.as_ref(), &index, &q)?);
+        docs.extend(results::fetch(store.as_ref(), index, &q)?);
     }
-    let q_type = args.result_type;
-    match args.format {
-        OutputFormat::Table => print!("{}", results::table(q_type, &docs)),
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&docs).unwrap_or_default()
-        ),
+    let code = if args.exit_code && !docs.is_empty() {
+        ExitCode::from(EXIT_MATCH)
+    } else {
+        ExitCode::SUCCESS
+    };
+    match write_results(args.result_type, args.format, &docs) {
+        // The reader went away (`| head -1`): the alert still stands.
+        Err(e) if e.is_closed_pipe() => Ok(code),
+        Err(e) => Err(e),
+        Ok(()) => Ok(code),
+    }
+}
+
+fn write_results(
+    q_type: ResultType,
+    format: OutputFormat,
+    docs: &[serde_json::Value],
+) -> tidewatch::Result<()> {
+    match format {
+        OutputFormat::Table => output::text(&results::table(q_type, docs))?,
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(docs).unwrap_or_default())?,
         OutputFormat::Ndjson => {
-            for d in &docs {
-                println!("{d}");
+            for d in docs {
+                outln!("{d}")?;
             }
         }
     }
-    if args.exit_code && !docs.is_empty() {
-        return Ok(ExitCode::from(ALERT_EXIT_CODE));
-    }
-    Ok(ExitCode::SUCCESS)
+    output::flush()
 }
-
-/// Exit status of `results --exit-code` when something matched: distinct from 1 (an error)
-/// so a cron wrapper can tell "alert" from "broken".
-const ALERT_EXIT_CODE: u8 = 3;

@@ -32,6 +32,17 @@ pub enum AppError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Refused before any handler ran (foreign `Host`, cross-site or non-JSON request, a
+    /// forecast over the limits or while another runs).
+    #[error("{reason}")]
+    Refused {
+        /// The HTTP status (403, 415, 421, 429, ...).
+        status: StatusCode,
+        /// The `error.type` value.
+        kind: &'static str,
+        /// What was refused and why.
+        reason: String,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("internal error: {0}")]
     Internal(String),
@@ -52,6 +63,7 @@ impl AppError {
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::BadParam { .. } => StatusCode::BAD_REQUEST,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Refused { status, .. } => *status,
             AppError::Store(e) if e.is_retryable() => StatusCode::BAD_GATEWAY,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -63,6 +75,7 @@ impl AppError {
             AppError::NotFound { .. } => "resource_not_found_exception",
             AppError::BadParam { .. } => "illegal_argument_exception",
             AppError::Unauthorized => "security_exception",
+            AppError::Refused { kind, .. } => kind,
             AppError::Store(_) => "store_exception",
             AppError::Internal(_) => "internal_exception",
         }

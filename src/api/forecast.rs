@@ -1,6 +1,10 @@
 //! `POST /api/jobs/{id}/_forecast`: Elastic ML's forecast API over [`crate::forecast`].
 //! `duration` and `expires_in` come from the query string or a JSON body, as in Elastic;
 //! the answer is `{"acknowledged": true, "forecast_id": ...}` once the documents are written.
+//!
+//! Over HTTP a forecast is bounded (the command line is not): one at a time (429 while one
+//! runs), and at most [`API_MAX_FORECAST_DOCUMENTS`] documents, estimated as the job's
+//! series (from its stats) times the buckets asked for.
 
 use super::{AppError, AppState};
 use crate::forecast::{self, ForecastArgs, ForecastError};
@@ -9,6 +13,50 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+
+/// The most documents one forecast through the API may write.
+pub const API_MAX_FORECAST_DOCUMENTS: u64 = 20_000;
+
+/// Clears the "a forecast is running" flag when the request ends, however it ends.
+struct Running(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Refuses a forecast that would write more than [`API_MAX_FORECAST_DOCUMENTS`].
+async fn check_cost(
+    state: &AppState,
+    job: &crate::config::Job,
+    duration: std::time::Duration,
+) -> Result<(), AppError> {
+    let job_id = job.job_id.clone();
+    let stats = state
+        .blocking(move |s| crate::runner::load_stats(s, crate::runner::STATE_INDEX, &job_id))
+        .await?;
+    let series = stats
+        .as_ref()
+        .and_then(|d| d.pointer("/model_size_stats/partitions"))
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        .max(1);
+    let buckets = duration
+        .as_millis()
+        .div_ceil(job.bucket_span.as_millis().max(1));
+    let documents = u128::from(series) * buckets;
+    if documents > u128::from(API_MAX_FORECAST_DOCUMENTS) {
+        return Err(AppError::bad_param(
+            "duration",
+            format!(
+                "would write about {documents} documents ({series} series x {buckets} buckets of {}); the API writes at most {API_MAX_FORECAST_DOCUMENTS} per forecast: ask for a shorter duration, or run `tidewatch forecast` on the command line",
+                crate::time::format_duration(job.bucket_span)
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// The parameter a forecast error is about, for a 400 answer.
 fn to_app_error(e: ForecastError) -> AppError {
@@ -69,6 +117,16 @@ pub(crate) async fn post_forecast(
     };
     let now = chrono::Utc::now().timestamp_millis();
     let request = forecast::request_from_args(&args, now).map_err(to_app_error)?;
+    check_cost(&state, &job, request.duration).await?;
+    let flag = state.forecast_running.clone();
+    if flag.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Err(AppError::Refused {
+            status: axum::http::StatusCode::TOO_MANY_REQUESTS,
+            kind: "too_many_requests_exception",
+            reason: "a forecast is already running; try again once it has finished".into(),
+        });
+    }
+    let _running = Running(flag);
     let store = state.store.clone();
     let outcome =
         tokio::task::spawn_blocking(move || forecast::forecast_job(store.as_ref(), &job, &request))

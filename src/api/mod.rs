@@ -22,6 +22,7 @@
 
 mod error;
 mod forecast;
+mod guard;
 mod jobs;
 mod kibana;
 mod metrics;
@@ -32,6 +33,7 @@ mod tests;
 mod ui;
 
 pub use error::AppError;
+pub use guard::{HostPolicy, PeerAddr, DEFAULT_HEADER_READ_TIMEOUT};
 pub use kibana::kibana_ndjson;
 pub use metrics::{JobMetrics, Metrics};
 
@@ -64,6 +66,15 @@ pub struct AppState {
     pub token: Option<String>,
     /// Counters and gauges the runner updates; `/metrics` prints them.
     pub metrics: Arc<Metrics>,
+    /// Host names (besides the bound address and loopback) requests may name in `Host`.
+    pub allow_hosts: Vec<String>,
+    /// The `Host` check; set by [`serve_with_shutdown`] once the address is bound (`None`,
+    /// as in tests through `oneshot`, checks nothing).
+    pub hosts: Option<HostPolicy>,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: std::time::Duration,
+    /// Set while a forecast runs: the API runs one at a time.
+    pub forecast_running: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -76,7 +87,27 @@ impl AppState {
             results_index: None,
             token: None,
             metrics: Arc::new(Metrics::new()),
+            allow_hosts: Vec::new(),
+            hosts: None,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            forecast_running: Arc::default(),
         }
+    }
+
+    /// Also answers requests whose `Host` is one of these names (`--allow-host`).
+    pub fn with_allowed_hosts(mut self, names: Vec<String>) -> Self {
+        self.allow_hosts = names
+            .iter()
+            .map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+            .collect();
+        self
+    }
+
+    /// Closes a connection whose request headers take longer than this.
+    pub fn with_header_read_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
     }
 
     /// Requires this bearer token on `/api` routes (an empty token means none).
@@ -142,6 +173,22 @@ pub struct ServeArgs {
     /// Directory of job files (*.yml, *.yaml).
     #[arg(long, value_name = "DIR", default_value = "jobs")]
     pub jobs: PathBuf,
+    /// A host name the API also answers to in the `Host` header (besides the bound address,
+    /// `localhost` and loopback addresses), e.g. behind a reverse proxy; repeatable.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+    /// How long a client may take to send a request's headers before its connection is
+    /// closed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
+    pub header_read_timeout: std::time::Duration,
+}
+
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let d = crate::time::parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!("`{text}` is zero; expected e.g. `10s`"));
+    }
+    Ok(d)
 }
 
 /// The router: `/health`, `/metrics`, `/api/...` and the web UI at `/`.
@@ -160,6 +207,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(prometheus))
         .merge(ui::routes())
         .nest("/api", api)
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -211,13 +259,14 @@ pub async fn serve_with_shutdown(
         })?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(addr = %local, auth = state.token.is_some(), "Serving the HTTP API and web UI");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| crate::Error::Io {
-            path: format!("--http {addr}"),
-            source,
-        })
+    let mut state = state;
+    state.hosts = Some(HostPolicy {
+        bound: local,
+        names: state.allow_hosts.clone(),
+    });
+    let timeout = state.header_read_timeout;
+    guard::serve_connections(listener, app(state), shutdown, timeout).await;
+    Ok(())
 }
 
 /// Runs [`serve`] on a new multi-threaded runtime (for a synchronous `main`).
@@ -288,7 +337,15 @@ async fn require_token(
     next.run(req).await
 }
 
-async fn health(State(state): State<AppState>) -> Json<Value> {
+/// `{"status":"ok"}`; on loopback also the version, job count and store (a client
+/// elsewhere learns nothing about the engine or where the data lives).
+async fn health(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<PeerAddr>>,
+) -> Json<Value> {
+    if peer.is_some_and(|p| !p.0 .0.ip().is_loopback()) {
+        return Json(json!({ "status": "ok" }));
+    }
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),

@@ -514,6 +514,29 @@ async fn health_is_open_and_says_ok() {
 }
 
 #[tokio::test]
+async fn health_off_loopback_says_only_ok() {
+    for (peer, detailed) in [("10.1.2.3:5555", false), ("127.0.0.1:5555", true)] {
+        let mut req = Request::builder()
+            .uri("/health")
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(PeerAddr(peer.parse::<SocketAddr>().unwrap()));
+        let resp = app(state()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        if detailed {
+            assert_eq!(v["store"], "store-double", "{v}");
+        } else {
+            assert_eq!(v, json!({ "status": "ok" }), "{peer}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn metrics_parse_as_prometheus_text_and_follow_the_runner() {
     let st = state();
     let m = st.metrics.job("web");

@@ -503,6 +503,32 @@ fn duration(p: &mut Problems, pos: &Positions, path: &str, text: &str) -> Option
     }
 }
 
+/// Whether `text` matches an index pattern where `*` stands for any run of characters.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    if !pattern.contains('*') {
+        return rest.is_empty();
+    }
+    let parts: Vec<&str> = parts.collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            return rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The longest bucket span tidewatch accepts (see docs/jobs.md).
+pub const MAX_BUCKET_SPAN_MS: u128 = 7 * DAY_MS;
+
 fn whole_seconds(p: &mut Problems, pos: &Positions, path: &str, text: &str, d: Duration) -> bool {
     if d.as_millis() % 1000 != 0 {
         p.at(
@@ -528,7 +554,7 @@ pub fn parse_schedule(expr: &str) -> Result<croner::Cron, String> {
             if fields == 1 { "" } else { "s" }
         ));
     }
-    CronParser::builder()
+    let cron = CronParser::builder()
         .seconds(Seconds::Optional)
         .year(Year::Disallowed)
         .build()
@@ -537,7 +563,17 @@ pub fn parse_schedule(expr: &str) -> Result<croner::Cron, String> {
             let why = e.to_string();
             let why = why.trim_end_matches('.');
             format!("`{expr}` is not a valid cron expression ({why}); {expected}")
-        })
+        })?;
+    // A date that no month has (`0 0 30 2 *`, `0 0 31 4 *`) parses but never fires. Every
+    // day-of-month and weekday pattern repeats within 28 years of leap-year cycles, so a
+    // first firing after 2000-01-01 that is not found by 2400 never comes.
+    let start = chrono::DateTime::<chrono::Utc>::from_timestamp(946_684_800, 0).unwrap_or_default();
+    match cron.find_next_occurrence(&start, true) {
+        Ok(t) if t.timestamp() < 13_569_465_600 => Ok(cron),
+        _ => Err(format!(
+            "`{expr}` never fires: no date matches its day-of-month, month and day-of-week fields (e.g. 30 February)"
+        )),
+    }
 }
 
 /// Parses an IANA time zone name (`Europe/Berlin`, `America/New_York`, `UTC`).
@@ -659,6 +695,8 @@ pub(crate) fn convert(
                         "`{text}` is zero; the bucket span must be greater than 0 (e.g. `15m`)"
                     ),
                 );
+            } else if ms > MAX_BUCKET_SPAN_MS {
+                p.at(pos.of(path), path, format!("`{text}` is longer than `7d`, the longest bucket span tidewatch accepts (Elastic ML sets no documented maximum, but a longer bucket leaves the model under a handful of buckets a year to learn from); expected e.g. `15m`, `1h`, `1d`"));
             } else if whole_seconds(p, pos, path, text, d) {
                 if ms < DAY_MS && DAY_MS % ms != 0 {
                     p.at(pos.of(path), path, format!("`{text}` does not divide a day evenly, so buckets would drift against the daily cycle; expected e.g. `1m`, `5m`, `10m`, `15m`, `30m`, `1h`"));
@@ -900,6 +938,13 @@ pub(crate) fn convert(
         .unwrap_or_else(|| DEFAULT_RESULTS_INDEX.to_string());
     if let Some(problem) = index_name_problem(&results_index) {
         p.at(pos.of("results_index"), "results_index", problem);
+    } else if let Some(source) = indices.iter().find(|i| {
+        i.split(',')
+            .any(|part| wildcard(part.trim(), &results_index))
+    }) {
+        p.at(pos.of("results_index"), "results_index", format!(
+            "`{results_index}` is also a source index (`datafeed_config.indices` has `{source}`): the job would analyse its own results; use another index, e.g. `tidewatch-results`"
+        ));
     }
 
     let mut model = ModelOptions::default();
@@ -1132,6 +1177,24 @@ mod tests {
         assert!(parse_schedule("61 * * * *")
             .unwrap_err()
             .contains("not a valid cron expression"));
+        assert!(parse_schedule("0 0 29 2 *").is_ok(), "fires in leap years");
+        for never in ["0 0 30 2 *", "0 0 31 4 *", "0 0 0 31 11 *"] {
+            assert!(
+                parse_schedule(never).unwrap_err().contains("never fires"),
+                "{never}"
+            );
+        }
+    }
+
+    #[test]
+    fn index_wildcards() {
+        assert!(wildcard("nginx-*", "nginx-logs"));
+        assert!(wildcard("*", "tidewatch-results"));
+        assert!(wildcard("tidewatch-results", "tidewatch-results"));
+        assert!(wildcard("t*-res*s", "tidewatch-results"));
+        assert!(!wildcard("nginx-*", "tidewatch-results"));
+        assert!(!wildcard("tidewatch", "tidewatch-results"));
+        assert!(!wildcard("*-logs", "tidewatch-results"));
     }
 
     #[test]

@@ -8,11 +8,14 @@
 //! - rows are taken in file order; the bucket span is the most common gap between
 //!   timestamps (override with `--bucket-span`);
 //! - a gap in time is not filled: the model simply moves on to the next timestamp;
-//! - a missing or non-numeric value is written back empty with score 0 (for the `count`
-//!   function it is a zero), unless the series nearly always reports, in which case a run of
-//!   missing values scores as a lost signal;
+//! - a missing, non-numeric, NaN or infinite value is written back empty with score 0 (for
+//!   the `count` function it is a zero), unless the series nearly always reports, in which
+//!   case a run of missing values scores as a lost signal;
 //! - a row whose timestamp is not after the last learned one (a duplicate or out of order)
-//!   is scored against the model as it stands but not learned.
+//!   is scored against the model as it stands but not learned;
+//! - each of these, and a file mixing timestamp forms (unix seconds, milliseconds, ISO
+//!   8601, `YYYY-MM-DD HH:MM:SS`), is reported on stderr as one `warning:` line per kind
+//!   naming the file lines (the first ten, then a count); the exit status stays 0.
 //!
 //! `evaluate` is the protocol of issue 4 on every labelled CSV under a directory; see
 //! [`evaluate`] for its definition.
@@ -26,12 +29,13 @@ pub use evaluate::{
     run_evaluate, EvaluateArgs, Evaluation, EventRow, Figures, SeriesFigures, PEER_ALERT_GRADE,
 };
 pub use events::EventCounts;
-pub use series::{has_label_column, infer_span, read_series, Row, Series};
+pub use series::{
+    has_label_column, infer_span, parse_series, read_series, InputNotes, Row, Series,
+};
 
 use crate::model::{Baseline, ModelConfig, Reason, Tail, ValueKind};
 use crate::score::Normalizer;
 use crate::{Error, Result};
-use std::io::Write;
 use std::path::PathBuf;
 
 /// Default half-life of the model's memory for `detect` (as for jobs): 14 days.
@@ -182,6 +186,9 @@ fn num(v: f64) -> String {
     }
     if v == v.trunc() && v.abs() < 1e15 {
         format!("{}", v as i64)
+    } else if v.abs() >= 1e15 {
+        // 1e308 as `1e308`, not as 309 digits.
+        format!("{v:e}")
     } else {
         let s = format!("{v:.6}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -202,6 +209,9 @@ pub struct DetectSummary {
 /// Runs `tidewatch detect`.
 pub fn run_detect(args: &DetectArgs) -> Result<DetectSummary> {
     let series = read_series(&args.input, &args.timestamp_column, &args.value_column)?;
+    for warning in series.notes.warnings(&args.input) {
+        eprintln!("warning: {warning}");
+    }
     let span = match &args.bucket_span {
         Some(text) => crate::time::parse_duration(text)
             .map_err(|e| Error::Other(format!("--bucket-span: {e}")))?
@@ -232,13 +242,7 @@ pub fn run_detect(args: &DetectArgs) -> Result<DetectSummary> {
             path: path.display().to_string(),
             source,
         })?,
-        None => std::io::stdout()
-            .lock()
-            .write_all(text.as_bytes())
-            .map_err(|source| Error::Io {
-                path: "<stdout>".into(),
-                source,
-            })?,
+        None => crate::output::text(&text)?,
     }
     Ok(DetectSummary {
         rows: series.rows.len(),
@@ -250,6 +254,7 @@ pub fn run_detect(args: &DetectArgs) -> Result<DetectSummary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn rows(values: &[Option<f64>], step: i64) -> Vec<Row> {
         values

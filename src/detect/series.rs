@@ -29,6 +29,154 @@ pub struct Series {
     pub rows: Vec<Row>,
     /// Whether the file had a label column.
     pub labelled: bool,
+    /// What in the file was not taken as written, by line.
+    pub notes: InputNotes,
+}
+
+/// Values read as missing and timestamps out of the ordinary, each with the file lines
+/// (1 is the header) where they were found; `detect` reports them on stderr.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InputNotes {
+    /// Lines whose value field is empty (or absent).
+    pub empty: Vec<usize>,
+    /// Lines whose value is not a number.
+    pub not_numeric: Vec<usize>,
+    /// Lines whose value is NaN or infinite.
+    pub not_finite: Vec<usize>,
+    /// Lines whose timestamp is before an earlier line's.
+    pub out_of_order: Vec<usize>,
+    /// Lines whose timestamp repeats the latest one so far.
+    pub duplicate: Vec<usize>,
+    /// Each timestamp shape seen, with its lines, in order of first appearance.
+    pub shapes: Vec<(&'static str, Vec<usize>)>,
+}
+
+/// How many line numbers a warning lists before it only counts.
+const LISTED_LINES: usize = 10;
+
+fn lines_text(lines: &[usize]) -> String {
+    let shown: Vec<String> = lines
+        .iter()
+        .take(LISTED_LINES)
+        .map(usize::to_string)
+        .collect();
+    let word = if lines.len() == 1 { "line" } else { "lines" };
+    match lines.len().saturating_sub(LISTED_LINES) {
+        0 => format!("{word} {}", shown.join(", ")),
+        more => format!("{word} {} and {more} more", shown.join(", ")),
+    }
+}
+
+impl InputNotes {
+    /// One warning line per kind of problem, naming `file` and the lines.
+    pub fn warnings(&self, file: &Path) -> Vec<String> {
+        let f = file.display();
+        let mut out = Vec::new();
+        let skipped = self.empty.len() + self.not_numeric.len() + self.not_finite.len();
+        if skipped > 0 {
+            let parts: Vec<String> = [
+                ("empty", &self.empty),
+                ("not a number", &self.not_numeric),
+                ("NaN or infinite", &self.not_finite),
+            ]
+            .iter()
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(what, l)| format!("{what} at {}", lines_text(l)))
+            .collect();
+            out.push(format!(
+                "{f}: {skipped} value{} read as missing (written back empty): {}",
+                if skipped == 1 { "" } else { "s" },
+                parts.join("; ")
+            ));
+        }
+        for (what, lines) in [
+            ("out of order", &self.out_of_order),
+            ("repeating the previous timestamp", &self.duplicate),
+        ] {
+            if !lines.is_empty() {
+                out.push(format!(
+                    "{f}: {} row{} {what} at {}: scored against the model as it stood, not learned",
+                    lines.len(),
+                    if lines.len() == 1 { "" } else { "s" },
+                    lines_text(lines)
+                ));
+            }
+        }
+        if self.shapes.len() > 1 {
+            let parts: Vec<String> = self
+                .shapes
+                .iter()
+                .map(|(shape, l)| {
+                    format!(
+                        "{shape} ({} row{}, first at line {})",
+                        l.len(),
+                        if l.len() == 1 { "" } else { "s" },
+                        l[0]
+                    )
+                })
+                .collect();
+            out.push(format!(
+                "{f}: mixed timestamp formats: {}",
+                parts.join(", ")
+            ));
+        }
+        out
+    }
+
+    fn note_value(&mut self, text: Option<&str>, line: usize) -> Option<f64> {
+        let text = text.map(str::trim).unwrap_or("");
+        if text.is_empty() {
+            self.empty.push(line);
+            return None;
+        }
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => Some(v),
+            Ok(_) => {
+                self.not_finite.push(line);
+                None
+            }
+            Err(_) => {
+                self.not_numeric.push(line);
+                None
+            }
+        }
+    }
+
+    fn note_time(
+        &mut self,
+        text: &str,
+        time: EpochMillis,
+        latest: &mut Option<EpochMillis>,
+        line: usize,
+    ) {
+        match *latest {
+            Some(l) if time < l => self.out_of_order.push(line),
+            Some(l) if time == l => self.duplicate.push(line),
+            _ => *latest = Some(time),
+        }
+        let shape = timestamp_shape(text);
+        match self.shapes.iter_mut().find(|(s, _)| *s == shape) {
+            Some((_, lines)) => lines.push(line),
+            None => self.shapes.push((shape, vec![line])),
+        }
+    }
+}
+
+/// The written form of a timestamp, to tell a file that mixes forms.
+fn timestamp_shape(text: &str) -> &'static str {
+    let digits = text.trim_start_matches('-');
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return if digits.len() > 11 {
+            "unix milliseconds"
+        } else {
+            "unix seconds"
+        };
+    }
+    if text.contains('T') {
+        "ISO 8601"
+    } else {
+        "YYYY-MM-DD HH:MM:SS"
+    }
 }
 
 /// Splits one CSV line into fields, honouring double quotes (`""` inside quotes is a quote).
@@ -79,7 +227,16 @@ fn column(header: &[String], name: &str) -> Option<usize> {
 /// A row whose timestamp cannot be read is an error naming the file, line and field; an
 /// empty or non-numeric value is kept as a missing value.
 pub fn read_series(path: &Path, timestamp_column: &str, value_column: &str) -> Result<Series> {
-    let mut reader = open(path)?;
+    parse_series(path, open(path)?, timestamp_column, value_column)
+}
+
+/// [`read_series`] over an open reader; `path` names it in messages.
+pub fn parse_series(
+    path: &Path,
+    mut reader: impl BufRead,
+    timestamp_column: &str,
+    value_column: &str,
+) -> Result<Series> {
     let io = |source| Error::Io {
         path: path.display().to_string(),
         source,
@@ -110,6 +267,8 @@ pub fn read_series(path: &Path, timestamp_column: &str, value_column: &str) -> R
     let vi = column(&header, value_column).ok_or_else(|| missing("value", value_column))?;
     let li = column(&header, "label");
     let mut rows = Vec::new();
+    let mut notes = InputNotes::default();
+    let mut latest = None;
     let mut number = 1usize;
     loop {
         line.clear();
@@ -129,10 +288,8 @@ pub fn read_series(path: &Path, timestamp_column: &str, value_column: &str) -> R
                 header[ti].trim()
             ))
         })?;
-        let value = fields
-            .get(vi)
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .filter(|v| v.is_finite());
+        notes.note_time(time_text, time, &mut latest, number);
+        let value = notes.note_value(fields.get(vi).map(String::as_str), number);
         let label = li.map(|i| {
             fields
                 .get(i)
@@ -149,6 +306,7 @@ pub fn read_series(path: &Path, timestamp_column: &str, value_column: &str) -> R
     Ok(Series {
         rows,
         labelled: li.is_some(),
+        notes,
     })
 }
 

@@ -339,6 +339,45 @@ impl<'a> Loader<'a> {
         ));
     }
 
+    /// Turns the error that stopped an ingest into one that says exactly how much was
+    /// stored: after an input error the lines read before it are stored first; after a
+    /// store error the failed batch is named as possibly partly stored.
+    pub fn stopped(mut self, e: IngestError) -> IngestError {
+        self.progress.finish_and_clear();
+        let mut note = String::new();
+        match &e {
+            IngestError::Read { path, .. } => {
+                if let Err(flush) = self.flush(path) {
+                    note =
+                        format!(" (storing the lines read before the error failed too: {flush})");
+                }
+            }
+            IngestError::Store {
+                first_line,
+                last_line,
+                ..
+            } => {
+                note = format!(
+                    " (lines {first_line}-{last_line} may be partly stored; re-run the same ingest to store them, without duplicates)"
+                );
+            }
+            _ => {}
+        }
+        if self.summary.lines == 0 && self.summary.stored == 0 {
+            return e;
+        }
+        if let Err(refresh) = self.store.refresh(&self.index) {
+            tracing::warn!(index = %self.index, error = %refresh, "Could not refresh after a failed ingest");
+        }
+        IngestError::Stopped {
+            source: Box::new(e),
+            stored: self.summary.stored,
+            lines: self.summary.lines,
+            index: self.index.clone(),
+            note,
+        }
+    }
+
     /// Refreshes the index so the documents are searchable and returns the summary.
     pub fn finish(mut self) -> Result<IngestSummary, IngestError> {
         self.progress.finish_and_clear();

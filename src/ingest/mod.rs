@@ -91,6 +91,32 @@ pub enum IngestError {
         /// The store's error.
         source: StoreError,
     },
+    /// An input or the store failed part-way: what was stored before stays (a re-run of the
+    /// same ingest overwrites it, by id, without duplicates).
+    #[error(
+        "{source}; stopped after storing {stored} of the {lines} lines read into `{index}`{note}"
+    )]
+    Stopped {
+        /// What stopped it.
+        source: Box<IngestError>,
+        /// Documents stored before it stopped (exact: a batch read before an input error is
+        /// stored first).
+        stored: u64,
+        /// Non-blank lines read.
+        lines: u64,
+        /// The index.
+        index: String,
+        /// What else may be stored (a failed bulk request may be partly applied).
+        note: String,
+    },
+    /// Every line was rejected, or there was none: nothing was stored.
+    #[error("nothing was stored into `{index}`: {why}")]
+    NothingStored {
+        /// The index.
+        index: String,
+        /// Why, for a person.
+        why: String,
+    },
     /// The final refresh of the index failed.
     #[error("index `{index}`: refresh after loading failed: {source}")]
     Refresh {
@@ -145,7 +171,33 @@ pub fn run(args: &IngestArgs, store: &dyn Store) -> crate::Result<IngestSummary>
         loader = loader.with_progress(&args.files);
     }
     for path in &args.files {
-        loader.read_path(path)?;
+        if let Err(e) = loader.read_path(path) {
+            return Err(loader.stopped(e).into());
+        }
     }
     Ok(loader.finish()?)
+}
+
+/// Checks that an ingest stored something: an input of only rejected lines (a wrong
+/// `--format`, a binary file) or of no lines at all is [`IngestError::NothingStored`].
+pub fn check_stored(summary: &IngestSummary) -> Result<(), IngestError> {
+    if summary.stored > 0 {
+        return Ok(());
+    }
+    let why = if summary.lines == 0 {
+        "the input has no lines".to_string()
+    } else {
+        format!(
+            "all {} lines were rejected (is --format right? the first rejection is {})",
+            summary.lines,
+            summary
+                .rejections
+                .first()
+                .map_or_else(|| "not recorded".to_string(), ToString::to_string)
+        )
+    };
+    Err(IngestError::NothingStored {
+        index: summary.index.clone(),
+        why,
+    })
 }

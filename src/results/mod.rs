@@ -4,10 +4,12 @@
 //! Ids are derived from the job, the bucket time, the detector and the partition, so a replay
 //! of the same data overwrites instead of duplicating.
 
+mod check;
 mod documents;
 mod query;
 mod writer;
 
+pub use check::{check_target, stale_after, Alerting, Target};
 pub use documents::{
     bucket_doc, bucket_id, forecast_request_stats_doc, influencer_doc, model_forecast_doc,
     model_plot_doc, record_doc, record_id, BucketResult, ForecastPoint, ForecastRequestStats,

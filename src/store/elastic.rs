@@ -763,6 +763,25 @@ impl Store for ElasticStore {
         })
     }
 
+    fn check_readable(&self, index: &str) -> Result<(), StoreError> {
+        // Without `ignore_unavailable`, a missing index is a 404 and a closed one a 400.
+        let path = format!("/{}/_search?size=0", encode_path(index));
+        match self.post_json(
+            &path,
+            index,
+            &json!({ "size": 0, "track_total_hits": false }),
+        ) {
+            Ok(_) => Ok(()),
+            Err(StoreError::BadRequest(what)) if what.contains("index_closed_exception") => {
+                Err(StoreError::NotFound(format!(
+                    "index `{index}` is closed at {} (open it with `POST /{index}/_open`)",
+                    self.base
+                )))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn bulk(&self, index: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
         if docs.is_empty() {
             return Ok(BulkResponse::default());

@@ -54,6 +54,21 @@ pub enum StoreError {
     /// The store is held by another process.
     #[error("store: {0}")]
     Locked(String),
+    /// A `--store` argument that names no store, or names one that is not there.
+    #[error("store: {0}")]
+    NotFound(String),
+    /// A stored record failed its checksum: the index cannot be read whole.
+    #[error("store: index `{index}` is corrupt: {file}:{line}: a record fails its checksum ({count} such record{s}); restore the index from a backup or re-ingest it", s = if *count == 1 { "" } else { "s" })]
+    Corrupt {
+        /// The index.
+        index: String,
+        /// The segment file holding the first bad record.
+        file: String,
+        /// Its line in that file.
+        line: usize,
+        /// How many records fail their checksum in the index.
+        count: usize,
+    },
 }
 
 impl StoreError {
@@ -148,40 +163,100 @@ pub trait Store: Send + Sync {
     fn delete_by_query(&self, index: &str, query: &Value) -> Result<u64, StoreError>;
     /// Makes earlier writes visible to search and durable.
     fn refresh(&self, index: &str) -> Result<(), StoreError>;
+    /// Checks that `index` (one name) exists and can be searched, unlike [`Store::search`]
+    /// which answers a missing index with no hits: [`StoreError::IndexNotFound`] when it does
+    /// not exist, another error when it is closed, corrupt or unreadable. The default, for
+    /// stores that cannot tell, accepts every index.
+    fn check_readable(&self, index: &str) -> Result<(), StoreError> {
+        let _ = index;
+        Ok(())
+    }
+}
+
+/// What a `--store` argument names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreSpec<'a> {
+    /// `embedded:DIR`: the directory.
+    Embedded(&'a str),
+    /// An `http://` or `https://` cluster URL, as given.
+    Cluster(&'a str),
+}
+
+/// Reads a `--store` argument: `embedded:DIR` or an `http(s)://` URL, nothing else (a
+/// mistyped scheme such as `htp://host:9200` must not become a local directory).
+pub fn parse_spec(spec: &str) -> Result<StoreSpec<'_>, StoreError> {
+    if let Some(dir) = spec.strip_prefix("embedded:") {
+        if dir.trim().is_empty() {
+            return Err(StoreError::NotFound(
+                "`embedded:` needs a directory, e.g. `embedded:./tidewatch-data`".into(),
+            ));
+        }
+        return Ok(StoreSpec::Embedded(dir));
+    }
+    if spec.starts_with("http://") || spec.starts_with("https://") {
+        return Ok(StoreSpec::Cluster(spec));
+    }
+    let shown = match spec.split_once("://") {
+        // Never echo credentials of a URL-like argument.
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => spec.to_string(),
+        },
+        None => spec.to_string(),
+    };
+    Err(StoreError::NotFound(format!(
+        "`{shown}` is not a store: expected `embedded:DIR` or an `http://` or `https://` URL"
+    )))
 }
 
 /// Opens the store named by a `--store` argument like [`open`], but for reading only: an
 /// embedded store is opened without taking its directory lock (see
 /// [`EmbeddedStore::open_read_only`]), so `results`, `status` and `serve` work while a `run`
 /// process holds the lock; writes through it fail with [`StoreError::BadRequest`] and
-/// [`Store::refresh`] re-reads what the writer has stored since. For `http(s)://` specs it is
-/// the same as [`open`].
+/// [`Store::refresh`] re-reads what the writer has stored since. It never creates anything:
+/// an embedded directory that does not exist is [`StoreError::NotFound`]. For `http(s)://`
+/// specs it is the same as [`open`].
 pub fn open_read_only(spec: &str) -> Result<Box<dyn Store>, StoreError> {
-    if spec.starts_with("http://") || spec.starts_with("https://") {
-        return open(spec);
+    match parse_spec(spec)? {
+        StoreSpec::Cluster(url) => open_cluster(url),
+        StoreSpec::Embedded(dir) => {
+            let path = std::path::Path::new(dir);
+            match std::fs::read_dir(path) {
+                Ok(_) => Ok(Box::new(EmbeddedStore::open_read_only(dir)?)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(StoreError::NotFound(format!(
+                        "no store at `{dir}`: the directory does not exist (check --store; nothing was ingested or run there)"
+                    )))
+                }
+                Err(source) => Err(StoreError::Io {
+                    path: dir.to_string(),
+                    source,
+                }),
+            }
+        }
     }
-    let dir = spec.strip_prefix("embedded:").unwrap_or(spec);
-    Ok(Box::new(EmbeddedStore::open_read_only(dir)?))
 }
 
-/// Opens the store named by a `--store` argument: `embedded:DIR` (or a bare directory path),
-/// or an `http(s)://[user:password@]host:port` cluster URL (credentials also from
+/// Opens the store named by a `--store` argument: `embedded:DIR` (created if missing), or an
+/// `http(s)://[user:password@]host:port` cluster URL (credentials also from
 /// `TIDEWATCH_ES_*`, see [`ElasticOptions::from_env`]). A cluster gets tidewatch's index
 /// templates installed on first use; a user without the privilege to do so gets a warning.
+/// Any other argument is [`StoreError::NotFound`] (see [`parse_spec`]).
 pub fn open(spec: &str) -> Result<Box<dyn Store>, StoreError> {
-    if let Some(dir) = spec.strip_prefix("embedded:") {
-        return Ok(Box::new(EmbeddedStore::open(dir)?));
+    match parse_spec(spec)? {
+        StoreSpec::Embedded(dir) => Ok(Box::new(EmbeddedStore::open(dir)?)),
+        StoreSpec::Cluster(url) => open_cluster(url),
     }
-    if spec.starts_with("http://") || spec.starts_with("https://") {
-        let store = ElasticStore::connect(spec, ElasticOptions::from_env())?;
-        match store.ensure_templates() {
-            Ok(_) => {}
-            Err(StoreError::BadRequest(reason)) if reason.contains("HTTP 403") => {
-                tracing::warn!(store = %store.describe(), %reason, "Could not install index templates");
-            }
-            Err(e) => return Err(e),
+}
+
+fn open_cluster(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    let store = ElasticStore::connect(url, ElasticOptions::from_env())?;
+    match store.ensure_templates() {
+        Ok(_) => {}
+        Err(StoreError::BadRequest(reason)) if reason.contains("HTTP 403") => {
+            tracing::warn!(store = %store.describe(), %reason, "Could not install index templates");
         }
-        return Ok(Box::new(store));
+        Err(e) => return Err(e),
     }
-    Ok(Box::new(EmbeddedStore::open(spec)?))
+    Ok(Box::new(store))
 }

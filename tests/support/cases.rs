@@ -342,6 +342,38 @@ fn missing_index_searches_as_empty_and_bad_queries_say_why() {
     assert!(err.is_none(), "{err:?}");
 }
 
+/// What `tidewatch results` relies on before it may say "nothing matched" (issue 19): a
+/// mistyped results index is `IndexNotFound`, a closed one names itself as closed; searching
+/// either still answers with no hits, which alone would read as "all quiet".
+#[test]
+fn check_readable_tells_missing_and_closed_indices() {
+    let url = &the_engine().url;
+    let store = connect(url);
+    let index = unique("tw-closed");
+    create_index(url, &index, json!({ "x": { "type": "long" } }));
+    store
+        .check_readable(&index)
+        .expect("an open index is readable");
+    let missing = unique("tw-resluts");
+    let e = store.check_readable(&missing).unwrap_err();
+    assert!(
+        matches!(e, StoreError::IndexNotFound(ref i) if *i == missing),
+        "{e}"
+    );
+    let (status, body) = http("POST", &format!("{url}/{index}/_close"), None);
+    assert_eq!(status, 200, "close {index}: {body}");
+    let e = store.check_readable(&index).unwrap_err();
+    assert!(
+        matches!(e, StoreError::NotFound(ref m) if m.contains(&format!("index `{index}` is closed"))),
+        "{e}"
+    );
+    let hits = store.search(&index, &json!({ "query": { "match_all": {} } }));
+    assert_eq!(
+        hits.expect("search ignores the closed index")["hits"]["total"]["value"],
+        0
+    );
+}
+
 #[test]
 fn conditional_puts_conflict_and_get_returns_versions() {
     let store = connect(&the_engine().url);

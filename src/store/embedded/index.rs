@@ -318,6 +318,8 @@ pub(crate) struct IndexState {
     active_file: Option<File>,
     /// Records skipped on load because their checksum did not match.
     pub(crate) skipped_records: usize,
+    /// The first of them: segment file and line.
+    pub(crate) first_skipped: Option<(String, usize)>,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> StoreError {
@@ -702,6 +704,7 @@ impl IndexState {
             torn_tail: false,
             active_file: None,
             skipped_records: 0,
+            first_skipped: None,
         }
     }
 
@@ -779,6 +782,13 @@ impl IndexState {
         Ok((st, Some(manifest_bytes), missing))
     }
 
+    fn note_skipped(&mut self, path: &Path, line: usize) {
+        self.skipped_records += 1;
+        if self.first_skipped.is_none() {
+            self.first_skipped = Some((path.display().to_string(), line));
+        }
+    }
+
     /// Applies the records of one segment; returns the length of the good prefix.
     fn replay(
         &mut self,
@@ -807,7 +817,7 @@ impl IndexState {
                             if !(self.leaves_of_text(src, interner)
                                 && self.apply_index(&id, seq, src).is_some())
                             {
-                                self.skipped_records += 1;
+                                self.note_skipped(path, line_no);
                             }
                         }
                         Op::Delete => {
@@ -820,7 +830,7 @@ impl IndexState {
                     let at_tail = next >= bytes.len();
                     if !(is_last && at_tail) {
                         tracing::warn!(file = %path.display(), line = line_no, "Skipping a record whose checksum does not match");
-                        self.skipped_records += 1;
+                        self.note_skipped(path, line_no);
                         good_end = next;
                     } else {
                         tracing::warn!(file = %path.display(), line = line_no, "Ignoring a torn record at the end of the segment");

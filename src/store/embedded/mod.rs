@@ -341,16 +341,51 @@ impl EmbeddedStore {
         Ok(inner)
     }
 
-    /// A read guard with `names` loaded.
+    /// A read guard with `names` loaded. A read-only store (a reader such as `tidewatch
+    /// results`) refuses an index holding records that fail their checksum
+    /// ([`StoreError::Corrupt`]): an answer without them could hide an alert. The writer
+    /// skips them with a warning, so a run goes on and `status` names the damage.
     fn read_loaded(&self, names: &[String]) -> Result<RwLockReadGuard<'_, Inner>, StoreError> {
-        {
+        let inner = {
             let inner = self.read();
             if names.iter().all(|n| inner.indices.contains_key(n)) {
-                return Ok(inner);
+                inner
+            } else {
+                drop(inner);
+                drop(self.write_loaded(names)?);
+                self.read()
+            }
+        };
+        if self.read_only {
+            for n in names {
+                let Some(st) = inner.indices.get(n) else {
+                    continue;
+                };
+                if let Some((file, line)) = &st.first_skipped {
+                    return Err(StoreError::Corrupt {
+                        index: n.clone(),
+                        file: file.clone(),
+                        line: *line,
+                        count: st.skipped_records,
+                    });
+                }
             }
         }
-        drop(self.write_loaded(names)?);
-        Ok(self.read())
+        Ok(inner)
+    }
+
+    /// Whether `index` exists: it has a manifest on disk or documents written by this
+    /// process.
+    pub fn index_exists(&self, index: &str) -> Result<bool, StoreError> {
+        check_index_name(index)?;
+        if self.index_dir(index).join("manifest.json").exists() {
+            return Ok(true);
+        }
+        Ok(self
+            .read()
+            .indices
+            .get(index)
+            .is_some_and(|st| st.next_seq() > 0))
     }
 
     fn maybe_compact(st: &mut IndexState, interner: &mut Interner) -> Result<(), StoreError> {
@@ -556,6 +591,14 @@ impl Store for EmbeddedStore {
             }
         }
         Ok(n)
+    }
+
+    fn check_readable(&self, index: &str) -> Result<(), StoreError> {
+        if !self.index_exists(index)? {
+            return Err(StoreError::IndexNotFound(index.to_string()));
+        }
+        drop(self.read_loaded(&[index.to_string()])?);
+        Ok(())
     }
 
     fn refresh(&self, index: &str) -> Result<(), StoreError> {

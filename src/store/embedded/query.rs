@@ -191,9 +191,11 @@ fn date_bound(v: &Value, format: Option<&str>) -> Option<i64> {
                 if rest.is_empty() {
                     return Some(now);
                 }
-                let (sign, dur) = match rest.split_at(1) {
-                    ("-", d) => (-1, d),
-                    ("+", d) => (1, d),
+                // `now` followed by anything: never slice inside a character (fuzzing found
+                // `now\u{10ffff}-10y`).
+                let (sign, dur) = match (rest.strip_prefix('-'), rest.strip_prefix('+')) {
+                    (Some(d), _) => (-1, d),
+                    (None, Some(d)) => (1, d),
                     _ => return None,
                 };
                 let d = crate::time::parse_duration(dur).ok()?;

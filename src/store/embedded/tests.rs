@@ -173,6 +173,17 @@ fn term_on_nested_and_flat_paths_and_coercion() {
     assert_eq!(matching(&s, json!({"match_none": {}})).len(), 0);
 }
 
+/// Found by `benches/fuzz.rs` (target `query`): a multi-byte character after `now` made the
+/// date-math parser slice inside it and panic.
+#[test]
+fn date_math_with_a_multibyte_character_is_refused_not_a_panic() {
+    let (_t, s) = store();
+    for bad in ["now\u{10ffff}-10y", "nowé", "now-\u{10ffff}"] {
+        let body = json!({"query": {"range": {"@timestamp": {"gte": bad}}}});
+        assert!(s.search("logs", &body).is_err(), "{bad}");
+    }
+}
+
 #[test]
 fn range_on_dates_numbers_and_strings() {
     let (_t, s) = store();
@@ -1145,11 +1156,16 @@ fn lock_is_per_process_and_names_the_holder() {
     let ro = EmbeddedStore::open_read_only(&dir).unwrap();
     assert_eq!(total(&ro.search("x", &json!({})).unwrap()), 1);
     assert!(ro.bulk("x", vec![]).is_err());
-    // The same through `store::open_read_only`, with and without the `embedded:` prefix.
-    for spec in [
-        format!("embedded:{}", dir.display()),
-        dir.display().to_string(),
-    ] {
+    // A bare directory is not a `--store` spec (issue 19: a mistyped scheme became a path).
+    for open in [crate::store::open, crate::store::open_read_only] {
+        assert!(matches!(
+            open(&dir.display().to_string()),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+    // The same through `store::open_read_only`.
+    {
+        let spec = format!("embedded:{}", dir.display());
         assert!(matches!(
             crate::store::open(&spec),
             Err(StoreError::Locked(_))

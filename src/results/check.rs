@@ -1,0 +1,125 @@
+//! What `tidewatch results` checks before it may say "nothing matched": that the results
+//! index can be read, that the job is known and has run, and (for `--exit-code`, an alert)
+//! that it is still running. Each failure is one line naming what and where, and exit
+//! status 2 (see [`crate::Error::Unavailable`]).
+
+use crate::config::Job;
+use crate::runner::{load_stats, JobStats, STATE_INDEX};
+use crate::store::{Store, StoreError};
+use crate::time::{format_duration, format_millis, EpochMillis};
+use crate::{Error, Result};
+use std::time::Duration;
+
+/// One job to read results for, as far as the command knows it.
+pub struct Target<'a> {
+    /// The job id asked for.
+    pub job_id: &'a str,
+    /// Its definition, when the job files have it.
+    pub job: Option<&'a Job>,
+    /// The results index to read.
+    pub index: &'a str,
+    /// Where the job files were read from (for messages).
+    pub jobs_dir: &'a str,
+    /// The ids the job files define (for messages).
+    pub known: &'a [String],
+}
+
+/// How old a job's last bucket may be before an alert on it stops being trusted: twice
+/// its frequency plus its query delay, past the end of that bucket. `None` for a job whose
+/// runs follow a cron `schedule` (no fixed frequency).
+pub fn stale_after(job: &Job) -> Option<Duration> {
+    if job.schedule.is_some() {
+        return None;
+    }
+    Some(job.effective_frequency() * 2 + job.query_delay)
+}
+
+/// When an alert is asked: at `now`, over a window ending at `to` (`None`: now).
+#[derive(Debug, Clone, Copy)]
+pub struct Alerting {
+    /// The current time.
+    pub now: EpochMillis,
+    /// The end of the window (`--to`), if any.
+    pub to: Option<EpochMillis>,
+}
+
+/// Checks that `target`'s results can be trusted to be complete: the index exists and is
+/// readable, the job has run against this store, and for an alert the job has analysed the
+/// window: up to its end, or for a window reaching the present, to within [`stale_after`]
+/// of now.
+pub fn check_target(
+    store: &dyn Store,
+    target: &Target<'_>,
+    alerting: Option<Alerting>,
+) -> Result<()> {
+    let Target { job_id, index, .. } = *target;
+    let here = store.describe();
+    let stats = load_stats(store, STATE_INDEX, job_id)
+        .map_err(|e| unreadable(&format!("the state of job `{job_id}`"), &here, e))?;
+    let Some(stats) = stats else {
+        return Err(Error::Unavailable(match target.job {
+            Some(_) => format!(
+                "job `{job_id}` has never run against {here} (no stats in `{STATE_INDEX}`): its results cannot be read; run it first (`tidewatch run`)"
+            ),
+            None => format!(
+                "no job `{job_id}`: it is not in the job files under {} and has never run against {here}; known jobs: {}",
+                target.jobs_dir,
+                if target.known.is_empty() { "none".to_string() } else { target.known.join(", ") }
+            ),
+        }));
+    };
+    match store.check_readable(index) {
+        Ok(()) => {}
+        Err(StoreError::IndexNotFound(_)) => {
+            return Err(Error::Unavailable(format!(
+                "results index `{index}` does not exist in {here} (job `{job_id}` writes to it once it has run; check --index)"
+            )))
+        }
+        Err(e) => return Err(unreadable(&format!("results index `{index}`"), &here, e)),
+    }
+    if let (Some(when), Some(job)) = (alerting, target.job) {
+        check_fresh(job, &JobStats::from_doc(&stats), &here, when)?;
+    }
+    Ok(())
+}
+
+fn check_fresh(job: &Job, stats: &JobStats, here: &str, when: Alerting) -> Result<()> {
+    let Some(limit) = stale_after(job) else {
+        return Ok(());
+    };
+    let job_id = &job.job_id;
+    let Some(latest) = stats.latest_bucket_timestamp else {
+        return Err(Error::Unavailable(format!(
+            "job `{job_id}` has analysed no bucket yet in {here}: an alert on it cannot be trusted"
+        )));
+    };
+    let end = latest.saturating_add(job.bucket_span_ms());
+    let fresh_enough = when.now.saturating_sub(limit.as_millis() as i64);
+    let needed = when.to.map_or(fresh_enough, |to| to.min(fresh_enough));
+    if end < needed {
+        let age = Duration::from_millis(when.now.saturating_sub(end).max(0) as u64);
+        return Err(Error::Unavailable(format!(
+            "job `{job_id}` is stale in {here}: its last bucket ended at {} ({} ago), and a running job lags at most twice its frequency ({}) plus its query delay ({}); is `tidewatch run` still running?",
+            format_millis(end),
+            rough_duration(age),
+            format_duration(job.effective_frequency()),
+            format_duration(job.query_delay),
+        )));
+    }
+    Ok(())
+}
+
+/// A duration in its largest whole unit: `3d`, `5h`, `12m`, `40s`.
+fn rough_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        86_400.. => format!("{}d", s / 86_400),
+        3_600.. => format!("{}h", s / 3_600),
+        60.. => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
+fn unreadable(what: &str, here: &str, e: StoreError) -> Error {
+    Error::Unavailable(format!("cannot read {what} in {here}: {e}"))
+}
