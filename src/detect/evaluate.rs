@@ -787,7 +787,7 @@ impl Evaluation {
 /// Runs `tidewatch evaluate`: prints the table to standard output and writes JSON if asked.
 pub fn run_evaluate(args: &EvaluateArgs) -> Result<Evaluation> {
     let e = evaluate_dir(&args.labelled, args.peer_scores.as_deref())?;
-    print!("{}", e.table());
+    crate::output::text(&e.table())?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&e.to_json())
             .map_err(|err| Error::Other(format!("{}: {err}", path.display())))?;

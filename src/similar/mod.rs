@@ -199,15 +199,17 @@ pub fn run(store_spec: &str, args: &SimilarArgs) -> crate::Result<()> {
     };
     let out = search(store.as_ref(), &jobs, &index_of, &req)?;
     match args.format {
-        Format::Table => print!("{}", table(&out)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default()),
+        Format::Table => crate::output::text(&table(&out))?,
+        Format::Json => {
+            crate::outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default())?
+        }
         Format::Ndjson => {
             for m in &out.matches {
-                println!("{}", serde_json::to_string(m).unwrap_or_default());
+                crate::outln!("{}", serde_json::to_string(m).unwrap_or_default())?;
             }
         }
     }
-    Ok(())
+    crate::output::flush()
 }
 
 /// The outcome as a table for people, with a header line saying what was compared.
