@@ -215,7 +215,12 @@ async function selectJob(id, lane) {
   await refresh();
 }
 
+// Each refresh numbers itself; one overtaken by a later refresh (a click while the first
+// page's results are still loading) draws nothing, so the swimlane is drawn once.
+let refreshes = 0;
+
 async function refresh() {
+  const mine = ++refreshes;
   const win = timeWindow();
   const swim = $("#swimlane");
   swim.textContent = "";
@@ -232,12 +237,13 @@ async function refresh() {
       results("buckets", { ...params, min_score: "0.001" }, 50000),
       results("records", { ...params, sort: "score" }, 50),
     ]);
+    if (mine !== refreshes) return;
     state.records = records;
     drawSwimlane(swim, win, records, buckets);
     drawTable(top);
     if (state.selected) await showSingle(state.selected);
   } catch (e) {
-    swim.append(el("p", { class: "error" }, e.message));
+    if (mine === refreshes) swim.append(el("p", { class: "error" }, e.message));
   }
 }
 
