@@ -621,11 +621,10 @@ fn detect_scores_extreme_finite_values() {
     }
 }
 
-/// Found by `benches/fuzz.rs` (target `detect_csv`): a value of 1e308 after zeros makes the
-/// model's next observation clamp with NaN bounds and panic (exit 101). The model is being
-/// reworked elsewhere; this stays ignored until that lands (docs/reliability.md).
+/// Found by `benches/fuzz.rs` (target `detect_csv`): a value of 1e308 after zeros made the
+/// model's next observation clamp with NaN bounds and panic (exit 101); `model::clip` now
+/// leaves a value unclipped when its bound overflowed.
 #[test]
-#[ignore = "model overflow on 1e308 after zeros: src/model/baseline.rs, reported to its owner"]
 fn detect_survives_1e308_after_zeros() {
     let dir = tempfile::tempdir().expect("tmp");
     let input = dir.path().join("overflow.csv");

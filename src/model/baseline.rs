@@ -25,7 +25,7 @@
 
 use super::calibration::{TailCalibration, CALIBRATION_BYTES};
 use super::glitch::{GlitchView, GLITCH_BYTES};
-use super::{Expected, ModelConfig, Observation, Reason, Tail, ValueKind, MAD_TO_SD};
+use super::{clip, Expected, ModelConfig, Observation, Reason, Tail, ValueKind, MAD_TO_SD};
 use std::f64::consts::LN_2;
 
 const DAY_MS: i64 = 86_400_000;
@@ -171,6 +171,19 @@ const ALERT_FLOOR_P: f64 = 1e-2;
 #[inline]
 fn anchored(ln_q: f64) -> f64 {
     (100f64.ln() + 2.0 * ln_q).min(0.0).exp().max(1e-300)
+}
+
+/// A lost signal's observation: the value (or its absence) against what was expected.
+fn signal_lost(probability: f64, actual: f64, e: Expected) -> Observation {
+    Observation {
+        probability,
+        actual,
+        typical: e.typical,
+        lower: e.lower,
+        upper: e.upper,
+        reason: Reason::SignalLost,
+        multi_bucket_impact: 5.0,
+    }
 }
 
 /// Fractional slot position of `time` in a cycle of `period` split into `n` slots.
@@ -465,15 +478,7 @@ impl Baseline {
         }
         let ln_p = self.missing as f64 * absent.ln() * self.confidence(cfg, time);
         let e = self.expected(cfg, time);
-        (ln_p < -4.6).then(|| Observation {
-            probability: ln_p.exp().max(1e-300),
-            actual: 0.0,
-            typical: e.typical,
-            lower: e.lower,
-            upper: e.upper,
-            reason: Reason::SignalLost,
-            multi_bucket_impact: 5.0,
-        })
+        (ln_p < -4.6).then(|| signal_lost(ln_p.exp().max(1e-300), 0.0, e))
     }
 
     /// Scores `value` for the bucket starting at `time`, then learns from it.
@@ -534,15 +539,8 @@ impl Baseline {
         // A first zero after n live buckets is about a one-in-n event; each further zero in
         // a row is another.
         let ln_q = f64::from(self.dead) * -(f64::from(self.n.min(1_000_000)) + 1.0).ln();
-        Some(Observation {
-            probability: anchored(ln_q).min(regular.probability),
-            actual: value,
-            typical: e.typical,
-            lower: e.lower,
-            upper: e.upper,
-            reason: Reason::SignalLost,
-            multi_bucket_impact: 5.0,
-        })
+        let probability = anchored(ln_q).min(regular.probability);
+        Some(signal_lost(probability, value, e))
     }
 
     /// The model's verdict before calibration, then learning.
@@ -689,8 +687,7 @@ impl Baseline {
         let limit_short = 3.0 * (self.short_scale as f64).max(SHORT_IID_SD / MAD_TO_SD) * MAD_TO_SD;
         let ls_short = decay(cfg.bucket_span_ms, (2 * DAY_MS).min(cfg.half_life_ms))
             .max(1.0 / (self.n as f64 + 1.0));
-        self.short +=
-            ((z.clamp(-limit_short * 3.0, limit_short * 3.0) - short) * SHORT_WEIGHT) as f32;
+        self.short += ((clip(z, limit_short * 3.0) - short) * SHORT_WEIGHT) as f32;
         self.short_scale += (ls_short
             * ((self.short as f64).abs().min(limit_short) - self.short_scale as f64))
             as f32;
@@ -942,7 +939,7 @@ impl Baseline {
         let n = self.n as f64;
         let early = 1.0 / (n + 1.0);
         let deseason = value - season;
-        let clip = WINSOR * sigma;
+        let winsor = WINSOR * sigma;
         let prev_level = self.level;
 
         if shifted {
@@ -962,10 +959,10 @@ impl Baseline {
             } else {
                 ALPHA_FAST.max(early)
             };
-            let r = (deseason - self.level).clamp(-clip, clip);
+            let r = clip(deseason - self.level, winsor);
             self.level += a * r;
             let am = ALPHA_MID.max(early);
-            let rm = (deseason - self.mid).clamp(-clip, clip);
+            let rm = clip(deseason - self.mid, winsor);
             self.mid += am * rm;
         }
 
@@ -978,7 +975,7 @@ impl Baseline {
             self.rebase -= 1;
             self.base = self.mid as f32;
         } else {
-            self.base += (lb * d.clamp(-dclip, dclip)) as f32;
+            self.base += (lb * clip(d, dclip)) as f32;
         }
         let ld = decay(cfg.bucket_span_ms, (2 * DAY_MS).min(cfg.half_life_ms)).max(early);
         let ad = d.abs().min(dclip.max(1e-300));
@@ -991,7 +988,7 @@ impl Baseline {
         let resid = (value - (prev_level + season)).abs();
         let shape_i = slot_pos(time, DAY_MS, SPREAD).0;
         let shape = self.spread[shape_i] as f64;
-        let cap = if self.n < 4 { f64::INFINITY } else { clip };
+        let cap = if self.n < 4 { f64::INFINITY } else { winsor };
         let ar = resid.min(cap);
         let long = self.long_scale as f64;
         // Unclipped while it knows nothing (a series that starts at exactly 0 has no spread
@@ -1018,7 +1015,7 @@ impl Baseline {
             let week_part = self.weekly[Self::dow(time)] as f64;
             let used_day = if self.daily_on(cfg) { day_part } else { 0.0 };
             let used_week = if self.weekly_on(cfg) { week_part } else { 0.0 };
-            let x = prev_level + (deseason - prev_level).clamp(-clip, clip) + used_day + used_week;
+            let x = prev_level + clip(deseason - prev_level, winsor) + used_day + used_week;
             if self.n == 0 {
                 self.week_base = (x - day_part) as f32;
             }
@@ -1088,8 +1085,8 @@ impl Baseline {
             let hour_part = self.hour_part(time);
             let used_hour = if self.hourly_on(cfg) { hour_part } else { 0.0 };
             if Self::hourly_fits(cfg) {
-                let hclip = clip + used_hour.abs();
-                let rh = (value - (prev_level + used_day + used_week)).clamp(-hclip, hclip);
+                let hclip = winsor + used_hour.abs();
+                let rh = clip(value - (prev_level + used_day + used_week), hclip);
                 let lh = decay(cfg.bucket_span_ms, DAY_MS.min(cfg.half_life_ms)).max(early);
                 for (acc, e) in self.hourly_err.iter_mut().zip([rh, rh - hour_part]) {
                     *acc += (lh * (e.abs() - *acc as f64)) as f32;

@@ -126,7 +126,7 @@ impl GlitchView {
             } else {
                 let limit = CLIP * scale * MAD_TO_SD;
                 self.scale += (ALPHA * (dev.abs().min(limit) - scale)) as f32;
-                self.drift += (ALPHA * 0.2 * dev.clamp(-limit, limit)) as f32;
+                self.drift += (ALPHA * 0.2 * super::clip(dev, limit)) as f32;
             }
             self.consecutive = (self.consecutive + 1).min(3);
         } else {

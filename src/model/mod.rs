@@ -22,6 +22,17 @@ mod population;
 pub use baseline::{Baseline, STATE_BYTES};
 pub use population::Population;
 
+/// `x` limited to `[-bound, bound]`. A bound that overflowed (NaN, after values near the
+/// largest `f64`) leaves `x` as it is rather than panicking as `f64::clamp` does.
+#[inline]
+pub(crate) fn clip(x: f64, bound: f64) -> f64 {
+    if bound.is_nan() {
+        x
+    } else {
+        x.clamp(-bound.abs(), bound.abs())
+    }
+}
+
 /// Mean absolute deviation to standard deviation for a normal distribution.
 const MAD_TO_SD: f64 = 1.2533;
 
