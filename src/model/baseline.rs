@@ -23,7 +23,7 @@
 //! its longest period before scoring at full strength; until then probabilities are
 //! shrunk towards 1 and bounds are wider.
 
-use super::calibration::{TailCalibration, CALIBRATION_BYTES};
+use super::calibration::{anchored, TailCalibration, CALIBRATION_BYTES};
 use super::glitch::{GlitchView, GLITCH_BYTES};
 use super::{clip, Expected, ModelConfig, Observation, Reason, Tail, ValueKind, MAD_TO_SD};
 use std::f64::consts::LN_2;
@@ -165,13 +165,6 @@ pub struct Baseline {
 
 /// A calibrated anchored probability above this scores under 25: nothing to report.
 const ALERT_FLOOR_P: f64 = 1e-2;
-
-/// The anchored probability of a calibrated per-bucket chance `q` (`ln q` given):
-/// `100 q²`, so that once in 10,000 buckets is 1e-6 (score 75) and once in 100 is 1e-2.
-#[inline]
-fn anchored(ln_q: f64) -> f64 {
-    (100f64.ln() + 2.0 * ln_q).min(0.0).exp().max(1e-300)
-}
 
 /// A lost signal's observation: the value (or its absence) against what was expected.
 fn signal_lost(probability: f64, actual: f64, e: Expected) -> Observation {
@@ -502,10 +495,9 @@ impl Baseline {
     fn calibrated(&mut self, cfg: &ModelConfig, time: i64, value: f64) -> Observation {
         let mut obs = self.observe_raw(cfg, time, value);
         let surprise = -obs.probability.ln();
-        let ln_q = self.calibration.ln_chance(surprise);
+        obs.probability = self.calibration.anchored_chance(surprise);
         self.calibration
             .learn(surprise, decay(cfg.bucket_span_ms, cfg.half_life_ms));
-        obs.probability = anchored(ln_q);
         if obs.probability > ALERT_FLOOR_P {
             obs.reason = Reason::Normal;
         }

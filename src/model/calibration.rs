@@ -69,6 +69,13 @@ impl Default for TailCalibration {
     }
 }
 
+/// The anchored probability of a calibrated per-bucket chance `q` (`ln q` given):
+/// `100 q²`, so that once in 10,000 buckets is 1e-6 (score 75) and once in 100 is 1e-2.
+#[inline]
+pub(crate) fn anchored(ln_q: f64) -> f64 {
+    (100f64.ln() + 2.0 * ln_q).min(0.0).exp().max(1e-300)
+}
+
 /// A generalized Pareto tail: clusters per bucket above the threshold, scale and shape.
 #[derive(Debug, Clone, Copy)]
 struct Tail {
@@ -125,6 +132,20 @@ impl TailCalibration {
         } else {
             tail.ln_rate_beyond(surprise - THRESHOLD)
         }
+    }
+
+    /// The calibrated chance of `surprise` on the anchored probability scale of
+    /// [`crate::score`]: `100 q²` (see [`anchored`]). Below the threshold, where nothing
+    /// scores above a few points, it is interpolated linearly from 1 to the value at the
+    /// threshold, which keeps the ordinary bucket free of logarithms (the hot path).
+    #[inline]
+    pub fn anchored_chance(&self, surprise: f64) -> f64 {
+        if surprise > THRESHOLD {
+            return anchored(self.ln_chance(surprise));
+        }
+        let rate = (self.clusters as f64 / (self.buckets as f64).max(1.0)).min(1.0);
+        let at_threshold = (100.0 * rate * rate).min(1.0);
+        1.0 - surprise.max(0.0) / THRESHOLD * (1.0 - at_threshold)
     }
 
     /// Learns one bucket's surprise; `forget` is the model's per-bucket forgetting weight.
