@@ -15,5 +15,6 @@ pub use documents::{
     model_plot_doc, record_doc, record_id, BucketResult, ForecastPoint, ForecastRequestStats,
     InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint,
 };
+pub(crate) use query::next_page;
 pub use query::{fetch, partition_label, severity, table, ResultType, ResultsQuery};
 pub use writer::ResultsWriter;

@@ -99,29 +99,41 @@ pub fn fetch(store: &dyn Store, index: &str, q: &ResultsQuery) -> Result<Vec<Val
         if want == 0 {
             break;
         }
-        let mut body =
+        let body =
             json!({ "size": want, "query": q.query(), "sort": sort, "track_total_hits": false });
-        if let Some(a) = &after {
-            body["search_after"] = a.clone();
-        }
-        let resp = store.search(index, &body)?;
-        let hits = resp
-            .pointer("/hits/hits")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let n = hits.len();
-        for h in hits {
-            after = h.get("sort").cloned();
-            if let Some(s) = h.get("_source") {
-                out.push(s.clone());
-            }
-        }
+        let n = next_page(store, index, body, &mut after, &mut out)?;
         if n < want || after.is_none() {
             break;
         }
     }
     Ok(out)
+}
+
+/// One page of a sorted search: runs `body` from `after` (the last hit's sort values, which
+/// it then advances), appends the hits' sources to `out`, and returns how many hits came.
+pub(crate) fn next_page(
+    store: &dyn Store,
+    index: &str,
+    mut body: Value,
+    after: &mut Option<Value>,
+    out: &mut Vec<Value>,
+) -> Result<usize, StoreError> {
+    if let Some(a) = after.as_ref() {
+        body["search_after"] = a.clone();
+    }
+    let resp = store.search(index, &body)?;
+    let hits = resp
+        .pointer("/hits/hits")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for h in &hits {
+        *after = h.get("sort").cloned();
+        if let Some(s) = h.get("_source") {
+            out.push(s.clone());
+        }
+    }
+    Ok(hits.len())
 }
 
 /// Renders documents as a table for people.

@@ -86,29 +86,14 @@ fn search_all(
     let mut out = Vec::new();
     let mut after: Option<Value> = None;
     loop {
-        let mut body = json!({
+        let body = json!({
             "size": PAGE,
             "query": { "bool": { "filter": filter } },
             "sort": [{ "timestamp": "asc" }, { "_id": "asc" }],
             "_source": fields,
             "track_total_hits": false,
         });
-        if let Some(a) = &after {
-            body["search_after"] = a.clone();
-        }
-        let resp = store.search(index, &body)?;
-        let hits = resp
-            .pointer("/hits/hits")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let n = hits.len();
-        for h in hits {
-            after = h.get("sort").cloned();
-            if let Some(s) = h.get("_source") {
-                out.push(s.clone());
-            }
-        }
+        let n = crate::results::next_page(store, index, body, &mut after, &mut out)?;
         if n < PAGE || after.is_none() {
             return Ok(out);
         }
