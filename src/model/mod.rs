@@ -15,8 +15,6 @@
 //! - [`Observation`]: the probability and the explanation (typical, bounds, reason).
 
 mod baseline;
-mod calibration;
-mod glitch;
 mod population;
 
 pub use baseline::{Baseline, STATE_BYTES};

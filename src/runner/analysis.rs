@@ -239,9 +239,9 @@ impl JobAnalysis {
     }
 }
 
-/// Version of the snapshot layout; bump when it changes (2: the baseline's state grew to
-/// 732 bytes with the smallest value seen, and its incident memory changed meaning).
-const SNAPSHOT_VERSION: u32 = 3;
+/// Version of the snapshot layout; bump when it changes (3: calibration and the event
+/// floor; 4: the baseline's state is written view by view).
+const SNAPSHOT_VERSION: u32 = 4;
 
 impl JobAnalysis {
     /// The whole analysis state as bytes: normalizer, then each detector's models in key order.
