@@ -1,14 +1,13 @@
 //! Shift tracking: runs of large residuals that make a new level, and incidents that end.
 //!
 //! A run of [`super::run_limit`] buckets beyond the alarm spread on the same side, whose
-//! values agree with each other, is a mean shift: it is reported on its first bucket with
-//! the evidence of the whole run, then the model re-baselines onto the new level instead
-//! of alarming for hours. The level before is remembered for two days, so that a return
+//! values agree with each other, is a mean shift: it has been reported by its first
+//! buckets, and the model re-baselines onto the new level instead of alarming for hours. The level before is remembered for two days, so that a return
 //! to it is recognised as the incident ending rather than as a new anomaly.
 
 use super::state::{Reader, Writer};
-use super::{decay, run_limit, sided, tail_ln_k, DAY_MS, RUN_Z, TAIL_K};
-use crate::model::{clip, ModelConfig, Tail, MAD_TO_SD};
+use super::{decay, run_limit, DAY_MS, RUN_Z};
+use crate::model::{clip, ModelConfig, MAD_TO_SD};
 
 /// Weight of the short residual average (about five buckets).
 const SHORT_WEIGHT: f64 = 1.0 / 3.0;
@@ -183,22 +182,6 @@ impl ShiftTracker {
         self.short as f64 * sigma
     }
 
-    /// A confirmed shift is reported with the evidence of its whole run: k buckets that
-    /// agree on a new level are far less likely together than any one of them. Their mean
-    /// residual is widened by how much more the short average strays than it would for
-    /// independent noise (`short_scale`), so a series whose residuals come in runs is not
-    /// over-reported. 0 when the shift is not `confirmed`.
-    #[inline]
-    pub(super) fn ln_shift(&self, tail: Tail, sigma: f64, confirmed: bool) -> f64 {
-        if !confirmed {
-            return 0.0;
-        }
-        let k = self.run.abs() as f64;
-        let wander = (self.short_scale as f64 * MAD_TO_SD / SHORT_IID_SD).max(1.0);
-        let z_run = self.resid_sum as f64 / k / sigma * k.sqrt() / wander;
-        tail_ln_k(sided(tail, z_run), 2.0 * TAIL_K)
-    }
-
     /// Keeps `base`, the level before a change, as the level to recognise a return to.
     pub(super) fn remember_prior(&mut self, cfg: &ModelConfig, base: f32) {
         if self.prior_ttl <= 0.0 || self.tentative {
@@ -294,7 +277,7 @@ impl ShiftTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ValueKind;
+    use crate::model::{Tail, ValueKind};
 
     fn cfg() -> ModelConfig {
         ModelConfig {
@@ -313,7 +296,6 @@ mod tests {
             .map(|_| steady.track(&cfg, 8.0, 108.0, 8.0))
             .collect();
         assert_eq!(confirmed, [false, false, false, false, true]);
-        assert!(steady.ln_shift(Tail::Both, 1.0, true) < steady.ln_shift(Tail::Both, 1.0, false));
         let mut wild = ShiftTracker::default();
         let values = [108.0, 140.0, 105.0, 150.0, 106.0];
         let confirmed: Vec<bool> = values

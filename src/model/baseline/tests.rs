@@ -348,13 +348,16 @@ fn slow_ramp_is_flagged() {
         }
         if matches!(o.reason, Reason::RampUp | Reason::MeanShiftUp) {
             reported += 1;
-            // Reported against the level the ramp departs from.
+            // Reported against the level the ramp departs from (the day-long baseline,
+            // which follows the ramp somewhat while it is reported): less than halfway
+            // from the pre-ramp level to the value.
             let before = traffic(t, 40.0);
             assert!(o.actual > o.typical, "{o:?}");
             assert!(
-                (o.typical - before).abs() < 0.35 * before,
-                "typical {} vs pre-ramp {before}",
-                o.typical
+                (o.typical - before).abs() < 0.5 * (o.actual - before),
+                "typical {} vs pre-ramp {before}, actual {}",
+                o.typical,
+                o.actual
             );
         }
     }
@@ -684,17 +687,18 @@ fn a_one_bucket_glitch_in_a_sawtooth_is_reported_at_the_next_bucket() {
 }
 
 #[test]
-fn a_shift_is_reported_with_the_evidence_of_its_whole_run() {
+fn a_modest_lasting_drop_alerts_once_on_its_first_buckets_and_is_then_learned() {
     // A quiet metric at 10,000 (its spread is the 0.1 % event floor, 10) drops by 4.9
     // spreads and stays.
     let cfg = minute_metric_cfg();
     let mut b = Baseline::new(&cfg);
     let mut rng = Rng::new(9);
     let start = 4 * 1440;
-    let mut best_single = 0.0f64;
-    let mut best = 0.0f64;
-    let mut reason = Reason::Normal;
-    for i in 0..(start + 8) {
+    let mut best_first = 0.0f64;
+    let mut episodes = 0;
+    let mut alerting = false;
+    let mut settled = 0.0f64;
+    for i in 0..(start + 300) {
         let level = if i >= start {
             10_000.0 - 49.0
         } else {
@@ -705,20 +709,29 @@ fn a_shift_is_reported_with_the_evidence_of_its_whole_run() {
             i * 60_000,
             level + 0.5 * rng.normal().clamp(-2.0, 2.0),
         );
+        let s = score(&o);
         if (start..start + 3).contains(&i) {
-            best_single = best_single.max(score(&o));
+            best_first = best_first.max(s);
         }
-        if i >= start && score(&o) > best {
-            best = score(&o);
-            reason = o.reason;
+        if i >= start && s >= 75.0 && !alerting {
+            episodes += 1;
+        }
+        alerting = s >= 75.0;
+        if i >= start + 200 {
+            settled = settled.max(s);
         }
     }
     // Each single bucket is about one in a million under the model; this partition is
-    // quieter than that (its noise is clipped), so its calibration lets the first
-    // buckets alert too. Five together are certain, and reported as the shift.
-    assert!(best_single >= 50.0, "single buckets scored {best_single}");
-    assert!(best >= 75.0, "shift scored {best}");
-    assert_eq!(reason, Reason::MeanShiftDown);
+    // quieter than that (its noise is clipped), so its calibration lets the first buckets
+    // alert. The run that follows is the same incident: one alert, then the new level is
+    // learned. (Round 6 dropped the extra report of the whole run's evidence, which raised
+    // false alerts on both folds of the labelled data: docs/quality.md.)
+    assert!(best_first >= 75.0, "first buckets scored {best_first}");
+    assert_eq!(episodes, 1, "alert episodes");
+    assert!(
+        settled < 25.0,
+        "after 200 buckets at the new level: {settled}"
+    );
 }
 
 #[test]
