@@ -11,10 +11,11 @@
 
 use super::job::{Detector, Function, Job, ModelOptions};
 use super::raw::{self, JobConfig, MemoryLimit};
+use super::rules::{check_rules, FilterList};
 use super::yaml::{Kind, Node, Pos};
 use super::ConfigError;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -350,6 +351,13 @@ impl<'s, 'p, 'f> ShapeWalker<'s, 'p, 'f> {
                         out.insert(key.clone(), j);
                     }
                 }
+                None if schema.get("additionalProperties").is_some_and(Value::is_object) => {
+                    // A map keyed by the user's own names (a rule's `scope`): check each value.
+                    let values = &schema["additionalProperties"];
+                    if let Some(j) = self.walk(values, v, &child) {
+                        out.insert(key.clone(), j);
+                    }
+                }
                 None if closed => {
                     let supported: Vec<&str> = props
                         .into_iter()
@@ -610,7 +618,7 @@ pub fn parse_memory_limit(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-fn valid_job_id(id: &str) -> bool {
+pub(crate) fn valid_job_id(id: &str) -> bool {
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     !id.is_empty()
         && id.len() <= 64
@@ -668,6 +676,7 @@ pub(crate) fn convert(
     pos: &Positions,
     p: &mut Problems,
     file: &Path,
+    filters: &BTreeMap<String, FilterList>,
 ) -> Option<Job> {
     let before = p.list.len();
 
@@ -720,7 +729,7 @@ pub(crate) fn convert(
             );
         }
         for (i, d) in list.iter().enumerate() {
-            if let Some(det) = check_detector(i, d, pos, p) {
+            if let Some(det) = check_detector(i, d, pos, p, filters) {
                 detectors.push(det);
             }
         }
@@ -965,6 +974,16 @@ pub(crate) fn convert(
 
     let custom_settings = raw.custom_settings.clone().map(Value::Object);
 
+    let groups = raw.groups.clone().unwrap_or_default();
+    for (i, g) in groups.iter().enumerate() {
+        let path = format!("groups[{i}]");
+        if !valid_job_id(g) {
+            p.at(pos.of(&path), &path, format!("`{g}` is not a valid group; use lowercase letters, digits, `-` and `_`, starting and ending with a letter or digit, at most 64 characters"));
+        } else if *g == job_id {
+            p.at(pos.of(&path), &path, format!("`{g}` is the job's own id; a group needs another name"));
+        }
+    }
+
     if p.list.len() > before
         || raw.job_id.is_none()
         || raw.analysis_config.is_none()
@@ -1000,6 +1019,8 @@ pub(crate) fn convert(
         results_index,
         custom_settings,
         model,
+        groups,
+        calendars: Vec::new(),
     })
 }
 
@@ -1008,6 +1029,7 @@ fn check_detector(
     d: &raw::DetectorConfig,
     pos: &Positions,
     p: &mut Problems,
+    filters: &BTreeMap<String, FilterList>,
 ) -> Option<Detector> {
     let base = format!("analysis_config.detectors[{i}]");
     let fpath = format!("{base}.function");
@@ -1100,6 +1122,8 @@ fn check_detector(
             );
         }
     }
+    let split_fields: Vec<&str> = splits[1..].iter().filter_map(|(_, v)| v.as_deref()).collect();
+    let rules = check_rules(&base, d.custom_rules.as_deref().unwrap_or_default(), &split_fields, filters, pos, p);
     let function = function?;
     if p.list.len() > before {
         return None;
@@ -1117,6 +1141,7 @@ fn check_detector(
         partition_field_name: d.partition_field_name.clone(),
         description,
         use_null: d.use_null.unwrap_or(false),
+        rules,
     })
 }
 

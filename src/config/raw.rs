@@ -60,9 +60,9 @@ pub struct JobConfig {
     /// tidewatch: model tuning. Default: `half_life: 14d`.
     pub model: Option<ModelSettings>,
 
-    /// Not supported: job groups; use a common `job_id` prefix instead.
-    #[deprecated]
-    pub groups: Option<serde_json::Value>,
+    /// Groups the job belongs to (same rules as a `job_id`), so a calendar can name a group
+    /// instead of each job. Default: none.
+    pub groups: Option<Vec<String>>,
     /// Not supported: use `results_index`.
     #[deprecated]
     pub results_index_name: Option<serde_json::Value>,
@@ -170,10 +170,9 @@ pub struct DetectorConfig {
     /// Not supported: write a `datafeed_config.query` that excludes frequent values instead.
     #[deprecated]
     pub exclude_frequent: Option<serde_json::Value>,
-    /// Not supported: filter with `datafeed_config.query`, or raise the alert threshold on
-    /// `record_score`.
-    #[deprecated]
-    pub custom_rules: Option<serde_json::Value>,
+    /// Rules that skip results or model updates for some entities or values, e.g.
+    /// `[{actions: [skip_result], scope: {client.ip: {filter_id: scanners}}}]`. Default: none.
+    pub custom_rules: Option<Vec<super::rules::RuleConfig>>,
     /// Not supported: this Elasticsearch 5 form of `custom_rules` is replaced by filtering with
     /// `datafeed_config.query`.
     #[deprecated]
