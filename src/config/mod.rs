@@ -635,7 +635,11 @@ model:
                 .len()
                 >= 20
         );
-        assert_eq!(detector["properties"]["custom_rules"]["deprecated"], true);
+        assert_eq!(detector["properties"]["detector_rules"]["deprecated"], true);
+        assert_eq!(
+            detector["properties"]["custom_rules"]["type"],
+            serde_json::json!(["array", "null"])
+        );
     }
 
     // ---- every error class, with its exact line and column ----
@@ -1013,10 +1017,10 @@ model:
         );
         let (_, _, field, msg) = problem(&MINIMAL.replace(
             "    - function: count",
-            "    - function: count\n      custom_rules: []",
+            "    - function: count\n      detector_rules: []",
         ));
-        assert_eq!(field, "analysis_config.detectors[0].custom_rules");
-        assert!(msg.contains("datafeed_config.query"), "{msg}");
+        assert_eq!(field, "analysis_config.detectors[0].detector_rules");
+        assert!(msg.contains("custom_rules"), "{msg}");
     }
 
     #[test]

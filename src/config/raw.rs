@@ -173,8 +173,8 @@ pub struct DetectorConfig {
     /// Rules that skip results or model updates for some entities or values, e.g.
     /// `[{actions: [skip_result], scope: {client.ip: {filter_id: scanners}}}]`. Default: none.
     pub custom_rules: Option<Vec<super::rules::RuleConfig>>,
-    /// Not supported: this Elasticsearch 5 form of `custom_rules` is replaced by filtering with
-    /// `datafeed_config.query`.
+    /// Not supported: this Elasticsearch 5 form is replaced by `custom_rules` (Elastic ML's
+    /// current shape, with `actions`, `scope` and `conditions`).
     #[deprecated]
     pub detector_rules: Option<serde_json::Value>,
     /// Not supported: detectors are numbered by their position; remove it.
