@@ -194,7 +194,7 @@ fn validate_names_the_file_line_and_field_of_a_missing_filter_list() {
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let e = &errors[0];
     assert!(e.file.ends_with("scoped.yml"));
-    assert_eq!((e.line, e.column), (8, 38));
+    assert_eq!((e.line, e.column), (8, 39));
     assert_eq!(
         e.field,
         "analysis_config.detectors[0].custom_rules[0].scope.client.filter_id"

@@ -735,39 +735,17 @@ pub(crate) fn convert(
         }
     }
 
-    // Influencers must be fields the detectors split or read.
+    // Influencers may be any field of the source documents (as in Elastic ML): the values
+    // that dominate an anomalous record's documents are looked up when it is written.
     let mut influencers = Vec::new();
-    if let Some(list) = &ac.influencers {
-        let mut fields: Vec<&str> = Vec::new();
-        for d in ac.detectors.iter().flatten() {
-            for f in [
-                &d.by_field_name,
-                &d.over_field_name,
-                &d.partition_field_name,
-                &d.field_name,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if !fields.contains(&f.as_str()) {
-                    fields.push(f);
-                }
-            }
-        }
-        for (i, inf) in list.iter().enumerate() {
-            let path = format!("analysis_config.influencers[{i}]");
-            if influencers.contains(inf) {
-                p.at(pos.of(&path), &path, format!("`{inf}` is listed twice"));
-            } else if fields.contains(&inf.as_str()) {
-                influencers.push(inf.clone());
-            } else {
-                let hint = match did_you_mean(inf, &fields) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None if fields.is_empty() => "the detectors split on no field, so there is nothing to influence; set `by_field_name`, `over_field_name` or `partition_field_name` first".to_string(),
-                    None => format!("expected one of: {}", fields.join(", ")),
-                };
-                p.at(pos.of(&path), &path, format!("`{inf}` is not a field of this job's detectors (by_field_name, over_field_name, partition_field_name or field_name); {hint}"));
-            }
+    for (i, inf) in ac.influencers.iter().flatten().enumerate() {
+        let path = format!("analysis_config.influencers[{i}]");
+        if inf.trim().is_empty() || inf.contains(char::is_whitespace) {
+            p.at(pos.of(&path), &path, format!("`{inf}` is not a field name; expected a field of the source documents, e.g. `source.address`"));
+        } else if influencers.contains(inf) {
+            p.at(pos.of(&path), &path, format!("`{inf}` is listed twice"));
+        } else {
+            influencers.push(inf.clone());
         }
     }
 

@@ -926,24 +926,25 @@ model:
     }
 
     #[test]
-    fn influencer_must_be_a_detector_field() {
+    fn influencers_may_be_any_field_but_not_blank_or_twice() {
         let text = MINIMAL.replace(
             "    - function: count\n",
-            "    - function: count\n      by_field_name: http.response.status_code\n  influencers:\n    - http.response.status_code\n    - http.response.status\n",
+            "    - function: count\n      by_field_name: http.response.status_code\n  influencers:\n    - source.address\n    - source.address\n",
         );
         let (line, col, field, msg) = problem(&text);
         assert_eq!(
             (line, col, field.as_str()),
             (9, 7, "analysis_config.influencers[1]")
         );
-        assert!(
-            msg.starts_with("`http.response.status` is not a field of this job's detectors"),
-            "{msg}"
-        );
-        assert!(
-            msg.ends_with("did you mean `http.response.status_code`?"),
-            "{msg}"
-        );
+        assert_eq!(msg, "`source.address` is listed twice");
+        let job = load_job_str("t.yml", &text.replacen("    - source.address\n", "", 1))
+            .expect("an influencer that no detector reads is valid");
+        assert_eq!(job.influencers, ["source.address"]);
+        let (_, _, _, msg) = problem(&MINIMAL.replace(
+            "    - function: count\n",
+            "    - function: count\n  influencers: [\"\"]\n",
+        ));
+        assert!(msg.contains("is not a field name"), "{msg}");
     }
 
     #[test]
@@ -1033,7 +1034,7 @@ analysis_config:
     - function: sum
     - function: cuont
       by_field_name: status
-  influencers: [host]
+  influencers: ['  ']
 datafeed_config:
   indices: [nginx-logs]
   frequncy: 5m
