@@ -100,6 +100,46 @@ fn demo_finds_every_incident_and_stays_quiet_otherwise() {
         );
     }
 
+    // Influencers on a field no detector reads: the scanner's IP is the top client behind
+    // the 404 spike of the status-code job (Elastic's nginx module asks exactly this).
+    let scan = report
+        .incidents
+        .iter()
+        .find(|i| i.name == "url-scan")
+        .expect("the demo has a URL scan");
+    let top_client = results
+        .values()
+        .filter(|d| {
+            let t = d["timestamp"].as_i64().unwrap_or(0);
+            d["result_type"] == "influencer"
+                && d["job_id"] == "status_code_rate"
+                && d["influencer_field_name"] == "source.address"
+                && t >= scan.start_ms
+                && t < scan.end_ms
+        })
+        .max_by(|a, b| {
+            let score = |d: &serde_json::Value| d["influencer_score"].as_f64().unwrap_or(0.0);
+            score(a).total_cmp(&score(b))
+        })
+        .expect("the 404 spike has client influencers");
+    assert_eq!(
+        top_client["influencer_field_value"], scan.partition_value,
+        "{top_client}"
+    );
+    let record_404 = results.values().find(|d| {
+        let t = d["timestamp"].as_i64().unwrap_or(0);
+        d["result_type"] == "record"
+            && d["job_id"] == "status_code_rate"
+            && d["by_field_value"] == "404"
+            && t >= scan.start_ms
+            && t < scan.end_ms
+    });
+    let influencers = &record_404.expect("a 404 record during the scan")["influencers"];
+    assert!(
+        influencers.to_string().contains(&scan.partition_value),
+        "{influencers}"
+    );
+
     // A replay from scratch writes identical documents: same ids, same content, no duplicates.
     let before = common::all_documents(&store, "tidewatch-results");
     store
