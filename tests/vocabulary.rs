@@ -1,5 +1,6 @@
-//! Custom rules, filter lists and calendars end to end: job, filter list and calendar files in
-//! a jobs directory, documents in the embedded store, a lookback, the result documents.
+//! Elastic's job vocabulary end to end on the embedded store: custom rules, filter lists and
+//! calendars (job, filter list and calendar files in a jobs directory, documents, a lookback,
+//! the result documents), and the jobs of Elastic's nginx module on the shared nginx log.
 //!
 //! Three days of two clients' requests, then both burst at 10:00 on day 3 (the incident), and
 //! traffic is mildly high again at 10:00 on day 4. Five jobs read the same documents:
@@ -16,7 +17,9 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
+use std::path::PathBuf;
 use tidewatch::config;
+use tidewatch::ingest::{self, IngestArgs};
 use tidewatch::runner;
 use tidewatch::store::{BulkDoc, EmbeddedStore, Store};
 use tidewatch::time::format_millis;
@@ -200,4 +203,43 @@ fn validate_names_the_file_line_and_field_of_a_missing_filter_list() {
         "analysis_config.detectors[0].custom_rules[0].scope.client.filter_id"
     );
     assert!(e.message.contains("did you mean `scanners`?"), "{}", e.message);
+}
+
+/// The five jobs of `jobs/nginx-module` (written as Elastic's nginx ML module writes them)
+/// validate and run on the shared nginx log, and the status-code job blames client IPs.
+#[test]
+fn the_nginx_module_jobs_run_on_the_shared_nginx_log() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("store");
+    let args = IngestArgs {
+        index: "nginx-logs".into(),
+        format: "combined".into(),
+        batch_size: 10_000,
+        files: vec![root.join("../shared/data/logs/nginx_access_elastic_example.log.gz")],
+    };
+    let summary = ingest::run(&args, &store).expect("ingest");
+    assert_eq!(summary.stored, 51_462);
+    let jobs = config::load_jobs(&[root.join("jobs/nginx-module")]).expect("the module validates");
+    assert_eq!(jobs.len(), 5);
+    let stop = AtomicBool::new(false);
+    for job in &jobs {
+        let run = runner::run_lookback(&store, job, None, &stop).expect("lookback");
+        // 17 May 08:00 to 4 Jun 07:15: 1,725 buckets of 15 minutes.
+        assert_eq!(run.buckets, 1_725, "{}", job.job_id);
+    }
+    let docs = common::all_documents(&store, "tidewatch-results");
+    let clients: Vec<&Value> = docs
+        .values()
+        .filter(|d| {
+            d["job_id"] == "status_code_rate_nginx"
+                && d["result_type"] == "influencer"
+                && d["influencer_field_name"] == "source.address"
+        })
+        .collect();
+    assert!(!clients.is_empty(), "no client influencers");
+    for d in clients {
+        let ip = d["influencer_field_value"].as_str().unwrap_or_default();
+        assert!(ip.parse::<std::net::IpAddr>().is_ok(), "{d}");
+    }
 }
