@@ -16,8 +16,8 @@ mod common;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use tidewatch::config;
 use tidewatch::ingest::{self, IngestArgs};
 use tidewatch::runner;
@@ -105,7 +105,10 @@ fn results(store: &dyn Store) -> BTreeMap<String, Results> {
             continue;
         }
         let t = doc["timestamp"].as_i64().expect("timestamp");
-        let by = doc["by_field_value"].as_str().unwrap_or_default().to_string();
+        let by = doc["by_field_value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if let Some(m) = doc.as_object_mut() {
             m.remove("job_id");
         }
@@ -202,7 +205,11 @@ fn validate_names_the_file_line_and_field_of_a_missing_filter_list() {
         e.field,
         "analysis_config.detectors[0].custom_rules[0].scope.client.filter_id"
     );
-    assert!(e.message.contains("did you mean `scanners`?"), "{}", e.message);
+    assert!(
+        e.message.contains("did you mean `scanners`?"),
+        "{}",
+        e.message
+    );
 }
 
 /// The five jobs of `jobs/nginx-module` (written as Elastic's nginx ML module writes them)

@@ -308,12 +308,24 @@ mod tests {
     fn a_recurring_event_covers_each_occurrence_and_nothing_else() {
         let e = weekly_backup("UTC");
         assert!(!e.overlaps(SUNDAY + HOUR, SUNDAY + 2 * HOUR), "01:00-02:00");
-        assert!(e.overlaps(SUNDAY + 2 * HOUR, SUNDAY + 3 * HOUR), "02:00-03:00");
-        assert!(e.overlaps(SUNDAY + 3 * HOUR, SUNDAY + 4 * HOUR), "03:00-04:00");
-        assert!(!e.overlaps(SUNDAY + 4 * HOUR, SUNDAY + 5 * HOUR), "04:00-05:00");
+        assert!(
+            e.overlaps(SUNDAY + 2 * HOUR, SUNDAY + 3 * HOUR),
+            "02:00-03:00"
+        );
+        assert!(
+            e.overlaps(SUNDAY + 3 * HOUR, SUNDAY + 4 * HOUR),
+            "03:00-04:00"
+        );
+        assert!(
+            !e.overlaps(SUNDAY + 4 * HOUR, SUNDAY + 5 * HOUR),
+            "04:00-05:00"
+        );
         let next_week = SUNDAY + 7 * 24 * HOUR;
         assert!(e.overlaps(next_week + 2 * HOUR, next_week + 3 * HOUR));
-        assert!(!e.overlaps(SUNDAY + 26 * HOUR, SUNDAY + 27 * HOUR), "Monday");
+        assert!(
+            !e.overlaps(SUNDAY + 26 * HOUR, SUNDAY + 27 * HOUR),
+            "Monday"
+        );
         // In Berlin (UTC+2 in May) 02:00 is 00:00 UTC.
         let berlin = weekly_backup("Europe/Berlin");
         assert!(berlin.overlaps(SUNDAY, SUNDAY + HOUR));
@@ -329,8 +341,14 @@ mod tests {
                 end_time: SUNDAY + 2 * HOUR,
             },
         };
-        assert!(e.overlaps(SUNDAY, SUNDAY + HOUR), "starts inside the bucket");
+        assert!(
+            e.overlaps(SUNDAY, SUNDAY + HOUR),
+            "starts inside the bucket"
+        );
         assert!(e.overlaps(SUNDAY + HOUR, SUNDAY + 2 * HOUR));
-        assert!(!e.overlaps(SUNDAY + 2 * HOUR, SUNDAY + 3 * HOUR), "end is exclusive");
+        assert!(
+            !e.overlaps(SUNDAY + 2 * HOUR, SUNDAY + 3 * HOUR),
+            "end is exclusive"
+        );
     }
 }

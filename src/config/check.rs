@@ -351,7 +351,10 @@ impl<'s, 'p, 'f> ShapeWalker<'s, 'p, 'f> {
                         out.insert(key.clone(), j);
                     }
                 }
-                None if schema.get("additionalProperties").is_some_and(Value::is_object) => {
+                None if schema
+                    .get("additionalProperties")
+                    .is_some_and(Value::is_object) =>
+                {
                     // A map keyed by the user's own names (a rule's `scope`): check each value.
                     let values = &schema["additionalProperties"];
                     if let Some(j) = self.walk(values, v, &child) {
@@ -958,7 +961,11 @@ pub(crate) fn convert(
         if !valid_job_id(g) {
             p.at(pos.of(&path), &path, format!("`{g}` is not a valid group; use lowercase letters, digits, `-` and `_`, starting and ending with a letter or digit, at most 64 characters"));
         } else if *g == job_id {
-            p.at(pos.of(&path), &path, format!("`{g}` is the job's own id; a group needs another name"));
+            p.at(
+                pos.of(&path),
+                &path,
+                format!("`{g}` is the job's own id; a group needs another name"),
+            );
         }
     }
 
@@ -1100,8 +1107,18 @@ fn check_detector(
             );
         }
     }
-    let split_fields: Vec<&str> = splits[1..].iter().filter_map(|(_, v)| v.as_deref()).collect();
-    let rules = check_rules(&base, d.custom_rules.as_deref().unwrap_or_default(), &split_fields, filters, pos, p);
+    let split_fields: Vec<&str> = splits[1..]
+        .iter()
+        .filter_map(|(_, v)| v.as_deref())
+        .collect();
+    let rules = check_rules(
+        &base,
+        d.custom_rules.as_deref().unwrap_or_default(),
+        &split_fields,
+        filters,
+        pos,
+        p,
+    );
     let function = function?;
     if p.list.len() > before {
         return None;

@@ -209,7 +209,9 @@ fn trim(
 /// Flags functions tidewatch lacks, and the filter lists custom rules name (Elastic keeps them
 /// apart from the job, so they must be written as their own files).
 fn flag_functions(job: &mut Map<String, Value>, notes: &mut Vec<String>) {
-    let Some(Value::Array(dets)) = job.get("analysis_config").and_then(|ac| ac.get("detectors"))
+    let Some(Value::Array(dets)) = job
+        .get("analysis_config")
+        .and_then(|ac| ac.get("detectors"))
     else {
         return;
     };
@@ -225,7 +227,10 @@ fn flag_functions(job: &mut Map<String, Value>, notes: &mut Vec<String>) {
             }
         }
         let rules = d.get("custom_rules").and_then(Value::as_array);
-        let scopes = rules.into_iter().flatten().filter_map(|r| r.get("scope")?.as_object());
+        let scopes = rules
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("scope")?.as_object());
         for id in scopes.flat_map(|s| s.values().filter_map(|f| f.get("filter_id")?.as_str())) {
             notes.push(format!(
                 "NOTE: analysis_config.detectors[{i}].custom_rules name the filter list `{id}`; write it as a file in the jobs directory: `filter_id: {id}` and its `items` (GET _ml/filters/{id})"
@@ -459,7 +464,9 @@ mod tests {
             "datafeed_config": {"indices": ["nginx-logs"]}}"#;
         let yaml = import_elastic(job, None).unwrap();
         assert!(
-            yaml.contains("NOTE: analysis_config.detectors[0].custom_rules name the filter list `safe_ips`"),
+            yaml.contains(
+                "NOTE: analysis_config.detectors[0].custom_rules name the filter list `safe_ips`"
+            ),
             "{yaml}"
         );
         let dir = tempfile::tempdir().unwrap();

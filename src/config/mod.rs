@@ -14,12 +14,12 @@ mod raw;
 mod rules;
 mod yaml;
 
+pub use calendar::{Calendar, EventTime, ScheduledEvent};
 pub use check::{
     parse_memory_limit, parse_schedule, parse_time_zone, DEFAULT_MODEL_MEMORY_LIMIT,
     DEFAULT_QUERY_DELAY, DEFAULT_RESULTS_INDEX, DEFAULT_SCROLL_SIZE, DEFAULT_TIME_FIELD,
 };
 pub use import::import_elastic;
-pub use calendar::{Calendar, EventTime, ScheduledEvent};
 pub use job::{Detector, Function, Job, Metric, ModelOptions, Side};
 pub use rules::{
     outcome as rule_outcome, AppliesTo, Condition, FilterList, FilterType, Operator, Rule,

@@ -320,7 +320,13 @@ fn check_actions(
             "skip_model_update" => RuleAction::SkipModelUpdate,
             other => {
                 let apath = format!("{path}.actions[{i}]");
-                p.at(pos.of(&apath), &apath, format!("unknown action `{other}`; expected `skip_result` or `skip_model_update`"));
+                p.at(
+                    pos.of(&apath),
+                    &apath,
+                    format!(
+                        "unknown action `{other}`; expected `skip_result` or `skip_model_update`"
+                    ),
+                );
                 continue;
             }
         };

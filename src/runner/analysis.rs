@@ -426,7 +426,9 @@ impl DetectorModels {
             let outcomes: Vec<RuleOutcome> = members
                 .iter()
                 .zip(&obs)
-                .map(|(m, o)| rules::outcome_for(&self.detector, time, (&key.0, &key.1, &m.over), o))
+                .map(|(m, o)| {
+                    rules::outcome_for(&self.detector, time, (&key.0, &key.1, &m.over), o)
+                })
                 .collect();
             if let (true, Some(before)) = (outcomes.iter().any(|o| o.skip_model_update), before) {
                 // Learn the bucket again without the members whose update is skipped.
