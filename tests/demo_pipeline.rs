@@ -107,16 +107,18 @@ fn demo_finds_every_incident_and_stays_quiet_otherwise() {
         .iter()
         .find(|i| i.name == "url-scan")
         .expect("the demo has a URL scan");
-    let top_client = results
-        .values()
-        .filter(|d| {
+    // The status-code job's documents of a type during the scan.
+    let during_scan = |kind: &'static str| {
+        results.values().filter(move |d| {
             let t = d["timestamp"].as_i64().unwrap_or(0);
-            d["result_type"] == "influencer"
+            d["result_type"] == kind
                 && d["job_id"] == "status_code_rate"
-                && d["influencer_field_name"] == "source.address"
                 && t >= scan.start_ms
                 && t < scan.end_ms
         })
+    };
+    let top_client = during_scan("influencer")
+        .filter(|d| d["influencer_field_name"] == "source.address")
         .max_by(|a, b| {
             let score = |d: &serde_json::Value| d["influencer_score"].as_f64().unwrap_or(0.0);
             score(a).total_cmp(&score(b))
@@ -126,14 +128,7 @@ fn demo_finds_every_incident_and_stays_quiet_otherwise() {
         top_client["influencer_field_value"], scan.partition_value,
         "{top_client}"
     );
-    let record_404 = results.values().find(|d| {
-        let t = d["timestamp"].as_i64().unwrap_or(0);
-        d["result_type"] == "record"
-            && d["job_id"] == "status_code_rate"
-            && d["by_field_value"] == "404"
-            && t >= scan.start_ms
-            && t < scan.end_ms
-    });
+    let record_404 = during_scan("record").find(|d| d["by_field_value"] == "404");
     let influencers = &record_404.expect("a 404 record during the scan")["influencers"];
     assert!(
         influencers.to_string().contains(&scan.partition_value),

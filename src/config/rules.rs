@@ -315,23 +315,14 @@ fn check_actions(
     }
     let mut actions = Vec::new();
     for (i, a) in list.iter().enumerate() {
-        let action = match a.as_str() {
-            "skip_result" => RuleAction::SkipResult,
-            "skip_model_update" => RuleAction::SkipModelUpdate,
-            other => {
-                let apath = format!("{path}.actions[{i}]");
-                p.at(
-                    pos.of(&apath),
-                    &apath,
-                    format!(
-                        "unknown action `{other}`; expected `skip_result` or `skip_model_update`"
-                    ),
-                );
-                continue;
-            }
-        };
-        if !actions.contains(&action) {
-            actions.push(action);
+        let choices = [
+            ("skip_result", RuleAction::SkipResult),
+            ("skip_model_update", RuleAction::SkipModelUpdate),
+        ];
+        let apath = format!("{path}.actions[{i}]");
+        match keyword(a, &choices, &apath, pos, p) {
+            Some(action) if !actions.contains(&action) => actions.push(action),
+            _ => {}
         }
     }
     actions
@@ -359,19 +350,16 @@ fn check_scope(
             format!("`{field}` is not a split field of this detector; {expected}"),
         );
     }
-    let filter_type = match s.filter_type.as_deref().unwrap_or("include") {
-        "include" => FilterType::Include,
-        "exclude" => FilterType::Exclude,
-        other => {
-            let tpath = format!("{spath}.filter_type");
-            p.at(
-                pos.of(&tpath),
-                &tpath,
-                format!("unknown filter_type `{other}`; expected `include` or `exclude`"),
-            );
-            return None;
-        }
-    };
+    let filter_type = keyword(
+        s.filter_type.as_deref().unwrap_or("include"),
+        &[
+            ("include", FilterType::Include),
+            ("exclude", FilterType::Exclude),
+        ],
+        &format!("{spath}.filter_type"),
+        pos,
+        p,
+    )?;
     let id = s.filter_id.as_deref()?; // missing: reported by the shape check
     let Some(filter) = filters.get(id) else {
         let fpath = format!("{spath}.filter_id");
@@ -401,37 +389,63 @@ fn check_condition(
     pos: &Positions,
     p: &mut Problems,
 ) -> Option<Condition> {
-    let applies_to = match c.applies_to.as_deref()? {
-        "actual" => AppliesTo::Actual,
-        "typical" => AppliesTo::Typical,
-        "diff_from_typical" => AppliesTo::DiffFromTypical,
-        "time" => AppliesTo::Time,
-        other => {
-            let apath = format!("{path}.applies_to");
-            p.at(pos.of(&apath), &apath, format!("unknown applies_to `{other}`; expected `actual`, `typical`, `diff_from_typical` or `time`"));
-            return None;
-        }
-    };
-    let operator = match c.operator.as_deref()? {
-        "gt" => Operator::Gt,
-        "gte" => Operator::Gte,
-        "lt" => Operator::Lt,
-        "lte" => Operator::Lte,
-        other => {
-            let opath = format!("{path}.operator");
-            p.at(
-                pos.of(&opath),
-                &opath,
-                format!("unknown operator `{other}`; expected `gt`, `gte`, `lt` or `lte`"),
-            );
-            return None;
-        }
-    };
+    let applies_to = keyword(
+        c.applies_to.as_deref()?,
+        &[
+            ("actual", AppliesTo::Actual),
+            ("typical", AppliesTo::Typical),
+            ("diff_from_typical", AppliesTo::DiffFromTypical),
+            ("time", AppliesTo::Time),
+        ],
+        &format!("{path}.applies_to"),
+        pos,
+        p,
+    );
+    let operator = keyword(
+        c.operator.as_deref()?,
+        &[
+            ("gt", Operator::Gt),
+            ("gte", Operator::Gte),
+            ("lt", Operator::Lt),
+            ("lte", Operator::Lte),
+        ],
+        &format!("{path}.operator"),
+        pos,
+        p,
+    );
     Some(Condition {
-        applies_to,
-        operator,
+        applies_to: applies_to?,
+        operator: operator?,
         value: c.value?,
     })
+}
+
+/// The value a keyword (`text`, at `path`) stands for among `choices`; else a problem naming
+/// the words accepted.
+fn keyword<T: Copy>(
+    text: &str,
+    choices: &[(&str, T)],
+    path: &str,
+    pos: &Positions,
+    p: &mut Problems,
+) -> Option<T> {
+    if let Some((_, value)) = choices.iter().find(|(word, _)| *word == text) {
+        return Some(*value);
+    }
+    let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
+    let hint = super::check::did_you_mean(text, &words)
+        .map(|s| format!("did you mean `{s}`? "))
+        .unwrap_or_default();
+    let expected: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
+    p.at(
+        pos.of(path),
+        path,
+        format!(
+            "unknown value `{text}`; {hint}expected {}",
+            expected.join(", ")
+        ),
+    );
+    None
 }
 
 /// Converts a shape-checked filter file; `None` with problems when it is not valid.
@@ -535,5 +549,36 @@ mod tests {
                 skip_model_update: true
             }
         );
+    }
+
+    #[test]
+    fn rule_problems_name_their_field_and_the_fix() {
+        let text = "job_id: j\nanalysis_config:\n  bucket_span: 15m\n  detectors:\n    - function: count\n      by_field_name: status\n      custom_rules:\n        - actions: [skip_results]\n          scope: {host: {filter_id: hosts}}\n          conditions: [{applies_to: actual, operator: gtee, value: 3}]\n        - actions: [skip_result]\ndatafeed_config:\n  indices: [logs]\n";
+        let errors = crate::config::load_job_str("j.yml", text).unwrap_err().0;
+        let base = "analysis_config.detectors[0].custom_rules";
+        let got: Vec<(usize, String, &str)> = errors
+            .iter()
+            .map(|e| (e.line, e.field.replace(base, ""), e.message.as_str()))
+            .collect();
+        let expected = [
+            (8, "[0].actions[0]", "did you mean `skip_result`?"),
+            (
+                9,
+                "[0].scope.host",
+                "not a split field of this detector; expected one of: status",
+            ),
+            (9, "[0].scope.host.filter_id", "no filter list `hosts`"),
+            (10, "[0].conditions[0].operator", "did you mean `gte`?"),
+            (
+                11,
+                "[1]",
+                "a rule needs a `scope` or at least one `condition`",
+            ),
+        ];
+        assert_eq!(got.len(), expected.len(), "{errors:#?}");
+        for ((line, field, msg), (l, f, m)) in got.iter().zip(expected) {
+            assert_eq!((*line, field.as_str()), (l, f), "{msg}");
+            assert!(msg.contains(m), "{field}: {msg}");
+        }
     }
 }
