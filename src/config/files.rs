@@ -265,3 +265,54 @@ pub(crate) fn summary(jobs: &[Job], filters: &[FilterList], calendars: &[Calenda
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calendars_and_rules_round_trip_through_json_for_storing_with_jobs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text);
+        write("ips.yml", "filter_id: ips\nitems: [\"10.*\"]\n").expect("write");
+        write("cal.yml", "calendar_id: cal\njob_ids: [web]\nevents:\n  - {description: a, start_time: 1714953600000, end_time: \"2024-05-06T01:00:00Z\"}\n  - {description: b, schedule: \"0 2 * * 0\", duration: 2h}\n").expect("write");
+        write("j.yml", "job_id: j\ngroups: [web]\nanalysis_config:\n  bucket_span: 15m\n  detectors:\n    - function: count\n      by_field_name: ip\n      custom_rules: [{scope: {ip: {filter_id: ips}}}]\ndatafeed_config:\n  indices: [logs]\n").expect("write");
+        let jobs = crate::config::load_jobs(&[dir.path().join("j.yml")])
+            .expect("a single job file sees its directory's filter lists and calendars");
+        let job = &jobs[0];
+        assert_eq!(job.calendars.len(), 1);
+        let events = &job.calendars[0].events;
+        assert_eq!(
+            events[0].when,
+            super::super::calendar::EventTime::Once {
+                start_time: 1_714_953_600_000,
+                end_time: 1_714_957_200_000
+            }
+        );
+        let text = serde_json::to_string(&job.calendars).expect("serialise");
+        let back: Vec<Calendar> = serde_json::from_str(&text).expect("deserialise");
+        assert_eq!(back, job.calendars);
+        let rules = &job.detectors[0].rules;
+        let text = serde_json::to_string(rules).expect("serialise");
+        let back: Vec<super::super::rules::Rule> = serde_json::from_str(&text).expect("back");
+        assert_eq!(&back, rules);
+        assert!(text.contains(r#""actions":["skip_result"]"#), "{text}");
+    }
+
+    #[test]
+    fn a_calendar_naming_no_loaded_job_is_reported_at_its_entry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("cal.yml"),
+            "calendar_id: cal\njob_ids: [nobody]\nevents: []\n",
+        )
+        .expect("write");
+        let (_, errors) = crate::config::validate_report(&[dir.path().to_path_buf()]);
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(
+            (errors[0].line, errors[0].field.as_str()),
+            (2, "job_ids[0]")
+        );
+        assert!(errors[0].message.contains("`nobody` is neither"));
+    }
+}
