@@ -101,9 +101,8 @@ pub struct AnalysisConfig {
     /// What to model; at least one. Required.
     #[schemars(required)]
     pub detectors: Option<Vec<DetectorConfig>>,
-    /// Fields whose values are blamed for anomalies (influencer results); each must be a
-    /// `by_field_name`, `over_field_name`, `partition_field_name` or `field_name` of a detector.
-    /// Default: none.
+    /// Fields whose values are blamed for anomalies (influencer results): any field of the
+    /// source documents, e.g. `source.address` on a count by status code. Default: none.
     pub influencers: Option<Vec<String>>,
 
     /// Not supported: tidewatch reads raw documents; point the datafeed at them, not at
