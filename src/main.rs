@@ -213,9 +213,10 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             allow_hosts,
             lease_ttl,
         } => {
+            // The handler first: a SIGTERM while jobs load or the store opens is a clean stop.
+            let stop = stop_on_signal()?;
             let jobs = config::load_jobs(&[jobs])?;
             let store: std::sync::Arc<dyn store::Store> = store::open(&cli.store)?.into();
-            let stop = stop_on_signal()?;
             if !once {
                 let api = http.map(|addr| ApiOptions {
                     addr,

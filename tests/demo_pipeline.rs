@@ -100,6 +100,41 @@ fn demo_finds_every_incident_and_stays_quiet_otherwise() {
         );
     }
 
+    // Influencers on a field no detector reads: the scanner's IP is the top client behind
+    // the 404 spike of the status-code job (Elastic's nginx module asks exactly this).
+    let scan = report
+        .incidents
+        .iter()
+        .find(|i| i.name == "url-scan")
+        .expect("the demo has a URL scan");
+    // The status-code job's documents of a type during the scan.
+    let during_scan = |kind: &'static str| {
+        results.values().filter(move |d| {
+            let t = d["timestamp"].as_i64().unwrap_or(0);
+            d["result_type"] == kind
+                && d["job_id"] == "status_code_rate"
+                && t >= scan.start_ms
+                && t < scan.end_ms
+        })
+    };
+    let top_client = during_scan("influencer")
+        .filter(|d| d["influencer_field_name"] == "source.address")
+        .max_by(|a, b| {
+            let score = |d: &serde_json::Value| d["influencer_score"].as_f64().unwrap_or(0.0);
+            score(a).total_cmp(&score(b))
+        })
+        .expect("the 404 spike has client influencers");
+    assert_eq!(
+        top_client["influencer_field_value"], scan.partition_value,
+        "{top_client}"
+    );
+    let record_404 = during_scan("record").find(|d| d["by_field_value"] == "404");
+    let influencers = &record_404.expect("a 404 record during the scan")["influencers"];
+    assert!(
+        influencers.to_string().contains(&scan.partition_value),
+        "{influencers}"
+    );
+
     // A replay from scratch writes identical documents: same ids, same content, no duplicates.
     let before = common::all_documents(&store, "tidewatch-results");
     store

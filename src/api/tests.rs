@@ -311,6 +311,7 @@ fn job(id: &str) -> Job {
             partition_field_name: Some("country".into()),
             description: "high_count partitionfield=country".into(),
             use_null: false,
+            rules: Vec::new(),
         }],
         influencers: vec!["country".into(), "client.ip".into()],
         time_field: "@timestamp".into(),
@@ -328,6 +329,8 @@ fn job(id: &str) -> Job {
         results_index: INDEX.into(),
         custom_settings: None,
         model: ModelOptions::default(),
+        groups: Vec::new(),
+        calendars: Vec::new(),
     }
 }
 

@@ -11,10 +11,11 @@
 
 use super::job::{Detector, Function, Job, ModelOptions};
 use super::raw::{self, JobConfig, MemoryLimit};
+use super::rules::{check_rules, FilterList};
 use super::yaml::{Kind, Node, Pos};
 use super::ConfigError;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -350,6 +351,16 @@ impl<'s, 'p, 'f> ShapeWalker<'s, 'p, 'f> {
                         out.insert(key.clone(), j);
                     }
                 }
+                None if schema
+                    .get("additionalProperties")
+                    .is_some_and(Value::is_object) =>
+                {
+                    // A map keyed by the user's own names (a rule's `scope`): check each value.
+                    let values = &schema["additionalProperties"];
+                    if let Some(j) = self.walk(values, v, &child) {
+                        out.insert(key.clone(), j);
+                    }
+                }
                 None if closed => {
                     let supported: Vec<&str> = props
                         .into_iter()
@@ -610,7 +621,7 @@ pub fn parse_memory_limit(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-fn valid_job_id(id: &str) -> bool {
+pub(crate) fn valid_job_id(id: &str) -> bool {
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     !id.is_empty()
         && id.len() <= 64
@@ -668,6 +679,7 @@ pub(crate) fn convert(
     pos: &Positions,
     p: &mut Problems,
     file: &Path,
+    filters: &BTreeMap<String, FilterList>,
 ) -> Option<Job> {
     let before = p.list.len();
 
@@ -720,45 +732,23 @@ pub(crate) fn convert(
             );
         }
         for (i, d) in list.iter().enumerate() {
-            if let Some(det) = check_detector(i, d, pos, p) {
+            if let Some(det) = check_detector(i, d, pos, p, filters) {
                 detectors.push(det);
             }
         }
     }
 
-    // Influencers must be fields the detectors split or read.
+    // Influencers may be any field of the source documents (as in Elastic ML): the values
+    // that dominate an anomalous record's documents are looked up when it is written.
     let mut influencers = Vec::new();
-    if let Some(list) = &ac.influencers {
-        let mut fields: Vec<&str> = Vec::new();
-        for d in ac.detectors.iter().flatten() {
-            for f in [
-                &d.by_field_name,
-                &d.over_field_name,
-                &d.partition_field_name,
-                &d.field_name,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if !fields.contains(&f.as_str()) {
-                    fields.push(f);
-                }
-            }
-        }
-        for (i, inf) in list.iter().enumerate() {
-            let path = format!("analysis_config.influencers[{i}]");
-            if influencers.contains(inf) {
-                p.at(pos.of(&path), &path, format!("`{inf}` is listed twice"));
-            } else if fields.contains(&inf.as_str()) {
-                influencers.push(inf.clone());
-            } else {
-                let hint = match did_you_mean(inf, &fields) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None if fields.is_empty() => "the detectors split on no field, so there is nothing to influence; set `by_field_name`, `over_field_name` or `partition_field_name` first".to_string(),
-                    None => format!("expected one of: {}", fields.join(", ")),
-                };
-                p.at(pos.of(&path), &path, format!("`{inf}` is not a field of this job's detectors (by_field_name, over_field_name, partition_field_name or field_name); {hint}"));
-            }
+    for (i, inf) in ac.influencers.iter().flatten().enumerate() {
+        let path = format!("analysis_config.influencers[{i}]");
+        if inf.trim().is_empty() || inf.contains(char::is_whitespace) {
+            p.at(pos.of(&path), &path, format!("`{inf}` is not a field name; expected a field of the source documents, e.g. `source.address`"));
+        } else if influencers.contains(inf) {
+            p.at(pos.of(&path), &path, format!("`{inf}` is listed twice"));
+        } else {
+            influencers.push(inf.clone());
         }
     }
 
@@ -965,6 +955,20 @@ pub(crate) fn convert(
 
     let custom_settings = raw.custom_settings.clone().map(Value::Object);
 
+    let groups = raw.groups.clone().unwrap_or_default();
+    for (i, g) in groups.iter().enumerate() {
+        let path = format!("groups[{i}]");
+        if !valid_job_id(g) {
+            p.at(pos.of(&path), &path, format!("`{g}` is not a valid group; use lowercase letters, digits, `-` and `_`, starting and ending with a letter or digit, at most 64 characters"));
+        } else if *g == job_id {
+            p.at(
+                pos.of(&path),
+                &path,
+                format!("`{g}` is the job's own id; a group needs another name"),
+            );
+        }
+    }
+
     if p.list.len() > before
         || raw.job_id.is_none()
         || raw.analysis_config.is_none()
@@ -1000,6 +1004,8 @@ pub(crate) fn convert(
         results_index,
         custom_settings,
         model,
+        groups,
+        calendars: Vec::new(),
     })
 }
 
@@ -1008,6 +1014,7 @@ fn check_detector(
     d: &raw::DetectorConfig,
     pos: &Positions,
     p: &mut Problems,
+    filters: &BTreeMap<String, FilterList>,
 ) -> Option<Detector> {
     let base = format!("analysis_config.detectors[{i}]");
     let fpath = format!("{base}.function");
@@ -1100,6 +1107,18 @@ fn check_detector(
             );
         }
     }
+    let split_fields: Vec<&str> = splits[1..]
+        .iter()
+        .filter_map(|(_, v)| v.as_deref())
+        .collect();
+    let rules = check_rules(
+        &base,
+        d.custom_rules.as_deref().unwrap_or_default(),
+        &split_fields,
+        filters,
+        pos,
+        p,
+    );
     let function = function?;
     if p.list.len() > before {
         return None;
@@ -1117,6 +1136,7 @@ fn check_detector(
         partition_field_name: d.partition_field_name.clone(),
         description,
         use_null: d.use_null.unwrap_or(false),
+        rules,
     })
 }
 

@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 /// assert!(yaml.contains("indices:\n    - filebeat-*"));
 /// assert!(yaml.contains("# dropped analysis_config.latency"));
 /// let job = tidewatch::config::load_job_str("logins.yml", &yaml).unwrap();
-/// assert_eq!(job.influencers, ["host"]);
+/// assert_eq!(job.influencers, ["host", "user"]);
 /// ```
 pub fn import_elastic(job_json: &str, datafeed_json: Option<&str>) -> Result<String, String> {
     let mut job: Value =
@@ -90,7 +90,7 @@ pub fn import_elastic(job_json: &str, datafeed_json: Option<&str>) -> Result<Str
         Value::Object(m) => m,
         _ => Map::new(),
     };
-    flag_functions_and_influencers(&mut trimmed, &mut notes);
+    flag_functions(&mut trimmed, &mut notes);
 
     let mut out = String::new();
     out.push_str("# yaml-language-server: $schema=./schema.json\n");
@@ -206,51 +206,35 @@ fn trim(
     }
 }
 
-/// Flags functions tidewatch lacks and drops influencers that are not detector fields.
-fn flag_functions_and_influencers(job: &mut Map<String, Value>, notes: &mut Vec<String>) {
-    let Some(Value::Object(ac)) = job.get_mut("analysis_config") else {
+/// Flags functions tidewatch lacks, and the filter lists custom rules name (Elastic keeps them
+/// apart from the job, so they must be written as their own files).
+fn flag_functions(job: &mut Map<String, Value>, notes: &mut Vec<String>) {
+    let Some(Value::Array(dets)) = job
+        .get("analysis_config")
+        .and_then(|ac| ac.get("detectors"))
+    else {
         return;
     };
-    let mut fields: Vec<String> = Vec::new();
-    if let Some(Value::Array(dets)) = ac.get("detectors") {
-        for (i, d) in dets.iter().enumerate() {
-            if let Some(f) = d.get("function").and_then(Value::as_str) {
-                if Function::parse(f).is_none() {
-                    let hint = did_you_mean(f, Function::NAMES)
-                        .map(|s| format!(" (closest: `{s}`)"))
-                        .unwrap_or_default();
-                    notes.push(format!(
-                        "NOTE: analysis_config.detectors[{i}].function `{f}` is not supported by tidewatch{hint}; `tidewatch validate` says what to use instead"
-                    ));
-                }
-            }
-            for key in [
-                "by_field_name",
-                "over_field_name",
-                "partition_field_name",
-                "field_name",
-            ] {
-                if let Some(f) = d.get(key).and_then(Value::as_str) {
-                    if !fields.iter().any(|x| x == f) {
-                        fields.push(f.to_string());
-                    }
-                }
-            }
-        }
-    }
-    if let Some(Value::Array(infl)) = ac.get_mut("influencers") {
-        infl.retain(|v| {
-            let name = v.as_str().unwrap_or("");
-            let keep = fields.iter().any(|f| f == name);
-            if !keep {
+    for (i, d) in dets.iter().enumerate() {
+        if let Some(f) = d.get("function").and_then(Value::as_str) {
+            if Function::parse(f).is_none() {
+                let hint = did_you_mean(f, Function::NAMES)
+                    .map(|s| format!(" (closest: `{s}`)"))
+                    .unwrap_or_default();
                 notes.push(format!(
-                    "dropped influencer `{name}`: tidewatch influencers must be fields of the detectors (by, over, partition or field_name)"
+                    "NOTE: analysis_config.detectors[{i}].function `{f}` is not supported by tidewatch{hint}; `tidewatch validate` says what to use instead"
                 ));
             }
-            keep
-        });
-        if infl.is_empty() {
-            ac.remove("influencers");
+        }
+        let rules = d.get("custom_rules").and_then(Value::as_array);
+        let scopes = rules
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("scope")?.as_object());
+        for id in scopes.flat_map(|s| s.values().filter_map(|f| f.get("filter_id")?.as_str())) {
+            notes.push(format!(
+                "NOTE: analysis_config.detectors[{i}].custom_rules name the filter list `{id}`; write it as a file in the jobs directory: `filter_id: {id}` and its `items` (GET _ml/filters/{id})"
+            ));
         }
     }
 }
@@ -439,16 +423,19 @@ mod tests {
         assert_eq!(d.partition_field_name.as_deref(), Some("beat.hostname"));
         assert_eq!(job.indices, ["filebeat-*"]);
         assert_eq!(job.frequency, Some(std::time::Duration::from_secs(150)));
-        assert_eq!(job.influencers, ["apache2.access.response_code"]);
+        assert_eq!(
+            job.influencers,
+            [
+                "apache2.access.response_code",
+                "apache2.access.site_area",
+                "apache2.access.geoip.country_iso_code"
+            ]
+        );
         assert!(
             yaml.contains("# dropped analysis_config.detectors[0].detector_rules:"),
             "{yaml}"
         );
         assert!(yaml.contains("# dropped datafeed_config.types:"), "{yaml}");
-        assert!(
-            yaml.contains("# dropped influencer `apache2.access.site_area`"),
-            "{yaml}"
-        );
     }
 
     #[test]
@@ -463,6 +450,39 @@ mod tests {
         )
         .unwrap();
         assert_eq!(job.query, original["query"]);
+    }
+
+    #[test]
+    fn rules_groups_and_influencers_come_across() {
+        let job = r#"{"job_id": "web_404", "groups": ["web", "nginx"],
+            "analysis_config": {"bucket_span": "15m",
+              "detectors": [{"function": "high_count", "over_field_name": "source.address",
+                "custom_rules": [{"actions": ["skip_result"],
+                  "scope": {"source.address": {"filter_id": "safe_ips", "filter_type": "include"}},
+                  "conditions": [{"applies_to": "actual", "operator": "lt", "value": 5}]}]}],
+              "influencers": ["source.address", "url.original"]},
+            "datafeed_config": {"indices": ["nginx-logs"]}}"#;
+        let yaml = import_elastic(job, None).unwrap();
+        assert!(
+            yaml.contains(
+                "NOTE: analysis_config.detectors[0].custom_rules name the filter list `safe_ips`"
+            ),
+            "{yaml}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("web_404.yml"), &yaml).unwrap();
+        std::fs::write(
+            dir.path().join("safe_ips.yml"),
+            "filter_id: safe_ips\nitems: [10.0.0.1]\n",
+        )
+        .unwrap();
+        let jobs = super::super::load_jobs(&[dir.path().to_path_buf()])
+            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        assert_eq!(jobs[0].groups, ["web", "nginx"]);
+        assert_eq!(jobs[0].influencers, ["source.address", "url.original"]);
+        let rule = &jobs[0].detectors[0].rules[0];
+        assert_eq!(rule.scope[0].filter.items, ["10.0.0.1"]);
+        assert_eq!(rule.conditions[0].value, 5.0);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The validated job: what the rest of tidewatch works with.
 
+use super::calendar::{Calendar, ScheduledEvent};
+use super::rules::Rule;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -50,6 +52,10 @@ pub struct Job {
     pub custom_settings: Option<serde_json::Value>,
     /// Model tuning (`model`).
     pub model: ModelOptions,
+    /// Groups the job belongs to (`groups`).
+    pub groups: Vec<String>,
+    /// The calendars of the jobs directory that name this job or one of its groups.
+    pub calendars: Vec<Calendar>,
 }
 
 impl Job {
@@ -67,6 +73,15 @@ impl Job {
             1201..=43_200 => 600,
             _ => 3600,
         })
+    }
+
+    /// The calendar event the bucket starting at `start` falls in (overlaps), if any: such a
+    /// bucket produces no results and does not teach the model.
+    pub fn scheduled_event(&self, start: i64) -> Option<(&Calendar, &ScheduledEvent)> {
+        let end = start + self.bucket_span_ms();
+        self.calendars
+            .iter()
+            .find_map(|c| c.event_overlapping(start, end).map(|e| (c, e)))
     }
 
     /// The bucket span in milliseconds, as the datafeed and model use it.
@@ -109,6 +124,8 @@ pub struct Detector {
     pub description: String,
     /// Whether documents missing a split field form their own partition (`use_null`).
     pub use_null: bool,
+    /// Custom rules (`custom_rules`), their filter lists resolved.
+    pub rules: Vec<Rule>,
 }
 
 /// The analysis functions tidewatch supports, named as in Elastic ML.

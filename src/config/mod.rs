@@ -5,19 +5,28 @@
 //! `file:line:column: field: message`, and all problems of all files are collected before
 //! returning, so a user fixes them in one pass.
 
+mod calendar;
 mod check;
+mod files;
 mod import;
 mod job;
 mod raw;
+mod rules;
 mod yaml;
 
+pub use calendar::{Calendar, EventTime, ScheduledEvent};
 pub use check::{
     parse_memory_limit, parse_schedule, parse_time_zone, DEFAULT_MODEL_MEMORY_LIMIT,
     DEFAULT_QUERY_DELAY, DEFAULT_RESULTS_INDEX, DEFAULT_SCROLL_SIZE, DEFAULT_TIME_FIELD,
 };
 pub use import::import_elastic;
 pub use job::{Detector, Function, Job, Metric, ModelOptions, Side};
+pub use rules::{
+    outcome as rule_outcome, AppliesTo, Condition, FilterList, FilterType, Operator, Rule,
+    RuleAction, RuleInput, RuleOutcome, Scope,
+};
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -72,7 +81,7 @@ impl std::error::Error for ConfigErrors {}
 /// Checks across files too (duplicate `job_id`). Returns every problem found, or the jobs in
 /// the order given (files of a directory sorted by name).
 pub fn load_jobs(paths: &[PathBuf]) -> Result<Vec<Job>, ConfigErrors> {
-    let (jobs, errors) = load_all(paths);
+    let Loaded { jobs, errors, .. } = load_all(paths);
     if errors.is_empty() {
         Ok(jobs)
     } else {
@@ -110,7 +119,7 @@ pub fn load_job(path: &Path) -> Result<Job, ConfigErrors> {
 /// assert_eq!(job.results_index, "tidewatch-results");
 /// ```
 pub fn load_job_str(name: &str, text: &str) -> Result<Job, ConfigErrors> {
-    let (job, errors) = check_text(Path::new(name), text);
+    let (job, errors) = check_text(Path::new(name), text, &BTreeMap::new());
     match job {
         Some(job) if errors.is_empty() => Ok(job),
         _ => Err(ConfigErrors(errors)),
@@ -120,7 +129,7 @@ pub fn load_job_str(name: &str, text: &str) -> Result<Job, ConfigErrors> {
 /// What `tidewatch validate` reports: the number of job files that are valid, and every
 /// problem of the others (sorted by file, line, column).
 pub fn validate_report(paths: &[PathBuf]) -> (usize, Vec<ConfigError>) {
-    let (jobs, errors) = load_all(paths);
+    let Loaded { jobs, errors, .. } = load_all(paths);
     let valid = jobs
         .iter()
         .filter(|j| !errors.iter().any(|e| e.file == j.source_file))
@@ -144,7 +153,12 @@ pub fn run(args: &ValidateArgs, out: &mut dyn std::io::Write) -> crate::Result<u
         path: "<output>".into(),
         source: e,
     };
-    let (jobs, errors) = load_all(&args.files);
+    let Loaded {
+        jobs,
+        filters,
+        calendars,
+        errors,
+    } = load_all(&args.files);
     if errors.is_empty() {
         let ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
         writeln!(
@@ -155,6 +169,9 @@ pub fn run(args: &ValidateArgs, out: &mut dyn std::io::Write) -> crate::Result<u
             ids.join(", ")
         )
         .map_err(io)?;
+        for line in files::summary(&jobs, &filters, &calendars) {
+            writeln!(out, "{line}").map_err(io)?;
+        }
         return Ok(jobs.len());
     }
     for e in &errors {
@@ -256,24 +273,38 @@ fn file_error(path: &Path, message: &str) -> ConfigError {
     }
 }
 
-/// Loads every file, checks each, then checks across files; returns the valid jobs and all
-/// problems.
-fn load_all(paths: &[PathBuf]) -> (Vec<Job>, Vec<ConfigError>) {
+/// Everything a set of paths holds: the valid jobs (with the calendars that name them), the
+/// filter lists and calendars of their directories, and every problem.
+#[derive(Debug, Default)]
+struct Loaded {
+    jobs: Vec<Job>,
+    filters: Vec<FilterList>,
+    calendars: Vec<Calendar>,
+    errors: Vec<ConfigError>,
+}
+
+/// Loads every file, checks each, then checks across files (duplicate ids, references to
+/// filter lists and from calendars).
+fn load_all(paths: &[PathBuf]) -> Loaded {
     let mut errors = Vec::new();
     let files = expand(paths, &mut errors);
+    let mut texts = Vec::new();
+    for file in files {
+        match std::fs::read_to_string(&file) {
+            Ok(t) => texts.push((file, t)),
+            Err(e) => errors.push(file_error(&file, &format!("cannot read the file: {e}"))),
+        }
+    }
+    let support = files::load_support(&texts, &mut errors);
     let mut jobs = Vec::new();
     // job_id -> (file, line) of its first definition.
     let mut first_seen: std::collections::HashMap<String, (PathBuf, usize)> = Default::default();
-    for file in files {
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) => {
-                errors.push(file_error(&file, &format!("cannot read the file: {e}")));
-                continue;
-            }
-        };
-        let (job, mut file_errors) = check_text(&file, &text);
-        if let Some((id, pos)) = job_id_of(&text) {
+    for (file, text) in texts
+        .iter()
+        .filter(|(_, t)| files::kind_of(t) == files::FileKind::Job)
+    {
+        let (job, mut file_errors) = check_text(file, text, &support.filters);
+        if let Some((id, pos)) = job_id_of(text) {
             match first_seen.get(&id) {
                 Some((first, line)) => file_errors.push(ConfigError {
                     file: file.clone(),
@@ -296,7 +327,13 @@ fn load_all(paths: &[PathBuf]) -> (Vec<Job>, Vec<ConfigError>) {
         }
         errors.extend(file_errors);
     }
-    (jobs, errors)
+    let calendars = files::attach_calendars(&mut jobs, &support, &mut errors);
+    Loaded {
+        jobs,
+        filters: support.filters.into_values().collect(),
+        calendars,
+        errors,
+    }
 }
 
 /// The job_id of a file and where it is written, if it parses that far.
@@ -313,40 +350,19 @@ fn job_id_of(text: &str) -> Option<(String, yaml::Pos)> {
         })
 }
 
-/// Checks one file's text: shape, then meaning. Returns the job when there is no problem.
-fn check_text(file: &Path, text: &str) -> (Option<Job>, Vec<ConfigError>) {
+/// Checks one job file's text against the known filter lists: shape, then meaning. Returns
+/// the job when there is no problem.
+fn check_text(
+    file: &Path,
+    text: &str,
+    filters: &BTreeMap<String, FilterList>,
+) -> (Option<Job>, Vec<ConfigError>) {
     let mut problems = check::Problems::new(file);
-    let root = match yaml::parse(text) {
-        Ok(root) => root,
-        Err(e) => {
-            problems.at(e.pos, "(yaml)", e.message);
-            return (None, problems.list);
-        }
-    };
-    if !matches!(root.kind, yaml::Kind::Map(_)) {
-        problems.at(
-            root.pos,
-            "(job)",
-            format!(
-                "a job file is a mapping of fields (job_id, analysis_config, datafeed_config, ...), found {}",
-                root.kind.describe()
-            ),
-        );
-        return (None, problems.list);
-    }
-    let schema = schema_value();
-    let mut walker = check::ShapeWalker::new(&schema, &mut problems);
-    let shaped = walker.walk(&schema, &root, "");
-    let positions = std::mem::take(&mut walker.positions);
-    let raw: raw::JobConfig = match shaped.map(serde_json::from_value) {
-        Some(Ok(raw)) => raw,
-        Some(Err(e)) => {
-            problems.at(root.pos, "(job)", format!("cannot read the job: {e}"));
-            return (None, problems.list);
-        }
-        None => return (None, problems.list),
-    };
-    let job = check::convert(&raw, &positions, &mut problems, file);
+    let what = "a job file is a mapping of fields (job_id, analysis_config, datafeed_config, ...)";
+    let job = files::read_shaped::<raw::JobConfig>(text, &schema_value(), what, &mut problems)
+        .and_then(|(raw, positions)| {
+            check::convert(&raw, &positions, &mut problems, file, filters)
+        });
     let mut list = problems.list;
     list.sort_by_key(|e| (e.line, e.column));
     (job.filter(|_| list.is_empty()), list)
@@ -619,7 +635,11 @@ model:
                 .len()
                 >= 20
         );
-        assert_eq!(detector["properties"]["custom_rules"]["deprecated"], true);
+        assert_eq!(detector["properties"]["detector_rules"]["deprecated"], true);
+        assert_eq!(
+            detector["properties"]["custom_rules"]["type"],
+            serde_json::json!(["array", "null"])
+        );
     }
 
     // ---- every error class, with its exact line and column ----
@@ -906,24 +926,25 @@ model:
     }
 
     #[test]
-    fn influencer_must_be_a_detector_field() {
+    fn influencers_may_be_any_field_but_not_blank_or_twice() {
         let text = MINIMAL.replace(
             "    - function: count\n",
-            "    - function: count\n      by_field_name: http.response.status_code\n  influencers:\n    - http.response.status_code\n    - http.response.status\n",
+            "    - function: count\n      by_field_name: http.response.status_code\n  influencers:\n    - source.address\n    - source.address\n",
         );
         let (line, col, field, msg) = problem(&text);
         assert_eq!(
             (line, col, field.as_str()),
             (9, 7, "analysis_config.influencers[1]")
         );
-        assert!(
-            msg.starts_with("`http.response.status` is not a field of this job's detectors"),
-            "{msg}"
-        );
-        assert!(
-            msg.ends_with("did you mean `http.response.status_code`?"),
-            "{msg}"
-        );
+        assert_eq!(msg, "`source.address` is listed twice");
+        let job = load_job_str("t.yml", &text.replacen("    - source.address\n", "", 1))
+            .expect("an influencer that no detector reads is valid");
+        assert_eq!(job.influencers, ["source.address"]);
+        let (_, _, _, msg) = problem(&MINIMAL.replace(
+            "    - function: count\n",
+            "    - function: count\n  influencers: [\"\"]\n",
+        ));
+        assert!(msg.contains("is not a field name"), "{msg}");
     }
 
     #[test]
@@ -997,10 +1018,10 @@ model:
         );
         let (_, _, field, msg) = problem(&MINIMAL.replace(
             "    - function: count",
-            "    - function: count\n      custom_rules: []",
+            "    - function: count\n      detector_rules: []",
         ));
-        assert_eq!(field, "analysis_config.detectors[0].custom_rules");
-        assert!(msg.contains("datafeed_config.query"), "{msg}");
+        assert_eq!(field, "analysis_config.detectors[0].detector_rules");
+        assert!(msg.contains("custom_rules"), "{msg}");
     }
 
     #[test]
@@ -1013,7 +1034,7 @@ analysis_config:
     - function: sum
     - function: cuont
       by_field_name: status
-  influencers: [host]
+  influencers: ['  ']
 datafeed_config:
   indices: [nginx-logs]
   frequncy: 5m

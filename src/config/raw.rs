@@ -60,9 +60,9 @@ pub struct JobConfig {
     /// tidewatch: model tuning. Default: `half_life: 14d`.
     pub model: Option<ModelSettings>,
 
-    /// Not supported: job groups; use a common `job_id` prefix instead.
-    #[deprecated]
-    pub groups: Option<serde_json::Value>,
+    /// Groups the job belongs to (same rules as a `job_id`), so a calendar can name a group
+    /// instead of each job. Default: none.
+    pub groups: Option<Vec<String>>,
     /// Not supported: use `results_index`.
     #[deprecated]
     pub results_index_name: Option<serde_json::Value>,
@@ -101,9 +101,8 @@ pub struct AnalysisConfig {
     /// What to model; at least one. Required.
     #[schemars(required)]
     pub detectors: Option<Vec<DetectorConfig>>,
-    /// Fields whose values are blamed for anomalies (influencer results); each must be a
-    /// `by_field_name`, `over_field_name`, `partition_field_name` or `field_name` of a detector.
-    /// Default: none.
+    /// Fields whose values are blamed for anomalies (influencer results): any field of the
+    /// source documents, e.g. `source.address` on a count by status code. Default: none.
     pub influencers: Option<Vec<String>>,
 
     /// Not supported: tidewatch reads raw documents; point the datafeed at them, not at
@@ -170,12 +169,11 @@ pub struct DetectorConfig {
     /// Not supported: write a `datafeed_config.query` that excludes frequent values instead.
     #[deprecated]
     pub exclude_frequent: Option<serde_json::Value>,
-    /// Not supported: filter with `datafeed_config.query`, or raise the alert threshold on
-    /// `record_score`.
-    #[deprecated]
-    pub custom_rules: Option<serde_json::Value>,
-    /// Not supported: this Elasticsearch 5 form of `custom_rules` is replaced by filtering with
-    /// `datafeed_config.query`.
+    /// Rules that skip results or model updates for some entities or values, e.g.
+    /// `[{actions: [skip_result], scope: {client.ip: {filter_id: scanners}}}]`. Default: none.
+    pub custom_rules: Option<Vec<super::rules::RuleConfig>>,
+    /// Not supported: this Elasticsearch 5 form is replaced by `custom_rules` (Elastic ML's
+    /// current shape, with `actions`, `scope` and `conditions`).
     #[deprecated]
     pub detector_rules: Option<serde_json::Value>,
     /// Not supported: detectors are numbered by their position; remove it.

@@ -291,10 +291,13 @@ pub fn dominant_values(
         }
         let key = json!({ "k": b.get("key").cloned().unwrap_or(Value::Null) });
         if let Some(k) = key_string(&key, "k") {
-            out.push(k);
+            out.push((count, k));
         }
     }
-    Ok(out)
+    // Ties in the engine's order depend on the field's type (an `ip` field sorts by address,
+    // the embedded store by text): order them by text, so every store writes the same list.
+    out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    Ok(out.into_iter().map(|(_, k)| k).collect())
 }
 
 /// The job's query restricted to `[start, end)` on its time field.

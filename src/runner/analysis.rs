@@ -2,7 +2,8 @@
 //! job's normalizer. Takes bucket values, returns scored results; no I/O.
 
 use super::codec::{Reader, Writer};
-use crate::config::{Detector, Function, Job, Metric, Side};
+use super::rules;
+use crate::config::{Detector, Function, Job, Metric, RuleOutcome, Side};
 use crate::datafeed::SeriesValue;
 use crate::model::{Baseline, ModelConfig, Observation, Population, Reason, Tail, ValueKind};
 use crate::results::{BucketResult, InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint};
@@ -172,7 +173,12 @@ impl JobAnalysis {
         values: &[&[SeriesValue]],
     ) -> BucketOutput {
         let mut out = BucketOutput::default();
+        if self.job.scheduled_event(time).is_some() {
+            // A calendar event: no results, and no model learns from the bucket.
+            return out;
+        }
         let mut probabilities = Vec::new();
+        let mut unlearned = Vec::new();
         for (d, models) in self.detectors.iter_mut().enumerate() {
             let vals = values.get(d).copied().unwrap_or(&[]);
             let scored = if models.detector.over_field_name.is_some() {
@@ -181,9 +187,17 @@ impl JobAnalysis {
                 let plot = self.job.model_plot.then_some(&mut out.model_plot);
                 models.analyse_series(time, vals, &mut self.memory, plot)
             };
-            for (split, obs) in scored {
-                probabilities.push(obs.probability);
-                let score = self.normalizer.record_score(obs.probability);
+            for (split, obs, rules) in scored {
+                if rules.skip_result {
+                    continue;
+                }
+                let score = if rules.skip_model_update {
+                    unlearned.push(obs.probability);
+                    self.normalizer.score(obs.probability)
+                } else {
+                    probabilities.push(obs.probability);
+                    self.normalizer.record_score(obs.probability)
+                };
                 if score < MIN_RECORD_SCORE {
                     continue;
                 }
@@ -192,8 +206,12 @@ impl JobAnalysis {
             }
         }
         self.memory.failed_this_bucket = false;
-        let score = self.normalizer.bucket_score(&probabilities);
-        let probability = probabilities.iter().copied().fold(1.0, f64::min);
+        let score = rules::bucket_score(&mut self.normalizer, &probabilities, &unlearned);
+        let probability = probabilities
+            .iter()
+            .chain(&unlearned)
+            .copied()
+            .fold(1.0, f64::min);
 
         out.bucket = Some(BucketResult {
             timestamp: time,
@@ -302,6 +320,9 @@ impl JobAnalysis {
 /// The split values of one scored value: partition, by, over.
 type Split = (Option<String>, Option<String>, Option<String>);
 
+/// One scored value: its split, its observation, and what the detector's rules say about it.
+type Scored = (Split, Observation, RuleOutcome);
+
 impl DetectorModels {
     fn analyse_series(
         &mut self,
@@ -309,7 +330,7 @@ impl DetectorModels {
         values: &[SeriesValue],
         memory: &mut MemoryBudget,
         mut plot: Option<&mut Vec<ModelPlotPoint>>,
-    ) -> Vec<(Split, Observation)> {
+    ) -> Vec<Scored> {
         let mut present: BTreeMap<SeriesKey, f64> = BTreeMap::new();
         for v in values {
             present.insert((v.partition.clone(), v.by.clone()), v.value);
@@ -324,16 +345,25 @@ impl DetectorModels {
             Metric::Count | Metric::DistinctCount | Metric::Sum
         );
         let mut scored = Vec::new();
+        let may_skip = rules::may_skip_update(&self.detector);
         for (key, baseline) in self.series.iter_mut() {
             let value = match present.get(key) {
                 Some(&v) => Some(v),
                 None if zero_when_absent => Some(0.0),
                 None => None,
             };
+            let before = may_skip.then(|| baseline.clone());
             let obs = match value {
                 Some(v) => Some(baseline.observe(&self.cfg, time, v)),
                 None => baseline.observe_missing(&self.cfg, time),
             };
+            let outcome = obs
+                .as_ref()
+                .map(|o| rules::outcome_for(&self.detector, time, (&key.0, &key.1, &None), o))
+                .unwrap_or_default();
+            if let (true, Some(before)) = (outcome.skip_model_update, before) {
+                *baseline = before;
+            }
             if let Some(plot) = plot.as_deref_mut() {
                 let (median, lower, upper) = match &obs {
                     Some(o) if value.is_some() => (o.typical, o.lower, o.upper),
@@ -358,7 +388,7 @@ impl DetectorModels {
                 });
             }
             if let Some(o) = obs {
-                scored.push(((key.0.clone(), key.1.clone(), None), o));
+                scored.push(((key.0.clone(), key.1.clone(), None), o, outcome));
             }
         }
         scored
@@ -369,7 +399,7 @@ impl DetectorModels {
         time: EpochMillis,
         values: &[SeriesValue],
         memory: &mut MemoryBudget,
-    ) -> Vec<(Split, Observation)> {
+    ) -> Vec<Scored> {
         let mut groups: BTreeMap<SeriesKey, Vec<&SeriesValue>> = BTreeMap::new();
         for v in values {
             groups
@@ -391,9 +421,30 @@ impl DetectorModels {
                 .populations
                 .entry(key.clone())
                 .or_insert_with(|| Population::new(cfg));
+            let before = rules::may_skip_update(&self.detector).then(|| population.clone());
             let obs = population.observe_bucket(cfg, time, &vals);
-            for (m, o) in members.iter().zip(obs) {
-                scored.push(((key.0.clone(), key.1.clone(), m.over.clone()), o));
+            let outcomes: Vec<RuleOutcome> = members
+                .iter()
+                .zip(&obs)
+                .map(|(m, o)| {
+                    rules::outcome_for(&self.detector, time, (&key.0, &key.1, &m.over), o)
+                })
+                .collect();
+            if let (true, Some(before)) = (outcomes.iter().any(|o| o.skip_model_update), before) {
+                // Learn the bucket again without the members whose update is skipped.
+                *population = before;
+                let kept: Vec<f64> = vals
+                    .iter()
+                    .zip(&outcomes)
+                    .filter(|(_, o)| !o.skip_model_update)
+                    .map(|(v, _)| *v)
+                    .collect();
+                if !kept.is_empty() {
+                    population.observe_bucket(cfg, time, &kept);
+                }
+            }
+            for ((m, o), outcome) in members.iter().zip(obs).zip(outcomes) {
+                scored.push(((key.0.clone(), key.1.clone(), m.over.clone()), o, outcome));
             }
         }
         scored

@@ -11,6 +11,7 @@ mod codec;
 mod lease;
 mod lookback;
 mod realtime;
+mod rules;
 mod stats;
 
 pub use analysis::{explain, model_config, number_text, JobAnalysis, MemoryStatus, SeriesView};
