@@ -318,6 +318,7 @@ fn job(id: &str) -> Job {
         indices: vec!["nginx-logs".into()],
         scroll_size: 1000,
         chunking_time_span: None,
+        chunking_off: false,
         query: json!({"match_all": {}}),
         query_delay: Duration::from_secs(60),
         frequency: None,

@@ -841,12 +841,14 @@ pub(crate) fn convert(
         .map(|n| n as usize)
         .unwrap_or(DEFAULT_SCROLL_SIZE);
     let mut chunking_time_span = None;
+    let mut chunking_off = false;
     if let Some(cc) = &df.chunking_config {
         let mode = cc.mode.as_deref().unwrap_or("auto");
         let mpath = "datafeed_config.chunking_config.mode";
         let tpath = "datafeed_config.chunking_config.time_span";
         match mode {
             "auto" | "off" => {
+                chunking_off = mode == "off";
                 if cc.time_span.is_some() {
                     p.at(
                         pos.of(tpath),
@@ -993,6 +995,7 @@ pub(crate) fn convert(
         frequency,
         scroll_size,
         chunking_time_span,
+        chunking_off,
         schedule: raw.schedule.clone(),
         schedule_time_zone,
         model_plot,

@@ -36,6 +36,8 @@ pub struct Job {
     /// Width of each lookback search window when `datafeed_config.chunking_config.mode` is
     /// `manual`; `None` lets the datafeed choose (`auto`, or `off` for one window).
     pub chunking_time_span: Option<Duration>,
+    /// `datafeed_config.chunking_config.mode: off`: the whole lookback in one search window.
+    pub chunking_off: bool,
     /// Cron schedule (`schedule`), 5 or 6 fields, if given instead of a frequency.
     pub schedule: Option<String>,
     /// Time zone the `schedule` is read in (`schedule_time_zone`, default UTC).
