@@ -58,11 +58,26 @@ pub fn data_extent(
     store: &dyn Store,
     job: &Job,
 ) -> Result<Option<(EpochMillis, EpochMillis)>, StoreError> {
+    data_extent_before(store, job, None)
+}
+
+/// [`data_extent`] over the documents dated before `before` (when given): a lookback ends
+/// at the newest document that is not in the future, so one line dated months ahead does not
+/// carry the job past data that has yet to arrive.
+pub fn data_extent_before(
+    store: &dyn Store,
+    job: &Job,
+    before: Option<EpochMillis>,
+) -> Result<Option<(EpochMillis, EpochMillis)>, StoreError> {
+    let mut range = json!({ "gte": EARLIEST_PLAUSIBLE, "format": "epoch_millis" });
+    if let Some(t) = before {
+        range["lt"] = json!(t);
+    }
     let body = json!({
         "size": 0,
         "query": { "bool": { "filter": [
             job.query,
-            { "range": { job.time_field.clone(): { "gte": EARLIEST_PLAUSIBLE, "format": "epoch_millis" } } }
+            { "range": { job.time_field.clone(): range } }
         ] } },
         "aggs": {
             "earliest": { "min": { "field": job.time_field } },

@@ -133,6 +133,7 @@ pub fn run(args: &DemoArgs, store: &dyn Store) -> crate::Result<DemoReport> {
             from: None,
             to: None,
             limit: Some(args.top),
+            include_interim: false,
         };
         top.extend(results::fetch(store, &job.results_index, &q)?);
     }
@@ -195,6 +196,7 @@ pub fn best_record_for(
         from: Some(incident.start_ms),
         to: Some(incident.end_ms),
         limit: None,
+        include_interim: false,
     };
     let docs = results::fetch(store, &job.results_index, &q)?;
     Ok(docs

@@ -228,7 +228,7 @@ impl<'a> JobRunner<'a> {
         let span = datafeed::span_ms(&self.job);
         let start = match self.next_bucket {
             Some(t) => t,
-            None => match datafeed::data_extent(self.store, &self.job)? {
+            None => match datafeed::data_extent_before(self.store, &self.job, Some(until))? {
                 Some((earliest, _)) => bucket_start(earliest, span),
                 None => return Ok(false),
             },
@@ -505,12 +505,12 @@ pub fn run_lookback_range(
     if let Some(from) = range.from {
         runner.start_at(bucket_start(from, span));
     }
-    if runner.next_bucket().is_none() && datafeed::data_extent(store, job)?.is_none() {
+    let now = range.clock.now();
+    let Some(until) = lookback_end(store, job, &runner, range, now)? else {
         tracing::warn!(job_id = %job.job_id, indices = ?job.indices, "No data matches the job's datafeed");
         return Ok(runner.summary());
-    }
-    let final_until = range.clock.now() - job.query_delay.as_millis() as i64;
-    let until = range.to.map_or(final_until, |to| to.min(final_until));
+    };
+    let final_until = now - job.query_delay.as_millis() as i64;
     let progress = progress_bar(&job.job_id);
     while !stop.load(Ordering::SeqCst) && runner.advance_chunk(until, &progress)? {}
     progress.finish_and_clear();
@@ -522,6 +522,28 @@ pub fn run_lookback_range(
     let mut summary = runner.summary();
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Where a lookback ends: never past `now - query_delay` (only complete buckets are final);
+/// at `range.to` when given, else at the end of the bucket of the newest document dated
+/// before now (buckets after the data are analysed once data follows them, or in real time).
+/// `None` when the job has neither a checkpoint nor data.
+fn lookback_end(
+    store: &dyn Store,
+    job: &Job,
+    runner: &JobRunner,
+    range: &LookbackRange,
+    now: EpochMillis,
+) -> crate::Result<Option<EpochMillis>> {
+    let final_until = now - job.query_delay.as_millis() as i64;
+    if let Some(to) = range.to {
+        return Ok(Some(to.min(final_until)));
+    }
+    let span = datafeed::span_ms(job);
+    Ok(match datafeed::data_extent_before(store, job, Some(now))? {
+        Some((_, latest)) => Some((bucket_start(latest, span) + span).min(final_until)),
+        None => runner.next_bucket(),
+    })
 }
 
 /// Writes one analysed bucket's documents (records, influencers, model plot, the bucket),

@@ -14,11 +14,13 @@ mod realtime;
 mod stats;
 
 pub use analysis::{explain, model_config, number_text, JobAnalysis, MemoryStatus, SeriesView};
-pub use checkpoint::{load_checkpoint, load_snapshot};
+pub use checkpoint::{fingerprint, load_checkpoint, load_snapshot};
 pub use checkpoint::{Checkpoint, STATE_INDEX};
 pub use lease::{holder_name, Lease};
-pub use lookback::{progress_bar, run_lookback, JobRunner, LookbackSummary};
+pub use lookback::{
+    progress_bar, run_lookback, run_lookback_range, JobRunner, LookbackRange, LookbackSummary,
+};
 pub use realtime::{
     Clock, JobProgress, ManualClock, Realtime, RealtimeOptions, Schedule, SystemClock,
 };
-pub use stats::{load as load_stats, JobStats, ModelStats};
+pub use stats::{load as load_stats, record_error, JobStats, ModelStats};
