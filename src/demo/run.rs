@@ -104,6 +104,7 @@ pub fn run(args: &DemoArgs, store: &dyn Store) -> crate::Result<DemoReport> {
         index: DEMO_INDEX.to_string(),
         format: log.format.to_string(),
         batch_size: ingest::DEFAULT_BATCH_SIZE,
+        any_time: false,
         files: vec![args.log.clone()],
     };
     let ingest = ingest::run(&ingest_args, store)?;

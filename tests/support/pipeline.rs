@@ -150,6 +150,7 @@ fn ingest_args(log: &DemoLog, path: &std::path::Path) -> IngestArgs {
         index: demo::DEMO_INDEX.to_string(),
         format: log.format.to_string(),
         batch_size: 5_000,
+        any_time: false,
         files: vec![path.to_path_buf()],
     }
 }
