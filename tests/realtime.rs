@@ -207,20 +207,31 @@ fn live_data_only_complete_buckets_are_final_and_late_data_survives_a_restart() 
     let buckets = results_of(&store, "bucket");
     let (interim, finals): (Vec<_>, Vec<_>) =
         buckets.iter().partition(|b| b["is_interim"] == json!(true));
-    assert_eq!(finals.len() as i64, days / SPAN, "every complete bucket, no more");
+    assert_eq!(
+        finals.len() as i64,
+        days / SPAN,
+        "every complete bucket, no more"
+    );
     for b in &finals {
         let end = b["timestamp"].as_i64().expect("timestamp") + SPAN;
-        assert!(end <= clock.now() - 2 * MIN, "final bucket ends after now - query_delay: {b}");
+        assert!(
+            end <= clock.now() - 2 * MIN,
+            "final bucket ends after now - query_delay: {b}"
+        );
     }
     assert_eq!(interim.len(), 1, "{interim:?}");
     assert_eq!(interim[0]["timestamp"], live);
     let with_interim = alert_query(&store, true);
     assert!(
-        with_interim.iter().any(|r| r["timestamp"] == live && r["is_interim"] == true),
+        with_interim
+            .iter()
+            .any(|r| r["timestamp"] == live && r["is_interim"] == true),
         "the burst shows as an interim record when asked for"
     );
     assert!(
-        alert_query(&store, false).iter().all(|r| r["timestamp"] != live),
+        alert_query(&store, false)
+            .iter()
+            .all(|r| r["timestamp"] != live),
         "the alert query never reports the interim bucket"
     );
 
@@ -252,7 +263,10 @@ fn live_data_only_complete_buckets_are_final_and_late_data_survives_a_restart() 
         .collect();
     assert_eq!(done.len(), 1);
     assert_eq!(done[0]["is_interim"], false);
-    assert_eq!(done[0]["event_count"], 430, "the final result has the full count");
+    assert_eq!(
+        done[0]["event_count"], 430,
+        "the final result has the full count"
+    );
     let stale: Vec<Value> = results_of(&store, "record")
         .into_iter()
         .chain(results_of(&store, "influencer"))
@@ -279,7 +293,11 @@ fn a_future_dated_line_does_not_stop_later_data() {
     load(&store, T0 + day, T0 + 2 * day);
     clock.set(T0 + 2 * day + 10 * MIN);
     let second = lookback(&store, &clock);
-    assert_eq!(second.buckets as i64, day / SPAN, "the next day is analysed");
+    assert_eq!(
+        second.buckets as i64,
+        day / SPAN,
+        "the next day is analysed"
+    );
     let stats = runner::load_stats(&store, runner::STATE_INDEX, "rt")
         .expect("stats")
         .expect("stats doc");

@@ -73,6 +73,14 @@ fn sha(text: &str) -> String {
     digest[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The job's file as recorded: absolute, so it names the file from any directory.
+fn source_file(job: &Job) -> String {
+    std::fs::canonicalize(&job.source_file)
+        .unwrap_or_else(|_| job.source_file.clone())
+        .display()
+        .to_string()
+}
+
 /// The YAML text of a job's file.
 fn definition_text(job: &Job) -> crate::Result<String> {
     std::fs::read_to_string(&job.source_file).map_err(|source| crate::Error::Io {
@@ -118,7 +126,7 @@ pub fn record(store: &dyn Store, job: &Job, now: EpochMillis) -> crate::Result<(
     let doc = json!({
         "type": CONFIG_TYPE, "kind": "job", "config_id": job.job_id, "job_id": job.job_id,
         "version": version, "fingerprint": fingerprint, "source_hash": hash,
-        "source_file": job.source_file.display().to_string(), "definition": text,
+        "source_file": source_file(job), "definition": text,
         "custom_settings": job.custom_settings,
         "recorded_at": now, "recorded_at_string": format_millis(now),
     });
