@@ -31,20 +31,6 @@ pub struct JobStats {
 /// How many late buckets the stats name.
 pub const MAX_DELAYED_BUCKETS: usize = 10;
 
-impl JobStats {
-    /// Notes `missing` late documents in bucket `t`.
-    pub fn add_delayed(&mut self, t: EpochMillis, missing: u64) {
-        self.delayed_data_count += missing;
-        self.delayed_buckets.retain(|&b| b != t);
-        self.delayed_buckets.push(t);
-        let excess = self
-            .delayed_buckets
-            .len()
-            .saturating_sub(MAX_DELAYED_BUCKETS);
-        self.delayed_buckets.drain(..excess);
-    }
-}
-
 fn stats_id(job_id: &str) -> String {
     format!("{job_id}_stats")
 }
@@ -72,6 +58,18 @@ pub struct ModelStats {
 }
 
 impl JobStats {
+    /// Notes `missing` late documents in bucket `t`.
+    pub fn add_delayed(&mut self, t: EpochMillis, missing: u64) {
+        self.delayed_data_count += missing;
+        self.delayed_buckets.retain(|&b| b != t);
+        self.delayed_buckets.push(t);
+        let excess = self
+            .delayed_buckets
+            .len()
+            .saturating_sub(MAX_DELAYED_BUCKETS);
+        self.delayed_buckets.drain(..excess);
+    }
+
     /// The stats document.
     pub fn to_doc(&self, job_id: &str, model: &ModelStats) -> Value {
         json!({
@@ -189,7 +187,9 @@ mod tests {
             latest_record_bucket: Some(900_000),
             latest_bucket_timestamp: Some(1_800_000),
             delayed_data_count: 2,
-            errors: 0,
+            errors: 1,
+            delayed_buckets: vec![0, 900_000],
+            last_error: Some("source index `logs` is closed".into()),
         };
         let m = ModelStats {
             partitions: 4,
