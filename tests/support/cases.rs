@@ -1089,7 +1089,8 @@ fn a_closed_source_index_stops_the_job_until_reopened_and_reset_clears_it() {
     );
     assert_eq!((stats.empty_bucket_count, stats.last_error), (0, None));
     let body = json!({ "size": 100, "query": { "bool": { "filter": [
-        { "term": { "job_id": job_id } }, { "term": { "result_type": "bucket" } } ] } } });
+        { "term": { "job_id": job_id } }, { "term": { "result_type": "bucket" } },
+        { "term": { "is_interim": false } } ] } }, "sort": [{ "timestamp": "asc" }] });
     let buckets = store.search(&results, &body).expect("buckets")["hits"]["hits"].clone();
     let counts: Vec<i64> = buckets
         .as_array()
