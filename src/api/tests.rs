@@ -319,6 +319,8 @@ fn job(id: &str) -> Job {
         scroll_size: 1000,
         chunking_time_span: None,
         chunking_off: false,
+        delayed_check_enabled: true,
+        delayed_check_window: None,
         query: json!({"match_all": {}}),
         query_delay: Duration::from_secs(60),
         frequency: None,

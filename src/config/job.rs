@@ -38,6 +38,10 @@ pub struct Job {
     pub chunking_time_span: Option<Duration>,
     /// `datafeed_config.chunking_config.mode: off`: the whole lookback in one search window.
     pub chunking_off: bool,
+    /// Whether the delayed-data check runs (`datafeed_config.delayed_data_check_config.enabled`).
+    pub delayed_check_enabled: bool,
+    /// How far back it looks (`check_window`); `None`: the larger of 2h and 8 buckets.
+    pub delayed_check_window: Option<Duration>,
     /// Cron schedule (`schedule`), 5 or 6 fields, if given instead of a frequency.
     pub schedule: Option<String>,
     /// Time zone the `schedule` is read in (`schedule_time_zone`, default UTC).

@@ -456,6 +456,9 @@ datafeed_config:
   chunking_config:
     mode: manual
     time_span: 1d
+  delayed_data_check_config:
+    enabled: true
+    check_window: 6h
 model_plot_config:
   enabled: true
 analysis_limits:
@@ -500,6 +503,12 @@ model:
         assert_eq!(job.query_delay, Duration::from_secs(120));
         assert_eq!(job.scroll_size, 500);
         assert_eq!(job.chunking_time_span, Some(Duration::from_secs(86_400)));
+        assert!(!job.chunking_off);
+        assert!(job.delayed_check_enabled);
+        assert_eq!(
+            job.delayed_check_window,
+            Some(Duration::from_secs(6 * 3600))
+        );
         assert!(job.model_plot);
         assert_eq!(job.model_memory_limit, 2 << 30);
         assert_eq!(
@@ -708,6 +717,26 @@ model:
             (8, 16, "datafeed_config.scroll_size")
         );
         assert!(msg.contains("out of range"), "{msg}");
+
+        let (line, col, field, msg) = problem(&MINIMAL.replace(
+            "[nginx-logs]",
+            "[nginx-logs]\n  delayed_data_check_config:\n    check_window: 5m",
+        ));
+        assert_eq!(
+            (line, col, field.as_str()),
+            (
+                9,
+                19,
+                "datafeed_config.delayed_data_check_config.check_window"
+            )
+        );
+        assert!(msg.contains("at least the bucket span"), "{msg}");
+        let off = MINIMAL.replace(
+            "[nginx-logs]",
+            "[nginx-logs]\n  delayed_data_check_config: {enabled: false}\n  chunking_config: {mode: \"off\"}",
+        );
+        let job = load_job_str("t.yml", &off).unwrap();
+        assert!(!job.delayed_check_enabled && job.chunking_off);
     }
 
     #[test]

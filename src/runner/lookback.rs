@@ -20,7 +20,8 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The delayed-data check looks back over the larger of 2 hours and 8 buckets.
+/// The delayed-data check looks back over the larger of 2 hours and 8 buckets, unless the
+/// job's `delayed_data_check_config.check_window` says otherwise.
 const DELAYED_CHECK_MIN_MS: i64 = 2 * 3_600_000;
 const DELAYED_CHECK_BUCKETS: i64 = 8;
 
@@ -371,8 +372,16 @@ impl<'a> JobRunner<'a> {
     /// gets an annotation in the results index and the job's `delayed_data_count` grows.
     /// Returns how many late documents it found.
     fn check_delayed_data(&mut self, before: EpochMillis) -> crate::Result<u64> {
+        if !self.job.delayed_check_enabled {
+            self.recent_counts.clear();
+            return Ok(0);
+        }
         let span = datafeed::span_ms(&self.job);
-        let window = (DELAYED_CHECK_MIN_MS.max(DELAYED_CHECK_BUCKETS * span) / span) * span;
+        let window = self.job.delayed_check_window.map_or_else(
+            || DELAYED_CHECK_MIN_MS.max(DELAYED_CHECK_BUCKETS * span),
+            |d| d.as_millis() as i64,
+        ) / span
+            * span;
         self.recent_counts.retain(|&t, _| t >= before - window);
         let Some(&first) = self.recent_counts.keys().next() else {
             return Ok(0);
