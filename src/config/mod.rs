@@ -605,6 +605,72 @@ model:
         );
     }
 
+    /// Every field path of the schema below `schema`, with the rejection reason of the
+    /// fields validation rejects (the description after "Not supported", as `check` words it).
+    fn schema_fields(
+        root: &serde_json::Value,
+        schema: &serde_json::Value,
+        path: &str,
+        out: &mut Vec<(String, Option<String>)>,
+    ) {
+        let mut schema = schema;
+        while let Some(r) = schema.get("$ref").and_then(|r| r.as_str()) {
+            let name = r.rsplit('/').next().unwrap();
+            schema = &root["definitions"][name];
+        }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            for sub in schema[key].as_array().into_iter().flatten() {
+                schema_fields(root, sub, path, out);
+            }
+        }
+        let Some(props) = schema["properties"].as_object() else {
+            return;
+        };
+        for (k, v) in props {
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if out.iter().any(|(q, _)| *q == p) {
+                continue;
+            }
+            if v["deprecated"] == true {
+                let d = v["description"].as_str().unwrap_or("remove it");
+                let why = d
+                    .trim_start_matches("Not supported")
+                    .trim_start_matches([':', ' ']);
+                out.push((
+                    p,
+                    Some(why.replace('\n', " ").trim_end_matches('.').to_string()),
+                ));
+                continue;
+            }
+            out.push((p.clone(), None));
+            schema_fields(root, &v["items"], &format!("{p}[]"), out);
+            schema_fields(root, v, &p, out);
+        }
+    }
+
+    #[test]
+    fn docs_list_every_field_as_honoured_or_rejected_with_its_message() {
+        let schema: serde_json::Value = serde_json::from_str(&schema_json()).unwrap();
+        let docs = std::fs::read_to_string(crate_path("docs/jobs.md")).unwrap();
+        let mut fields = Vec::new();
+        schema_fields(&schema, &schema, "", &mut fields);
+        assert!(fields.len() > 60, "{fields:?}");
+        for (path, rejected) in fields {
+            let row = match rejected {
+                None => format!("| `{path}` | honoured: "),
+                Some(why) => {
+                    let key = path.rsplit('.').next().unwrap();
+                    format!("| `{path}` | rejected: `` `{key}` is an Elastic ML setting tidewatch does not support; {why} `` |")
+                }
+            };
+            assert!(docs.contains(&row), "docs/jobs.md lacks the row `{row}`");
+        }
+    }
+
     #[test]
     fn schema_describes_fields_with_defaults() {
         let schema: serde_json::Value = serde_json::from_str(&schema_json()).unwrap();

@@ -303,7 +303,8 @@ pub struct ModelPlotConfig {
     /// Not supported: model plot covers every partition; filter in the dashboard.
     #[deprecated]
     pub terms: Option<serde_json::Value>,
-    /// Not supported: tidewatch writes no annotations; remove it.
+    /// Not supported: tidewatch writes no model-change annotations (its delayed-data
+    /// annotations are always written); remove it.
     #[deprecated]
     pub annotations_enabled: Option<serde_json::Value>,
 }
