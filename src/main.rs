@@ -52,7 +52,7 @@ enum Command {
         /// Directory (or file) of job definitions.
         #[arg(long, default_value = "jobs")]
         jobs: PathBuf,
-        /// Analyse the history present, then exit (default: then follow real time until
+        /// Analyse the complete buckets up to now, then exit (default: then follow real time until
         /// Ctrl-C or SIGTERM).
         #[arg(long)]
         once: bool,

@@ -52,7 +52,7 @@ pub struct Job {
     pub model_memory_limit: u64,
     /// Where results go (`results_index`, default `tidewatch-results`).
     pub results_index: String,
-    /// Free-form settings carried into results (`custom_settings`).
+    /// Free-form settings kept with the recorded definition (`custom_settings`).
     pub custom_settings: Option<serde_json::Value>,
     /// Model tuning (`model`).
     pub model: ModelOptions,

@@ -43,7 +43,8 @@ pub struct JobConfig {
     pub model_plot_config: Option<ModelPlotConfig>,
     /// Resource limits. Default: `model_memory_limit: "1024mb"`.
     pub analysis_limits: Option<AnalysisLimits>,
-    /// Free-form mapping carried into results, e.g. links for dashboards. Default: none.
+    /// Free-form mapping, e.g. links for dashboards, kept with the job's definition in the
+    /// store (`tidewatch jobs show`), as Elastic ML keeps it. Default: none.
     pub custom_settings: Option<serde_json::Map<String, serde_json::Value>>,
     /// tidewatch: cron expression (5 fields `min hour day month weekday`, or 6 with seconds
     /// first) saying when the datafeed runs in real time, instead of `datafeed_config.frequency`.

@@ -1,8 +1,9 @@
 //! Job lifecycle: decides *when* a job advances and feeds each bucket through
 //! datafeed → model → score → results. It never reaches into a model's internals.
 //!
-//! `run --once` looks back over all data present for each job, in time chunks, writing
-//! results after each chunk. Replays are idempotent: result ids are deterministic and the
+//! `run --once` looks back over the data present for each job, in time chunks, writing
+//! results after each chunk; only buckets that ended at least `query_delay` ago are final,
+//! the bucket in progress is written as an interim result. Replays are idempotent: result ids are deterministic and the
 //! model is deterministic, so a second lookback over the same data writes identical documents.
 
 mod analysis;
