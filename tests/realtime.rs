@@ -333,3 +333,24 @@ fn lookback_range_analyses_exactly_from_to_and_resumes_where_it_overlaps() {
         .iter()
         .all(|b| b["is_interim"] == false));
 }
+
+#[test]
+fn a_missing_source_index_is_an_error_not_an_empty_job() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("store");
+    let clock = ManualClock::new(T0);
+    let range = runner::LookbackRange {
+        clock: &clock,
+        from: None,
+        to: None,
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let e = runner::run_lookback_range(&store, &job(), Some(runner::STATE_INDEX), &stop, &range)
+        .expect_err("no index to read");
+    assert!(
+        e.to_string()
+            .contains("source index `events` cannot be read"),
+        "{e}"
+    );
+    assert_eq!(e.exit_code(), tidewatch::EXIT_UNAVAILABLE);
+}

@@ -290,8 +290,8 @@ impl<'a> JobRunner<'a> {
 
     /// Writes the bucket in progress, the one holding `final_until` (now - query_delay), as
     /// an interim result (`is_interim: true`, as Elastic ML does), after deleting the job's
-    /// earlier interim results; the final result of a bucket later overwrites its interim
-    /// documents by id. Nothing is written unless the job is caught up to that bucket.
+    /// earlier interim results, which the final results written before have superseded.
+    /// Nothing is written unless the job is caught up to that bucket.
     ///
     /// The interim bucket is analysed on a copy of the models, which it does not teach.
     /// Counts and sums of the part seen so far are scaled up to a whole bucket (Elastic's
@@ -514,6 +514,8 @@ pub fn run_lookback_range(
     if let Some(from) = range.from {
         runner.start_at(bucket_start(from, span));
     }
+    // "No data" and "could not read the data" must never look alike.
+    datafeed::check_sources(store, job)?;
     let now = range.clock.now();
     let Some(until) = lookback_end(store, job, &runner, range, now)? else {
         tracing::warn!(job_id = %job.job_id, indices = ?job.indices, "No data matches the job's datafeed");
@@ -556,7 +558,7 @@ fn lookback_end(
 }
 
 /// Writes one analysed bucket's documents (records, influencers, model plot, the bucket),
-/// marked `is_interim` when the bucket is still in progress.
+/// marked `is_interim` (under ids of their own) when the bucket is still in progress.
 fn push_bucket_docs(
     writer: &mut ResultsWriter,
     job_id: &str,
@@ -580,9 +582,12 @@ fn push_bucket_docs(
     }
     for (id, mut doc) in docs {
         if interim {
+            // Ids of their own: the final documents are written once, never over an interim.
             doc["is_interim"] = json!(true);
+            writer.push(format!("{id}_interim"), doc)?;
+        } else {
+            writer.push(id, doc)?;
         }
-        writer.push(id, doc)?;
     }
     Ok(())
 }

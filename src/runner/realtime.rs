@@ -327,6 +327,9 @@ fn advance_held_job<'a>(
         sj.runner = None;
     } else if !stop.load(Ordering::SeqCst) {
         runner.write_interim(final_until)?;
+    } else {
+        // Stopping: no interim result may outlive a final one written for its bucket.
+        runner.delete_interim(runner.next_bucket())?;
     }
     Ok(())
 }
