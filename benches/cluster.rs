@@ -175,6 +175,7 @@ fn run(
         index: index.to_string(),
         format: format.to_string(),
         batch_size: ingest::DEFAULT_BATCH_SIZE,
+        any_time: false,
         files: vec![path.to_path_buf()],
     };
     let started = Instant::now();

@@ -52,7 +52,7 @@ enum Command {
         /// Directory (or file) of job definitions.
         #[arg(long, default_value = "jobs")]
         jobs: PathBuf,
-        /// Analyse the history present, then exit (default: then follow real time until
+        /// Analyse the complete buckets up to now, then exit (default: then follow real time until
         /// Ctrl-C or SIGTERM).
         #[arg(long)]
         once: bool,
@@ -70,7 +70,17 @@ enum Command {
         /// its jobs over once this has passed (renewed every third of it).
         #[arg(long, default_value = "60s", value_parser = parse_lease_ttl)]
         lease_ttl: std::time::Duration,
+        /// With --once: start here (Elastic's datafeed `start`), or at the job's checkpoint
+        /// when that is later (`2024-05-01T00:00:00Z`, `now-1d`, epoch seconds).
+        #[arg(long, requires = "once")]
+        from: Option<String>,
+        /// With --once: analyse buckets ending at or before this (Elastic's datafeed `end`;
+        /// never past now minus the query delay). Default: the newest document before now.
+        #[arg(long, requires = "once")]
+        to: Option<String>,
     },
+    /// Job definitions recorded in the store: list, show, put, reset, delete.
+    Jobs(tidewatch::catalog::JobsArgs),
     /// Prints a job's results.
     Results(ResultsArgs),
     /// Projects a job's models forward and writes `model_forecast` documents.
@@ -117,6 +127,10 @@ struct ResultsArgs {
     /// At most this many, highest score first (default: all, in time order).
     #[arg(long)]
     limit: Option<usize>,
+    /// Also interim results (the bucket still in progress, `is_interim: true`); left out
+    /// by default, so an alert never fires on a half-filled bucket.
+    #[arg(long)]
+    include_interim: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: OutputFormat,
@@ -212,11 +226,14 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             token,
             allow_hosts,
             lease_ttl,
+            from,
+            to,
         } => {
             // The handler first: a SIGTERM while jobs load or the store opens is a clean stop.
             let stop = stop_on_signal()?;
             let jobs = config::load_jobs(&[jobs])?;
             let store: std::sync::Arc<dyn store::Store> = store::open(&cli.store)?.into();
+            record_jobs(store.as_ref(), &jobs)?;
             if !once {
                 let api = http.map(|addr| ApiOptions {
                     addr,
@@ -229,7 +246,21 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
                 };
                 return follow_real_time(store, &jobs, &stop, api, options);
             }
-            run_once(store.as_ref(), &jobs, &stop)
+            let now = chrono::Utc::now().timestamp_millis();
+            let parse = |t: Option<String>| {
+                t.map(|t| time::parse_cli_time(&t, now).map_err(tidewatch::Error::Other))
+                    .transpose()
+            };
+            let range = runner::LookbackRange {
+                clock: &runner::SystemClock,
+                from: parse(from)?,
+                to: parse(to)?,
+            };
+            run_once(store.as_ref(), &jobs, &stop, &range)
+        }
+        Command::Jobs(args) => {
+            tidewatch::catalog::run_jobs_command(&cli.store, &args)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Results(args) => print_results(&cli.store, args),
         Command::Forecast(args) => {
@@ -239,7 +270,10 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
-            let jobs = config::load_jobs(std::slice::from_ref(&args.jobs))?;
+            let jobs = {
+                let store = store::open_read_only(&cli.store)?;
+                tidewatch::catalog::jobs_for_reading(store.as_ref(), &args.jobs)?
+            };
             // Beside a running `run` (which holds an embedded store's lock) the API still
             // serves results, read-only; forecasts through it then need `run --http` instead.
             let store: std::sync::Arc<dyn store::Store> = match store::open(&cli.store) {
@@ -277,17 +311,35 @@ fn parse_lease_ttl(text: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
-/// `run --once`: a lookback per job, one summary line each.
+/// Records the validated definitions in the store (as Elastic's `.ml-config`), telling what
+/// changed; refuses an analysis change over existing results.
+fn record_jobs(store: &dyn store::Store, jobs: &[config::Job]) -> tidewatch::Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    for job in jobs {
+        let (outcome, version) = tidewatch::catalog::record(store, job, now)?;
+        if let Some(line) = tidewatch::catalog::describe(&job.job_id, &outcome, version) {
+            eprintln!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// `run --once`: a lookback per job, one summary line each. A job that cannot read its
+/// sources is reported in its stats (for `status`) and ends the command with exit status 2.
 fn run_once(
     store: &dyn store::Store,
     jobs: &[config::Job],
     stop: &std::sync::atomic::AtomicBool,
+    range: &runner::LookbackRange,
 ) -> tidewatch::Result<ExitCode> {
     for job in jobs {
         if stop.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
-        let s = runner::run_lookback(store, job, Some(runner::STATE_INDEX), stop)?;
+        let s = runner::run_lookback_range(store, job, Some(runner::STATE_INDEX), stop, range)
+            .inspect_err(|e| {
+                runner::record_error(store, runner::STATE_INDEX, &job.job_id, &e.to_string())
+            })?;
         outln!(
             "{}: {} buckets, {} partitions, {} records ({} scoring >= 75), {} documents in {:.1}s",
             s.job_id,
@@ -401,7 +453,8 @@ fn status(
     jobs: &std::path::Path,
     json: bool,
 ) -> tidewatch::Result<ExitCode> {
-    let jobs = config::load_jobs(&[jobs.to_path_buf()])?;
+    let store = store::open_read_only(store_spec)?;
+    let jobs = tidewatch::catalog::jobs_for_reading(store.as_ref(), jobs)?;
     let selected: Vec<_> = jobs
         .iter()
         .filter(|j| job_id.as_ref().is_none_or(|id| &j.job_id == id))
@@ -413,7 +466,6 @@ fn status(
             known.join(", ")
         )));
     }
-    let store = store::open_read_only(store_spec)?;
     for job in selected {
         check_not_corrupt(store.as_ref(), job)?;
         let doc = runner::load_stats(store.as_ref(), runner::STATE_INDEX, &job.job_id)?;
@@ -467,7 +519,22 @@ fn print_status_line(job_id: &str, d: &serde_json::Value) -> tidewatch::Result<(
         m("model_bytes"),
         m("memory_status").as_str().unwrap_or("?"),
         s.delayed_data_count
-    )
+    )?;
+    if !s.delayed_buckets.is_empty() {
+        let buckets: Vec<String> = s
+            .delayed_buckets
+            .iter()
+            .map(|&t| time::format_millis(t))
+            .collect();
+        outln!(
+            "{job_id}: late documents in buckets {} (annotated; consider a longer query_delay)",
+            buckets.join(", ")
+        )?;
+    }
+    if let Some(e) = &s.last_error {
+        outln!("{job_id}: not advancing: {e}")?;
+    }
+    Ok(())
 }
 
 fn print_demo(
@@ -543,9 +610,10 @@ fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitC
     };
     let to = parse(&args.to)?;
     let store = store::open_read_only(store_spec)?;
-    // Which jobs, and where their results live: from the job files when they load, else the
-    // named job in the default (or --index) results index.
-    let known = config::load_jobs(std::slice::from_ref(&args.jobs)).unwrap_or_default();
+    // Which jobs, and where their results live: as recorded in the store, or from the job
+    // files when they load, else the named job in the default (or --index) results index.
+    let known =
+        tidewatch::catalog::jobs_for_reading(store.as_ref(), &args.jobs).unwrap_or_default();
     let known_ids: Vec<String> = known.iter().map(|j| j.job_id.clone()).collect();
     let targets: Vec<(String, Option<&config::Job>, String)> = match &args.job_id {
         Some(id) => {
@@ -594,6 +662,7 @@ fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitC
             from,
             to,
             limit: args.limit,
+            include_interim: args.include_interim,
         };
         docs.extend(results::fetch(store.as_ref(), index, &q)?);
     }

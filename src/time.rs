@@ -205,6 +205,10 @@ pub fn parse_cli_time(text: &str, now: EpochMillis) -> Result<EpochMillis, Strin
     })
 }
 
+/// 1990-01-01T00:00:00Z: no log line analysed is older. Earlier timestamps are corrupt
+/// (a year-0001 line would otherwise make a lookback walk two thousand years of empty buckets).
+pub const EARLIEST_PLAUSIBLE: EpochMillis = 631_152_000_000;
+
 /// Start of the bucket of width `span_ms` containing `t`, aligned to the epoch like
 /// Elasticsearch's `fixed_interval` date_histogram.
 #[inline]

@@ -176,6 +176,7 @@ fn first_flagged(
         from: Some(incident.start_ms - 2 * BUCKET_MS),
         to: Some(incident.end_ms),
         limit: None,
+        include_interim: false,
     };
     tidewatch::results::fetch(store, &job.results_index, &q)
         .expect("fetch")

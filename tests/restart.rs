@@ -174,3 +174,125 @@ fn interrupted_runs_resume_to_identical_results() {
     run_to_end(&termed, &["run", "--once", "--jobs", jobs]);
     assert_same(&expected, &results_of(&termed), "after SIGTERMs");
 }
+
+/// Runs tidewatch in `cwd` against the store `store`; returns (exit code, stdout, stderr).
+fn tidewatch_in(cwd: &Path, store: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = tidewatch(store, args)
+        .current_dir(cwd)
+        .stdout(Stdio::piped())
+        .output()
+        .expect("run tidewatch");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One GET on a local HTTP server; the response body.
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+const WEB_JOB: &str = "job_id: web\nanalysis_config:\n  bucket_span: 15m\n  detectors:\n    - function: count\ndatafeed_config:\n  indices: [web]\n  query_delay: 1m\n";
+
+#[test]
+fn jobs_recorded_by_run_serve_every_command_from_any_directory_and_reset_clears_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (root, store) = (dir.path(), dir.path().join("store"));
+    let elsewhere = root.join("elsewhere");
+    std::fs::create_dir_all(root.join("jobs")).expect("mkdir");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    std::fs::write(root.join("jobs/web.yml"), WEB_JOB).expect("job file");
+    let mut log = String::new();
+    for i in 0..1920 {
+        let t = chrono::DateTime::from_timestamp(1_714_953_600 + i * 90, 0).expect("time");
+        let ts = t.format("%d/%b/%Y:%H:%M:%S +0000");
+        log.push_str(&format!(
+            "10.0.0.{} - - [{ts}] \"GET /x HTTP/1.1\" 200 12 \"-\" \"c\"\n",
+            i % 7
+        ));
+    }
+    log.push_str(
+        "10.0.0.1 - - [01/Jan/0001:00:00:00 +0000] \"GET /x HTTP/1.1\" 200 1 \"-\" \"c\"\n",
+    );
+    std::fs::write(root.join("access.log"), log).expect("log");
+
+    let (code, out, _) = tidewatch_in(root, &store, &["ingest", "--index", "web", "access.log"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("rejected 1") && out.contains("access.log:1921: timestamp 0001-01-01"),
+        "{out}"
+    );
+    let (code, out, err) = tidewatch_in(root, &store, &["run", "--once", "--jobs", "jobs"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("web: 192 buckets"), "{out}");
+
+    // From a directory without job files.
+    let (code, out, err) = tidewatch_in(&elsewhere, &store, &["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("web: 192 buckets (0 empty), 1920 documents"),
+        "{out}"
+    );
+    let (code, out, err) = tidewatch_in(
+        &elsewhere,
+        &store,
+        &["results", "web", "--type", "bucket", "--format", "ndjson"],
+    );
+    assert_eq!((code, out.lines().count()), (0, 192), "{err}");
+    let (code, _, err) = tidewatch_in(&elsewhere, &store, &["forecast", "web", "--duration", "1h"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = tidewatch_in(&elsewhere, &store, &["jobs", "list"]);
+    assert!(code == 0 && out.starts_with("web  version 1"), "{out}{err}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut serve = tidewatch(&store, &["serve", "--http", &addr])
+        .current_dir(&elsewhere)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut body = None;
+    while body.is_none() && Instant::now() < deadline {
+        body = http_get(&addr, "/api/jobs").filter(|b| b.starts_with("HTTP/1.1 200"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(
+        body.is_some_and(|b| b.contains("\"web\"")),
+        "serve lists the recorded job"
+    );
+
+    // A changed analysis is refused while the old results stand; reset clears them.
+    let changed = WEB_JOB.replace("bucket_span: 15m", "bucket_span: 30m");
+    std::fs::write(root.join("jobs/web.yml"), changed).expect("job file");
+    let (code, _, err) = tidewatch_in(root, &store, &["run", "--once", "--jobs", "jobs"]);
+    assert!(
+        code == 1 && err.contains("tidewatch jobs reset web"),
+        "{err}"
+    );
+    let (code, _, err) = tidewatch_in(&elsewhere, &store, &["jobs", "reset", "web"]);
+    assert_eq!(code, 0, "{err}");
+    let left = results_of(&store);
+    assert!(
+        left.values().all(|d| d["job_id"] != "web"),
+        "old results left: {}",
+        left.len()
+    );
+    let (code, out, err) = tidewatch_in(root, &store, &["run", "--once", "--jobs", "jobs"]);
+    assert!(code == 0 && out.contains("web: 96 buckets"), "{out}{err}");
+}

@@ -474,6 +474,7 @@ fn quiet_half_hour(store: &dyn Store, job: &str, from: i64) -> (i64, i64) {
             from: Some(t),
             to: Some(t + 30 * MINUTE),
             limit: None,
+            include_interim: false,
         };
         if tidewatch::results::fetch(store, RESULTS_INDEX, &q)
             .expect("fetch")

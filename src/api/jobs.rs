@@ -60,6 +60,7 @@ pub(crate) fn definition(job: &Job) -> Value {
         "influencers": job.influencers,
         "results_index": job.results_index,
         "model_plot": job.model_plot,
+        "custom_settings": job.custom_settings,
     })
 }
 

@@ -504,6 +504,35 @@ fn unsupported_function(name: &str) -> Option<(&'static str, &'static str)> {
 }
 
 /// Parses a duration field, reporting a problem (with what is expected) when it is not one.
+/// `datafeed_config.delayed_data_check_config`: whether the check runs, and its window
+/// (at least one bucket, at most 10,000, as Elastic ML requires).
+fn delayed_check(
+    p: &mut Problems,
+    pos: &Positions,
+    df: &raw::DatafeedConfig,
+    bucket_span: Option<Duration>,
+) -> (bool, Option<Duration>) {
+    let Some(cfg) = &df.delayed_data_check_config else {
+        return (true, None);
+    };
+    let path = "datafeed_config.delayed_data_check_config.check_window";
+    let window = cfg
+        .check_window
+        .as_ref()
+        .and_then(|t| duration(p, pos, path, t).map(|d| (t, d)));
+    let (Some((text, d)), Some(span)) = (window, bucket_span) else {
+        return (cfg.enabled.unwrap_or(true), None);
+    };
+    if d < span || d.as_secs() > span.as_secs().saturating_mul(10_000) {
+        p.at(
+            pos.of(path),
+            path,
+            format!("`{text}` must be at least the bucket span and at most 10,000 buckets"),
+        );
+    }
+    (cfg.enabled.unwrap_or(true), Some(d))
+}
+
 fn duration(p: &mut Problems, pos: &Positions, path: &str, text: &str) -> Option<Duration> {
     match crate::time::parse_duration(text) {
         Ok(d) => Some(d),
@@ -831,12 +860,14 @@ pub(crate) fn convert(
         .map(|n| n as usize)
         .unwrap_or(DEFAULT_SCROLL_SIZE);
     let mut chunking_time_span = None;
+    let mut chunking_off = false;
     if let Some(cc) = &df.chunking_config {
         let mode = cc.mode.as_deref().unwrap_or("auto");
         let mpath = "datafeed_config.chunking_config.mode";
         let tpath = "datafeed_config.chunking_config.time_span";
         match mode {
             "auto" | "off" => {
+                chunking_off = mode == "off";
                 if cc.time_span.is_some() {
                     p.at(
                         pos.of(tpath),
@@ -877,6 +908,9 @@ pub(crate) fn convert(
             }
         }
     }
+
+    let (delayed_check_enabled, delayed_check_window) =
+        delayed_check(p, pos, &df, (!bucket_span.is_zero()).then_some(bucket_span));
 
     // schedule (tidewatch)
     let mut schedule_time_zone = None;
@@ -997,6 +1031,9 @@ pub(crate) fn convert(
         frequency,
         scroll_size,
         chunking_time_span,
+        chunking_off,
+        delayed_check_enabled,
+        delayed_check_window,
         schedule: raw.schedule.clone(),
         schedule_time_zone,
         model_plot,

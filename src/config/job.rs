@@ -38,6 +38,12 @@ pub struct Job {
     /// Width of each lookback search window when `datafeed_config.chunking_config.mode` is
     /// `manual`; `None` lets the datafeed choose (`auto`, or `off` for one window).
     pub chunking_time_span: Option<Duration>,
+    /// `datafeed_config.chunking_config.mode: off`: the whole lookback in one search window.
+    pub chunking_off: bool,
+    /// Whether the delayed-data check runs (`datafeed_config.delayed_data_check_config.enabled`).
+    pub delayed_check_enabled: bool,
+    /// How far back it looks (`check_window`); `None`: the larger of 2h and 8 buckets.
+    pub delayed_check_window: Option<Duration>,
     /// Cron schedule (`schedule`), 5 or 6 fields, if given instead of a frequency.
     pub schedule: Option<String>,
     /// Time zone the `schedule` is read in (`schedule_time_zone`, default UTC).
@@ -48,7 +54,7 @@ pub struct Job {
     pub model_memory_limit: u64,
     /// Where results go (`results_index`, default `tidewatch-results`).
     pub results_index: String,
-    /// Free-form settings carried into results (`custom_settings`).
+    /// Free-form settings kept with the recorded definition (`custom_settings`).
     pub custom_settings: Option<serde_json::Value>,
     /// Model tuning (`model`).
     pub model: ModelOptions,

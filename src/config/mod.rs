@@ -472,6 +472,9 @@ datafeed_config:
   chunking_config:
     mode: manual
     time_span: 1d
+  delayed_data_check_config:
+    enabled: true
+    check_window: 6h
 model_plot_config:
   enabled: true
 analysis_limits:
@@ -516,6 +519,12 @@ model:
         assert_eq!(job.query_delay, Duration::from_secs(120));
         assert_eq!(job.scroll_size, 500);
         assert_eq!(job.chunking_time_span, Some(Duration::from_secs(86_400)));
+        assert!(!job.chunking_off);
+        assert!(job.delayed_check_enabled);
+        assert_eq!(
+            job.delayed_check_window,
+            Some(Duration::from_secs(6 * 3600))
+        );
         assert!(job.model_plot);
         assert_eq!(job.model_memory_limit, 2 << 30);
         assert_eq!(
@@ -610,6 +619,72 @@ model:
             on_disk == fresh,
             "jobs/schema.json is stale (the job file types changed); regenerate it with `TIDEWATCH_BLESS=1 cargo test --lib config::tests::schema_file_is_fresh` and commit it"
         );
+    }
+
+    /// Every field path of the schema below `schema`, with the rejection reason of the
+    /// fields validation rejects (the description after "Not supported", as `check` words it).
+    fn schema_fields(
+        root: &serde_json::Value,
+        schema: &serde_json::Value,
+        path: &str,
+        out: &mut Vec<(String, Option<String>)>,
+    ) {
+        let mut schema = schema;
+        while let Some(r) = schema.get("$ref").and_then(|r| r.as_str()) {
+            let name = r.rsplit('/').next().unwrap();
+            schema = &root["definitions"][name];
+        }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            for sub in schema[key].as_array().into_iter().flatten() {
+                schema_fields(root, sub, path, out);
+            }
+        }
+        let Some(props) = schema["properties"].as_object() else {
+            return;
+        };
+        for (k, v) in props {
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if out.iter().any(|(q, _)| *q == p) {
+                continue;
+            }
+            if v["deprecated"] == true {
+                let d = v["description"].as_str().unwrap_or("remove it");
+                let why = d
+                    .trim_start_matches("Not supported")
+                    .trim_start_matches([':', ' ']);
+                out.push((
+                    p,
+                    Some(why.replace('\n', " ").trim_end_matches('.').to_string()),
+                ));
+                continue;
+            }
+            out.push((p.clone(), None));
+            schema_fields(root, &v["items"], &format!("{p}[]"), out);
+            schema_fields(root, v, &p, out);
+        }
+    }
+
+    #[test]
+    fn docs_list_every_field_as_honoured_or_rejected_with_its_message() {
+        let schema: serde_json::Value = serde_json::from_str(&schema_json()).unwrap();
+        let docs = std::fs::read_to_string(crate_path("docs/jobs.md")).unwrap();
+        let mut fields = Vec::new();
+        schema_fields(&schema, &schema, "", &mut fields);
+        assert!(fields.len() > 60, "{fields:?}");
+        for (path, rejected) in fields {
+            let row = match rejected {
+                None => format!("| `{path}` | honoured: "),
+                Some(why) => {
+                    let key = path.rsplit('.').next().unwrap();
+                    format!("| `{path}` | rejected: `` `{key}` is an Elastic ML setting tidewatch does not support; {why} `` |")
+                }
+            };
+            assert!(docs.contains(&row), "docs/jobs.md lacks the row `{row}`");
+        }
     }
 
     #[test]
@@ -728,6 +803,26 @@ model:
             (8, 16, "datafeed_config.scroll_size")
         );
         assert!(msg.contains("out of range"), "{msg}");
+
+        let (line, col, field, msg) = problem(&MINIMAL.replace(
+            "[nginx-logs]",
+            "[nginx-logs]\n  delayed_data_check_config:\n    check_window: 5m",
+        ));
+        assert_eq!(
+            (line, col, field.as_str()),
+            (
+                9,
+                19,
+                "datafeed_config.delayed_data_check_config.check_window"
+            )
+        );
+        assert!(msg.contains("at least the bucket span"), "{msg}");
+        let off = MINIMAL.replace(
+            "[nginx-logs]",
+            "[nginx-logs]\n  delayed_data_check_config: {enabled: false}\n  chunking_config: {mode: \"off\"}",
+        );
+        let job = load_job_str("t.yml", &off).unwrap();
+        assert!(!job.delayed_check_enabled && job.chunking_off);
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub struct JobConfig {
     pub model_plot_config: Option<ModelPlotConfig>,
     /// Resource limits. Default: `model_memory_limit: "1024mb"`.
     pub analysis_limits: Option<AnalysisLimits>,
-    /// Free-form mapping carried into results, e.g. links for dashboards. Default: none.
+    /// Free-form mapping, e.g. links for dashboards, kept with the job's definition in the
+    /// store (`tidewatch jobs show`), as Elastic ML keeps it. Default: none.
     pub custom_settings: Option<serde_json::Map<String, serde_json::Value>>,
     /// tidewatch: cron expression (5 fields `min hour day month weekday`, or 6 with seconds
     /// first) saying when the datafeed runs in real time, instead of `datafeed_config.frequency`.
@@ -66,7 +67,8 @@ pub struct JobConfig {
     /// Not supported: use `results_index`.
     #[deprecated]
     pub results_index_name: Option<serde_json::Value>,
-    /// Not supported: scores are renormalized over the normalizer's whole history; remove it.
+    /// Not supported: tidewatch does not renormalize stored results (`record_score` stays
+    /// equal to `initial_record_score`); remove it.
     #[deprecated]
     pub renormalization_window_days: Option<serde_json::Value>,
     /// Not supported: delete old results with an index lifecycle policy on `results_index`.
@@ -240,9 +242,11 @@ pub struct DatafeedConfig {
     /// Not supported: index the derived field at ingest time instead.
     #[deprecated]
     pub runtime_mappings: Option<serde_json::Value>,
-    /// Not supported: raise `query_delay` so late documents are waited for.
-    #[deprecated]
-    pub delayed_data_check_config: Option<serde_json::Value>,
+    /// The delayed-data check: after each run, counts the documents that arrived for
+    /// buckets already analysed, annotates those buckets and counts the documents in the
+    /// job's `delayed_data_count`. Default: `enabled: true`, window the larger of 2h and 8
+    /// buckets.
+    pub delayed_data_check_config: Option<DelayedDataCheckConfig>,
     /// Not supported: tidewatch keeps running on empty searches; remove it.
     #[deprecated]
     pub max_empty_searches: Option<serde_json::Value>,
@@ -258,6 +262,19 @@ pub struct DatafeedConfig {
     /// Not supported: the datafeed belongs to the job of the same file; remove it.
     #[deprecated]
     pub datafeed_id: Option<serde_json::Value>,
+}
+
+/// `datafeed_config.delayed_data_check_config`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelayedDataCheckConfig {
+    /// Whether to run the check. Default: `true`.
+    #[schemars(extend("default" = true))]
+    pub enabled: Option<bool>,
+    /// How far back the check looks, e.g. `1d`: at least the bucket span, at most 10,000
+    /// buckets. Default: the larger of `2h` and 8 buckets.
+    #[schemars(regex(pattern = r"^[0-9]+ *(ms|s|m|h|d|w)$"))]
+    pub check_window: Option<String>,
 }
 
 /// `datafeed_config.chunking_config`.
@@ -285,7 +302,8 @@ pub struct ModelPlotConfig {
     /// Not supported: model plot covers every partition; filter in the dashboard.
     #[deprecated]
     pub terms: Option<serde_json::Value>,
-    /// Not supported: tidewatch writes no annotations; remove it.
+    /// Not supported: tidewatch writes no model-change annotations (its delayed-data
+    /// annotations are always written); remove it.
     #[deprecated]
     pub annotations_enabled: Option<serde_json::Value>,
 }

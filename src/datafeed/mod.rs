@@ -11,12 +11,18 @@
 
 use crate::config::{Detector, Job, Metric};
 use crate::store::{Store, StoreError};
-use crate::time::{bucket_start, EpochMillis};
+use crate::time::{bucket_start, EpochMillis, EARLIEST_PLAUSIBLE};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// Composite page size: well under Elasticsearch's default `search.max_buckets` (65,536).
-const PAGE_SIZE: usize = 10_000;
+/// Composite page size ceiling: well under Elasticsearch's default `search.max_buckets`
+/// (65,536); a job's `scroll_size` (validated to at most this) sets the page size it uses.
+const MAX_PAGE_SIZE: usize = 10_000;
+
+/// The composite page size of a job: its `datafeed_config.scroll_size`.
+fn page_size(job: &Job) -> usize {
+    job.scroll_size.clamp(1, MAX_PAGE_SIZE)
+}
 
 // `distinct_count` is not a `cardinality` sub-aggregation: Elasticsearch and OpenSearch
 // allocate a cardinality sketch per composite bucket up front (about 256 KB each at the
@@ -46,13 +52,33 @@ pub struct SeriesValue {
 pub type DetectorBuckets = BTreeMap<EpochMillis, Vec<SeriesValue>>;
 
 /// Earliest and latest document times matching the job's query, or `None` with no data.
+/// Documents dated before [`EARLIEST_PLAUSIBLE`] are left out: a corrupt year-0001 line must
+/// not start the job two thousand years ago.
 pub fn data_extent(
     store: &dyn Store,
     job: &Job,
 ) -> Result<Option<(EpochMillis, EpochMillis)>, StoreError> {
+    data_extent_before(store, job, None)
+}
+
+/// [`data_extent`] over the documents dated before `before` (when given): a lookback ends
+/// at the newest document that is not in the future, so one line dated months ahead does not
+/// carry the job past data that has yet to arrive.
+pub fn data_extent_before(
+    store: &dyn Store,
+    job: &Job,
+    before: Option<EpochMillis>,
+) -> Result<Option<(EpochMillis, EpochMillis)>, StoreError> {
+    let mut range = json!({ "gte": EARLIEST_PLAUSIBLE, "format": "epoch_millis" });
+    if let Some(t) = before {
+        range["lt"] = json!(t);
+    }
     let body = json!({
         "size": 0,
-        "query": job.query,
+        "query": { "bool": { "filter": [
+            job.query,
+            { "range": { job.time_field.clone(): range } }
+        ] } },
         "aggs": {
             "earliest": { "min": { "field": job.time_field } },
             "latest": { "max": { "field": job.time_field } }
@@ -174,7 +200,7 @@ pub fn fetch_detector(
             });
         }
         match resp.pointer("/aggregations/series/after_key") {
-            Some(k) if buckets.len() == PAGE_SIZE => after = Some(k.clone()),
+            Some(k) if buckets.len() == page_size(job) => after = Some(k.clone()),
             _ => break,
         }
     }
@@ -210,7 +236,7 @@ pub fn composite_request(
     if let Some(field) = distinct_field(detector) {
         sources.push(json!({ "v": { "terms": { "field": field, "missing_bucket": true } } }));
     }
-    let mut composite = json!({ "size": PAGE_SIZE, "sources": sources });
+    let mut composite = json!({ "size": page_size(job), "sources": sources });
     if let Some(after) = after {
         composite["after"] = after.clone();
     }
@@ -298,6 +324,27 @@ pub fn dominant_values(
     // the embedded store by text): order them by text, so every store writes the same list.
     out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     Ok(out.into_iter().map(|(_, k)| k).collect())
+}
+
+/// Checks that every source index of the job can be read, as Elastic's datafeed does
+/// without `ignore_unavailable`: a closed, missing or unreadable index is an error, never an
+/// empty bucket, so the job does not advance over data it could not see. A pattern that
+/// matches nothing is fine (no data yet); a closed index it matches is not.
+pub fn check_sources(store: &dyn Store, job: &Job) -> Result<(), StoreError> {
+    for index in &job.indices {
+        let pattern = index.contains(['*', '?']);
+        match store.check_readable(index) {
+            Ok(()) => {}
+            Err(StoreError::IndexNotFound(_)) if pattern => {}
+            Err(e) => {
+                return Err(StoreError::Unavailable(format!(
+                    "job `{}`: source index `{index}` cannot be read ({e}); the job does not advance past data it cannot read and retries on its next run",
+                    job.job_id
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The job's query restricted to `[start, end)` on its time field.

@@ -104,6 +104,7 @@ pub fn run(args: &DemoArgs, store: &dyn Store) -> crate::Result<DemoReport> {
         index: DEMO_INDEX.to_string(),
         format: log.format.to_string(),
         batch_size: ingest::DEFAULT_BATCH_SIZE,
+        any_time: false,
         files: vec![args.log.clone()],
     };
     let ingest = ingest::run(&ingest_args, store)?;
@@ -133,6 +134,7 @@ pub fn run(args: &DemoArgs, store: &dyn Store) -> crate::Result<DemoReport> {
             from: None,
             to: None,
             limit: Some(args.top),
+            include_interim: false,
         };
         top.extend(results::fetch(store, &job.results_index, &q)?);
     }
@@ -195,6 +197,7 @@ pub fn best_record_for(
         from: Some(incident.start_ms),
         to: Some(incident.end_ms),
         limit: None,
+        include_interim: false,
     };
     let docs = results::fetch(store, &job.results_index, &q)?;
     Ok(docs

@@ -155,7 +155,7 @@ pub fn find_job<'a>(jobs: &'a [Job], job_id: &str, from: &str) -> Result<&'a Job
 
 /// `tidewatch forecast`: loads the job files, forecasts the job, and returns what was done.
 pub fn run(args: &ForecastArgs, store: &dyn Store) -> crate::Result<ForecastOutcome> {
-    let jobs = crate::config::load_jobs(std::slice::from_ref(&args.jobs))?;
+    let jobs = crate::catalog::jobs_for_reading(store, &args.jobs)?;
     let job = find_job(&jobs, &args.job_id, &args.jobs.display().to_string())?;
     let now = chrono::Utc::now().timestamp_millis();
     let request = request_from_args(args, now)?;

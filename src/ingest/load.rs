@@ -165,6 +165,8 @@ pub struct Loader<'a> {
     summary: IngestSummary,
     progress: ProgressBar,
     started: Instant,
+    /// Lines dated outside `[from, to)` are rejected.
+    time_bounds: Option<(EpochMillis, EpochMillis)>,
 }
 
 impl<'a> Loader<'a> {
@@ -183,7 +185,24 @@ impl<'a> Loader<'a> {
             },
             progress: ProgressBar::hidden(),
             started: Instant::now(),
+            time_bounds: None,
         }
+    }
+
+    /// Rejects lines dated before `from` or at or after `to`.
+    pub fn with_time_bounds(mut self, from: EpochMillis, to: EpochMillis) -> Self {
+        self.time_bounds = Some((from, to));
+        self
+    }
+
+    /// Why a line's timestamp is out of bounds, if it is.
+    fn out_of_bounds(&self, t: EpochMillis) -> Option<String> {
+        let (from, to) = self.time_bounds?;
+        let at = crate::time::format_millis(t);
+        if t < from {
+            return Some(format!("timestamp {at} is before {}: a garbled year or a wrong clock? (--any-time accepts it)", crate::time::format_millis(from)));
+        }
+        (t >= to).then(|| format!("timestamp {at} is more than a day in the future (now {}): a wrong clock? (--any-time accepts it)", crate::time::format_millis(to - super::MAX_FUTURE_MS)))
     }
 
     /// Documents per bulk request (at least 1).
@@ -274,6 +293,10 @@ impl<'a> Loader<'a> {
             };
             match self.format.parse_line(&text) {
                 Ok(parsed) => {
+                    if let Some(why) = self.out_of_bounds(parsed.timestamp) {
+                        self.summary.reject(source, line_no, why);
+                        continue;
+                    }
                     let s = &mut self.summary;
                     s.first_timestamp = Some(
                         s.first_timestamp
@@ -518,6 +541,7 @@ mod tests {
             index: "logs".into(),
             format: "combined".into(),
             batch_size,
+            any_time: false,
             files,
         }
     }

@@ -37,6 +37,10 @@ use crate::store::{Store, StoreError};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+/// How far ahead of now a line may be dated (clock skew between hosts, time zones written
+/// wrong by an hour or so) before ingest rejects it.
+pub const MAX_FUTURE_MS: i64 = 86_400_000;
+
 /// Arguments of `tidewatch ingest`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct IngestArgs {
@@ -50,6 +54,11 @@ pub struct IngestArgs {
     /// Documents per bulk request.
     #[arg(long, default_value_t = DEFAULT_BATCH_SIZE)]
     pub batch_size: usize,
+    /// Accept lines dated before 1990 or more than a day in the future. By default they are
+    /// rejected (counted and reported): a wrong clock or a garbled year would otherwise
+    /// start or carry a job where no data is.
+    #[arg(long)]
+    pub any_time: bool,
     /// Access logs to read: plain text or gzip (detected from the content); `-` reads stdin.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -157,6 +166,7 @@ pub enum IngestError {
 ///     index: "logs".into(),
 ///     format: "combined".into(),
 ///     batch_size: 5000,
+///     any_time: false,
 ///     files: vec![path],
 /// };
 /// let store = Mem::default();
@@ -167,6 +177,10 @@ pub enum IngestError {
 pub fn run(args: &IngestArgs, store: &dyn Store) -> crate::Result<IngestSummary> {
     let format = LogFormat::named(&args.format).map_err(IngestError::from)?;
     let mut loader = Loader::new(store, &args.index, format).batch_size(args.batch_size);
+    if !args.any_time {
+        let now = chrono::Utc::now().timestamp_millis();
+        loader = loader.with_time_bounds(crate::time::EARLIEST_PLAUSIBLE, now + MAX_FUTURE_MS);
+    }
     if std::io::stderr().is_terminal() {
         loader = loader.with_progress(&args.files);
     }

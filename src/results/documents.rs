@@ -27,7 +27,7 @@ pub struct RecordResult {
     pub probability: f64,
     /// Score when first written (never changes afterwards).
     pub initial_record_score: f64,
-    /// Current (renormalized) score.
+    /// The score (equal to `initial_record_score`: tidewatch does not renormalize).
     pub record_score: f64,
     /// Observed value.
     pub actual: f64,
@@ -50,7 +50,7 @@ pub struct RecordResult {
 pub struct BucketResult {
     /// Bucket start.
     pub timestamp: EpochMillis,
-    /// Current (renormalized) anomaly score.
+    /// The anomaly score (equal to `initial_anomaly_score`: tidewatch does not renormalize).
     pub anomaly_score: f64,
     /// Score when first written.
     pub initial_anomaly_score: f64,

@@ -50,6 +50,9 @@ pub struct ResultsQuery {
     pub to: Option<EpochMillis>,
     /// At most this many documents, highest score first; `None` for all in time order.
     pub limit: Option<usize>,
+    /// Also interim results (`is_interim: true`, the bucket still in progress), which
+    /// are left out by default so an alert never fires on a half-filled bucket.
+    pub include_interim: bool,
 }
 
 impl ResultsQuery {
@@ -70,7 +73,10 @@ impl ResultsQuery {
             }
             filter.push(json!({ "range": { "timestamp": range } }));
         }
-        json!({ "bool": { "filter": filter } })
+        if self.include_interim {
+            return json!({ "bool": { "filter": filter } });
+        }
+        json!({ "bool": { "filter": filter, "must_not": [{ "term": { "is_interim": true } }] } })
     }
 }
 

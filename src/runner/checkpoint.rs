@@ -31,6 +31,20 @@ pub struct Checkpoint {
     pub parts: u32,
     /// Fingerprint of the job definition the state belongs to.
     pub fingerprint: String,
+    /// Documents analysed in each recent bucket (start, count): the delayed-data check
+    /// compares them with what is present later, also after a restart.
+    pub recent_counts: Vec<(EpochMillis, u64)>,
+}
+
+/// The recent bucket counts of a checkpoint document (`[{bucket, count}]`).
+fn recent_counts_of(doc: &Value) -> Vec<(EpochMillis, u64)> {
+    let Some(items) = doc.get("recent_counts").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|i| Some((i.get("bucket")?.as_i64()?, i.get("count")?.as_u64()?)))
+        .collect()
 }
 
 /// A fingerprint of everything in a job that shapes its models: a changed job starts over
@@ -81,6 +95,7 @@ pub fn load_checkpoint(
                 slot: slot as u32,
                 parts: parts as u32,
                 fingerprint: fp.to_string(),
+                recent_counts: recent_counts_of(s),
             }),
             _ => None,
         },
@@ -123,6 +138,7 @@ pub fn save(
     previous: Option<&Checkpoint>,
     analysis: &JobAnalysis,
     next_bucket: EpochMillis,
+    recent_counts: Vec<(EpochMillis, u64)>,
 ) -> Result<Checkpoint, StoreError> {
     let slot = previous.map(|c| 1 - c.slot.min(1)).unwrap_or(0);
     let bytes = analysis.to_snapshot();
@@ -153,10 +169,16 @@ pub fn save(
         slot,
         parts,
         fingerprint: fingerprint(job),
+        recent_counts,
     };
+    let counts: Vec<Value> = cp
+        .recent_counts
+        .iter()
+        .map(|(t, n)| json!({ "bucket": t, "count": n }))
+        .collect();
     let doc = json!({ "job_id": job.job_id, "type": "checkpoint", "next_bucket": next_bucket,
                       "slot": slot, "parts": parts, "fingerprint": cp.fingerprint,
-                      "snapshot_bytes": bytes.len() });
+                      "snapshot_bytes": bytes.len(), "recent_counts": counts });
     store.put(index, &checkpoint_id(&job.job_id), &doc, PutMode::Overwrite)?;
     Ok(cp)
 }

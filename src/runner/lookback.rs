@@ -1,10 +1,11 @@
 //! Advancing a job through time: fetch a chunk of buckets, analyse them in order, write the
 //! results. Lookback and real time are the same loop with a different end.
 
-use super::analysis::{influencers_of, JobAnalysis};
+use super::analysis::{influencers_of, BucketOutput, JobAnalysis};
 use super::checkpoint::{self, Checkpoint};
+use super::realtime::{Clock, SystemClock};
 use super::stats::{self, JobStats, ModelStats};
-use crate::config::Job;
+use crate::config::{Job, Metric};
 use crate::datafeed::{self, DetectorBuckets, SeriesValue};
 use crate::results::RecordResult;
 use crate::results::{
@@ -19,7 +20,8 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The delayed-data check looks back over the larger of 2 hours and 8 buckets.
+/// The delayed-data check looks back over the larger of 2 hours and 8 buckets, unless the
+/// job's `delayed_data_check_config.check_window` says otherwise.
 const DELAYED_CHECK_MIN_MS: i64 = 2 * 3_600_000;
 const DELAYED_CHECK_BUCKETS: i64 = 8;
 
@@ -169,6 +171,7 @@ impl<'a> JobRunner<'a> {
                     tracing::info!(job_id = %job.job_id, next_bucket = %crate::time::format_millis(cp.next_bucket), "Resuming from checkpoint");
                     runner.analysis = analysis;
                     runner.next_bucket = Some(cp.next_bucket);
+                    runner.recent_counts = cp.recent_counts.iter().copied().collect();
                 }
                 None if cp.fingerprint != checkpoint::fingerprint(job) => {
                     tracing::warn!(job_id = %job.job_id, "The job's definition changed since its checkpoint; analysing from the start")
@@ -190,6 +193,14 @@ impl<'a> JobRunner<'a> {
     /// Start of the first bucket not analysed yet.
     pub fn next_bucket(&self) -> Option<EpochMillis> {
         self.next_bucket
+    }
+
+    /// Skips ahead to bucket `t` (a lookback's `--from`) when the job has not reached it
+    /// yet; a job already past it resumes where it is, so no bucket is analysed twice.
+    pub fn start_at(&mut self, t: EpochMillis) {
+        if self.next_bucket.is_none_or(|n| n < t) {
+            self.next_bucket = Some(t);
+        }
     }
 
     /// What the runner has done so far.
@@ -218,7 +229,7 @@ impl<'a> JobRunner<'a> {
         let span = datafeed::span_ms(&self.job);
         let start = match self.next_bucket {
             Some(t) => t,
-            None => match datafeed::data_extent(self.store, &self.job)? {
+            None => match datafeed::data_extent_before(self.store, &self.job, Some(until))? {
                 Some((earliest, _)) => bucket_start(earliest, span),
                 None => return Ok(false),
             },
@@ -226,35 +237,118 @@ impl<'a> JobRunner<'a> {
         let end = bucket_start(until, span);
         if end <= start {
             self.next_bucket = Some(start);
+            if self.check_delayed_data(start)? > 0 {
+                self.writer.flush()?;
+                self.save_state(start)?;
+            }
             return Ok(false);
         }
+        // Before and after reading: an index closed mid-chunk must not pass as empty buckets.
+        datafeed::check_sources(self.store, &self.job)?;
         if progress.length().unwrap_or(0) <= progress.position() {
             progress.inc_length(((end - start) / span) as u64);
         }
-        let chunk_end = (start + chunk_ms(span, self.job.chunking_time_span)).min(end);
+        let chunk_end = if self.job.chunking_off {
+            end
+        } else {
+            (start + chunk_ms(span, self.job.chunking_time_span)).min(end)
+        };
         self.check_delayed_data(start)?;
         self.analyse_chunk(start, chunk_end, progress)?;
+        datafeed::check_sources(self.store, &self.job)?;
         self.writer.flush()?;
         self.next_bucket = Some(chunk_end);
-        if let Some(index) = &self.state_index {
-            let cp = checkpoint::save(
-                self.store,
-                index,
-                &self.job,
-                self.checkpoint.as_ref(),
-                &self.analysis,
-                chunk_end,
-            )?;
-            self.checkpoint = Some(cp);
-            stats::save(
-                self.store,
-                index,
-                &self.job.job_id,
-                &self.stats,
-                &self.model_stats(),
-            )?;
-        }
+        self.stats.last_error = None;
+        self.save_state(chunk_end)?;
         Ok(chunk_end < end)
+    }
+
+    /// Writes the checkpoint (with the recent bucket counts) and the stats document.
+    fn save_state(&mut self, next_bucket: EpochMillis) -> crate::Result<()> {
+        let Some(index) = &self.state_index else {
+            return Ok(());
+        };
+        let cp = checkpoint::save(
+            self.store,
+            index,
+            &self.job,
+            self.checkpoint.as_ref(),
+            &self.analysis,
+            next_bucket,
+            self.recent_counts.iter().map(|(t, n)| (*t, *n)).collect(),
+        )?;
+        self.checkpoint = Some(cp);
+        stats::save(
+            self.store,
+            index,
+            &self.job.job_id,
+            &self.stats,
+            &self.model_stats(),
+        )?;
+        Ok(())
+    }
+
+    /// Writes the bucket in progress, the one holding `final_until` (now - query_delay), as
+    /// an interim result (`is_interim: true`, as Elastic ML does), after deleting the job's
+    /// earlier interim results, which the final results written before have superseded.
+    /// Nothing is written unless the job is caught up to that bucket.
+    ///
+    /// The interim bucket is analysed on a copy of the models, which it does not teach.
+    /// Counts and sums of the part seen so far are scaled up to a whole bucket (Elastic's
+    /// interim bucket correction), so half a bucket of ordinary traffic does not read as a dip.
+    pub fn write_interim(&mut self, final_until: EpochMillis) -> crate::Result<()> {
+        let span = datafeed::span_ms(&self.job);
+        let start = bucket_start(final_until, span);
+        self.writer.flush()?;
+        self.delete_interim(None)?;
+        if self.next_bucket != Some(start) || final_until <= start {
+            return Ok(());
+        }
+        let Some(mut scratch) = JobAnalysis::from_snapshot(&self.job, &self.analysis.to_snapshot())
+        else {
+            return Ok(());
+        };
+        let completeness = (final_until - start) as f64 / span as f64;
+        let (store, job) = (self.store, &self.job);
+        let counts = datafeed::event_counts(store, job, start, final_until)?;
+        let mut fetched = Vec::new();
+        for d in &job.detectors {
+            let mut values = datafeed::fetch_detector(store, job, d, start, final_until)?
+                .remove(&start)
+                .unwrap_or_default();
+            if matches!(
+                d.function.metric(),
+                Metric::Count | Metric::NonZeroCount | Metric::Sum
+            ) {
+                values.iter_mut().for_each(|v| v.value /= completeness);
+            }
+            fetched.push(values);
+        }
+        datafeed::check_sources(store, job)?;
+        let values: Vec<&[SeriesValue]> = fetched.iter().map(Vec::as_slice).collect();
+        let count = counts.get(&start).copied().unwrap_or(0);
+        let mut out = scratch.analyse_bucket(start, count, &values);
+        out.influencers = influencers_of(&out.records);
+        let span_s = (span / 1000) as u64;
+        push_bucket_docs(&mut self.writer, &job.job_id, start, span_s, &out, true)?;
+        self.writer.flush()?;
+        Ok(())
+    }
+
+    /// Deletes the job's interim results (only those before `before`, when given).
+    pub fn delete_interim(&self, before: Option<EpochMillis>) -> crate::Result<()> {
+        let mut filter = vec![
+            json!({ "term": { "job_id": self.job.job_id } }),
+            json!({ "term": { "is_interim": true } }),
+        ];
+        if let Some(t) = before {
+            filter.push(json!({ "range": { "timestamp": { "lt": t } } }));
+        }
+        let query = json!({ "bool": { "filter": filter } });
+        match self.store.delete_by_query(&self.job.results_index, &query) {
+            Ok(_) | Err(crate::store::StoreError::IndexNotFound(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The job's counters.
@@ -276,13 +370,23 @@ impl<'a> JobRunner<'a> {
     /// Like Elastic's delayed-data check: counts the documents now present in recently
     /// analysed buckets; more than were analysed means data arrived late. Each such bucket
     /// gets an annotation in the results index and the job's `delayed_data_count` grows.
-    fn check_delayed_data(&mut self, before: EpochMillis) -> crate::Result<()> {
+    /// Returns how many late documents it found.
+    fn check_delayed_data(&mut self, before: EpochMillis) -> crate::Result<u64> {
+        if !self.job.delayed_check_enabled {
+            self.recent_counts.clear();
+            return Ok(0);
+        }
         let span = datafeed::span_ms(&self.job);
-        let window = (DELAYED_CHECK_MIN_MS.max(DELAYED_CHECK_BUCKETS * span) / span) * span;
+        let window = self.job.delayed_check_window.map_or_else(
+            || DELAYED_CHECK_MIN_MS.max(DELAYED_CHECK_BUCKETS * span),
+            |d| d.as_millis() as i64,
+        ) / span
+            * span;
         self.recent_counts.retain(|&t, _| t >= before - window);
         let Some(&first) = self.recent_counts.keys().next() else {
-            return Ok(());
+            return Ok(0);
         };
+        let mut late = 0;
         let now = datafeed::event_counts(self.store, &self.job, first, before)?;
         let span_s = (span / 1000) as u64;
         for (t, analysed) in self.recent_counts.iter_mut() {
@@ -292,12 +396,13 @@ impl<'a> JobRunner<'a> {
             }
             let missing = present - *analysed;
             *analysed = present;
-            self.stats.delayed_data_count += missing;
+            late += missing;
+            self.stats.add_delayed(*t, missing);
             tracing::warn!(job_id = %self.job.job_id, bucket = %crate::time::format_millis(*t), missing, "Documents arrived after their bucket was analysed; consider a longer query_delay");
             let (id, doc) = delayed_data_annotation(&self.job.job_id, *t, span_s, missing);
             self.writer.push(id, doc)?;
         }
-        Ok(())
+        Ok(late)
     }
 
     fn analyse_chunk(
@@ -338,27 +443,13 @@ impl<'a> JobRunner<'a> {
                 self.stats.latest_record_bucket = Some(t);
             }
             self.recent_counts.insert(t, count);
-            let id = &job.job_id;
             for r in &out.records {
                 self.summary.records += 1;
                 if r.record_score >= 75.0 {
                     self.summary.critical_records += 1;
                 }
-                self.writer
-                    .push(record_id(id, r, span_s), record_doc(id, r, span_s))?;
             }
-            for i in &out.influencers {
-                let (doc_id, doc) = influencer_doc(id, i, span_s);
-                self.writer.push(doc_id, doc)?;
-            }
-            for m in &out.model_plot {
-                let (doc_id, doc) = model_plot_doc(id, m, span_s);
-                self.writer.push(doc_id, doc)?;
-            }
-            if let Some(b) = &out.bucket {
-                self.writer
-                    .push(bucket_id(id, t, span_s), bucket_doc(id, b, span_s))?;
-            }
+            push_bucket_docs(&mut self.writer, &job.job_id, t, span_s, &out, false)?;
             self.summary.buckets += 1;
             let first = self.summary.range.map(|r| r.0).unwrap_or(t);
             self.summary.range = Some((first, t));
@@ -369,35 +460,136 @@ impl<'a> JobRunner<'a> {
     }
 }
 
-/// Analyses every bucket of data present for `job`, including the last, possibly partial,
-/// bucket: what `run --once` does. With a state index it resumes from the job's checkpoint
-/// and leaves a new one.
-///
-/// `stop` is checked between chunks: when it is set the lookback ends after the current
-/// chunk's results and checkpoint, and a later run resumes there.
+/// Analyses every complete bucket of data present for `job` up to now: what `run --once`
+/// does (see [`run_lookback_range`]), with the system clock, over all the data, with an
+/// interim result for the bucket in progress.
 pub fn run_lookback(
     store: &dyn Store,
     job: &Job,
     state_index: Option<&str>,
     stop: &AtomicBool,
 ) -> crate::Result<LookbackSummary> {
+    let range = LookbackRange {
+        clock: &SystemClock,
+        from: None,
+        to: None,
+    };
+    run_lookback_range(store, job, state_index, stop, &range)
+}
+
+/// What a lookback covers, like an Elastic datafeed's `start` and `end`.
+pub struct LookbackRange<'c> {
+    /// Where "now" comes from: buckets are final once they end at or before
+    /// `now - query_delay`.
+    pub clock: &'c dyn Clock,
+    /// Start here (a bucket boundary is taken) unless the job's checkpoint is past it;
+    /// `None` starts at the checkpoint, or at the earliest document.
+    pub from: Option<EpochMillis>,
+    /// Analyse only buckets ending at or before this; `None` goes up to now, and then writes
+    /// the bucket in progress as an interim result.
+    pub to: Option<EpochMillis>,
+}
+
+/// Analyses the final buckets of `range` for `job`: those that end at or before both
+/// `range.to` and `now - query_delay`. Documents after that are left for a later run, so a
+/// bucket still filling up is never written as final (without `to`, it is written as an
+/// interim result instead, which the final one replaces). With a state index it resumes from
+/// the job's checkpoint and leaves a new one, with the delayed-data check's counts.
+///
+/// `stop` is checked between chunks: when it is set the lookback ends after the current
+/// chunk's results and checkpoint, and a later run resumes there.
+pub fn run_lookback_range(
+    store: &dyn Store,
+    job: &Job,
+    state_index: Option<&str>,
+    stop: &AtomicBool,
+    range: &LookbackRange,
+) -> crate::Result<LookbackSummary> {
     let started = Instant::now();
     let mut runner = match state_index {
         Some(index) => JobRunner::resume(store, job, index)?,
         None => JobRunner::new(store, job),
     };
-    let Some((_, latest)) = datafeed::data_extent(store, job)? else {
+    let span = datafeed::span_ms(job);
+    if let Some(from) = range.from {
+        runner.start_at(bucket_start(from, span));
+    }
+    // "No data" and "could not read the data" must never look alike.
+    datafeed::check_sources(store, job)?;
+    let now = range.clock.now();
+    let Some(until) = lookback_end(store, job, &runner, range, now)? else {
         tracing::warn!(job_id = %job.job_id, indices = ?job.indices, "No data matches the job's datafeed");
         return Ok(runner.summary());
     };
-    let span = datafeed::span_ms(job);
+    let final_until = now - job.query_delay.as_millis() as i64;
     let progress = progress_bar(&job.job_id);
-    let until = bucket_start(latest, span) + span;
     while !stop.load(Ordering::SeqCst) && runner.advance_chunk(until, &progress)? {}
     progress.finish_and_clear();
+    match (range.to, runner.next_bucket()) {
+        (None, _) if !stop.load(Ordering::SeqCst) => runner.write_interim(final_until)?,
+        (_, Some(next)) => runner.delete_interim(Some(next))?,
+        _ => {}
+    }
     let mut summary = runner.summary();
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Where a lookback ends: never past `now - query_delay` (only complete buckets are final);
+/// at `range.to` when given, else at the end of the bucket of the newest document dated
+/// before now (buckets after the data are analysed once data follows them, or in real time).
+/// `None` when the job has neither a checkpoint nor data.
+fn lookback_end(
+    store: &dyn Store,
+    job: &Job,
+    runner: &JobRunner,
+    range: &LookbackRange,
+    now: EpochMillis,
+) -> crate::Result<Option<EpochMillis>> {
+    let final_until = now - job.query_delay.as_millis() as i64;
+    if let Some(to) = range.to {
+        return Ok(Some(to.min(final_until)));
+    }
+    let span = datafeed::span_ms(job);
+    Ok(match datafeed::data_extent_before(store, job, Some(now))? {
+        Some((_, latest)) => Some((bucket_start(latest, span) + span).min(final_until)),
+        None => runner.next_bucket(),
+    })
+}
+
+/// Writes one analysed bucket's documents (records, influencers, model plot, the bucket),
+/// marked `is_interim` (under ids of their own) when the bucket is still in progress.
+fn push_bucket_docs(
+    writer: &mut ResultsWriter,
+    job_id: &str,
+    t: EpochMillis,
+    span_s: u64,
+    out: &BucketOutput,
+    interim: bool,
+) -> crate::Result<()> {
+    let mut docs = Vec::new();
+    for r in &out.records {
+        docs.push((record_id(job_id, r, span_s), record_doc(job_id, r, span_s)));
+    }
+    for i in &out.influencers {
+        docs.push(influencer_doc(job_id, i, span_s));
+    }
+    for m in &out.model_plot {
+        docs.push(model_plot_doc(job_id, m, span_s));
+    }
+    if let Some(b) = &out.bucket {
+        docs.push((bucket_id(job_id, t, span_s), bucket_doc(job_id, b, span_s)));
+    }
+    for (id, mut doc) in docs {
+        if interim {
+            // Ids of their own: the final documents are written once, never over an interim.
+            doc["is_interim"] = json!(true);
+            writer.push(format!("{id}_interim"), doc)?;
+        } else {
+            writer.push(id, doc)?;
+        }
+    }
+    Ok(())
 }
 
 /// A progress bar on a terminal, hidden otherwise (logs and CI stay clean).

@@ -1,8 +1,9 @@
 //! Job lifecycle: decides *when* a job advances and feeds each bucket through
 //! datafeed → model → score → results. It never reaches into a model's internals.
 //!
-//! `run --once` looks back over all data present for each job, in time chunks, writing
-//! results after each chunk. Replays are idempotent: result ids are deterministic and the
+//! `run --once` looks back over the data present for each job, in time chunks, writing
+//! results after each chunk; only buckets that ended at least `query_delay` ago are final,
+//! the bucket in progress is written as an interim result. Replays are idempotent: result ids are deterministic and the
 //! model is deterministic, so a second lookback over the same data writes identical documents.
 
 mod analysis;
@@ -15,11 +16,13 @@ mod rules;
 mod stats;
 
 pub use analysis::{explain, model_config, number_text, JobAnalysis, MemoryStatus, SeriesView};
-pub use checkpoint::{load_checkpoint, load_snapshot};
+pub use checkpoint::{fingerprint, load_checkpoint, load_snapshot};
 pub use checkpoint::{Checkpoint, STATE_INDEX};
 pub use lease::{holder_name, Lease};
-pub use lookback::{progress_bar, run_lookback, JobRunner, LookbackSummary};
+pub use lookback::{
+    progress_bar, run_lookback, run_lookback_range, JobRunner, LookbackRange, LookbackSummary,
+};
 pub use realtime::{
     Clock, JobProgress, ManualClock, Realtime, RealtimeOptions, Schedule, SystemClock,
 };
-pub use stats::{load as load_stats, JobStats, ModelStats};
+pub use stats::{load as load_stats, record_error, JobStats, ModelStats};

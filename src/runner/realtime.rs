@@ -5,6 +5,7 @@
 
 use super::lease::{self, Lease};
 use super::lookback::{progress_bar, JobRunner};
+use super::stats;
 use crate::config::Job;
 use crate::store::Store;
 use crate::time::EpochMillis;
@@ -199,32 +200,12 @@ impl<'a> Realtime<'a> {
             if sj.next_run > now {
                 continue;
             }
-            let Some(runner) = sj.runner.as_mut() else {
-                continue;
-            };
-            let progress = progress_bar(&sj.job.job_id);
-            while runner.advance_chunk(now - sj.query_delay, &progress)? {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Some(lease) = &sj.lease else { break };
-                match lease::renew(
-                    store,
-                    &opts.state_index,
-                    lease,
-                    clock.now(),
-                    opts.lease_ttl_ms,
-                )? {
-                    Some(l) => sj.lease = Some(l),
-                    None => {
-                        tracing::warn!(job_id = %sj.job.job_id, "Lost the job's lease to another runner; stopping work on it");
-                        sj.lease = None;
-                        break;
-                    }
-                }
-            }
-            progress.finish_and_clear();
-            if sj.lease.is_none() {
+            if let Err(e) = advance_held_job(store, opts, clock, sj, stop) {
+                // Retried on the job's next run, from its checkpoint: the runner in memory may
+                // have learnt from part of a chunk that was never checkpointed.
+                let message = e.to_string();
+                tracing::error!(job_id = %sj.job.job_id, error = %message, "The job could not advance; retrying on its next run");
+                stats::record_error(store, &opts.state_index, &sj.job.job_id, &message);
                 sj.runner = None;
             }
             sj.next_run = sj.schedule.next_after(now);
@@ -299,6 +280,58 @@ impl<'a> Realtime<'a> {
         }
         Ok(())
     }
+}
+
+/// Runs one held, due job: every final bucket up to `now - query_delay`, one chunk at a time,
+/// renewing the lease between chunks; then the bucket in progress as an interim result.
+fn advance_held_job<'a>(
+    store: &'a dyn Store,
+    opts: &RealtimeOptions,
+    clock: &dyn Clock,
+    sj: &mut ScheduledJob<'a>,
+    stop: &AtomicBool,
+) -> crate::Result<()> {
+    if sj.lease.is_none() {
+        return Ok(());
+    }
+    let runner = match sj.runner.as_mut() {
+        Some(r) => r,
+        None => sj
+            .runner
+            .insert(JobRunner::resume(store, &sj.job, &opts.state_index)?),
+    };
+    let final_until = clock.now() - sj.query_delay;
+    let progress = progress_bar(&sj.job.job_id);
+    while runner.advance_chunk(final_until, &progress)? {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Some(lease) = &sj.lease else { break };
+        match lease::renew(
+            store,
+            &opts.state_index,
+            lease,
+            clock.now(),
+            opts.lease_ttl_ms,
+        )? {
+            Some(l) => sj.lease = Some(l),
+            None => {
+                tracing::warn!(job_id = %sj.job.job_id, "Lost the job's lease to another runner; stopping work on it");
+                sj.lease = None;
+                break;
+            }
+        }
+    }
+    progress.finish_and_clear();
+    if sj.lease.is_none() {
+        sj.runner = None;
+    } else if !stop.load(Ordering::SeqCst) {
+        runner.write_interim(final_until)?;
+    } else {
+        // Stopping: no interim result may outlive a final one written for its bucket.
+        runner.delete_interim(runner.next_bucket())?;
+    }
+    Ok(())
 }
 
 /// Renews the job's lease, or tries to take it; on taking it, resumes the job from its

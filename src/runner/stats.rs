@@ -22,7 +22,14 @@ pub struct JobStats {
     pub delayed_data_count: u64,
     /// Store errors that were retried or reported.
     pub errors: u64,
+    /// Buckets that documents arrived late for, latest last (at most [`MAX_DELAYED_BUCKETS`]).
+    pub delayed_buckets: Vec<EpochMillis>,
+    /// The last error that stopped the job advancing, cleared once it advances again.
+    pub last_error: Option<String>,
 }
+
+/// How many late buckets the stats name.
+pub const MAX_DELAYED_BUCKETS: usize = 10;
 
 fn stats_id(job_id: &str) -> String {
     format!("{job_id}_stats")
@@ -51,6 +58,18 @@ pub struct ModelStats {
 }
 
 impl JobStats {
+    /// Notes `missing` late documents in bucket `t`.
+    pub fn add_delayed(&mut self, t: EpochMillis, missing: u64) {
+        self.delayed_data_count += missing;
+        self.delayed_buckets.retain(|&b| b != t);
+        self.delayed_buckets.push(t);
+        let excess = self
+            .delayed_buckets
+            .len()
+            .saturating_sub(MAX_DELAYED_BUCKETS);
+        self.delayed_buckets.drain(..excess);
+    }
+
     /// The stats document.
     pub fn to_doc(&self, job_id: &str, model: &ModelStats) -> Value {
         json!({
@@ -64,7 +83,9 @@ impl JobStats {
                 "latest_bucket_timestamp": opt_time(self.latest_bucket_timestamp),
                 "delayed_data_count": self.delayed_data_count,
                 "errors": self.errors,
+                "delayed_buckets": self.delayed_buckets,
             },
+            "last_error": self.last_error,
             "model_size_stats": {
                 "partitions": model.partitions,
                 "model_bytes": model.model_bytes,
@@ -94,6 +115,15 @@ impl JobStats {
             latest_bucket_timestamp: t("latest_bucket_timestamp"),
             delayed_data_count: n("delayed_data_count"),
             errors: n("errors"),
+            delayed_buckets: doc
+                .pointer("/data_counts/delayed_buckets")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_i64).collect())
+                .unwrap_or_default(),
+            last_error: doc
+                .get("last_error")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         }
     }
 }
@@ -115,6 +145,30 @@ pub fn save(
     Ok(())
 }
 
+/// Records an error that stopped `job_id` advancing in its stats document, so `status` shows
+/// it (best effort: the store may be what failed).
+pub fn record_error(store: &dyn Store, index: &str, job_id: &str, error: &str) {
+    let mut doc = match load(store, index, job_id) {
+        Ok(Some(doc)) => doc,
+        Ok(None) => json!({ "type": "job_stats", "job_id": job_id, "data_counts": {} }),
+        Err(e) => {
+            tracing::warn!(job_id, error = %e, "Could not record the job's error in its stats");
+            return;
+        }
+    };
+    let errors = doc
+        .pointer("/data_counts/errors")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if let Some(counts) = doc.get_mut("data_counts").and_then(Value::as_object_mut) {
+        counts.insert("errors".into(), json!(errors + 1));
+    }
+    doc["last_error"] = json!(error);
+    if let Err(e) = store.put(index, &stats_id(job_id), &doc, PutMode::Overwrite) {
+        tracing::warn!(job_id, error = %e, "Could not record the job's error in its stats");
+    }
+}
+
 /// Reads the stats document, if the job has one.
 pub fn load(store: &dyn Store, index: &str, job_id: &str) -> Result<Option<Value>, StoreError> {
     Ok(store.get(index, &stats_id(job_id))?.map(|d| d.source))
@@ -133,7 +187,9 @@ mod tests {
             latest_record_bucket: Some(900_000),
             latest_bucket_timestamp: Some(1_800_000),
             delayed_data_count: 2,
-            errors: 0,
+            errors: 1,
+            delayed_buckets: vec![0, 900_000],
+            last_error: Some("source index `logs` is closed".into()),
         };
         let m = ModelStats {
             partitions: 4,

@@ -9,17 +9,19 @@
 //! histogram of `-log10 p`, tenth-of-a-decade bins to 1e-40 and whole decades to 1e-300, kept
 //! in a Fenwick tree so a rank costs O(log bins)) and damps
 //! scores of levels the job reaches often: if one record in ten of this job is at least as
-//! unusual, a 75 becomes about 45. Rare levels keep their anchored score. This is why the
-//! *initial* score (at first write) can differ from the *renormalized* score computed later
-//! from a longer history, as in Elastic ML.
+//! unusual, a 75 becomes about 45. Rare levels keep their anchored score. A score is computed
+//! once, when its bucket is analysed, from the history up to then: tidewatch does not
+//! renormalize stored results as Elastic ML does, so `record_score` always equals
+//! `initial_record_score` (and `anomaly_score` `initial_anomaly_score`).
 //!
 //! What the runner calls, per bucket of a job:
 //! 1. for each record (partition or entity value) with probability `p`:
 //!    `let initial_record_score = normalizer.record_score(p);` (learns `p`, then scores it);
 //! 2. `let initial_anomaly_score = normalizer.bucket_score(&record_probabilities);`
 //! 3. for each influencer value: `normalizer.influencer_score(&probabilities_of_its_records)`;
-//! 4. to renormalize stored results later: `normalizer.score(p)` (pure; no learning) for
-//!    records and influencers, `normalizer.bucket_score_now(&ps)` for buckets.
+//! 4. to score a probability against the history as it stands, without learning it:
+//!    `normalizer.score(p)` for records and influencers, `normalizer.bucket_score_now(&ps)`
+//!    for buckets (stored results are never rescored).
 //!
 //! [`Severity`] names the bands 0–25, 25–50, 50–75, 75–100.
 
@@ -196,7 +198,7 @@ impl Normalizer {
         self.records.add(bin(probability));
     }
 
-    /// The current score of a record probability (pure: for renormalizing stored records).
+    /// The score of a record probability against the history as it stands (pure).
     pub fn score(&self, probability: f64) -> f64 {
         if probability_to_score(probability) <= 0.0 {
             return 0.0;
@@ -225,7 +227,7 @@ impl Normalizer {
         damped(p, share_at_least(&self.buckets, bin(p), true))
     }
 
-    /// The current `anomaly_score` of a bucket (pure: for renormalizing stored buckets).
+    /// The `anomaly_score` of a bucket against the history as it stands (pure).
     pub fn bucket_score_now(&self, probabilities: &[f64]) -> f64 {
         let p = probabilities.iter().copied().fold(1.0, f64::min);
         damped(p, share_at_least(&self.buckets, bin(p), false))

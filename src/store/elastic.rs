@@ -764,8 +764,12 @@ impl Store for ElasticStore {
     }
 
     fn check_readable(&self, index: &str) -> Result<(), StoreError> {
-        // Without `ignore_unavailable`, a missing index is a 404 and a closed one a 400.
-        let path = format!("/{}/_search?size=0", encode_path(index));
+        // Without `ignore_unavailable`, a missing index is a 404 and a closed one a 400; a
+        // pattern is expanded to closed indices too, so one it matches is reported.
+        let path = format!(
+            "/{}/_search?size=0&expand_wildcards=open,closed",
+            encode_path(index)
+        );
         match self.post_json(
             &path,
             index,

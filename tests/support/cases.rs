@@ -995,3 +995,134 @@ fn an_engine_crash_fails_loudly() {
         "{message}"
     );
 }
+
+/// Issue 14: a source index closed while a job follows real time stops the job advancing
+/// (the error is recorded and retried, never read as empty buckets); once the index is
+/// reopened every document is analysed exactly once. Then `jobs reset` leaves no results.
+#[test]
+fn a_closed_source_index_stops_the_job_until_reopened_and_reset_clears_it() {
+    use tidewatch::runner::{self, Clock, ManualClock, Realtime, RealtimeOptions};
+    let url = &the_engine().url;
+    let store = connect(url);
+    store.ensure_templates().expect("templates");
+    let (source, results, job_id) = (
+        unique("tw-src"),
+        unique("tidewatch-results-lc"),
+        unique("lc"),
+    );
+    create_index(
+        url,
+        &source,
+        json!({ "@timestamp": { "type": "date" }, "region": { "type": "keyword" } }),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("lc.yml");
+    let yaml = format!("job_id: {job_id}\nresults_index: {results}\nanalysis_config:\n  bucket_span: 15m\n  detectors:\n    - function: count\n      partition_field_name: region\ndatafeed_config:\n  indices: [{source}]\n  query_delay: 1m\n  frequency: 5m\n");
+    std::fs::write(&file, yaml).expect("job file");
+    let job = tidewatch::config::load_job(&file).expect("job");
+    const SPAN: i64 = 900_000;
+    let t0 = 1_714_953_600_000i64; // 2024-05-06T00:00:00Z
+                                   // 8 hours of documents, 3 per bucket and region: 2 regions x 32 buckets x 3.
+    let docs: Vec<BulkDoc> = (0..32 * 6)
+        .map(|i| BulkDoc {
+            id: Some(format!("d{i}")),
+            source: json!({ "@timestamp": t0 + (i / 6) * SPAN + (i % 3) * 60_000,
+                            "region": if i % 6 < 3 { "eu" } else { "us" } }),
+        })
+        .collect();
+    store.bulk(&source, docs).expect("bulk");
+    store.refresh(&source).expect("refresh");
+    let clock = ManualClock::new(t0 + 4 * 3_600_000 + 2 * 60_000);
+    let opts = RealtimeOptions {
+        state_index: runner::STATE_INDEX.into(),
+        holder: "lc".into(),
+        lease_ttl_ms: 3_600_000,
+    };
+    let mut rt = Realtime::new(&store, std::slice::from_ref(&job), opts, &clock).expect("rt");
+    rt.tick().expect("tick");
+    assert_eq!(rt.positions()[0].1, Some(t0 + 16 * SPAN));
+
+    let (status, body) = http("POST", &format!("{url}/{source}/_close"), None);
+    assert_eq!(status, 200, "close: {body}");
+    for step in 1..=2 {
+        clock.set(t0 + 4 * 3_600_000 + step * 10 * 60_000);
+        rt.tick().expect("a failing job does not stop the runner");
+        let stats = runner::load_stats(&store, runner::STATE_INDEX, &job_id)
+            .expect("stats")
+            .map(|d| runner::JobStats::from_doc(&d))
+            .expect("stats doc");
+        assert_eq!(
+            stats.latest_bucket_timestamp,
+            Some(t0 + 15 * SPAN),
+            "did not advance"
+        );
+        let error = stats.last_error.unwrap_or_default();
+        assert!(
+            error.contains(&format!("source index `{source}` cannot be read")),
+            "{error}"
+        );
+    }
+
+    let (status, body) = http(
+        "POST",
+        &format!("{url}/{source}/_open?wait_for_active_shards=1"),
+        None,
+    );
+    assert_eq!(status, 200, "open: {body}");
+    let (status, body) = http(
+        "GET",
+        &format!("{url}/_cluster/health/{source}?wait_for_status=yellow&timeout=30s"),
+        None,
+    );
+    assert_eq!(status, 200, "health: {body}");
+    clock.set(t0 + 8 * 3_600_000 + 2 * 60_000);
+    rt.tick().expect("tick");
+    assert_eq!(rt.positions()[0].1, Some(t0 + 32 * SPAN));
+    store.refresh(&results).expect("refresh");
+    let stats = runner::load_stats(&store, runner::STATE_INDEX, &job_id)
+        .expect("stats")
+        .map(|d| runner::JobStats::from_doc(&d))
+        .expect("stats doc");
+    assert_eq!(
+        (stats.processed_record_count, stats.bucket_count),
+        (32 * 6, 32)
+    );
+    assert_eq!((stats.empty_bucket_count, stats.last_error), (0, None));
+    let body = json!({ "size": 100, "query": { "bool": { "filter": [
+        { "term": { "job_id": job_id } }, { "term": { "result_type": "bucket" } },
+        { "term": { "is_interim": false } } ] } }, "sort": [{ "timestamp": "asc" }] });
+    let buckets = store.search(&results, &body).expect("buckets")["hits"]["hits"].clone();
+    let counts: Vec<i64> = buckets
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|h| h["_source"]["event_count"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![6; 32],
+        "every bucket once, with every document"
+    );
+    rt.release_all().expect("release");
+
+    tidewatch::catalog::record(&store, &job, clock.now()).expect("record");
+    let done = tidewatch::catalog::reset_job(&store, &job, clock.now()).expect("reset");
+    assert!(done.results >= 32 && done.state >= 3, "{done:?}");
+    let left = store
+        .search(
+            &results,
+            &json!({ "size": 0, "track_total_hits": true,
+        "query": { "term": { "job_id": job_id } } }),
+        )
+        .expect("search");
+    assert_eq!(left["hits"]["total"]["value"], 0);
+    assert!(runner::load_checkpoint(&store, runner::STATE_INDEX, &job)
+        .expect("get")
+        .is_none());
+    assert!(
+        tidewatch::catalog::load(&store, &job_id)
+            .expect("load")
+            .is_some(),
+        "reset keeps the definition"
+    );
+}

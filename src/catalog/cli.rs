@@ -1,0 +1,122 @@
+//! `tidewatch jobs list|show|put|reset|delete`.
+
+use super::{describe, load, load_all, record, StoredJob};
+use crate::outln;
+use crate::store;
+use crate::time::format_millis;
+use std::path::PathBuf;
+
+/// Arguments of `tidewatch jobs`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    command: JobsCommand,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+enum JobsCommand {
+    /// Lists the jobs recorded in the store, with their versions.
+    List,
+    /// Prints a recorded job's definition (YAML, as written).
+    Show {
+        /// The job.
+        job_id: String,
+    },
+    /// Validates job files and records them in the store (as `run` does).
+    Put {
+        /// Job files or directories.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Deletes a job's results, state and checkpoints, keeping its definition: the next
+    /// `run` analyses from the start.
+    Reset {
+        /// The job.
+        job_id: String,
+    },
+    /// Deletes a job's results, state and checkpoints, and its recorded definition.
+    Delete {
+        /// The job.
+        job_id: String,
+    },
+}
+
+/// Runs a `jobs` command against the store `store_spec` names.
+pub fn run_jobs_command(store_spec: &str, args: &JobsArgs) -> crate::Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    match &args.command {
+        JobsCommand::List => {
+            let store = store::open_read_only(store_spec)?;
+            let jobs = load_all(store.as_ref())?;
+            if jobs.is_empty() {
+                outln!("no jobs recorded in {}", store.describe())?;
+            }
+            for s in jobs {
+                outln!(
+                    "{}  version {}  recorded {}  from {}",
+                    s.job.job_id,
+                    s.version,
+                    format_millis(s.recorded_at),
+                    s.job.source_file.display()
+                )?;
+            }
+        }
+        JobsCommand::Show { job_id } => {
+            let store = store::open_read_only(store_spec)?;
+            let s = recorded(store.as_ref(), job_id)?;
+            outln!(
+                "# {} version {}, recorded {} from {}",
+                s.job.job_id,
+                s.version,
+                format_millis(s.recorded_at),
+                s.job.source_file.display()
+            )?;
+            crate::output::text(&s.definition)?;
+        }
+        JobsCommand::Put { files } => {
+            let jobs = crate::config::load_jobs(files)?;
+            let store = store::open(store_spec)?;
+            for job in &jobs {
+                let (outcome, version) = record(store.as_ref(), job, now)?;
+                let line = describe(&job.job_id, &outcome, version)
+                    .unwrap_or_else(|| format!("{}: unchanged (version {version})", job.job_id));
+                outln!("{line}")?;
+            }
+        }
+        JobsCommand::Reset { job_id } | JobsCommand::Delete { job_id } => {
+            let store = store::open(store_spec)?;
+            let s = recorded(store.as_ref(), job_id)?;
+            let delete = matches!(args.command, JobsCommand::Delete { .. });
+            let done = if delete {
+                super::delete_job(store.as_ref(), &s.job, now)?
+            } else {
+                super::reset_job(store.as_ref(), &s.job, now)?
+            };
+            outln!(
+                "{job_id}: {} {} result and {} state documents{}",
+                if delete { "deleted;" } else { "reset;" },
+                done.results,
+                done.state,
+                if delete {
+                    " and its definition"
+                } else {
+                    "; the next run analyses from the start"
+                }
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The recorded job, or an error naming the jobs that are.
+fn recorded(store: &dyn store::Store, job_id: &str) -> crate::Result<StoredJob> {
+    if let Some(s) = load(store, job_id)? {
+        return Ok(s);
+    }
+    let known: Vec<String> = load_all(store)?.into_iter().map(|s| s.job.job_id).collect();
+    Err(crate::Error::Unavailable(format!(
+        "no job `{job_id}` recorded in {}; recorded jobs: {} (`tidewatch run` or `tidewatch jobs put FILE` records them)",
+        store.describe(),
+        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+    )))
+}
