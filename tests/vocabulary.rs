@@ -223,6 +223,7 @@ fn the_nginx_module_jobs_run_on_the_shared_nginx_log() {
         index: "nginx-logs".into(),
         format: "combined".into(),
         batch_size: 10_000,
+        any_time: false,
         files: vec![root.join("../shared/data/logs/nginx_access_elastic_example.log.gz")],
     };
     let summary = ingest::run(&args, &store).expect("ingest");
