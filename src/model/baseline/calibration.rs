@@ -22,6 +22,8 @@
 //! The result is `q`, the chance per bucket that an episode at least this unusual starts in
 //! this partition. The state is five `f32` ([`CALIBRATION_BYTES`]).
 
+use super::state::{Reader, Writer};
+
 /// Surprise (`-ln p`) above which a bucket counts towards the tail: `p = 0.05`.
 pub(crate) const THRESHOLD: f64 = 3.0;
 /// Prior: clusters it is worth.
@@ -172,35 +174,25 @@ impl TailCalibration {
         }
     }
 
-    /// Appends the state (little-endian).
-    pub fn write(&self, out: &mut Vec<u8>) {
-        for v in [
-            self.buckets,
-            self.clusters,
-            self.sum,
-            self.sum_sq,
-            self.peak,
-        ] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+    /// Appends the state (little-endian, [`CALIBRATION_BYTES`]).
+    pub(super) fn write(&self, out: &mut Writer) {
+        out.f32s([
+            &self.buckets,
+            &self.clusters,
+            &self.sum,
+            &self.sum_sq,
+            &self.peak,
+        ]);
     }
 
     /// Reads a state written by [`TailCalibration::write`].
-    pub fn read(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != CALIBRATION_BYTES {
-            return None;
-        }
-        let f = |i: usize| -> Option<f32> {
-            Some(f32::from_le_bytes(
-                bytes.get(i * 4..i * 4 + 4)?.try_into().ok()?,
-            ))
-        };
+    pub(super) fn read(r: &mut Reader) -> Option<Self> {
         Some(TailCalibration {
-            buckets: f(0)?,
-            clusters: f(1)?,
-            sum: f(2)?,
-            sum_sq: f(3)?,
-            peak: f(4)?,
+            buckets: r.f32()?,
+            clusters: r.f32()?,
+            sum: r.f32()?,
+            sum_sq: r.f32()?,
+            peak: r.f32()?,
         })
     }
 }
@@ -265,10 +257,10 @@ mod tests {
         for s in heavy(2.0, 1000) {
             c.learn(s, 1e-3);
         }
-        let mut out = Vec::new();
+        let mut out = Writer(Vec::new());
         c.write(&mut out);
-        assert_eq!(out.len(), CALIBRATION_BYTES);
-        assert_eq!(TailCalibration::read(&out), Some(c));
-        assert_eq!(TailCalibration::read(&out[1..]), None);
+        assert_eq!(out.0.len(), CALIBRATION_BYTES);
+        assert_eq!(TailCalibration::read(&mut Reader(&out.0)), Some(c));
+        assert_eq!(TailCalibration::read(&mut Reader(&out.0[1..])), None);
     }
 }

@@ -14,7 +14,8 @@
 //! compared on Anscombe's square-root scale, where Poisson noise has unit spread, with that
 //! noise as the floor of the spread.
 
-use super::{ValueKind, MAD_TO_SD};
+use super::state::{Reader, Writer};
+use crate::model::{ValueKind, MAD_TO_SD};
 
 /// Weight of one bucket in the change spread and drift (a few dozen buckets of memory).
 const ALPHA: f64 = 0.02;
@@ -152,28 +153,22 @@ impl GlitchView {
     }
 
     /// Appends the state (little-endian, [`GLITCH_BYTES`]).
-    pub fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.last.to_le_bytes());
-        out.extend_from_slice(&self.before.to_le_bytes());
-        out.extend_from_slice(&self.consecutive.to_le_bytes());
-        out.extend_from_slice(&self.drift.to_le_bytes());
-        out.extend_from_slice(&self.scale.to_le_bytes());
-        out.extend_from_slice(&self.reported.to_le_bytes());
+    pub(super) fn write(&self, out: &mut Writer) {
+        out.f64(self.last);
+        out.f64(self.before);
+        out.u32(self.consecutive);
+        out.f32s([&self.drift, &self.scale, &self.reported]);
     }
 
-    /// Reads a state written by [`GlitchView::write`] from the front of `bytes`.
-    pub fn read(bytes: &[u8]) -> Option<Self> {
-        let b = bytes.get(..GLITCH_BYTES)?;
-        let f64_at = |i: usize| b[i..i + 8].try_into().ok().map(f64::from_le_bytes);
-        let u32_at = |i: usize| b[i..i + 4].try_into().ok().map(u32::from_le_bytes);
-        let f32_at = |i: usize| b[i..i + 4].try_into().ok().map(f32::from_le_bytes);
+    /// Reads a state written by [`GlitchView::write`].
+    pub(super) fn read(r: &mut Reader) -> Option<Self> {
         Some(GlitchView {
-            last: f64_at(0)?,
-            before: f64_at(8)?,
-            consecutive: u32_at(16)?,
-            drift: f32_at(20)?,
-            scale: f32_at(24)?,
-            reported: f32_at(28)?,
+            last: r.f64()?,
+            before: r.f64()?,
+            consecutive: r.u32()?,
+            drift: r.f32()?,
+            scale: r.f32()?,
+            reported: r.f32()?,
         })
     }
 }
@@ -233,9 +228,9 @@ mod tests {
     fn round_trips_through_bytes() {
         let mut view = GlitchView::default();
         feed(&mut view, &(0..50).map(smooth).collect::<Vec<_>>());
-        let mut bytes = Vec::new();
-        view.write(&mut bytes);
-        assert_eq!(bytes.len(), GLITCH_BYTES);
-        assert_eq!(GlitchView::read(&bytes), Some(view));
+        let mut out = Writer(Vec::new());
+        view.write(&mut out);
+        assert_eq!(out.0.len(), GLITCH_BYTES);
+        assert_eq!(GlitchView::read(&mut Reader(&out.0)), Some(view));
     }
 }

@@ -778,8 +778,8 @@ impl Baseline {
         self.seasons.write(&mut out);
         self.shift.write(&mut out);
         self.global.write(&mut out);
-        self.glitch.write(&mut out.0);
-        self.calibration.write(&mut out.0);
+        self.glitch.write(&mut out);
+        self.calibration.write(&mut out);
         debug_assert_eq!(out.0.len(), STATE_BYTES);
         out.0
     }
@@ -804,8 +804,8 @@ impl Baseline {
             seasons: Seasonality::read(&mut r)?,
             shift: ShiftTracker::read(&mut r)?,
             global: GlobalView::read(&mut r)?,
-            glitch: GlitchView::read(r.take(GLITCH_BYTES)?)?,
-            calibration: TailCalibration::read(r.take(CALIBRATION_BYTES)?)?,
+            glitch: GlitchView::read(&mut r)?,
+            calibration: TailCalibration::read(&mut r)?,
         })
     }
 }

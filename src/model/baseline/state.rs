@@ -24,7 +24,7 @@ impl Writer {
 pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    pub(super) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let (head, rest) = (self.0.get(..n)?, self.0.get(n..)?);
         self.0 = rest;
         Some(head)
