@@ -721,7 +721,7 @@ fn a_modest_lasting_drop_alerts_once_on_its_first_buckets_and_is_then_learned() 
     // Each single bucket is about one in a million under the model; this partition is
     // quieter than that (its noise is clipped), so its calibration lets the first buckets
     // alert. The run that follows is the same incident: one alert, then the new level is
-    // learned. (Round 6 dropped the extra report of the whole run's evidence, which raised
+    // learned. (Round 7 dropped the extra report of the whole run's evidence, which raised
     // false alerts on both folds of the labelled data: docs/quality.md.)
     assert!(best_first >= 75.0, "first buckets scored {best_first}");
     assert_eq!(episodes, 1, "alert episodes");
