@@ -22,7 +22,7 @@ pub(super) struct LevelView {
     /// Slow baseline for `mid`.
     pub(super) base: f32,
     /// Robust spread of `mid - base` (mean absolute value).
-    pub(super) dscale: f32,
+    dscale: f32,
 }
 
 /// The level view's verdict on one bucket.
@@ -38,6 +38,14 @@ impl LevelView {
     pub(super) fn jump_to(&mut self, value: f64) {
         self.mid = value;
         self.base = value as f32;
+    }
+
+    /// Both levels at `value`, a new level estimated with standard error `uncertainty`:
+    /// the departure's spread is at least that, so the view does not report the
+    /// estimate's own error as a change.
+    pub(super) fn restart_at(&mut self, value: f64, uncertainty: f64) {
+        self.jump_to(value);
+        self.dscale = self.dscale.max(uncertainty as f32);
     }
 
     /// Moves both levels by `delta` (a seasonal profile switched on or off).

@@ -689,14 +689,10 @@ impl Baseline {
         self.shift
             .level_changed(cfg, self.levels.base, recent, step);
         self.level = recent;
-        self.levels.jump_to(recent);
         // The new level is only as certain as the few buckets it was taken from (an
-        // average of about five: 0.45 spreads), so the level view does not report that
-        // error as a change of its own.
-        self.levels.dscale = self
-            .levels
-            .dscale
-            .max((SHORT_IID_SD * sigma / MAD_TO_SD) as f32);
+        // average of about five: 0.45 spreads).
+        self.levels
+            .restart_at(recent, SHORT_IID_SD * sigma / MAD_TO_SD);
     }
 
     /// Updates the state with a value already scored; `shifted`: a confirmed mean shift.
