@@ -88,10 +88,6 @@ pub enum Reason {
     MultiBucket,
     /// The signal stopped (dropped to zero or went missing).
     SignalLost,
-    /// The previous bucket left a smooth series and came straight back (reported one
-    /// bucket late; `actual` is that bucket's value, `typical` the midpoint of its
-    /// neighbours).
-    Glitch,
 }
 
 impl Reason {
@@ -107,7 +103,6 @@ impl Reason {
             Reason::RampDown => "ramp down",
             Reason::MultiBucket => "multi-bucket anomaly",
             Reason::SignalLost => "signal lost",
-            Reason::Glitch => "glitch in the previous bucket",
         }
     }
 }

@@ -11,7 +11,6 @@
 //! - [`shift`]: runs of large residuals that make a new level (reported once, then
 //!   re-baselined) and returns to the level before (the incident ending).
 //! - [`global`]: while learning, a value beyond everything seen.
-//! - [`glitch`]: one bucket that leaves a smooth series and comes straight back.
 //! - **presence** (here): a run of missing buckets in a series that always reports is a
 //!   lost signal (see [`Baseline::observe_missing`]); a busy series reading zero is a dead
 //!   signal (see [`Baseline::dead_signal`]).
@@ -26,7 +25,6 @@
 mod calibration;
 #[cfg(test)]
 mod demo_like;
-mod glitch;
 mod global;
 mod level;
 mod profile;
@@ -38,7 +36,6 @@ mod state;
 pub(crate) mod tests;
 
 use self::calibration::{anchored, TailCalibration, CALIBRATION_BYTES};
-use self::glitch::{GlitchView, GLITCH_BYTES};
 use self::global::{GlobalInput, GlobalView, GLOBAL_BYTES};
 use self::level::{LevelVerdict, LevelView, LEVEL_BYTES};
 use self::seasonal::{SeasonalStep, Seasonality, SEASONAL_BYTES};
@@ -88,7 +85,6 @@ pub const STATE_BYTES: usize = 8 * 3
     + SEASONAL_BYTES
     + SHIFT_BYTES
     + GLOBAL_BYTES
-    + GLITCH_BYTES
     + CALIBRATION_BYTES;
 
 /// Per-partition time-series model: fixed size, no allocation, deterministic.
@@ -114,7 +110,6 @@ pub struct Baseline {
     seasons: Seasonality,
     shift: ShiftTracker,
     global: GlobalView,
-    glitch: GlitchView,
     /// What this partition's history says a surprise is worth (see [`TailCalibration`]).
     calibration: TailCalibration,
 }
@@ -242,7 +237,6 @@ impl Baseline {
             seasons: Seasonality::default(),
             shift: ShiftTracker::default(),
             global: GlobalView::default(),
-            glitch: GlitchView::default(),
             calibration: TailCalibration::default(),
         }
     }
@@ -349,7 +343,6 @@ impl Baseline {
         }
         self.last_time = self.last_time.max(time);
         self.missing = self.missing.saturating_add(1);
-        self.glitch.gap();
         let absent = (1.0 - self.presence as f64).max(1e-3);
         self.presence -=
             (decay(cfg.bucket_span_ms, cfg.half_life_ms).max(0.002) * self.presence as f64) as f32;
@@ -422,7 +415,6 @@ impl Baseline {
         let regular = self.clone().calibrated(cfg, time, value);
         self.dead += 1;
         self.last_time = self.last_time.max(time);
-        self.glitch.gap();
         // A first zero after n live buckets is about a one-in-n event; each further zero in
         // a row is another.
         let ln_q = f64::from(self.dead) * -(f64::from(self.n.min(1_000_000)) + 1.0).ln();
@@ -461,10 +453,7 @@ impl Baseline {
             floor_for(cfg.kind, typical - width),
             typical + width,
         );
-        let adjacent = self.n > 0 && time - self.last_time == cfg.bucket_span_ms;
-        let (obs, level_fired) =
-            self.explain(cfg, value, season, conf, adjacent, bounds, &verdict, &level);
-        self.glitch.set_reported(obs.probability.ln());
+        let (obs, level_fired) = self.explain(cfg, value, season, bounds, &verdict, &level);
         if point.returned {
             let left = self.levels.base;
             let prior = self.shift.returned(cfg, point.decisive, left);
@@ -614,28 +603,18 @@ impl Baseline {
         (ln_level, reason, impact)
     }
 
-    /// The glitch view's look at the previous bucket, then the observation to report:
-    /// the glitch when it is news, else the verdict against the level it departs from.
-    /// Also returns whether the level view fired decisively (the model re-baselines).
-    #[allow(clippy::too_many_arguments)]
+    /// The observation to report: the verdict, against the level it departs from. Also
+    /// returns whether the level view fired decisively (the model re-baselines).
     #[inline]
     fn explain(
-        &mut self,
+        &self,
         cfg: &ModelConfig,
         value: f64,
         season: f64,
-        conf: f64,
-        adjacent: bool,
         (typical, lower, upper): (f64, f64, f64),
         v: &Verdict,
         level: &LevelVerdict,
     ) -> (Observation, bool) {
-        let glitch = self.glitch.judge(cfg.kind, adjacent, value);
-        // Two views looked: the glitch view pays for the second look (Bonferroni, ×2).
-        let ln_glitch = ((tail_ln(sided(cfg.tail, glitch.signed_z())) + std::f64::consts::LN_2)
-            * conf)
-            .min(0.0);
-        self.glitch.learn(cfg.kind, adjacent, value);
         let reason = if v.ln_p > LN_NOTABLE {
             Reason::Normal
         } else {
@@ -655,28 +634,14 @@ impl Baseline {
         } else {
             (typical, lower, upper)
         };
-        let news = ln_glitch < v.ln_p && ln_glitch < LN_NOTABLE;
-        let obs = if news && ln_glitch < self.glitch.reported() {
-            // Reported on this bucket, about the previous one (see `glitch`).
-            Observation {
-                probability: ln_glitch.exp().max(1e-300),
-                actual: glitch.value,
-                typical: glitch.typical,
-                lower: glitch.typical - (typical - lower),
-                upper: glitch.typical + (upper - typical),
-                reason: Reason::Glitch,
-                multi_bucket_impact: -5.0,
-            }
-        } else {
-            Observation {
-                probability: v.ln_p.exp().max(1e-300),
-                actual: value,
-                typical,
-                lower,
-                upper,
-                reason,
-                multi_bucket_impact: v.impact,
-            }
+        let obs = Observation {
+            probability: v.ln_p.exp().max(1e-300),
+            actual: value,
+            typical,
+            lower,
+            upper,
+            reason,
+            multi_bucket_impact: v.impact,
         };
         (obs, level_fired)
     }
@@ -774,7 +739,6 @@ impl Baseline {
         self.seasons.write(&mut out);
         self.shift.write(&mut out);
         self.global.write(&mut out);
-        self.glitch.write(&mut out);
         self.calibration.write(&mut out);
         debug_assert_eq!(out.0.len(), STATE_BYTES);
         out.0
@@ -800,7 +764,6 @@ impl Baseline {
             seasons: Seasonality::read(&mut r)?,
             shift: ShiftTracker::read(&mut r)?,
             global: GlobalView::read(&mut r)?,
-            glitch: GlitchView::read(&mut r)?,
             calibration: TailCalibration::read(&mut r)?,
         })
     }
