@@ -417,7 +417,8 @@ async function showSimilar(sel, recs) {
   try {
     const out = await api(`/api/similar?${q}`);
     note.textContent = `Closest shapes over ${fmtTime(out.from)} – ${fmtTime(out.to).slice(11)} among ${out.series} series ` +
-      `(z-normalised distance: 0 same shape, 1.41 unrelated). Dashed grey: ${sel.label}.` +
+      `(z-normalised distance: 0 same shape, 1.41 unrelated), among those their own model scored 50 or more. Dashed grey: ${sel.label}.` +
+      (out.matches.length ? "" : " No other series moved unusually like this one.") +
       (out.skipped.length ? ` Not compared: ${out.skipped.join("; ")}.` : "");
     grid.append(multiple(out, { job_id: out.job_id, partition: out.partition, values: out.values, max_record_score: out.max_record_score }, true));
     for (const m of out.matches) grid.append(multiple(out, m, false));

@@ -1,7 +1,8 @@
 //! `GET /api/similar`: [`crate::similar`] over HTTP, for the web UI's "moved together" panel.
 //! Parameters mirror `tidewatch similar`: `job`, `partition` (`field=value`), `at` (RFC 3339
 //! or epoch milliseconds), `window` (`6h`), `top`, `jobs_only` (comma-separated), `max_lag`,
-//! `values` (`actual` or `deviation`). Unknown parameters are refused by name.
+//! `values` (`actual` or `deviation`), `min_score` (0 to 100, default 50; 0 ranks every
+//! shape). Unknown parameters are refused by name.
 
 use super::results::parse_time;
 use super::{AppError, AppState};
@@ -20,6 +21,7 @@ const KNOWN: &[&str] = &[
     "jobs_only",
     "max_lag",
     "values",
+    "min_score",
 ];
 
 /// Largest `top`.
@@ -55,6 +57,20 @@ fn number(
             _ => Err(AppError::bad_param(
                 name,
                 format!("`{t}` is not an integer in 1..={max}"),
+            )),
+        },
+    }
+}
+
+/// `min_score`: a score from 0 to 100, [`similar::MIN_SCORE`] when absent.
+fn min_score(q: &HashMap<String, String>) -> Result<f64, AppError> {
+    match q.get("min_score") {
+        None => Ok(similar::MIN_SCORE),
+        Some(t) => match t.trim().parse::<f64>() {
+            Ok(s) if (0.0..=100.0).contains(&s) => Ok(s),
+            _ => Err(AppError::bad_param(
+                "min_score",
+                format!("`{t}` is not a score from 0 to 100"),
             )),
         },
     }
@@ -106,6 +122,7 @@ fn request(q: &HashMap<String, String>) -> Result<SimilarRequest, AppError> {
         }),
         max_lag: number(q, "max_lag", 2, 16)?,
         values,
+        min_score: min_score(q)?,
     })
 }
 
@@ -151,8 +168,9 @@ mod tests {
     const SPAN: i64 = 900_000;
     const T0: i64 = 1_715_000_400_000;
 
-    /// Country traffic over a day: BR and AR share a spike at bucket 50, the rest follow a
-    /// daily wave; `web` has model plot, `quiet` has none.
+    /// Country traffic over a day: BR and AR share a spike at bucket 50 (records scored 95),
+    /// the rest follow a daily wave (US with a minor record of 30); `web` has model plot,
+    /// `quiet` has none.
     fn fixture(dir: &std::path::Path) -> AppState {
         let yaml = |id: &str, plot: bool| {
             format!(
@@ -195,6 +213,19 @@ mod tests {
                     source,
                 });
             }
+            let score = match *country {
+                "BR" | "AR" => 95.0,
+                "US" => 30.0,
+                _ => continue,
+            };
+            docs.push(BulkDoc {
+                id: Some(format!("web_record_{country}")),
+                source: json!({
+                    "job_id": "web", "result_type": "record", "timestamp": T0 + 50 * SPAN,
+                    "detector_index": 0, "partition_field_name": "country",
+                    "partition_field_value": country, "record_score": score,
+                }),
+            });
         }
         let index = crate::config::DEFAULT_RESULTS_INDEX;
         store.bulk(index, docs).unwrap();
@@ -228,8 +259,23 @@ mod tests {
         assert_eq!(v["matches"][0]["partition"], "country=AR", "{v}");
         assert_eq!(v["matches"][0]["lag_buckets"], 0);
         assert!(v["matches"][0]["distance"].as_f64().unwrap() < 0.2, "{v}");
-        assert_eq!(v["matches"].as_array().unwrap().len(), 3);
+        // The waves moved too, but their models saw nothing major: left out by default.
+        assert_eq!(v["matches"].as_array().unwrap().len(), 1, "{v}");
+        assert_eq!(v["left_out"], 3, "{v}");
         assert_eq!(v["values"].as_array().unwrap().len(), 24);
+        let (_, all) = get(
+            state.clone(),
+            &format!("/api/similar?job=web&partition=country=BR&at={at}&top=3&min_score=0"),
+        )
+        .await;
+        assert_eq!(all["matches"].as_array().unwrap().len(), 3, "{all}");
+        assert_eq!(all["left_out"], 0, "{all}");
+        let (status, bad) = get(
+            state.clone(),
+            &format!("/api/similar?job=web&partition=country=BR&at={at}&min_score=101"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(
             v["skipped"],
             json!(["quiet: model_plot_config is not enabled"])

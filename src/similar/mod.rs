@@ -25,7 +25,10 @@ mod shape;
 mod source;
 
 pub use fingerprint::{Candidate, ShapeIndex, BLOCK};
-pub use search::{search, SimilarMatch, SimilarOutcome, SimilarRequest, CANDIDATES, SEGMENT};
+pub use search::{
+    search, SimilarMatch, SimilarOutcome, SimilarRequest, CANDIDATES, MAX_DISTANCE, MIN_SCORE,
+    SEGMENT,
+};
 pub use shape::{compare, dtw, znorm, Exact, UNRELATED};
 pub use source::{SeriesKey, Values};
 
@@ -119,6 +122,11 @@ pub struct SimilarArgs {
     /// rhythm taken out).
     #[arg(long, value_enum, default_value = "actual")]
     pub values: Values,
+    /// Only series whose own model scored a record at least this high in the window, and
+    /// that moved like the query (correlation 0.5 or more at the best lag); 0 ranks every
+    /// shape, scored or not (Oculus's plain shape search).
+    #[arg(long, default_value_t = MIN_SCORE)]
+    pub min_score: f64,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -165,6 +173,12 @@ pub fn request_from_args(
     if args.top == 0 {
         return Err(bad("--top", "must be at least 1".into()));
     }
+    if !(0.0..=100.0).contains(&args.min_score) {
+        return Err(bad(
+            "--min-score",
+            format!("{} is not a score from 0 to 100", args.min_score),
+        ));
+    }
     if args.max_lag > 16 {
         return Err(bad(
             "--max-lag",
@@ -184,6 +198,7 @@ pub fn request_from_args(
         jobs_only: args.jobs_only.clone(),
         max_lag: args.max_lag,
         values: args.values,
+        min_score: args.min_score,
     })
 }
 
@@ -226,6 +241,12 @@ pub fn table(out: &SimilarOutcome) -> String {
     );
     for note in &out.skipped {
         s.push_str(&format!("skipped {note}\n"));
+    }
+    if out.left_out > 0 {
+        s.push_str(&format!(
+            "left out {} shapes that their own model found ordinary in the window or that moved unlike this one (--min-score 0 ranks them all)\n",
+            out.left_out
+        ));
     }
     let num = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
     let rows: Vec<[String; 8]> = out

@@ -21,6 +21,13 @@ pub const CANDIDATES: usize = 300;
 const DTW_ON: usize = 50;
 /// The Sakoe-Chiba band of the DTW distance, in buckets.
 const DTW_BAND: usize = 2;
+/// By default a match must have a record at least this high in the window ("major"): a
+/// shape that rose with the query while its own model saw nothing unusual (a country's
+/// evening rise during a burst) is ordinary movement, not part of the incident.
+pub const MIN_SCORE: f64 = 50.0;
+/// A record-scored match must still move *like* the query: at most this distance
+/// (z-normalised windows with correlation 0.5 at the best lag).
+pub const MAX_DISTANCE: f64 = 1.0;
 
 /// What to look for.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +48,9 @@ pub struct SimilarRequest {
     pub max_lag: usize,
     /// Which value of each bucket makes the shape.
     pub values: Values,
+    /// Only matches whose highest record score in the window reaches this, and whose
+    /// distance is at most [`MAX_DISTANCE`]; 0 ranks every shape, scored or not.
+    pub min_score: f64,
 }
 
 /// One series that moved like the query.
@@ -93,6 +103,9 @@ pub struct SimilarOutcome {
     pub series: usize,
     /// Series that reached the exact stage.
     pub candidates: usize,
+    /// Close shapes left out because their model saw nothing unusual in the window (below
+    /// `min_score`) or they moved unlike the query (beyond [`MAX_DISTANCE`]).
+    pub left_out: usize,
     /// Jobs left out, and why.
     pub skipped: Vec<String>,
     /// The best matches, closest first.
@@ -162,6 +175,14 @@ pub fn search(
         })
         .collect();
     exact.sort_by(|a, b| a.1.distance.total_cmp(&b.1.distance).then(a.0.cmp(&b.0)));
+    let compared = exact.len();
+    if req.min_score > 0.0 {
+        exact.retain(|(id, e)| {
+            let score = g.scores.get(&g.keys[*id]).copied().unwrap_or(0.0);
+            score >= req.min_score && e.distance <= MAX_DISTANCE
+        });
+    }
+    let left_out = compared - exact.len();
     let matches = describe(&g, &exact, &q_values, lag, span, req.top);
     Ok(SimilarOutcome {
         job_id: job.job_id.clone(),
@@ -174,6 +195,7 @@ pub fn search(
         values: q_values,
         series: g.keys.len() - 1,
         candidates: cands.len(),
+        left_out,
         skipped: g.skipped,
         matches,
     })

@@ -457,7 +457,7 @@ fn demo_jobs_give_the_same_result_documents_as_the_embedded_store() {
 }
 
 /// Issue 20 on the engine's results: the 503 burst moved with Brazil's traffic (top 3), not
-/// with the US's, and the ranking is the embedded store's.
+/// with the US's or Spain's, and the ranking is the embedded store's.
 fn similar_shapes_on_the_engine(store: &ElasticStore, results: &str, demo: &Demo) {
     let burst = demo
         .log
@@ -474,6 +474,7 @@ fn similar_shapes_on_the_engine(store: &ElasticStore, results: &str, demo: &Demo
         jobs_only: None,
         max_lag: 2,
         values: tidewatch::similar::Values::Actual,
+        min_score: tidewatch::similar::MIN_SCORE,
     };
     let ranked = |s: &dyn Store, index: &str| -> Vec<String> {
         let out = tidewatch::similar::search(s, demo.jobs, &|_| index.to_string(), &req)
@@ -486,8 +487,8 @@ fn similar_shapes_on_the_engine(store: &ElasticStore, results: &str, demo: &Demo
     };
     let got = ranked(store, results);
     let top3 = |r: &[String]| {
-        r[..3]
-            .iter()
+        r.iter()
+            .take(3)
             .map(|l| l.rsplit_once(' ').map_or(l.clone(), |x| x.0.to_string()))
             .collect::<Vec<_>>()
     };
@@ -496,10 +497,11 @@ fn similar_shapes_on_the_engine(store: &ElasticStore, results: &str, demo: &Demo
         top.contains(&"country_traffic source.geo.country_iso_code=BR".to_string()),
         "{got:?}"
     );
-    assert!(
-        !top.contains(&"country_traffic source.geo.country_iso_code=US".to_string()),
-        "{got:?}"
-    );
+    // Countries with no incident in the window (Spain's evening rise once ranked third).
+    for quiet in ["US", "ES"] {
+        let quiet = format!("country_traffic source.geo.country_iso_code={quiet}");
+        assert!(!top.contains(&quiet), "{quiet} in the top 3: {got:?}");
+    }
     assert_eq!(
         got,
         ranked(&demo.embedded, &demo.jobs[0].results_index),
