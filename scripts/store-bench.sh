@@ -10,11 +10,15 @@
 #   ingest    `tidewatch ingest --index nginx-logs` of that file: wall time, peak RSS
 #   lookback  `tidewatch run --once --jobs jobs` over the example jobs: wall time, peak RSS
 #   disk      bytes of the store directory after ingest (before the jobs write results), per line
-# and prints one table row per size. Needs a release build (`cargo build --release`).
+#   results   the first 12 hex digits of a SHA-256 of every bucket, record and influencer
+#             (`tidewatch results --format ndjson --include-interim`): equal between two
+#             builds when their results are identical
+# and prints one table row per size. Needs a release build (`cargo build --release`);
+# TIDEWATCH_BIN=path measures another build (e.g. main's, for a before/after in one run).
 # Work files go to $TIDEWATCH_BENCH_DIR (default: a temporary directory, removed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin="$PWD/target/release/tidewatch"
+bin="${TIDEWATCH_BIN:-$PWD/target/release/tidewatch}"
 jobs="$PWD/jobs"
 # The demo generator's log_format (src/demo/generate.rs, DEMO_LOG_FORMAT).
 format='$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time "$geoip_country_code"'
@@ -42,8 +46,9 @@ measure() {
   cat "$work/time.txt"
 }
 
-printf '%-6s %10s %8s %10s %7s %9s %10s %7s %9s %10s %9s\n' \
-  copies lines zcat_s ingest_s x_zcat ingest_MB lookback_s x_zcat lookbk_MB disk_MB bytes/line
+printf '%-6s %10s %8s %10s %7s %9s %10s %7s %9s %10s %9s  %s\n' \
+  copies lines zcat_s ingest_s x_zcat ingest_MB lookback_s x_zcat lookbk_MB disk_MB bytes/line \
+  results
 for n in "${copies[@]}"; do
   log="$work/demo-x$n.log.gz"
   if [[ ! -s "$log" ]]; then
@@ -68,10 +73,14 @@ for n in "${copies[@]}"; do
   read -r ingest_s ingest_kb < <(measure "$bin" --store "embedded:$store" ingest --index nginx-logs --format "$format" "$log")
   disk=$(du -sb "$store" | cut -f1)
   read -r run_s run_kb < <(measure "$bin" --store "embedded:$store" run --once --jobs "$jobs")
+  digest=$(for t in bucket record influencer; do
+    "$bin" --store "embedded:$store" results --jobs "$jobs" --type "$t" --format ndjson \
+      --include-interim --limit 100000000
+  done | sha256sum | cut -c1-12)
   awk -v n="$n" -v l="$lines" -v z="$zcat_s" -v i="$ingest_s" -v ik="$ingest_kb" \
-      -v r="$run_s" -v rk="$run_kb" -v d="$disk" 'BEGIN {
-    printf "%-6s %10d %8.2f %10.2f %7.1f %9.0f %10.2f %7.1f %9.0f %10.1f %9.0f\n",
-      "x" n, l, z, i, i / z, ik / 1024, r, r / z, rk / 1024, d / 1e6, d / l
+      -v r="$run_s" -v rk="$run_kb" -v d="$disk" -v h="$digest" 'BEGIN {
+    printf "%-6s %10d %8.2f %10.2f %7.1f %9.0f %10.2f %7.1f %9.0f %10.1f %9.0f  %s\n",
+      "x" n, l, z, i, i / z, ik / 1024, r, r / z, rk / 1024, d / 1e6, d / l, h
   }'
   rm -rf "$store"
 done
