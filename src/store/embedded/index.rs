@@ -149,18 +149,24 @@ impl Interner {
     }
 }
 
-/// The values of one document for one field.
-#[derive(Debug, Clone)]
+/// The values of one document for one field. 16 bytes, like one [`Val`] (the enum tag
+/// lives in `Val`'s unused tag values): a column holds one per document of its index.
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Cell {
     Missing,
     One(Val),
-    Many(Box<[Val]>),
+    /// Several values (an array), by position in [`Column::many`].
+    Many(u32),
 }
+
+const _: () = assert!(std::mem::size_of::<Cell>() == 16);
 
 /// All values of one field path, by document slot.
 #[derive(Default)]
 pub(crate) struct Column {
     cells: Vec<Cell>,
+    /// The values of documents with several (rare in logs: most fields hold one value).
+    many: Vec<Box<[Val]>>,
     /// Some value was a non-integral JSON number (a `double` field rather than a `long`).
     pub(crate) has_float: bool,
 }
@@ -170,7 +176,7 @@ impl Column {
     pub(crate) fn values(&self, doc: u32) -> &[Val] {
         match self.cells.get(doc as usize) {
             Some(Cell::One(v)) => std::slice::from_ref(v),
-            Some(Cell::Many(vs)) => vs,
+            Some(Cell::Many(i)) => self.many.get(*i as usize).map_or(&[], |vs| &vs[..]),
             _ => &[],
         }
     }
@@ -182,7 +188,14 @@ impl Column {
         self.cells[doc] = match leaves {
             [] => Cell::Missing,
             [(_, v)] => Cell::One(*v),
-            many => Cell::Many(many.iter().map(|(_, v)| *v).collect()),
+            many => match u32::try_from(self.many.len()) {
+                Ok(i) => {
+                    self.many.push(many.iter().map(|(_, v)| *v).collect());
+                    Cell::Many(i)
+                }
+                // Over 4 billion multi-valued cells: keep the first value.
+                Err(_) => Cell::One(many[0].1),
+            },
         };
     }
 }
