@@ -89,6 +89,8 @@ enum Command {
     Serve(tidewatch::api::ServeArgs),
     /// Ranks every partition of every job by how closely it moved like one partition.
     Similar(tidewatch::similar::SimilarArgs),
+    /// Maintenance of the store: `store prune --index NAME --older-than 30d`.
+    Store(store::StoreArgs),
     /// Shows where each job stands: buckets, documents, partitions, memory, delayed data.
     Status {
         /// Only this job.
@@ -263,6 +265,22 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Results(args) => print_results(&cli.store, args),
+        Command::Store(args) => match args.command {
+            store::StoreCommand::Prune(p) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                let summary = store::prune(&cli.store, &p, now)?;
+                outln!(
+                    "{}: deleted {} documents with {} before {}",
+                    p.index,
+                    summary.deleted,
+                    p.time_field,
+                    time::format_millis(summary.cutoff_ms)
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
         Command::Forecast(args) => {
             let store = store::open(&cli.store)?;
             let outcome = tidewatch::forecast::run(&args, store.as_ref())?;

@@ -1,6 +1,7 @@
 //! Restart-exact checkpoints: a lookback over the demo data killed with SIGKILL at 20
 //! moments (and stopped with SIGTERM at several), restarted each time, ends with result
-//! documents identical, id for id and byte for byte, to an uninterrupted run's.
+//! documents identical, id for id and byte for byte, to an uninterrupted run's. An ingest
+//! killed part-way and run again stores every line exactly once.
 
 mod common;
 
@@ -99,24 +100,79 @@ fn assert_same(expected: &BTreeMap<String, Value>, actual: &BTreeMap<String, Val
     }
 }
 
-#[test]
-fn interrupted_runs_resume_to_identical_results() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log_path = dir.path().join("demo.log");
+/// The demo log at a lighter traffic level (the restart tests run it many times).
+fn light_demo_log(dir: &Path) -> (PathBuf, &'static str) {
+    let log_path = dir.join("demo.log");
     let mut file = std::io::BufWriter::new(std::fs::File::create(&log_path).expect("create log"));
-    // A lighter traffic level than the demo's keeps 25 restarts quick; the jobs, the 14 days
-    // and the incidents are the demo's.
     let cfg = DemoConfig {
         visitor_requests_per_day: 6_000.0,
         ..DemoConfig::default()
     };
     let log = generate(&cfg, &mut file).expect("generate");
     drop(file);
+    (log_path, log.format)
+}
+
+/// `tidewatch ingest` killed with SIGKILL at several moments, then run again to the end:
+/// each time the store opens consistently (no id twice, never more documents than the
+/// log has), and at the end it holds exactly the documents of an uninterrupted ingest
+/// (ids come from the lines, so the rerun overwrites what the killed one stored).
+#[test]
+fn an_ingest_killed_part_way_and_run_again_stores_every_line_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log_path, format) = light_demo_log(dir.path());
+    let started = Instant::now();
+    let reference = prepare(dir.path(), "reference", &log_path, format);
+    let full = started.elapsed().as_millis() as u64;
+    let expected = common::all_documents(
+        &EmbeddedStore::open(&reference).expect("open"),
+        "nginx-logs",
+    );
+    let killed = dir.path().join("killed");
+    let args = [
+        "ingest",
+        "--index",
+        "nginx-logs",
+        "--format",
+        format,
+        log_path.to_str().expect("utf-8"),
+    ];
+    let mut moments = Moments(17);
+    for _ in 0..5 {
+        let mut child = tidewatch(&killed, &args)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ingest");
+        std::thread::sleep(Duration::from_millis(50 + moments.next_ms(full)));
+        let _ = child.kill();
+        let _ = child.wait();
+        let store = EmbeddedStore::open(&killed).expect("reopen after SIGKILL");
+        let now = common::all_documents(&store, "nginx-logs");
+        assert!(now.len() <= expected.len(), "more documents than lines");
+        for (id, doc) in &now {
+            assert_eq!(Some(doc), expected.get(id), "document {id} after SIGKILL");
+        }
+    }
+    run_to_end(&killed, &args);
+    let store = EmbeddedStore::open(&killed).expect("open");
+    assert_same(
+        &expected,
+        &common::all_documents(&store, "nginx-logs"),
+        "after SIGKILLs",
+    );
+}
+
+#[test]
+fn interrupted_runs_resume_to_identical_results() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A lighter traffic level than the demo's keeps 25 restarts quick; the jobs, the 14 days
+    // and the incidents are the demo's.
+    let (log_path, format) = light_demo_log(dir.path());
     let jobs = jobs_dir();
     let jobs = jobs.to_str().expect("utf-8");
 
     // The reference: one uninterrupted lookback, timed to place the interruptions.
-    let reference = prepare(dir.path(), "reference", &log_path, log.format);
+    let reference = prepare(dir.path(), "reference", &log_path, format);
     let started = Instant::now();
     run_to_end(&reference, &["run", "--once", "--jobs", jobs]);
     let full = started.elapsed().as_millis() as u64;
@@ -128,7 +184,7 @@ fn interrupted_runs_resume_to_identical_results() {
     );
 
     // SIGKILL at 20 moments, each restart resuming from the last checkpoint.
-    let killed = prepare(dir.path(), "killed", &log_path, log.format);
+    let killed = prepare(dir.path(), "killed", &log_path, format);
     let mut moments = Moments(7);
     let mut kills = 0;
     while kills < 20 {
@@ -152,7 +208,7 @@ fn interrupted_runs_resume_to_identical_results() {
     assert_same(&expected, &results_of(&killed), "after SIGKILLs");
 
     // SIGTERM: a graceful stop after the current chunk, then the same resume.
-    let termed = prepare(dir.path(), "termed", &log_path, log.format);
+    let termed = prepare(dir.path(), "termed", &log_path, format);
     for _ in 0..5 {
         let mut child = spawn_run(&termed);
         std::thread::sleep(Duration::from_millis(300 + moments.next_ms(full / 4)));

@@ -14,6 +14,7 @@
 
 mod elastic;
 mod embedded;
+mod prune;
 
 use serde_json::Value;
 
@@ -22,6 +23,7 @@ pub use elastic::{
     TemplateOutcome, TEMPLATES,
 };
 pub use embedded::EmbeddedStore;
+pub use prune::{prune, PruneArgs, PruneSummary, StoreArgs, StoreCommand};
 
 /// Errors from a store backend.
 #[derive(Debug, thiserror::Error)]

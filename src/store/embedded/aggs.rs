@@ -2,9 +2,10 @@
 //! documents. Bucket aggregations split the list and evaluate their sub-aggregations on each
 //! part; metric aggregations read column values.
 
+use super::dsl;
+use super::hits::{self, SortKey, SourceFilter};
 use super::index::{FastMap, FastSet, Val};
 use super::query::{self, bad, Ctx, DocRef, Field};
-use super::search::{self, SortKey, SourceFilter};
 use crate::store::StoreError;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
@@ -594,7 +595,7 @@ fn parse_kind<'a>(
             Kind::Composite { sources, size: get_u64(s, "size", 10, &what)? as usize, after }
         }
         "filter" => {
-            let q = query::parse(ctx, v)?;
+            let q = dsl::parse(ctx, v)?;
             Kind::Filter(query::eval(ctx, &q))
         }
         "filters" => {
@@ -604,14 +605,14 @@ fn parse_kind<'a>(
             let keyed = match fs {
                 Value::Object(m) => {
                     for (k, q) in m {
-                        let q = query::parse(ctx, q)?;
+                        let q = dsl::parse(ctx, q)?;
                         filters.push((k.clone(), query::eval(ctx, &q)));
                     }
                     true
                 }
                 Value::Array(a) => {
                     for (i, q) in a.iter().enumerate() {
-                        let q = query::parse(ctx, q)?;
+                        let q = dsl::parse(ctx, q)?;
                         filters.push((i.to_string(), query::eval(ctx, &q)));
                     }
                     false
@@ -660,8 +661,8 @@ fn parse_kind<'a>(
             Kind::TopHits {
                 size: get_u64(s, "size", 3, &what)? as usize,
                 from: get_u64(s, "from", 0, &what)? as usize,
-                sort: search::parse_sort(ctx, s.get("sort"))?,
-                source: search::parse_source(s.get("_source"))?,
+                sort: hits::parse_sort(ctx, s.get("sort"))?,
+                source: hits::parse_source(s.get("_source"))?,
             }
         }
         "max_bucket" | "min_bucket" | "avg_bucket" | "sum_bucket" => {
@@ -986,13 +987,13 @@ fn eval_one(ctx: &Ctx, a: &Agg, docs: &[DocRef]) -> Value {
             sort,
             source,
         } => {
-            let rows = search::sort_docs(ctx, sort, docs.to_vec(), from + size);
-            let hits: Vec<Value> = rows
+            let rows = hits::sort_docs(ctx, sort, docs.to_vec(), from + size);
+            let hits: Result<Vec<Value>, StoreError> = rows
                 .iter()
                 .skip(*from)
                 .take(*size)
                 .map(|(d, v)| {
-                    search::render_hit(
+                    hits::render_hit(
                         ctx,
                         *d,
                         source,
@@ -1000,6 +1001,10 @@ fn eval_one(ctx: &Ctx, a: &Agg, docs: &[DocRef]) -> Value {
                     )
                 })
                 .collect();
+            let hits = hits.unwrap_or_else(|e| {
+                ctx.failure.borrow_mut().get_or_insert(e);
+                Vec::new()
+            });
             json!({"hits": {"total": {"value": docs.len(), "relation": "eq"}, "max_score": Value::Null, "hits": hits}})
         }
         Kind::Pipeline(..) => Value::Null,

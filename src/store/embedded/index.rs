@@ -13,14 +13,19 @@
 //! the middle of a file is skipped with a warning. Neither poisons the index.
 //!
 //! In memory each document is parsed once into columns (dotted field path -> typed values per
-//! document), so a search scans flat vectors instead of walking JSON trees.
+//! document), so a search scans flat vectors instead of walking JSON trees. Sources stay on
+//! disk: a document keeps where its source text lies in its segment file, and hits read it
+//! from there (segments are append-only, so a recorded position stays valid; a compacted
+//! segment is read through the handle opened before its removal). Segments are read through
+//! a bounded buffer on load, never whole.
 
 use super::super::{BulkDoc, StoreError};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// A typed value of a field in one document.
@@ -144,18 +149,24 @@ impl Interner {
     }
 }
 
-/// The values of one document for one field.
-#[derive(Debug, Clone)]
+/// The values of one document for one field. 16 bytes, like one [`Val`] (the enum tag
+/// lives in `Val`'s unused tag values): a column holds one per document of its index.
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Cell {
     Missing,
     One(Val),
-    Many(Box<[Val]>),
+    /// Several values (an array), by position in [`Column::many`].
+    Many(u32),
 }
+
+const _: () = assert!(std::mem::size_of::<Cell>() == 16);
 
 /// All values of one field path, by document slot.
 #[derive(Default)]
 pub(crate) struct Column {
     cells: Vec<Cell>,
+    /// The values of documents with several (rare in logs: most fields hold one value).
+    many: Vec<Box<[Val]>>,
     /// Some value was a non-integral JSON number (a `double` field rather than a `long`).
     pub(crate) has_float: bool,
 }
@@ -165,7 +176,7 @@ impl Column {
     pub(crate) fn values(&self, doc: u32) -> &[Val] {
         match self.cells.get(doc as usize) {
             Some(Cell::One(v)) => std::slice::from_ref(v),
-            Some(Cell::Many(vs)) => vs,
+            Some(Cell::Many(i)) => self.many.get(*i as usize).map_or(&[], |vs| &vs[..]),
             _ => &[],
         }
     }
@@ -177,7 +188,14 @@ impl Column {
         self.cells[doc] = match leaves {
             [] => Cell::Missing,
             [(_, v)] => Cell::One(*v),
-            many => Cell::Many(many.iter().map(|(_, v)| *v).collect()),
+            many => match u32::try_from(self.many.len()) {
+                Ok(i) => {
+                    self.many.push(many.iter().map(|(_, v)| *v).collect());
+                    Cell::Many(i)
+                }
+                // Over 4 billion multi-valued cells: keep the first value.
+                Err(_) => Cell::One(many[0].1),
+            },
         };
     }
 }
@@ -193,7 +211,7 @@ pub(crate) struct TextRef {
     len: u32,
 }
 
-/// Document ids and sources kept in large blocks rather than one heap allocation each: half
+/// Document ids kept in large blocks rather than one heap allocation each: half
 /// a million small long-lived allocations interleaved with each bulk request's short-lived
 /// JSON trees fragment the C allocator's heap until every `malloc` takes its slow path (the
 /// cause of most of the ingest time before this arena).
@@ -236,11 +254,20 @@ impl TextArena {
     }
 }
 
-/// One stored document version: its id and source (compact JSON) in the index's arena.
+/// Where a document's source text (compact JSON) lies in a segment file.
+#[derive(Debug, Clone, Copy)]
+struct SourceRef {
+    /// Position of the segment in [`IndexState::segments`].
+    seg: u32,
+    len: u32,
+    offset: u64,
+}
+
+/// One stored document version: its id in the index's arena, its source on disk.
 pub(crate) struct DocEntry {
     id: TextRef,
     pub(crate) seq_no: u64,
-    source: TextRef,
+    source: SourceRef,
 }
 
 /// Slots of live ids, keyed by a 64-bit hash of the id (no copy of the id per document);
@@ -294,8 +321,10 @@ pub(crate) struct IndexState {
     pub(crate) version: u64,
     dir: PathBuf,
     pub(crate) docs: Vec<DocEntry>,
-    /// Ids and sources of `docs`.
+    /// Ids of `docs`.
     text: TextArena,
+    /// A read handle of each segment (by position in `segments`) once it exists on disk.
+    readers: Vec<Option<File>>,
     /// Whether each slot holds the current version of a document.
     pub(crate) live: Vec<bool>,
     pub(crate) live_count: usize,
@@ -690,6 +719,7 @@ impl IndexState {
             dir,
             docs: Vec::new(),
             text: TextArena::default(),
+            readers: Vec::new(),
             live: Vec::new(),
             live_count: 0,
             ids: IdIndex::default(),
@@ -762,20 +792,22 @@ impl IndexState {
                 )));
             }
             let path = st.dir.join(seg);
-            let mut bytes = Vec::new();
-            match File::open(&path) {
-                Ok(mut f) => f.read_to_end(&mut bytes).map_err(|e| io_err(&path, e))?,
+            let file = match File::open(&path) {
+                Ok(f) => f,
                 // A segment listed but never written (crash right after the manifest).
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     missing = true;
-                    0
+                    st.readers.push(None);
+                    continue;
                 }
                 Err(e) => return Err(io_err(&path, e)),
             };
-            let good = st.replay(&path, &bytes, i + 1 == nseg, interner);
+            let len = file.metadata().map_err(|e| io_err(&path, e))?.len();
+            let good = st.replay(i as u32, &path, &file, i + 1 == nseg, interner)?;
+            st.readers.push(Some(file));
             if i + 1 == nseg {
-                st.active_len = good as u64;
-                st.torn_tail = good < bytes.len();
+                st.active_len = good;
+                st.torn_tail = good < len;
             }
         }
         st.segments = manifest.segments;
@@ -789,57 +821,72 @@ impl IndexState {
         }
     }
 
-    /// Applies the records of one segment; returns the length of the good prefix.
+    /// Applies the records of segment number `seg`, read through a bounded buffer; returns
+    /// the length of the good prefix.
     fn replay(
         &mut self,
+        seg: u32,
         path: &Path,
-        bytes: &[u8],
+        file: &File,
         is_last: bool,
         interner: &mut Interner,
-    ) -> usize {
-        let mut pos = 0;
-        let mut good_end = 0;
-        let mut line_no = 0;
-        while pos < bytes.len() {
+    ) -> Result<u64, StoreError> {
+        let file_len = file.metadata().map_err(|e| io_err(path, e))?.len();
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut line = Vec::new();
+        let (mut pos, mut good_end, mut line_no) = (0u64, 0u64, 0usize);
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| io_err(path, e))?;
+            if n == 0 {
+                break;
+            }
             line_no += 1;
-            let Some(nl) = bytes[pos..].iter().position(|&b| b == b'\n') else {
+            if line.last() != Some(&b'\n') {
                 // No newline: the last write was torn. Ignore it.
                 tracing::warn!(file = %path.display(), line = line_no, "Ignoring a torn record at the end of the segment");
                 break;
-            };
-            let line = &bytes[pos..pos + nl];
-            let next = pos + nl + 1;
-            match parse_record(line) {
+            }
+            let next = pos + n as u64;
+            let body = &line[..n - 1];
+            let at_tail = next >= file_len;
+            match parse_record(body) {
                 Some((seq, op, id, src)) => {
                     self.next_seq = self.next_seq.max(seq + 1);
-                    match op {
+                    let source = SourceRef {
+                        seg,
+                        len: u32::try_from(src.len()).unwrap_or(u32::MAX),
+                        offset: pos + (src.as_ptr() as usize - body.as_ptr() as usize) as u64,
+                    };
+                    let applied = match op {
                         Op::Index => {
-                            if !(self.leaves_of_text(src, interner)
-                                && self.apply_index(&id, seq, src).is_some())
-                            {
-                                self.note_skipped(path, line_no);
-                            }
+                            self.leaves_of_text(src, interner)
+                                && self.apply_index(&id, seq, source).is_some()
                         }
                         Op::Delete => {
                             self.apply_delete(&id);
+                            true
                         }
+                    };
+                    if !applied {
+                        self.note_skipped(path, line_no);
                     }
                     good_end = next;
                 }
+                None if is_last && at_tail => {
+                    tracing::warn!(file = %path.display(), line = line_no, "Ignoring a torn record at the end of the segment");
+                }
                 None => {
-                    let at_tail = next >= bytes.len();
-                    if !(is_last && at_tail) {
-                        tracing::warn!(file = %path.display(), line = line_no, "Skipping a record whose checksum does not match");
-                        self.note_skipped(path, line_no);
-                        good_end = next;
-                    } else {
-                        tracing::warn!(file = %path.display(), line = line_no, "Ignoring a torn record at the end of the segment");
-                    }
+                    tracing::warn!(file = %path.display(), line = line_no, "Skipping a record whose checksum does not match");
+                    self.note_skipped(path, line_no);
+                    good_end = next;
                 }
             }
             pos = next;
         }
-        good_end
+        Ok(good_end)
     }
 
     /// Deletes files a crash left behind: segments the manifest does not list (a compaction
@@ -870,12 +917,39 @@ impl IndexState {
             .map_or("", |d| self.text.get(d.id))
     }
 
-    /// The source (compact JSON) of the document version in `slot`.
-    #[inline]
-    pub(crate) fn doc_source(&self, slot: u32) -> &str {
-        self.docs
-            .get(slot as usize)
-            .map_or("", |d| self.text.get(d.source))
+    /// The source (compact JSON) of the document version in `slot`, read from its segment.
+    pub(crate) fn doc_source(&self, slot: u32) -> Result<String, StoreError> {
+        let mut out = String::new();
+        if let Some(d) = self.docs.get(slot as usize) {
+            self.read_source(d.source, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Reads the source text at `r` into `out` (replacing what it held).
+    fn read_source(&self, r: SourceRef, out: &mut String) -> Result<(), StoreError> {
+        let seg = self
+            .segments
+            .get(r.seg as usize)
+            .map_or("?", String::as_str);
+        let path = self.dir.join(seg);
+        let Some(Some(file)) = self.readers.get(r.seg as usize) else {
+            return Err(StoreError::Unavailable(format!(
+                "{}: segment is not open for reading",
+                path.display()
+            )));
+        };
+        let mut bytes = vec![0; r.len as usize];
+        file.read_exact_at(&mut bytes, r.offset)
+            .map_err(|e| io_err(&path, e))?;
+        *out = String::from_utf8(bytes).map_err(|_| {
+            StoreError::Unavailable(format!(
+                "{}: the source at byte {} is not UTF-8 (the file changed under the store)",
+                path.display(),
+                r.offset
+            ))
+        })?;
+        Ok(())
     }
 
     /// The slot last recorded for `id` (live or not).
@@ -909,18 +983,20 @@ impl IndexState {
         }
     }
 
-    /// Records a new version of document `id` whose leaves are in `self.scratch`; `None`
-    /// (nothing recorded) when the id or source is too large for the arena.
-    fn apply_index(&mut self, id: &str, seq_no: u64, source: &str) -> Option<u32> {
+    /// Records a new version of document `id` whose leaves are in `self.scratch` and whose
+    /// source lies at `source`; `None` (nothing recorded) when the id is too large for the
+    /// arena or the source for a [`SourceRef`].
+    fn apply_index(&mut self, id: &str, seq_no: u64, source: SourceRef) -> Option<u32> {
         let slot = self.docs.len() as u32;
-        let (Some(id_ref), Some(source_ref)) = (self.text.push(id), self.text.push(source)) else {
+        let id_ref = self.text.push(id).filter(|_| source.len < u32::MAX);
+        let Some(id_ref) = id_ref else {
             self.scratch.clear();
             return None;
         };
         self.docs.push(DocEntry {
             id: id_ref,
             seq_no,
-            source: source_ref,
+            source,
         });
         if let Some(old) = self.set_id_slot(id, slot) {
             if self.live[old as usize] {
@@ -1025,7 +1101,7 @@ impl IndexState {
                 self.name
             )));
         }
-        let (path, to_sync) = match self.write_segment(&buf) {
+        let (path, to_sync, start) = match self.write_segment(&buf) {
             Ok(written) => written,
             Err(e) => {
                 self.write_buf = buf;
@@ -1039,13 +1115,17 @@ impl IndexState {
         // searchable but their durability is unknown, and the error is returned.
         let synced = std::thread::scope(|scope| {
             let sync = scope.spawn(move || to_sync.sync_data());
+            let seg = self.segments.len().saturating_sub(1) as u32;
             for ((doc, seq), span) in docs.into_iter().zip(&seqs).zip(spans) {
                 self.leaves_of_value(&doc.source, interner);
                 let id = doc.id.unwrap_or_default();
-                // Serialised JSON is UTF-8; a failure here would be a serde_json bug.
-                let src = std::str::from_utf8(&buf[span]).unwrap_or("null");
-                // Sizes were checked before the write, so the arena takes every document.
-                let _ = self.apply_index(&id, *seq, src);
+                let source = SourceRef {
+                    seg,
+                    len: span.len() as u32,
+                    offset: start + span.start as u64,
+                };
+                // Sizes were checked before the write, so every document is recorded.
+                let _ = self.apply_index(&id, *seq, source);
             }
             sync.join()
         });
@@ -1111,13 +1191,13 @@ impl IndexState {
 
     /// Appends bytes to the active segment and fsyncs.
     fn append(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        let (path, f) = self.write_segment(bytes)?;
+        let (path, f, _) = self.write_segment(bytes)?;
         f.sync_data().map_err(|e| io_err(&path, e))
     }
 
-    /// Appends bytes to the active segment without syncing; returns its path and a handle
-    /// to sync it with.
-    fn write_segment(&mut self, bytes: &[u8]) -> Result<(PathBuf, File), StoreError> {
+    /// Appends bytes to the active segment without syncing; returns its path, a handle to
+    /// sync it with and the offset the bytes start at.
+    fn write_segment(&mut self, bytes: &[u8]) -> Result<(PathBuf, File, u64), StoreError> {
         if self.segments.is_empty() {
             fs::create_dir_all(&self.dir).map_err(|e| io_err(&self.dir, e))?;
             if let Some(parent) = self.dir.parent() {
@@ -1127,6 +1207,7 @@ impl IndexState {
             self.write_manifest(std::slice::from_ref(&seg), self.generation + 1)?;
             self.generation += 1;
             self.segments.push(seg);
+            self.readers.push(None);
             self.active_len = 0;
             self.torn_tail = false;
             self.active_file = None;
@@ -1139,6 +1220,7 @@ impl IndexState {
             None => {
                 let f = OpenOptions::new()
                     .create(true)
+                    .read(true)
                     .write(true)
                     .truncate(false)
                     .open(&path)
@@ -1157,11 +1239,15 @@ impl IndexState {
             .map_err(|e| io_err(&path, e))?;
         f.write_all(bytes).map_err(|e| io_err(&path, e))?;
         let to_sync = f.try_clone().map_err(|e| io_err(&path, e))?;
+        if let Some(reader @ None) = self.readers.last_mut() {
+            *reader = Some(f.try_clone().map_err(|e| io_err(&path, e))?);
+        }
+        let start = self.active_len;
         self.active_len += bytes.len() as u64;
         // Kept only after a complete write: after a failure the next append opens the file
         // again and cuts what the failed one left past the last good record.
         self.active_file = Some(f);
-        Ok((path, to_sync))
+        Ok((path, to_sync, start))
     }
 
     /// Rewrites the live documents into one new segment, then reloads from it. Document
@@ -1173,15 +1259,20 @@ impl IndexState {
         let generation = self.generation + 1;
         let seg = segment_name(generation);
         let path = self.dir.join(&seg);
-        let mut buf = Vec::new();
+        let file = File::create(&path).map_err(|e| io_err(&path, e))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let (mut buf, mut src) = (Vec::new(), String::new());
         for (slot, d) in self.docs.iter().enumerate() {
             if self.live[slot] {
-                let (id, src) = (self.text.get(d.id), self.text.get(d.source));
-                encode_record(&mut buf, d.seq_no, Op::Index, id, src);
+                self.read_source(d.source, &mut src)?;
+                buf.clear();
+                encode_record(&mut buf, d.seq_no, Op::Index, self.text.get(d.id), &src);
+                out.write_all(&buf).map_err(|e| io_err(&path, e))?;
             }
         }
-        let mut f = File::create(&path).map_err(|e| io_err(&path, e))?;
-        f.write_all(&buf).map_err(|e| io_err(&path, e))?;
+        let f = out
+            .into_inner()
+            .map_err(|e| io_err(&path, e.into_error()))?;
         f.sync_all().map_err(|e| io_err(&path, e))?;
         self.write_manifest(std::slice::from_ref(&seg), generation)?;
         for old in &self.segments {

@@ -1,138 +1,10 @@
 //! The embedded store: a directory on disk, queried in process, answering the subset of
-//! Elasticsearch's `_search` JSON that tidewatch emits.
-//!
-//! # Why a small engine of its own
-//! tidewatch needs a zero-setup default store that gives the *same JSON* as Elasticsearch for
-//! a few dozen query and aggregation forms. A search library (tantivy) would still need a
-//! translation layer for requests and responses, and costs minutes of compile time on small
-//! machines. This engine parses each document once into columns (dotted field path -> typed
-//! values per document) and answers requests by scanning those columns, which is fast enough
-//! for millions of documents on one machine.
-//!
-//! # In memory
-//! - Document ids and sources (compact JSON, serialised once per write straight into the
-//!   segment record) live in 4 MB arena blocks, and ids are found through a map keyed by a
-//!   64-bit hash of the id (with a side map for ids whose hash is taken): no heap allocation
-//!   per stored document. Half a million small long-lived allocations interleaved with each
-//!   bulk request's JSON trees had fragmented glibc's heap so badly that its `malloc` and
-//!   `free` took most of an ingest.
-//! - `bool` clauses after the first test only the documents the earlier ones kept.
-//! - Composite paging: the groups of a request of the datafeed's shape (`size: 0`, one
-//!   top-level `composite`) are kept for its next pages, keyed by the searched indices'
-//!   versions (every write changes them) and the body without `after`; a further page is a
-//!   binary search plus the page's own buckets, without evaluating the query again. The four
-//!   most recent requests are kept; bodies with `now` never are.
-//!
-//! # On disk
-//! `DIR/LOCK` (pid and host of the writing process) and `DIR/indices/<index>/` with a
-//! `manifest.json` and append-only segment files of checksummed NDJSON-like records (see
-//! `index.rs`). An index is loaded on its first use.
-//! - **Durability**: every `bulk`, `put` and `delete_by_query` call fsyncs before it returns
-//!   (one fsync per call, not per document; in `bulk` it runs on a helper thread beside the
-//!   in-memory indexing of the same documents). `refresh` has nothing left to flush.
-//! - **Crash safety**: a torn last record is detected by its checksum (or missing newline),
-//!   ignored on load and cut off before the next append; a corrupted record elsewhere is
-//!   skipped with a warning. Neither poisons the index.
-//! - **Ids**: the same id overwrites (replays are idempotent). A document without an id gets
-//!   `auto-<seq_no>`, deterministic for the same sequence of writes (a replay without ids
-//!   appends, as in Elasticsearch).
-//! - **Compaction**: when superseded or deleted versions outnumber live documents (and are
-//!   more than 1,000), the index is rewritten into one segment, keeping each document's
-//!   `seq_no`; the manifest switch is atomic (write, fsync, rename).
-//! - **Versions**: `seq_no` increases per index across all writes; `primary_term` is always 1.
-//! - **Lock**: per process. A second process opening the directory gets
-//!   [`StoreError::Locked`] naming the holder's pid and host; a lock from a dead pid on this
-//!   host is taken over; the same process may open the store many times, and all its
-//!   writable handles share one in-memory state. Readers that must
-//!   not take the lock (e.g. `tidewatch results` while `tidewatch run` works) use
-//!   [`EmbeddedStore::open_read_only`]: a snapshot loaded lazily, reloaded by `refresh`.
-//!
-//! # Supported request subset
-//! **Index expressions**: a name, a comma list, `*`/`?` patterns (`nginx-*`; a pattern
-//! matches names starting with `.` only if it starts with `.`), `_all`. Missing indices give
-//! no hits (as `ignore_unavailable`).
-//!
-//! **Search body keys**: `query`, `aggs`/`aggregations`, `size` (default 10), `from`,
-//! `sort`, `search_after`, `_source`, `track_total_hits`; `from + size` is capped at 10,000
-//! like `index.max_result_window`. Response: `took`, `timed_out`, `_shards`,
-//! `hits.total {value, relation}` (exact up to `track_total_hits`, default 10,000, then
-//! `gte`; `true` is always exact; `false` omits it), `hits.max_score`, `hits.hits[]` with
-//! `_index`, `_id`, `_score` (1.0 unsorted, null when sorted), `_source`, `sort`.
-//!
-//! **Sort**: field names, `{field: "asc"|"desc"}`, `{field: {order}}`, arrays of these,
-//! `_id`, `_doc`, `_score` (no-op). Multi-valued fields sort by min (asc) / max (desc);
-//! missing values sort last; ties are broken by `_id`, then index order. `sort` values are
-//! dates as epoch millis, numbers, strings; `null` for a missing value (Elasticsearch prints
-//! a sentinel there), and `search_after` accepts `null` back.
-//!
-//! **Queries**: `match_all`, `match_none`, `bool` (`must`, `filter`, `should` with
-//! `minimum_should_match` as integer, negative integer or percentage, `must_not`), `term`,
-//! `terms`, `ids`, `range` (`gt`/`gte`/`lt`/`lte`, on numbers, on dates given as RFC 3339 or
-//! other [`crate::time::parse_timestamp`] forms or epoch millis, with `format: epoch_millis`
-//! or `epoch_second`, `now`/`now-15m`/`now+1h`; on strings lexicographically), `exists`,
-//! `prefix`, `wildcard`, `match`/`match_phrase` (exact value, no text analysis),
-//! `constant_score`, `query_string` (see `query_string.rs`: `field:value`, AND/OR/NOT,
-//! parentheses, quotes, `field:*`, `_exists_:f`, wildcards, `[a TO b]`, `>=n`; exact,
-//! case-sensitive matching). `term` on `_id` and `_index` works. Values compare across types
-//! as Elasticsearch coerces them (`"503"` matches 503; a date string matches the same
-//! instant).
-//!
-//! **Fields**: dotted paths through nested objects and flat dotted keys alike
-//! (`http.response.status_code` finds both `{"http":{"response":{"status_code":503}}}` and
-//! `{"http.response.status_code":503}`); `x.keyword` falls back to `x`; arrays match if any
-//! element matches; `null` and `[]` are missing. Strings shaped like
-//! `strict_date_optional_time` (`yyyy-MM-dd` or `yyyy-MM-ddT...`) are dates, as with
-//! Elasticsearch's dynamic mapping; numbers are `long` for a field until a non-integral value
-//! appears (then keys print as doubles). There are no mappings: a field may hold mixed types.
-//!
-//! **Aggregations** (nestable, in request order under `aggregations`):
-//! - `date_histogram`: `field`, `fixed_interval` (or `interval`; `calendar_interval` only for
-//!   minute/hour/day), `offset`, `min_doc_count` (default 0: empty buckets between the first
-//!   and last, extended by `extended_bounds`, clipped by `hard_bounds`), `keyed`. Keys are
-//!   epoch millis, `key_as_string` RFC 3339 with millis and `Z`.
-//! - `histogram`: `field`, `interval`, `offset`, `min_doc_count`, `extended_bounds`,
-//!   `hard_bounds`, `keyed`; keys are doubles.
-//! - `terms`: `field`, `size` (default 10), `min_doc_count` (default 1), `order` by
-//!   `_count`/`_key`/a single-value sub-aggregation (`"sub"`, `"stats.avg"`), ties by key
-//!   ascending, `missing`, `include`/`exclude` as value lists, `include: {partition,
-//!   num_partitions}`. Keys keep the field's type; dates get `key_as_string`, booleans are
-//!   1/0 with `key_as_string`. Counts are exact (`doc_count_error_upper_bound` is 0).
-//!   Partitions hash as Elasticsearch does (murmur3 x86_32 seed 31 of the UTF-8 string;
-//!   HPPC `mix64` of longs, dates and booleans); non-integral numbers hash their text, which
-//!   may differ from Elasticsearch.
-//! - `composite`: `sources` of `terms`, `histogram`, `date_histogram` (with `order`,
-//!   `missing_bucket`), `size` (default 10), `after`; answers `after_key` (the last bucket's
-//!   key) when it returns buckets.
-//! - `filter`, `filters` (keyed or anonymous, `other_bucket`, `other_bucket_key`).
-//! - Metrics: `cardinality` (exact), `value_count`, `avg`, `sum`, `min`, `max` (with
-//!   `value_as_string` for dates), `stats`, `percentiles` (`percents`, `keyed`; exact, linear
-//!   interpolation between closest ranks, so values differ slightly from Elasticsearch's
-//!   TDigest), `top_hits` (`size`, `from`, `sort`, `_source`).
-//! - Sibling pipelines: `max_bucket`, `min_bucket`, `avg_bucket`, `sum_bucket` with
-//!   `buckets_path` `"agg>metric"` or `"agg>_count"`.
-//!
-//! # Measured (release build, 2-core VM shared with other builds)
-//! The pipeline as users run it, CPU time (steadier than wall time on the shared machine):
-//! - `tidewatch ingest` of the demo log (549,839 lines, gzip, 1,000-document bulk requests,
-//!   one fsync each): 4.0 to 4.7 s CPU, about 120,000 lines/s, parsing included (before
-//!   the arena: 14 to 22 s); the 550 fsyncs add about 2 s of waiting on this disk;
-//! - `tidewatch demo` (generate, ingest, run the 5 example jobs): 7 to 9 s CPU (before:
-//!   28 to 36 s);
-//! - `tidewatch run --once` over the ingested demo store (loading 550,000 documents
-//!   included): about 5 s CPU.
-//!
-//! Reproduce: `cargo bench --bench store` (ingest through the ingest `Loader`, index load,
-//! the demo jobs' lookback fetches; `TIDEWATCH_BENCH_DAYS` shortens the log). `perf_500k` in
-//! `tests.rs` (`cargo test --release --lib store::embedded::tests::perf -- --ignored
-//! --nocapture`, `TW_PERF_DOCS` changes the size) measures the store alone on documents
-//! built up front, which flatters bulk indexing (it measured 130,000 docs/s while the real
-//! pipeline ran at 37,000 lines/s).
-//!
-//! Not supported (answered with [`StoreError::BadRequest`] naming the alternative): scripts,
-//! regular expressions in `include`/`exclude`, calendar months/years, time zones, date math
-//! rounding (`now/d`), scoring, mappings and `ensure_templates`.
+//! Elasticsearch's `_search` JSON that tidewatch emits. Its on-disk format, what it keeps in
+//! memory and the exact request subset are described in `src/store/embedded/README.md`.
 
 mod aggs;
+mod dsl;
+mod hits;
 mod index;
 mod lock;
 mod query;
@@ -152,9 +24,8 @@ const COMPACT_MIN_DEAD: usize = 1_000;
 /// Elasticsearch's limit on `_id` length in bytes.
 const MAX_ID_BYTES: usize = 512;
 
-/// A store in a local directory. Its on-disk format, durability, lock, the exact request
-/// subset it answers and measured figures are described at the top of
-/// `src/store/embedded/mod.rs`.
+/// A store in a local directory. Its on-disk format, durability, lock and the exact request
+/// subset it answers are described in `src/store/embedded/README.md`.
 ///
 /// ```
 /// use tidewatch::store::{BulkDoc, EmbeddedStore, Store};
@@ -426,9 +297,9 @@ impl Store for EmbeddedStore {
             indices: names.iter().filter_map(|n| inner.indices.get(n)).collect(),
             interner: &inner.interner,
             extra: Vec::new(),
-            pages: Some(&self.shared.pages),
+            failure: Default::default(),
         };
-        search::search(&mut ctx, body)
+        search::search(&mut ctx, Some(&self.shared.pages), body)
     }
 
     fn bulk(&self, index: &str, mut docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
@@ -489,7 +360,7 @@ impl Store for EmbeddedStore {
         let Some(slot) = st.slot_of(id) else {
             return Ok(None);
         };
-        let source = serde_json::from_str(st.doc_source(slot)).map_err(|e| {
+        let source = serde_json::from_str(&st.doc_source(slot)?).map_err(|e| {
             StoreError::BadRequest(format!("{index}/{id}: stored source is not JSON: {e}"))
         })?;
         Ok(Some(VersionedDoc {
@@ -559,14 +430,14 @@ impl Store for EmbeddedStore {
                 indices: names.iter().filter_map(|n| inner.indices.get(n)).collect(),
                 interner: &inner.interner,
                 extra: Vec::new(),
-                pages: None,
+                failure: Default::default(),
             };
             // Accept the `_delete_by_query` body form `{"query": {...}}` too.
             let query = match query.as_object() {
                 Some(o) if o.len() == 1 && o.contains_key("query") => &o["query"],
                 _ => query,
             };
-            let q = query::parse(&mut ctx, query)?;
+            let q = dsl::parse(&mut ctx, query)?;
             let flags = query::eval(&ctx, &q);
             ctx.indices
                 .iter()

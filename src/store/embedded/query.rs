@@ -21,8 +21,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) interner: &'a Interner,
     /// Strings the request mentions that no document holds (see [`Val::Ext`]).
     pub(crate) extra: Vec<String>,
-    /// Where the pages of composite requests are kept between calls, if anywhere.
-    pub(crate) pages: Option<&'a super::search::PageCache>,
+    /// The first error of a part of the answer that cannot return one itself (a `top_hits`
+    /// source that could not be read); the request fails with it.
+    pub(crate) failure: std::cell::RefCell<Option<StoreError>>,
 }
 
 /// A field resolved against every searched index.
@@ -212,7 +213,7 @@ fn date_bound(v: &Value, format: Option<&str>) -> Option<i64> {
 }
 
 impl Range {
-    fn parse(field: &str, spec: &Value) -> Result<Range, StoreError> {
+    pub(crate) fn parse(field: &str, spec: &Value) -> Result<Range, StoreError> {
         let obj = spec.as_object().ok_or_else(|| {
             bad(format!(
                 "range on `{field}`: expected an object of gt/gte/lt/lte"
@@ -349,141 +350,6 @@ pub(crate) fn term_vals(ctx: &mut Ctx, v: &Value) -> Vec<Val> {
     out
 }
 
-/// `{"field": value}` or `{"field": {"value"|"query": value}}`: the single field and its value.
-fn field_and_value<'v>(
-    kind: &str,
-    spec: &'v Value,
-    key: &str,
-) -> Result<(&'v str, &'v Value), StoreError> {
-    let obj = spec
-        .as_object()
-        .filter(|o| o.len() == 1 || o.keys().filter(|k| *k != "boost").count() == 1)
-        .ok_or_else(|| {
-            bad(format!(
-                "`{kind}` expects an object with one field, got {spec}"
-            ))
-        })?;
-    let (field, v) = obj
-        .iter()
-        .find(|(k, _)| *k != "boost")
-        .ok_or_else(|| bad(format!("`{kind}` expects an object with one field")))?;
-    let value = match v {
-        Value::Object(o) => o
-            .get(key)
-            .or_else(|| o.get("value"))
-            .ok_or_else(|| bad(format!("`{kind}` on `{field}`: expected `{key}` in {v}")))?,
-        other => other,
-    };
-    Ok((field, value))
-}
-
-/// Parses a query DSL object.
-pub(crate) fn parse<'a>(ctx: &mut Ctx<'a>, q: &Value) -> Result<Query<'a>, StoreError> {
-    let obj = q.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
-        bad(format!(
-            "a query must be an object with exactly one key such as `bool` or `term`, got {q}"
-        ))
-    })?;
-    let (kind, spec) = obj.iter().next().ok_or_else(|| bad("empty query"))?;
-    Ok(match kind.as_str() {
-        "match_all" => Query::All,
-        "match_none" => Query::None,
-        "bool" => {
-            let spec = spec.as_object().ok_or_else(|| bad("`bool` expects an object"))?;
-            let list = |ctx: &mut Ctx<'a>, key: &str| -> Result<Vec<Query<'a>>, StoreError> {
-                match spec.get(key) {
-                    None | Some(Value::Null) => Ok(Vec::new()),
-                    Some(Value::Array(items)) => items.iter().map(|i| parse(ctx, i)).collect(),
-                    Some(one) => Ok(vec![parse(ctx, one)?]),
-                }
-            };
-            for k in spec.keys() {
-                if !matches!(k.as_str(), "must" | "filter" | "should" | "must_not" | "minimum_should_match" | "boost" | "_name") {
-                    return Err(bad(format!("`bool` has unknown clause `{k}`; expected must, filter, should, must_not")));
-                }
-            }
-            let mut must = list(ctx, "must")?;
-            must.extend(list(ctx, "filter")?);
-            let should = list(ctx, "should")?;
-            let must_not = list(ctx, "must_not")?;
-            let min_should = match spec.get("minimum_should_match") {
-                None => usize::from(must.is_empty() && !should.is_empty()),
-                Some(v) => {
-                    let n = min_should_match(v, should.len())?;
-                    if should.is_empty() { 0 } else { n }
-                }
-            };
-            Query::Bool { must, should, must_not, min_should }
-        }
-        "term" | "match" | "match_phrase" => {
-            let key = if kind == "term" { "value" } else { "query" };
-            let (field, v) = field_and_value(kind, spec, key)?;
-            term_query(ctx, field, std::slice::from_ref(v))
-        }
-        "terms" => {
-            let obj = spec.as_object().ok_or_else(|| bad("`terms` expects an object"))?;
-            let (field, v) = obj
-                .iter()
-                .find(|(k, _)| *k != "boost")
-                .ok_or_else(|| bad("`terms` expects a field"))?;
-            let items = v
-                .as_array()
-                .ok_or_else(|| bad(format!("`terms` on `{field}`: expected an array of values, got {v}")))?;
-            term_query(ctx, field, items)
-        }
-        "ids" => {
-            let vals = spec
-                .get("values")
-                .and_then(Value::as_array)
-                .ok_or_else(|| bad("`ids` expects `values`: [..]"))?;
-            Query::Ids(vals.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-        }
-        "range" => {
-            let obj = spec.as_object().filter(|o| o.len() == 1).ok_or_else(|| bad("`range` expects one field"))?;
-            let (field, r) = obj.iter().next().ok_or_else(|| bad("`range` expects one field"))?;
-            Query::Range(ctx.field(field), Range::parse(field, r)?)
-        }
-        "exists" => {
-            let field = spec
-                .get("field")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad("`exists` expects `field`"))?;
-            exists_query(ctx, field)
-        }
-        "prefix" => {
-            let (field, v) = field_and_value(kind, spec, "value")?;
-            let p = v.as_str().ok_or_else(|| bad("`prefix` expects a string"))?;
-            Query::Prefix(ctx.field(field), p.to_string())
-        }
-        "wildcard" => {
-            let (field, v) = field_and_value(kind, spec, "value")?;
-            let p = v.as_str().ok_or_else(|| bad("`wildcard` expects a string"))?;
-            Query::Wildcard(ctx.field(field), p.to_string())
-        }
-        "query_string" => {
-            let text = spec
-                .get("query")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad("`query_string` expects `query`"))?;
-            let default_and = spec
-                .get("default_operator")
-                .and_then(Value::as_str)
-                .is_some_and(|s| s.eq_ignore_ascii_case("and"));
-            let default_field = spec.get("default_field").and_then(Value::as_str);
-            super::query_string::parse(ctx, text, default_and, default_field)?
-        }
-        "constant_score" => {
-            let f = spec.get("filter").ok_or_else(|| bad("`constant_score` expects `filter`"))?;
-            parse(ctx, f)?
-        }
-        other => {
-            return Err(bad(format!(
-                "query `{other}` is not supported by the embedded store; supported: match_all, match_none, bool, term, terms, ids, range, exists, prefix, wildcard, match, match_phrase, query_string, constant_score"
-            )))
-        }
-    })
-}
-
 pub(crate) fn term_query<'a>(ctx: &mut Ctx<'a>, field: &str, values: &[Value]) -> Query<'a> {
     match field {
         "_id" => Query::Ids(
@@ -523,32 +389,6 @@ pub(crate) fn exists_query<'a>(ctx: &Ctx<'a>, field: &str) -> Query<'a> {
     names.dedup();
     fields.extend(names.into_iter().map(|n| ctx.field(n)));
     Query::Exists(fields)
-}
-
-fn min_should_match(v: &Value, n: usize) -> Result<usize, StoreError> {
-    let err = || {
-        bad(format!(
-            "minimum_should_match: expected an integer or a percentage such as \"75%\", got {v}"
-        ))
-    };
-    let (num, pct) = match v {
-        Value::Number(x) => (x.as_i64().ok_or_else(err)?, false),
-        Value::String(s) => match s.trim().strip_suffix('%') {
-            Some(p) => (p.trim().parse::<i64>().map_err(|_| err())?, true),
-            None => (s.trim().parse::<i64>().map_err(|_| err())?, false),
-        },
-        _ => return Err(err()),
-    };
-    let k = if pct {
-        (n as i64 * num.abs() / 100) * num.signum()
-    } else {
-        num
-    };
-    Ok(if k < 0 {
-        (n as i64 + k).max(0) as usize
-    } else {
-        (k as usize).min(n)
-    })
 }
 
 /// Shell-style `*` and `?` matching.
@@ -788,13 +628,5 @@ mod tests {
         assert!(glob("a*b?c", "axxbyc"));
         assert!(!glob("nginx-*", "apache"));
         assert!(!glob("a?", "a"));
-    }
-
-    #[test]
-    fn minimum_should_match_forms() {
-        assert_eq!(min_should_match(&Value::from(2), 3).unwrap(), 2);
-        assert_eq!(min_should_match(&Value::from("-1"), 3).unwrap(), 2);
-        assert_eq!(min_should_match(&Value::from("50%"), 4).unwrap(), 2);
-        assert!(min_should_match(&Value::from("x"), 4).is_err());
     }
 }

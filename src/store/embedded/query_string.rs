@@ -6,7 +6,7 @@
 //! clauses use `default_operator` (OR unless told). Not supported: fuzzy `~`, boosts `^`,
 //! regular expressions `/.../`, field groups `f:(a b)`.
 
-use super::query::{bad, exists_query, glob, term_query, term_vals, Ctx, Query};
+use super::query::{bad, exists_query, glob, term_query, term_vals, Ctx, Query, Range};
 use crate::store::StoreError;
 use serde_json::{json, Value};
 
@@ -253,7 +253,10 @@ impl<'t> Parser<'t> {
             if hi != "*" {
                 spec.insert(if incl_hi { "lte" } else { "lt" }.into(), bound(&hi));
             }
-            return super::query::parse(ctx, &json!({"range": {f: Value::Object(spec)}}));
+            return Ok(Query::Range(
+                ctx.field(&f),
+                Range::parse(&f, &Value::Object(spec))?,
+            ));
         }
         for (op, key) in [(">=", "gte"), ("<=", "lte"), (">", "gt"), ("<", "lt")] {
             let n = op.len();
@@ -267,7 +270,8 @@ impl<'t> Parser<'t> {
                 self.pos += n;
                 let (w, _) = self.word(false);
                 let f = field.clone().unwrap_or_default();
-                return super::query::parse(ctx, &json!({"range": {f: {key: bound(&w)}}}));
+                let spec = json!({key: bound(&w)});
+                return Ok(Query::Range(ctx.field(&f), Range::parse(&f, &spec)?));
             }
         }
         let (w, wild) = self.word(false);
