@@ -5,11 +5,15 @@ use super::codec::{Reader, Writer};
 use super::rules;
 use crate::config::{Detector, Function, Job, Metric, RuleOutcome, Side};
 use crate::datafeed::SeriesValue;
-use crate::model::{Baseline, ModelConfig, Observation, Population, Reason, Tail, ValueKind};
+use crate::model::{
+    Baseline, ModelConfig, Observation, Population, Rarity, Reason, Tail, TimeHistogram, ValueKind,
+};
 use crate::results::{BucketResult, InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint};
 use crate::score::Normalizer;
 use crate::time::EpochMillis;
 use std::collections::BTreeMap;
+
+mod frequency;
 
 /// Records scoring below this are not written: the bottom of the "warning" band is every
 /// ordinary fluctuation (a score of 10 is a probability of about 0.16), and writing them
@@ -27,6 +31,10 @@ struct DetectorModels {
     series: BTreeMap<SeriesKey, Baseline>,
     /// Per-(partition, by) populations (detectors with `over_field_name`).
     populations: BTreeMap<SeriesKey, Population>,
+    /// `rare`, `freq_rare`: which values occur, per partition.
+    rarities: BTreeMap<Option<String>, Rarity>,
+    /// `time_of_day`, `time_of_week`: when events occur, per (partition, by).
+    clocks: BTreeMap<SeriesKey, TimeHistogram>,
 }
 
 /// Everything the analysis produced for one bucket.
@@ -128,6 +136,8 @@ impl JobAnalysis {
                 cfg: model_config(job, d.function),
                 series: BTreeMap::new(),
                 populations: BTreeMap::new(),
+                rarities: BTreeMap::new(),
+                clocks: BTreeMap::new(),
             })
             .collect();
         JobAnalysis {
@@ -161,7 +171,7 @@ impl JobAnalysis {
     pub fn partitions(&self) -> usize {
         self.detectors
             .iter()
-            .map(|d| d.series.len() + d.populations.len())
+            .map(|d| d.series.len() + d.populations.len() + d.rarities.len() + d.clocks.len())
             .sum()
     }
 
@@ -181,7 +191,9 @@ impl JobAnalysis {
         let mut unlearned = Vec::new();
         for (d, models) in self.detectors.iter_mut().enumerate() {
             let vals = values.get(d).copied().unwrap_or(&[]);
-            let scored = if models.detector.over_field_name.is_some() {
+            let scored = if models.detector.function.is_frequency() {
+                models.analyse_frequency(time, vals, &mut self.memory)
+            } else if models.detector.over_field_name.is_some() {
                 models.analyse_population(time, vals, &mut self.memory)
             } else {
                 let plot = self.job.model_plot.then_some(&mut out.model_plot);
@@ -282,6 +294,11 @@ impl JobAnalysis {
                 w.opt_str(&k.1);
                 w.bytes(&p.to_bytes());
             }
+            if d.detector.function.is_frequency() {
+                // Only frequency detectors write these, so other jobs' snapshots keep their
+                // layout (and version) byte for byte.
+                write_frequency_models(&mut w, d);
+            }
         }
         w.finish()
     }
@@ -312,8 +329,55 @@ impl JobAnalysis {
                 d.populations
                     .insert(key, Population::from_bytes(r.bytes()?)?);
             }
+            if d.detector.function.is_frequency() {
+                read_frequency_models(&mut r, d, &mut a.memory)?;
+            }
         }
         r.is_empty().then_some(a)
+    }
+}
+
+fn write_frequency_models(w: &mut Writer, d: &DetectorModels) {
+    w.u32(d.rarities.len() as u32);
+    for (k, m) in &d.rarities {
+        w.opt_str(k);
+        w.bytes(&m.to_bytes());
+    }
+    w.u32(d.clocks.len() as u32);
+    for (k, m) in &d.clocks {
+        w.opt_str(&k.0);
+        w.opt_str(&k.1);
+        w.bytes(&m.to_bytes());
+    }
+}
+
+fn read_frequency_models(
+    r: &mut Reader<'_>,
+    d: &mut DetectorModels,
+    memory: &mut MemoryBudget,
+) -> Option<()> {
+    for _ in 0..r.u32()? {
+        let key = r.opt_str()?;
+        memory.used += MemoryBudget::cost::<Rarity>(&(key.clone(), None));
+        d.rarities.insert(key, Rarity::from_bytes(r.bytes()?)?);
+    }
+    let period = clock_period_ms(d.detector.function);
+    for _ in 0..r.u32()? {
+        let key = (r.opt_str()?, r.opt_str()?);
+        memory.used += MemoryBudget::cost::<TimeHistogram>(&key);
+        d.clocks
+            .insert(key, TimeHistogram::from_bytes(period, r.bytes()?)?);
+    }
+    Some(())
+}
+
+/// The period a time function models: a day, or a week.
+fn clock_period_ms(function: Function) -> i64 {
+    const DAY_MS: i64 = 86_400_000;
+    if function == Function::TimeOfWeek {
+        7 * DAY_MS
+    } else {
+        DAY_MS
     }
 }
 
@@ -490,7 +554,11 @@ impl DetectorModels {
             lower: obs.lower,
             upper: obs.upper,
             multi_bucket_impact: obs.multi_bucket_impact,
-            explanation: explain(obs),
+            explanation: if d.function.is_frequency() {
+                explain_frequency(d.function, obs)
+            } else {
+                explain(obs)
+            },
             influencers,
         }
     }
@@ -538,7 +606,17 @@ fn named(field: &Option<String>, value: &Option<String>) -> Option<(String, Stri
 pub fn model_config(job: &Job, function: Function) -> ModelConfig {
     let kind = match function.metric() {
         Metric::Count | Metric::NonZeroCount | Metric::DistinctCount => ValueKind::Count,
-        Metric::Mean | Metric::Sum | Metric::Min | Metric::Max => ValueKind::Metric,
+        Metric::Rare | Metric::FreqRare | Metric::TimeOfDay | Metric::TimeOfWeek => {
+            ValueKind::Count // not modelled by a baseline
+        }
+        Metric::Mean
+        | Metric::Sum
+        | Metric::Min
+        | Metric::Max
+        | Metric::Median
+        | Metric::Varp
+        | Metric::InfoContent
+        | Metric::MinMaxMean => ValueKind::Metric,
     };
     let tail = match function.side() {
         Side::Both => Tail::Both,
@@ -582,6 +660,46 @@ pub fn explain(obs: &Observation) -> String {
     )
 }
 
+/// A one-line explanation for the frequency functions: `rare: never seen before`,
+/// `unusual time: 03:00 UTC (typically around 12:30)`.
+fn explain_frequency(function: Function, obs: &Observation) -> String {
+    match function {
+        Function::Rare | Function::FreqRare => {
+            let label = if function == Function::Rare {
+                "rare"
+            } else {
+                "frequently rare"
+            };
+            let history = if obs.typical > 0.0 {
+                format!("seen in {:.1}% of documents before", obs.typical * 100.0)
+            } else {
+                "never seen before".to_string()
+            };
+            let now = number_text(obs.actual);
+            let plural = if obs.actual == 1.0 { "" } else { "s" };
+            format!("{label}: {history} ({now} document{plural} now)")
+        }
+        _ => format!(
+            "unusual time: {} UTC (typically around {})",
+            clock_text(obs.actual, function == Function::TimeOfWeek),
+            clock_text(obs.typical, function == Function::TimeOfWeek)
+        ),
+    }
+}
+
+/// Seconds since midnight (or, `weekly`, since Monday 00:00) as `03:00` (or `Tue 03:00`).
+fn clock_text(seconds: f64, weekly: bool) -> String {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let s = seconds.max(0.0) as i64;
+    let (day, hm) = (s / 86_400, s % 86_400);
+    let time = format!("{:02}:{:02}", hm / 3600, hm % 3600 / 60);
+    if !weekly {
+        time
+    } else {
+        format!("{} {time}", DAYS[(day % 7) as usize])
+    }
+}
+
 fn factor_text(f: f64) -> String {
     if f >= 10.0 {
         format!("{:.0}×", f)
@@ -623,6 +741,7 @@ mod tests {
                 over: None,
                 value: 10.0,
                 doc_count: 10,
+                spread: None,
             })
             .collect();
         let mut scored_first = 0;
