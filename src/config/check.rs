@@ -481,6 +481,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Elastic ML functions tidewatch knows but does not implement, with what to use instead.
 const UNSUPPORTED_FUNCTIONS: &[(&str, &str)] = &[
     ("lat_long", "geographic analysis is not implemented; use `count` with `partition_field_name` set to a country or region field"),
+    ("metric", "write separate `mean`, `min` and `max` detectors"),
     ("non_null_sum", "use `sum` (`high_sum`/`low_sum`)"),
 ];
 

@@ -615,8 +615,7 @@ pub fn model_config(job: &Job, function: Function) -> ModelConfig {
         | Metric::Max
         | Metric::Median
         | Metric::Varp
-        | Metric::InfoContent
-        | Metric::MinMaxMean => ValueKind::Metric,
+        | Metric::InfoContent => ValueKind::Metric,
     };
     let tail = match function.side() {
         Side::Both => Tail::Both,
@@ -741,7 +740,6 @@ mod tests {
                 over: None,
                 value: 10.0,
                 doc_count: 10,
-                spread: None,
             })
             .collect();
         let mut scored_first = 0;
