@@ -481,7 +481,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Elastic ML functions tidewatch knows but does not implement, with what to use instead.
 const UNSUPPORTED_FUNCTIONS: &[(&str, &str)] = &[
     ("lat_long", "geographic analysis is not implemented; use `count` with `partition_field_name` set to a country or region field"),
-    ("metric", "write separate `mean`, `min` and `max` detectors"),
     ("non_null_sum", "use `sum` (`high_sum`/`low_sum`)"),
 ];
 
@@ -705,9 +704,9 @@ fn no_field_message(f: Function, field: &str) -> String {
     }
 }
 
-/// Elastic's rules for the rare functions: `rare` needs the field whose values are rare as
-/// `by_field_name`, `freq_rare` also the population (`over_field_name`), and their custom
-/// rules take no numeric conditions (a rarity has no actual or typical value to compare).
+/// Elastic's rules for the rare functions and `metric`: `rare` needs the field whose values
+/// are rare as `by_field_name`, `freq_rare` also the population (`over_field_name`), and
+/// their custom rules (and `metric`'s) take no numeric conditions.
 fn check_frequency_function(
     f: Function,
     d: &raw::DetectorConfig,
@@ -723,13 +722,21 @@ fn check_frequency_function(
     if f == Function::FreqRare && d.over_field_name.is_none() {
         p.at(pos.of(&fpath), &fpath, format!("`{name}` needs `over_field_name`: the population whose members use the rare values frequently (e.g. `over_field_name: source.address`); for rarity alone use `rare`"));
     }
-    if !matches!(f, Function::Rare | Function::FreqRare) {
+    if !matches!(
+        f,
+        Function::Rare | Function::FreqRare | Function::MinMaxMean
+    ) {
         return;
     }
     for (r, rule) in d.custom_rules.iter().flatten().enumerate() {
         if rule.conditions.as_ref().is_some_and(|c| !c.is_empty()) {
             let path = format!("{base}.custom_rules[{r}].conditions");
-            p.at(pos.key_of(&path), &path, format!("`{name}` detectors take custom rules with a `scope` only, as in Elastic ML: a rare value has no actual or typical number to compare; remove `conditions`"));
+            let why = if f == Function::MinMaxMean {
+                "its three models (min, max, mean) have three actual and typical values"
+            } else {
+                "a rare value has no actual or typical number to compare"
+            };
+            p.at(pos.key_of(&path), &path, format!("`{name}` detectors take custom rules with a `scope` only, as in Elastic ML: {why}; remove `conditions`"));
         }
     }
 }

@@ -157,6 +157,8 @@ pub enum Function {
     Varp(Side),
     /// `info_content`, `high_info_content`, `low_info_content`: information in the strings.
     InfoContent(Side),
+    /// `metric`: min, max and mean modelled together.
+    MinMaxMean,
     /// `rare`: a `by_field_name` value rarely or never seen (in time, or in the population).
     Rare,
     /// `freq_rare`: a member of the population using a rare value many times.
@@ -201,6 +203,8 @@ pub enum Metric {
     Varp,
     /// Information content of the distinct strings of `field_name`.
     InfoContent,
+    /// Minimum, maximum and mean of `field_name`, each with its own model.
+    MinMaxMean,
     /// Which `by_field_name` values occur (rarity).
     Rare,
     /// Which `by_field_name` values occur and how often (rarity and frequency).
@@ -243,6 +247,7 @@ impl Function {
         "info_content",
         "high_info_content",
         "low_info_content",
+        "metric",
         "rare",
         "freq_rare",
         "time_of_day",
@@ -269,6 +274,7 @@ impl Function {
             "median" => Function::Median(side),
             "varp" => Function::Varp(side),
             "info_content" => Function::InfoContent(side),
+            "metric" if side == Side::Both => Function::MinMaxMean,
             "rare" if side == Side::Both => Function::Rare,
             "freq_rare" if side == Side::Both => Function::FreqRare,
             "time_of_day" if side == Side::Both => Function::TimeOfDay,
@@ -291,6 +297,7 @@ impl Function {
             Function::Median(s) => (s, "median"),
             Function::Varp(s) => (s, "varp"),
             Function::InfoContent(s) => (s, "info_content"),
+            Function::MinMaxMean => (Side::Both, "metric"),
             Function::Rare => (Side::Both, "rare"),
             Function::FreqRare => (Side::Both, "freq_rare"),
             Function::TimeOfDay => (Side::Both, "time_of_day"),
@@ -316,6 +323,7 @@ impl Function {
             Function::Median(_) => Metric::Median,
             Function::Varp(_) => Metric::Varp,
             Function::InfoContent(_) => Metric::InfoContent,
+            Function::MinMaxMean => Metric::MinMaxMean,
             Function::Rare => Metric::Rare,
             Function::FreqRare => Metric::FreqRare,
             Function::TimeOfDay => Metric::TimeOfDay,
@@ -338,7 +346,7 @@ impl Function {
             Function::Rare | Function::FreqRare | Function::TimeOfDay | Function::TimeOfWeek => {
                 Side::High
             }
-            Function::Min | Function::Max => Side::Both,
+            Function::Min | Function::Max | Function::MinMaxMean => Side::Both,
         }
     }
 

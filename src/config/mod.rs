@@ -891,6 +891,11 @@ model:
         assert!(msg.contains("remove `conditions`"), "{msg}");
         let (_, _, _, msg) = problem(&MINIMAL.replace(
             "function: count",
+            "function: metric\n      field_name: latency\n      custom_rules:\n        - conditions: [{applies_to: actual, operator: gt, value: 1}]",
+        ));
+        assert!(msg.contains("three actual and typical values"), "{msg}");
+        let (_, _, _, msg) = problem(&MINIMAL.replace(
+            "function: count",
             "function: time_of_day\n      field_name: user",
         ));
         assert!(msg.contains("models when documents occur"), "{msg}");
@@ -899,6 +904,7 @@ model:
             "function: high_info_content\n      field_name: dns.question.name",
             "function: low_median\n      field_name: latency",
             "function: varp\n      field_name: latency",
+            "function: metric\n      field_name: latency\n      over_field_name: host",
             "function: time_of_week\n      over_field_name: user",
         ] {
             let job = load_job_str("t.yml", &MINIMAL.replace("function: count", ok))

@@ -48,6 +48,8 @@ pub struct SeriesValue {
     pub value: f64,
     /// Documents behind the value.
     pub doc_count: u64,
+    /// `metric` only: the minimum and maximum (the mean is `value`).
+    pub spread: Option<(f64, f64)>,
 }
 
 /// Everything a detector saw in one time chunk: bucket start → values (in store key order).
@@ -188,6 +190,7 @@ pub fn fetch_detector(
                 over: split.over,
                 value,
                 doc_count,
+                spread: None,
             });
         }
         match resp.pointer("/aggregations/series/after_key") {
@@ -237,11 +240,17 @@ impl Group {
     /// Reduces the group to its value and adds it to `out`; a group whose documents all lack
     /// the field has no value, except for `distinct_count` (0 distinct values).
     fn finish(self, metric: Metric, out: &mut DetectorBuckets) {
-        let value = match metric {
-            Metric::DistinctCount => Some(self.values.len() as f64),
-            Metric::InfoContent => info_content(&self.values),
-            Metric::Varp => reduce::Numbers::of(&self.values).map(|n| n.variance()),
-            _ => reduce::Numbers::of(&self.values).map(|n| n.median()),
+        let (value, spread) = match metric {
+            Metric::DistinctCount => (Some(self.values.len() as f64), None),
+            Metric::InfoContent => (info_content(&self.values), None),
+            _ => match reduce::Numbers::of(&self.values) {
+                Some(n) => match metric {
+                    Metric::Varp => (Some(n.variance()), None),
+                    Metric::MinMaxMean => (Some(n.mean()), Some((n.min(), n.max()))),
+                    _ => (Some(n.median()), None),
+                },
+                None => (None, None),
+            },
         };
         let Some(value) = value else {
             return;
@@ -252,6 +261,7 @@ impl Group {
             over: self.split.over,
             value,
             doc_count: self.doc_count,
+            spread,
         });
     }
 }
@@ -343,14 +353,16 @@ fn metric_agg(job: &Job, detector: &Detector) -> Option<Value> {
 }
 
 /// The field whose values are one more composite source, reduced here per group: the
-/// distinct values of `distinct_count`; the values behind `median` and `varp`
+/// distinct values of `distinct_count`; the values behind `median`, `varp` and `metric`
 /// (exact, and the same on every store, where an engine's `percentiles` is an estimate and
 /// the embedded store has no `extended_stats`); the strings of `info_content`.
 fn value_field(detector: &Detector) -> Option<&str> {
     match detector.function.metric() {
-        Metric::DistinctCount | Metric::Median | Metric::Varp | Metric::InfoContent => {
-            detector.field_name.as_deref()
-        }
+        Metric::DistinctCount
+        | Metric::Median
+        | Metric::Varp
+        | Metric::MinMaxMean
+        | Metric::InfoContent => detector.field_name.as_deref(),
         _ => None,
     }
 }

@@ -1,5 +1,5 @@
 //! Numbers of one group read from composite keys (each distinct value with its document
-//! count), reduced to the statistics of `median` and `varp`.
+//! count), reduced to the statistics of `median`, `varp` and `metric`.
 
 use serde_json::Value;
 
@@ -50,7 +50,7 @@ impl Numbers {
     }
 
     /// The mean of the documents' values.
-    fn mean(&self) -> f64 {
+    pub(super) fn mean(&self) -> f64 {
         let sum: f64 = self.values.iter().map(|(v, c)| v * *c as f64).sum();
         sum / self.count as f64
     }
@@ -66,7 +66,11 @@ impl Numbers {
         sum / self.count as f64
     }
 
-    fn max(&self) -> f64 {
+    pub(super) fn min(&self) -> f64 {
+        self.values[0].0
+    }
+
+    pub(super) fn max(&self) -> f64 {
         self.values[self.values.len() - 1].0
     }
 }
@@ -86,7 +90,10 @@ mod tests {
         ];
         let n = Numbers::of(&keys).expect("numbers");
         // Documents: 1, 1, 4.
-        assert_eq!((n.max(), n.median(), n.mean()), (4.0, 1.0, 2.0));
+        assert_eq!(
+            (n.min(), n.max(), n.median(), n.mean()),
+            (1.0, 4.0, 1.0, 2.0)
+        );
         assert_eq!(n.variance(), 2.0);
         let even = Numbers::of(&[(json!(1), 1), (json!(2), 1), (json!(10), 2)]).expect("numbers");
         assert_eq!(even.median(), 6.0);

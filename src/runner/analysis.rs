@@ -23,9 +23,41 @@ pub const MIN_RECORD_SCORE: f64 = 10.0;
 /// (partition value, by value): one time series of a detector.
 type SeriesKey = (Option<String>, Option<String>);
 
-/// One detector's models.
+/// Which number of a bucket value a detector's models read: `metric` detectors have three
+/// model sets, one per statistic; every other detector one, reading the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stat {
+    /// The function's value (for `metric`, the mean).
+    Value,
+    /// `metric`'s minimum.
+    Min,
+    /// `metric`'s maximum.
+    Max,
+}
+
+impl Stat {
+    fn of(self, v: &SeriesValue) -> Option<f64> {
+        match (self, v.spread) {
+            (Stat::Value, _) => Some(v.value),
+            (Stat::Min, Some((min, _))) => Some(min),
+            (Stat::Max, Some((_, max))) => Some(max),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Stat::Value => "mean",
+            Stat::Min => "min",
+            Stat::Max => "max",
+        }
+    }
+}
+
+/// One detector's models (one of the three of a `metric` detector).
 struct DetectorModels {
     detector: Detector,
+    stat: Stat,
     cfg: ModelConfig,
     /// Per-series baselines (detectors without `over_field_name`), in key order.
     series: BTreeMap<SeriesKey, Baseline>,
@@ -131,13 +163,21 @@ impl JobAnalysis {
         let detectors = job
             .detectors
             .iter()
-            .map(|d| DetectorModels {
-                detector: d.clone(),
-                cfg: model_config(job, d.function),
-                series: BTreeMap::new(),
-                populations: BTreeMap::new(),
-                rarities: BTreeMap::new(),
-                clocks: BTreeMap::new(),
+            .flat_map(|d| {
+                let stats: &[Stat] = if d.function == Function::MinMaxMean {
+                    &[Stat::Value, Stat::Min, Stat::Max]
+                } else {
+                    &[Stat::Value]
+                };
+                stats.iter().map(|&stat| DetectorModels {
+                    detector: d.clone(),
+                    stat,
+                    cfg: model_config(job, d.function),
+                    series: BTreeMap::new(),
+                    populations: BTreeMap::new(),
+                    rarities: BTreeMap::new(),
+                    clocks: BTreeMap::new(),
+                })
             })
             .collect();
         JobAnalysis {
@@ -189,17 +229,26 @@ impl JobAnalysis {
         }
         let mut probabilities = Vec::new();
         let mut unlearned = Vec::new();
-        for (d, models) in self.detectors.iter_mut().enumerate() {
-            let vals = values.get(d).copied().unwrap_or(&[]);
-            let scored = if models.detector.function.is_frequency() {
-                models.analyse_frequency(time, vals, &mut self.memory)
-            } else if models.detector.over_field_name.is_some() {
-                models.analyse_population(time, vals, &mut self.memory)
-            } else {
-                let plot = self.job.model_plot.then_some(&mut out.model_plot);
-                models.analyse_series(time, vals, &mut self.memory, plot)
-            };
-            for (split, obs, rules) in scored {
+        let mut first = 0;
+        while first < self.detectors.len() {
+            // The model sets of one detector: one, or `metric`'s three.
+            let index = self.detectors[first].detector.index;
+            let sets = self.detectors[first..]
+                .iter()
+                .take_while(|m| m.detector.index == index)
+                .count();
+            let vals = values.get(index).copied().unwrap_or(&[]);
+            let mut scored = Vec::new();
+            for models in &mut self.detectors[first..first + sets] {
+                let stat = models.stat;
+                let plot =
+                    (self.job.model_plot && stat == Stat::Value).then_some(&mut out.model_plot);
+                let found = models.analyse(time, vals, &mut self.memory, plot);
+                scored.extend(found.into_iter().map(|s| (stat, s)));
+            }
+            let models = &self.detectors[first];
+            first += sets;
+            for (stat, (split, obs, rules)) in worst_per_split(scored, sets) {
                 if rules.skip_result {
                     continue;
                 }
@@ -213,8 +262,11 @@ impl JobAnalysis {
                 if score < MIN_RECORD_SCORE {
                     continue;
                 }
-                out.records
-                    .push(models.record(&self.job, time, split, &obs, score));
+                let mut record = models.record(&self.job, time, split, &obs, score);
+                if sets > 1 {
+                    record.explanation = format!("{}: {}", stat.name(), record.explanation);
+                }
+                out.records.push(record);
             }
         }
         self.memory.failed_this_bucket = false;
@@ -237,6 +289,24 @@ impl JobAnalysis {
     }
 }
 
+/// With several model sets (`metric`), the most unusual of each split's observations, so a
+/// series has one record per bucket, as in Elastic ML; with one, the observations as they are.
+fn worst_per_split(scored: Vec<(Stat, Scored)>, sets: usize) -> Vec<(Stat, Scored)> {
+    if sets == 1 {
+        return scored;
+    }
+    let mut worst: BTreeMap<Split, (Stat, Scored)> = BTreeMap::new();
+    for (stat, s) in scored {
+        match worst.get(&s.0) {
+            Some((_, w)) if w.1.probability <= s.1.probability => {}
+            _ => {
+                worst.insert(s.0.clone(), (stat, s));
+            }
+        }
+    }
+    worst.into_values().collect()
+}
+
 /// A read-only view of one per-series model of a job (detectors without `over_field_name`),
 /// for forecasts.
 #[derive(Debug, Clone, Copy)]
@@ -257,7 +327,9 @@ impl JobAnalysis {
     /// Every per-series model, detector by detector, each detector's in key order.
     /// Population models (`over_field_name`) are not included.
     pub fn series_models(&self) -> impl Iterator<Item = SeriesView<'_>> + '_ {
-        self.detectors.iter().flat_map(|d| {
+        // `metric`'s min and max models are not forecast: its forecast is the mean's.
+        let forecastable = self.detectors.iter().filter(|d| d.stat == Stat::Value);
+        forecastable.flat_map(|d| {
             d.series.iter().map(move |(k, b)| SeriesView {
                 detector: &d.detector,
                 cfg: d.cfg,
@@ -388,6 +460,23 @@ type Split = (Option<String>, Option<String>, Option<String>);
 type Scored = (Split, Observation, RuleOutcome);
 
 impl DetectorModels {
+    /// Scores and learns one bucket of this model set's values.
+    fn analyse(
+        &mut self,
+        time: EpochMillis,
+        values: &[SeriesValue],
+        memory: &mut MemoryBudget,
+        plot: Option<&mut Vec<ModelPlotPoint>>,
+    ) -> Vec<Scored> {
+        if self.detector.function.is_frequency() {
+            self.analyse_frequency(time, values, memory)
+        } else if self.detector.over_field_name.is_some() {
+            self.analyse_population(time, values, memory)
+        } else {
+            self.analyse_series(time, values, memory, plot)
+        }
+    }
+
     fn analyse_series(
         &mut self,
         time: EpochMillis,
@@ -397,7 +486,9 @@ impl DetectorModels {
     ) -> Vec<Scored> {
         let mut present: BTreeMap<SeriesKey, f64> = BTreeMap::new();
         for v in values {
-            present.insert((v.partition.clone(), v.by.clone()), v.value);
+            if let Some(x) = self.stat.of(v) {
+                present.insert((v.partition.clone(), v.by.clone()), x);
+            }
         }
         for key in present.keys() {
             if !self.series.contains_key(key) && memory.admit(MemoryBudget::cost::<Baseline>(key)) {
@@ -464,17 +555,19 @@ impl DetectorModels {
         values: &[SeriesValue],
         memory: &mut MemoryBudget,
     ) -> Vec<Scored> {
-        let mut groups: BTreeMap<SeriesKey, Vec<&SeriesValue>> = BTreeMap::new();
+        let mut groups: BTreeMap<SeriesKey, Vec<(&SeriesValue, f64)>> = BTreeMap::new();
         for v in values {
-            groups
-                .entry((v.partition.clone(), v.by.clone()))
-                .or_default()
-                .push(v);
+            if let Some(x) = self.stat.of(v) {
+                groups
+                    .entry((v.partition.clone(), v.by.clone()))
+                    .or_default()
+                    .push((v, x));
+            }
         }
         let mut scored = Vec::new();
-        for (key, mut members) in groups {
-            members.sort_by(|a, b| a.over.cmp(&b.over));
-            let vals: Vec<f64> = members.iter().map(|m| m.value).collect();
+        for (key, mut pairs) in groups {
+            pairs.sort_by(|a, b| a.0.over.cmp(&b.0.over));
+            let (members, vals): (Vec<&SeriesValue>, Vec<f64>) = pairs.into_iter().unzip();
             if !self.populations.contains_key(&key)
                 && !memory.admit(MemoryBudget::cost::<Population>(&key))
             {
@@ -615,7 +708,8 @@ pub fn model_config(job: &Job, function: Function) -> ModelConfig {
         | Metric::Max
         | Metric::Median
         | Metric::Varp
-        | Metric::InfoContent => ValueKind::Metric,
+        | Metric::InfoContent
+        | Metric::MinMaxMean => ValueKind::Metric,
     };
     let tail = match function.side() {
         Side::Both => Tail::Both,
@@ -740,6 +834,7 @@ mod tests {
                 over: None,
                 value: 10.0,
                 doc_count: 10,
+                spread: None,
             })
             .collect();
         let mut scored_first = 0;

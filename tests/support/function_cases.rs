@@ -1,7 +1,8 @@
 //! Constructed series for Elastic's analysis functions, each with one planted anomaly whose
 //! place is known: a never-seen URL (`rare`), a client hammering a rare URL (`freq_rare`),
 //! a DNS tunnel's random subdomains (`high_info_content`), slow requests (`high_median`),
-//! erratic latencies at the usual mean (`high_varp`), a login at 03:00 on a 9-to-5 series
+//! erratic latencies at the usual mean (`high_varp`), a minimum far below the usual while
+//! the mean stays (`metric`), a login at 03:00 on a 9-to-5 series
 //! (`time_of_day`) and on a Saturday (`time_of_week`). Shared by the embedded-store test
 //! (`tests/functions.rs`) and the cluster suites, which run them on a real engine.
 
@@ -33,6 +34,8 @@ pub struct Case {
     /// it is, one in the documents seen so far (a few days here), so less than a metric
     /// many deviations away.
     pub min_score: i64,
+    /// What the worst record's explanation must contain.
+    pub explains: &'static str,
 }
 
 /// The index mapping the engines need (`keyword` strings, numbers, the time field).
@@ -82,6 +85,7 @@ fn rare_url() -> Case {
         docs,
         expected: (at, "/wp-admin.php"),
         min_score: 25,
+        explains: "rare: never seen before (1 document now)",
     }
 }
 
@@ -114,6 +118,7 @@ fn freq_rare_client() -> Case {
         docs,
         expected: (at, "10.0.0.3"),
         min_score: 25,
+        explains: "frequently rare: seen in 3.3% of documents before (60 documents now)",
     }
 }
 
@@ -150,6 +155,7 @@ fn dns_tunnel() -> Case {
         docs,
         expected: (at, "corp.net"),
         min_score: 50,
+        explains: "spike",
     }
 }
 
@@ -179,6 +185,7 @@ fn slow_median() -> Case {
         docs,
         expected: (at, ""),
         min_score: 50,
+        explains: "(420 vs 102.0)",
     }
 }
 
@@ -199,6 +206,7 @@ fn erratic_latency() -> Case {
         docs,
         expected: (at, ""),
         min_score: 50,
+        explains: "(5800 vs",
     }
 }
 
@@ -229,6 +237,7 @@ fn night_login() -> Case {
         expected: (at, "bob"),
         // One event an hour-long bucket: 32 earlier events, none near 03:00.
         min_score: 20,
+        explains: "unusual time: 03:05 UTC (typically around 09:30)",
     }
 }
 
@@ -243,6 +252,28 @@ fn weekend_login() -> Case {
         docs,
         expected: (at, "alice"),
         min_score: 20,
+        explains: "unusual time: Sat 12:05 UTC (typically around Mon 09:30)",
+    }
+}
+
+fn low_minimum() -> Case {
+    let at = T0 + 3 * DAY + 7 * HOUR;
+    let docs = hourly(4, |t| {
+        let wobble = ((t / HOUR) % 3) as f64;
+        if t == at {
+            // The mean as usual, the maximum a little high, the minimum far too low.
+            latencies(t, &[3.0, 130.0, 130.0, 130.0, 107.0])
+        } else {
+            latencies(t, &[98.0 - wobble, 101.0, 99.0, 102.0 + wobble, 100.0])
+        }
+    });
+    Case {
+        job_id: "fn-metric",
+        detector: "- function: metric\n      field_name: latency",
+        docs,
+        expected: (at, ""),
+        min_score: 50,
+        explains: "min: dip",
     }
 }
 
@@ -254,6 +285,7 @@ pub fn cases() -> Vec<Case> {
         dns_tunnel(),
         slow_median(),
         erratic_latency(),
+        low_minimum(),
         night_login(),
         weekend_login(),
     ]
@@ -342,4 +374,9 @@ pub fn assert_finds_the_anomaly(case: &Case, records: &[Record]) {
         case.job_id
     );
     assert!(worst.3 >= case.min_score, "{}: {records:#?}", case.job_id);
+    assert!(
+        worst.4.contains(case.explains),
+        "{}: {records:#?}",
+        case.job_id
+    );
 }
