@@ -168,16 +168,23 @@ fn latencies(t: i64, values: &[f64]) -> Vec<Value> {
         .collect()
 }
 
+/// Four days of hourly latencies, `usual(wobble)` each hour (`wobble` cycling 0, 1, 2) and
+/// `planted` in the bucket at `at`.
+fn latency_series(at: i64, planted: &[f64], usual: impl Fn(f64) -> [f64; 5]) -> Vec<Value> {
+    hourly(4, |t| {
+        if t == at {
+            latencies(t, planted)
+        } else {
+            latencies(t, &usual(((t / HOUR) % 3) as f64))
+        }
+    })
+}
+
 fn slow_median() -> Case {
     let at = T0 + 3 * DAY + 11 * HOUR;
-    let docs = hourly(4, |t| {
-        let wobble = ((t / HOUR) % 5) as f64;
-        if t == at {
-            // One fast request does not hide that most are slow.
-            latencies(t, &[95.0, 410.0, 420.0, 430.0, 440.0])
-        } else {
-            latencies(t, &[90.0 + wobble, 95.0, 100.0 + wobble, 105.0, 2000.0])
-        }
+    // One fast request does not hide that most are slow.
+    let docs = latency_series(at, &[95.0, 410.0, 420.0, 430.0, 440.0], |w| {
+        [90.0 + w, 95.0, 100.0 + w, 105.0, 2000.0]
     });
     Case {
         job_id: "fn-median",
@@ -185,20 +192,15 @@ fn slow_median() -> Case {
         docs,
         expected: (at, ""),
         min_score: 50,
-        explains: "(420 vs 102.0)",
+        explains: "spike: 4.1× higher than typical (420 vs",
     }
 }
 
 fn erratic_latency() -> Case {
     let at = T0 + 3 * DAY + 16 * HOUR;
-    let docs = hourly(4, |t| {
-        let wobble = ((t / HOUR) % 3) as f64;
-        if t == at {
-            // The same mean, far wider spread.
-            latencies(t, &[10.0, 190.0, 20.0, 180.0, 100.0])
-        } else {
-            latencies(t, &[98.0 - wobble, 102.0 + wobble, 99.0, 101.0, 100.0])
-        }
+    // The same mean, far wider spread.
+    let docs = latency_series(at, &[10.0, 190.0, 20.0, 180.0, 100.0], |w| {
+        [98.0 - w, 102.0 + w, 99.0, 101.0, 100.0]
     });
     Case {
         job_id: "fn-varp",
@@ -258,14 +260,9 @@ fn weekend_login() -> Case {
 
 fn low_minimum() -> Case {
     let at = T0 + 3 * DAY + 7 * HOUR;
-    let docs = hourly(4, |t| {
-        let wobble = ((t / HOUR) % 3) as f64;
-        if t == at {
-            // The mean as usual, the maximum a little high, the minimum far too low.
-            latencies(t, &[3.0, 130.0, 130.0, 130.0, 107.0])
-        } else {
-            latencies(t, &[98.0 - wobble, 101.0, 99.0, 102.0 + wobble, 100.0])
-        }
+    // The mean as usual, the maximum a little high, the minimum far too low.
+    let docs = latency_series(at, &[3.0, 130.0, 130.0, 130.0, 107.0], |w| {
+        [98.0 - w, 101.0, 99.0, 102.0 + w, 100.0]
     });
     Case {
         job_id: "fn-metric",
