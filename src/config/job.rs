@@ -90,6 +90,23 @@ impl Job {
             .find_map(|c| c.event_overlapping(start, end).map(|e| (c, e)))
     }
 
+    /// The filter lists the job's custom rules name, each once, by id.
+    pub fn filter_lists(&self) -> Vec<&super::rules::FilterList> {
+        let mut out: Vec<&super::rules::FilterList> = Vec::new();
+        let scopes = self
+            .detectors
+            .iter()
+            .flat_map(|d| &d.rules)
+            .flat_map(|r| &r.scope);
+        for scope in scopes {
+            if !out.iter().any(|f| f.filter_id == scope.filter.filter_id) {
+                out.push(&scope.filter);
+            }
+        }
+        out.sort_by(|a, b| a.filter_id.cmp(&b.filter_id));
+        out
+    }
+
     /// The bucket span in milliseconds, as the datafeed and model use it.
     pub fn bucket_span_ms(&self) -> i64 {
         self.bucket_span.as_millis() as i64

@@ -126,6 +126,24 @@ pub fn load_job_str(name: &str, text: &str) -> Result<Job, ConfigErrors> {
     }
 }
 
+/// Parses and validates one job from text whose custom rules may name the given filter
+/// lists (as the catalog keeps them beside a recorded job); `name` stands for the file.
+pub fn load_job_str_with_filters(
+    name: &str,
+    text: &str,
+    filters: &[FilterList],
+) -> Result<Job, ConfigErrors> {
+    let by_id = filters
+        .iter()
+        .map(|f| (f.filter_id.clone(), f.clone()))
+        .collect();
+    let (job, errors) = check_text(Path::new(name), text, &by_id);
+    match job {
+        Some(job) if errors.is_empty() => Ok(job),
+        _ => Err(ConfigErrors(errors)),
+    }
+}
+
 /// What `tidewatch validate` reports: the number of job files that are valid, and every
 /// problem of the others (sorted by file, line, column).
 pub fn validate_report(paths: &[PathBuf]) -> (usize, Vec<ConfigError>) {
