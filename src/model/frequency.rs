@@ -89,14 +89,19 @@ impl Rarity {
         }
     }
 
-    /// Number of distinct values the model holds.
-    pub fn len(&self) -> usize {
-        self.seen.len()
+    /// Whether the model has seen `value`.
+    pub fn knows(&self, value: &str) -> bool {
+        self.seen.contains_key(value)
     }
 
-    /// Whether the model has seen no value.
-    pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+    /// Bytes one learned value takes: its text, its count and the map's node.
+    pub fn value_cost(value: &str) -> u64 {
+        (value.len() + 48) as u64
+    }
+
+    /// Bytes the learned values take.
+    pub fn values_cost(&self) -> u64 {
+        self.seen.keys().map(|v| Self::value_cost(v)).sum()
     }
 
     /// The state as bytes.

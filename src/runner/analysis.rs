@@ -430,8 +430,9 @@ fn read_frequency_models(
 ) -> Option<()> {
     for _ in 0..r.u32()? {
         let key = r.opt_str()?;
-        memory.used += MemoryBudget::cost::<Rarity>(&(key.clone(), None));
-        d.rarities.insert(key, Rarity::from_bytes(r.bytes()?)?);
+        let model = Rarity::from_bytes(r.bytes()?)?;
+        memory.used += MemoryBudget::cost::<Rarity>(&(key.clone(), None)) + model.values_cost();
+        d.rarities.insert(key, model);
     }
     let period = clock_period_ms(d.detector.function);
     for _ in 0..r.u32()? {
@@ -863,6 +864,39 @@ mod tests {
         let restored = JobAnalysis::from_snapshot(&job, &analysis.to_snapshot()).expect("restores");
         assert_eq!(restored.partitions(), admitted);
         assert_eq!(restored.memory_status(), MemoryStatus::HardLimit);
+    }
+
+    #[test]
+    fn rare_values_count_against_the_memory_limit() {
+        let job = crate::config::load_job_str(
+            "jobs/urls.yml",
+            "job_id: urls\nanalysis_config:\n  bucket_span: 15m\n  detectors:\n    - function: rare\n      by_field_name: url\ndatafeed_config:\n  indices: [logs]\nanalysis_limits:\n  model_memory_limit: 1mb\n",
+        )
+        .expect("job parses");
+        let mut analysis = JobAnalysis::new(&job);
+        for b in 0..4 {
+            // 4,000 new URLs of 100 characters a bucket: about 0.6 MB each.
+            let values: Vec<SeriesValue> = (0..4000)
+                .map(|i| SeriesValue {
+                    partition: None,
+                    by: Some(format!("/{b}/{i:0>96}")),
+                    over: None,
+                    value: 1.0,
+                    doc_count: 1,
+                    spread: None,
+                })
+                .collect();
+            analysis.analyse_bucket(1_714_953_600_000 + b * 900_000, 4000, &[&values]);
+        }
+        assert_eq!(analysis.memory_status(), MemoryStatus::HardLimit);
+        assert!(
+            analysis.model_bytes() <= 1 << 20,
+            "{}",
+            analysis.model_bytes()
+        );
+        assert!(analysis.allocation_failures() >= 2);
+        let restored = JobAnalysis::from_snapshot(&job, &analysis.to_snapshot()).expect("restores");
+        assert_eq!(restored.model_bytes(), analysis.model_bytes());
     }
 
     fn obs(actual: f64, typical: f64, reason: Reason) -> Observation {

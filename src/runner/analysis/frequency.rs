@@ -79,7 +79,14 @@ impl DetectorModels {
                 learn.push(kept);
             }
             for occs in &learn {
-                model.learn(occs);
+                // A value the model does not know yet costs memory: it is learned only if it
+                // fits the job's `model_memory_limit` (known values always are).
+                let admitted: Vec<Occurrence<'_>> = occs
+                    .iter()
+                    .copied()
+                    .filter(|o| model.knows(o.value) || memory.admit(Rarity::value_cost(o.value)))
+                    .collect();
+                model.learn(&admitted);
             }
         }
         scored
