@@ -251,3 +251,53 @@ fn the_nginx_module_jobs_run_on_the_shared_nginx_log() {
         assert!(ip.parse::<std::net::IpAddr>().is_ok(), "{d}");
     }
 }
+
+/// `jobs put` records each job's filter lists and calendars beside it; the job read back from
+/// the store (no files) keeps its scoped rule and its calendar, and `jobs show` prints them.
+#[test]
+fn filter_lists_and_calendars_are_recorded_with_their_jobs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jobs_dir = dir.path().join("jobs");
+    std::fs::create_dir_all(&jobs_dir).expect("jobs dir");
+    for (name, text) in FILES {
+        std::fs::write(jobs_dir.join(name), text).expect("write job file");
+    }
+    let store_spec = format!("embedded:{}", dir.path().join("store").display());
+    let tidewatch = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+            .args(["--store", &store_spec])
+            .args(args)
+            .output()
+            .expect("tidewatch runs");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    tidewatch(&["jobs", "put", &jobs_dir.display().to_string()]);
+    // The files are gone: what follows reads the store only.
+    std::fs::remove_dir_all(&jobs_dir).expect("remove the files");
+    let store = EmbeddedStore::open(dir.path().join("store")).expect("store");
+    let scoped = tidewatch::catalog::load(&store, "scoped")
+        .expect("load")
+        .expect("recorded");
+    let scope = &scoped.job.detectors[0].rules[0].scope[0];
+    assert_eq!(scope.filter.filter_id, "scanners");
+    assert!(scope.filter.contains("scanner-7"));
+    let silenced = tidewatch::catalog::load(&store, "silenced")
+        .expect("load")
+        .expect("recorded");
+    assert_eq!(silenced.job.calendars.len(), 1);
+    assert!(silenced.job.scheduled_event(INCIDENT).is_some());
+    let all = tidewatch::catalog::load_all(&store).expect("load all");
+    assert_eq!(all.len(), 5);
+    drop(store);
+
+    let shown = tidewatch(&["jobs", "show", "scoped"]);
+    assert!(
+        shown.contains("# filter list `scanners`, recorded with the job"),
+        "{shown}"
+    );
+    assert!(shown.contains("items: [\"scanner-*\"]"), "{shown}");
+    let shown = tidewatch(&["jobs", "show", "silenced"]);
+    assert!(shown.contains("calendar_id: \"maintenance\""), "{shown}");
+    assert!(shown.contains("\"description\":\"Upgrade\""), "{shown}");
+}

@@ -72,6 +72,9 @@ pub fn run_jobs_command(store_spec: &str, args: &JobsArgs) -> crate::Result<()> 
                 s.job.source_file.display()
             )?;
             crate::output::text(&s.definition)?;
+            for line in support_lines(&s) {
+                outln!("{line}")?;
+            }
         }
         JobsCommand::Put { files } => {
             let jobs = crate::config::load_jobs(files)?;
@@ -106,6 +109,40 @@ pub fn run_jobs_command(store_spec: &str, args: &JobsArgs) -> crate::Result<()> 
         }
     }
     Ok(())
+}
+
+/// The filter lists and calendars recorded with a job, as YAML documents after its own
+/// (each value written as JSON, which YAML reads as it is).
+fn support_lines(s: &StoredJob) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in &s.filters {
+        out.push("---".to_string());
+        out.push(format!(
+            "# filter list `{}`, recorded with the job",
+            f.filter_id
+        ));
+        out.push(format!("filter_id: {}", json(&f.filter_id)));
+        out.push(format!("description: {}", json(&f.description)));
+        out.push(format!("items: {}", json(&f.items)));
+    }
+    for c in &s.job.calendars {
+        out.push("---".to_string());
+        out.push(format!(
+            "# calendar `{}`, recorded with the job",
+            c.calendar_id
+        ));
+        out.push(format!("calendar_id: {}", json(&c.calendar_id)));
+        out.push(format!("description: {}", json(&c.description)));
+        out.push(format!("job_ids: {}", json(&c.job_ids)));
+        out.push("events:".to_string());
+        out.extend(c.events.iter().map(|e| format!("  - {}", json(e))));
+    }
+    out
+}
+
+/// A value as one line of JSON.
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 /// The recorded job, or an error naming the jobs that are.

@@ -6,8 +6,10 @@
 //! job: loading it back goes through the same validation, with the same messages, as a file.
 //!
 //! Each record is a state-index document `{type: "config", kind, config_id, version, ...}`.
-//! `kind` is `job` today; calendars and filter lists (`calendar_id`, `filter_id` files beside
-//! the jobs) can be recorded the same way under their own kind.
+//! `kind` is `job`, `filter` or `calendar`: the filter lists a job's custom rules name and the
+//! calendars that apply to it are recorded beside it (as Elastic ML keeps them in
+//! `.ml-config`), as JSON, and the job's record lists their ids, so a job read back from the
+//! store has its rules' filter lists and its calendars without the files.
 
 mod cli;
 mod reset;
@@ -15,7 +17,7 @@ mod reset;
 pub use cli::{run_jobs_command, JobsArgs};
 pub use reset::{delete_job, reset_job, ResetOutcome};
 
-use crate::config::{self, Job};
+use crate::config::{self, Calendar, FilterList, Job};
 use crate::runner::{self, STATE_INDEX};
 use crate::store::{PutMode, Store, StoreError};
 use crate::time::{format_millis, EpochMillis};
@@ -40,6 +42,8 @@ pub struct StoredJob {
     pub recorded_at: EpochMillis,
     /// The YAML text, as written.
     pub definition: String,
+    /// The filter lists its rules name, as recorded with it.
+    pub filters: Vec<FilterList>,
 }
 
 /// What recording a definition did.
@@ -98,13 +102,21 @@ pub fn record(store: &dyn Store, job: &Job, now: EpochMillis) -> crate::Result<(
     let hash = sha(&text);
     let fingerprint = runner::fingerprint(job);
     let id = record_id("job", &job.job_id);
+    let (filter_ids, calendar_ids) = record_support(store, job, now)?;
     let previous = store.get(STATE_INDEX, &id)?.map(|d| d.source);
     let field = |d: &Value, k: &str| d.get(k).and_then(Value::as_str).map(str::to_string);
     let (outcome, version) = match &previous {
         None => (Recorded::New, 1),
         Some(p) if field(p, "source_hash").as_deref() == Some(hash.as_str()) => {
             let v = p.get("version").and_then(Value::as_u64).unwrap_or(1);
-            return Ok((Recorded::Unchanged, v));
+            if p.get("filter_ids") == Some(&json!(filter_ids))
+                && p.get("calendar_ids") == Some(&json!(calendar_ids))
+            {
+                return Ok((Recorded::Unchanged, v));
+            }
+            // The same job text with other calendars or filter lists: the record follows
+            // them, the version stays (the job's definition did not change).
+            (Recorded::Unchanged, v)
         }
         Some(p) => {
             let from = p.get("version").and_then(Value::as_u64).unwrap_or(1);
@@ -128,11 +140,52 @@ pub fn record(store: &dyn Store, job: &Job, now: EpochMillis) -> crate::Result<(
         "version": version, "fingerprint": fingerprint, "source_hash": hash,
         "source_file": source_file(job), "definition": text,
         "custom_settings": job.custom_settings,
+        "filter_ids": filter_ids, "calendar_ids": calendar_ids,
         "recorded_at": now, "recorded_at_string": format_millis(now),
     });
     store.put(STATE_INDEX, &id, &doc, PutMode::Overwrite)?;
     store.refresh(STATE_INDEX)?;
     Ok((outcome, version))
+}
+
+/// Records the filter lists the job's rules name and the calendars that apply to it (each
+/// written only when it changed); returns their ids.
+fn record_support(
+    store: &dyn Store,
+    job: &Job,
+    now: EpochMillis,
+) -> crate::Result<(Vec<String>, Vec<String>)> {
+    let mut filter_ids = Vec::new();
+    for f in job.filter_lists() {
+        record_support_item(store, "filter", &f.filter_id, json!(f), now)?;
+        filter_ids.push(f.filter_id.clone());
+    }
+    let mut calendar_ids = Vec::new();
+    for c in &job.calendars {
+        record_support_item(store, "calendar", &c.calendar_id, json!(c), now)?;
+        calendar_ids.push(c.calendar_id.clone());
+    }
+    Ok((filter_ids, calendar_ids))
+}
+
+fn record_support_item(
+    store: &dyn Store,
+    kind: &str,
+    config_id: &str,
+    definition: Value,
+    now: EpochMillis,
+) -> crate::Result<()> {
+    let id = record_id(kind, config_id);
+    let previous = store.get(STATE_INDEX, &id)?.map(|d| d.source);
+    if previous.as_ref().and_then(|p| p.get("definition")) == Some(&definition) {
+        return Ok(());
+    }
+    let doc = json!({
+        "type": CONFIG_TYPE, "kind": kind, "config_id": config_id, "definition": definition,
+        "recorded_at": now, "recorded_at_string": format_millis(now),
+    });
+    store.put(STATE_INDEX, &id, &doc, PutMode::Overwrite)?;
+    Ok(())
 }
 
 /// Whether the job has a checkpoint (it has analysed something) in the store.
@@ -171,24 +224,73 @@ pub fn load_all(store: &dyn Store) -> crate::Result<Vec<StoredJob>> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    hits.iter()
-        .filter_map(|h| h.get("_source"))
-        .filter(|s| s.get("kind").and_then(Value::as_str) == Some("job"))
-        .map(parse_record)
+    let sources: Vec<&Value> = hits.iter().filter_map(|h| h.get("_source")).collect();
+    let kind = |s: &Value| s.get("kind").and_then(Value::as_str).map(str::to_string);
+    let lookup = |want: &str, id: &str| {
+        sources
+            .iter()
+            .find(|s| {
+                kind(s).as_deref() == Some(want)
+                    && s.get("config_id").and_then(Value::as_str) == Some(id)
+            })
+            .map(|s| (*s).clone())
+    };
+    sources
+        .iter()
+        .filter(|s| kind(s).as_deref() == Some("job"))
+        .map(|s| parse_record(s, &lookup))
         .collect()
 }
 
 /// The job `job_id` as recorded in the store, if it is.
 pub fn load(store: &dyn Store, job_id: &str) -> crate::Result<Option<StoredJob>> {
+    let lookup = |kind: &str, id: &str| {
+        store
+            .get(STATE_INDEX, &record_id(kind, id))
+            .ok()
+            .flatten()
+            .map(|d| d.source)
+    };
     match store.get(STATE_INDEX, &record_id("job", job_id)) {
-        Ok(Some(d)) => parse_record(&d.source).map(Some),
+        Ok(Some(d)) => parse_record(&d.source, &lookup).map(Some),
         Ok(None) | Err(StoreError::IndexNotFound(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
 
-/// A stored record back into a job, through the same validation as a file.
-fn parse_record(source: &Value) -> crate::Result<StoredJob> {
+/// The recorded filter lists or calendars a job record names (`filter_ids`, `calendar_ids`),
+/// read with `lookup(kind, id)`; one that is missing or unreadable is an error naming it.
+fn support_items<T: serde::de::DeserializeOwned>(
+    source: &Value,
+    kind: &str,
+    lookup: &dyn Fn(&str, &str) -> Option<Value>,
+) -> crate::Result<Vec<T>> {
+    let ids = source
+        .get(format!("{kind}_ids"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    ids.iter()
+        .filter_map(Value::as_str)
+        .map(|id| {
+            lookup(kind, id)
+                .and_then(|r| serde_json::from_value(r.get("definition")?.clone()).ok())
+                .ok_or_else(|| {
+                    crate::Error::Other(format!(
+                        "the {kind} `{id}` recorded with job `{}` is missing or damaged in the store; record the job again (`tidewatch jobs put FILE`)",
+                        source.get("job_id").and_then(Value::as_str).unwrap_or_default()
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// A stored record back into a job, through the same validation as a file, with the filter
+/// lists and calendars recorded with it.
+fn parse_record(
+    source: &Value,
+    lookup: &dyn Fn(&str, &str) -> Option<Value>,
+) -> crate::Result<StoredJob> {
     let text = source
         .get("definition")
         .and_then(Value::as_str)
@@ -197,9 +299,12 @@ fn parse_record(source: &Value) -> crate::Result<StoredJob> {
         .get("source_file")
         .and_then(Value::as_str)
         .unwrap_or("(stored job)");
-    let job = config::load_job_str(file, text)?;
+    let filters: Vec<FilterList> = support_items(source, "filter", lookup)?;
+    let mut job = config::load_job_str_with_filters(file, text, &filters)?;
+    job.calendars = support_items::<Calendar>(source, "calendar", lookup)?;
     Ok(StoredJob {
         job,
+        filters,
         version: source.get("version").and_then(Value::as_u64).unwrap_or(1),
         recorded_at: source
             .get("recorded_at")

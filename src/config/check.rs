@@ -480,15 +480,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Elastic ML functions tidewatch knows but does not implement, with what to use instead.
 const UNSUPPORTED_FUNCTIONS: &[(&str, &str)] = &[
-    ("rare", "to catch new or rarely seen values use `high_count` with `by_field_name` set to the field, or `high_distinct_count` of the field with `over_field_name` set to the entity"),
-    ("freq_rare", "use `high_distinct_count` of the field with `over_field_name` set to the entity"),
-    ("info_content", "use `high_distinct_count` of the field with `over_field_name` set to the entity"),
     ("lat_long", "geographic analysis is not implemented; use `count` with `partition_field_name` set to a country or region field"),
-    ("time_of_day", "daily and weekly cycles are learned by every function; use `count` (with `by_field_name`) instead"),
-    ("time_of_week", "daily and weekly cycles are learned by every function; use `count` (with `by_field_name`) instead"),
-    ("metric", "write separate `mean`, `min` and `max` detectors"),
-    ("median", "use `mean` (`high_mean`/`low_mean`), or `min`/`max`"),
-    ("varp", "use `min` and `max` detectors, or `mean` with a shorter `bucket_span`"),
     ("non_null_sum", "use `sum` (`high_sum`/`low_sum`)"),
 ];
 
@@ -700,6 +692,53 @@ fn describe_detector(function: Function, d: &raw::DetectorConfig) -> String {
         s.push_str(&format!(" partitionfield=\"{p}\""));
     }
     s
+}
+
+/// Why a function that reads no field must not have `field_name`, and what to write instead.
+fn no_field_message(f: Function, field: &str) -> String {
+    let name = f.name();
+    match f {
+        Function::Rare | Function::FreqRare => format!("`{name}` takes no `field_name`: the field whose rare values it finds is the `by_field_name`; write `by_field_name: {field}`"),
+        Function::TimeOfDay | Function::TimeOfWeek => format!("`{name}` takes no `field_name`: it models when documents occur (the job's time field); to model each value of `{field}` on its own use `by_field_name`"),
+        _ => format!("`{name}` counts documents and takes no `field_name`; to split the count by `{field}` use `by_field_name`, to count its distinct values use `distinct_count`"),
+    }
+}
+
+/// Elastic's rules for the rare functions and `metric`: `rare` needs the field whose values
+/// are rare as `by_field_name`, `freq_rare` also the population (`over_field_name`), and
+/// their custom rules (and `metric`'s) take no numeric conditions.
+fn check_frequency_function(
+    f: Function,
+    d: &raw::DetectorConfig,
+    base: &str,
+    pos: &Positions,
+    p: &mut Problems,
+) {
+    let fpath = format!("{base}.function");
+    let name = f.name();
+    if matches!(f, Function::Rare | Function::FreqRare) && d.by_field_name.is_none() {
+        p.at(pos.of(&fpath), &fpath, format!("`{name}` needs `by_field_name`: the field whose rare values it finds (e.g. `by_field_name: url.original`)"));
+    }
+    if f == Function::FreqRare && d.over_field_name.is_none() {
+        p.at(pos.of(&fpath), &fpath, format!("`{name}` needs `over_field_name`: the population whose members use the rare values frequently (e.g. `over_field_name: source.address`); for rarity alone use `rare`"));
+    }
+    if !matches!(
+        f,
+        Function::Rare | Function::FreqRare | Function::MinMaxMean
+    ) {
+        return;
+    }
+    for (r, rule) in d.custom_rules.iter().flatten().enumerate() {
+        if rule.conditions.as_ref().is_some_and(|c| !c.is_empty()) {
+            let path = format!("{base}.custom_rules[{r}].conditions");
+            let why = if f == Function::MinMaxMean {
+                "its three models (min, max, mean) have three actual and typical values"
+            } else {
+                "a rare value has no actual or typical number to compare"
+            };
+            p.at(pos.key_of(&path), &path, format!("`{name}` detectors take custom rules with a `scope` only, as in Elastic ML: {why}; remove `conditions`"));
+        }
+    }
 }
 
 /// Checks the meaning of a raw job and converts it; `None` when any problem was found.
@@ -1090,15 +1129,15 @@ fn check_detector(
                 p.at(pos.of(&fpath), &fpath, format!("`{name}` needs `field_name`: the field whose values it measures (e.g. `field_name: http.response.body.bytes`)"));
             }
             (Some(field), false) => {
-                let name = f.name();
                 p.at(
                     pos.key_of(&field_path),
                     &field_path,
-                    format!("`{name}` counts documents and takes no `field_name`; to split the count by `{field}` use `by_field_name`, to count its distinct values use `distinct_count`"),
+                    no_field_message(f, field),
                 );
             }
             _ => {}
         }
+        check_frequency_function(f, d, &base, pos, p);
     }
     let splits = [
         ("field_name", &d.field_name),

@@ -372,7 +372,7 @@ mod tests {
     }
 
     #[test]
-    fn every_elastic_recipe_imports_and_validates_unless_its_function_is_unsupported() {
+    fn every_elastic_recipe_imports_and_validates() {
         let mut names: Vec<String> = std::fs::read_dir(recipes_dir())
             .unwrap()
             .filter_map(|e| e.ok())
@@ -383,28 +383,18 @@ mod tests {
         assert_eq!(names.len(), 7, "{names:?}");
         for name in &names {
             let yaml = import_recipe(name);
-            let result = super::super::load_job_str(&format!("{name}.yml"), &yaml);
+            assert!(
+                !yaml.contains("# NOTE: analysis_config.detectors[0].function"),
+                "{yaml}"
+            );
+            let job = super::super::load_job_str(&format!("{name}.yml"), &yaml)
+                .unwrap_or_else(|e| panic!("{name} does not validate:\n{e}\n{yaml}"));
+            assert!(!job.indices.is_empty());
+            let function = job.detectors[0].function.name();
             match name.as_str() {
-                // high_info_content and rare have no tidewatch equivalent: flagged, then rejected.
-                "dns_data_exfiltration" | "suspicious_process_activity" => {
-                    assert!(
-                        yaml.contains("# NOTE: analysis_config.detectors[0].function"),
-                        "{yaml}"
-                    );
-                    let errs = result.unwrap_err().0;
-                    assert_eq!(errs.len(), 1, "{errs:?}");
-                    assert_eq!(errs[0].field, "analysis_config.detectors[0].function");
-                    assert!(
-                        errs[0].message.contains("is not supported by tidewatch"),
-                        "{}",
-                        errs[0].message
-                    );
-                }
-                _ => {
-                    let job =
-                        result.unwrap_or_else(|e| panic!("{name} does not validate:\n{e}\n{yaml}"));
-                    assert!(!job.indices.is_empty());
-                }
+                "dns_data_exfiltration" => assert_eq!(function, "high_info_content"),
+                "suspicious_process_activity" => assert_eq!(function, "rare"),
+                _ => {}
             }
         }
     }

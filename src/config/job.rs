@@ -90,6 +90,23 @@ impl Job {
             .find_map(|c| c.event_overlapping(start, end).map(|e| (c, e)))
     }
 
+    /// The filter lists the job's custom rules name, each once, by id.
+    pub fn filter_lists(&self) -> Vec<&super::rules::FilterList> {
+        let mut out: Vec<&super::rules::FilterList> = Vec::new();
+        let scopes = self
+            .detectors
+            .iter()
+            .flat_map(|d| &d.rules)
+            .flat_map(|r| &r.scope);
+        for scope in scopes {
+            if !out.iter().any(|f| f.filter_id == scope.filter.filter_id) {
+                out.push(&scope.filter);
+            }
+        }
+        out.sort_by(|a, b| a.filter_id.cmp(&b.filter_id));
+        out
+    }
+
     /// The bucket span in milliseconds, as the datafeed and model use it.
     pub fn bucket_span_ms(&self) -> i64 {
         self.bucket_span.as_millis() as i64
@@ -151,6 +168,22 @@ pub enum Function {
     Min,
     /// `max`.
     Max,
+    /// `median`, `high_median`, `low_median`.
+    Median(Side),
+    /// `varp`, `high_varp`, `low_varp`: population variance of the field.
+    Varp(Side),
+    /// `info_content`, `high_info_content`, `low_info_content`: information in the strings.
+    InfoContent(Side),
+    /// `metric`: min, max and mean modelled together.
+    MinMaxMean,
+    /// `rare`: a `by_field_name` value rarely or never seen (in time, or in the population).
+    Rare,
+    /// `freq_rare`: a member of the population using a rare value many times.
+    FreqRare,
+    /// `time_of_day`: an event at an unusual time of day.
+    TimeOfDay,
+    /// `time_of_week`: an event at an unusual time of week.
+    TimeOfWeek,
 }
 
 /// Which direction of deviation counts as anomalous.
@@ -181,6 +214,22 @@ pub enum Metric {
     Min,
     /// Maximum of `field_name`.
     Max,
+    /// Median of `field_name`.
+    Median,
+    /// Population variance of `field_name`.
+    Varp,
+    /// Information content of the distinct strings of `field_name`.
+    InfoContent,
+    /// Minimum, maximum and mean of `field_name`, each with its own model.
+    MinMaxMean,
+    /// Which `by_field_name` values occur (rarity).
+    Rare,
+    /// Which `by_field_name` values occur and how often (rarity and frequency).
+    FreqRare,
+    /// When in the day events occur.
+    TimeOfDay,
+    /// When in the week events occur.
+    TimeOfWeek,
 }
 
 impl Function {
@@ -206,6 +255,20 @@ impl Function {
         "low_sum",
         "min",
         "max",
+        "median",
+        "high_median",
+        "low_median",
+        "varp",
+        "high_varp",
+        "low_varp",
+        "info_content",
+        "high_info_content",
+        "low_info_content",
+        "metric",
+        "rare",
+        "freq_rare",
+        "time_of_day",
+        "time_of_week",
     ];
 
     /// Parses an Elastic ML function name.
@@ -225,6 +288,14 @@ impl Function {
             "sum" => Function::Sum(side),
             "min" if side == Side::Both => Function::Min,
             "max" if side == Side::Both => Function::Max,
+            "median" => Function::Median(side),
+            "varp" => Function::Varp(side),
+            "info_content" => Function::InfoContent(side),
+            "metric" if side == Side::Both => Function::MinMaxMean,
+            "rare" if side == Side::Both => Function::Rare,
+            "freq_rare" if side == Side::Both => Function::FreqRare,
+            "time_of_day" if side == Side::Both => Function::TimeOfDay,
+            "time_of_week" if side == Side::Both => Function::TimeOfWeek,
             _ => return None,
         };
         Some(f)
@@ -240,6 +311,14 @@ impl Function {
             Function::Sum(s) => (s, "sum"),
             Function::Min => (Side::Both, "min"),
             Function::Max => (Side::Both, "max"),
+            Function::Median(s) => (s, "median"),
+            Function::Varp(s) => (s, "varp"),
+            Function::InfoContent(s) => (s, "info_content"),
+            Function::MinMaxMean => (Side::Both, "metric"),
+            Function::Rare => (Side::Both, "rare"),
+            Function::FreqRare => (Side::Both, "freq_rare"),
+            Function::TimeOfDay => (Side::Both, "time_of_day"),
+            Function::TimeOfWeek => (Side::Both, "time_of_week"),
         };
         match side {
             Side::Both => base.to_string(),
@@ -258,6 +337,14 @@ impl Function {
             Function::Sum(_) => Metric::Sum,
             Function::Min => Metric::Min,
             Function::Max => Metric::Max,
+            Function::Median(_) => Metric::Median,
+            Function::Varp(_) => Metric::Varp,
+            Function::InfoContent(_) => Metric::InfoContent,
+            Function::MinMaxMean => Metric::MinMaxMean,
+            Function::Rare => Metric::Rare,
+            Function::FreqRare => Metric::FreqRare,
+            Function::TimeOfDay => Metric::TimeOfDay,
+            Function::TimeOfWeek => Metric::TimeOfWeek,
         }
     }
 
@@ -268,14 +355,39 @@ impl Function {
             | Function::NonZeroCount(s)
             | Function::DistinctCount(s)
             | Function::Mean(s)
-            | Function::Sum(s) => s,
-            Function::Min | Function::Max => Side::Both,
+            | Function::Sum(s)
+            | Function::Median(s)
+            | Function::Varp(s)
+            | Function::InfoContent(s) => s,
+            // Rarity and unusual times are one-sided by nature: only the unlikely is flagged.
+            Function::Rare | Function::FreqRare | Function::TimeOfDay | Function::TimeOfWeek => {
+                Side::High
+            }
+            Function::Min | Function::Max | Function::MinMaxMean => Side::Both,
         }
     }
 
-    /// Whether the function reads `field_name` (count functions must not have one).
+    /// Whether the function reads `field_name` (count, rare and time functions must not
+    /// have one).
     pub fn needs_field(self) -> bool {
-        !matches!(self, Function::Count(_) | Function::NonZeroCount(_))
+        !matches!(
+            self,
+            Function::Count(_)
+                | Function::NonZeroCount(_)
+                | Function::Rare
+                | Function::FreqRare
+                | Function::TimeOfDay
+                | Function::TimeOfWeek
+        )
+    }
+
+    /// Whether the function is modelled by how often values or times occur (a frequency
+    /// model) rather than by a baseline of a number per bucket.
+    pub fn is_frequency(self) -> bool {
+        matches!(
+            self,
+            Function::Rare | Function::FreqRare | Function::TimeOfDay | Function::TimeOfWeek
+        )
     }
 }
 

@@ -126,6 +126,24 @@ pub fn load_job_str(name: &str, text: &str) -> Result<Job, ConfigErrors> {
     }
 }
 
+/// Parses and validates one job from text whose custom rules may name the given filter
+/// lists (as the catalog keeps them beside a recorded job); `name` stands for the file.
+pub fn load_job_str_with_filters(
+    name: &str,
+    text: &str,
+    filters: &[FilterList],
+) -> Result<Job, ConfigErrors> {
+    let by_id = filters
+        .iter()
+        .map(|f| (f.filter_id.clone(), f.clone()))
+        .collect();
+    let (job, errors) = check_text(Path::new(name), text, &by_id);
+    match job {
+        Some(job) if errors.is_empty() => Ok(job),
+        _ => Err(ConfigErrors(errors)),
+    }
+}
+
 /// What `tidewatch validate` reports: the number of job files that are valid, and every
 /// problem of the others (sorted by file, line, column).
 pub fn validate_report(paths: &[PathBuf]) -> (usize, Vec<ConfigError>) {
@@ -851,19 +869,69 @@ model:
     fn unsupported_function_names_the_alternative() {
         let (line, col, field, msg) = problem(&MINIMAL.replace(
             "function: count",
-            "function: rare\n      by_field_name: url.original",
+            "function: lat_long\n      field_name: source.geo.location",
         ));
         assert_eq!(
             (line, col, field.as_str()),
             (5, 17, "analysis_config.detectors[0].function")
         );
-        assert!(msg.starts_with("function `rare` is not supported"), "{msg}");
-        assert!(msg.contains("high_count"), "{msg}");
+        assert!(
+            msg.starts_with("function `lat_long` is not supported"),
+            "{msg}"
+        );
+        assert!(msg.contains("partition_field_name"), "{msg}");
+    }
+
+    #[test]
+    fn rare_functions_follow_elastics_rules() {
+        let (_, _, field, msg) = problem(&MINIMAL.replace("function: count", "function: rare"));
+        assert_eq!(field, "analysis_config.detectors[0].function");
+        assert!(msg.starts_with("`rare` needs `by_field_name`"), "{msg}");
+        let (_, _, field, msg) = problem(&MINIMAL.replace(
+            "function: count",
+            "function: rare\n      field_name: url.original\n      by_field_name: client",
+        ));
+        assert_eq!(field, "analysis_config.detectors[0].field_name");
+        assert!(msg.contains("write `by_field_name: url.original`"), "{msg}");
         let (_, _, _, msg) = problem(&MINIMAL.replace(
             "function: count",
-            "function: high_median\n      field_name: x",
+            "function: freq_rare\n      by_field_name: url.original",
         ));
-        assert!(msg.contains("use `mean`"), "{msg}");
+        assert!(msg.contains("needs `over_field_name`"), "{msg}");
+        let (_, _, field, msg) = problem(&MINIMAL.replace(
+            "function: count",
+            "function: rare\n      by_field_name: url.original\n      custom_rules:\n        - conditions: [{applies_to: actual, operator: gt, value: 1}]",
+        ));
+        assert_eq!(
+            field,
+            "analysis_config.detectors[0].custom_rules[0].conditions"
+        );
+        assert!(msg.contains("remove `conditions`"), "{msg}");
+        let (_, _, _, msg) = problem(&MINIMAL.replace(
+            "function: count",
+            "function: metric\n      field_name: latency\n      custom_rules:\n        - conditions: [{applies_to: actual, operator: gt, value: 1}]",
+        ));
+        assert!(msg.contains("three actual and typical values"), "{msg}");
+        let (_, _, _, msg) = problem(&MINIMAL.replace(
+            "function: count",
+            "function: time_of_day\n      field_name: user",
+        ));
+        assert!(msg.contains("models when documents occur"), "{msg}");
+        for ok in [
+            "function: rare\n      by_field_name: url.original\n      over_field_name: client",
+            "function: high_info_content\n      field_name: dns.question.name",
+            "function: low_median\n      field_name: latency",
+            "function: varp\n      field_name: latency",
+            "function: metric\n      field_name: latency\n      over_field_name: host",
+            "function: time_of_week\n      over_field_name: user",
+        ] {
+            let job = load_job_str("t.yml", &MINIMAL.replace("function: count", ok))
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert_eq!(
+                job.detectors[0].function.name(),
+                ok[10..].split('\n').next().unwrap_or_default()
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! One request shape serves every detector: a `composite` aggregation whose sources are the
 //! bucket time (`date_histogram` with the job's `bucket_span`) followed by the detector's split
 //! fields (partition, by, over), with the function's metric as a sub-aggregation (for
-//! `distinct_count`, the counted field as one more source; see `distinct_field`). Composite
+//! `distinct_count`, the counted field as one more source; see `value_field`). Composite
 //! pages with `after_key`, so a split with millions of values costs more requests, not more
 //! memory in the store; its flat output needs no per-shape parsing. Lookbacks are cut into
 //! time chunks so the runner can write results and checkpoint as it goes.
@@ -14,6 +14,8 @@ use crate::store::{Store, StoreError};
 use crate::time::{bucket_start, EpochMillis, EARLIEST_PLAUSIBLE};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+
+mod reduce;
 
 /// Composite page size ceiling: well under Elasticsearch's default `search.max_buckets`
 /// (65,536); a job's `scroll_size` (validated to at most this) sets the page size it uses.
@@ -46,6 +48,8 @@ pub struct SeriesValue {
     pub value: f64,
     /// Documents behind the value.
     pub doc_count: u64,
+    /// `metric` only: the minimum and maximum (the mean is `value`).
+    pub spread: Option<(f64, f64)>,
 }
 
 /// Everything a detector saw in one time chunk: bucket start → values (in store key order).
@@ -137,8 +141,11 @@ pub fn fetch_detector(
 ) -> Result<DetectorBuckets, StoreError> {
     let span = span_ms(job);
     let index = job.indices.join(",");
-    let distinct = distinct_field(detector).is_some();
+    let grouped = value_field(detector).is_some();
     let mut out = DetectorBuckets::new();
+    // The group (bucket and split values) whose field values are being collected: composite
+    // order keeps a group's keys together, also across pages.
+    let mut pending: Option<Group> = None;
     let mut after: Option<Value> = None;
     loop {
         let body = composite_request(job, detector, start, end, after.as_ref());
@@ -153,50 +160,37 @@ pub fn fetch_detector(
                 .and_then(Value::as_f64)
                 .ok_or_else(|| bad_response("composite key without a numeric `t`"))?;
             let doc_count = b.get("doc_count").and_then(Value::as_u64).unwrap_or(0);
-            let value = match metric_value(detector, b, doc_count) {
-                Some(v) => v,
-                None => continue, // a mean/min/max over documents that lack the field
+            let split = SplitKey {
+                time: bucket_start(time as EpochMillis, span),
+                partition: key_string(key, "p"),
+                by: key_string(key, "b"),
+                over: key_string(key, "o"),
             };
-            let (partition, by, over) = (
-                key_string(key, "p"),
-                key_string(key, "b"),
-                key_string(key, "o"),
-            );
-            let values = out
-                .entry(bucket_start(time as EpochMillis, span))
-                .or_default();
-            if distinct {
-                // One composite bucket per distinct value (`v`, null when the field is
-                // missing): count the values of each group. Composite order keeps a group's
-                // keys together, also across pages.
-                let counted = if key.get("v").is_some_and(|v| !v.is_null()) {
-                    1.0
-                } else {
-                    0.0
-                };
-                if let Some(last) = values
-                    .last_mut()
-                    .filter(|l| l.partition == partition && l.by == by && l.over == over)
-                {
-                    last.value += counted;
-                    last.doc_count += doc_count;
-                    continue;
+            if grouped {
+                let value = key.get("v").cloned().unwrap_or(Value::Null);
+                match pending.as_mut().filter(|g| g.split == split) {
+                    Some(group) => group.add(value, doc_count),
+                    None => {
+                        if let Some(done) = pending.take() {
+                            done.finish(detector.function.metric(), &mut out);
+                        }
+                        let mut group = Group::new(split);
+                        group.add(value, doc_count);
+                        pending = Some(group);
+                    }
                 }
-                values.push(SeriesValue {
-                    partition,
-                    by,
-                    over,
-                    value: counted,
-                    doc_count,
-                });
                 continue;
             }
-            values.push(SeriesValue {
-                partition,
-                by,
-                over,
+            let Some(value) = metric_value(detector, b, doc_count) else {
+                continue; // a mean/min/max over documents that lack the field
+            };
+            out.entry(split.time).or_default().push(SeriesValue {
+                partition: split.partition,
+                by: split.by,
+                over: split.over,
                 value,
                 doc_count,
+                spread: None,
             });
         }
         match resp.pointer("/aggregations/series/after_key") {
@@ -204,7 +198,94 @@ pub fn fetch_detector(
             _ => break,
         }
     }
+    if let Some(done) = pending {
+        done.finish(detector.function.metric(), &mut out);
+    }
     Ok(out)
+}
+
+/// A composite bucket's place: its bucket start and split values.
+#[derive(Debug, Clone, PartialEq)]
+struct SplitKey {
+    time: EpochMillis,
+    partition: Option<String>,
+    by: Option<String>,
+    over: Option<String>,
+}
+
+/// The values of the field (with their document counts) of one group of a detector that
+/// reads them as a composite source (`value_field`).
+struct Group {
+    split: SplitKey,
+    values: Vec<(Value, u64)>,
+    doc_count: u64,
+}
+
+impl Group {
+    fn new(split: SplitKey) -> Self {
+        Group {
+            split,
+            values: Vec::new(),
+            doc_count: 0,
+        }
+    }
+
+    fn add(&mut self, value: Value, doc_count: u64) {
+        self.doc_count += doc_count;
+        if !value.is_null() {
+            self.values.push((value, doc_count));
+        }
+    }
+
+    /// Reduces the group to its value and adds it to `out`; a group whose documents all lack
+    /// the field has no value, except for `distinct_count` (0 distinct values).
+    fn finish(self, metric: Metric, out: &mut DetectorBuckets) {
+        let (value, spread) = match metric {
+            Metric::DistinctCount => (Some(self.values.len() as f64), None),
+            Metric::InfoContent => (info_content(&self.values), None),
+            _ => match reduce::Numbers::of(&self.values) {
+                Some(n) => match metric {
+                    Metric::Varp => (Some(n.variance()), None),
+                    Metric::MinMaxMean => (Some(n.mean()), Some((n.min(), n.max()))),
+                    _ => (Some(n.median()), None),
+                },
+                None => (None, None),
+            },
+        };
+        let Some(value) = value else {
+            return;
+        };
+        out.entry(self.split.time).or_default().push(SeriesValue {
+            partition: self.split.partition,
+            by: self.split.by,
+            over: self.split.over,
+            value,
+            doc_count: self.doc_count,
+            spread,
+        });
+    }
+}
+
+/// Information content of a group's strings, as Elastic ML measures it: the size in bytes of
+/// its distinct values compressed together (deflate), so many long random-looking values (a
+/// DNS tunnel's subdomains) weigh far more than a few short or repetitive ones. `None` when
+/// no document has the field.
+fn info_content(values: &[(Value, u64)]) -> Option<f64> {
+    use std::io::Write;
+    if values.is_empty() {
+        return None;
+    }
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    for (v, _) in values {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        // Writing to a Vec cannot fail.
+        encoder.write_all(text.as_bytes()).ok()?;
+        encoder.write_all(b"\n").ok()?;
+    }
+    encoder.finish().ok().map(|bytes| bytes.len() as f64)
 }
 
 /// The composite request for one page of one detector's values.
@@ -233,7 +314,7 @@ pub fn composite_request(
             sources.push(json!({ name: { "terms": terms } }));
         }
     }
-    if let Some(field) = distinct_field(detector) {
+    if let Some(field) = value_field(detector) {
         sources.push(json!({ "v": { "terms": { "field": field, "missing_bucket": true } } }));
     }
     let mut composite = json!({ "size": page_size(job), "sources": sources });
@@ -241,7 +322,7 @@ pub fn composite_request(
         composite["after"] = after.clone();
     }
     let mut series = json!({ "composite": composite });
-    if let Some(metric) = metric_agg(detector) {
+    if let Some(metric) = metric_agg(job, detector) {
         series["aggs"] = json!({ "v": metric });
     }
     json!({
@@ -251,30 +332,46 @@ pub fn composite_request(
     })
 }
 
-/// The metric sub-aggregation for a detector's function, `None` for counts (doc_count).
-fn metric_agg(detector: &Detector) -> Option<Value> {
+/// The metric sub-aggregation for a detector's function, `None` when the composite's own
+/// keys and counts carry the value.
+fn metric_agg(job: &Job, detector: &Detector) -> Option<Value> {
+    // The first event of each group: when it happened is what the time functions model.
+    if matches!(
+        detector.function.metric(),
+        Metric::TimeOfDay | Metric::TimeOfWeek
+    ) {
+        return Some(json!({ "min": { "field": job.time_field } }));
+    }
     let field = detector.field_name.as_deref()?;
     Some(match detector.function.metric() {
-        Metric::Count | Metric::NonZeroCount => return None,
-        Metric::DistinctCount => return None, // a composite source, see `distinct_field`
         Metric::Mean => json!({ "avg": { "field": field } }),
         Metric::Sum => json!({ "sum": { "field": field } }),
         Metric::Min => json!({ "min": { "field": field } }),
         Metric::Max => json!({ "max": { "field": field } }),
+        _ => return None,
     })
 }
 
-/// The field whose distinct values a `distinct_count` detector counts.
-fn distinct_field(detector: &Detector) -> Option<&str> {
+/// The field whose values are one more composite source, reduced here per group: the
+/// distinct values of `distinct_count`; the values behind `median`, `varp` and `metric`
+/// (exact, and the same on every store, where an engine's `percentiles` is an estimate and
+/// the embedded store has no `extended_stats`); the strings of `info_content`.
+fn value_field(detector: &Detector) -> Option<&str> {
     match detector.function.metric() {
-        Metric::DistinctCount => detector.field_name.as_deref(),
+        Metric::DistinctCount
+        | Metric::Median
+        | Metric::Varp
+        | Metric::MinMaxMean
+        | Metric::InfoContent => detector.field_name.as_deref(),
         _ => None,
     }
 }
 
 fn metric_value(detector: &Detector, bucket: &Value, doc_count: u64) -> Option<f64> {
     match detector.function.metric() {
-        Metric::Count | Metric::NonZeroCount | Metric::DistinctCount => Some(doc_count as f64),
+        Metric::Count | Metric::NonZeroCount | Metric::Rare | Metric::FreqRare => {
+            Some(doc_count as f64)
+        }
         _ => bucket.pointer("/v/value").and_then(Value::as_f64),
     }
 }

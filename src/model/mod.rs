@@ -12,12 +12,16 @@
 //!   learning (model plot, forecasts).
 //! - [`Population`]: for `over_field_name` analysis, scores each entity's value in a bucket
 //!   against the values of its peers.
+//! - [`Rarity`], [`TimeHistogram`]: frequency models for `rare`/`freq_rare` (which values
+//!   occur) and `time_of_day`/`time_of_week` (when events occur).
 //! - [`Observation`]: the probability and the explanation (typical, bounds, reason).
 
 mod baseline;
+mod frequency;
 mod population;
 
 pub use baseline::{Baseline, STATE_BYTES};
+pub use frequency::{Occurrence, Rarity, TimeHistogram};
 pub use population::Population;
 
 /// `x` limited to `[-bound, bound]`. A bound that overflowed (NaN, after values near the

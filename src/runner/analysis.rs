@@ -5,11 +5,15 @@ use super::codec::{Reader, Writer};
 use super::rules;
 use crate::config::{Detector, Function, Job, Metric, RuleOutcome, Side};
 use crate::datafeed::SeriesValue;
-use crate::model::{Baseline, ModelConfig, Observation, Population, Reason, Tail, ValueKind};
+use crate::model::{
+    Baseline, ModelConfig, Observation, Population, Rarity, Reason, Tail, TimeHistogram, ValueKind,
+};
 use crate::results::{BucketResult, InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint};
 use crate::score::Normalizer;
 use crate::time::EpochMillis;
 use std::collections::BTreeMap;
+
+mod frequency;
 
 /// Records scoring below this are not written: the bottom of the "warning" band is every
 /// ordinary fluctuation (a score of 10 is a probability of about 0.16), and writing them
@@ -19,14 +23,50 @@ pub const MIN_RECORD_SCORE: f64 = 10.0;
 /// (partition value, by value): one time series of a detector.
 type SeriesKey = (Option<String>, Option<String>);
 
-/// One detector's models.
+/// Which number of a bucket value a detector's models read: `metric` detectors have three
+/// model sets, one per statistic; every other detector one, reading the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stat {
+    /// The function's value (for `metric`, the mean).
+    Value,
+    /// `metric`'s minimum.
+    Min,
+    /// `metric`'s maximum.
+    Max,
+}
+
+impl Stat {
+    fn of(self, v: &SeriesValue) -> Option<f64> {
+        match (self, v.spread) {
+            (Stat::Value, _) => Some(v.value),
+            (Stat::Min, Some((min, _))) => Some(min),
+            (Stat::Max, Some((_, max))) => Some(max),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Stat::Value => "mean",
+            Stat::Min => "min",
+            Stat::Max => "max",
+        }
+    }
+}
+
+/// One detector's models (one of the three of a `metric` detector).
 struct DetectorModels {
     detector: Detector,
+    stat: Stat,
     cfg: ModelConfig,
     /// Per-series baselines (detectors without `over_field_name`), in key order.
     series: BTreeMap<SeriesKey, Baseline>,
     /// Per-(partition, by) populations (detectors with `over_field_name`).
     populations: BTreeMap<SeriesKey, Population>,
+    /// `rare`, `freq_rare`: which values occur, per partition.
+    rarities: BTreeMap<Option<String>, Rarity>,
+    /// `time_of_day`, `time_of_week`: when events occur, per (partition, by).
+    clocks: BTreeMap<SeriesKey, TimeHistogram>,
 }
 
 /// Everything the analysis produced for one bucket.
@@ -123,11 +163,21 @@ impl JobAnalysis {
         let detectors = job
             .detectors
             .iter()
-            .map(|d| DetectorModels {
-                detector: d.clone(),
-                cfg: model_config(job, d.function),
-                series: BTreeMap::new(),
-                populations: BTreeMap::new(),
+            .flat_map(|d| {
+                let stats: &[Stat] = if d.function == Function::MinMaxMean {
+                    &[Stat::Value, Stat::Min, Stat::Max]
+                } else {
+                    &[Stat::Value]
+                };
+                stats.iter().map(|&stat| DetectorModels {
+                    detector: d.clone(),
+                    stat,
+                    cfg: model_config(job, d.function),
+                    series: BTreeMap::new(),
+                    populations: BTreeMap::new(),
+                    rarities: BTreeMap::new(),
+                    clocks: BTreeMap::new(),
+                })
             })
             .collect();
         JobAnalysis {
@@ -161,7 +211,7 @@ impl JobAnalysis {
     pub fn partitions(&self) -> usize {
         self.detectors
             .iter()
-            .map(|d| d.series.len() + d.populations.len())
+            .map(|d| d.series.len() + d.populations.len() + d.rarities.len() + d.clocks.len())
             .sum()
     }
 
@@ -179,15 +229,26 @@ impl JobAnalysis {
         }
         let mut probabilities = Vec::new();
         let mut unlearned = Vec::new();
-        for (d, models) in self.detectors.iter_mut().enumerate() {
-            let vals = values.get(d).copied().unwrap_or(&[]);
-            let scored = if models.detector.over_field_name.is_some() {
-                models.analyse_population(time, vals, &mut self.memory)
-            } else {
-                let plot = self.job.model_plot.then_some(&mut out.model_plot);
-                models.analyse_series(time, vals, &mut self.memory, plot)
-            };
-            for (split, obs, rules) in scored {
+        let mut first = 0;
+        while first < self.detectors.len() {
+            // The model sets of one detector: one, or `metric`'s three.
+            let index = self.detectors[first].detector.index;
+            let sets = self.detectors[first..]
+                .iter()
+                .take_while(|m| m.detector.index == index)
+                .count();
+            let vals = values.get(index).copied().unwrap_or(&[]);
+            let mut scored = Vec::new();
+            for models in &mut self.detectors[first..first + sets] {
+                let stat = models.stat;
+                let plot =
+                    (self.job.model_plot && stat == Stat::Value).then_some(&mut out.model_plot);
+                let found = models.analyse(time, vals, &mut self.memory, plot);
+                scored.extend(found.into_iter().map(|s| (stat, s)));
+            }
+            let models = &self.detectors[first];
+            first += sets;
+            for (stat, (split, obs, rules)) in worst_per_split(scored, sets) {
                 if rules.skip_result {
                     continue;
                 }
@@ -201,8 +262,11 @@ impl JobAnalysis {
                 if score < MIN_RECORD_SCORE {
                     continue;
                 }
-                out.records
-                    .push(models.record(&self.job, time, split, &obs, score));
+                let mut record = models.record(&self.job, time, split, &obs, score);
+                if sets > 1 {
+                    record.explanation = format!("{}: {}", stat.name(), record.explanation);
+                }
+                out.records.push(record);
             }
         }
         self.memory.failed_this_bucket = false;
@@ -225,6 +289,24 @@ impl JobAnalysis {
     }
 }
 
+/// With several model sets (`metric`), the most unusual of each split's observations, so a
+/// series has one record per bucket, as in Elastic ML; with one, the observations as they are.
+fn worst_per_split(scored: Vec<(Stat, Scored)>, sets: usize) -> Vec<(Stat, Scored)> {
+    if sets == 1 {
+        return scored;
+    }
+    let mut worst: BTreeMap<Split, (Stat, Scored)> = BTreeMap::new();
+    for (stat, s) in scored {
+        match worst.get(&s.0) {
+            Some((_, w)) if w.1.probability <= s.1.probability => {}
+            _ => {
+                worst.insert(s.0.clone(), (stat, s));
+            }
+        }
+    }
+    worst.into_values().collect()
+}
+
 /// A read-only view of one per-series model of a job (detectors without `over_field_name`),
 /// for forecasts.
 #[derive(Debug, Clone, Copy)]
@@ -245,7 +327,9 @@ impl JobAnalysis {
     /// Every per-series model, detector by detector, each detector's in key order.
     /// Population models (`over_field_name`) are not included.
     pub fn series_models(&self) -> impl Iterator<Item = SeriesView<'_>> + '_ {
-        self.detectors.iter().flat_map(|d| {
+        // `metric`'s min and max models are not forecast: its forecast is the mean's.
+        let forecastable = self.detectors.iter().filter(|d| d.stat == Stat::Value);
+        forecastable.flat_map(|d| {
             d.series.iter().map(move |(k, b)| SeriesView {
                 detector: &d.detector,
                 cfg: d.cfg,
@@ -282,6 +366,11 @@ impl JobAnalysis {
                 w.opt_str(&k.1);
                 w.bytes(&p.to_bytes());
             }
+            if d.detector.function.is_frequency() {
+                // Only frequency detectors write these, so other jobs' snapshots keep their
+                // layout (and version) byte for byte.
+                write_frequency_models(&mut w, d);
+            }
         }
         w.finish()
     }
@@ -312,8 +401,56 @@ impl JobAnalysis {
                 d.populations
                     .insert(key, Population::from_bytes(r.bytes()?)?);
             }
+            if d.detector.function.is_frequency() {
+                read_frequency_models(&mut r, d, &mut a.memory)?;
+            }
         }
         r.is_empty().then_some(a)
+    }
+}
+
+fn write_frequency_models(w: &mut Writer, d: &DetectorModels) {
+    w.u32(d.rarities.len() as u32);
+    for (k, m) in &d.rarities {
+        w.opt_str(k);
+        w.bytes(&m.to_bytes());
+    }
+    w.u32(d.clocks.len() as u32);
+    for (k, m) in &d.clocks {
+        w.opt_str(&k.0);
+        w.opt_str(&k.1);
+        w.bytes(&m.to_bytes());
+    }
+}
+
+fn read_frequency_models(
+    r: &mut Reader<'_>,
+    d: &mut DetectorModels,
+    memory: &mut MemoryBudget,
+) -> Option<()> {
+    for _ in 0..r.u32()? {
+        let key = r.opt_str()?;
+        let model = Rarity::from_bytes(r.bytes()?)?;
+        memory.used += MemoryBudget::cost::<Rarity>(&(key.clone(), None)) + model.values_cost();
+        d.rarities.insert(key, model);
+    }
+    let period = clock_period_ms(d.detector.function);
+    for _ in 0..r.u32()? {
+        let key = (r.opt_str()?, r.opt_str()?);
+        memory.used += MemoryBudget::cost::<TimeHistogram>(&key);
+        d.clocks
+            .insert(key, TimeHistogram::from_bytes(period, r.bytes()?)?);
+    }
+    Some(())
+}
+
+/// The period a time function models: a day, or a week.
+fn clock_period_ms(function: Function) -> i64 {
+    const DAY_MS: i64 = 86_400_000;
+    if function == Function::TimeOfWeek {
+        7 * DAY_MS
+    } else {
+        DAY_MS
     }
 }
 
@@ -324,6 +461,23 @@ type Split = (Option<String>, Option<String>, Option<String>);
 type Scored = (Split, Observation, RuleOutcome);
 
 impl DetectorModels {
+    /// Scores and learns one bucket of this model set's values.
+    fn analyse(
+        &mut self,
+        time: EpochMillis,
+        values: &[SeriesValue],
+        memory: &mut MemoryBudget,
+        plot: Option<&mut Vec<ModelPlotPoint>>,
+    ) -> Vec<Scored> {
+        if self.detector.function.is_frequency() {
+            self.analyse_frequency(time, values, memory)
+        } else if self.detector.over_field_name.is_some() {
+            self.analyse_population(time, values, memory)
+        } else {
+            self.analyse_series(time, values, memory, plot)
+        }
+    }
+
     fn analyse_series(
         &mut self,
         time: EpochMillis,
@@ -333,7 +487,9 @@ impl DetectorModels {
     ) -> Vec<Scored> {
         let mut present: BTreeMap<SeriesKey, f64> = BTreeMap::new();
         for v in values {
-            present.insert((v.partition.clone(), v.by.clone()), v.value);
+            if let Some(x) = self.stat.of(v) {
+                present.insert((v.partition.clone(), v.by.clone()), x);
+            }
         }
         for key in present.keys() {
             if !self.series.contains_key(key) && memory.admit(MemoryBudget::cost::<Baseline>(key)) {
@@ -400,17 +556,19 @@ impl DetectorModels {
         values: &[SeriesValue],
         memory: &mut MemoryBudget,
     ) -> Vec<Scored> {
-        let mut groups: BTreeMap<SeriesKey, Vec<&SeriesValue>> = BTreeMap::new();
+        let mut groups: BTreeMap<SeriesKey, Vec<(&SeriesValue, f64)>> = BTreeMap::new();
         for v in values {
-            groups
-                .entry((v.partition.clone(), v.by.clone()))
-                .or_default()
-                .push(v);
+            if let Some(x) = self.stat.of(v) {
+                groups
+                    .entry((v.partition.clone(), v.by.clone()))
+                    .or_default()
+                    .push((v, x));
+            }
         }
         let mut scored = Vec::new();
-        for (key, mut members) in groups {
-            members.sort_by(|a, b| a.over.cmp(&b.over));
-            let vals: Vec<f64> = members.iter().map(|m| m.value).collect();
+        for (key, mut pairs) in groups {
+            pairs.sort_by(|a, b| a.0.over.cmp(&b.0.over));
+            let (members, vals): (Vec<&SeriesValue>, Vec<f64>) = pairs.into_iter().unzip();
             if !self.populations.contains_key(&key)
                 && !memory.admit(MemoryBudget::cost::<Population>(&key))
             {
@@ -490,7 +648,11 @@ impl DetectorModels {
             lower: obs.lower,
             upper: obs.upper,
             multi_bucket_impact: obs.multi_bucket_impact,
-            explanation: explain(obs),
+            explanation: if d.function.is_frequency() {
+                explain_frequency(d.function, obs)
+            } else {
+                explain(obs)
+            },
             influencers,
         }
     }
@@ -538,7 +700,17 @@ fn named(field: &Option<String>, value: &Option<String>) -> Option<(String, Stri
 pub fn model_config(job: &Job, function: Function) -> ModelConfig {
     let kind = match function.metric() {
         Metric::Count | Metric::NonZeroCount | Metric::DistinctCount => ValueKind::Count,
-        Metric::Mean | Metric::Sum | Metric::Min | Metric::Max => ValueKind::Metric,
+        Metric::Rare | Metric::FreqRare | Metric::TimeOfDay | Metric::TimeOfWeek => {
+            ValueKind::Count // not modelled by a baseline
+        }
+        Metric::Mean
+        | Metric::Sum
+        | Metric::Min
+        | Metric::Max
+        | Metric::Median
+        | Metric::Varp
+        | Metric::InfoContent
+        | Metric::MinMaxMean => ValueKind::Metric,
     };
     let tail = match function.side() {
         Side::Both => Tail::Both,
@@ -582,6 +754,46 @@ pub fn explain(obs: &Observation) -> String {
     )
 }
 
+/// A one-line explanation for the frequency functions: `rare: never seen before`,
+/// `unusual time: 03:00 UTC (typically around 12:30)`.
+fn explain_frequency(function: Function, obs: &Observation) -> String {
+    match function {
+        Function::Rare | Function::FreqRare => {
+            let label = if function == Function::Rare {
+                "rare"
+            } else {
+                "frequently rare"
+            };
+            let history = if obs.typical > 0.0 {
+                format!("seen in {:.1}% of documents before", obs.typical * 100.0)
+            } else {
+                "never seen before".to_string()
+            };
+            let now = number_text(obs.actual);
+            let plural = if obs.actual == 1.0 { "" } else { "s" };
+            format!("{label}: {history} ({now} document{plural} now)")
+        }
+        _ => format!(
+            "unusual time: {} UTC (typically around {})",
+            clock_text(obs.actual, function == Function::TimeOfWeek),
+            clock_text(obs.typical, function == Function::TimeOfWeek)
+        ),
+    }
+}
+
+/// Seconds since midnight (or, `weekly`, since Monday 00:00) as `03:00` (or `Tue 03:00`).
+fn clock_text(seconds: f64, weekly: bool) -> String {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let s = seconds.max(0.0) as i64;
+    let (day, hm) = (s / 86_400, s % 86_400);
+    let time = format!("{:02}:{:02}", hm / 3600, hm % 3600 / 60);
+    if !weekly {
+        time
+    } else {
+        format!("{} {time}", DAYS[(day % 7) as usize])
+    }
+}
+
 fn factor_text(f: f64) -> String {
     if f >= 10.0 {
         format!("{:.0}×", f)
@@ -623,6 +835,7 @@ mod tests {
                 over: None,
                 value: 10.0,
                 doc_count: 10,
+                spread: None,
             })
             .collect();
         let mut scored_first = 0;
@@ -651,6 +864,39 @@ mod tests {
         let restored = JobAnalysis::from_snapshot(&job, &analysis.to_snapshot()).expect("restores");
         assert_eq!(restored.partitions(), admitted);
         assert_eq!(restored.memory_status(), MemoryStatus::HardLimit);
+    }
+
+    #[test]
+    fn rare_values_count_against_the_memory_limit() {
+        let job = crate::config::load_job_str(
+            "jobs/urls.yml",
+            "job_id: urls\nanalysis_config:\n  bucket_span: 15m\n  detectors:\n    - function: rare\n      by_field_name: url\ndatafeed_config:\n  indices: [logs]\nanalysis_limits:\n  model_memory_limit: 1mb\n",
+        )
+        .expect("job parses");
+        let mut analysis = JobAnalysis::new(&job);
+        for b in 0..4 {
+            // 4,000 new URLs of 100 characters a bucket: about 0.6 MB each.
+            let values: Vec<SeriesValue> = (0..4000)
+                .map(|i| SeriesValue {
+                    partition: None,
+                    by: Some(format!("/{b}/{i:0>96}")),
+                    over: None,
+                    value: 1.0,
+                    doc_count: 1,
+                    spread: None,
+                })
+                .collect();
+            analysis.analyse_bucket(1_714_953_600_000 + b * 900_000, 4000, &[&values]);
+        }
+        assert_eq!(analysis.memory_status(), MemoryStatus::HardLimit);
+        assert!(
+            analysis.model_bytes() <= 1 << 20,
+            "{}",
+            analysis.model_bytes()
+        );
+        assert!(analysis.allocation_failures() >= 2);
+        let restored = JobAnalysis::from_snapshot(&job, &analysis.to_snapshot()).expect("restores");
+        assert_eq!(restored.model_bytes(), analysis.model_bytes());
     }
 
     fn obs(actual: f64, typical: f64, reason: Reason) -> Observation {

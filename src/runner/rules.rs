@@ -98,6 +98,7 @@ mod tests {
                 over: None,
                 value: value(b),
                 doc_count: value(b) as u64,
+                spread: None,
             }];
             let out: BucketOutput = analysis.analyse_bucket(T0 + b * SPAN, v[0].doc_count, &[&v]);
             if b > SPIKE {
@@ -143,6 +144,7 @@ mod tests {
             over: None,
             value: 500.0,
             doc_count: 500,
+            spread: None,
         }];
         let out = analysis.analyse_bucket(T0 + SPIKE * SPAN, 500, &[&v]);
         assert!(out.bucket.is_none() && out.records.is_empty());

@@ -5,5 +5,7 @@
 
 pub mod cases;
 pub mod engine;
+pub mod function_cases;
+pub mod functions;
 pub mod pipeline;
 pub mod proxy;

@@ -1,0 +1,21 @@
+//! Elastic's analysis functions on the embedded store: each constructed series of
+//! `support/function_cases.rs` has its planted anomaly as the worst record. The cluster
+//! suites run the same cases on a real engine.
+
+#[path = "support/function_cases.rs"]
+mod cases;
+
+use tidewatch::store::EmbeddedStore;
+
+#[test]
+fn each_function_finds_its_planted_anomaly_on_the_embedded_store() {
+    for case in cases::cases() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("store");
+        cases::load(&store, "events", &case);
+        let job = cases::job(&case, "events", "results");
+        let records = cases::records(&store, &job);
+        eprintln!("{}: {:?}", case.job_id, &records[..records.len().min(3)]);
+        cases::assert_finds_the_anomaly(&case, &records);
+    }
+}
