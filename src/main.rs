@@ -265,57 +265,63 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Results(args) => print_results(&cli.store, args),
-        Command::Store(args) => match args.command {
-            store::StoreCommand::Prune(p) => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64);
-                let summary = store::prune(&cli.store, &p, now)?;
-                outln!(
-                    "{}: deleted {} documents with {} before {}",
-                    p.index,
-                    summary.deleted,
-                    p.time_field,
-                    time::format_millis(summary.cutoff_ms)
-                )?;
-                Ok(ExitCode::SUCCESS)
-            }
-        },
+        Command::Store(args) => store_command(&cli.store, args),
         Command::Forecast(args) => {
             let store = store::open(&cli.store)?;
             let outcome = tidewatch::forecast::run(&args, store.as_ref())?;
             outln!("{}", tidewatch::forecast::summary(&outcome))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve(args) => {
-            let jobs = {
-                let store = store::open_read_only(&cli.store)?;
-                tidewatch::catalog::jobs_for_reading(store.as_ref(), &args.jobs)?
-            };
-            // Beside a running `run` (which holds an embedded store's lock) the API still
-            // serves results, read-only; forecasts through it then need `run --http` instead.
-            let store: std::sync::Arc<dyn store::Store> = match store::open(&cli.store) {
-                Ok(s) => s.into(),
-                Err(store::StoreError::Locked(holder)) => {
-                    eprintln!(
-                        "note: {holder}; serving read-only (POST /api/jobs/ID/_forecast will fail)"
-                    );
-                    store::open_read_only(&cli.store)?.into()
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let state = tidewatch::api::AppState::new(store, jobs)
-                .with_token(args.token.clone())
-                .with_allowed_hosts(args.allow_hosts.clone())
-                .with_header_read_timeout(args.header_read_timeout);
-            eprintln!("serving the web UI and API on http://{}/", args.http);
-            tidewatch::api::serve_blocking(args.http, state)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Serve(args) => serve(&cli.store, &args),
         Command::Similar(args) => {
             tidewatch::similar::run(&cli.store, &args).map(|_| ExitCode::SUCCESS)
         }
         Command::Status { job_id, jobs, json } => status(&cli.store, job_id, &jobs, json),
+    }
+}
+
+/// `tidewatch serve`: the web UI and the API over the store's results.
+fn serve(store_spec: &str, args: &tidewatch::api::ServeArgs) -> tidewatch::Result<ExitCode> {
+    let jobs = {
+        let store = store::open_read_only(store_spec)?;
+        tidewatch::catalog::jobs_for_reading(store.as_ref(), &args.jobs)?
+    };
+    // Beside a running `run` (which holds an embedded store's lock) the API still
+    // serves results, read-only; forecasts through it then need `run --http` instead.
+    let store: std::sync::Arc<dyn store::Store> = match store::open(store_spec) {
+        Ok(s) => s.into(),
+        Err(store::StoreError::Locked(holder)) => {
+            eprintln!("note: {holder}; serving read-only (POST /api/jobs/ID/_forecast will fail)");
+            store::open_read_only(store_spec)?.into()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let state = tidewatch::api::AppState::new(store, jobs)
+        .with_token(args.token.clone())
+        .with_allowed_hosts(args.allow_hosts.clone())
+        .with_header_read_timeout(args.header_read_timeout);
+    eprintln!("serving the web UI and API on http://{}/", args.http);
+    tidewatch::api::serve_blocking(args.http, state)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tidewatch store ...`: maintenance of the store.
+fn store_command(store_spec: &str, args: store::StoreArgs) -> tidewatch::Result<ExitCode> {
+    match args.command {
+        store::StoreCommand::Prune(p) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let summary = store::prune(store_spec, &p, now)?;
+            outln!(
+                "{}: deleted {} documents with {} before {}",
+                p.index,
+                summary.deleted,
+                p.time_field,
+                time::format_millis(summary.cutoff_ms)
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
