@@ -635,6 +635,7 @@ fn check_kibana(results: &Path, expected: &[Expected], range: (i64, i64), out: &
     for (name, doc) in [
         ("swimlane", "kibana-swimlane.png"),
         ("single_metric", "kibana-single-metric.png"),
+        ("top_influencers", "kibana-top-influencers.png"),
     ] {
         let png = render_out.join(format!("{name}.png"));
         let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
