@@ -9,12 +9,11 @@
 
 mod common;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::atomic::AtomicBool;
 use tidewatch::config;
 use tidewatch::runner;
-use tidewatch::store::{BulkDoc, EmbeddedStore, Store};
-use tidewatch::time::format_millis;
+use tidewatch::store::{EmbeddedStore, Store};
 
 const MIN: i64 = 60_000;
 const SPAN: i64 = 15 * MIN;
@@ -26,17 +25,6 @@ const SPIKE: i64 = T0 + 3 * DAY + 10 * 60 * MIN;
 
 const JOB: &str = "job_id: clients\nanalysis_config:\n  bucket_span: 15m\n  detectors: [{function: count}]\n  influencers: [client]\ndatafeed_config:\n  indices: [events]\n";
 
-/// Requests of one client in the bucket starting at `t`.
-fn docs(t: i64, client: String, n: usize) -> impl Iterator<Item = BulkDoc> {
-    (0..n).map(move |i| BulkDoc {
-        id: Some(format!("{client}-{t}-{i}")),
-        source: json!({
-            "@timestamp": format_millis(t + (i as i64 * SPAN) / n as i64),
-            "client": client,
-        }),
-    })
-}
-
 fn load(store: &dyn Store) {
     let mut batch = Vec::new();
     let mut t = T0;
@@ -45,10 +33,10 @@ fn load(store: &dyn Store) {
         for c in 0..10 {
             // 9 to 11 requests, varying by bucket and client, deterministically.
             let n = if t == SPIKE { 19 } else { 9 + (bucket + c) % 3 };
-            batch.extend(docs(t, format!("10.0.0.{c}"), n));
+            batch.extend(common::client_docs(t, SPAN, &format!("10.0.0.{c}"), n));
         }
         if t == SPIKE {
-            batch.extend(docs(t, "203.0.113.9".to_string(), 810));
+            batch.extend(common::client_docs(t, SPAN, "203.0.113.9", 810));
         }
         t += SPAN;
     }
