@@ -377,8 +377,10 @@ fn metric_value(detector: &Detector, bucket: &Value, doc_count: u64) -> Option<f
 }
 
 /// The documents of `[start, end)` that also match `splits` (field = value pairs): how many
-/// there are, and the `size` most frequent values of `field` with their document counts, most
-/// frequent first (ties by text). The influencer candidates of an anomalous record.
+/// there are, and at most `size` most frequent values of `field` with their document counts,
+/// most frequent first (ties by text). The influencer candidates of an anomalous record.
+/// Values tied with one the list leaves out are dropped: which of them an engine returns
+/// depends on the field's type, and every store must name the same values.
 pub fn top_values(
     store: &dyn Store,
     job: &Job,
@@ -397,7 +399,7 @@ pub fn top_values(
         "size": 0,
         "track_total_hits": true,
         "query": { "bool": { "filter": filter } },
-        "aggs": { "top": { "terms": { "field": field, "size": size, "shard_size": size.max(100) } } }
+        "aggs": { "top": { "terms": { "field": field, "size": size + 1, "shard_size": size.max(100) } } }
     });
     let resp = store.search(&job.indices.join(","), &body)?;
     let total = resp
@@ -418,6 +420,12 @@ pub fn top_values(
     // Ties in the engine's order depend on the field's type (an `ip` field sorts by address,
     // the embedded store by text): order them by text, so every store writes the same list.
     out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    if out.len() > size {
+        // More values may exist with the last one's count: keep only those above it.
+        let cut = out[out.len() - 1].1;
+        out.retain(|(_, count)| *count > cut);
+    }
+    out.truncate(size);
     Ok((total, out))
 }
 
