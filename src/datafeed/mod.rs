@@ -420,8 +420,12 @@ pub fn top_values(
     // Ties in the engine's order depend on the field's type (an `ip` field sorts by address,
     // the embedded store by text): order them by text, so every store writes the same list.
     out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    if out.len() > size {
-        // More values may exist with the last one's count: keep only those above it.
+    let left_out = resp
+        .pointer("/aggregations/top/sum_other_doc_count")
+        .and_then(Value::as_u64)
+        .is_none_or(|n| n > 0);
+    if out.len() > size && left_out {
+        // Values left out may have the last one's count: keep only those above it.
         let cut = out[out.len() - 1].1;
         out.retain(|(_, count)| *count > cut);
     }
