@@ -13,7 +13,8 @@
 //! 3. the built-in web UI, served by `tidewatch::api::app`, in Debian's headless Chromium
 //!    (`node tests/ui/ui.mjs`): the job list, a swimlane cell for every incident, and a click
 //!    through to the traffic drop's single-metric view; the 503 burst's single-metric view
-//!    with its "moved together" panel ranking Brazil's traffic in the top 3; then, against a
+//!    with its "moved together" panel ranking Brazil's traffic in the top 3; the status-code
+//!    job's "Top influencers" listing the URL scanner's IP first; then, against a
 //!    server requiring a bearer token, the page's token prompt;
 //! 4. similar-shape search (issue 20): the 503 burst ranks Brazil's traffic in the top 3, the
 //!    URL scan the Netherlands', neither the US's; on the embedded store and on the real
@@ -634,6 +635,7 @@ fn check_kibana(results: &Path, expected: &[Expected], range: (i64, i64), out: &
     for (name, doc) in [
         ("swimlane", "kibana-swimlane.png"),
         ("single_metric", "kibana-single-metric.png"),
+        ("top_influencers", "kibana-top-influencers.png"),
     ] {
         let png = render_out.join(format!("{name}.png"));
         let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
@@ -720,6 +722,18 @@ fn check_web_ui(store: Arc<dyn Store>, expected: &[Expected], out: &Path) {
     });
     let similar_file = out.join("ui-similar.json");
     std::fs::write(&similar_file, similar.to_string()).expect("write");
+    // The URL scan's client IP leads the status-code job's top influencers (the 404 spike).
+    let scan = &expected
+        .iter()
+        .find(|e| e.incident.name == "url-scan")
+        .expect("URL scan")
+        .incident;
+    let influencers = json!({
+        "job": "status_code_rate", "field": "source.address", "value": scan.partition_value,
+        "from": scan.start_ms - BUCKET_MS, "to": scan.end_ms,
+    });
+    let influencers_file = out.join("ui-influencers.json");
+    std::fs::write(&influencers_file, influencers.to_string()).expect("write");
     let shots = out.join("ui");
     let result = std::panic::catch_unwind(|| {
         node(
@@ -732,6 +746,7 @@ fn check_web_ui(store: Arc<dyn Store>, expected: &[Expected], out: &Path) {
                 "--expect-critical".into(),
                 format!("--incidents={}", inc_file.display()),
                 format!("--similar={}", similar_file.display()),
+                format!("--influencers={}", influencers_file.display()),
             ],
         );
         node_with_env(
@@ -756,7 +771,12 @@ fn check_web_ui(store: Arc<dyn Store>, expected: &[Expected], out: &Path) {
     }
     served.expect("server task").expect("server ran");
     token_served.expect("server task").expect("server ran");
-    for name in ["ui-swimlane.png", "ui-single-metric.png", "ui-similar.png"] {
+    for name in [
+        "ui-swimlane.png",
+        "ui-single-metric.png",
+        "ui-similar.png",
+        "ui-influencers.png",
+    ] {
         let png = shots.join(name);
         let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
         assert!(size > 10_000, "{} is only {size} bytes", png.display());

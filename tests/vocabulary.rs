@@ -13,7 +13,7 @@
 
 mod common;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::path::PathBuf;
@@ -22,7 +22,6 @@ use tidewatch::config;
 use tidewatch::ingest::{self, IngestArgs};
 use tidewatch::runner;
 use tidewatch::store::{BulkDoc, EmbeddedStore, Store};
-use tidewatch::time::format_millis;
 
 const MIN: i64 = 60_000;
 const SPAN: i64 = 15 * MIN;
@@ -65,13 +64,7 @@ const FILES: &[(&str, &str)] = &[
 
 /// Requests of one client in the bucket starting at `t`.
 fn docs(t: i64, client: &str, n: usize) -> impl Iterator<Item = BulkDoc> + '_ {
-    (0..n).map(move |i| BulkDoc {
-        id: Some(format!("{client}-{t}-{i}")),
-        source: json!({
-            "@timestamp": format_millis(t + (i as i64 * SPAN) / n as i64),
-            "client": client,
-        }),
-    })
+    common::client_docs(t, SPAN, client, n)
 }
 
 fn load(store: &dyn Store) {

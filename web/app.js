@@ -11,6 +11,7 @@ const state = {
   severity: { domain: [25, 50, 75], range: ["#8bc8fb", "#fdec25", "#fba740", "#fe5050"] },
   records: [],
   selected: null, // { label, field, value }
+  influencer: null, // { field, value }: the anomalies table lists only what it influenced
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -205,6 +206,7 @@ function timeWindow() {
 async function selectJob(id, lane) {
   state.job = state.jobs.find((j) => j.job_id === id);
   state.selected = lane || null;
+  state.influencer = null;
   setHash();
   for (const tr of document.querySelectorAll("#jobs tbody tr")) {
     tr.classList.toggle("selected", tr.dataset.job === id);
@@ -225,6 +227,7 @@ async function refresh() {
   const swim = $("#swimlane");
   swim.textContent = "";
   $("#anomalies tbody").textContent = "";
+  $("#influencers").textContent = "";
   if (!win) {
     swim.append(el("p", { class: "muted" }, "No results for this job yet."));
     return;
@@ -232,15 +235,19 @@ async function refresh() {
   const params = { min_score: $("#min-score").value, to: String(win.to) };
   if (win.from !== null) params.from = String(win.from);
   try {
-    const [records, buckets, top] = await Promise.all([
+    const [records, buckets, top, influencers] = await Promise.all([
       results("records", params, 50000),
       results("buckets", { ...params, min_score: "0.001" }, 50000),
       results("records", { ...params, sort: "score" }, 50),
+      results("influencers", params, 50000),
     ]);
     if (mine !== refreshes) return;
     state.records = records;
+    state.top = top;
+    state.influencerDocs = influencers;
     drawSwimlane(swim, win, records, buckets);
-    drawTable(top);
+    drawInfluencers();
+    drawTable();
     if (state.selected) await showSingle(state.selected);
   } catch (e) {
     if (mine === refreshes) swim.append(el("p", { class: "error" }, e.message));
@@ -334,9 +341,77 @@ function drawSwimlane(host, win, records, buckets) {
   host.append(svg);
 }
 
-function drawTable(top) {
+// Per influencer field, its values ranked by their highest influencer score (then by value),
+// with the time of that score and the sum of their scores; interim results left out.
+function rankInfluencers(docs) {
+  const fields = new Map(); // field -> Map(value -> { max, total, time })
+  for (const d of docs) {
+    const f = d.influencer_field_name, s = d.influencer_score;
+    if (d.is_interim === true || f === undefined || typeof s !== "number") continue;
+    const v = String(d.influencer_field_value);
+    if (!fields.has(f)) fields.set(f, new Map());
+    const cur = fields.get(f).get(v) || { max: -1, total: 0, time: d.timestamp };
+    if (s > cur.max) Object.assign(cur, { max: s, time: d.timestamp });
+    cur.total += s;
+    fields.get(f).set(v, cur);
+  }
+  const byScore = (a, b) => b[1].max - a[1].max || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+  return [...fields.keys()].sort().map((f) => [f, [...fields.get(f)].sort(byScore).slice(0, 10)]);
+}
+
+function drawInfluencers() {
+  const host = $("#influencers");
+  host.textContent = "";
+  const ranked = rankInfluencers(state.influencerDocs || []);
+  if (!ranked.length) {
+    host.append(el("p", { class: "muted" }, "No influencers at or above this score in the range."));
+    return;
+  }
+  const chosen = state.influencer;
+  for (const [field, values] of ranked) {
+    const box = el("div", { class: "influencer-field", "data-field": field });
+    box.append(el("h4", {}, field));
+    const table = el("table", { class: "grid" });
+    const head = el("tr");
+    for (const h of ["value", "max score", "total score"]) head.append(el("th", {}, h));
+    table.append(el("thead"), el("tbody"));
+    table.tHead.append(head);
+    for (const [value, s] of values) {
+      const tr = el("tr", { "data-field": field, "data-value": value, "data-score": String(s.max), "data-time": String(s.time) });
+      tr.classList.toggle("selected", !!chosen && chosen.field === field && chosen.value === value);
+      const badge = el("td");
+      badge.append(scoreBadge(s.max));
+      tr.append(el("td", { title: `highest at ${fmtTime(s.time)}` }, value), badge, el("td", { class: "num" }, fmtNum(s.total)));
+      tr.addEventListener("click", () => {
+        const same = chosen && chosen.field === field && chosen.value === value;
+        state.influencer = same ? null : { field, value };
+        drawInfluencers();
+        drawTable();
+      });
+      table.tBodies[0].append(tr);
+    }
+    box.append(table);
+    host.append(box);
+  }
+}
+
+// Whether record `r` names `value` of `field` among its influencers.
+function influencedBy(r, { field, value }) {
+  return (r.influencers || []).some((i) => i.influencer_field_name === field &&
+    (i.influencer_field_values || []).some((v) => String(v) === value));
+}
+
+// The top anomalies, or with an influencer chosen the top 50 of the range it influenced.
+function drawTable() {
   const tbody = $("#anomalies tbody");
   tbody.textContent = "";
+  const note = $("#anomalies-filter");
+  const chosen = state.influencer;
+  note.hidden = !chosen;
+  note.textContent = chosen ? `Only anomalies influenced by ${chosen.field}=${chosen.value}.` : "";
+  const top = chosen
+    ? state.records.filter((r) => influencedBy(r, chosen)).sort((a, b) => b.record_score - a.record_score).slice(0, 50)
+    : state.top || [];
   if (!top.length) {
     const tr = el("tr");
     tr.append(el("td", { colspan: "7", class: "muted" }, "No anomalies in the range."));

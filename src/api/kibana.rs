@@ -7,6 +7,9 @@
 use super::ui::{SINGLE_METRIC_SPEC, SWIMLANE_SPEC};
 use serde_json::{json, Value};
 
+/// Top influencers per field, by max `influencer_score` (the Anomaly Explorer's list).
+const TOP_INFLUENCERS_SPEC: &str = include_str!("../../kibana/vega/top_influencers.vl.json");
+
 /// Id of the results data view.
 pub const RESULTS_DATA_VIEW: &str = "tidewatch-results";
 /// Id of the nginx logs data view.
@@ -132,11 +135,20 @@ fn dashboard() -> Value {
             16,
         ),
         (
+            "top-influencers",
+            "visualization",
+            "tidewatch-top-influencers",
+            0,
+            30,
+            48,
+            16,
+        ),
+        (
             "top-anomalies",
             "search",
             "tidewatch-top-anomalies",
             0,
-            30,
+            46,
             48,
             16,
         ),
@@ -204,7 +216,7 @@ fn dashboard() -> Value {
                 "ignoreParentSettingsJSON": r#"{"ignoreFilters":false,"ignoreQuery":false,"ignoreTimerange":false,"ignoreValidations":false}"#,
                 "panelsJSON": Value::Object(control_panels).to_string(),
             },
-            "description": "tidewatch anomaly results: swimlane, single-metric view with model bounds and forecasts, and the top anomalies. Pick a job and a partition (or by) value with the controls.",
+            "description": "tidewatch anomaly results: swimlane, single-metric view with model bounds and forecasts, top influencers and the top anomalies. Pick a job and a partition (or by) value with the controls.",
             "kibanaSavedObjectMeta": { "searchSourceJSON": EMPTY_SEARCH_SOURCE },
             "optionsJSON": r#"{"useMargins":true,"syncColors":false,"syncCursor":true,"syncTooltips":false,"hidePanelTitles":false}"#,
             "panelsJSON": Value::Array(panels_json).to_string(),
@@ -232,6 +244,12 @@ pub fn kibana_ndjson() -> String {
             "tidewatch: single metric",
             "Actual vs model bounds, anomalies by severity, forecast band. Filter to one partition.",
             SINGLE_METRIC_SPEC,
+        ),
+        vega_vis(
+            "tidewatch-top-influencers",
+            "tidewatch: top influencers",
+            "Per influencer field, the values with the highest influencer score in the time range (interim results left out).",
+            TOP_INFLUENCERS_SPEC,
         ),
         top_anomalies(),
         dashboard(),
@@ -286,7 +304,7 @@ mod tests {
     #[test]
     fn every_object_is_well_formed_and_every_reference_resolves() {
         let objs = objects();
-        assert_eq!(objs.len(), 6);
+        assert_eq!(objs.len(), 7);
         let mut ids = HashSet::new();
         for o in &objs {
             for field in ["id", "type", "coreMigrationVersion", "typeMigrationVersion"] {
@@ -325,7 +343,7 @@ mod tests {
             if o["type"] == "dashboard" {
                 let panels = parse_str(&o["attributes"]["panelsJSON"], "panelsJSON");
                 let panels = panels.as_array().unwrap();
-                assert_eq!(panels.len(), 3);
+                assert_eq!(panels.len(), 4);
                 for p in panels {
                     let name = format!(
                         "{}:{}",
@@ -387,6 +405,7 @@ mod tests {
         let files = [
             ("tidewatch-swimlane", SWIMLANE_SPEC),
             ("tidewatch-single-metric", SINGLE_METRIC_SPEC),
+            ("tidewatch-top-influencers", TOP_INFLUENCERS_SPEC),
         ];
         let objs = objects();
         for (id, file) in files {
@@ -416,6 +435,24 @@ mod tests {
                 json!(["#8bc8fb", "#fdec25", "#fba740", "#fe5050"])
             );
         }
+        // Top influencers: influencer results only, no interim ones, values by max score.
+        let top: Value = serde_json::from_str(TOP_INFLUENCERS_SPEC).unwrap();
+        let agg = &top["data"]["url"]["body"]["aggs"]["influencers"];
+        assert_eq!(
+            agg["filter"]["bool"]["filter"][0]["term"]["result_type"],
+            "influencer"
+        );
+        assert_eq!(
+            agg["filter"]["bool"]["must_not"][0]["term"]["is_interim"],
+            true
+        );
+        let values = &agg["aggs"]["fields"]["aggs"]["values"];
+        assert_eq!(values["terms"]["field"], "influencer_field_value");
+        assert_eq!(values["terms"]["order"]["max_score"], "desc");
+        assert_eq!(
+            values["aggs"]["max_score"]["max"]["field"],
+            "influencer_score"
+        );
         let swim: Value = serde_json::from_str(SWIMLANE_SPEC).unwrap();
         let mut intervals = Vec::new();
         find(&swim, "%autointerval%", &mut intervals);

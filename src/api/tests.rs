@@ -405,6 +405,7 @@ fn fixture() -> Arc<StoreDouble> {
                 multi_bucket_impact: 0.0,
                 explanation: format!("spike: 10× higher than typical in {c}"),
                 influencers: vec![("country".into(), vec![c.to_string()])],
+                influence: Vec::new(),
             };
             store.insert(
                 INDEX,

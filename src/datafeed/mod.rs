@@ -376,27 +376,30 @@ fn metric_value(detector: &Detector, bucket: &Value, doc_count: u64) -> Option<f
     }
 }
 
-/// The values of `field` that account for at least `min_share` of the documents in
-/// `[start, end)` that also match `splits` (field = value pairs), most frequent first: the
-/// influencer candidates of an anomalous record.
-pub fn dominant_values(
+/// The documents of `[start, end)` that also match `splits` (field = value pairs): how many
+/// there are, and at most `size` most frequent values of `field` with their document counts,
+/// most frequent first (ties by text). The influencer candidates of an anomalous record.
+/// Values tied with one the list leaves out are dropped: which of them an engine returns
+/// depends on the field's type, and every store must name the same values.
+pub fn top_values(
     store: &dyn Store,
     job: &Job,
     field: &str,
     splits: &[(&str, &str)],
-    start: EpochMillis,
-    end: EpochMillis,
-    min_share: f64,
-) -> Result<Vec<String>, StoreError> {
+    (start, end): (EpochMillis, EpochMillis),
+    size: usize,
+) -> Result<(u64, Vec<(String, u64)>), StoreError> {
     let mut filter = vec![chunk_query(job, start, end)];
     for (f, v) in splits {
         filter.push(json!({ "term": { *f: v } }));
     }
+    // A generous shard_size keeps the counts exact on a multi-shard index, so that every
+    // store reports the same counts and so the same influencer scores.
     let body = json!({
         "size": 0,
         "track_total_hits": true,
         "query": { "bool": { "filter": filter } },
-        "aggs": { "top": { "terms": { "field": field, "size": 5 } } }
+        "aggs": { "top": { "terms": { "field": field, "size": size + 1, "shard_size": size.max(100) } } }
     });
     let resp = store.search(&job.indices.join(","), &body)?;
     let total = resp
@@ -404,23 +407,30 @@ pub fn dominant_values(
         .and_then(Value::as_u64)
         .unwrap_or(0);
     if total == 0 {
-        return Ok(Vec::new());
+        return Ok((0, Vec::new()));
     }
     let mut out = Vec::new();
     for b in buckets_of(&resp, "/aggregations/top/buckets")? {
         let count = b.get("doc_count").and_then(Value::as_u64).unwrap_or(0);
-        if (count as f64) < min_share * total as f64 {
-            continue;
-        }
         let key = json!({ "k": b.get("key").cloned().unwrap_or(Value::Null) });
         if let Some(k) = key_string(&key, "k") {
-            out.push((count, k));
+            out.push((k, count));
         }
     }
     // Ties in the engine's order depend on the field's type (an `ip` field sorts by address,
     // the embedded store by text): order them by text, so every store writes the same list.
-    out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    Ok(out.into_iter().map(|(_, k)| k).collect())
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let left_out = resp
+        .pointer("/aggregations/top/sum_other_doc_count")
+        .and_then(Value::as_u64)
+        .is_none_or(|n| n > 0);
+    if out.len() > size && left_out {
+        // Values left out may have the last one's count: keep only those above it.
+        let cut = out[out.len() - 1].1;
+        out.retain(|(_, count)| *count > cut);
+    }
+    out.truncate(size);
+    Ok((total, out))
 }
 
 /// Checks that every source index of the job can be read, as Elastic's datafeed does

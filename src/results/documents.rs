@@ -43,6 +43,10 @@ pub struct RecordResult {
     pub explanation: String,
     /// Influencer field → values.
     pub influencers: Vec<(String, Vec<String>)>,
+    /// (field, value, share): how much of the record's anomaly each influencer value of a
+    /// field the detector does not split on explains, 0..=1 (see `docs/jobs.md`). Split
+    /// values, absent here, explain all of it. Not part of the record document.
+    pub influence: Vec<(String, String, f64)>,
 }
 
 /// One bucket's overall result.
@@ -382,10 +386,11 @@ pub fn forecast_request_stats_doc(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn record() -> RecordResult {
+    /// A spike record of partition `country=DE`, for tests elsewhere too.
+    pub(crate) fn record() -> RecordResult {
         RecordResult {
             timestamp: 1_000_000,
             detector_index: 0,
@@ -405,6 +410,7 @@ mod tests {
             multi_bucket_impact: 0.0,
             explanation: "spike".into(),
             influencers: vec![("country".into(), vec!["DE".into()])],
+            influence: Vec::new(),
         }
     }
 

@@ -5,7 +5,7 @@
 //! of the same data overwrites instead of duplicating.
 
 mod check;
-mod documents;
+pub(crate) mod documents;
 mod query;
 mod writer;
 

@@ -654,23 +654,53 @@ impl DetectorModels {
                 explain(obs)
             },
             influencers,
+            influence: Vec::new(),
         }
     }
 }
 
-/// Influencer results of a bucket: each influencer value scores as its worst record.
+/// The share of a record's anomaly, 0..=1, that one value of an influencer field explains:
+/// how much of the deviation from typical would go if the value's `count` documents (of the
+/// record's `total` in its bucket and split) were removed. For counts the excess
+/// `actual - typical` is what needs explaining, so a value with at least that many documents
+/// explains it all and one with a tenth of it a tenth; a drop has no excess that present
+/// documents explain (0). For other functions the value's share of the documents stands in.
+pub fn influence_share(metric: Metric, actual: f64, typical: f64, count: u64, total: u64) -> f64 {
+    match metric {
+        Metric::Count | Metric::NonZeroCount => {
+            let excess = actual - typical;
+            if excess > 0.0 {
+                (count as f64 / excess).min(1.0)
+            } else {
+                0.0
+            }
+        }
+        _ if total > 0 => (count as f64 / total as f64).min(1.0),
+        _ => 0.0,
+    }
+}
+
+/// Influencer results of a bucket. A value scores as the highest, over the records it
+/// influences, of the record's score times the share of that record's anomaly the value
+/// explains (all of it for a record's own split values); its probability is the lowest of
+/// those records'.
 pub fn influencers_of(records: &[RecordResult]) -> Vec<InfluencerResult> {
     let mut by_value: BTreeMap<(String, String), (f64, f64, EpochMillis)> = BTreeMap::new();
     for r in records {
-        for (field, values) in &r.influencers {
-            for v in values {
-                let e =
-                    by_value
-                        .entry((field.clone(), v.clone()))
-                        .or_insert((0.0, 1.0, r.timestamp));
-                e.0 = e.0.max(r.record_score);
-                e.1 = e.1.min(r.probability);
-            }
+        let explained = |f: &str, v: &str| r.influence.iter().any(|(g, w, _)| g == f && w == v);
+        let splits = r
+            .influencers
+            .iter()
+            .flat_map(|(f, vs)| vs.iter().map(move |v| (f, v, 1.0)))
+            .filter(|(f, v, _)| !explained(f, v));
+        let fields = r.influence.iter().map(|(f, v, s)| (f, v, *s));
+        for (field, value, share) in splits.chain(fields) {
+            let e =
+                by_value
+                    .entry((field.clone(), value.clone()))
+                    .or_insert((0.0, 1.0, r.timestamp));
+            e.0 = e.0.max(r.record_score * share);
+            e.1 = e.1.min(r.probability);
         }
     }
     by_value
@@ -928,6 +958,37 @@ mod tests {
         assert_eq!(
             explain(&obs(3.0, 0.0, Reason::Spike)),
             "spike: above typical (3 vs 0)"
+        );
+    }
+
+    #[test]
+    fn a_value_scores_by_the_share_of_the_anomaly_it_explains() {
+        // A count of 1,000 against 100 typical: 900 to explain.
+        let share = |count| influence_share(Metric::Count, 1000.0, 100.0, count, 1000);
+        assert_eq!(share(810), 0.9);
+        assert_eq!(share(900), 1.0);
+        assert_eq!(share(2000), 1.0);
+        assert_eq!(share(18), 0.02);
+        // Documents that are there do not explain a drop.
+        assert_eq!(influence_share(Metric::Count, 10.0, 100.0, 10, 10), 0.0);
+        // Other functions: the value's share of the record's documents.
+        assert_eq!(influence_share(Metric::Mean, 5.0, 1.0, 25, 100), 0.25);
+        assert_eq!(influence_share(Metric::Mean, 5.0, 1.0, 0, 0), 0.0);
+
+        let mut r = crate::results::documents::tests::record();
+        r.record_score = 80.0;
+        r.influence = vec![
+            ("client".into(), "a".into(), 0.75),
+            ("client".into(), "b".into(), 0.03125),
+        ];
+        let scores: Vec<(String, f64)> = influencers_of(&[r])
+            .into_iter()
+            .map(|i| (i.value, i.influencer_score))
+            .collect();
+        // The split value `DE` explains the whole record.
+        assert_eq!(
+            scores,
+            [("a".into(), 60.0), ("b".into(), 2.5), ("DE".into(), 80.0)]
         );
     }
 }

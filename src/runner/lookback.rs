@@ -1,7 +1,7 @@
 //! Advancing a job through time: fetch a chunk of buckets, analyse them in order, write the
 //! results. Lookback and real time are the same loop with a different end.
 
-use super::analysis::{influencers_of, BucketOutput, JobAnalysis};
+use super::analysis::{influence_share, influencers_of, BucketOutput, JobAnalysis};
 use super::checkpoint::{self, Checkpoint};
 use super::realtime::{Clock, SystemClock};
 use super::stats::{self, JobStats, ModelStats};
@@ -53,13 +53,18 @@ fn delayed_data_annotation(
 /// in the source documents (one small aggregation per record and field).
 const INFLUENCER_MIN_SCORE: f64 = 25.0;
 
-/// A field value influences a record when it accounts for at least this share of the
-/// record's documents in the bucket.
-const INFLUENCER_MIN_SHARE: f64 = 0.2;
+/// The most frequent values of a field that are weighed as influencers of a record.
+const INFLUENCER_CANDIDATES: usize = 10;
+
+/// A value explaining less than this share of a record's anomaly is not an influencer of it.
+const INFLUENCE_MIN_SHARE: f64 = 0.01;
+
+/// A value is listed in the record's own `influencers` when it explains at least this share.
+const INFLUENCER_LISTED_SHARE: f64 = 0.2;
 
 /// Adds, for each of the job's influencer fields that is not one of the record's split
-/// fields, the values that dominate the record's documents in its bucket (a burst of 503s
-/// that comes from one country is influenced by that country).
+/// fields, how much of the record's anomaly each of the field's top values explains (a burst
+/// of 404s that one client IP caused is influenced by that IP, hardly by the others).
 fn add_field_influencers(
     store: &dyn Store,
     job: &Job,
@@ -72,25 +77,43 @@ fn add_field_influencers(
         .flatten()
         .map(|(f, v)| (f.as_str(), v.as_str()))
         .collect();
-    let mut added = Vec::new();
+    let Some(metric) = job
+        .detectors
+        .get(r.detector_index)
+        .map(|d| d.function.metric())
+    else {
+        return Ok(());
+    };
+    let (mut listed, mut influence) = (Vec::new(), Vec::new());
     for field in &job.influencers {
         if splits.iter().any(|(f, _)| f == field) {
             continue;
         }
-        let values = datafeed::dominant_values(
+        let (total, values) = datafeed::top_values(
             store,
             job,
             field,
             &splits,
-            start,
-            end,
-            INFLUENCER_MIN_SHARE,
+            (start, end),
+            INFLUENCER_CANDIDATES,
         )?;
-        if !values.is_empty() {
-            added.push((field.clone(), values));
+        let mut named = Vec::new();
+        for (value, count) in values {
+            let share = influence_share(metric, r.actual, r.typical, count, total);
+            if share < INFLUENCE_MIN_SHARE {
+                continue;
+            }
+            if share >= INFLUENCER_LISTED_SHARE {
+                named.push(value.clone());
+            }
+            influence.push((field.clone(), value, share));
+        }
+        if !named.is_empty() {
+            listed.push((field.clone(), named));
         }
     }
-    r.influencers.extend(added);
+    r.influencers.extend(listed);
+    r.influence.extend(influence);
     Ok(())
 }
 

@@ -39,3 +39,20 @@ pub fn all_documents(store: &dyn Store, index: &str) -> BTreeMap<String, Value> 
     }
     out
 }
+
+/// `n` requests of `client` spread over the `span_ms` milliseconds from `t`, as documents of
+/// `{"@timestamp", "client"}` with ids unique per client, bucket and request.
+pub fn client_docs(
+    t: i64,
+    span_ms: i64,
+    client: &str,
+    n: usize,
+) -> impl Iterator<Item = tidewatch::store::BulkDoc> + '_ {
+    (0..n).map(move |i| tidewatch::store::BulkDoc {
+        id: Some(format!("{client}-{t}-{i}")),
+        source: json!({
+            "@timestamp": tidewatch::time::format_millis(t + (i as i64 * span_ms) / n as i64),
+            "client": client,
+        }),
+    })
+}

@@ -15,6 +15,10 @@
 //                       view of `lane` at `at` by deep link; its "moved together" panel must rank
 //                       each `top3` series (`job partition`) in its first three and no `not_top3`
 //                       one; screenshot OUTDIR/ui-similar.png
+//   --influencers=FILE  JSON {job, field, value, from, to}: with the range on "everything", the
+//                       job's "Top influencers" panel must list `value` first for `field`, its
+//                       highest score in [from, to); clicking it must list only anomalies it
+//                       influenced; screenshot OUTDIR/ui-influencers.png
 //   (with a token, also checks that the page asks for it and then works with it)
 //   e.g. node ui.mjs http://127.0.0.1:9280 status_code_rate ../../docs --expect-critical
 // Screenshots: OUTDIR/ui-swimlane.png (the clicked job) and OUTDIR/ui-single-metric.png.
@@ -28,6 +32,7 @@ const option = (name) => (process.argv.find((a) => a.startsWith(`--${name}=`)) |
 const expectCritical = process.argv.includes("--expect-critical");
 const incidents = option("incidents") ? JSON.parse(fs.readFileSync(option("incidents"), "utf8")) : [];
 const similar = option("similar") ? JSON.parse(fs.readFileSync(option("similar"), "utf8")) : null;
+const influencers = option("influencers") ? JSON.parse(fs.readFileSync(option("influencers"), "utf8")) : null;
 const [base = "http://127.0.0.1:9280", job, outDir = "out"] = args;
 if (!job) {
   console.error("usage: node ui.mjs BASE_URL JOB_ID [OUTDIR] [--expect-critical] [--incidents=FILE]");
@@ -146,6 +151,24 @@ try {
     check((await view.locator("#similar-grid .multiple svg polyline").count()) >= 2 * ranked.length, "each match is drawn against the query");
     await view.locator("#single").screenshot({ path: `${outDir}/ui-similar.png` });
     await view.close();
+  }
+  if (influencers) {
+    // The "Top influencers" panel over the whole range, then a click on the top value.
+    const inf = influencers;
+    await showJob(page, inf.job);
+    await page.selectOption("#range", "0");
+    const rows = `#influencers .influencer-field[data-field="${inf.field}"] tbody tr`;
+    await page.waitForSelector(rows, { timeout: 20000 });
+    const ranked = await page.$$eval(rows, (trs) =>
+      trs.map((t) => ({ value: t.dataset.value, score: Number(t.dataset.score), time: Number(t.dataset.time) })));
+    console.log(`top ${inf.field} of ${inf.job}: ${ranked.slice(0, 3).map((r) => `${r.value} ${r.score.toFixed(1)}@${iso(r.time)}`).join("; ")}`);
+    check(ranked[0].value === inf.value, `"Top influencers" of ${inf.job} lists ${inf.value} first for ${inf.field}`);
+    check(ranked[0].time >= inf.from && ranked[0].time < inf.to, `its highest score is at ${iso(ranked[0].time)}, within ${iso(inf.from)}..${iso(inf.to)}`);
+    await page.locator(`${rows}[data-value="${inf.value}"]`).click();
+    await page.waitForSelector("#anomalies-filter:not([hidden])", { timeout: 10000 });
+    const listed = await page.$$eval("#anomalies tbody tr", (trs) => trs.map((t) => t.textContent));
+    check(listed.length > 0 && listed.every((t) => !t.includes("No anomalies")), `clicking it lists the ${listed.length} anomalies it influenced`);
+    await page.screenshot({ path: `${outDir}/ui-influencers.png`, fullPage: false });
   }
   check(errors.length === 0, `no page errors or outside requests${errors.length ? ": " + errors.join("; ") : ""}`);
 } catch (e) {
