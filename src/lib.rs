@@ -11,6 +11,7 @@
 //! model over a CSV series and evaluates it on labelled data.
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod api;
 pub mod catalog;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod demo;
 pub mod detect;
 pub mod forecast;
 pub mod ingest;
+pub mod kibana;
 pub mod model;
 pub mod output;
 pub mod results;

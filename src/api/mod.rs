@@ -24,7 +24,6 @@ mod error;
 mod forecast;
 mod guard;
 mod jobs;
-mod kibana;
 mod metrics;
 mod results;
 mod similar;
@@ -34,7 +33,6 @@ mod ui;
 
 pub use error::AppError;
 pub use guard::{HostPolicy, PeerAddr, DEFAULT_HEADER_READ_TIMEOUT};
-pub use kibana::kibana_ndjson;
 pub use metrics::{JobMetrics, Metrics};
 
 use crate::config::Job;

@@ -6,16 +6,15 @@
 //! the bucket in progress is written as an interim result. Replays are idempotent: result ids are deterministic and the
 //! model is deterministic, so a second lookback over the same data writes identical documents.
 
-mod analysis;
 mod checkpoint;
-mod codec;
 mod lease;
 mod lookback;
 mod realtime;
-mod rules;
 mod stats;
 
-pub use analysis::{explain, model_config, number_text, JobAnalysis, MemoryStatus, SeriesView};
+pub use crate::analysis::{
+    explain, model_config, number_text, JobAnalysis, MemoryStatus, SeriesView,
+};
 pub use checkpoint::{fingerprint, load_checkpoint, load_snapshot};
 pub use checkpoint::{Checkpoint, STATE_INDEX};
 pub use lease::{holder_name, Lease};

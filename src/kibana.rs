@@ -2,13 +2,18 @@
 //! specs in `kibana/vega/` so the dashboard, the built-in UI and the tests share one source.
 //!
 //! The committed NDJSON must equal [`kibana_ndjson`]; the test says how to regenerate it
-//! (`TIDEWATCH_BLESS=1 cargo test --lib api::kibana`).
+//! (`TIDEWATCH_BLESS=1 cargo test --lib kibana::`).
 
-use super::ui::{SINGLE_METRIC_SPEC, SWIMLANE_SPEC};
 use serde_json::{json, Value};
 
+/// The swimlane spec, shared with the built-in UI.
+pub(crate) const SWIMLANE_SPEC: &str = include_str!("../kibana/vega/swimlane.vl.json");
+/// The single-metric spec, shared with the built-in UI.
+pub(crate) const SINGLE_METRIC_SPEC: &str = include_str!("../kibana/vega/single_metric.vl.json");
+/// The Kibana saved objects as committed (the UI serves them).
+pub(crate) const KIBANA_NDJSON: &str = include_str!("../kibana/tidewatch.ndjson");
 /// Top influencers per field, by max `influencer_score` (the Anomaly Explorer's list).
-const TOP_INFLUENCERS_SPEC: &str = include_str!("../../kibana/vega/top_influencers.vl.json");
+const TOP_INFLUENCERS_SPEC: &str = include_str!("../kibana/vega/top_influencers.vl.json");
 
 /// Id of the results data view.
 pub const RESULTS_DATA_VIEW: &str = "tidewatch-results";
@@ -264,7 +269,6 @@ pub fn kibana_ndjson() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::ui::KIBANA_NDJSON;
     use super::*;
     use std::collections::HashSet;
 
@@ -296,8 +300,8 @@ mod tests {
         }
         assert!(
             KIBANA_NDJSON == generated,
-            "kibana/tidewatch.ndjson is out of date with kibana/vega/*.json or src/api/kibana.rs; \
-             regenerate with: TIDEWATCH_BLESS=1 cargo test --lib api::kibana (then rebuild)"
+            "kibana/tidewatch.ndjson is out of date with kibana/vega/*.json or src/kibana.rs; \
+             regenerate with: TIDEWATCH_BLESS=1 cargo test --lib kibana:: (then rebuild)"
         );
     }
 

@@ -1,8 +1,6 @@
 //! The in-memory analysis of one job: one model per partition for every detector, and the
 //! job's normalizer. Takes bucket values, returns scored results; no I/O.
 
-use super::codec::{Reader, Writer};
-use super::rules;
 use crate::config::{Detector, Function, Job, Metric, RuleOutcome, Side};
 use crate::datafeed::SeriesValue;
 use crate::model::{
@@ -11,9 +9,12 @@ use crate::model::{
 use crate::results::{BucketResult, InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint};
 use crate::score::Normalizer;
 use crate::time::EpochMillis;
+use codec::{Reader, Writer};
 use std::collections::BTreeMap;
 
+mod codec;
 mod frequency;
+mod rules;
 
 /// Records scoring below this are not written: the bottom of the "warning" band is every
 /// ordinary fluctuation (a score of 10 is a probability of about 0.16), and writing them
