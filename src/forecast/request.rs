@@ -210,7 +210,7 @@ pub fn forecast_job(
         if let Some((earliest, _)) = crate::datafeed::data_extent(store, job)? {
             let from = earliest.max(start - REPLAY_MS);
             for d in job.detectors.iter().filter(|d| d.over_field_name.is_none()) {
-                let cfg = crate::runner::model_config(job, d.function);
+                let cfg = crate::analysis::model_config(job, d.function);
                 histories.insert(d.index, replay(store, job, d, &cfg, from, start)?);
             }
         }
