@@ -119,6 +119,33 @@ fn top_anomalies() -> Value {
 }
 
 fn dashboard() -> Value {
+    let (panels_json, mut references) = dashboard_panels();
+    let control_panels = dashboard_controls(&mut references);
+    object(
+        "dashboard",
+        DASHBOARD,
+        "8.9.0",
+        json!({
+            "controlGroupInput": {
+                "chainingSystem": "HIERARCHICAL",
+                "controlStyle": "oneLine",
+                "ignoreParentSettingsJSON": r#"{"ignoreFilters":false,"ignoreQuery":false,"ignoreTimerange":false,"ignoreValidations":false}"#,
+                "panelsJSON": Value::Object(control_panels).to_string(),
+            },
+            "description": "tidewatch anomaly results: swimlane, single-metric view with model bounds and forecasts, top influencers and the top anomalies. Pick a job and a partition (or by) value with the controls.",
+            "kibanaSavedObjectMeta": { "searchSourceJSON": EMPTY_SEARCH_SOURCE },
+            "optionsJSON": r#"{"useMargins":true,"syncColors":false,"syncCursor":true,"syncTooltips":false,"hidePanelTitles":false}"#,
+            "panelsJSON": Value::Array(panels_json).to_string(),
+            "timeRestore": false,
+            "title": "tidewatch: anomalies",
+            "version": 1,
+        }),
+        Value::Array(references),
+    )
+}
+
+/// The dashboard's panels (its `panelsJSON`) and their references.
+fn dashboard_panels() -> (Vec<Value>, Vec<Value>) {
     // (panel id, saved object type, saved object id, x, y, w, h)
     let panels = [
         (
@@ -171,11 +198,16 @@ fn dashboard() -> Value {
             })
         })
         .collect();
-    let mut references: Vec<Value> = panels
+    let references: Vec<Value> = panels
         .iter()
         .map(|(pid, kind, id, ..)| json!({ "name": format!("{pid}:panel_{pid}"), "type": kind, "id": id }))
         .collect();
-    // Options-list controls to filter the whole dashboard by job and partition.
+    (panels_json, references)
+}
+
+/// Options-list controls to filter the whole dashboard by job and partition (its control
+/// group's `panelsJSON`); their data-view references are added to `references`.
+fn dashboard_controls(references: &mut Vec<Value>) -> serde_json::Map<String, Value> {
     let controls = [
         ("tidewatch-job", "job_id", "Job", 0),
         (
@@ -210,27 +242,7 @@ fn dashboard() -> Value {
             "id": RESULTS_DATA_VIEW,
         }));
     }
-    object(
-        "dashboard",
-        DASHBOARD,
-        "8.9.0",
-        json!({
-            "controlGroupInput": {
-                "chainingSystem": "HIERARCHICAL",
-                "controlStyle": "oneLine",
-                "ignoreParentSettingsJSON": r#"{"ignoreFilters":false,"ignoreQuery":false,"ignoreTimerange":false,"ignoreValidations":false}"#,
-                "panelsJSON": Value::Object(control_panels).to_string(),
-            },
-            "description": "tidewatch anomaly results: swimlane, single-metric view with model bounds and forecasts, top influencers and the top anomalies. Pick a job and a partition (or by) value with the controls.",
-            "kibanaSavedObjectMeta": { "searchSourceJSON": EMPTY_SEARCH_SOURCE },
-            "optionsJSON": r#"{"useMargins":true,"syncColors":false,"syncCursor":true,"syncTooltips":false,"hidePanelTitles":false}"#,
-            "panelsJSON": Value::Array(panels_json).to_string(),
-            "timeRestore": false,
-            "title": "tidewatch: anomalies",
-            "version": 1,
-        }),
-        Value::Array(references),
-    )
+    control_panels
 }
 
 /// The saved objects, one JSON object per line, in import order (data views first).
