@@ -11,6 +11,7 @@
 //! [`kibana`] read the results back. [`ingest`] loads
 //! access logs, [`demo`] makes a realistic log with known incidents, and [`detect`] runs the
 //! model over a CSV series and evaluates it on labelled data.
+#![warn(clippy::too_many_lines)]
 #![warn(missing_docs)]
 
 pub mod analysis;

@@ -1,4 +1,5 @@
 //! The `tidewatch` command line: parses arguments, calls the library, prints.
+#![warn(clippy::too_many_lines)]
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -28,6 +28,7 @@ mod metrics;
 mod results;
 mod similar;
 #[cfg(test)]
+#[allow(clippy::too_many_lines)] // test fixtures, not code paths
 mod tests;
 mod ui;
 
