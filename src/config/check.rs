@@ -84,17 +84,20 @@ impl<'a> Problems<'a> {
     }
 
     pub fn at(&mut self, pos: Pos, field: &str, message: impl Into<String>) {
-        self.list.push(ConfigError {
-            file: self.file.to_path_buf(),
-            line: pos.line,
-            column: pos.column,
-            field: if field.is_empty() {
-                "(job)".to_string()
-            } else {
-                field.to_string()
-            },
-            message: message.into(),
-        });
+        let field = if field.is_empty() { "(job)" } else { field };
+        self.list.push(ConfigError::at(
+            self.file,
+            pos,
+            Some(field.to_string()),
+            message.into(),
+        ));
+    }
+
+    /// A problem with the file as a whole (it is not a job file, or cannot be read), at
+    /// `pos` when known.
+    pub fn whole_file(&mut self, pos: Pos, message: impl Into<String>) {
+        self.list
+            .push(ConfigError::at(self.file, pos, None, message.into()));
     }
 }
 
