@@ -225,13 +225,10 @@ pub fn run(args: &ValidateArgs, out: &mut dyn std::io::Write) -> crate::Result<u
     }
     let mut files: Vec<&Path> = errors.iter().map(|e| e.file.as_path()).collect();
     files.dedup();
-    Err(crate::Error::Other(format!(
-        "{} problem{} in {} job file{}",
-        errors.len(),
-        plural(errors.len()),
-        files.len(),
-        plural(files.len())
-    )))
+    Err(crate::Error::Invalid {
+        problems: errors.len(),
+        files: files.len(),
+    })
 }
 
 /// Arguments of `tidewatch import-elastic`.
@@ -257,7 +254,7 @@ pub fn run_import(args: &ImportArgs, out: &mut dyn std::io::Write) -> crate::Res
     };
     let job = read(&args.job)?;
     let datafeed = args.datafeed.as_deref().map(read).transpose()?;
-    let yaml = import_elastic(&job, datafeed.as_deref()).map_err(crate::Error::Other)?;
+    let yaml = import_elastic(&job, datafeed.as_deref()).map_err(crate::Error::Import)?;
     out.write_all(yaml.as_bytes())
         .map_err(|e| crate::Error::Io {
             path: "<output>".into(),
