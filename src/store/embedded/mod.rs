@@ -130,10 +130,9 @@ impl EmbeddedStore {
 
     fn writable(&self) -> Result<(), StoreError> {
         if self.read_only {
-            return Err(StoreError::BadRequest(format!(
-                "the store {} was opened read-only; writes need `EmbeddedStore::open`",
-                self.dir.display()
-            )));
+            return Err(StoreError::ReadOnly {
+                dir: self.dir.display().to_string(),
+            });
         }
         Ok(())
     }
