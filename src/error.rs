@@ -32,9 +32,89 @@ pub enum Error {
     /// and where.
     #[error("{0}")]
     Unavailable(String),
-    /// Anything else (a usage or validation problem), already phrased for a person.
+    /// `validate` found problems (each already printed, one per line).
+    #[error("{problems} problem{ps} in {files} job file{fs}", ps = plural(*problems), fs = plural(*files))]
+    Invalid {
+        /// How many problems.
+        problems: usize,
+        /// In how many files.
+        files: usize,
+    },
+    /// A command-line option's value could not be read.
+    #[error("{option}: {message}")]
+    BadOption {
+        /// The option, e.g. `--from`.
+        option: &'static str,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+    /// A command that needs jobs found none.
+    #[error("name a job, or point --jobs at job files (no jobs found in {})", dir.display())]
+    NoJobs {
+        /// The `--jobs` directory.
+        dir: std::path::PathBuf,
+    },
+    /// A job's recorded definition changed in a way its results cannot follow.
+    #[error("{}: job `{job_id}`: its analysis (bucket_span, detectors, influencers, indices, query, time_field or model) differs from version {version}, recorded {recorded_at}, and its results were made by that version. Run `tidewatch jobs reset {job_id}` to delete its results and state and start over with this definition, or give it a new job_id", file.display())]
+    DefinitionChanged {
+        /// The job file with the new definition.
+        file: std::path::PathBuf,
+        /// The job.
+        job_id: String,
+        /// The version its results were made by.
+        version: u64,
+        /// When that version was recorded.
+        recorded_at: String,
+    },
+    /// A filter list or calendar recorded with a job is not in the store.
+    #[error("the {kind} `{id}` recorded with job `{job_id}` is missing or damaged in the store; record the job again (`tidewatch jobs put FILE`)")]
+    RecordMissing {
+        /// `filter` or `calendar`.
+        kind: String,
+        /// Its id.
+        id: String,
+        /// The job it was recorded with.
+        job_id: String,
+    },
+    /// An Elastic ML job or datafeed that `import-elastic` cannot convert.
     #[error("{0}")]
-    Other(String),
+    Import(String),
+    /// A job whose `schedule` cannot run (the message names the job).
+    #[error("{0}")]
+    Schedule(String),
+    /// An input file (a CSV series, a peer's scores, a labelled directory) that cannot be
+    /// used: where (`path:line` when a line is at fault) and why.
+    #[error("{path}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Input {
+        /// The file or directory.
+        path: String,
+        /// The 1-based line at fault, if one is.
+        line: Option<usize>,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+    /// `serve` refuses to listen beyond loopback without a token.
+    #[error("--http {addr}: refusing to listen on a non-loopback address without a token; set --token or TIDEWATCH_API_TOKEN, or listen on 127.0.0.1")]
+    UnsafeBind {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+    },
+    /// The process could not set itself up (a signal handler, the HTTP runtime).
+    #[error("cannot {what}: {message}")]
+    Setup {
+        /// What it was doing, e.g. `install the signal handler`.
+        what: &'static str,
+        /// Why it failed.
+        message: String,
+    },
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// Exit status of a command that succeeded.
@@ -58,7 +138,17 @@ impl Error {
         match self {
             Error::Similar(S::Store(_) | S::UnknownJob { .. }) => EXIT_UNAVAILABLE,
             Error::Similar(_) => EXIT_USAGE,
-            Error::Config(_) | Error::Other(_) => EXIT_USAGE,
+            Error::Config(_)
+            | Error::Invalid { .. }
+            | Error::BadOption { .. }
+            | Error::NoJobs { .. }
+            | Error::DefinitionChanged { .. }
+            | Error::RecordMissing { .. }
+            | Error::Import(_)
+            | Error::Schedule(_)
+            | Error::Input { .. }
+            | Error::UnsafeBind { .. }
+            | Error::Setup { .. } => EXIT_USAGE,
             Error::Ingest(I::Format(_) | I::NothingStored { .. }) => EXIT_USAGE,
             Error::Forecast(F::BadDuration { .. } | F::NothingToForecast { .. }) => EXIT_USAGE,
             Error::Store(_)

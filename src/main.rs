@@ -1,4 +1,5 @@
 //! The `tidewatch` command line: parses arguments, calls the library, prints.
+#![warn(clippy::too_many_lines)]
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -249,14 +250,14 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
                 return follow_real_time(store, &jobs, &stop, api, options);
             }
             let now = chrono::Utc::now().timestamp_millis();
-            let parse = |t: Option<String>| {
-                t.map(|t| time::parse_cli_time(&t, now).map_err(tidewatch::Error::Other))
+            let parse = |option, t: Option<String>| {
+                t.map(|t| time::parse_cli_time(&t, now).map_err(bad_option(option)))
                     .transpose()
             };
             let range = runner::LookbackRange {
                 clock: &runner::SystemClock,
-                from: parse(from)?,
-                to: parse(to)?,
+                from: parse("--from", from)?,
+                to: parse("--to", to)?,
             };
             run_once(store.as_ref(), &jobs, &stop, &range)
         }
@@ -386,7 +387,10 @@ fn stop_on_signal() -> tidewatch::Result<std::sync::Arc<std::sync::atomic::Atomi
         eprintln!("stopping after the current batch and its checkpoint...");
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
     })
-    .map_err(|e| tidewatch::Error::Other(format!("cannot install the signal handler: {e}")))?;
+    .map_err(|e| tidewatch::Error::Setup {
+        what: "install the signal handler",
+        message: e.to_string(),
+    })?;
     Ok(stop)
 }
 
@@ -430,7 +434,10 @@ fn follow_real_time(
             let served = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
-                .map_err(|e| tidewatch::Error::Other(format!("cannot start the HTTP runtime: {e}")))
+                .map_err(|e| tidewatch::Error::Setup {
+                    what: "start the HTTP runtime",
+                    message: e.to_string(),
+                })
                 .and_then(|rt| {
                     rt.block_on(tidewatch::api::serve_with_shutdown(addr, state, shutdown))
                 });
@@ -614,25 +621,30 @@ fn print_demo(
     outln!("  tidewatch{store_arg} serve                                         # web UI on http://127.0.0.1:9280/")
 }
 
+/// An option's value that could not be read, for `map_err`.
+fn bad_option(option: &'static str) -> impl Fn(String) -> tidewatch::Error {
+    move |message| tidewatch::Error::BadOption { option, message }
+}
+
 /// `tidewatch results`. Before it may report "nothing matched", every job's results must be
 /// readable ([`results::check_target`]: index present and open, job known and run; with
 /// `--exit-code`, not stale), else exit 2.
 fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitCode> {
     let now = chrono::Utc::now().timestamp_millis();
-    let parse = |t: &Option<String>| -> tidewatch::Result<Option<i64>> {
+    let parse = |option, t: &Option<String>| -> tidewatch::Result<Option<i64>> {
         t.as_deref()
-            .map(|t| time::parse_cli_time(t, now).map_err(tidewatch::Error::Other))
+            .map(|t| time::parse_cli_time(t, now).map_err(bad_option(option)))
             .transpose()
     };
     let from = match &args.since {
         Some(d) => Some(
             now - time::parse_duration(d)
-                .map_err(tidewatch::Error::Other)?
+                .map_err(bad_option("--since"))?
                 .as_millis() as i64,
         ),
-        None => parse(&args.from)?,
+        None => parse("--from", &args.from)?,
     };
-    let to = parse(&args.to)?;
+    let to = parse("--to", &args.to)?;
     let store = store::open_read_only(store_spec)?;
     // Which jobs, and where their results live: as recorded in the store, or from the job
     // files when they load, else the named job in the default (or --index) results index.
@@ -651,10 +663,9 @@ fn print_results(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<ExitC
             vec![(id.clone(), job, index)]
         }
         None if known.is_empty() => {
-            return Err(tidewatch::Error::Other(format!(
-                "name a job, or point --jobs at job files (no jobs found in {})",
-                args.jobs.display()
-            )))
+            return Err(tidewatch::Error::NoJobs {
+                dir: args.jobs.clone(),
+            })
         }
         None => known
             .iter()

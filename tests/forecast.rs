@@ -367,7 +367,7 @@ fn the_fit_replays_history_exactly_as_the_runner_learned_it() {
     let next = T0 + days * 24 * HOUR;
     assert_eq!(cp.next_bucket, next);
     let d = &job.detectors[0];
-    let cfg = runner::model_config(&job, d.function);
+    let cfg = tidewatch::analysis::model_config(&job, d.function);
     let replayed = forecast::replay(&store, &job, d, &cfg, T0, next).expect("replay");
     let mut compared = 0;
     for s in analysis.series_models() {

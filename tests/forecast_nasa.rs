@@ -66,7 +66,7 @@ fn count_model() -> tidewatch::model::ModelConfig {
     std::fs::write(&path, yaml).expect("write job");
     let jobs = tidewatch::config::load_jobs(&[path]).expect("job loads");
     let job = &jobs[0];
-    tidewatch::runner::model_config(job, job.detectors[0].function)
+    tidewatch::analysis::model_config(job, job.detectors[0].function)
 }
 
 #[test]

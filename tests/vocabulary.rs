@@ -193,10 +193,10 @@ fn validate_names_the_file_line_and_field_of_a_missing_filter_list() {
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let e = &errors[0];
     assert!(e.file.ends_with("scoped.yml"));
-    assert_eq!((e.line, e.column), (8, 39));
+    assert_eq!((e.line, e.column), (Some(8), Some(39)));
     assert_eq!(
-        e.field,
-        "analysis_config.detectors[0].custom_rules[0].scope.client.filter_id"
+        e.field.as_deref(),
+        Some("analysis_config.detectors[0].custom_rules[0].scope.client.filter_id")
     );
     assert!(
         e.message.contains("did you mean `scanners`?"),

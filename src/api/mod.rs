@@ -24,17 +24,16 @@ mod error;
 mod forecast;
 mod guard;
 mod jobs;
-mod kibana;
 mod metrics;
 mod results;
 mod similar;
 #[cfg(test)]
+#[allow(clippy::too_many_lines)] // test fixtures, not code paths
 mod tests;
 mod ui;
 
 pub use error::AppError;
 pub use guard::{HostPolicy, PeerAddr, DEFAULT_HEADER_READ_TIMEOUT};
-pub use kibana::kibana_ndjson;
 pub use metrics::{JobMetrics, Metrics};
 
 use crate::config::Job;
@@ -231,10 +230,7 @@ async fn log_request(req: Request, next: Next) -> Response {
 pub fn check_bind(addr: SocketAddr, token: Option<&str>) -> crate::Result<()> {
     let has_token = token.is_some_and(|t| !t.trim().is_empty());
     if !addr.ip().is_loopback() && !has_token {
-        return Err(crate::Error::Other(format!(
-            "--http {addr}: refusing to listen on a non-loopback address without a token; \
-             set --token or TIDEWATCH_API_TOKEN, or listen on 127.0.0.1"
-        )));
+        return Err(crate::Error::UnsafeBind { addr });
     }
     Ok(())
 }

@@ -142,106 +142,22 @@ fn parse_usize(param: &str, text: &str, max: usize) -> Result<usize, AppError> {
     Ok(n)
 }
 
-/// Reads and checks the parameters for `kind`.
+/// Reads and checks the parameters for `kind`. The first problem found is reported, in the
+/// order the checks run here.
 pub(crate) fn parse_params(
     q: &HashMap<String, String>,
     kind: Kind,
 ) -> Result<ResultsParams, AppError> {
-    let mut unknown: Vec<&str> = q
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !KNOWN.contains(k))
-        .collect();
-    if !unknown.is_empty() {
-        unknown.sort();
-        return Err(AppError::bad_param(
-            unknown[0],
-            format!("unknown parameter; expected one of {}", KNOWN.join(", ")),
-        ));
-    }
-    let from = q.get("from").map(|v| parse_time("from", v)).transpose()?;
-    let to = q.get("to").map(|v| parse_time("to", v)).transpose()?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if f >= t {
-            return Err(AppError::bad_param(
-                "to",
-                "must be later than `from` (`to` is exclusive)",
-            ));
-        }
-    }
-    let min_score = match q.get("min_score") {
-        None => None,
-        Some(v) => {
-            let s: f64 = v.trim().parse().map_err(|_| {
-                AppError::bad_param(
-                    "min_score",
-                    format!("`{v}` is not a number; expected 0-100"),
-                )
-            })?;
-            if !(0.0..=100.0).contains(&s) {
-                return Err(AppError::bad_param(
-                    "min_score",
-                    format!("{s} is outside 0-100"),
-                ));
-            }
-            if kind.score_field().is_none() {
-                return Err(AppError::bad_param(
-                    "min_score",
-                    format!("{} documents have no score", kind.result_type()),
-                ));
-            }
-            Some(s)
-        }
-    };
-    let partition = match q.get("partition") {
-        None => None,
-        Some(v) => match v.split_once('=') {
-            Some((f, val)) if !f.trim().is_empty() => Some((f.trim().to_string(), val.to_string())),
-            _ => {
-                return Err(AppError::bad_param(
-                    "partition",
-                    format!("`{v}` is not field=value, e.g. partition=country=DE"),
-                ))
-            }
-        },
-    };
+    check_known(q)?;
+    let (from, to) = parse_range(q)?;
+    let min_score = parse_min_score(q, kind)?;
+    let partition = parse_partition(q)?;
     let detector = q
         .get("detector")
         .map(|v| parse_usize("detector", v, usize::MAX))
         .transpose()?;
-    let size = q
-        .get("size")
-        .map(|v| parse_usize("size", v, MAX_WINDOW))
-        .transpose()?
-        .unwrap_or(DEFAULT_SIZE);
-    let from_offset = q
-        .get("from_offset")
-        .map(|v| parse_usize("from_offset", v, MAX_WINDOW))
-        .transpose()?
-        .unwrap_or(0);
-    if from_offset + size > MAX_WINDOW {
-        return Err(AppError::bad_param(
-            "from_offset",
-            format!(
-                "from_offset + size must be at most {MAX_WINDOW}; page deeper with search_after"
-            ),
-        ));
-    }
-    let sort = match q.get("sort").map(String::as_str) {
-        None | Some("time") => Order::Time,
-        Some("score") if kind.score_field().is_some() => Order::Score,
-        Some(other) => {
-            let expected = if kind.score_field().is_some() {
-                "time or score"
-            } else {
-                "time (these documents have no score)"
-            };
-            return Err(AppError::bad_param(
-                "sort",
-                format!("`{other}`; expected {expected}"),
-            ));
-        }
-    };
+    let (size, from_offset) = parse_window(q)?;
+    let sort = parse_sort(q, kind)?;
     let search_after = match q.get("search_after") {
         None => None,
         Some(token) => {
@@ -271,6 +187,124 @@ pub(crate) fn parse_params(
         search_after,
         sort,
     })
+}
+
+/// Refuses a parameter not in [`KNOWN`] (the first in sort order).
+fn check_known(q: &HashMap<String, String>) -> Result<(), AppError> {
+    let mut unknown: Vec<&str> = q
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !KNOWN.contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort();
+        return Err(AppError::bad_param(
+            unknown[0],
+            format!("unknown parameter; expected one of {}", KNOWN.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+/// `from` and `to`, with `from` before `to` when both are given.
+fn parse_range(
+    q: &HashMap<String, String>,
+) -> Result<(Option<EpochMillis>, Option<EpochMillis>), AppError> {
+    let from = q.get("from").map(|v| parse_time("from", v)).transpose()?;
+    let to = q.get("to").map(|v| parse_time("to", v)).transpose()?;
+    if let (Some(f), Some(t)) = (from, to) {
+        if f >= t {
+            return Err(AppError::bad_param(
+                "to",
+                "must be later than `from` (`to` is exclusive)",
+            ));
+        }
+    }
+    Ok((from, to))
+}
+
+/// `min_score`: 0-100, and only for documents that have a score.
+fn parse_min_score(q: &HashMap<String, String>, kind: Kind) -> Result<Option<f64>, AppError> {
+    let Some(v) = q.get("min_score") else {
+        return Ok(None);
+    };
+    let s: f64 = v.trim().parse().map_err(|_| {
+        AppError::bad_param(
+            "min_score",
+            format!("`{v}` is not a number; expected 0-100"),
+        )
+    })?;
+    if !(0.0..=100.0).contains(&s) {
+        return Err(AppError::bad_param(
+            "min_score",
+            format!("{s} is outside 0-100"),
+        ));
+    }
+    if kind.score_field().is_none() {
+        return Err(AppError::bad_param(
+            "min_score",
+            format!("{} documents have no score", kind.result_type()),
+        ));
+    }
+    Ok(Some(s))
+}
+
+/// `partition=field=value`.
+fn parse_partition(q: &HashMap<String, String>) -> Result<Option<(String, String)>, AppError> {
+    match q.get("partition") {
+        None => Ok(None),
+        Some(v) => match v.split_once('=') {
+            Some((f, val)) if !f.trim().is_empty() => {
+                Ok(Some((f.trim().to_string(), val.to_string())))
+            }
+            _ => Err(AppError::bad_param(
+                "partition",
+                format!("`{v}` is not field=value, e.g. partition=country=DE"),
+            )),
+        },
+    }
+}
+
+/// `size` and `from_offset`, whose sum stays within [`MAX_WINDOW`].
+fn parse_window(q: &HashMap<String, String>) -> Result<(usize, usize), AppError> {
+    let size = q
+        .get("size")
+        .map(|v| parse_usize("size", v, MAX_WINDOW))
+        .transpose()?
+        .unwrap_or(DEFAULT_SIZE);
+    let from_offset = q
+        .get("from_offset")
+        .map(|v| parse_usize("from_offset", v, MAX_WINDOW))
+        .transpose()?
+        .unwrap_or(0);
+    if from_offset + size > MAX_WINDOW {
+        return Err(AppError::bad_param(
+            "from_offset",
+            format!(
+                "from_offset + size must be at most {MAX_WINDOW}; page deeper with search_after"
+            ),
+        ));
+    }
+    Ok((size, from_offset))
+}
+
+/// `sort`: `time` (the default), or `score` for documents that have one.
+fn parse_sort(q: &HashMap<String, String>, kind: Kind) -> Result<Order, AppError> {
+    match q.get("sort").map(String::as_str) {
+        None | Some("time") => Ok(Order::Time),
+        Some("score") if kind.score_field().is_some() => Ok(Order::Score),
+        Some(other) => {
+            let expected = if kind.score_field().is_some() {
+                "time or score"
+            } else {
+                "time (these documents have no score)"
+            };
+            Err(AppError::bad_param(
+                "sort",
+                format!("`{other}`; expected {expected}"),
+            ))
+        }
+    }
 }
 
 /// The sort clause; always ends with `_id` so paging is stable.

@@ -2,6 +2,7 @@
 //! Kibana saved objects they share with Kibana.
 
 use super::AppState;
+use crate::kibana::{KIBANA_NDJSON, SINGLE_METRIC_SPEC, SWIMLANE_SPEC};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -10,12 +11,6 @@ use axum::Router;
 pub(crate) const INDEX_HTML: &str = include_str!("../../web/index.html");
 pub(crate) const APP_JS: &str = include_str!("../../web/app.js");
 pub(crate) const APP_CSS: &str = include_str!("../../web/app.css");
-/// The swimlane spec, shared with the Kibana objects.
-pub(crate) const SWIMLANE_SPEC: &str = include_str!("../../kibana/vega/swimlane.vl.json");
-/// The single-metric spec, shared with the Kibana objects.
-pub(crate) const SINGLE_METRIC_SPEC: &str = include_str!("../../kibana/vega/single_metric.vl.json");
-/// The Kibana saved objects as committed.
-pub(crate) const KIBANA_NDJSON: &str = include_str!("../../kibana/tidewatch.ndjson");
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (

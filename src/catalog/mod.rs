@@ -123,13 +123,12 @@ pub fn record(store: &dyn Store, job: &Job, now: EpochMillis) -> crate::Result<(
             if field(p, "fingerprint").as_deref() == Some(fingerprint.as_str()) {
                 (Recorded::Compatible { from }, from + 1)
             } else if has_state(store, job)? {
-                return Err(crate::Error::Other(format!(
-                    "{}: job `{}`: its analysis (bucket_span, detectors, influencers, indices, query, time_field or model) differs from version {from}, recorded {}, and its results were made by that version. Run `tidewatch jobs reset {}` to delete its results and state and start over with this definition, or give it a new job_id",
-                    job.source_file.display(),
-                    job.job_id,
-                    field(p, "recorded_at_string").unwrap_or_default(),
-                    job.job_id
-                )));
+                return Err(crate::Error::DefinitionChanged {
+                    file: job.source_file.clone(),
+                    job_id: job.job_id.clone(),
+                    version: from,
+                    recorded_at: field(p, "recorded_at_string").unwrap_or_default(),
+                });
             } else {
                 (Recorded::Replaced { from }, from + 1)
             }
@@ -275,11 +274,14 @@ fn support_items<T: serde::de::DeserializeOwned>(
         .map(|id| {
             lookup(kind, id)
                 .and_then(|r| serde_json::from_value(r.get("definition")?.clone()).ok())
-                .ok_or_else(|| {
-                    crate::Error::Other(format!(
-                        "the {kind} `{id}` recorded with job `{}` is missing or damaged in the store; record the job again (`tidewatch jobs put FILE`)",
-                        source.get("job_id").and_then(Value::as_str).unwrap_or_default()
-                    ))
+                .ok_or_else(|| crate::Error::RecordMissing {
+                    kind: kind.to_string(),
+                    id: id.to_string(),
+                    job_id: source
+                        .get("job_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
                 })
         })
         .collect()

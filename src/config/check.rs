@@ -84,17 +84,20 @@ impl<'a> Problems<'a> {
     }
 
     pub fn at(&mut self, pos: Pos, field: &str, message: impl Into<String>) {
-        self.list.push(ConfigError {
-            file: self.file.to_path_buf(),
-            line: pos.line,
-            column: pos.column,
-            field: if field.is_empty() {
-                "(job)".to_string()
-            } else {
-                field.to_string()
-            },
-            message: message.into(),
-        });
+        let field = if field.is_empty() { "(job)" } else { field };
+        self.list.push(ConfigError::at(
+            self.file,
+            pos,
+            Some(field.to_string()),
+            message.into(),
+        ));
+    }
+
+    /// A problem with the file as a whole (it is not a job file, or cannot be read), at
+    /// `pos` when known.
+    pub fn whole_file(&mut self, pos: Pos, message: impl Into<String>) {
+        self.list
+            .push(ConfigError::at(self.file, pos, None, message.into()));
     }
 }
 
@@ -327,24 +330,8 @@ impl<'s, 'p, 'f> ShapeWalker<'s, 'p, 'f> {
             match props.and_then(|ps| ps.get(key)) {
                 Some(ps) if ps.get("deprecated") == Some(&Value::Bool(true)) => {
                     self.positions.values.insert(child.clone(), v.pos);
-                    let why = ps
-                        .get("description")
-                        .and_then(Value::as_str)
-                        .map(|d| {
-                            d.trim_start_matches("Not supported")
-                                .trim_start_matches([':', ' '])
-                        })
-                        .unwrap_or("remove it")
-                        .replace('\n', " ")
-                        .trim_end_matches('.')
-                        .to_string();
-                    self.problems.at(
-                        k.pos,
-                        &child,
-                        format!(
-                            "`{key}` is an Elastic ML setting tidewatch does not support; {why}"
-                        ),
-                    );
+                    self.problems
+                        .at(k.pos, &child, unsupported_message(key, ps));
                 }
                 Some(ps) => {
                     if let Some(j) = self.walk(ps, v, &child) {
@@ -362,26 +349,29 @@ impl<'s, 'p, 'f> ShapeWalker<'s, 'p, 'f> {
                     }
                 }
                 None if closed => {
-                    let supported: Vec<&str> = props
-                        .into_iter()
-                        .flatten()
-                        .filter(|(_, s)| s.get("deprecated") != Some(&Value::Bool(true)))
-                        .map(|(n, _)| n.as_str())
-                        .collect();
-                    let msg = match did_you_mean(key, &supported) {
-                        Some(s) => format!("unknown field `{key}`; did you mean `{s}`?"),
-                        None => format!(
-                            "unknown field `{key}`; expected one of: {}",
-                            supported.join(", ")
-                        ),
-                    };
-                    self.problems.at(k.pos, &child, msg);
+                    self.problems
+                        .at(k.pos, &child, unknown_field_message(key, props));
                 }
                 None => {
                     out.insert(key.clone(), v.to_json());
                 }
             }
         }
+        self.check_required(schema, node, entries, path, &mut out);
+        Some(Value::Object(out))
+    }
+
+    /// Reports each of the schema's `required` fields that `entries` lacks, or gives without
+    /// a value (removing it from `out`).
+    fn check_required(
+        &mut self,
+        schema: &'s Value,
+        node: &Node,
+        entries: &[(Node, Node)],
+        path: &str,
+        out: &mut Map<String, Value>,
+    ) {
+        let props = schema.get("properties").and_then(Value::as_object);
         if let Some(required) = schema.get("required").and_then(Value::as_array) {
             for r in required.iter().filter_map(Value::as_str) {
                 let child = join(path, r);
@@ -417,7 +407,41 @@ impl<'s, 'p, 'f> ShapeWalker<'s, 'p, 'f> {
                 }
             }
         }
-        Some(Value::Object(out))
+    }
+}
+
+/// The message for an Elastic ML field tidewatch knows but does not support (`deprecated`
+/// in the schema), with the alternative its description names.
+fn unsupported_message(key: &str, ps: &Value) -> String {
+    let why = ps
+        .get("description")
+        .and_then(Value::as_str)
+        .map(|d| {
+            d.trim_start_matches("Not supported")
+                .trim_start_matches([':', ' '])
+        })
+        .unwrap_or("remove it")
+        .replace('\n', " ")
+        .trim_end_matches('.')
+        .to_string();
+    format!("`{key}` is an Elastic ML setting tidewatch does not support; {why}")
+}
+
+/// The message for a field a closed mapping does not have: a did-you-mean, or every
+/// supported field.
+fn unknown_field_message(key: &str, props: Option<&Map<String, Value>>) -> String {
+    let supported: Vec<&str> = props
+        .into_iter()
+        .flatten()
+        .filter(|(_, s)| s.get("deprecated") != Some(&Value::Bool(true)))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    match did_you_mean(key, &supported) {
+        Some(s) => format!("unknown field `{key}`; did you mean `{s}`?"),
+        None => format!(
+            "unknown field `{key}`; expected one of: {}",
+            supported.join(", ")
+        ),
     }
 }
 
@@ -751,6 +775,100 @@ pub(crate) fn convert(
 ) -> Option<Job> {
     let before = p.list.len();
 
+    let job_id = check_job_id(raw, pos, p);
+
+    // analysis_config
+    let ac = raw.analysis_config.clone().unwrap_or_default();
+    let bucket_span = check_bucket_span(&ac, pos, p);
+    let detectors = check_detectors(&ac, pos, p, filters);
+    let influencers = check_influencers(&ac, pos, p);
+
+    // data_description
+    let dd = raw.data_description.clone().unwrap_or_default();
+    let time_field = check_data_description(&dd, pos, p);
+
+    // datafeed_config
+    let df = raw.datafeed_config.clone().unwrap_or_default();
+    let indices = check_indices(&df, pos, p);
+    let query = check_query(&df, pos, p);
+    let query_delay = match &df.query_delay {
+        Some(t) => duration(p, pos, "datafeed_config.query_delay", t).unwrap_or_default(),
+        None => DEFAULT_QUERY_DELAY,
+    };
+    let frequency = check_frequency(&df, pos, p);
+    let scroll_size = df
+        .scroll_size
+        .map(|n| n as usize)
+        .unwrap_or(DEFAULT_SCROLL_SIZE);
+    let (chunking_time_span, chunking_off) = check_chunking(&df, pos, p);
+
+    let (delayed_check_enabled, delayed_check_window) =
+        delayed_check(p, pos, &df, (!bucket_span.is_zero()).then_some(bucket_span));
+
+    // schedule (tidewatch)
+    let schedule_time_zone = check_schedule(raw, &df, pos, p);
+
+    let model_plot = raw
+        .model_plot_config
+        .as_ref()
+        .and_then(|m| m.enabled)
+        .unwrap_or(false);
+
+    let model_memory_limit = check_memory_limit(raw, pos, p);
+
+    let results_index = check_results_index(raw, &indices, pos, p);
+
+    let model = check_model(raw, pos, p);
+
+    let custom_settings = raw.custom_settings.clone().map(Value::Object);
+
+    let groups = check_groups(raw, &job_id, pos, p);
+
+    if p.list.len() > before
+        || raw.job_id.is_none()
+        || raw.analysis_config.is_none()
+        || raw.datafeed_config.is_none()
+    {
+        return None;
+    }
+    if ac.bucket_span.is_none() || ac.detectors.is_none() || df.indices.is_none() {
+        return None;
+    }
+    Some(Job {
+        job_id,
+        description: raw.description.clone().unwrap_or_default(),
+        source_file: file.to_path_buf(),
+        bucket_span,
+        detectors,
+        influencers,
+        time_field,
+        time_format: dd
+            .time_format
+            .clone()
+            .unwrap_or_else(|| "epoch_ms".to_string()),
+        indices,
+        query,
+        query_delay,
+        frequency,
+        scroll_size,
+        chunking_time_span,
+        chunking_off,
+        delayed_check_enabled,
+        delayed_check_window,
+        schedule: raw.schedule.clone(),
+        schedule_time_zone,
+        model_plot,
+        model_memory_limit,
+        results_index,
+        custom_settings,
+        model,
+        groups,
+        calendars: Vec::new(),
+    })
+}
+
+/// `job_id`, reported when it is not a valid id.
+fn check_job_id(raw: &JobConfig, pos: &Positions, p: &mut Problems) -> String {
     let job_id = raw.job_id.clone().unwrap_or_default();
     if raw.job_id.is_some() && !valid_job_id(&job_id) {
         p.at(
@@ -759,9 +877,12 @@ pub(crate) fn convert(
             format!("`{job_id}` is not a valid job_id; use lowercase letters, digits, `-` and `_`, starting and ending with a letter or digit, at most 64 characters"),
         );
     }
+    job_id
+}
 
-    // analysis_config
-    let ac = raw.analysis_config.clone().unwrap_or_default();
+/// `analysis_config.bucket_span`: positive, at most 7 days, whole seconds, and dividing a
+/// day (or a whole number of days); zero when missing or wrong.
+fn check_bucket_span(ac: &raw::AnalysisConfig, pos: &Positions, p: &mut Problems) -> Duration {
     let mut bucket_span = Duration::ZERO;
     if let Some(text) = &ac.bucket_span {
         let path = "analysis_config.bucket_span";
@@ -788,7 +909,16 @@ pub(crate) fn convert(
             }
         }
     }
+    bucket_span
+}
 
+/// `analysis_config.detectors`: at least one, each checked.
+fn check_detectors(
+    ac: &raw::AnalysisConfig,
+    pos: &Positions,
+    p: &mut Problems,
+    filters: &BTreeMap<String, FilterList>,
+) -> Vec<Detector> {
     let mut detectors = Vec::new();
     if let Some(list) = &ac.detectors {
         if list.is_empty() {
@@ -805,7 +935,11 @@ pub(crate) fn convert(
             }
         }
     }
+    detectors
+}
 
+/// `analysis_config.influencers`: field names, each once.
+fn check_influencers(ac: &raw::AnalysisConfig, pos: &Positions, p: &mut Problems) -> Vec<String> {
     // Influencers may be any field of the source documents (as in Elastic ML): the values
     // that dominate an anomalous record's documents are looked up when it is written.
     let mut influencers = Vec::new();
@@ -819,9 +953,12 @@ pub(crate) fn convert(
             influencers.push(inf.clone());
         }
     }
+    influencers
+}
 
-    // data_description
-    let dd = raw.data_description.clone().unwrap_or_default();
+/// `data_description`: the time field (default `@timestamp`), and a time format that is not
+/// empty.
+fn check_data_description(dd: &raw::DataDescription, pos: &Positions, p: &mut Problems) -> String {
     let time_field = dd
         .time_field
         .clone()
@@ -844,9 +981,11 @@ pub(crate) fn convert(
             );
         }
     }
+    time_field
+}
 
-    // datafeed_config
-    let df = raw.datafeed_config.clone().unwrap_or_default();
+/// `datafeed_config.indices`: at least one, each a name or pattern.
+fn check_indices(df: &raw::DatafeedConfig, pos: &Positions, p: &mut Problems) -> Vec<String> {
     let mut indices = Vec::new();
     if let Some(list) = &df.indices {
         if list.is_empty() {
@@ -866,7 +1005,12 @@ pub(crate) fn convert(
             }
         }
     }
-    let query = match &df.query {
+    indices
+}
+
+/// `datafeed_config.query` (default `match_all`); `null` when given empty.
+fn check_query(df: &raw::DatafeedConfig, pos: &Positions, p: &mut Problems) -> Value {
+    match &df.query {
         Some(q) if q.is_empty() => {
             let path = "datafeed_config.query";
             p.at(pos.of(path), path, "empty query; expected a query DSL object such as `match_all: {}` or `bool: {filter: [...]}`, or leave it out");
@@ -874,11 +1018,15 @@ pub(crate) fn convert(
         }
         Some(q) => Value::Object(q.clone()),
         None => serde_json::json!({ "match_all": {} }),
-    };
-    let query_delay = match &df.query_delay {
-        Some(t) => duration(p, pos, "datafeed_config.query_delay", t).unwrap_or_default(),
-        None => DEFAULT_QUERY_DELAY,
-    };
+    }
+}
+
+/// `datafeed_config.frequency`: positive whole seconds, if given.
+fn check_frequency(
+    df: &raw::DatafeedConfig,
+    pos: &Positions,
+    p: &mut Problems,
+) -> Option<Duration> {
     let mut frequency = None;
     if let Some(t) = &df.frequency {
         let path = "datafeed_config.frequency";
@@ -894,10 +1042,15 @@ pub(crate) fn convert(
             }
         }
     }
-    let scroll_size = df
-        .scroll_size
-        .map(|n| n as usize)
-        .unwrap_or(DEFAULT_SCROLL_SIZE);
+    frequency
+}
+
+/// `datafeed_config.chunking_config`: the manual chunk span, and whether chunking is off.
+fn check_chunking(
+    df: &raw::DatafeedConfig,
+    pos: &Positions,
+    p: &mut Problems,
+) -> (Option<Duration>, bool) {
     let mut chunking_time_span = None;
     let mut chunking_off = false;
     if let Some(cc) = &df.chunking_config {
@@ -947,11 +1100,17 @@ pub(crate) fn convert(
             }
         }
     }
+    (chunking_time_span, chunking_off)
+}
 
-    let (delayed_check_enabled, delayed_check_window) =
-        delayed_check(p, pos, &df, (!bucket_span.is_zero()).then_some(bucket_span));
-
-    // schedule (tidewatch)
+/// `schedule` and `schedule_time_zone` (tidewatch's own): a cron that parses, not beside a
+/// `frequency`, and a time zone only with a schedule.
+fn check_schedule(
+    raw: &JobConfig,
+    df: &raw::DatafeedConfig,
+    pos: &Positions,
+    p: &mut Problems,
+) -> Option<chrono_tz::Tz> {
     let mut schedule_time_zone = None;
     if let Some(name) = &raw.schedule_time_zone {
         match parse_time_zone(name) {
@@ -971,13 +1130,11 @@ pub(crate) fn convert(
             p.at(pos.of("schedule"), "schedule", "both `schedule` and `datafeed_config.frequency` are set; keep one (the schedule replaces the frequency)");
         }
     }
+    schedule_time_zone
+}
 
-    let model_plot = raw
-        .model_plot_config
-        .as_ref()
-        .and_then(|m| m.enabled)
-        .unwrap_or(false);
-
+/// `analysis_limits.model_memory_limit`, in bytes (default 1024mb).
+fn check_memory_limit(raw: &JobConfig, pos: &Positions, p: &mut Problems) -> u64 {
     let mut model_memory_limit = DEFAULT_MODEL_MEMORY_LIMIT;
     if let Some(limit) = raw
         .analysis_limits
@@ -994,7 +1151,17 @@ pub(crate) fn convert(
             Err(e) => p.at(pos.of(path), path, e),
         }
     }
+    model_memory_limit
+}
 
+/// `results_index` (default `tidewatch-results`): a valid index name that is not among the
+/// job's source indices.
+fn check_results_index(
+    raw: &JobConfig,
+    indices: &[String],
+    pos: &Positions,
+    p: &mut Problems,
+) -> String {
     let results_index = raw
         .results_index
         .clone()
@@ -1009,7 +1176,11 @@ pub(crate) fn convert(
             "`{results_index}` is also a source index (`datafeed_config.indices` has `{source}`): the job would analyse its own results; use another index, e.g. `tidewatch-results`"
         ));
     }
+    results_index
+}
 
+/// `model` (tidewatch's own): a positive `half_life`.
+fn check_model(raw: &JobConfig, pos: &Positions, p: &mut Problems) -> ModelOptions {
     let mut model = ModelOptions::default();
     if let Some(t) = raw.model.as_ref().and_then(|m| m.half_life.as_ref()) {
         let path = "model.half_life";
@@ -1025,9 +1196,11 @@ pub(crate) fn convert(
             }
         }
     }
+    model
+}
 
-    let custom_settings = raw.custom_settings.clone().map(Value::Object);
-
+/// `groups`: valid ids, none the job's own.
+fn check_groups(raw: &JobConfig, job_id: &str, pos: &Positions, p: &mut Problems) -> Vec<String> {
     let groups = raw.groups.clone().unwrap_or_default();
     for (i, g) in groups.iter().enumerate() {
         let path = format!("groups[{i}]");
@@ -1041,48 +1214,7 @@ pub(crate) fn convert(
             );
         }
     }
-
-    if p.list.len() > before
-        || raw.job_id.is_none()
-        || raw.analysis_config.is_none()
-        || raw.datafeed_config.is_none()
-    {
-        return None;
-    }
-    if ac.bucket_span.is_none() || ac.detectors.is_none() || df.indices.is_none() {
-        return None;
-    }
-    Some(Job {
-        job_id,
-        description: raw.description.clone().unwrap_or_default(),
-        source_file: file.to_path_buf(),
-        bucket_span,
-        detectors,
-        influencers,
-        time_field,
-        time_format: dd
-            .time_format
-            .clone()
-            .unwrap_or_else(|| "epoch_ms".to_string()),
-        indices,
-        query,
-        query_delay,
-        frequency,
-        scroll_size,
-        chunking_time_span,
-        chunking_off,
-        delayed_check_enabled,
-        delayed_check_window,
-        schedule: raw.schedule.clone(),
-        schedule_time_zone,
-        model_plot,
-        model_memory_limit,
-        results_index,
-        custom_settings,
-        model,
-        groups,
-        calendars: Vec::new(),
-    })
+    groups
 }
 
 fn check_detector(
@@ -1095,32 +1227,7 @@ fn check_detector(
     let base = format!("analysis_config.detectors[{i}]");
     let fpath = format!("{base}.function");
     let before = p.list.len();
-    let function = match &d.function {
-        None => None, // reported as missing by the shape check
-        Some(name) => match Function::parse(name) {
-            Some(f) => Some(f),
-            None => {
-                let base = name
-                    .strip_prefix("high_")
-                    .or_else(|| name.strip_prefix("low_"));
-                let msg = match unsupported_function(name) {
-                    _ if matches!(base, Some("min" | "max")) => format!(
-                        "unknown function `{name}`; `min` and `max` have no high_/low_ variants, use `min` or `max`"
-                    ),
-                    Some((base_name, alt)) if base_name != name => format!(
-                        "function `{name}` (of Elastic ML's `{base_name}` family) is not supported by tidewatch; {alt}"
-                    ),
-                    Some((_, alt)) => format!("function `{name}` is not supported by tidewatch; {alt}"),
-                    None => match did_you_mean(name, Function::NAMES) {
-                        Some(s) => format!("unknown function `{name}`; did you mean `{s}`?"),
-                        None => format!("unknown function `{name}`; expected one of: {}", Function::NAMES.join(", ")),
-                    },
-                };
-                p.at(pos.of(&fpath), &fpath, msg);
-                None
-            }
-        },
-    };
+    let function = check_function(d, &fpath, pos, p);
     let field_path = format!("{base}.field_name");
     if let Some(f) = function {
         match (&d.field_name, f.needs_field()) {
@@ -1145,6 +1252,85 @@ fn check_detector(
         ("over_field_name", &d.over_field_name),
         ("partition_field_name", &d.partition_field_name),
     ];
+    check_split_fields(d, &splits, &base, pos, p);
+    let split_fields: Vec<&str> = splits[1..]
+        .iter()
+        .filter_map(|(_, v)| v.as_deref())
+        .collect();
+    let rules = check_rules(
+        &base,
+        d.custom_rules.as_deref().unwrap_or_default(),
+        &split_fields,
+        filters,
+        pos,
+        p,
+    );
+    let function = function?;
+    if p.list.len() > before {
+        return None;
+    }
+    let description = d
+        .detector_description
+        .clone()
+        .unwrap_or_else(|| describe_detector(function, d));
+    Some(Detector {
+        index: i,
+        function,
+        field_name: d.field_name.clone(),
+        by_field_name: d.by_field_name.clone(),
+        over_field_name: d.over_field_name.clone(),
+        partition_field_name: d.partition_field_name.clone(),
+        description,
+        use_null: d.use_null.unwrap_or(false),
+        rules,
+    })
+}
+
+/// A detector's `function`, reported when tidewatch does not know or support it (with the
+/// alternative, or a did-you-mean); `None` also when it is missing (the shape check said so).
+fn check_function(
+    d: &raw::DetectorConfig,
+    fpath: &str,
+    pos: &Positions,
+    p: &mut Problems,
+) -> Option<Function> {
+    match &d.function {
+        None => None, // reported as missing by the shape check
+        Some(name) => match Function::parse(name) {
+            Some(f) => Some(f),
+            None => {
+                let base = name
+                    .strip_prefix("high_")
+                    .or_else(|| name.strip_prefix("low_"));
+                let msg = match unsupported_function(name) {
+                    _ if matches!(base, Some("min" | "max")) => format!(
+                        "unknown function `{name}`; `min` and `max` have no high_/low_ variants, use `min` or `max`"
+                    ),
+                    Some((base_name, alt)) if base_name != name => format!(
+                        "function `{name}` (of Elastic ML's `{base_name}` family) is not supported by tidewatch; {alt}"
+                    ),
+                    Some((_, alt)) => format!("function `{name}` is not supported by tidewatch; {alt}"),
+                    None => match did_you_mean(name, Function::NAMES) {
+                        Some(s) => format!("unknown function `{name}`; did you mean `{s}`?"),
+                        None => format!("unknown function `{name}`; expected one of: {}", Function::NAMES.join(", ")),
+                    },
+                };
+                p.at(pos.of(fpath), fpath, msg);
+                None
+            }
+        },
+    }
+}
+
+/// The field and split fields of a detector (`(name, value)` in `splits`): none empty, no
+/// two split fields the same, and the `by` field not the measured field.
+fn check_split_fields(
+    d: &raw::DetectorConfig,
+    splits: &[(&str, &Option<String>); 4],
+    base: &str,
+    pos: &Positions,
+    p: &mut Problems,
+) {
     for (name, value) in splits {
         if let Some(v) = value {
             let path = format!("{base}.{name}");
@@ -1183,37 +1369,6 @@ fn check_detector(
             );
         }
     }
-    let split_fields: Vec<&str> = splits[1..]
-        .iter()
-        .filter_map(|(_, v)| v.as_deref())
-        .collect();
-    let rules = check_rules(
-        &base,
-        d.custom_rules.as_deref().unwrap_or_default(),
-        &split_fields,
-        filters,
-        pos,
-        p,
-    );
-    let function = function?;
-    if p.list.len() > before {
-        return None;
-    }
-    let description = d
-        .detector_description
-        .clone()
-        .unwrap_or_else(|| describe_detector(function, d));
-    Some(Detector {
-        index: i,
-        function,
-        field_name: d.field_name.clone(),
-        by_field_name: d.by_field_name.clone(),
-        over_field_name: d.over_field_name.clone(),
-        partition_field_name: d.partition_field_name.clone(),
-        description,
-        use_null: d.use_null.unwrap_or(false),
-        rules,
-    })
 }
 
 #[cfg(test)]

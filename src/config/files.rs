@@ -67,7 +67,7 @@ pub(crate) fn read_shaped<T: DeserializeOwned>(
     };
     if !matches!(root.kind, Kind::Map(_)) {
         let found = root.kind.describe();
-        problems.at(root.pos, "(file)", format!("{what}, found {found}"));
+        problems.whole_file(root.pos, format!("{what}, found {found}"));
         return None;
     }
     let mut walker = ShapeWalker::new(schema, problems);
@@ -76,7 +76,7 @@ pub(crate) fn read_shaped<T: DeserializeOwned>(
     match shaped.map(serde_json::from_value) {
         Some(Ok(raw)) => Some((raw, positions)),
         Some(Err(e)) => {
-            problems.at(root.pos, "(file)", format!("cannot read the file: {e}"));
+            problems.whole_file(root.pos, format!("cannot read the file: {e}"));
             None
         }
         None => None,
@@ -216,13 +216,12 @@ pub(crate) fn attach_calendars(
             if !known {
                 let path = format!("job_ids[{i}]");
                 let Pos { line, column } = loaded.positions.of(&path);
-                errors.push(ConfigError {
-                    file: loaded.file.clone(),
-                    line,
-                    column,
-                    field: path,
-                    message: format!("`{id}` is neither the job_id nor a group of any job loaded with this calendar; expected a job_id or a job's `groups` entry"),
-                });
+                errors.push(ConfigError::at(
+                    &loaded.file,
+                    Pos { line, column },
+                    Some(path),
+                    format!("`{id}` is neither the job_id nor a group of any job loaded with this calendar; expected a job_id or a job's `groups` entry"),
+                ));
             }
         }
     }
@@ -310,8 +309,8 @@ mod tests {
         let (_, errors) = crate::config::validate_report(&[dir.path().to_path_buf()]);
         assert_eq!(errors.len(), 1, "{errors:#?}");
         assert_eq!(
-            (errors[0].line, errors[0].field.as_str()),
-            (2, "job_ids[0]")
+            (errors[0].line, errors[0].field.as_deref()),
+            (Some(2), Some("job_ids[0]"))
         );
         assert!(errors[0].message.contains("`nobody` is neither"));
     }

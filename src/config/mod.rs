@@ -35,27 +35,58 @@ use std::path::{Path, PathBuf};
 pub struct ConfigError {
     /// The file.
     pub file: PathBuf,
-    /// 1-based line, 0 when unknown.
-    pub line: usize,
-    /// 1-based column, 0 when unknown.
-    pub column: usize,
-    /// Dotted path of the field, e.g. `analysis_config.detectors[0].function`.
-    pub field: String,
+    /// 1-based line, when the problem has a place in the file.
+    pub line: Option<usize>,
+    /// 1-based column, when the problem has a place in the file.
+    pub column: Option<usize>,
+    /// Dotted path of the field, e.g. `analysis_config.detectors[0].function` (`(yaml)` for
+    /// a syntax error, `(job)` for the document as a whole); `None` for the file as a whole
+    /// (it cannot be read, or is not a job file).
+    pub field: Option<String>,
     /// What is wrong and what was expected.
     pub message: String,
 }
 
+impl ConfigError {
+    /// A problem with the file as a whole: no place in it, no field.
+    pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.to_path_buf(),
+            line: None,
+            column: None,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// A problem at `pos` (line and column 0 when the parser did not say where) in `field`
+    /// (`None`: the file as a whole).
+    pub(crate) fn at(file: &Path, pos: yaml::Pos, field: Option<String>, message: String) -> Self {
+        ConfigError {
+            file: file.to_path_buf(),
+            line: (pos.line > 0).then_some(pos.line),
+            column: (pos.line > 0 && pos.column > 0).then_some(pos.column),
+            field,
+            message,
+        }
+    }
+}
+
+/// `FILE:LINE:COLUMN: FIELD: MESSAGE`, leaving out what is not known: `FILE: MESSAGE` for
+/// the file as a whole.
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.field,
-            self.message
-        )
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
     }
 }
 
@@ -93,13 +124,10 @@ pub fn load_jobs(paths: &[PathBuf]) -> Result<Vec<Job>, ConfigErrors> {
 pub fn load_job(path: &Path) -> Result<Job, ConfigErrors> {
     load_jobs(&[path.to_path_buf()]).and_then(|mut jobs| {
         jobs.pop().ok_or_else(|| {
-            ConfigErrors(vec![ConfigError {
-                file: path.to_path_buf(),
-                line: 0,
-                column: 0,
-                field: "(file)".into(),
-                message: "no job file found here; expected a .yml or .yaml file".into(),
-            }])
+            ConfigErrors(vec![ConfigError::whole_file(
+                path,
+                "no job file found here; expected a .yml or .yaml file",
+            )])
         })
     })
 }
@@ -197,13 +225,10 @@ pub fn run(args: &ValidateArgs, out: &mut dyn std::io::Write) -> crate::Result<u
     }
     let mut files: Vec<&Path> = errors.iter().map(|e| e.file.as_path()).collect();
     files.dedup();
-    Err(crate::Error::Other(format!(
-        "{} problem{} in {} job file{}",
-        errors.len(),
-        plural(errors.len()),
-        files.len(),
-        plural(files.len())
-    )))
+    Err(crate::Error::Invalid {
+        problems: errors.len(),
+        files: files.len(),
+    })
 }
 
 /// Arguments of `tidewatch import-elastic`.
@@ -229,7 +254,7 @@ pub fn run_import(args: &ImportArgs, out: &mut dyn std::io::Write) -> crate::Res
     };
     let job = read(&args.job)?;
     let datafeed = args.datafeed.as_deref().map(read).transpose()?;
-    let yaml = import_elastic(&job, datafeed.as_deref()).map_err(crate::Error::Other)?;
+    let yaml = import_elastic(&job, datafeed.as_deref()).map_err(crate::Error::Import)?;
     out.write_all(yaml.as_bytes())
         .map_err(|e| crate::Error::Io {
             path: "<output>".into(),
@@ -282,13 +307,7 @@ fn expand(paths: &[PathBuf], errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
 }
 
 fn file_error(path: &Path, message: &str) -> ConfigError {
-    ConfigError {
-        file: path.to_path_buf(),
-        line: 0,
-        column: 0,
-        field: "(file)".into(),
-        message: message.into(),
-    }
+    ConfigError::whole_file(path, message)
 }
 
 /// Everything a set of paths holds: the valid jobs (with the calendars that name them), the
@@ -324,16 +343,15 @@ fn load_all(paths: &[PathBuf]) -> Loaded {
         let (job, mut file_errors) = check_text(file, text, &support.filters);
         if let Some((id, pos)) = job_id_of(text) {
             match first_seen.get(&id) {
-                Some((first, line)) => file_errors.push(ConfigError {
-                    file: file.clone(),
-                    line: pos.line,
-                    column: pos.column,
-                    field: "job_id".into(),
-                    message: format!(
+                Some((first, line)) => file_errors.push(ConfigError::at(
+                    file,
+                    pos,
+                    Some("job_id".into()),
+                    format!(
                         "job_id `{id}` is already used by {}:{line}; each job needs its own id",
                         first.display()
                     ),
-                }),
+                )),
                 None => {
                     first_seen.insert(id, (file.clone(), pos.line));
                 }
@@ -416,7 +434,10 @@ mod tests {
             Ok(job) => panic!("expected problems, got a valid job {}", job.job_id),
             Err(ConfigErrors(list)) => list
                 .into_iter()
-                .map(|e| (e.line, e.column, e.field, e.message))
+                .map(|e| {
+                    let field = e.field.unwrap_or_default();
+                    (e.line.unwrap_or(0), e.column.unwrap_or(0), field, e.message)
+                })
                 .collect(),
         }
     }
@@ -1037,8 +1058,8 @@ model:
         assert_eq!(err.0.len(), 1, "{err}");
         let e = &err.0[0];
         assert_eq!(
-            (e.file.as_path(), e.line, e.column, e.field.as_str()),
-            (b.as_path(), 2, 9, "job_id")
+            (e.file.as_path(), e.line, e.column, e.field.as_deref()),
+            (b.as_path(), Some(2), Some(9), Some("job_id"))
         );
         assert_eq!(
             e.message,

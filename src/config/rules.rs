@@ -558,7 +558,14 @@ mod tests {
         let base = "analysis_config.detectors[0].custom_rules";
         let got: Vec<(usize, String, &str)> = errors
             .iter()
-            .map(|e| (e.line, e.field.replace(base, ""), e.message.as_str()))
+            .map(|e| {
+                let field = e.field.as_deref().unwrap_or_default();
+                (
+                    e.line.unwrap_or(0),
+                    field.replace(base, ""),
+                    e.message.as_str(),
+                )
+            })
             .collect();
         let expected = [
             (8, "[0].actions[0]", "did you mean `skip_result`?"),

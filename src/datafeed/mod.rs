@@ -497,7 +497,7 @@ fn empty() -> &'static Vec<Value> {
 }
 
 fn bad_response(what: &str) -> StoreError {
-    StoreError::BadRequest(format!("unexpected search response: {what}"))
+    StoreError::UnexpectedResponse(what.to_string())
 }
 
 #[cfg(test)]

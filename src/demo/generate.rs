@@ -780,142 +780,12 @@ impl Generator {
     fn request(&mut self, src: Src, t: EpochMillis, minute: i64) -> Option<Request> {
         let req = match src {
             Src::Visitor(c) => self.visitor_request(c, t, minute),
-            Src::Burst503 => {
-                let w = Self::active(self.plan.burst, t);
-                let c = w.map_or(BR, |w| w.target);
-                let u = self.rng.f64();
-                let ip = (self.pools[c].ips.len() as f64 * u * u) as u32;
-                let page = self.zipf();
-                let referrer = self.referrer_for(page);
-                Request {
-                    ip: Ip::Pool(c, ip),
-                    user: "-",
-                    method: "GET",
-                    url: Url::Catalog(page),
-                    http2: self.rng.chance(0.3),
-                    status: 503,
-                    bytes: 197,
-                    referrer,
-                    user_agent: self.pools[c].user_agent[ip as usize],
-                    millis: self.rng.below(3) as u32,
-                    country: c,
-                    incident: w.map(|w| w.incident),
-                }
-            }
-            Src::Scanner => {
-                let i = self.scan_next;
-                self.scan_next += 1;
-                let file = SCAN_FILES[(i as usize / SCAN_DIRS.len()) % SCAN_FILES.len()];
-                let dir = SCAN_DIRS[i as usize % SCAN_DIRS.len()];
-                let status = if dir == ".git" || file.starts_with('.') {
-                    403
-                } else {
-                    404
-                };
-                Request {
-                    ip: Ip::Fixed(SCANNER_IP),
-                    user: "-",
-                    method: "GET",
-                    url: Url::Scan(i),
-                    http2: false,
-                    status,
-                    bytes: if status == 403 { 153 } else { 146 },
-                    referrer: Referrer::None,
-                    user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/90.0.4430.93 Safari/537.36",
-                    millis: self.rng.below(2) as u32,
-                    country: Self::active(self.plan.scan, t).map_or(NL, |w| w.target),
-                    incident: Self::active(self.plan.scan, t).map(|w| w.incident),
-                }
-            }
-            Src::Monitor => Request {
-                ip: Ip::Fixed("52.14.88.201"),
-                user: "-",
-                method: "GET",
-                url: Url::Fixed("/health"),
-                http2: false,
-                status: 200,
-                bytes: 2,
-                referrer: Referrer::None,
-                user_agent:
-                    "Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
-                millis: 1,
-                country: US,
-                incident: None,
-            },
-            Src::Googlebot | Src::Bingbot => {
-                let page = self.rng.below(self.catalog.len() as u64) as usize;
-                let (bytes, millis) = self.served(page);
-                let u = self.rng.f64();
-                let (url, status, bytes) = if u < 0.03 {
-                    (Url::Missing(self.rng.below(300) as u32), 404, 153)
-                } else if u < 0.05 {
-                    (Url::Catalog(page), 301, 169)
-                } else {
-                    (Url::Catalog(page), 200, bytes)
-                };
-                let (ip, user_agent) = match src {
-                    Src::Googlebot => (
-                        "66.249.66.1",
-                        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-                    ),
-                    _ => (
-                        "157.55.39.12",
-                        "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
-                    ),
-                };
-                Request {
-                    ip: Ip::Fixed(ip),
-                    user: "-",
-                    method: "GET",
-                    url,
-                    http2: false,
-                    status,
-                    bytes,
-                    referrer: Referrer::None,
-                    user_agent,
-                    millis,
-                    country: US,
-                    incident: None,
-                }
-            }
-            Src::Partner => {
-                let page = self.stock_next % 40 + 1;
-                self.stock_next += 1;
-                Request {
-                    ip: Ip::Fixed("18.196.41.7"),
-                    user: "acme-sync",
-                    method: "GET",
-                    url: Url::Stock(page),
-                    http2: false,
-                    status: 200,
-                    bytes: 7_800 + self.rng.below(800) as u32,
-                    referrer: Referrer::None,
-                    user_agent: "acme-sync/2.3 (+https://acme.example.net/bot)",
-                    millis: 30 + self.rng.below(60) as u32,
-                    country: DE,
-                    incident: None,
-                }
-            }
-            Src::Office => {
-                let page = self.zipf();
-                let (bytes, millis) = self.served(page);
-                let referrer = self.referrer_for(page);
-                let ua = USER_AGENTS[self.rng.below(3) as usize].0;
-                Request {
-                    ip: Ip::Fixed("12.151.4.66"),
-                    user: "-",
-                    method: "GET",
-                    url: Url::Catalog(page),
-                    http2: true,
-                    status: 200,
-                    bytes,
-                    referrer,
-                    user_agent: ua,
-                    millis,
-                    country: US,
-                    incident: None,
-                }
-            }
+            Src::Burst503 => self.burst_request(t),
+            Src::Scanner => self.scanner_request(t),
+            Src::Monitor => Self::monitor_request(),
+            Src::Googlebot | Src::Bingbot => self.crawler_request(src),
+            Src::Partner => self.partner_request(),
+            Src::Office => self.office_request(),
         };
         if let Some(w) = Self::active(self.plan.drop, t) {
             if req.country == w.target && self.rng.chance(0.8) {
@@ -924,6 +794,155 @@ impl Generator {
             }
         }
         Some(req)
+    }
+
+    /// The 503 burst: clients of the burst's country getting 503s.
+    fn burst_request(&mut self, t: EpochMillis) -> Request {
+        let w = Self::active(self.plan.burst, t);
+        let c = w.map_or(BR, |w| w.target);
+        let u = self.rng.f64();
+        let ip = (self.pools[c].ips.len() as f64 * u * u) as u32;
+        let page = self.zipf();
+        let referrer = self.referrer_for(page);
+        Request {
+            ip: Ip::Pool(c, ip),
+            user: "-",
+            method: "GET",
+            url: Url::Catalog(page),
+            http2: self.rng.chance(0.3),
+            status: 503,
+            bytes: 197,
+            referrer,
+            user_agent: self.pools[c].user_agent[ip as usize],
+            millis: self.rng.below(3) as u32,
+            country: c,
+            incident: w.map(|w| w.incident),
+        }
+    }
+
+    /// The scanner: one client walking a list of directories and files, mostly 404s.
+    fn scanner_request(&mut self, t: EpochMillis) -> Request {
+        let i = self.scan_next;
+        self.scan_next += 1;
+        let file = SCAN_FILES[(i as usize / SCAN_DIRS.len()) % SCAN_FILES.len()];
+        let dir = SCAN_DIRS[i as usize % SCAN_DIRS.len()];
+        let status = if dir == ".git" || file.starts_with('.') {
+            403
+        } else {
+            404
+        };
+        Request {
+            ip: Ip::Fixed(SCANNER_IP),
+            user: "-",
+            method: "GET",
+            url: Url::Scan(i),
+            http2: false,
+            status,
+            bytes: if status == 403 { 153 } else { 146 },
+            referrer: Referrer::None,
+            user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/90.0.4430.93 Safari/537.36",
+            millis: self.rng.below(2) as u32,
+            country: Self::active(self.plan.scan, t).map_or(NL, |w| w.target),
+            incident: Self::active(self.plan.scan, t).map(|w| w.incident),
+        }
+    }
+
+    /// The uptime monitor's `/health` check.
+    fn monitor_request() -> Request {
+        Request {
+            ip: Ip::Fixed("52.14.88.201"),
+            user: "-",
+            method: "GET",
+            url: Url::Fixed("/health"),
+            http2: false,
+            status: 200,
+            bytes: 2,
+            referrer: Referrer::None,
+            user_agent: "Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
+            millis: 1,
+            country: US,
+            incident: None,
+        }
+    }
+
+    /// A crawler (`src` is `Googlebot` or `Bingbot`): any page, a few 404s and 301s.
+    fn crawler_request(&mut self, src: Src) -> Request {
+        let page = self.rng.below(self.catalog.len() as u64) as usize;
+        let (bytes, millis) = self.served(page);
+        let u = self.rng.f64();
+        let (url, status, bytes) = if u < 0.03 {
+            (Url::Missing(self.rng.below(300) as u32), 404, 153)
+        } else if u < 0.05 {
+            (Url::Catalog(page), 301, 169)
+        } else {
+            (Url::Catalog(page), 200, bytes)
+        };
+        let (ip, user_agent) = match src {
+            Src::Googlebot => (
+                "66.249.66.1",
+                "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            ),
+            _ => (
+                "157.55.39.12",
+                "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+            ),
+        };
+        Request {
+            ip: Ip::Fixed(ip),
+            user: "-",
+            method: "GET",
+            url,
+            http2: false,
+            status,
+            bytes,
+            referrer: Referrer::None,
+            user_agent,
+            millis,
+            country: US,
+            incident: None,
+        }
+    }
+
+    /// The partner's sync: the stock pages in turn.
+    fn partner_request(&mut self) -> Request {
+        let page = self.stock_next % 40 + 1;
+        self.stock_next += 1;
+        Request {
+            ip: Ip::Fixed("18.196.41.7"),
+            user: "acme-sync",
+            method: "GET",
+            url: Url::Stock(page),
+            http2: false,
+            status: 200,
+            bytes: 7_800 + self.rng.below(800) as u32,
+            referrer: Referrer::None,
+            user_agent: "acme-sync/2.3 (+https://acme.example.net/bot)",
+            millis: 30 + self.rng.below(60) as u32,
+            country: DE,
+            incident: None,
+        }
+    }
+
+    /// The office: one address, many people, popular pages.
+    fn office_request(&mut self) -> Request {
+        let page = self.zipf();
+        let (bytes, millis) = self.served(page);
+        let referrer = self.referrer_for(page);
+        let ua = USER_AGENTS[self.rng.below(3) as usize].0;
+        Request {
+            ip: Ip::Fixed("12.151.4.66"),
+            user: "-",
+            method: "GET",
+            url: Url::Catalog(page),
+            http2: true,
+            status: 200,
+            bytes,
+            referrer,
+            user_agent: ua,
+            millis,
+            country: US,
+            incident: None,
+        }
     }
 
     fn visitor_request(&mut self, c: usize, t: EpochMillis, minute: i64) -> Request {

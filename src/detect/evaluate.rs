@@ -435,10 +435,11 @@ pub fn evaluate_dir(dir: &Path, peer_dir: Option<&Path>) -> Result<Evaluation> {
         }
     }
     if runs.is_empty() {
-        return Err(Error::Other(format!(
-            "{}: no CSV file with a `label` column found",
-            dir.display()
-        )));
+        return Err(Error::Input {
+            path: dir.display().to_string(),
+            line: None,
+            message: "no CSV file with a `label` column found".into(),
+        });
     }
     let mut names: Vec<String> = runs.iter().map(|r| r.figures.family.clone()).collect();
     names.sort();
@@ -789,8 +790,11 @@ pub fn run_evaluate(args: &EvaluateArgs) -> Result<Evaluation> {
     let e = evaluate_dir(&args.labelled, args.peer_scores.as_deref())?;
     crate::output::text(&e.table())?;
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&e.to_json())
-            .map_err(|err| Error::Other(format!("{}: {err}", path.display())))?;
+        let text = serde_json::to_string_pretty(&e.to_json()).map_err(|err| Error::Input {
+            path: path.display().to_string(),
+            line: None,
+            message: err.to_string(),
+        })?;
         std::fs::write(path, text).map_err(|source| Error::Io {
             path: path.display().to_string(),
             source,

@@ -214,7 +214,10 @@ pub fn run_detect(args: &DetectArgs) -> Result<DetectSummary> {
     }
     let span = match &args.bucket_span {
         Some(text) => crate::time::parse_duration(text)
-            .map_err(|e| Error::Other(format!("--bucket-span: {e}")))?
+            .map_err(|message| Error::BadOption {
+                option: "--bucket-span",
+                message,
+            })?
             .as_millis() as i64,
         None => infer_span(&series.rows.iter().map(|r| r.time).collect::<Vec<_>>()),
     };

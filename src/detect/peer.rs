@@ -31,7 +31,11 @@ pub(crate) fn read_grades(peer_dir: &Path, rel: &Path, rows: usize) -> Result<Ve
     let column = fields
         .iter()
         .position(|f| f.trim().eq_ignore_ascii_case("grade"))
-        .ok_or_else(|| Error::Other(format!("{shown}:1: no `grade` column in the header")))?;
+        .ok_or_else(|| Error::Input {
+            path: shown.clone(),
+            line: Some(1),
+            message: "no `grade` column in the header".into(),
+        })?;
     let mut grades = Vec::with_capacity(rows);
     for (i, line) in lines.enumerate() {
         let line = line.map_err(|source| Error::Io {
@@ -40,16 +44,22 @@ pub(crate) fn read_grades(peer_dir: &Path, rel: &Path, rows: usize) -> Result<Ve
         })?;
         split_csv(&line, &mut fields);
         let text = fields.get(column).map(|f| f.trim()).unwrap_or("");
-        let grade: f64 = text.parse().map_err(|_| {
-            Error::Other(format!("{shown}:{}: grade `{text}` is not a number", i + 2))
+        let grade: f64 = text.parse().map_err(|_| Error::Input {
+            path: shown.clone(),
+            line: Some(i + 2),
+            message: format!("grade `{text}` is not a number"),
         })?;
         grades.push(grade);
     }
     if grades.len() != rows {
-        return Err(Error::Other(format!(
-            "{shown}: {} rows, but the labelled file has {rows}: the peer must score every row",
-            grades.len()
-        )));
+        return Err(Error::Input {
+            path: shown,
+            line: None,
+            message: format!(
+                "{} rows, but the labelled file has {rows}: the peer must score every row",
+                grades.len()
+            ),
+        });
     }
     Ok(grades)
 }

@@ -244,23 +244,25 @@ pub fn parse_series(
     let mut line = String::new();
     let mut fields = Vec::new();
     if reader.read_line(&mut line).map_err(io)? == 0 {
-        return Err(Error::Other(format!(
-            "{}: the file is empty; expected a CSV header line",
-            path.display()
-        )));
+        return Err(Error::Input {
+            path: path.display().to_string(),
+            line: None,
+            message: "the file is empty; expected a CSV header line".into(),
+        });
     }
     split_csv(line.trim_start_matches('\u{feff}'), &mut fields);
     let header = fields.clone();
-    let missing = |what: &str, name: &str| {
-        Error::Other(format!(
-            "{}:1: no `{name}` column for the {what}; the header has {}",
-            path.display(),
+    let missing = |what: &str, name: &str| Error::Input {
+        path: path.display().to_string(),
+        line: Some(1),
+        message: format!(
+            "no `{name}` column for the {what}; the header has {}",
             header
                 .iter()
                 .map(|h| format!("`{}`", h.trim()))
                 .collect::<Vec<_>>()
                 .join(", ")
-        ))
+        ),
     };
     let ti =
         column(&header, timestamp_column).ok_or_else(|| missing("timestamp", timestamp_column))?;
@@ -282,11 +284,14 @@ pub fn parse_series(
         split_csv(&line, &mut fields);
         let time_text = fields.get(ti).map(|s| s.trim()).unwrap_or("");
         let time = crate::time::parse_timestamp(time_text).ok_or_else(|| {
-            Error::Other(format!(
-                "{}:{number}: field `{}`: `{time_text}` is not a timestamp; expected unix seconds or milliseconds, ISO 8601, or `YYYY-MM-DD HH:MM:SS`",
-                path.display(),
-                header[ti].trim()
-            ))
+            Error::Input {
+                path: path.display().to_string(),
+                line: Some(number),
+                message: format!(
+                    "field `{}`: `{time_text}` is not a timestamp; expected unix seconds or milliseconds, ISO 8601, or `YYYY-MM-DD HH:MM:SS`",
+                    header[ti].trim()
+                ),
+            }
         })?;
         notes.note_time(time_text, time, &mut latest, number);
         let value = notes.note_value(fields.get(vi).map(String::as_str), number);

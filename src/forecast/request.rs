@@ -163,19 +163,7 @@ pub fn forecast_job(
 ) -> Result<ForecastOutcome, ForecastError> {
     let started = Instant::now();
     let span = job.bucket_span.as_millis() as i64;
-    if request.duration.is_zero() || request.duration > MAX_DURATION {
-        return Err(ForecastError::BadDuration {
-            option: "duration",
-            value: crate::time::format_duration(request.duration),
-            expected: "more than 0 and at most 3650d",
-        });
-    }
-    let buckets = request.duration.as_millis().div_ceil(span as u128);
-    let buckets = u32::try_from(buckets).map_err(|_| ForecastError::BadDuration {
-        option: "duration",
-        value: crate::time::format_duration(request.duration),
-        expected: "fewer than 2^32 buckets",
-    })?;
+    let buckets = forecast_buckets(job, request)?;
 
     let expired_deleted = delete_expired(store, &job.results_index, request.now)?;
 
@@ -189,77 +177,30 @@ pub fn forecast_job(
             job_id: job.job_id.clone(),
         }
     })?;
-    let mut messages = Vec::new();
-    for d in job.detectors.iter().filter(|d| d.over_field_name.is_some()) {
-        messages.push(format!(
-            "detector {} ({}) is a population analysis (over_field_name `{}`) and is not forecast",
-            d.index,
-            d.description,
-            d.over_field_name.as_deref().unwrap_or("")
-        ));
-    }
-    if job.detectors.iter().all(|d| d.over_field_name.is_some()) {
-        return Err(ForecastError::NothingToForecast {
-            job_id: job.job_id.clone(),
-        });
-    }
+    let mut messages = population_messages(job)?;
 
     let start = cp.next_bucket;
-    let mut histories: BTreeMap<usize, BTreeMap<SeriesKey, SeriesHistory>> = BTreeMap::new();
-    if request.fit {
-        if let Some((earliest, _)) = crate::datafeed::data_extent(store, job)? {
-            let from = earliest.max(start - REPLAY_MS);
-            for d in job.detectors.iter().filter(|d| d.over_field_name.is_none()) {
-                let cfg = crate::runner::model_config(job, d.function);
-                histories.insert(d.index, replay(store, job, d, &cfg, from, start)?);
-            }
-        }
-    }
+    let histories = if request.fit {
+        fit_histories(store, job, start)?
+    } else {
+        BTreeMap::new()
+    };
     let forecast_id = new_forecast_id(&job.job_id, request.now);
     let span_s = job.bucket_span.as_secs();
     let end = start + span * buckets as i64;
     let expiry = request
         .expires_in
         .map(|d| request.now.saturating_add(d.as_millis() as i64));
-    let mut writer = ResultsWriter::new(store, &job.results_index);
-    let mut documents = 0u64;
-    let mut series = 0usize;
-    let mut memory_bytes = 0u64;
-    let written: Result<(), crate::store::StoreError> = (|| {
-        for s in analysis.series_models() {
-            series += 1;
-            memory_bytes += crate::model::STATE_BYTES as u64;
-            let d = s.detector;
-            let partition = named(&d.partition_field_name, s.partition_value);
-            let by = named(&d.by_field_name, s.by_value);
-            let key = (
-                s.partition_value.map(str::to_string),
-                s.by_value.map(str::to_string),
-            );
-            let history = histories.get(&d.index).and_then(|h| h.get(&key));
-            for p in forecast_series(s.baseline, &s.cfg, history, start, buckets) {
-                let point = ForecastPoint {
-                    series: SeriesPoint {
-                        timestamp: p.timestamp,
-                        detector_index: d.index,
-                        function: d.function.name(),
-                        field_name: d.field_name.clone(),
-                        partition: partition.clone(),
-                        by: by.clone(),
-                    },
-                    prediction: p.typical,
-                    lower: p.lower,
-                    upper: p.upper,
-                };
-                let (id, doc) =
-                    model_forecast_doc(&job.job_id, &forecast_id, request.now, &point, span_s);
-                writer.push(id, doc)?;
-                documents += 1;
-            }
-        }
-        writer.flush()
-    })();
-    if series == 0 {
+    let target = Target {
+        store,
+        job,
+        request,
+        forecast_id: &forecast_id,
+        start,
+        buckets,
+    };
+    let (written, w) = write_points(&target, &analysis, &histories);
+    if w.series == 0 {
         messages.push("the job has no series models yet (no data seen)".to_string());
     }
     let mut stats = ForecastRequestStats {
@@ -270,15 +211,15 @@ pub fn forecast_job(
         start_timestamp: start,
         end_timestamp: end,
         expiry_timestamp: expiry,
-        memory_bytes,
+        memory_bytes: w.memory_bytes,
         processing_time_ms: started.elapsed().as_millis() as u64,
-        processed_record_count: documents,
+        processed_record_count: w.documents,
         messages: messages.clone(),
     };
     if let Err(e) = written {
         // Say so in the index too, as Elastic does, then report the failure.
         stats.status = "failed".into();
-        stats.progress = documents as f64 / (series.max(1) as f64 * buckets as f64);
+        stats.progress = w.documents as f64 / (w.series.max(1) as f64 * buckets as f64);
         stats
             .messages
             .push(format!("writing forecast documents failed: {e}"));
@@ -305,12 +246,133 @@ pub fn forecast_job(
         start,
         end,
         buckets,
-        series,
-        documents,
+        series: w.series,
+        documents: w.documents,
         expired_deleted,
         expiry,
         messages,
     })
+}
+
+/// How many buckets `request.duration` covers (rounded up); an error for a duration of 0,
+/// over [`MAX_DURATION`], or of 2^32 buckets or more.
+fn forecast_buckets(job: &Job, request: &ForecastRequest) -> Result<u32, ForecastError> {
+    let span = job.bucket_span.as_millis() as i64;
+    if request.duration.is_zero() || request.duration > MAX_DURATION {
+        return Err(ForecastError::BadDuration {
+            option: "duration",
+            value: crate::time::format_duration(request.duration),
+            expected: "more than 0 and at most 3650d",
+        });
+    }
+    let buckets = request.duration.as_millis().div_ceil(span as u128);
+    u32::try_from(buckets).map_err(|_| ForecastError::BadDuration {
+        option: "duration",
+        value: crate::time::format_duration(request.duration),
+        expected: "fewer than 2^32 buckets",
+    })
+}
+
+/// One message per population detector (not forecast); an error when every detector is one.
+fn population_messages(job: &Job) -> Result<Vec<String>, ForecastError> {
+    let mut messages = Vec::new();
+    for d in job.detectors.iter().filter(|d| d.over_field_name.is_some()) {
+        messages.push(format!(
+            "detector {} ({}) is a population analysis (over_field_name `{}`) and is not forecast",
+            d.index,
+            d.description,
+            d.over_field_name.as_deref().unwrap_or("")
+        ));
+    }
+    if job.detectors.iter().all(|d| d.over_field_name.is_some()) {
+        return Err(ForecastError::NothingToForecast {
+            job_id: job.job_id.clone(),
+        });
+    }
+    Ok(messages)
+}
+
+/// Each per-series detector's series histories, replayed from the job's data (at most
+/// [`REPLAY_MS`] before `start`); empty when the job's source holds no data.
+fn fit_histories(
+    store: &dyn Store,
+    job: &Job,
+    start: EpochMillis,
+) -> Result<BTreeMap<usize, BTreeMap<SeriesKey, SeriesHistory>>, ForecastError> {
+    let mut histories = BTreeMap::new();
+    if let Some((earliest, _)) = crate::datafeed::data_extent(store, job)? {
+        let from = earliest.max(start - REPLAY_MS);
+        for d in job.detectors.iter().filter(|d| d.over_field_name.is_none()) {
+            let cfg = crate::analysis::model_config(job, d.function);
+            histories.insert(d.index, replay(store, job, d, &cfg, from, start)?);
+        }
+    }
+    Ok(histories)
+}
+
+/// Where and what one forecast writes.
+struct Target<'a> {
+    store: &'a dyn Store,
+    job: &'a Job,
+    request: &'a ForecastRequest,
+    forecast_id: &'a str,
+    start: EpochMillis,
+    buckets: u32,
+}
+
+/// What [`write_points`] got through, also when it failed part-way.
+#[derive(Default)]
+struct Written {
+    documents: u64,
+    series: usize,
+    memory_bytes: u64,
+}
+
+/// Projects every per-series model of `analysis` and writes its `model_forecast` documents.
+fn write_points(
+    t: &Target<'_>,
+    analysis: &crate::analysis::JobAnalysis,
+    histories: &BTreeMap<usize, BTreeMap<SeriesKey, SeriesHistory>>,
+) -> (Result<(), crate::store::StoreError>, Written) {
+    let (job, request) = (t.job, t.request);
+    let span_s = job.bucket_span.as_secs();
+    let mut writer = ResultsWriter::new(t.store, &job.results_index);
+    let mut w = Written::default();
+    let written: Result<(), crate::store::StoreError> = (|| {
+        for s in analysis.series_models() {
+            w.series += 1;
+            w.memory_bytes += crate::model::STATE_BYTES as u64;
+            let d = s.detector;
+            let partition = named(&d.partition_field_name, s.partition_value);
+            let by = named(&d.by_field_name, s.by_value);
+            let key = (
+                s.partition_value.map(str::to_string),
+                s.by_value.map(str::to_string),
+            );
+            let history = histories.get(&d.index).and_then(|h| h.get(&key));
+            for p in forecast_series(s.baseline, &s.cfg, history, t.start, t.buckets) {
+                let point = ForecastPoint {
+                    series: SeriesPoint {
+                        timestamp: p.timestamp,
+                        detector_index: d.index,
+                        function: d.function.name(),
+                        field_name: d.field_name.clone(),
+                        partition: partition.clone(),
+                        by: by.clone(),
+                    },
+                    prediction: p.typical,
+                    lower: p.lower,
+                    upper: p.upper,
+                };
+                let (id, doc) =
+                    model_forecast_doc(&job.job_id, t.forecast_id, request.now, &point, span_s);
+                writer.push(id, doc)?;
+                w.documents += 1;
+            }
+        }
+        writer.flush()
+    })();
+    (written, w)
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@
 //! - [`Rarity`], [`TimeHistogram`]: frequency models for `rare`/`freq_rare` (which values
 //!   occur) and `time_of_day`/`time_of_week` (when events occur).
 //! - [`Observation`]: the probability and the explanation (typical, bounds, reason).
+// Functions over 100 lines are tracked in issue 13 (the model's components), not here.
+#![allow(clippy::too_many_lines)]
 
 mod baseline;
 mod frequency;

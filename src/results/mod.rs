@@ -6,6 +6,7 @@
 
 mod check;
 pub(crate) mod documents;
+mod explain;
 mod query;
 mod writer;
 
@@ -15,6 +16,7 @@ pub use documents::{
     model_plot_doc, record_doc, record_id, BucketResult, ForecastPoint, ForecastRequestStats,
     InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint,
 };
+pub use explain::{explain, explain_frequency, number_text};
 pub(crate) use query::next_page;
 pub use query::{fetch, partition_label, severity, table, ResultType, ResultsQuery};
 pub use writer::ResultsWriter;

@@ -180,7 +180,7 @@ fn row(t: ResultType, d: &Value) -> Vec<String> {
             let first = |k: &str| {
                 d.pointer(&format!("/{k}/0"))
                     .and_then(Value::as_f64)
-                    .map(crate::runner::number_text)
+                    .map(super::number_text)
                     .unwrap_or_default()
             };
             vec![

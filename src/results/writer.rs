@@ -55,13 +55,12 @@ impl<'a> ResultsWriter<'a> {
                     for item in &resp.failed {
                         let retryable = item.status == 429 || item.status >= 500;
                         if !retryable || attempt >= ATTEMPTS {
-                            return Err(StoreError::BadRequest(format!(
-                                "writing results to `{}` failed for document {}: {} (status {})",
-                                self.index,
-                                docs[item.position].id.as_deref().unwrap_or("?"),
-                                item.error.as_deref().unwrap_or("no reason given"),
-                                item.status
-                            )));
+                            return Err(StoreError::Rejected {
+                                index: self.index.clone(),
+                                id: docs[item.position].id.clone().unwrap_or("?".into()),
+                                reason: item.error.clone().unwrap_or("no reason given".into()),
+                                status: item.status,
+                            });
                         }
                         retry.push(docs[item.position].clone());
                     }

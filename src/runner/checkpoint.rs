@@ -6,7 +6,7 @@
 //! checkpoint leaves the previous checkpoint and its intact slot; the replayed buckets rewrite
 //! identical result documents, because the model is deterministic.
 
-use super::analysis::JobAnalysis;
+use crate::analysis::JobAnalysis;
 use crate::config::Job;
 use crate::store::{BulkDoc, PutMode, Store, StoreError};
 use crate::time::EpochMillis;

@@ -1,10 +1,10 @@
 //! Advancing a job through time: fetch a chunk of buckets, analyse them in order, write the
 //! results. Lookback and real time are the same loop with a different end.
 
-use super::analysis::{influence_share, influencers_of, BucketOutput, JobAnalysis};
 use super::checkpoint::{self, Checkpoint};
 use super::realtime::{Clock, SystemClock};
 use super::stats::{self, JobStats, ModelStats};
+use crate::analysis::{influence_share, influencers_of, BucketOutput, JobAnalysis};
 use crate::config::{Job, Metric};
 use crate::datafeed::{self, DetectorBuckets, SeriesValue};
 use crate::results::RecordResult;

@@ -156,7 +156,7 @@ impl<'a> Realtime<'a> {
                 job: job.clone(),
                 runner: None,
                 lease: None,
-                schedule: Schedule::of(job).map_err(crate::Error::Other)?,
+                schedule: Schedule::of(job).map_err(crate::Error::Schedule)?,
                 query_delay: job.query_delay.as_millis() as i64,
                 next_run: now,
             });

@@ -31,6 +31,36 @@ pub enum StoreError {
     /// The request is outside what the backend supports, or malformed.
     #[error("store: bad request: {0}")]
     BadRequest(String),
+    /// A write through a store opened read-only (`results`, `status`, `serve`).
+    #[error("store: the store {dir} was opened read-only; writes need `EmbeddedStore::open`")]
+    ReadOnly {
+        /// The store's directory.
+        dir: String,
+    },
+    /// An index name Elasticsearch would refuse too.
+    #[error("store: invalid index name `{name}`: expected lowercase, without spaces or any of \\ / * ? \" < > | , # :, not starting with - _ +")]
+    InvalidIndexName {
+        /// The name given.
+        name: String,
+    },
+    /// The store refused a result document for good (not worth retrying): which, and why.
+    #[error(
+        "store: writing results to `{index}` failed for document {id}: {reason} (status {status})"
+    )]
+    Rejected {
+        /// The index written to.
+        index: String,
+        /// The document's id (`?` when it had none).
+        id: String,
+        /// The store's reason.
+        reason: String,
+        /// The HTTP-like status of the item.
+        status: u16,
+    },
+    /// A search answer without the part tidewatch reads (a proxy in between, or an engine
+    /// that answers differently).
+    #[error("store: unexpected search response: {0}")]
+    UnexpectedResponse(String),
     /// The index does not exist.
     #[error("store: no such index `{0}`")]
     IndexNotFound(String),
@@ -214,7 +244,7 @@ pub fn parse_spec(spec: &str) -> Result<StoreSpec<'_>, StoreError> {
 /// Opens the store named by a `--store` argument like [`open`], but for reading only: an
 /// embedded store is opened without taking its directory lock (see
 /// [`EmbeddedStore::open_read_only`]), so `results`, `status` and `serve` work while a `run`
-/// process holds the lock; writes through it fail with [`StoreError::BadRequest`] and
+/// process holds the lock; writes through it fail with [`StoreError::ReadOnly`] and
 /// [`Store::refresh`] re-reads what the writer has stored since. It never creates anything:
 /// an embedded directory that does not exist is [`StoreError::NotFound`]. For `http(s)://`
 /// specs it is the same as [`open`].

@@ -702,9 +702,9 @@ pub(crate) fn check_index_name(name: &str) -> Result<(), StoreError> {
                 )
         });
     if bad {
-        return Err(StoreError::BadRequest(format!(
-            "invalid index name `{name}`: expected lowercase, without spaces or any of \\ / * ? \" < > | , # :, not starting with - _ +"
-        )));
+        return Err(StoreError::InvalidIndexName {
+            name: name.to_string(),
+        });
     }
     Ok(())
 }

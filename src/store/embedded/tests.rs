@@ -1176,7 +1176,7 @@ fn lock_is_per_process_and_names_the_holder() {
         let e = ro
             .put("x", "2", &json!({}), PutMode::Overwrite)
             .unwrap_err();
-        assert!(matches!(e, StoreError::BadRequest(_)), "{e}");
+        assert!(matches!(e, StoreError::ReadOnly { .. }), "{e}");
     }
     // Another host: never taken over.
     std::fs::write(&lock_path, "pid=4194999\nhost=elsewhere\n").unwrap();

@@ -63,7 +63,7 @@ pub(super) fn bucket_score(normalizer: &mut Normalizer, learned: &[f64], unlearn
 
 #[cfg(test)]
 mod tests {
-    use super::super::analysis::{BucketOutput, JobAnalysis};
+    use crate::analysis::{BucketOutput, JobAnalysis};
     use crate::datafeed::SeriesValue;
 
     const T0: i64 = 1_714_953_600_000;

@@ -2,13 +2,18 @@
 //! specs in `kibana/vega/` so the dashboard, the built-in UI and the tests share one source.
 //!
 //! The committed NDJSON must equal [`kibana_ndjson`]; the test says how to regenerate it
-//! (`TIDEWATCH_BLESS=1 cargo test --lib api::kibana`).
+//! (`TIDEWATCH_BLESS=1 cargo test --lib kibana::`).
 
-use super::ui::{SINGLE_METRIC_SPEC, SWIMLANE_SPEC};
 use serde_json::{json, Value};
 
+/// The swimlane spec, shared with the built-in UI.
+pub(crate) const SWIMLANE_SPEC: &str = include_str!("../kibana/vega/swimlane.vl.json");
+/// The single-metric spec, shared with the built-in UI.
+pub(crate) const SINGLE_METRIC_SPEC: &str = include_str!("../kibana/vega/single_metric.vl.json");
+/// The Kibana saved objects as committed (the UI serves them).
+pub(crate) const KIBANA_NDJSON: &str = include_str!("../kibana/tidewatch.ndjson");
 /// Top influencers per field, by max `influencer_score` (the Anomaly Explorer's list).
-const TOP_INFLUENCERS_SPEC: &str = include_str!("../../kibana/vega/top_influencers.vl.json");
+const TOP_INFLUENCERS_SPEC: &str = include_str!("../kibana/vega/top_influencers.vl.json");
 
 /// Id of the results data view.
 pub const RESULTS_DATA_VIEW: &str = "tidewatch-results";
@@ -114,6 +119,33 @@ fn top_anomalies() -> Value {
 }
 
 fn dashboard() -> Value {
+    let (panels_json, mut references) = dashboard_panels();
+    let control_panels = dashboard_controls(&mut references);
+    object(
+        "dashboard",
+        DASHBOARD,
+        "8.9.0",
+        json!({
+            "controlGroupInput": {
+                "chainingSystem": "HIERARCHICAL",
+                "controlStyle": "oneLine",
+                "ignoreParentSettingsJSON": r#"{"ignoreFilters":false,"ignoreQuery":false,"ignoreTimerange":false,"ignoreValidations":false}"#,
+                "panelsJSON": Value::Object(control_panels).to_string(),
+            },
+            "description": "tidewatch anomaly results: swimlane, single-metric view with model bounds and forecasts, top influencers and the top anomalies. Pick a job and a partition (or by) value with the controls.",
+            "kibanaSavedObjectMeta": { "searchSourceJSON": EMPTY_SEARCH_SOURCE },
+            "optionsJSON": r#"{"useMargins":true,"syncColors":false,"syncCursor":true,"syncTooltips":false,"hidePanelTitles":false}"#,
+            "panelsJSON": Value::Array(panels_json).to_string(),
+            "timeRestore": false,
+            "title": "tidewatch: anomalies",
+            "version": 1,
+        }),
+        Value::Array(references),
+    )
+}
+
+/// The dashboard's panels (its `panelsJSON`) and their references.
+fn dashboard_panels() -> (Vec<Value>, Vec<Value>) {
     // (panel id, saved object type, saved object id, x, y, w, h)
     let panels = [
         (
@@ -166,11 +198,16 @@ fn dashboard() -> Value {
             })
         })
         .collect();
-    let mut references: Vec<Value> = panels
+    let references: Vec<Value> = panels
         .iter()
         .map(|(pid, kind, id, ..)| json!({ "name": format!("{pid}:panel_{pid}"), "type": kind, "id": id }))
         .collect();
-    // Options-list controls to filter the whole dashboard by job and partition.
+    (panels_json, references)
+}
+
+/// Options-list controls to filter the whole dashboard by job and partition (its control
+/// group's `panelsJSON`); their data-view references are added to `references`.
+fn dashboard_controls(references: &mut Vec<Value>) -> serde_json::Map<String, Value> {
     let controls = [
         ("tidewatch-job", "job_id", "Job", 0),
         (
@@ -205,27 +242,7 @@ fn dashboard() -> Value {
             "id": RESULTS_DATA_VIEW,
         }));
     }
-    object(
-        "dashboard",
-        DASHBOARD,
-        "8.9.0",
-        json!({
-            "controlGroupInput": {
-                "chainingSystem": "HIERARCHICAL",
-                "controlStyle": "oneLine",
-                "ignoreParentSettingsJSON": r#"{"ignoreFilters":false,"ignoreQuery":false,"ignoreTimerange":false,"ignoreValidations":false}"#,
-                "panelsJSON": Value::Object(control_panels).to_string(),
-            },
-            "description": "tidewatch anomaly results: swimlane, single-metric view with model bounds and forecasts, top influencers and the top anomalies. Pick a job and a partition (or by) value with the controls.",
-            "kibanaSavedObjectMeta": { "searchSourceJSON": EMPTY_SEARCH_SOURCE },
-            "optionsJSON": r#"{"useMargins":true,"syncColors":false,"syncCursor":true,"syncTooltips":false,"hidePanelTitles":false}"#,
-            "panelsJSON": Value::Array(panels_json).to_string(),
-            "timeRestore": false,
-            "title": "tidewatch: anomalies",
-            "version": 1,
-        }),
-        Value::Array(references),
-    )
+    control_panels
 }
 
 /// The saved objects, one JSON object per line, in import order (data views first).
@@ -264,7 +281,6 @@ pub fn kibana_ndjson() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::ui::KIBANA_NDJSON;
     use super::*;
     use std::collections::HashSet;
 
@@ -296,8 +312,8 @@ mod tests {
         }
         assert!(
             KIBANA_NDJSON == generated,
-            "kibana/tidewatch.ndjson is out of date with kibana/vega/*.json or src/api/kibana.rs; \
-             regenerate with: TIDEWATCH_BLESS=1 cargo test --lib api::kibana (then rebuild)"
+            "kibana/tidewatch.ndjson is out of date with kibana/vega/*.json or src/kibana.rs; \
+             regenerate with: TIDEWATCH_BLESS=1 cargo test --lib kibana:: (then rebuild)"
         );
     }
 

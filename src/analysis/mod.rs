@@ -1,19 +1,31 @@
-//! The in-memory analysis of one job: one model per partition for every detector, and the
-//! job's normalizer. Takes bucket values, returns scored results; no I/O.
+//! The in-memory analysis of one job, between [`crate::datafeed`] and [`crate::results`]:
+//! one model per partition for every detector, and the job's normalizer. Takes a bucket's
+//! values, returns scored results; no I/O, no clock.
+//!
+//! It is its own stage, not part of the runner, so the runner only decides *when* (lookback,
+//! real time, checkpoints) and whatever runs models over values (a forecast, a test) sees
+//! the same code: [`JobAnalysis`] for the scoring, [`model_config`] for a detector's model
+//! settings, the snapshot (`snapshot.rs`, with its byte codec `codec.rs`) for checkpoints,
+//! custom rules (`rules.rs`) and the frequency functions (`frequency.rs`).
 
-use super::codec::{Reader, Writer};
-use super::rules;
-use crate::config::{Detector, Function, Job, Metric, RuleOutcome, Side};
+use crate::config::{Detector, Function, Job, Metric, RuleOutcome};
 use crate::datafeed::SeriesValue;
-use crate::model::{
-    Baseline, ModelConfig, Observation, Population, Rarity, Reason, Tail, TimeHistogram, ValueKind,
+use crate::model::{Baseline, ModelConfig, Observation, Population, Rarity, TimeHistogram};
+use crate::results::{
+    explain, explain_frequency, BucketResult, InfluencerResult, ModelPlotPoint, RecordResult,
+    SeriesPoint,
 };
-use crate::results::{BucketResult, InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint};
 use crate::score::Normalizer;
 use crate::time::EpochMillis;
 use std::collections::BTreeMap;
 
+mod codec;
 mod frequency;
+mod model_config;
+mod rules;
+mod snapshot;
+
+pub use model_config::model_config;
 
 /// Records scoring below this are not written: the bottom of the "warning" band is every
 /// ordinary fluctuation (a score of 10 is a probability of about 0.16), and writing them
@@ -341,109 +353,6 @@ impl JobAnalysis {
     }
 }
 
-/// Version of the snapshot layout; bump when it changes (3: calibration and the event
-/// floor; 4: the baseline's state is written view by view; 5: no glitch view).
-const SNAPSHOT_VERSION: u32 = 5;
-
-impl JobAnalysis {
-    /// The whole analysis state as bytes: normalizer, then each detector's models in key order.
-    pub fn to_snapshot(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        w.u32(SNAPSHOT_VERSION);
-        w.bytes(&self.normalizer.to_bytes());
-        w.u64(self.memory.allocation_failures);
-        w.u32(self.detectors.len() as u32);
-        for d in &self.detectors {
-            w.u32(d.series.len() as u32);
-            for (k, b) in &d.series {
-                w.opt_str(&k.0);
-                w.opt_str(&k.1);
-                w.bytes(&b.to_bytes());
-            }
-            w.u32(d.populations.len() as u32);
-            for (k, p) in &d.populations {
-                w.opt_str(&k.0);
-                w.opt_str(&k.1);
-                w.bytes(&p.to_bytes());
-            }
-            if d.detector.function.is_frequency() {
-                // Only frequency detectors write these, so other jobs' snapshots keep their
-                // layout (and version) byte for byte.
-                write_frequency_models(&mut w, d);
-            }
-        }
-        w.finish()
-    }
-
-    /// The analysis back from [`JobAnalysis::to_snapshot`] for the same job; `None` when the
-    /// bytes are damaged or were written for a different layout or job shape.
-    pub fn from_snapshot(job: &Job, bytes: &[u8]) -> Option<Self> {
-        let mut a = JobAnalysis::new(job);
-        let mut r = Reader::new(bytes);
-        if r.u32()? != SNAPSHOT_VERSION {
-            return None;
-        }
-        a.normalizer = Normalizer::from_bytes(r.bytes()?)?;
-        a.memory.allocation_failures = r.u64()?;
-        a.memory.hit_limit = a.memory.allocation_failures > 0;
-        if r.u32()? as usize != a.detectors.len() {
-            return None;
-        }
-        for d in &mut a.detectors {
-            for _ in 0..r.u32()? {
-                let key = (r.opt_str()?, r.opt_str()?);
-                a.memory.used += MemoryBudget::cost::<Baseline>(&key);
-                d.series.insert(key, Baseline::from_bytes(r.bytes()?)?);
-            }
-            for _ in 0..r.u32()? {
-                let key = (r.opt_str()?, r.opt_str()?);
-                a.memory.used += MemoryBudget::cost::<Population>(&key);
-                d.populations
-                    .insert(key, Population::from_bytes(r.bytes()?)?);
-            }
-            if d.detector.function.is_frequency() {
-                read_frequency_models(&mut r, d, &mut a.memory)?;
-            }
-        }
-        r.is_empty().then_some(a)
-    }
-}
-
-fn write_frequency_models(w: &mut Writer, d: &DetectorModels) {
-    w.u32(d.rarities.len() as u32);
-    for (k, m) in &d.rarities {
-        w.opt_str(k);
-        w.bytes(&m.to_bytes());
-    }
-    w.u32(d.clocks.len() as u32);
-    for (k, m) in &d.clocks {
-        w.opt_str(&k.0);
-        w.opt_str(&k.1);
-        w.bytes(&m.to_bytes());
-    }
-}
-
-fn read_frequency_models(
-    r: &mut Reader<'_>,
-    d: &mut DetectorModels,
-    memory: &mut MemoryBudget,
-) -> Option<()> {
-    for _ in 0..r.u32()? {
-        let key = r.opt_str()?;
-        let model = Rarity::from_bytes(r.bytes()?)?;
-        memory.used += MemoryBudget::cost::<Rarity>(&(key.clone(), None)) + model.values_cost();
-        d.rarities.insert(key, model);
-    }
-    let period = clock_period_ms(d.detector.function);
-    for _ in 0..r.u32()? {
-        let key = (r.opt_str()?, r.opt_str()?);
-        memory.used += MemoryBudget::cost::<TimeHistogram>(&key);
-        d.clocks
-            .insert(key, TimeHistogram::from_bytes(period, r.bytes()?)?);
-    }
-    Some(())
-}
-
 /// The period a time function models: a day, or a week.
 fn clock_period_ms(function: Function) -> i64 {
     const DAY_MS: i64 = 86_400_000;
@@ -726,126 +635,6 @@ fn named(field: &Option<String>, value: &Option<String>) -> Option<(String, Stri
     ))
 }
 
-/// The model settings for a detector of `job`.
-pub fn model_config(job: &Job, function: Function) -> ModelConfig {
-    let kind = match function.metric() {
-        Metric::Count | Metric::NonZeroCount | Metric::DistinctCount => ValueKind::Count,
-        Metric::Rare | Metric::FreqRare | Metric::TimeOfDay | Metric::TimeOfWeek => {
-            ValueKind::Count // not modelled by a baseline
-        }
-        Metric::Mean
-        | Metric::Sum
-        | Metric::Min
-        | Metric::Max
-        | Metric::Median
-        | Metric::Varp
-        | Metric::InfoContent
-        | Metric::MinMaxMean => ValueKind::Metric,
-    };
-    let tail = match function.side() {
-        Side::Both => Tail::Both,
-        Side::High => Tail::High,
-        Side::Low => Tail::Low,
-    };
-    ModelConfig {
-        bucket_span_ms: job.bucket_span.as_millis() as i64,
-        kind,
-        tail,
-        half_life_ms: job.model.half_life.as_millis() as i64,
-    }
-}
-
-/// A one-line explanation: `spike: 17× higher than typical (612 vs 36)`.
-pub fn explain(obs: &Observation) -> String {
-    let reason = match obs.reason {
-        Reason::Normal if obs.actual >= obs.typical => Reason::Spike,
-        Reason::Normal => Reason::Dip,
-        r => r,
-    };
-    let (a, t) = (obs.actual, obs.typical);
-    let factor = if t.abs() < 1e-9 && a.abs() < 1e-9 {
-        "as typical".to_string()
-    } else if a >= t {
-        if t > 0.0 {
-            format!("{} higher than typical", factor_text(a / t))
-        } else {
-            "above typical".to_string()
-        }
-    } else if a > 0.0 {
-        format!("{} lower than typical", factor_text(t / a))
-    } else {
-        "dropped to zero".to_string()
-    };
-    format!(
-        "{}: {factor} ({} vs {})",
-        reason.phrase(),
-        number_text(a),
-        number_text(t)
-    )
-}
-
-/// A one-line explanation for the frequency functions: `rare: never seen before`,
-/// `unusual time: 03:00 UTC (typically around 12:30)`.
-fn explain_frequency(function: Function, obs: &Observation) -> String {
-    match function {
-        Function::Rare | Function::FreqRare => {
-            let label = if function == Function::Rare {
-                "rare"
-            } else {
-                "frequently rare"
-            };
-            let history = if obs.typical > 0.0 {
-                format!("seen in {:.1}% of documents before", obs.typical * 100.0)
-            } else {
-                "never seen before".to_string()
-            };
-            let now = number_text(obs.actual);
-            let plural = if obs.actual == 1.0 { "" } else { "s" };
-            format!("{label}: {history} ({now} document{plural} now)")
-        }
-        _ => format!(
-            "unusual time: {} UTC (typically around {})",
-            clock_text(obs.actual, function == Function::TimeOfWeek),
-            clock_text(obs.typical, function == Function::TimeOfWeek)
-        ),
-    }
-}
-
-/// Seconds since midnight (or, `weekly`, since Monday 00:00) as `03:00` (or `Tue 03:00`).
-fn clock_text(seconds: f64, weekly: bool) -> String {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    let s = seconds.max(0.0) as i64;
-    let (day, hm) = (s / 86_400, s % 86_400);
-    let time = format!("{:02}:{:02}", hm / 3600, hm % 3600 / 60);
-    if !weekly {
-        time
-    } else {
-        format!("{} {time}", DAYS[(day % 7) as usize])
-    }
-}
-
-fn factor_text(f: f64) -> String {
-    if f >= 10.0 {
-        format!("{:.0}×", f)
-    } else {
-        format!("{:.1}×", f)
-    }
-}
-
-/// A number for people: integers plain, others with up to 3 significant decimals.
-pub fn number_text(x: f64) -> String {
-    if !x.is_finite() {
-        return x.to_string();
-    }
-    if (x - x.round()).abs() < 1e-9 || x.abs() >= 1000.0 {
-        format!("{:.0}", x)
-    } else if x.abs() >= 10.0 {
-        format!("{:.1}", x)
-    } else {
-        format!("{:.2}", x)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -927,38 +716,6 @@ mod tests {
         assert!(analysis.allocation_failures() >= 2);
         let restored = JobAnalysis::from_snapshot(&job, &analysis.to_snapshot()).expect("restores");
         assert_eq!(restored.model_bytes(), analysis.model_bytes());
-    }
-
-    fn obs(actual: f64, typical: f64, reason: Reason) -> Observation {
-        Observation {
-            probability: 1e-6,
-            actual,
-            typical,
-            lower: 0.0,
-            upper: 0.0,
-            reason,
-            multi_bucket_impact: 0.0,
-        }
-    }
-
-    #[test]
-    fn explanations_read_as_sentences() {
-        assert_eq!(
-            explain(&obs(612.0, 36.0, Reason::Spike)),
-            "spike: 17× higher than typical (612 vs 36)"
-        );
-        assert_eq!(
-            explain(&obs(20.0, 100.0, Reason::Dip)),
-            "dip: 5.0× lower than typical (20 vs 100)"
-        );
-        assert_eq!(
-            explain(&obs(0.0, 100.0, Reason::SignalLost)),
-            "signal lost: dropped to zero (0 vs 100)"
-        );
-        assert_eq!(
-            explain(&obs(3.0, 0.0, Reason::Spike)),
-            "spike: above typical (3 vs 0)"
-        );
     }
 
     #[test]
