@@ -10,6 +10,9 @@ pub enum Error {
     /// The store refused or failed an operation.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Fields a job aggregates that its source indices cannot aggregate, or lack.
+    #[error(transparent)]
+    Fields(#[from] crate::datafeed::FieldProblems),
     /// An ingest could not start or stopped (bad lines alone never stop it).
     #[error(transparent)]
     Ingest(#[from] crate::ingest::IngestError),
@@ -58,7 +61,7 @@ impl Error {
         match self {
             Error::Similar(S::Store(_) | S::UnknownJob { .. }) => EXIT_UNAVAILABLE,
             Error::Similar(_) => EXIT_USAGE,
-            Error::Config(_) | Error::Other(_) => EXIT_USAGE,
+            Error::Config(_) | Error::Fields(_) | Error::Other(_) => EXIT_USAGE,
             Error::Ingest(I::Format(_) | I::NothingStored { .. }) => EXIT_USAGE,
             Error::Forecast(F::BadDuration { .. } | F::NothingToForecast { .. }) => EXIT_USAGE,
             Error::Store(_)

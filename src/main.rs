@@ -555,6 +555,9 @@ fn print_status_line(job_id: &str, d: &serde_json::Value) -> tidewatch::Result<(
             buckets.join(", ")
         )?;
     }
+    for note in &s.field_notes {
+        outln!("{job_id}: {note}")?;
+    }
     if let Some(e) = &s.last_error {
         outln!("{job_id}: not advancing: {e}")?;
     }

@@ -1082,6 +1082,7 @@ pub(crate) fn convert(
         model,
         groups,
         calendars: Vec::new(),
+        field_sources: BTreeMap::new(),
     })
 }
 

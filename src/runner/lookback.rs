@@ -186,7 +186,10 @@ impl<'a> JobRunner<'a> {
     /// there is none, or when the job definition changed since), and checkpoints after every
     /// chunk it writes.
     pub fn resume(store: &'a dyn Store, job: &Job, state_index: &str) -> crate::Result<Self> {
+        let resolved = datafeed::resolve_fields(store, job)?;
+        let job = &resolved.job;
         let mut runner = JobRunner::new(store, job);
+        runner.stats.field_notes = resolved.notes.clone();
         runner.state_index = Some(state_index.to_string());
         if let Some(cp) = checkpoint::load_checkpoint(store, state_index, job)? {
             match checkpoint::load_snapshot(store, state_index, job, &cp)? {
@@ -207,6 +210,7 @@ impl<'a> JobRunner<'a> {
             if runner.next_bucket.is_some() {
                 if let Some(doc) = stats::load(store, state_index, &job.job_id)? {
                     runner.stats = JobStats::from_doc(&doc);
+                    runner.stats.field_notes = resolved.notes;
                 }
             }
         }
@@ -531,7 +535,7 @@ pub fn run_lookback_range(
     let started = Instant::now();
     let mut runner = match state_index {
         Some(index) => JobRunner::resume(store, job, index)?,
-        None => JobRunner::new(store, job),
+        None => JobRunner::new(store, &datafeed::resolve_fields(store, job)?.job),
     };
     let span = datafeed::span_ms(job);
     if let Some(from) = range.from {

@@ -637,6 +637,10 @@ impl ElasticStore {
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| snippet(&reply.body));
+        let reason = match body.as_ref().and_then(|b| root_cause(b, &reason)) {
+            Some(cause) => format!("{reason} (root cause: {cause})"),
+            None => reason,
+        };
         let what = match error_type {
             "" => format!(
                 "{method} {}{path}: HTTP {}: {reason}",
@@ -784,6 +788,26 @@ impl Store for ElasticStore {
             }
             Err(e) => Err(e),
         }
+    }
+
+    fn field_caps(&self, index: &str, fields: &[String]) -> Result<Value, StoreError> {
+        let names: Vec<String> = fields.iter().map(|f| encode_path(f)).collect();
+        let path = format!(
+            "/{}/_field_caps?fields={}&include_unmapped=true&ignore_unavailable=true&allow_no_indices=true",
+            encode_path(index),
+            names.join(",")
+        );
+        let reply = self.send("GET", &path, None, Idempotent::Yes)?;
+        if reply.status != 200 {
+            return Err(self.error_for("GET", &path, index, None, &reply));
+        }
+        reply.json().ok_or_else(|| {
+            StoreError::Unavailable(format!(
+                "GET {}{path}: response is not JSON: {}",
+                self.base,
+                snippet(&reply.body)
+            ))
+        })
     }
 
     fn bulk(&self, index: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
@@ -944,6 +968,36 @@ fn versioned(body: &Value, source: Value) -> Result<VersionedDoc, StoreError> {
             snippet(body.to_string().as_bytes())
         ))),
     }
+}
+
+/// The engine's first `root_cause` of an error reply (`type: reason`, with the index when
+/// it names one), or the deepest `caused_by` of its first failed shard: what actually went
+/// wrong behind a `search_phase_execution_exception: all shards failed`. `None` when it adds
+/// nothing to `top_reason`.
+fn root_cause(body: &Value, top_reason: &str) -> Option<String> {
+    let error = body.get("error")?;
+    let cause = error
+        .pointer("/root_cause/0")
+        .filter(|c| c.get("reason").is_some())
+        .or_else(|| {
+            let mut c = error.pointer("/failed_shards/0/reason")?;
+            while let Some(deeper) = c.get("caused_by") {
+                c = deeper;
+            }
+            Some(c)
+        })?;
+    let reason = cause.get("reason").and_then(Value::as_str)?;
+    if top_reason.contains(reason) {
+        return None;
+    }
+    let mut text = match cause.get("type").and_then(Value::as_str) {
+        Some(t) => format!("{t}: {reason}"),
+        None => reason.to_string(),
+    };
+    if let Some(index) = cause.get("index").and_then(Value::as_str) {
+        let _ = write!(text, " [index `{index}`]");
+    }
+    Some(text)
 }
 
 /// `type: reason (caused by: type: reason)` from a bulk item's `error`.
@@ -1173,6 +1227,32 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
         assert_eq!(percent_decode("%41"), "A");
+    }
+
+    #[test]
+    fn error_replies_carry_their_root_cause() {
+        let all_failed = json!({"error": {
+            "root_cause": [{"type": "illegal_argument_exception", "index": "weblogs",
+                "reason": "Text fields are not optimised for operations that require per-document field data"}],
+            "type": "search_phase_execution_exception", "reason": "all shards failed",
+            "failed_shards": [{"index": "weblogs", "reason": {"type": "illegal_argument_exception", "reason": "x"}}]
+        }, "status": 400});
+        assert_eq!(
+            root_cause(&all_failed, "all shards failed").as_deref(),
+            Some("illegal_argument_exception: Text fields are not optimised for operations that require per-document field data [index `weblogs`]")
+        );
+        // Without `root_cause`, the first failed shard's deepest cause.
+        let shards = json!({"error": {"type": "search_phase_execution_exception", "reason": "all shards failed",
+            "failed_shards": [{"reason": {"type": "query_shard_exception", "reason": "failed to create query",
+                "caused_by": {"type": "number_format_exception", "reason": "For input string: \"abc\""}}}]}});
+        assert_eq!(
+            root_cause(&shards, "all shards failed").as_deref(),
+            Some("number_format_exception: For input string: \"abc\"")
+        );
+        // A root cause that says what the reason already says adds nothing.
+        let same = json!({"error": {"root_cause": [{"type": "index_not_found_exception", "reason": "no such index [x]"}],
+            "type": "index_not_found_exception", "reason": "no such index [x]"}});
+        assert_eq!(root_cause(&same, "no such index [x]"), None);
     }
 
     #[test]

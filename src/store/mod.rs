@@ -173,6 +173,17 @@ pub trait Store: Send + Sync {
         let _ = index;
         Ok(())
     }
+    /// How `fields` (exact dotted names) are mapped across the indices `index` names (a
+    /// comma-separated list or `*` patterns; missing indices are left out), in the shape of
+    /// Elasticsearch's `_field_caps?include_unmapped=true`: `indices` (the indices that
+    /// exist), and `fields.NAME.TYPE` with `aggregatable`, `searchable` and, when the field's
+    /// types differ between indices, the `indices` of each type (`unmapped` for indices
+    /// without the field). A field mapped nowhere is absent from `fields`. The default, for
+    /// stores that cannot tell, names no index (nothing to check).
+    fn field_caps(&self, index: &str, fields: &[String]) -> Result<Value, StoreError> {
+        let _ = (index, fields);
+        Ok(serde_json::json!({ "indices": [], "fields": {} }))
+    }
 }
 
 /// What a `--store` argument names.
