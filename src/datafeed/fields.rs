@@ -169,6 +169,40 @@ fn mapped<'a>(fields: &'a Value, field: &str, all: &[&'a str]) -> Mapped<'a> {
     out
 }
 
+/// The `(index, type)` pairs where `field` is mapped but cannot be aggregated, from a
+/// `_field_caps` response.
+pub(crate) fn unaggregatable<'a>(caps: &'a Value, field: &str) -> Vec<(&'a str, &'a str)> {
+    let indices: Vec<&str> = caps
+        .get("indices")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let fields = caps.get("fields").unwrap_or(&Value::Null);
+    mapped(fields, field, &indices).unaggregatable
+}
+
+/// Whether `field` is mapped and aggregatable in `index`, from a `_field_caps` response.
+pub(crate) fn aggregatable_in(caps: &Value, field: &str, index: &str) -> bool {
+    let Some(types) = caps
+        .pointer("/fields")
+        .and_then(|f| f.get(field))
+        .and_then(Value::as_object)
+    else {
+        return false;
+    };
+    let listed = |v: Option<&Value>, default: bool| {
+        v.and_then(Value::as_array)
+            .map_or(default, |a| a.iter().any(|i| i.as_str() == Some(index)))
+    };
+    types.iter().any(|(t, c)| {
+        t != "unmapped"
+            && listed(c.get("indices"), true)
+            && (c.get("aggregatable").and_then(Value::as_bool) == Some(true)
+                || (c.get("non_aggregatable_indices").is_some()
+                    && !listed(c.get("non_aggregatable_indices"), false)))
+    })
+}
+
 /// `None` when the field aggregates as it is, a note when it is read through `keyword`, the
 /// problem otherwise.
 fn check_field(

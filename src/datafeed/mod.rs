@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 mod fields;
 mod reduce;
 
+pub(crate) use fields::{aggregatable_in, unaggregatable};
 pub use fields::{resolve_fields, FieldProblems, ResolvedJob};
 
 /// Composite page size ceiling: well under Elasticsearch's default `search.max_buckets`

@@ -44,6 +44,21 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("tidewatch-state", include_str!("../../mappings/state.json")),
 ];
 
+/// The body that creates an index for `tidewatch ingest` whatever its name: the `settings`
+/// and `mappings` of the nginx logs template (`mappings/nginx-logs.json`), which otherwise
+/// only reaches indices named `nginx-*`.
+pub fn ecs_logs_index() -> Result<Value, StoreError> {
+    let template: Value = serde_json::from_str(TEMPLATES[0].1).map_err(|e| {
+        StoreError::BadRequest(format!("mappings/nginx-logs.json: invalid JSON: {e}"))
+    })?;
+    match template.get("template") {
+        Some(body) => Ok(body.clone()),
+        None => Err(StoreError::BadRequest(
+            "mappings/nginx-logs.json: no `template` object".into(),
+        )),
+    }
+}
+
 /// Largest response body read into memory (search responses with many buckets can be large).
 const MAX_RESPONSE_BYTES: u64 = 1 << 30;
 /// Largest `_bulk` body sent in one request; bigger batches are split (clusters refuse bodies
@@ -787,6 +802,27 @@ impl Store for ElasticStore {
                 )))
             }
             Err(e) => Err(e),
+        }
+    }
+
+    fn create_index(&self, index: &str, body: &Value) -> Result<bool, StoreError> {
+        let path = format!("/{}", encode_path(index));
+        let bytes = serde_json::to_vec(body).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        let reply = self.send(
+            "PUT",
+            &path,
+            Some((&bytes, "application/json")),
+            Idempotent::Yes,
+        )?;
+        let error_type = reply.json().and_then(|b| {
+            b.pointer("/error/type")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        match (reply.status, error_type.as_deref()) {
+            (200..=299, _) => Ok(true),
+            (400, Some("resource_already_exists_exception")) => Ok(false),
+            _ => Err(self.error_for("PUT", &path, index, None, &reply)),
         }
     }
 
