@@ -30,6 +30,9 @@ pub struct ResolvedJob {
     /// One sentence per field read through another, e.g. "`source.address` is `text` in
     /// `weblogs`: reading it through `source.address.keyword`".
     pub notes: Vec<String>,
+    /// Whether any of the job's indices existed to check the fields in (a pattern that
+    /// matches nothing yet leaves them unchecked).
+    pub checked: bool,
 }
 
 /// One field of the job and what the job does with it.
@@ -102,6 +105,7 @@ pub fn resolve_fields(store: &dyn Store, job: &Job) -> crate::Result<ResolvedJob
     let mut resolved = ResolvedJob {
         job: job.clone(),
         notes: Vec::new(),
+        checked: !indices.is_empty(),
     };
     resolved.job.field_sources = BTreeMap::new();
     if indices.is_empty() {
@@ -376,7 +380,7 @@ mod tests {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         // No index yet: nothing to check, the job waits for data.
         let resolved = resolve_fields(&store, &job("")).unwrap();
-        assert!(resolved.job.field_sources.is_empty());
+        assert!(resolved.job.field_sources.is_empty() && !resolved.checked);
         let doc = json!({"@timestamp": "2024-01-01T00:00:00Z", "source": {"address": "10.0.0.1"}});
         store
             .bulk(
@@ -388,7 +392,7 @@ mod tests {
             )
             .unwrap();
         let resolved = resolve_fields(&store, &job("")).unwrap();
-        assert!(resolved.notes.is_empty());
+        assert!(resolved.notes.is_empty() && resolved.checked);
         let err = resolve_fields(&store, &job("  influencers: [client.ip]\n")).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -160,6 +160,9 @@ pub struct JobRunner<'a> {
     stats: JobStats,
     /// Event counts of the recently analysed buckets, to notice documents that arrive late.
     recent_counts: BTreeMap<EpochMillis, u64>,
+    /// Whether the job's fields were checked against existing indices; until then (a
+    /// pattern that matched nothing yet) each chunk checks again before reading.
+    fields_checked: bool,
 }
 
 impl<'a> JobRunner<'a> {
@@ -175,6 +178,7 @@ impl<'a> JobRunner<'a> {
             checkpoint: None,
             stats: JobStats::default(),
             recent_counts: BTreeMap::new(),
+            fields_checked: false,
             summary: LookbackSummary {
                 job_id: job.job_id.clone(),
                 ..Default::default()
@@ -190,6 +194,7 @@ impl<'a> JobRunner<'a> {
         let job = &resolved.job;
         let mut runner = JobRunner::new(store, job);
         runner.stats.field_notes = resolved.notes.clone();
+        runner.fields_checked = resolved.checked;
         runner.state_index = Some(state_index.to_string());
         if let Some(cp) = checkpoint::load_checkpoint(store, state_index, job)? {
             match checkpoint::load_snapshot(store, state_index, job, &cp)? {
@@ -269,6 +274,12 @@ impl<'a> JobRunner<'a> {
                 self.save_state(start)?;
             }
             return Ok(false);
+        }
+        if !self.fields_checked {
+            let resolved = datafeed::resolve_fields(self.store, &self.job)?;
+            self.job.field_sources = resolved.job.field_sources;
+            self.stats.field_notes = resolved.notes;
+            self.fields_checked = resolved.checked;
         }
         // Before and after reading: an index closed mid-chunk must not pass as empty buckets.
         datafeed::check_sources(self.store, &self.job)?;
@@ -535,7 +546,12 @@ pub fn run_lookback_range(
     let started = Instant::now();
     let mut runner = match state_index {
         Some(index) => JobRunner::resume(store, job, index)?,
-        None => JobRunner::new(store, &datafeed::resolve_fields(store, job)?.job),
+        None => {
+            let resolved = datafeed::resolve_fields(store, job)?;
+            let mut runner = JobRunner::new(store, &resolved.job);
+            runner.fields_checked = resolved.checked;
+            runner
+        }
     };
     let span = datafeed::span_ms(job);
     if let Some(from) = range.from {

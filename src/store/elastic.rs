@@ -247,6 +247,9 @@ pub struct ElasticStore {
     bulk_item_retries: AtomicU64,
     id_counter: AtomicU64,
     jitter: AtomicU64,
+    /// Data streams found by [`Store::create_index`]: bulk writes to them as `create` (the
+    /// only op type a data stream takes), and a 409 for an id already there counts as stored.
+    data_streams: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for ElasticStore {
@@ -338,6 +341,7 @@ impl ElasticStore {
             bulk_item_retries: AtomicU64::new(0),
             id_counter: AtomicU64::new(0),
             jitter: AtomicU64::new(seed | 1),
+            data_streams: Default::default(),
         };
         store.engine = store.detect_engine()?;
         tracing::debug!(store = %store.describe(), "Connected to cluster");
@@ -356,6 +360,35 @@ impl ElasticStore {
             request_retries: self.request_retries.load(Ordering::Relaxed),
             bulk_item_retries: self.bulk_item_retries.load(Ordering::Relaxed),
         }
+    }
+
+    /// Creates the data stream `name` unless it exists, and writes to it as a data stream
+    /// from now on.
+    fn create_data_stream(&self, name: &str) -> Result<(), StoreError> {
+        let path = format!("/_data_stream/{}", encode_path(name));
+        let reply = self.send("PUT", &path, None, Idempotent::Yes)?;
+        let exists = reply
+            .json()
+            .and_then(|b| {
+                b.pointer("/error/type")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .is_some_and(|t| t == "resource_already_exists_exception");
+        if !(200..300).contains(&reply.status) && !exists {
+            return Err(self.error_for("PUT", &path, name, None, &reply));
+        }
+        if let Ok(mut streams) = self.data_streams.lock() {
+            streams.insert(name.to_string());
+        }
+        Ok(())
+    }
+
+    fn is_data_stream(&self, index: &str) -> bool {
+        self.data_streams
+            .lock()
+            .map(|s| s.contains(index))
+            .unwrap_or(false)
     }
 
     /// Installs every template in [`TEMPLATES`] that is missing or older; see
@@ -819,9 +852,23 @@ impl Store for ElasticStore {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         });
+        let reason = reply
+            .json()
+            .and_then(|b| {
+                b.pointer("/error/reason")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
         match (reply.status, error_type.as_deref()) {
             (200..=299, _) => Ok(true),
             (400, Some("resource_already_exists_exception")) => Ok(false),
+            // A name a data stream template matches (Elastic Agent's `logs-*-*`): the stream
+            // is created (if new) with the template's mappings, which the caller then checks.
+            (400, Some("illegal_argument_exception")) if reason.contains("data stream") => {
+                self.create_data_stream(index)?;
+                Ok(false)
+            }
             _ => Err(self.error_for("PUT", &path, index, None, &reply)),
         }
     }
@@ -850,10 +897,12 @@ impl Store for ElasticStore {
         if docs.is_empty() {
             return Ok(BulkResponse::default());
         }
+        let stream = self.is_data_stream(index);
+        let op = if stream { "create" } else { "index" };
         let mut lines = Vec::with_capacity(docs.len());
         for doc in docs {
             let id = doc.id.unwrap_or_else(|| self.new_id());
-            let mut line = serde_json::to_vec(&json!({ "index": { "_index": index, "_id": id } }))
+            let mut line = serde_json::to_vec(&json!({ op: { "_index": index, "_id": id } }))
                 .map_err(|e| StoreError::BadRequest(e.to_string()))?;
             line.push(b'\n');
             serde_json::to_writer(&mut line, &doc.source)
@@ -871,6 +920,8 @@ impl Store for ElasticStore {
                 for (&position, (status, error)) in chunk.iter().zip(outcomes) {
                     match status {
                         200..=299 => response.stored += 1,
+                        // The same id is the same line (ids are content hashes): stored.
+                        409 if stream => response.stored += 1,
                         429 | 503 if attempt < self.retry.max_attempts => again.push(position),
                         _ => response.failed.push(BulkItemResult {
                             position,
@@ -1030,7 +1081,11 @@ fn root_cause(body: &Value, top_reason: &str) -> Option<String> {
         Some(t) => format!("{t}: {reason}"),
         None => reason.to_string(),
     };
-    if let Some(index) = cause.get("index").and_then(Value::as_str) {
+    let index = cause
+        .get("index")
+        .or_else(|| error.pointer("/failed_shards/0/index"))
+        .and_then(Value::as_str);
+    if let Some(index) = index {
         let _ = write!(text, " [index `{index}`]");
     }
     Some(text)
@@ -1277,13 +1332,13 @@ mod tests {
             root_cause(&all_failed, "all shards failed").as_deref(),
             Some("illegal_argument_exception: Text fields are not optimised for operations that require per-document field data [index `weblogs`]")
         );
-        // Without `root_cause`, the first failed shard's deepest cause.
+        // Without `root_cause`, the first failed shard's deepest cause (and its index).
         let shards = json!({"error": {"type": "search_phase_execution_exception", "reason": "all shards failed",
-            "failed_shards": [{"reason": {"type": "query_shard_exception", "reason": "failed to create query",
+            "failed_shards": [{"index": "logs", "reason": {"type": "query_shard_exception", "reason": "failed to create query",
                 "caused_by": {"type": "number_format_exception", "reason": "For input string: \"abc\""}}}]}});
         assert_eq!(
             root_cause(&shards, "all shards failed").as_deref(),
-            Some("number_format_exception: For input string: \"abc\"")
+            Some("number_format_exception: For input string: \"abc\" [index `logs`]")
         );
         // A root cause that says what the reason already says adds nothing.
         let same = json!({"error": {"root_cause": [{"type": "index_not_found_exception", "reason": "no such index [x]"}],

@@ -192,20 +192,7 @@ fn ingest_creates_any_index_with_the_ecs_mapping_and_checks_an_existing_one() {
     let url = &the_engine().url;
     let store = ElasticStore::connect(url, ElasticOptions::default()).expect("connect");
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("access.log");
-    let lines: String = (0..4 * 60)
-        .map(|m| {
-            let t = chrono::DateTime::from_timestamp_millis(T0 + m * 60_000).expect("time");
-            format!(
-                "{} - - [{}] \"GET /p{} HTTP/1.1\" 200 {} \"-\" \"curl/8.0\"\n",
-                ADDRESSES[(m % 4) as usize],
-                t.format("%d/%b/%Y:%H:%M:%S +0000"),
-                m % 7,
-                100 + m
-            )
-        })
-        .collect();
-    std::fs::write(&log, lines).expect("log");
+    let log = access_log(dir.path());
     let index = unique("weblogs");
     let (code, stdout, stderr) = tidewatch(
         url,
@@ -236,6 +223,140 @@ fn ingest_creates_any_index_with_the_ecs_mapping_and_checks_an_existing_one() {
     // The index created above is mapped right: nothing to say.
     let none = tidewatch::ingest::prepare_index(&store, &index).expect("prepare");
     assert_eq!(none, Vec::<String>::new());
+}
+
+/// Four hours of combined-format lines, one a minute, from the four addresses in turn.
+fn access_log(dir: &Path) -> std::path::PathBuf {
+    let log = dir.join("access.log");
+    let lines: String = (0..4 * 60)
+        .map(|m| {
+            let t = chrono::DateTime::from_timestamp_millis(T0 + m * 60_000).expect("time");
+            format!(
+                "{} - - [{}] \"GET /p{} HTTP/1.1\" 200 {} \"-\" \"curl/8.0\"\n",
+                ADDRESSES[(m % 4) as usize],
+                t.format("%d/%b/%Y:%H:%M:%S +0000"),
+                m % 7,
+                100 + m
+            )
+        })
+        .collect();
+    std::fs::write(&log, lines).expect("log");
+    log
+}
+
+/// The ECS fields Filebeat's nginx module (`filebeat-*` indices) and Elastic Agent's nginx
+/// integration (`logs-nginx.access-*` data streams) map for access logs: keywords, an `ip`
+/// beside the keyword `source.address`, numbers, dates.
+fn beats_mapping() -> Value {
+    json!({ "properties": {
+        "@timestamp": { "type": "date" },
+        "event": { "properties": { "dataset": { "type": "keyword" }, "module": { "type": "keyword" } } },
+        "source": { "properties": {
+            "address": { "type": "keyword" }, "ip": { "type": "ip" },
+            "geo": { "properties": { "country_iso_code": { "type": "keyword" } } } } },
+        "url": { "properties": { "original": { "type": "keyword" } } },
+        "http": { "properties": {
+            "request": { "properties": { "method": { "type": "keyword" } } },
+            "response": { "properties": { "status_code": { "type": "long" },
+                "body": { "properties": { "bytes": { "type": "long" } } } } } } },
+        "user_agent": { "properties": { "original": { "type": "keyword" } } }
+    } })
+}
+
+/// A datafeed over an index pattern in Filebeat's layout (two daily indices) runs through
+/// the keyword fields as they are; on OpenSearch, `ingest --index` writes into an Elastic
+/// Agent style data stream (`op_type: create`, a re-run stores nothing twice) and a job over
+/// `logs-nginx.access-*` reads it. (The Elasticsearch 7.17 test node runs without X-Pack,
+/// which is where 7.x keeps data streams.)
+#[test]
+fn datafeeds_read_filebeat_indices_and_agent_data_streams() {
+    let url = &the_engine().url;
+    let store = ElasticStore::connect(url, ElasticOptions::default()).expect("connect");
+    let tag = unique("tw").replace('-', "");
+    for day in ["2024.05.06", "2024.05.07"] {
+        let index = format!("filebeat-{tag}-{day}");
+        let (status, body) = http(
+            "PUT",
+            &format!("{url}/{index}"),
+            Some(
+                &json!({ "settings": { "number_of_shards": 1, "number_of_replicas": 0 },
+                          "mappings": beats_mapping() }),
+            ),
+        );
+        assert_eq!(status, 200, "create {index}: {body}");
+    }
+    // Two hours in each daily index, as Filebeat would have rolled them.
+    let docs = |hours: std::ops::Range<i64>| -> Vec<BulkDoc> {
+        (hours.start * 60..hours.end * 60)
+            .map(|m| BulkDoc {
+                id: None,
+                source: json!({
+                    "@timestamp": format_millis(T0 + m * 60_000),
+                    "event": { "dataset": "nginx.access", "module": "nginx" },
+                    "source": { "address": ADDRESSES[(m % 4) as usize], "ip": ADDRESSES[(m % 4) as usize] },
+                    "url": { "original": format!("/p{}", m % 7) },
+                    "http": { "response": { "status_code": 200 } },
+                }),
+            })
+            .collect()
+    };
+    for (day, hours) in [("2024.05.06", 0..2), ("2024.05.07", 2..4)] {
+        let index = format!("filebeat-{tag}-{day}");
+        let r = store.bulk(&index, docs(hours)).expect("bulk");
+        assert!(r.failed.is_empty(), "{:?}", r.failed);
+        store.refresh(&index).expect("refresh");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jobs = write_job(
+        dir.path(),
+        &format!("fb_{tag}"),
+        &format!("\"filebeat-{tag}-*\""),
+        "source.address",
+    );
+    let (code, stdout, stderr) = tidewatch(url, &["validate", &jobs]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("fields aggregate in"), "{stdout}");
+    let (code, stdout, stderr) = tidewatch(url, &["run", "--once", "--jobs", &jobs]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("16 buckets, 4 partitions"), "{stdout}");
+
+    if crate::KIND != super::engine::Kind::OpenSearch {
+        return;
+    }
+    let stream = format!("logs-nginx.access-{tag}");
+    let (status, body) = http(
+        "PUT",
+        &format!("{url}/_index_template/{tag}-agent"),
+        Some(
+            &json!({ "index_patterns": [format!("logs-nginx.access-{tag}*")], "data_stream": {},
+                      "priority": 300, "template": { "mappings": beats_mapping() } }),
+        ),
+    );
+    assert_eq!(status, 200, "template: {body}");
+    let log = access_log(dir.path()).display().to_string();
+    for run in 0..2 {
+        let (code, stdout, stderr) = tidewatch(url, &["ingest", "--index", &stream, &log]);
+        assert_eq!(code, Some(0), "ingest {run}: {stdout}{stderr}");
+        assert!(
+            stdout.contains("Stored 240 of 240 lines"),
+            "ingest {run}: {stdout}"
+        );
+    }
+    let (status, body) = http("GET", &format!("{url}/_data_stream/{stream}"), None);
+    assert_eq!(status, 200, "{body}");
+    let count = store
+        .search(&stream, &json!({ "size": 0, "track_total_hits": true }))
+        .expect("count");
+    assert_eq!(count["hits"]["total"]["value"], json!(240), "no duplicates");
+    let jobs = write_job(
+        dir.path(),
+        &format!("ds_{tag}"),
+        "\"logs-nginx.access-*\"",
+        "source.address",
+    );
+    let (code, stdout, stderr) = tidewatch(url, &["run", "--once", "--jobs", &jobs]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("16 buckets, 4 partitions"), "{stdout}");
 }
 
 /// `_field_caps` through the store, as the datafeed reads it.
