@@ -190,11 +190,7 @@ impl<'a> JobRunner<'a> {
     /// there is none, or when the job definition changed since), and checkpoints after every
     /// chunk it writes.
     pub fn resume(store: &'a dyn Store, job: &Job, state_index: &str) -> crate::Result<Self> {
-        let resolved = datafeed::resolve_fields(store, job)?;
-        let job = &resolved.job;
         let mut runner = JobRunner::new(store, job);
-        runner.stats.field_notes = resolved.notes.clone();
-        runner.fields_checked = resolved.checked;
         runner.state_index = Some(state_index.to_string());
         if let Some(cp) = checkpoint::load_checkpoint(store, state_index, job)? {
             match checkpoint::load_snapshot(store, state_index, job, &cp)? {
@@ -215,7 +211,6 @@ impl<'a> JobRunner<'a> {
             if runner.next_bucket.is_some() {
                 if let Some(doc) = stats::load(store, state_index, &job.job_id)? {
                     runner.stats = JobStats::from_doc(&doc);
-                    runner.stats.field_notes = resolved.notes;
                 }
             }
         }
@@ -258,6 +253,7 @@ impl<'a> JobRunner<'a> {
         until: EpochMillis,
         progress: &ProgressBar,
     ) -> crate::Result<bool> {
+        self.resolve_fields()?;
         let span = datafeed::span_ms(&self.job);
         let start = match self.next_bucket {
             Some(t) => t,
@@ -274,12 +270,6 @@ impl<'a> JobRunner<'a> {
                 self.save_state(start)?;
             }
             return Ok(false);
-        }
-        if !self.fields_checked {
-            let resolved = datafeed::resolve_fields(self.store, &self.job)?;
-            self.job.field_sources = resolved.job.field_sources;
-            self.stats.field_notes = resolved.notes;
-            self.fields_checked = resolved.checked;
         }
         // Before and after reading: an index closed mid-chunk must not pass as empty buckets.
         datafeed::check_sources(self.store, &self.job)?;
@@ -299,6 +289,22 @@ impl<'a> JobRunner<'a> {
         self.stats.last_error = None;
         self.save_state(chunk_end)?;
         Ok(chunk_end < end)
+    }
+
+    /// Resolves the job's fields against its indices' mappings (`datafeed::resolve_fields`)
+    /// unless that was done with indices present: a field that cannot be read stops the job
+    /// here, before any bucket, and a `text` field is read through `.keyword` from now on.
+    pub fn resolve_fields(&mut self) -> crate::Result<()> {
+        if self.fields_checked {
+            return Ok(());
+        }
+        // An index that cannot be read says so, rather than through `_field_caps`.
+        datafeed::check_sources(self.store, &self.job)?;
+        let resolved = datafeed::resolve_fields(self.store, &self.job)?;
+        self.job.field_sources = resolved.job.field_sources;
+        self.stats.field_notes = resolved.notes;
+        self.fields_checked = resolved.checked;
+        Ok(())
     }
 
     /// Writes the checkpoint (with the recent bucket counts) and the stats document.
@@ -546,12 +552,7 @@ pub fn run_lookback_range(
     let started = Instant::now();
     let mut runner = match state_index {
         Some(index) => JobRunner::resume(store, job, index)?,
-        None => {
-            let resolved = datafeed::resolve_fields(store, job)?;
-            let mut runner = JobRunner::new(store, &resolved.job);
-            runner.fields_checked = resolved.checked;
-            runner
-        }
+        None => JobRunner::new(store, job),
     };
     let span = datafeed::span_ms(job);
     if let Some(from) = range.from {
@@ -559,6 +560,7 @@ pub fn run_lookback_range(
     }
     // "No data" and "could not read the data" must never look alike.
     datafeed::check_sources(store, job)?;
+    runner.resolve_fields()?;
     let now = range.clock.now();
     let Some(until) = lookback_end(store, job, &runner, range, now)? else {
         tracing::warn!(job_id = %job.job_id, indices = ?job.indices, "No data matches the job's datafeed");
