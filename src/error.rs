@@ -10,6 +10,9 @@ pub enum Error {
     /// The store refused or failed an operation.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Fields a job aggregates that its source indices cannot aggregate, or lack.
+    #[error(transparent)]
+    Fields(#[from] crate::datafeed::FieldProblems),
     /// An ingest could not start or stopped (bad lines alone never stop it).
     #[error(transparent)]
     Ingest(#[from] crate::ingest::IngestError),
@@ -39,6 +42,15 @@ pub enum Error {
         problems: usize,
         /// In how many files.
         files: usize,
+    },
+    /// `validate --store` found job fields the store cannot aggregate (each already
+    /// printed, one per line).
+    #[error("{count} field{s} cannot be read in {store}", s = plural(*count))]
+    FieldsUnreadable {
+        /// How many fields.
+        count: usize,
+        /// The store they were resolved in.
+        store: String,
     },
     /// A command-line option's value could not be read.
     #[error("{option}: {message}")]
@@ -139,6 +151,8 @@ impl Error {
             Error::Similar(S::Store(_) | S::UnknownJob { .. }) => EXIT_UNAVAILABLE,
             Error::Similar(_) => EXIT_USAGE,
             Error::Config(_)
+            | Error::Fields(_)
+            | Error::FieldsUnreadable { .. }
             | Error::Invalid { .. }
             | Error::BadOption { .. }
             | Error::NoJobs { .. }

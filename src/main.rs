@@ -12,14 +12,10 @@ use tidewatch::{EXIT_MATCH, EXIT_OK, EXIT_USAGE};
 #[derive(Parser)]
 #[command(name = "tidewatch", version, about, long_about = None)]
 struct Cli {
-    /// Where documents live: `embedded:DIR` (default) or an `http(s)://` cluster URL.
-    #[arg(
-        long,
-        global = true,
-        env = "TIDEWATCH_STORE",
-        default_value = "embedded:./tidewatch-data"
-    )]
-    store: String,
+    /// Where documents live: `embedded:DIR` (default `embedded:./tidewatch-data`) or an
+    /// `http(s)://` cluster URL. With `validate`, also checks the jobs' fields in its indices.
+    #[arg(long, global = true, env = "TIDEWATCH_STORE")]
+    store: Option<String>,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "human")]
     log_format: LogFormat,
@@ -190,10 +186,18 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// The store used when neither `--store` nor `TIDEWATCH_STORE` names one.
+const DEFAULT_STORE: &str = "embedded:./tidewatch-data";
+
 fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
+    let named_store = cli.store.clone();
+    let store_spec = cli.store.unwrap_or_else(|| DEFAULT_STORE.to_string());
     match cli.command {
         Command::Validate(args) => {
             config::run(&args, &mut output::writer())?;
+            if let Some(spec) = named_store {
+                validate_fields(&spec, &config::load_jobs(&args.files)?)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::ImportElastic(args) => {
@@ -201,10 +205,10 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
-            let store = store::open(&cli.store)?;
+            let store = store::open(&store_spec)?;
             let started = std::time::Instant::now();
             let report = tidewatch::demo::run(&args, store.as_ref())?;
-            print_demo(&report, &cli.store, started.elapsed())?;
+            print_demo(&report, &store_spec, started.elapsed())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Detect(args) => {
@@ -216,7 +220,7 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest(args) => {
-            let store = store::open(&cli.store)?;
+            let store = store::open(&store_spec)?;
             let summary = tidewatch::ingest::run(&args, store.as_ref())?;
             outln!("{summary}")?;
             tidewatch::ingest::check_stored(&summary)?;
@@ -235,7 +239,7 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             // The handler first: a SIGTERM while jobs load or the store opens is a clean stop.
             let stop = stop_on_signal()?;
             let jobs = config::load_jobs(&[jobs])?;
-            let store: std::sync::Arc<dyn store::Store> = store::open(&cli.store)?.into();
+            let store: std::sync::Arc<dyn store::Store> = store::open(&store_spec)?.into();
             record_jobs(store.as_ref(), &jobs)?;
             if !once {
                 let api = http.map(|addr| ApiOptions {
@@ -262,23 +266,55 @@ fn run(cli: Cli) -> tidewatch::Result<ExitCode> {
             run_once(store.as_ref(), &jobs, &stop, &range)
         }
         Command::Jobs(args) => {
-            tidewatch::catalog::run_jobs_command(&cli.store, &args)?;
+            tidewatch::catalog::run_jobs_command(&store_spec, &args)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Results(args) => print_results(&cli.store, args),
-        Command::Store(args) => store_command(&cli.store, args),
+        Command::Results(args) => print_results(&store_spec, args),
+        Command::Store(args) => store_command(&store_spec, args),
         Command::Forecast(args) => {
-            let store = store::open(&cli.store)?;
+            let store = store::open(&store_spec)?;
             let outcome = tidewatch::forecast::run(&args, store.as_ref())?;
             outln!("{}", tidewatch::forecast::summary(&outcome))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve(args) => serve(&cli.store, &args),
+        Command::Serve(args) => serve(&store_spec, &args),
         Command::Similar(args) => {
-            tidewatch::similar::run(&cli.store, &args).map(|_| ExitCode::SUCCESS)
+            tidewatch::similar::run(&store_spec, &args).map(|_| ExitCode::SUCCESS)
         }
-        Command::Status { job_id, jobs, json } => status(&cli.store, job_id, &jobs, json),
+        Command::Status { job_id, jobs, json } => status(&store_spec, job_id, &jobs, json),
     }
+}
+
+/// `validate --store`: resolves every job's analysis and influencer fields in its source
+/// indices as a run would (`_field_caps`), printing how text fields are read and every field
+/// that cannot be aggregated; exit 1 when there is any.
+fn validate_fields(spec: &str, jobs: &[config::Job]) -> tidewatch::Result<()> {
+    let store = store::open_read_only(spec)?;
+    let mut problems = Vec::new();
+    for job in jobs {
+        match tidewatch::datafeed::resolve_fields(store.as_ref(), job) {
+            Ok(resolved) if resolved.notes.is_empty() => {
+                outln!("{}: fields aggregate in {}", job.job_id, store.describe())?
+            }
+            Ok(resolved) => {
+                for note in &resolved.notes {
+                    outln!("{}: {note}", job.job_id)?;
+                }
+            }
+            Err(tidewatch::Error::Fields(p)) => problems.extend(p.0),
+            Err(e) => return Err(e),
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    for p in &problems {
+        outln!("{p}")?;
+    }
+    Err(tidewatch::Error::FieldsUnreadable {
+        count: problems.len(),
+        store: store.describe(),
+    })
 }
 
 /// `tidewatch serve`: the web UI and the API over the store's results.
@@ -561,6 +597,9 @@ fn print_status_line(job_id: &str, d: &serde_json::Value) -> tidewatch::Result<(
             "{job_id}: late documents in buckets {} (annotated; consider a longer query_delay)",
             buckets.join(", ")
         )?;
+    }
+    for note in &s.field_notes {
+        outln!("{job_id}: {note}")?;
     }
     if let Some(e) = &s.last_error {
         outln!("{job_id}: not advancing: {e}")?;

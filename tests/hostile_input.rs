@@ -113,6 +113,13 @@ fn write_inputs(root: &Path) {
         "span.yml",
         base.replace("bucket_span: 1m", "bucket_span: 1000000w"),
     );
+    w(
+        "nowhere.yml",
+        base.replace(
+            "- function: count\n",
+            "- function: count\n      by_field_name: client.nowhere\n",
+        ),
+    );
     let mut csv = String::from("timestamp,value\n");
     for (i, v) in ["1", "NaN", "inf", "", "abc", "-inf", "2"]
         .iter()
@@ -514,6 +521,54 @@ fn validate_rejects_jobs_that_could_never_work() {
         assert_eq!(out.status.code(), Some(1), "{file}: {stdout}");
         assert!(stdout.contains(&format!("{file}{message}")), "{file}: {stdout}");
     }
+}
+
+/// Issue 19: a job split by a field no document has used to run forever with 0 partitions.
+/// `validate --store` and `run` now fail naming the field and the indices, before any bucket.
+#[test]
+fn a_job_over_a_field_in_no_index_fails_loudly() {
+    let f = fixture();
+    let message = "job `x`: analysis_config.detectors[0].by_field_name `client.nowhere` is in none of the job's indices (`logs-fresh`): no mapping and no document has it; check its spelling";
+    let out = run(
+        &[
+            "--store",
+            "{store}",
+            "validate",
+            "{root}/bad-jobs/nowhere.yml",
+        ],
+        &f.root,
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains(message), "{stdout}");
+    assert!(
+        stderr.contains("error: 1 field cannot be read in embedded:"),
+        "{stderr}"
+    );
+    // Without --store, validate checks the file alone, as before.
+    let out = run(&["validate", "{root}/bad-jobs/nowhere.yml"], &f.root);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // `run` on a copy (it records the job's definition in the store).
+    let copy = tempfile::tempdir().expect("tempdir");
+    copy_dir(&f.root.join("store"), copy.path());
+    let store = format!("embedded:{}", copy.path().display());
+    let out = run(
+        &[
+            "--store",
+            &store,
+            "run",
+            "--once",
+            "--jobs",
+            "{root}/bad-jobs/nowhere.yml",
+        ],
+        &f.root,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("error: {message}")), "{stderr}");
 }
 
 #[test]

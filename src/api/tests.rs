@@ -334,6 +334,7 @@ fn job(id: &str) -> Job {
         model: ModelOptions::default(),
         groups: Vec::new(),
         calendars: Vec::new(),
+        field_sources: Default::default(),
     }
 }
 

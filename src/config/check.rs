@@ -864,6 +864,7 @@ pub(crate) fn convert(
         model,
         groups,
         calendars: Vec::new(),
+        field_sources: BTreeMap::new(),
     })
 }
 

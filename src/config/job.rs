@@ -62,9 +62,19 @@ pub struct Job {
     pub groups: Vec<String>,
     /// The calendars of the jobs directory that name this job or one of its groups.
     pub calendars: Vec<Calendar>,
+    /// Fields the datafeed aggregates through another field: a `text` field of the job →
+    /// its aggregatable `.keyword` sub-field. Empty in a job file; filled from the source
+    /// indices' mappings before the job runs (`datafeed::resolve_fields`).
+    pub field_sources: std::collections::BTreeMap<String, String>,
 }
 
 impl Job {
+    /// The field the datafeed aggregates for the job's field `name`: itself, or the
+    /// sub-field it is read through (see [`Job::field_sources`]).
+    pub fn agg_field<'a>(&'a self, name: &'a str) -> &'a str {
+        self.field_sources.get(name).map_or(name, String::as_str)
+    }
+
     /// How often the datafeed runs in real time: `frequency` if set, else derived from the
     /// bucket span as Elastic ML does (the span itself up to 2m, 1m up to 20m, 10m up to 12h,
     /// else 1h). A `schedule`, when set, takes precedence in the runner.

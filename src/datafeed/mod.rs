@@ -15,7 +15,11 @@ use crate::time::{bucket_start, EpochMillis, EARLIEST_PLAUSIBLE};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+mod fields;
 mod reduce;
+
+pub(crate) use fields::{aggregatable_in, unaggregatable};
+pub use fields::{resolve_fields, FieldProblems, ResolvedJob};
 
 /// Composite page size ceiling: well under Elasticsearch's default `search.max_buckets`
 /// (65,536); a job's `scroll_size` (validated to at most this) sets the page size it uses.
@@ -307,14 +311,14 @@ pub fn composite_request(
     ];
     for (name, field) in splits {
         if let Some(field) = field {
-            let mut terms = json!({ "field": field });
+            let mut terms = json!({ "field": job.agg_field(field) });
             if detector.use_null {
                 terms["missing_bucket"] = json!(true);
             }
             sources.push(json!({ name: { "terms": terms } }));
         }
     }
-    if let Some(field) = value_field(detector) {
+    if let Some(field) = value_field(detector).map(|f| job.agg_field(f)) {
         sources.push(json!({ "v": { "terms": { "field": field, "missing_bucket": true } } }));
     }
     let mut composite = json!({ "size": page_size(job), "sources": sources });
@@ -391,7 +395,7 @@ pub fn top_values(
 ) -> Result<(u64, Vec<(String, u64)>), StoreError> {
     let mut filter = vec![chunk_query(job, start, end)];
     for (f, v) in splits {
-        filter.push(json!({ "term": { *f: v } }));
+        filter.push(json!({ "term": { job.agg_field(f): v } }));
     }
     // A generous shard_size keeps the counts exact on a multi-shard index, so that every
     // store reports the same counts and so the same influencer scores.
@@ -399,7 +403,7 @@ pub fn top_values(
         "size": 0,
         "track_total_hits": true,
         "query": { "bool": { "filter": filter } },
-        "aggs": { "top": { "terms": { "field": field, "size": size + 1, "shard_size": size.max(100) } } }
+        "aggs": { "top": { "terms": { "field": job.agg_field(field), "size": size + 1, "shard_size": size.max(100) } } }
     });
     let resp = store.search(&job.indices.join(","), &body)?;
     let total = resp

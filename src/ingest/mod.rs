@@ -176,6 +176,9 @@ pub enum IngestError {
 /// ```
 pub fn run(args: &IngestArgs, store: &dyn Store) -> crate::Result<IngestSummary> {
     let format = LogFormat::named(&args.format).map_err(IngestError::from)?;
+    for warning in prepare_index(store, &args.index)? {
+        tracing::warn!(index = %args.index, "{warning}");
+    }
     let mut loader = Loader::new(store, &args.index, format).batch_size(args.batch_size);
     if !args.any_time {
         let now = chrono::Utc::now().timestamp_millis();
@@ -190,6 +193,59 @@ pub fn run(args: &IngestArgs, store: &dyn Store) -> crate::Result<IngestSummary>
         }
     }
     Ok(loader.finish()?)
+}
+
+/// Before loading into `index`: creates it with the ECS mapping when it does not exist
+/// (whatever its name; the nginx template alone reaches only `nginx-*`), else checks how it
+/// maps the ECS fields that jobs aggregate and returns one warning per field it cannot
+/// aggregate (dynamic mapping makes strings `text`), saying what a job will do with it.
+pub fn prepare_index(store: &dyn Store, index: &str) -> Result<Vec<String>, StoreError> {
+    let body = crate::store::ecs_logs_index()?;
+    if store.create_index(index, &body)? {
+        tracing::info!(
+            index,
+            "Created the index with the ECS mapping of mappings/nginx-logs.json"
+        );
+        return Ok(Vec::new());
+    }
+    let mut wanted = Vec::new();
+    ecs_fields(&body["mappings"]["properties"], "", &mut wanted);
+    let mut asked: Vec<String> = wanted.iter().map(|(f, _)| f.clone()).collect();
+    asked.extend(wanted.iter().map(|(f, _)| format!("{f}.keyword")));
+    let caps = store.field_caps(index, &asked)?;
+    let mut warnings = Vec::new();
+    for (field, ecs_type) in &wanted {
+        for (name, t) in crate::datafeed::unaggregatable(&caps, field) {
+            let keyword = format!("{field}.keyword");
+            let what = if crate::datafeed::aggregatable_in(&caps, &keyword, name) {
+                format!("jobs read it through `{keyword}`")
+            } else {
+                "jobs cannot split, count or influence by it; delete the index and ingest again to get the ECS mapping".to_string()
+            };
+            warnings.push(format!(
+                "index `{name}` maps `{field}` as `{t}` (ECS: `{ecs_type}`), which cannot be aggregated: {what}"
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+/// The dotted names and types of the mapping's aggregatable fields (every typed field that
+/// is not `text`).
+fn ecs_fields(properties: &serde_json::Value, prefix: &str, out: &mut Vec<(String, String)>) {
+    let Some(map) = properties.as_object() else {
+        return;
+    };
+    for (name, def) in map {
+        let path = format!("{prefix}{name}");
+        if let Some(children) = def.get("properties") {
+            ecs_fields(children, &format!("{path}."), out);
+        } else if let Some(t) = def.get("type").and_then(serde_json::Value::as_str) {
+            if t != "text" {
+                out.push((path, t.to_string()));
+            }
+        }
+    }
 }
 
 /// Checks that an ingest stored something: an input of only rejected lines (a wrong

@@ -160,6 +160,9 @@ pub struct JobRunner<'a> {
     stats: JobStats,
     /// Event counts of the recently analysed buckets, to notice documents that arrive late.
     recent_counts: BTreeMap<EpochMillis, u64>,
+    /// Whether the job's fields were checked against existing indices; until then (a
+    /// pattern that matched nothing yet) each chunk checks again before reading.
+    fields_checked: bool,
 }
 
 impl<'a> JobRunner<'a> {
@@ -175,6 +178,7 @@ impl<'a> JobRunner<'a> {
             checkpoint: None,
             stats: JobStats::default(),
             recent_counts: BTreeMap::new(),
+            fields_checked: false,
             summary: LookbackSummary {
                 job_id: job.job_id.clone(),
                 ..Default::default()
@@ -249,6 +253,7 @@ impl<'a> JobRunner<'a> {
         until: EpochMillis,
         progress: &ProgressBar,
     ) -> crate::Result<bool> {
+        self.resolve_fields()?;
         let span = datafeed::span_ms(&self.job);
         let start = match self.next_bucket {
             Some(t) => t,
@@ -284,6 +289,22 @@ impl<'a> JobRunner<'a> {
         self.stats.last_error = None;
         self.save_state(chunk_end)?;
         Ok(chunk_end < end)
+    }
+
+    /// Resolves the job's fields against its indices' mappings (`datafeed::resolve_fields`)
+    /// unless that was done with indices present: a field that cannot be read stops the job
+    /// here, before any bucket, and a `text` field is read through `.keyword` from now on.
+    pub fn resolve_fields(&mut self) -> crate::Result<()> {
+        if self.fields_checked {
+            return Ok(());
+        }
+        // An index that cannot be read says so, rather than through `_field_caps`.
+        datafeed::check_sources(self.store, &self.job)?;
+        let resolved = datafeed::resolve_fields(self.store, &self.job)?;
+        self.job.field_sources = resolved.job.field_sources;
+        self.stats.field_notes = resolved.notes;
+        self.fields_checked = resolved.checked;
+        Ok(())
     }
 
     /// Writes the checkpoint (with the recent bucket counts) and the stats document.
@@ -539,6 +560,7 @@ pub fn run_lookback_range(
     }
     // "No data" and "could not read the data" must never look alike.
     datafeed::check_sources(store, job)?;
+    runner.resolve_fields()?;
     let now = range.clock.now();
     let Some(until) = lookback_end(store, job, &runner, range, now)? else {
         tracing::warn!(job_id = %job.job_id, indices = ?job.indices, "No data matches the job's datafeed");

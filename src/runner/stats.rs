@@ -26,6 +26,9 @@ pub struct JobStats {
     pub delayed_buckets: Vec<EpochMillis>,
     /// The last error that stopped the job advancing, cleared once it advances again.
     pub last_error: Option<String>,
+    /// How the datafeed reads fields the mappings made unaggregatable, one sentence each
+    /// (e.g. a `text` field read through its `.keyword` sub-field).
+    pub field_notes: Vec<String>,
 }
 
 /// How many late buckets the stats name.
@@ -86,6 +89,7 @@ impl JobStats {
                 "delayed_buckets": self.delayed_buckets,
             },
             "last_error": self.last_error,
+            "field_notes": self.field_notes,
             "model_size_stats": {
                 "partitions": model.partitions,
                 "model_bytes": model.model_bytes,
@@ -124,6 +128,16 @@ impl JobStats {
                 .get("last_error")
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            field_notes: doc
+                .get("field_notes")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }
@@ -190,6 +204,9 @@ mod tests {
             errors: 1,
             delayed_buckets: vec![0, 900_000],
             last_error: Some("source index `logs` is closed".into()),
+            field_notes: vec![
+                "`host` is `text` in `logs`: reading it through `host.keyword`".into(),
+            ],
         };
         let m = ModelStats {
             partitions: 4,

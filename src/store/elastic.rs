@@ -44,6 +44,21 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("tidewatch-state", include_str!("../../mappings/state.json")),
 ];
 
+/// The body that creates an index for `tidewatch ingest` whatever its name: the `settings`
+/// and `mappings` of the nginx logs template (`mappings/nginx-logs.json`), which otherwise
+/// only reaches indices named `nginx-*`.
+pub fn ecs_logs_index() -> Result<Value, StoreError> {
+    let template: Value = serde_json::from_str(TEMPLATES[0].1).map_err(|e| {
+        StoreError::BadRequest(format!("mappings/nginx-logs.json: invalid JSON: {e}"))
+    })?;
+    match template.get("template") {
+        Some(body) => Ok(body.clone()),
+        None => Err(StoreError::BadRequest(
+            "mappings/nginx-logs.json: no `template` object".into(),
+        )),
+    }
+}
+
 /// Largest response body read into memory (search responses with many buckets can be large).
 const MAX_RESPONSE_BYTES: u64 = 1 << 30;
 /// Largest `_bulk` body sent in one request; bigger batches are split (clusters refuse bodies
@@ -232,6 +247,9 @@ pub struct ElasticStore {
     bulk_item_retries: AtomicU64,
     id_counter: AtomicU64,
     jitter: AtomicU64,
+    /// Data streams found by [`Store::create_index`]: bulk writes to them as `create` (the
+    /// only op type a data stream takes), and a 409 for an id already there counts as stored.
+    data_streams: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for ElasticStore {
@@ -323,6 +341,7 @@ impl ElasticStore {
             bulk_item_retries: AtomicU64::new(0),
             id_counter: AtomicU64::new(0),
             jitter: AtomicU64::new(seed | 1),
+            data_streams: Default::default(),
         };
         store.engine = store.detect_engine()?;
         tracing::debug!(store = %store.describe(), "Connected to cluster");
@@ -341,6 +360,35 @@ impl ElasticStore {
             request_retries: self.request_retries.load(Ordering::Relaxed),
             bulk_item_retries: self.bulk_item_retries.load(Ordering::Relaxed),
         }
+    }
+
+    /// Creates the data stream `name` unless it exists, and writes to it as a data stream
+    /// from now on.
+    fn create_data_stream(&self, name: &str) -> Result<(), StoreError> {
+        let path = format!("/_data_stream/{}", encode_path(name));
+        let reply = self.send("PUT", &path, None, Idempotent::Yes)?;
+        let exists = reply
+            .json()
+            .and_then(|b| {
+                b.pointer("/error/type")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .is_some_and(|t| t == "resource_already_exists_exception");
+        if !(200..300).contains(&reply.status) && !exists {
+            return Err(self.error_for("PUT", &path, name, None, &reply));
+        }
+        if let Ok(mut streams) = self.data_streams.lock() {
+            streams.insert(name.to_string());
+        }
+        Ok(())
+    }
+
+    fn is_data_stream(&self, index: &str) -> bool {
+        self.data_streams
+            .lock()
+            .map(|s| s.contains(index))
+            .unwrap_or(false)
     }
 
     /// Installs every template in [`TEMPLATES`] that is missing or older; see
@@ -637,6 +685,10 @@ impl ElasticStore {
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| snippet(&reply.body));
+        let reason = match body.as_ref().and_then(|b| root_cause(b, &reason)) {
+            Some(cause) => format!("{reason} (root cause: {cause})"),
+            None => reason,
+        };
         let what = match error_type {
             "" => format!(
                 "{method} {}{path}: HTTP {}: {reason}",
@@ -786,14 +838,71 @@ impl Store for ElasticStore {
         }
     }
 
+    fn create_index(&self, index: &str, body: &Value) -> Result<bool, StoreError> {
+        let path = format!("/{}", encode_path(index));
+        let bytes = serde_json::to_vec(body).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        let reply = self.send(
+            "PUT",
+            &path,
+            Some((&bytes, "application/json")),
+            Idempotent::Yes,
+        )?;
+        let error_type = reply.json().and_then(|b| {
+            b.pointer("/error/type")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        let reason = reply
+            .json()
+            .and_then(|b| {
+                b.pointer("/error/reason")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        match (reply.status, error_type.as_deref()) {
+            (200..=299, _) => Ok(true),
+            (400, Some("resource_already_exists_exception")) => Ok(false),
+            // A name a data stream template matches (Elastic Agent's `logs-*-*`): the stream
+            // is created (if new) with the template's mappings, which the caller then checks.
+            (400, Some("illegal_argument_exception")) if reason.contains("data stream") => {
+                self.create_data_stream(index)?;
+                Ok(false)
+            }
+            _ => Err(self.error_for("PUT", &path, index, None, &reply)),
+        }
+    }
+
+    fn field_caps(&self, index: &str, fields: &[String]) -> Result<Value, StoreError> {
+        let names: Vec<String> = fields.iter().map(|f| encode_path(f)).collect();
+        let path = format!(
+            "/{}/_field_caps?fields={}&include_unmapped=true&ignore_unavailable=true&allow_no_indices=true",
+            encode_path(index),
+            names.join(",")
+        );
+        let reply = self.send("GET", &path, None, Idempotent::Yes)?;
+        if reply.status != 200 {
+            return Err(self.error_for("GET", &path, index, None, &reply));
+        }
+        reply.json().ok_or_else(|| {
+            StoreError::Unavailable(format!(
+                "GET {}{path}: response is not JSON: {}",
+                self.base,
+                snippet(&reply.body)
+            ))
+        })
+    }
+
     fn bulk(&self, index: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
         if docs.is_empty() {
             return Ok(BulkResponse::default());
         }
+        let stream = self.is_data_stream(index);
+        let op = if stream { "create" } else { "index" };
         let mut lines = Vec::with_capacity(docs.len());
         for doc in docs {
             let id = doc.id.unwrap_or_else(|| self.new_id());
-            let mut line = serde_json::to_vec(&json!({ "index": { "_index": index, "_id": id } }))
+            let mut line = serde_json::to_vec(&json!({ op: { "_index": index, "_id": id } }))
                 .map_err(|e| StoreError::BadRequest(e.to_string()))?;
             line.push(b'\n');
             serde_json::to_writer(&mut line, &doc.source)
@@ -811,6 +920,8 @@ impl Store for ElasticStore {
                 for (&position, (status, error)) in chunk.iter().zip(outcomes) {
                     match status {
                         200..=299 => response.stored += 1,
+                        // The same id is the same line (ids are content hashes): stored.
+                        409 if stream => response.stored += 1,
                         429 | 503 if attempt < self.retry.max_attempts => again.push(position),
                         _ => response.failed.push(BulkItemResult {
                             position,
@@ -944,6 +1055,40 @@ fn versioned(body: &Value, source: Value) -> Result<VersionedDoc, StoreError> {
             snippet(body.to_string().as_bytes())
         ))),
     }
+}
+
+/// The engine's first `root_cause` of an error reply (`type: reason`, with the index when
+/// it names one), or the deepest `caused_by` of its first failed shard: what actually went
+/// wrong behind a `search_phase_execution_exception: all shards failed`. `None` when it adds
+/// nothing to `top_reason`.
+fn root_cause(body: &Value, top_reason: &str) -> Option<String> {
+    let error = body.get("error")?;
+    let cause = error
+        .pointer("/root_cause/0")
+        .filter(|c| c.get("reason").is_some())
+        .or_else(|| {
+            let mut c = error.pointer("/failed_shards/0/reason")?;
+            while let Some(deeper) = c.get("caused_by") {
+                c = deeper;
+            }
+            Some(c)
+        })?;
+    let reason = cause.get("reason").and_then(Value::as_str)?;
+    if top_reason.contains(reason) {
+        return None;
+    }
+    let mut text = match cause.get("type").and_then(Value::as_str) {
+        Some(t) => format!("{t}: {reason}"),
+        None => reason.to_string(),
+    };
+    let index = cause
+        .get("index")
+        .or_else(|| error.pointer("/failed_shards/0/index"))
+        .and_then(Value::as_str);
+    if let Some(index) = index {
+        let _ = write!(text, " [index `{index}`]");
+    }
+    Some(text)
 }
 
 /// `type: reason (caused by: type: reason)` from a bulk item's `error`.
@@ -1173,6 +1318,32 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
         assert_eq!(percent_decode("%41"), "A");
+    }
+
+    #[test]
+    fn error_replies_carry_their_root_cause() {
+        let all_failed = json!({"error": {
+            "root_cause": [{"type": "illegal_argument_exception", "index": "weblogs",
+                "reason": "Text fields are not optimised for operations that require per-document field data"}],
+            "type": "search_phase_execution_exception", "reason": "all shards failed",
+            "failed_shards": [{"index": "weblogs", "reason": {"type": "illegal_argument_exception", "reason": "x"}}]
+        }, "status": 400});
+        assert_eq!(
+            root_cause(&all_failed, "all shards failed").as_deref(),
+            Some("illegal_argument_exception: Text fields are not optimised for operations that require per-document field data [index `weblogs`]")
+        );
+        // Without `root_cause`, the first failed shard's deepest cause (and its index).
+        let shards = json!({"error": {"type": "search_phase_execution_exception", "reason": "all shards failed",
+            "failed_shards": [{"index": "logs", "reason": {"type": "query_shard_exception", "reason": "failed to create query",
+                "caused_by": {"type": "number_format_exception", "reason": "For input string: \"abc\""}}}]}});
+        assert_eq!(
+            root_cause(&shards, "all shards failed").as_deref(),
+            Some("number_format_exception: For input string: \"abc\" [index `logs`]")
+        );
+        // A root cause that says what the reason already says adds nothing.
+        let same = json!({"error": {"root_cause": [{"type": "index_not_found_exception", "reason": "no such index [x]"}],
+            "type": "index_not_found_exception", "reason": "no such index [x]"}});
+        assert_eq!(root_cause(&same, "no such index [x]"), None);
     }
 
     #[test]

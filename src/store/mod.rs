@@ -19,8 +19,8 @@ mod prune;
 use serde_json::Value;
 
 pub use elastic::{
-    Distribution, ElasticOptions, ElasticStats, ElasticStore, EngineInfo, RetryPolicy,
-    TemplateOutcome, TEMPLATES,
+    ecs_logs_index, Distribution, ElasticOptions, ElasticStats, ElasticStore, EngineInfo,
+    RetryPolicy, TemplateOutcome, TEMPLATES,
 };
 pub use embedded::EmbeddedStore;
 pub use prune::{prune, PruneArgs, PruneSummary, StoreArgs, StoreCommand};
@@ -202,6 +202,24 @@ pub trait Store: Send + Sync {
     fn check_readable(&self, index: &str) -> Result<(), StoreError> {
         let _ = index;
         Ok(())
+    }
+    /// Creates `index` with `body` (`settings` and `mappings`, as `PUT /INDEX` takes them)
+    /// unless it exists; returns whether it was created. The default, for stores without
+    /// mappings (the embedded store keeps every value whole, aggregatable), creates nothing.
+    fn create_index(&self, index: &str, body: &Value) -> Result<bool, StoreError> {
+        let _ = (index, body);
+        Ok(false)
+    }
+    /// How `fields` (exact dotted names) are mapped across the indices `index` names (a
+    /// comma-separated list or `*` patterns; missing indices are left out), in the shape of
+    /// Elasticsearch's `_field_caps?include_unmapped=true`: `indices` (the indices that
+    /// exist), and `fields.NAME.TYPE` with `aggregatable`, `searchable` and, when the field's
+    /// types differ between indices, the `indices` of each type (`unmapped` for indices
+    /// without the field). A field mapped nowhere is absent from `fields`. The default, for
+    /// stores that cannot tell, names no index (nothing to check).
+    fn field_caps(&self, index: &str, fields: &[String]) -> Result<Value, StoreError> {
+        let _ = (index, fields);
+        Ok(serde_json::json!({ "indices": [], "fields": {} }))
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod cases;
 pub mod engine;
+pub mod field_cases;
 pub mod function_cases;
 pub mod functions;
 pub mod pipeline;

@@ -180,6 +180,26 @@ impl Column {
             _ => &[],
         }
     }
+    /// The Elasticsearch field type this column answers like, from its first value: `long`
+    /// or `double` (numbers), `keyword` (strings), `date` (ISO 8601 strings), `boolean`;
+    /// `None` when no document holds a value.
+    pub(crate) fn type_name(&self) -> Option<&'static str> {
+        let first = self.cells.iter().find_map(|c| match c {
+            Cell::One(v) => Some(*v),
+            Cell::Many(i) => self
+                .many
+                .get(*i as usize)
+                .and_then(|vs| vs.first().copied()),
+            Cell::Missing => None,
+        })?;
+        Some(match first {
+            Val::Num(_) if self.has_float => "double",
+            Val::Num(_) => "long",
+            Val::Str(_) | Val::Ext(_) => "keyword",
+            Val::Date(_) => "date",
+            Val::Bool(_) => "boolean",
+        })
+    }
     fn set(&mut self, doc: u32, leaves: &[(u32, Val)]) {
         let doc = doc as usize;
         if self.cells.len() <= doc {

@@ -6,6 +6,7 @@
 #![allow(clippy::too_many_lines)]
 
 mod aggs;
+mod caps;
 mod dsl;
 mod hits;
 mod index;
@@ -472,6 +473,26 @@ impl Store for EmbeddedStore {
         }
         drop(self.read_loaded(&[index.to_string()])?);
         Ok(())
+    }
+
+    fn field_caps(&self, index: &str, fields: &[String]) -> Result<Value, StoreError> {
+        let mut names = Vec::new();
+        for n in self.resolve(index)? {
+            if self.index_exists(&n)? {
+                names.push(n);
+            }
+        }
+        let inner = self.read_loaded(&names)?;
+        let mapped = |field: &str| -> Vec<(&str, Option<&'static str>)> {
+            names
+                .iter()
+                .map(|n| {
+                    let t = inner.indices.get(n).and_then(|st| st.columns.get(field));
+                    (n.as_str(), t.and_then(|c| c.type_name()))
+                })
+                .collect()
+        };
+        Ok(caps::response(&names, fields, mapped))
     }
 
     fn refresh(&self, index: &str) -> Result<(), StoreError> {
