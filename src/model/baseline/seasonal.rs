@@ -16,9 +16,6 @@ const DAILY: usize = 48;
 /// Weekly profile: one offset per day of the week on top of the daily profile (a step at
 /// midnight), so it captures weekday/weekend levels without competing with the daily shape.
 const WEEKLY: usize = 7;
-/// Fraction of a day around midnight over which neighbouring weekday offsets are blended
-/// (6 hours; chosen on KPI fold A among 0, 6, 12 and 24 hours, see docs/quality.md).
-const WEEKDAY_BLEND: f64 = 0.25;
 /// Hourly profile: one slot per minute of the hour, for jobs that run every 15, 30 or 60
 /// minutes. Learned fast (it follows bursts that stop at night within a few hours).
 const HOURLY: usize = 60;
@@ -97,26 +94,6 @@ fn dow(time: i64) -> usize {
     time.div_euclid(DAY_MS).rem_euclid(7) as usize
 }
 
-/// The weekdays whose offsets apply at `time` and their weights: the day's own offset,
-/// blended linearly with the neighbouring day's within [`WEEKDAY_BLEND`] around midnight
-/// (traffic from several time zones does not change day at UTC midnight; a hard step
-/// there made the demo's Saturday 00:00 a false 96).
-#[inline]
-fn week_blend(time: i64) -> ((usize, f64), (usize, f64)) {
-    let width = WEEKDAY_BLEND;
-    let d = dow(time);
-    let p = time.rem_euclid(DAY_MS) as f64 / DAY_MS as f64;
-    if p < width / 2.0 {
-        let w = 0.5 + p / width;
-        ((d, w), ((d + 6) % 7, 1.0 - w))
-    } else if p > 1.0 - width / 2.0 {
-        let w = 0.5 + (1.0 - p) / width;
-        ((d, w), ((d + 1) % 7, 1.0 - w))
-    } else {
-        ((d, 1.0), ((d + 1) % 7, 0.0))
-    }
-}
-
 /// Whether the span fits a daily profile (four buckets a day or more).
 #[inline]
 fn daily_fits(cfg: &ModelConfig) -> bool {
@@ -145,13 +122,6 @@ impl Seasonality {
         self.flags & HOURLY_ON != 0 && hourly_fits(cfg)
     }
 
-    /// The weekday offset at `time`.
-    #[inline]
-    fn week_part(&self, time: i64) -> f64 {
-        let ((i, wi), (j, wj)) = week_blend(time);
-        self.weekly[i] as f64 * wi + self.weekly[j] as f64 * wj
-    }
-
     /// The hourly profile at `time`, mean taken off.
     #[inline]
     fn hour_part(&self, time: i64) -> f64 {
@@ -166,7 +136,7 @@ impl Seasonality {
             s += interp(&self.daily, time, DAY_MS);
         }
         if self.weekly_on(cfg) {
-            s += self.week_part(time);
+            s += self.weekly[dow(time)] as f64;
         }
         if self.hourly_on(cfg) {
             s += self.hour_part(time);
@@ -200,7 +170,7 @@ impl Seasonality {
     fn learn_day_and_week(&mut self, cfg: &ModelConfig, s: &SeasonalStep) -> (f64, f64) {
         let (time, lambda, early) = (s.time, s.lambda, s.early);
         let day_part = interp(&self.daily, time, DAY_MS);
-        let week_part = self.week_part(time);
+        let week_part = self.weekly[dow(time)] as f64;
         let used_day = if self.daily_on(cfg) { day_part } else { 0.0 };
         let used_week = if self.weekly_on(cfg) { week_part } else { 0.0 };
         let x = s.prev_level + clip(s.deseason - s.prev_level, s.winsor) + used_day + used_week;
@@ -250,10 +220,8 @@ impl Seasonality {
         };
         self.week_base += (gb * (x - day_now - self.week_base as f64)) as f32;
         if !s.rebasing {
-            let target = x - self.week_base as f64 - day_now;
-            let ((i, wi), (j, wj)) = week_blend(time);
-            self.weekly[i] += (g_week * wi * (target - self.weekly[i] as f64)) as f32;
-            self.weekly[j] += (g_week * wj * (target - self.weekly[j] as f64)) as f32;
+            let w = &mut self.weekly[dow(time)];
+            *w += (g_week * (x - self.week_base as f64 - day_now - *w as f64)) as f32;
         }
         // Offsets average to zero, so the profile cannot drift against the level.
         let mean = self.weekly.iter().map(|v| *v as f64).sum::<f64>() / WEEKLY as f64;
@@ -328,7 +296,7 @@ impl Seasonality {
             }
         };
         delta(now.0, was.0, interp(&self.daily, time, DAY_MS))
-            + delta(now.1, was.1, self.week_part(time))
+            + delta(now.1, was.1, self.weekly[dow(time)] as f64)
             + delta(now.2, was.2, self.hour_part(time))
     }
 
@@ -407,21 +375,6 @@ mod tests {
         let mut flat = Seasonality::default();
         learn_days(&mut flat, 4, |t| 100.0 + ((t / 900_000) % 3) as f64);
         assert!(!flat.daily_on(&cfg()) && !flat.weekly_on(&cfg()));
-    }
-
-    #[test]
-    fn weekday_offsets_blend_continuously_across_midnight() {
-        let (eps, noon, midnight) = (1, DAY_MS / 2, 3 * DAY_MS);
-        let before = week_blend(midnight - eps);
-        let after = week_blend(midnight);
-        // Half of each day at midnight, from both sides; the day's own offset at noon.
-        assert_eq!((before.0 .0, after.1 .0), (2, 2));
-        assert!((before.0 .1 - 0.5).abs() < 1e-6 && (after.0 .1 - 0.5).abs() < 1e-6);
-        assert_eq!(week_blend(midnight + noon), ((3, 1.0), (4, 0.0)));
-        for t in (0..DAY_MS).step_by(600_000) {
-            let ((_, a), (_, b)) = week_blend(t);
-            assert!((a + b - 1.0).abs() < 1e-9 && a >= 0.5);
-        }
     }
 
     #[test]
