@@ -40,7 +40,7 @@ fn connect(url: &str) -> ElasticStore {
 }
 
 /// A fresh index name per call, so tests sharing the engine never collide.
-fn unique(prefix: &str) -> String {
+pub(super) fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     format!(
         "{prefix}-{}-{}",

@@ -4,11 +4,11 @@
 //! The binary runs as a user would (`validate --store`, `run --once`, `status`), so what is
 //! asserted is what a person reads.
 
+use super::cases::unique;
 use super::engine::{engine, http, Engine};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use tidewatch::store::{BulkDoc, ElasticOptions, ElasticStore, Store};
 use tidewatch::time::format_millis;
 
@@ -18,15 +18,6 @@ const ADDRESSES: [&str; 4] = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"];
 
 fn the_engine() -> &'static Engine {
     engine(crate::KIND)
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// Four hours of requests from four addresses, one a minute each, times as ISO strings (so
