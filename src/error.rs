@@ -60,6 +60,8 @@ impl Error {
             Error::Similar(_) => EXIT_USAGE,
             Error::Config(_) | Error::Other(_) => EXIT_USAGE,
             Error::Ingest(I::Format(_) | I::NothingStored { .. }) => EXIT_USAGE,
+            Error::Ingest(I::GeoIp(crate::ingest::GeoIpError::Open { .. })) => EXIT_UNAVAILABLE,
+            Error::Ingest(I::GeoIp(_)) => EXIT_USAGE,
             Error::Forecast(F::BadDuration { .. } | F::NothingToForecast { .. }) => EXIT_USAGE,
             Error::Store(_)
             | Error::Ingest(_)
