@@ -813,6 +813,27 @@ mod tests {
     }
 
     #[test]
+    fn geoip_needs_a_client_address_and_a_readable_database() {
+        let store = RecordingStore::default();
+        let mut a = args(vec![PathBuf::from("/nonexistent/x.log")], 10);
+        a.geoip = Some(PathBuf::from("/nonexistent/GeoLite2-City.mmdb"));
+        let e = run(&a, &store).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("--geoip /nonexistent/GeoLite2-City.mmdb: cannot read:"),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), crate::error::EXIT_UNAVAILABLE);
+        a.format = "[$time_local] $status".into();
+        let e = run(&a, &store).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--geoip needs the client address, but the log format has none of $remote_addr or $realip_remote_addr: [$time_local] $status"
+        );
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+    }
+
+    #[test]
     fn demo_log_loads_with_exactly_its_malformed_lines_rejected() {
         let cfg = crate::demo::DemoConfig {
             days: 1,

@@ -17,6 +17,10 @@
 //!   `source.geo.country_iso_code`, `event.duration` (nanoseconds, from `$request_time`).
 //!   A variable without an ECS home is kept as `nginx.<name>` (text). A value of `-` leaves
 //!   the field out. `mappings/nginx-logs.json` is the index template with their types.
+//! - **GeoIP from the address, at ingest** (`--geoip`, `--geoip-asn`; `geoip/`): the
+//!   country, continent, city, a geo_point location and the AS are looked up once per line
+//!   in MaxMind DB files, so jobs split or partition on them like any other field
+//!   (docs/ingest.md).
 //! - **Deterministic ids.** A document's id is the first 128 bits of the SHA-256 of its line
 //!   (hex), so re-ingesting a file, or a rotated copy of it under another name, overwrites
 //!   instead of duplicating. Identical lines within one input (two requests in the same
