@@ -6,7 +6,8 @@ use super::rules;
 use crate::config::{Detector, Function, Job, Metric, RuleOutcome, Side};
 use crate::datafeed::SeriesValue;
 use crate::model::{
-    Baseline, ModelConfig, Observation, Population, Rarity, Reason, Tail, TimeHistogram, ValueKind,
+    Baseline, ModelConfig, Observation, Places, Population, Rarity, Reason, Tail, TimeHistogram,
+    ValueKind,
 };
 use crate::results::{BucketResult, InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint};
 use crate::score::Normalizer;
@@ -67,6 +68,8 @@ struct DetectorModels {
     rarities: BTreeMap<Option<String>, Rarity>,
     /// `time_of_day`, `time_of_week`: when events occur, per (partition, by).
     clocks: BTreeMap<SeriesKey, TimeHistogram>,
+    /// `lat_long`: where locations occur, per (partition, by).
+    places: BTreeMap<SeriesKey, Places>,
 }
 
 /// Everything the analysis produced for one bucket.
@@ -177,6 +180,7 @@ impl JobAnalysis {
                     populations: BTreeMap::new(),
                     rarities: BTreeMap::new(),
                     clocks: BTreeMap::new(),
+                    places: BTreeMap::new(),
                 })
             })
             .collect();
@@ -211,7 +215,13 @@ impl JobAnalysis {
     pub fn partitions(&self) -> usize {
         self.detectors
             .iter()
-            .map(|d| d.series.len() + d.populations.len() + d.rarities.len() + d.clocks.len())
+            .map(|d| {
+                d.series.len()
+                    + d.populations.len()
+                    + d.rarities.len()
+                    + d.clocks.len()
+                    + d.places.len()
+            })
             .sum()
     }
 
@@ -421,6 +431,14 @@ fn write_frequency_models(w: &mut Writer, d: &DetectorModels) {
         w.opt_str(&k.1);
         w.bytes(&m.to_bytes());
     }
+    if d.detector.function == Function::LatLong {
+        w.u32(d.places.len() as u32);
+        for (k, m) in &d.places {
+            w.opt_str(&k.0);
+            w.opt_str(&k.1);
+            w.bytes(&m.to_bytes());
+        }
+    }
 }
 
 fn read_frequency_models(
@@ -440,6 +458,14 @@ fn read_frequency_models(
         memory.used += MemoryBudget::cost::<TimeHistogram>(&key);
         d.clocks
             .insert(key, TimeHistogram::from_bytes(period, r.bytes()?)?);
+    }
+    if d.detector.function == Function::LatLong {
+        for _ in 0..r.u32()? {
+            let key = (r.opt_str()?, r.opt_str()?);
+            let model = Places::from_bytes(r.bytes()?)?;
+            memory.used += MemoryBudget::cost::<Places>(&key);
+            d.places.insert(key, model);
+        }
     }
     Some(())
 }
@@ -730,7 +756,11 @@ fn named(field: &Option<String>, value: &Option<String>) -> Option<(String, Stri
 pub fn model_config(job: &Job, function: Function) -> ModelConfig {
     let kind = match function.metric() {
         Metric::Count | Metric::NonZeroCount | Metric::DistinctCount => ValueKind::Count,
-        Metric::Rare | Metric::FreqRare | Metric::TimeOfDay | Metric::TimeOfWeek => {
+        Metric::Rare
+        | Metric::FreqRare
+        | Metric::TimeOfDay
+        | Metric::TimeOfWeek
+        | Metric::LatLong => {
             ValueKind::Count // not modelled by a baseline
         }
         Metric::Mean
@@ -803,6 +833,11 @@ fn explain_frequency(function: Function, obs: &Observation) -> String {
             let plural = if obs.actual == 1.0 { "" } else { "s" };
             format!("{label}: {history} ({now} document{plural} now)")
         }
+        Function::LatLong => format!(
+            "unusual location: {} km from where it usually is (usual radius {} km)",
+            number_text(obs.actual.round()),
+            number_text(obs.upper.round())
+        ),
         _ => format!(
             "unusual time: {} UTC (typically around {})",
             clock_text(obs.actual, function == Function::TimeOfWeek),
