@@ -24,7 +24,7 @@ mod population;
 
 pub use baseline::{Baseline, STATE_BYTES};
 pub use frequency::{Occurrence, Rarity, TimeHistogram};
-pub use geo::{distance_km, Places};
+pub use geo::{distance_km, Places, PLACES_HEAP_BYTES};
 pub use population::Population;
 
 /// `x` limited to `[-bound, bound]`. A bound that overflowed (NaN, after values near the

@@ -7,7 +7,7 @@
 use super::{clock_period_ms, rules, DetectorModels, MemoryBudget, Scored, SeriesKey, Split};
 use crate::config::{Function, RuleOutcome};
 use crate::datafeed::SeriesValue;
-use crate::model::{Observation, Occurrence, Places, Rarity, TimeHistogram};
+use crate::model::{Observation, Occurrence, Places, Rarity, TimeHistogram, PLACES_HEAP_BYTES};
 use crate::time::EpochMillis;
 use std::collections::BTreeMap;
 
@@ -158,8 +158,8 @@ impl DetectorModels {
         }
         let mut scored = Vec::new();
         for (key, members) in groups {
-            if !self.places.contains_key(&key) && !memory.admit(MemoryBudget::cost::<Places>(&key))
-            {
+            let cost = MemoryBudget::cost::<Places>(&key) + PLACES_HEAP_BYTES;
+            if !self.places.contains_key(&key) && !memory.admit(cost) {
                 continue;
             }
             let model = self.places.entry(key.clone()).or_default();
