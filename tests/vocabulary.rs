@@ -217,6 +217,8 @@ fn the_nginx_module_jobs_run_on_the_shared_nginx_log() {
         format: "combined".into(),
         batch_size: 10_000,
         any_time: false,
+        geoip: None,
+        geoip_asn: None,
         files: vec![root.join("../shared/data/logs/nginx_access_elastic_example.log.gz")],
     };
     let summary = ingest::run(&args, &store).expect("ingest");

@@ -7,7 +7,7 @@
 use super::{clock_period_ms, rules, DetectorModels, MemoryBudget, Scored, SeriesKey, Split};
 use crate::config::{Function, RuleOutcome};
 use crate::datafeed::SeriesValue;
-use crate::model::{Observation, Occurrence, Rarity, TimeHistogram};
+use crate::model::{Observation, Occurrence, Places, Rarity, TimeHistogram, PLACES_HEAP_BYTES};
 use crate::time::EpochMillis;
 use std::collections::BTreeMap;
 
@@ -21,6 +21,7 @@ impl DetectorModels {
     ) -> Vec<Scored> {
         match self.detector.function {
             Function::Rare | Function::FreqRare => self.analyse_rare(time, values, memory),
+            Function::LatLong => self.analyse_places(time, values, memory),
             _ => self.analyse_times(time, values, memory),
         }
     }
@@ -132,6 +133,49 @@ impl DetectorModels {
             }
             for event in learn {
                 clock.learn(event);
+            }
+        }
+        scored
+    }
+}
+
+impl DetectorModels {
+    /// `lat_long`: each group's location (the centroid of its documents' points in the
+    /// bucket) against where its series' (or, with `over_field_name`, its population's)
+    /// earlier locations were. Every location is scored before any is learned.
+    fn analyse_places(
+        &mut self,
+        time: EpochMillis,
+        values: &[SeriesValue],
+        memory: &mut MemoryBudget,
+    ) -> Vec<Scored> {
+        let mut groups: BTreeMap<SeriesKey, Vec<&SeriesValue>> = BTreeMap::new();
+        for v in values.iter().filter(|v| v.spread.is_some()) {
+            groups
+                .entry((v.partition.clone(), v.by.clone()))
+                .or_default()
+                .push(v);
+        }
+        let mut scored = Vec::new();
+        for (key, members) in groups {
+            let cost = MemoryBudget::cost::<Places>(&key) + PLACES_HEAP_BYTES;
+            if !self.places.contains_key(&key) && !memory.admit(cost) {
+                continue;
+            }
+            let model = self.places.entry(key.clone()).or_default();
+            let mut learn = Vec::new();
+            for m in members {
+                let Some(point) = m.spread else { continue };
+                let obs = model.score(point);
+                let split: Split = (key.0.clone(), key.1.clone(), m.over.clone());
+                let outcome = outcome(&self.detector, time, &split, &obs);
+                if !outcome.skip_model_update {
+                    learn.push(point);
+                }
+                scored.push((split, obs, outcome));
+            }
+            for point in learn {
+                model.learn(point);
             }
         }
         scored

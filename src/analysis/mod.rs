@@ -10,7 +10,7 @@
 
 use crate::config::{Detector, Function, Job, Metric, RuleOutcome};
 use crate::datafeed::SeriesValue;
-use crate::model::{Baseline, ModelConfig, Observation, Population, Rarity, TimeHistogram};
+use crate::model::{Baseline, ModelConfig, Observation, Places, Population, Rarity, TimeHistogram};
 use crate::results::{
     explain, explain_frequency, BucketResult, InfluencerResult, ModelPlotPoint, RecordResult,
     SeriesPoint,
@@ -79,6 +79,8 @@ struct DetectorModels {
     rarities: BTreeMap<Option<String>, Rarity>,
     /// `time_of_day`, `time_of_week`: when events occur, per (partition, by).
     clocks: BTreeMap<SeriesKey, TimeHistogram>,
+    /// `lat_long`: where locations occur, per (partition, by).
+    places: BTreeMap<SeriesKey, Places>,
 }
 
 /// Everything the analysis produced for one bucket.
@@ -189,6 +191,7 @@ impl JobAnalysis {
                     populations: BTreeMap::new(),
                     rarities: BTreeMap::new(),
                     clocks: BTreeMap::new(),
+                    places: BTreeMap::new(),
                 })
             })
             .collect();
@@ -223,7 +226,13 @@ impl JobAnalysis {
     pub fn partitions(&self) -> usize {
         self.detectors
             .iter()
-            .map(|d| d.series.len() + d.populations.len() + d.rarities.len() + d.clocks.len())
+            .map(|d| {
+                d.series.len()
+                    + d.populations.len()
+                    + d.rarities.len()
+                    + d.clocks.len()
+                    + d.places.len()
+            })
             .sum()
     }
 
@@ -683,6 +692,48 @@ mod tests {
         let restored = JobAnalysis::from_snapshot(&job, &analysis.to_snapshot()).expect("restores");
         assert_eq!(restored.partitions(), admitted);
         assert_eq!(restored.memory_status(), MemoryStatus::HardLimit);
+    }
+
+    #[test]
+    fn lat_long_state_survives_a_snapshot() {
+        let job = crate::config::load_job_str(
+            "jobs/geo.yml",
+            "job_id: geo\nanalysis_config:\n  bucket_span: 1h\n  detectors:\n    - function: lat_long\n      field_name: source.geo.location\n      by_field_name: user\ndatafeed_config:\n  indices: [logs]\n",
+        )
+        .expect("job parses");
+        let at = |user: &str, point: (f64, f64)| SeriesValue {
+            partition: None,
+            by: Some(user.to_string()),
+            over: None,
+            value: 1.0,
+            doc_count: 1,
+            spread: Some(point),
+        };
+        let mut analysis = JobAnalysis::new(&job);
+        let t0 = 1_714_953_600_000;
+        for h in 0..48 {
+            let jitter = f64::from(h % 5) * 0.05;
+            let values = [
+                at("a", (52.5 + jitter, 13.4)),
+                at("b", (40.7, -74.0 + jitter)),
+            ];
+            analysis.analyse_bucket(t0 + i64::from(h) * 3_600_000, 2, &[&values]);
+        }
+        let mut restored =
+            JobAnalysis::from_snapshot(&job, &analysis.to_snapshot()).expect("restores");
+        assert_eq!(restored.partitions(), 2);
+        assert_eq!(restored.model_bytes(), analysis.model_bytes());
+        let far = [at("a", (-33.87, 151.21))];
+        let t = t0 + 48 * 3_600_000;
+        let before = analysis.analyse_bucket(t, 1, &[&far]).records;
+        let after = restored.analyse_bucket(t, 1, &[&far]).records;
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[0].record_score, after[0].record_score);
+        assert!(
+            before[0].explanation.starts_with("unusual location: 16"),
+            "{}",
+            before[0].explanation
+        );
     }
 
     #[test]

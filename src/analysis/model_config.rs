@@ -8,7 +8,11 @@ use crate::model::{ModelConfig, Tail, ValueKind};
 pub fn model_config(job: &Job, function: Function) -> ModelConfig {
     let kind = match function.metric() {
         Metric::Count | Metric::NonZeroCount | Metric::DistinctCount => ValueKind::Count,
-        Metric::Rare | Metric::FreqRare | Metric::TimeOfDay | Metric::TimeOfWeek => {
+        Metric::Rare
+        | Metric::FreqRare
+        | Metric::TimeOfDay
+        | Metric::TimeOfWeek
+        | Metric::LatLong => {
             ValueKind::Count // not modelled by a baseline
         }
         Metric::Mean

@@ -4,8 +4,9 @@
 
 use super::codec::{Reader, Writer};
 use super::{clock_period_ms, DetectorModels, JobAnalysis, MemoryBudget};
+use crate::config::Function;
 use crate::config::Job;
-use crate::model::{Baseline, Population, Rarity, TimeHistogram};
+use crate::model::{Baseline, Places, Population, Rarity, TimeHistogram, PLACES_HEAP_BYTES};
 use crate::score::Normalizer;
 
 /// Version of the snapshot layout; bump when it changes (3: calibration and the event
@@ -88,6 +89,14 @@ fn write_frequency_models(w: &mut Writer, d: &DetectorModels) {
         w.opt_str(&k.1);
         w.bytes(&m.to_bytes());
     }
+    if d.detector.function == Function::LatLong {
+        w.u32(d.places.len() as u32);
+        for (k, m) in &d.places {
+            w.opt_str(&k.0);
+            w.opt_str(&k.1);
+            w.bytes(&m.to_bytes());
+        }
+    }
 }
 
 fn read_frequency_models(
@@ -107,6 +116,14 @@ fn read_frequency_models(
         memory.used += MemoryBudget::cost::<TimeHistogram>(&key);
         d.clocks
             .insert(key, TimeHistogram::from_bytes(period, r.bytes()?)?);
+    }
+    if d.detector.function == Function::LatLong {
+        for _ in 0..r.u32()? {
+            let key = (r.opt_str()?, r.opt_str()?);
+            let model = Places::from_bytes(r.bytes()?)?;
+            memory.used += MemoryBudget::cost::<Places>(&key) + PLACES_HEAP_BYTES;
+            d.places.insert(key, model);
+        }
     }
     Some(())
 }

@@ -503,10 +503,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 // Meaning: the typed raw job, field by field, into a Job.
 
 /// Elastic ML functions tidewatch knows but does not implement, with what to use instead.
-const UNSUPPORTED_FUNCTIONS: &[(&str, &str)] = &[
-    ("lat_long", "geographic analysis is not implemented; use `count` with `partition_field_name` set to a country or region field"),
-    ("non_null_sum", "use `sum` (`high_sum`/`low_sum`)"),
-];
+const UNSUPPORTED_FUNCTIONS: &[(&str, &str)] =
+    &[("non_null_sum", "use `sum` (`high_sum`/`low_sum`)")];
 
 fn unsupported_function(name: &str) -> Option<(&'static str, &'static str)> {
     let base = name

@@ -194,6 +194,8 @@ pub enum Function {
     TimeOfDay,
     /// `time_of_week`: an event at an unusual time of week.
     TimeOfWeek,
+    /// `lat_long`: a location (a geo_point `field_name`) far from where the entity usually is.
+    LatLong,
 }
 
 /// Which direction of deviation counts as anomalous.
@@ -240,6 +242,8 @@ pub enum Metric {
     TimeOfDay,
     /// When in the week events occur.
     TimeOfWeek,
+    /// Where events occur: the centroid of `field_name` (a geo_point) per group.
+    LatLong,
 }
 
 impl Function {
@@ -279,6 +283,7 @@ impl Function {
         "freq_rare",
         "time_of_day",
         "time_of_week",
+        "lat_long",
     ];
 
     /// Parses an Elastic ML function name.
@@ -306,6 +311,7 @@ impl Function {
             "freq_rare" if side == Side::Both => Function::FreqRare,
             "time_of_day" if side == Side::Both => Function::TimeOfDay,
             "time_of_week" if side == Side::Both => Function::TimeOfWeek,
+            "lat_long" if side == Side::Both => Function::LatLong,
             _ => return None,
         };
         Some(f)
@@ -329,6 +335,7 @@ impl Function {
             Function::FreqRare => (Side::Both, "freq_rare"),
             Function::TimeOfDay => (Side::Both, "time_of_day"),
             Function::TimeOfWeek => (Side::Both, "time_of_week"),
+            Function::LatLong => (Side::Both, "lat_long"),
         };
         match side {
             Side::Both => base.to_string(),
@@ -355,6 +362,7 @@ impl Function {
             Function::FreqRare => Metric::FreqRare,
             Function::TimeOfDay => Metric::TimeOfDay,
             Function::TimeOfWeek => Metric::TimeOfWeek,
+            Function::LatLong => Metric::LatLong,
         }
     }
 
@@ -370,9 +378,11 @@ impl Function {
             | Function::Varp(s)
             | Function::InfoContent(s) => s,
             // Rarity and unusual times are one-sided by nature: only the unlikely is flagged.
-            Function::Rare | Function::FreqRare | Function::TimeOfDay | Function::TimeOfWeek => {
-                Side::High
-            }
+            Function::Rare
+            | Function::FreqRare
+            | Function::TimeOfDay
+            | Function::TimeOfWeek
+            | Function::LatLong => Side::High,
             Function::Min | Function::Max | Function::MinMaxMean => Side::Both,
         }
     }
@@ -391,12 +401,16 @@ impl Function {
         )
     }
 
-    /// Whether the function is modelled by how often values or times occur (a frequency
-    /// model) rather than by a baseline of a number per bucket.
+    /// Whether the function is modelled by how often values, times or places occur (a
+    /// frequency model) rather than by a baseline of a number per bucket.
     pub fn is_frequency(self) -> bool {
         matches!(
             self,
-            Function::Rare | Function::FreqRare | Function::TimeOfDay | Function::TimeOfWeek
+            Function::Rare
+                | Function::FreqRare
+                | Function::TimeOfDay
+                | Function::TimeOfWeek
+                | Function::LatLong
         )
     }
 }

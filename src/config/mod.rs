@@ -890,17 +890,17 @@ model:
     fn unsupported_function_names_the_alternative() {
         let (line, col, field, msg) = problem(&MINIMAL.replace(
             "function: count",
-            "function: lat_long\n      field_name: source.geo.location",
+            "function: non_null_sum\n      field_name: bytes",
         ));
         assert_eq!(
             (line, col, field.as_str()),
             (5, 17, "analysis_config.detectors[0].function")
         );
         assert!(
-            msg.starts_with("function `lat_long` is not supported"),
+            msg.starts_with("function `non_null_sum` is not supported"),
             "{msg}"
         );
-        assert!(msg.contains("partition_field_name"), "{msg}");
+        assert!(msg.contains("`sum`"), "{msg}");
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub struct SeriesValue {
     pub value: f64,
     /// Documents behind the value.
     pub doc_count: u64,
-    /// `metric` only: the minimum and maximum (the mean is `value`).
+    /// `metric`: the minimum and maximum (the mean is `value`); `lat_long`: the group's
+    /// location, (latitude, longitude) of the centroid of its documents' points.
     pub spread: Option<(f64, f64)>,
 }
 
@@ -188,13 +189,17 @@ pub fn fetch_detector(
             let Some(value) = metric_value(detector, b, doc_count) else {
                 continue; // a mean/min/max over documents that lack the field
             };
+            let spread = geo_centroid(detector, b);
+            if detector.function.metric() == Metric::LatLong && spread.is_none() {
+                continue; // no document of the group has a location
+            }
             out.entry(split.time).or_default().push(SeriesValue {
                 partition: split.partition,
                 by: split.by,
                 over: split.over,
                 value,
                 doc_count,
-                spread: None,
+                spread,
             });
         }
         match resp.pointer("/aggregations/series/after_key") {
@@ -348,6 +353,9 @@ fn metric_agg(job: &Job, detector: &Detector) -> Option<Value> {
     }
     let field = detector.field_name.as_deref()?;
     Some(match detector.function.metric() {
+        // Where the group's documents are: `geo_centroid` of a geo_point (Elasticsearch and
+        // OpenSearch; the embedded store reads `lat`/`lon` objects and "lat,lon" strings).
+        Metric::LatLong => json!({ "geo_centroid": { "field": field } }),
         Metric::Mean => json!({ "avg": { "field": field } }),
         Metric::Sum => json!({ "sum": { "field": field } }),
         Metric::Min => json!({ "min": { "field": field } }),
@@ -371,11 +379,25 @@ fn value_field(detector: &Detector) -> Option<&str> {
     }
 }
 
+/// `lat_long`: the group's centroid as (latitude, longitude), `None` for other functions
+/// and for a group without locations (`geo_centroid` then has no `location`).
+fn geo_centroid(detector: &Detector, bucket: &Value) -> Option<(f64, f64)> {
+    if detector.function.metric() != Metric::LatLong {
+        return None;
+    }
+    let at = bucket.pointer("/v/location")?;
+    let lat = at.get("lat").and_then(Value::as_f64)?;
+    let lon = at.get("lon").and_then(Value::as_f64)?;
+    ((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)).then_some((lat, lon))
+}
+
 fn metric_value(detector: &Detector, bucket: &Value, doc_count: u64) -> Option<f64> {
     match detector.function.metric() {
-        Metric::Count | Metric::NonZeroCount | Metric::Rare | Metric::FreqRare => {
-            Some(doc_count as f64)
-        }
+        Metric::Count
+        | Metric::NonZeroCount
+        | Metric::Rare
+        | Metric::FreqRare
+        | Metric::LatLong => Some(doc_count as f64),
         _ => bucket.pointer("/v/value").and_then(Value::as_f64),
     }
 }

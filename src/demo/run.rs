@@ -105,6 +105,8 @@ pub fn run(args: &DemoArgs, store: &dyn Store) -> crate::Result<DemoReport> {
         format: log.format.to_string(),
         batch_size: ingest::DEFAULT_BATCH_SIZE,
         any_time: false,
+        geoip: None,
+        geoip_asn: None,
         files: vec![args.log.clone()],
     };
     let ingest = ingest::run(&ingest_args, store)?;

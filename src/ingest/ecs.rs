@@ -464,11 +464,19 @@ mod tests {
                 .to_owned()
         };
         assert_eq!(type_of(&["@timestamp"]), "date");
+        // What `--geoip` adds (src/ingest/geoip).
+        assert_eq!(type_of(&["source", "geo", "location"]), "geo_point");
+        assert_eq!(type_of(&["source", "as", "number"]), "long");
         for p in [
-            ["http", "request", "method"],
-            ["url", "original", ""],
-            ["http", "version", ""],
-            ["nginx", "request", ""],
+            ["http", "request", "method", ""],
+            ["url", "original", "", ""],
+            ["http", "version", "", ""],
+            ["nginx", "request", "", ""],
+            ["source", "geo", "country_iso_code", ""],
+            ["source", "geo", "country_name", ""],
+            ["source", "geo", "continent_code", ""],
+            ["source", "geo", "city_name", ""],
+            ["source", "as", "organization", "name"],
         ] {
             let p: Vec<&str> = p.into_iter().filter(|s| !s.is_empty()).collect();
             assert_eq!(type_of(&p), "keyword");

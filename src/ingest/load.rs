@@ -64,6 +64,8 @@ pub struct IngestSummary {
     pub last_timestamp: Option<EpochMillis>,
     /// Wall-clock time taken.
     pub elapsed: Duration,
+    /// What `--geoip` did, when it was given.
+    pub geoip: Option<super::GeoIpCounts>,
 }
 
 impl IngestSummary {
@@ -112,6 +114,9 @@ impl fmt::Display for IngestSummary {
                 crate::time::format_millis(b)
             )?;
         }
+        if let Some(geo) = &self.geoip {
+            write!(f, "\n{geo}")?;
+        }
         if !self.rejections.is_empty() {
             let shown = self.rejections.len() as u64;
             if shown < self.rejected {
@@ -138,7 +143,7 @@ impl fmt::Display for IngestSummary {
     }
 }
 
-fn thousands(n: u64) -> String {
+pub(super) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -167,6 +172,8 @@ pub struct Loader<'a> {
     started: Instant,
     /// Lines dated outside `[from, to)` are rejected.
     time_bounds: Option<(EpochMillis, EpochMillis)>,
+    /// Adds geo fields from the client address.
+    geoip: Option<super::GeoIp>,
 }
 
 impl<'a> Loader<'a> {
@@ -186,7 +193,14 @@ impl<'a> Loader<'a> {
             progress: ProgressBar::hidden(),
             started: Instant::now(),
             time_bounds: None,
+            geoip: None,
         }
+    }
+
+    /// Adds `source.geo.*` and `source.as.*` to each document from its client address.
+    pub fn with_geoip(mut self, geoip: super::GeoIp) -> Self {
+        self.geoip = Some(geoip);
+        self
     }
 
     /// Rejects lines dated before `from` or at or after `to`.
@@ -292,7 +306,7 @@ impl<'a> Loader<'a> {
                 Err(_) => String::from_utf8_lossy(bytes),
             };
             match self.format.parse_line(&text) {
-                Ok(parsed) => {
+                Ok(mut parsed) => {
                     if let Some(why) = self.out_of_bounds(parsed.timestamp) {
                         self.summary.reject(source, line_no, why);
                         continue;
@@ -306,6 +320,9 @@ impl<'a> Loader<'a> {
                         s.last_timestamp
                             .map_or(parsed.timestamp, |t| t.max(parsed.timestamp)),
                     );
+                    if let Some(geoip) = &mut self.geoip {
+                        geoip.enrich(&mut parsed.document)?;
+                    }
                     self.batch.push(BulkDoc {
                         id: Some(document_id(bytes, &mut seen)),
                         source: parsed.document,
@@ -411,6 +428,7 @@ impl<'a> Loader<'a> {
                 source,
             })?;
         self.summary.elapsed = self.started.elapsed();
+        self.summary.geoip = self.geoip.as_ref().map(|g| g.counts().clone());
         Ok(self.summary)
     }
 }
@@ -542,6 +560,8 @@ mod tests {
             format: "combined".into(),
             batch_size,
             any_time: false,
+            geoip: None,
+            geoip_asn: None,
             files,
         }
     }
@@ -790,6 +810,27 @@ mod tests {
         a.format = "$remote_addr $status".into();
         let e = run(&a, &store).unwrap_err();
         assert!(e.to_string().contains("no time variable"), "{e}");
+    }
+
+    #[test]
+    fn geoip_needs_a_client_address_and_a_readable_database() {
+        let store = RecordingStore::default();
+        let mut a = args(vec![PathBuf::from("/nonexistent/x.log")], 10);
+        a.geoip = Some(PathBuf::from("/nonexistent/GeoLite2-City.mmdb"));
+        let e = run(&a, &store).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("--geoip /nonexistent/GeoLite2-City.mmdb: cannot read:"),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), crate::error::EXIT_UNAVAILABLE);
+        a.format = "[$time_local] $status".into();
+        let e = run(&a, &store).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--geoip needs the client address, but the log format has none of $remote_addr or $realip_remote_addr: [$time_local] $status"
+        );
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
     }
 
     #[test]

@@ -17,6 +17,10 @@
 //!   `source.geo.country_iso_code`, `event.duration` (nanoseconds, from `$request_time`).
 //!   A variable without an ECS home is kept as `nginx.<name>` (text). A value of `-` leaves
 //!   the field out. `mappings/nginx-logs.json` is the index template with their types.
+//! - **GeoIP from the address, at ingest** (`--geoip`, `--geoip-asn`; `geoip/`): the
+//!   country, continent, city, a geo_point location and the AS are looked up once per line
+//!   in MaxMind DB files, so jobs split or partition on them like any other field
+//!   (docs/ingest.md).
 //! - **Deterministic ids.** A document's id is the first 128 bits of the SHA-256 of its line
 //!   (hex), so re-ingesting a file, or a rotated copy of it under another name, overwrites
 //!   instead of duplicating. Identical lines within one input (two requests in the same
@@ -28,9 +32,11 @@
 
 mod ecs;
 mod format;
+mod geoip;
 mod load;
 
 pub use format::{FormatError, LineError, LogFormat, ParsedLine, COMBINED};
+pub use geoip::{GeoIp, GeoIpCounts, GeoIpError};
 pub use load::{IngestSummary, Loader, Rejection, DEFAULT_BATCH_SIZE, MAX_REPORTED_REJECTIONS};
 
 use crate::store::{Store, StoreError};
@@ -59,6 +65,15 @@ pub struct IngestArgs {
     /// start or carry a job where no data is.
     #[arg(long)]
     pub any_time: bool,
+    /// A MaxMind DB file (`.mmdb`: MaxMind GeoLite2 Country/City, DB-IP Lite, or an
+    /// `@ip-location-db/*-mmdb` npm package's file) to add `source.geo.*` from the client
+    /// address. Private and reserved addresses get no geo fields and are counted.
+    #[arg(long, value_name = "FILE.mmdb")]
+    pub geoip: Option<PathBuf>,
+    /// A second MaxMind DB file, for `source.as.number` and `source.as.organization.name`
+    /// (MaxMind GeoLite2 ASN, DB-IP ASN Lite). Needs --geoip.
+    #[arg(long, value_name = "FILE.mmdb", requires = "geoip")]
+    pub geoip_asn: Option<PathBuf>,
     /// Access logs to read: plain text or gzip (detected from the content); `-` reads stdin.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -126,6 +141,9 @@ pub enum IngestError {
         /// Why, for a person.
         why: String,
     },
+    /// A `--geoip`/`--geoip-asn` database cannot be used.
+    #[error(transparent)]
+    GeoIp(#[from] GeoIpError),
     /// The final refresh of the index failed.
     #[error("index `{index}`: refresh after loading failed: {source}")]
     Refresh {
@@ -167,6 +185,8 @@ pub enum IngestError {
 ///     format: "combined".into(),
 ///     batch_size: 5000,
 ///     any_time: false,
+///     geoip: None,
+///     geoip_asn: None,
 ///     files: vec![path],
 /// };
 /// let store = Mem::default();
@@ -176,10 +196,17 @@ pub enum IngestError {
 /// ```
 pub fn run(args: &IngestArgs, store: &dyn Store) -> crate::Result<IngestSummary> {
     let format = LogFormat::named(&args.format).map_err(IngestError::from)?;
+    let geoip = match &args.geoip {
+        Some(db) => Some(open_geoip(&format, db, args.geoip_asn.as_deref())?),
+        None => None,
+    };
     for warning in prepare_index(store, &args.index)? {
         tracing::warn!(index = %args.index, "{warning}");
     }
     let mut loader = Loader::new(store, &args.index, format).batch_size(args.batch_size);
+    if let Some(geoip) = geoip {
+        loader = loader.with_geoip(geoip);
+    }
     if !args.any_time {
         let now = chrono::Utc::now().timestamp_millis();
         loader = loader.with_time_bounds(crate::time::EARLIEST_PLAUSIBLE, now + MAX_FUTURE_MS);
@@ -246,6 +273,22 @@ fn ecs_fields(properties: &serde_json::Value, prefix: &str, out: &mut Vec<(Strin
             }
         }
     }
+}
+
+/// Opens the GeoIP databases, once the format is known to have a client address.
+fn open_geoip(
+    format: &LogFormat,
+    db: &std::path::Path,
+    asn: Option<&std::path::Path>,
+) -> Result<GeoIp, IngestError> {
+    let has_address = format
+        .variables()
+        .any(|v| matches!(v, "remote_addr" | "realip_remote_addr"));
+    if !has_address {
+        let format = format.as_str().to_owned();
+        return Err(GeoIpError::NoAddress { format }.into());
+    }
+    Ok(GeoIp::open(db, asn)?)
 }
 
 /// Checks that an ingest stored something: an input of only rejected lines (a wrong

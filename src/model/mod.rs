@@ -14,16 +14,19 @@
 //!   against the values of its peers.
 //! - [`Rarity`], [`TimeHistogram`]: frequency models for `rare`/`freq_rare` (which values
 //!   occur) and `time_of_day`/`time_of_week` (when events occur).
+//! - [`Places`]: where an entity's locations usually are (`lat_long`).
 //! - [`Observation`]: the probability and the explanation (typical, bounds, reason).
 // Functions over 100 lines are tracked in issue 13 (the model's components), not here.
 #![allow(clippy::too_many_lines)]
 
 mod baseline;
 mod frequency;
+mod geo;
 mod population;
 
 pub use baseline::{Baseline, STATE_BYTES};
 pub use frequency::{Occurrence, Rarity, TimeHistogram};
+pub use geo::{distance_km, Places, PLACES_HEAP_BYTES};
 pub use population::Population;
 
 /// `x` limited to `[-bound, bound]`. A bound that overflowed (NaN, after values near the

@@ -53,6 +53,11 @@ pub fn explain_frequency(function: Function, obs: &Observation) -> String {
             let plural = if obs.actual == 1.0 { "" } else { "s" };
             format!("{label}: {history} ({now} document{plural} now)")
         }
+        Function::LatLong => format!(
+            "unusual location: {} km from where it usually is (usual radius {} km)",
+            number_text(obs.actual.round()),
+            number_text(obs.upper.round())
+        ),
         _ => format!(
             "unusual time: {} UTC (typically around {})",
             clock_text(obs.actual, function == Function::TimeOfWeek),

@@ -583,6 +583,52 @@ fn templates_install_once_and_shape_new_indices() {
     );
 }
 
+/// The fields `ingest --geoip` adds, in an `nginx-*` index: the template maps the location
+/// as a geo_point (a distance query finds it) and the names as keywords (terms aggregate).
+#[test]
+fn geoip_fields_are_mapped_by_the_logs_template() {
+    let url = &the_engine().url;
+    let store = connect(url);
+    store.ensure_templates().unwrap();
+    let index = unique("nginx-geoip");
+    // The shape src/ingest/geoip writes (its unit tests pin it).
+    let doc = json!({"@timestamp": T0, "source": {"address": "81.2.69.160",
+        "geo": {"country_iso_code": "GB", "country_name": "United Kingdom", "continent_code": "EU",
+                "city_name": "London", "location": {"lat": 51.5142, "lon": -0.0931}},
+        "as": {"number": 20712, "organization": {"name": "Andrews & Arnold Ltd"}}}});
+    let bulk = vec![BulkDoc {
+        id: Some("g1".into()),
+        source: doc,
+    }];
+    assert_eq!(store.bulk(&index, bulk).unwrap().stored, 1);
+    store.refresh(&index).unwrap();
+    let (status, mapping) = http("GET", &format!("{url}/{index}/_mapping"), None);
+    assert_eq!(status, 200, "{mapping}");
+    let source = &mapping[&index]["mappings"]["properties"]["source"]["properties"];
+    let geo = &source["geo"]["properties"];
+    assert_eq!(geo["location"]["type"], "geo_point", "{mapping}");
+    for field in [
+        "country_iso_code",
+        "country_name",
+        "continent_code",
+        "city_name",
+    ] {
+        assert_eq!(geo[field]["type"], "keyword", "{field}: {mapping}");
+    }
+    assert_eq!(source["as"]["properties"]["number"]["type"], "long");
+    assert_eq!(
+        source["as"]["properties"]["organization"]["properties"]["name"]["type"],
+        "keyword"
+    );
+    let near = |km: u32| -> u64 {
+        let body = json!({"query": {"geo_distance": {"distance": format!("{km}km"),
+            "source.geo.location": {"lat": 51.5, "lon": -0.12}}}});
+        let r = store.search(&index, &body).unwrap();
+        r["hits"]["total"]["value"].as_u64().unwrap()
+    };
+    assert_eq!((near(10), near(1)), (1, 0));
+}
+
 #[test]
 fn store_open_returns_the_elastic_backend() {
     let url = &the_engine().url;

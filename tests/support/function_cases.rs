@@ -3,7 +3,8 @@
 //! a DNS tunnel's random subdomains (`high_info_content`), slow requests (`high_median`),
 //! erratic latencies at the usual mean (`high_varp`), a minimum far below the usual while
 //! the mean stays (`metric`), a login at 03:00 on a 9-to-5 series
-//! (`time_of_day`) and on a Saturday (`time_of_week`). Shared by the embedded-store test
+//! (`time_of_day`) and on a Saturday (`time_of_week`), a login from Sydney by a user who
+//! always logs in around Berlin (`lat_long`). Shared by the embedded-store test
 //! (`tests/functions.rs`) and the cluster suites, which run them on a real engine.
 
 #![allow(dead_code)]
@@ -44,7 +45,7 @@ pub fn mapping() -> Value {
         "@timestamp": {"type": "date"}, "url": {"type": "keyword"},
         "client": {"type": "keyword"}, "domain": {"type": "keyword"},
         "sub": {"type": "keyword"}, "user": {"type": "keyword"},
-        "latency": {"type": "double"}
+        "latency": {"type": "double"}, "location": {"type": "geo_point"}
     })
 }
 
@@ -274,6 +275,54 @@ fn low_minimum() -> Case {
     }
 }
 
+/// A point near `(lat, lon)`: the `i`-th of a deterministic jitter of about ±0.25° (some
+/// 25 km, GeoIP's city-level noise).
+fn near(i: i64, (lat, lon): (f64, f64)) -> (f64, f64) {
+    let a = ((i * 7919) % 101) as f64 / 100.0 - 0.5;
+    let b = ((i * 104_729) % 97) as f64 / 96.0 - 0.5;
+    (
+        ((lat + 0.5 * a) * 1e4).round() / 1e4,
+        ((lon + 0.5 * b) * 1e4).round() / 1e4,
+    )
+}
+
+fn far_login() -> Case {
+    let at = T0 + 4 * DAY + 10 * HOUR;
+    let berlin = (52.52, 13.40);
+    let new_york = (40.71, -74.0);
+    let mut docs = hourly(5, |t| {
+        let i = (t - T0) / HOUR;
+        let (a, b) = near(i, berlin);
+        let (c, d) = near(i + 1000, new_york);
+        // carol's points as geo_point objects, dave's as "lat,lon" strings: both forms
+        // Elasticsearch accepts. In the planted hour carol logs in from Sydney only (a
+        // bucket's location is the centroid of its points: docs/jobs.md).
+        let mut out = vec![doc(
+            t + 120_000,
+            json!({"user": "dave", "location": format!("{c},{d}")}),
+        )];
+        if t != at {
+            out.push(doc(
+                t + 60_000,
+                json!({"user": "carol", "location": {"lat": a, "lon": b}}),
+            ));
+        }
+        out
+    });
+    docs.push(doc(
+        at + 300_000,
+        json!({"user": "carol", "location": {"lat": -33.8688, "lon": 151.2093}}),
+    ));
+    Case {
+        job_id: "fn-lat-long",
+        detector: "- function: lat_long\n      field_name: location\n      by_field_name: user",
+        docs,
+        expected: (at, "carol"),
+        min_score: 20,
+        explains: "unusual location: 16",
+    }
+}
+
 /// Every case.
 pub fn cases() -> Vec<Case> {
     vec![
@@ -285,6 +334,7 @@ pub fn cases() -> Vec<Case> {
         low_minimum(),
         night_login(),
         weekend_login(),
+        far_login(),
     ]
 }
 

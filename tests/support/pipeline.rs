@@ -151,6 +151,8 @@ fn ingest_args(log: &DemoLog, path: &std::path::Path) -> IngestArgs {
         format: log.format.to_string(),
         batch_size: 5_000,
         any_time: false,
+        geoip: None,
+        geoip_asn: None,
         files: vec![path.to_path_buf()],
     }
 }

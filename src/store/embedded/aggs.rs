@@ -87,6 +87,13 @@ enum Kind<'a> {
         other: Option<String>,
     },
     Metric(Metric, Field<'a>),
+    /// `geo_centroid`: a point field as `{lat, lon}` objects (the columns `F.lat`, `F.lon`)
+    /// or `"lat,lon"` strings (the column `F`).
+    GeoCentroid {
+        lat: Field<'a>,
+        lon: Field<'a>,
+        text: Field<'a>,
+    },
     Percentiles {
         field: Field<'a>,
         percents: Vec<f64>,
@@ -370,6 +377,7 @@ fn check_params(kind: &str, v: &Value, what: &str) -> Result<(), StoreError> {
         "composite" => &["sources", "size", "after"],
         "avg" | "sum" | "min" | "max" | "stats" | "value_count" => &["field"],
         "cardinality" => &["field", "precision_threshold"],
+        "geo_centroid" => &["field"],
         "percentiles" => &["field", "percents", "keyed", "tdigest"],
         "top_hits" => &["size", "from", "sort", "_source"],
         "max_bucket" | "min_bucket" | "avg_bucket" | "sum_bucket" => {
@@ -638,6 +646,17 @@ fn parse_kind<'a>(
                 _ => Metric::Cardinality,
             };
             Kind::Metric(m, get_field(ctx, s, &what)?)
+        }
+        "geo_centroid" => {
+            let s = obj(v, &what)?;
+            let f = s.get("field").and_then(Value::as_str).ok_or_else(|| {
+                bad(format!("{what}: `field` is required (scripts are not supported)"))
+            })?;
+            Kind::GeoCentroid {
+                lat: ctx.field(&format!("{f}.lat")),
+                lon: ctx.field(&format!("{f}.lon")),
+                text: ctx.field(f),
+            }
         }
         "percentiles" => {
             let s = obj(v, &what)?;
@@ -949,6 +968,7 @@ fn eval_one(ctx: &Ctx, a: &Agg, docs: &[DocRef]) -> Value {
             bucket_list(buckets, *keyed)
         }
         Kind::Metric(m, field) => metric(ctx, *m, field, docs),
+        Kind::GeoCentroid { lat, lon, text } => geo_centroid(ctx, (lat, lon, text), docs),
         Kind::Percentiles {
             field,
             percents,
@@ -1077,6 +1097,46 @@ fn metric(ctx: &Ctx, m: Metric, field: &Field, docs: &[DocRef]) -> Value {
             }
         }
     }
+}
+
+/// The mean latitude and longitude of the documents' points, as Elasticsearch's
+/// `geo_centroid` answers (`location` left out when no document has a point).
+fn geo_centroid(ctx: &Ctx, (lat, lon, text): (&Field, &Field, &Field), docs: &[DocRef]) -> Value {
+    let (mut n, mut sum_lat, mut sum_lon) = (0u64, 0.0f64, 0.0f64);
+    let mut add = |a: f64, o: f64| {
+        if (-90.0..=90.0).contains(&a) && (-180.0..=180.0).contains(&o) {
+            n += 1;
+            sum_lat += a;
+            sum_lon += o;
+        }
+    };
+    for &d in docs {
+        let pairs = lat.values(d).iter().zip(lon.values(d));
+        let mut any = false;
+        for (a, o) in pairs {
+            if let (Some(a), Some(o)) = (a.as_f64(), o.as_f64()) {
+                add(a, o);
+                any = true;
+            }
+        }
+        if any {
+            continue;
+        }
+        for v in text.values(d) {
+            let point = ctx.text(*v).and_then(|t| {
+                let (a, o) = t.split_once(',')?;
+                Some((a.trim().parse::<f64>().ok()?, o.trim().parse::<f64>().ok()?))
+            });
+            if let Some((a, o)) = point {
+                add(a, o);
+            }
+        }
+    }
+    if n == 0 {
+        return json!({ "count": 0 });
+    }
+    let k = n as f64;
+    json!({ "location": { "lat": sum_lat / k, "lon": sum_lon / k }, "count": n })
 }
 
 /// MurmurHash3 x86 32-bit, as Lucene's `StringHelper.murmurhash3_x86_32`.
