@@ -838,3 +838,25 @@ fn a_spike_like_the_spikes_before_scores_like_them_while_still_learning() {
         "ten times the largest spike scored {far_beyond}"
     );
 }
+
+/// The demo's 404 ramp: a count of about ten grows to six times that over a day, is
+/// reported, goes on rising after the model re-baselines (noise touches the old level on
+/// the way), then ends at once. Its end is the incident ending, not a new drop.
+#[test]
+fn a_ramp_that_ends_is_not_a_new_drop() {
+    let cfg = count_cfg(Tail::Both);
+    for seed in 1..=20 {
+        let mut b = Baseline::new(&cfg);
+        let mut rng = Rng::new(seed);
+        run_traffic(&mut b, &cfg, &mut rng, 0, 10, 10.0);
+        let mut worst: f64 = 0.0;
+        for i in 0..96 {
+            let t = 10 * DAY_MS + i * M15;
+            let mean = traffic(t, 10.0) * (1.0 + 5.0 * i as f64 / 96.0);
+            worst = worst.max(score(&b.observe(&cfg, t, rng.poisson(mean))));
+        }
+        let after = run_traffic(&mut b, &cfg, &mut rng, 11, 1, 10.0);
+        assert!(worst >= 75.0, "seed {seed}: ramp scored {worst}");
+        assert!(after < 75.0, "seed {seed}: the ramp's end scored {after}");
+    }
+}
