@@ -1,14 +1,37 @@
 //! `tidewatch demo`: a generated log with known incidents, ingested and analysed.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use tidewatch::results::{self, ResultType};
 use tidewatch::{outln, store, time};
 
+/// Arguments of `tidewatch demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct DemoArgs {
+    /// Where to write the generated access log (gzip).
+    #[arg(long, default_value = "tidewatch-demo-access.log.gz")]
+    log: PathBuf,
+    /// Job files to run; the built-in example jobs when the directory does not exist.
+    #[arg(long, default_value = "jobs")]
+    jobs: PathBuf,
+    /// How many top anomalies to print.
+    #[arg(long, default_value_t = 12)]
+    top: usize,
+}
+
+impl From<DemoArgs> for tidewatch::demo::DemoOptions {
+    fn from(a: DemoArgs) -> Self {
+        tidewatch::demo::DemoOptions {
+            log: a.log,
+            jobs: a.jobs,
+            top: a.top,
+        }
+    }
+}
+
 /// Runs `tidewatch demo`.
-pub(crate) fn run(
-    store_spec: &str,
-    args: tidewatch::demo::DemoArgs,
-) -> tidewatch::Result<ExitCode> {
+pub(crate) fn run(store_spec: &str, args: DemoArgs) -> tidewatch::Result<ExitCode> {
+    let args = tidewatch::demo::DemoOptions::from(args);
     let store = store::open(store_spec)?;
     let started = std::time::Instant::now();
     let report = tidewatch::demo::run(&args, store.as_ref())?;

@@ -44,31 +44,31 @@ pub(crate) enum LogFormat {
 pub(crate) enum Command {
     /// Generates 14 days of nginx logs with four known incidents, ingests them, runs the
     /// example jobs, and shows what was found next to what was injected.
-    Demo(tidewatch::demo::DemoArgs),
+    Demo(demo::DemoArgs),
     /// Checks job files and prints every problem as `file:line:column: field: message`.
-    Validate(tidewatch::config::ValidateArgs),
+    Validate(validate::ValidateArgs),
     /// Converts an Elastic ML job (and datafeed) JSON into a tidewatch job file on stdout.
-    ImportElastic(tidewatch::config::ImportArgs),
+    ImportElastic(import_elastic::ImportArgs),
     /// Loads access logs (plain, .gz, or - for stdin) into an index as ECS documents.
-    Ingest(tidewatch::ingest::IngestArgs),
+    Ingest(ingest::IngestArgs),
     /// Scores one CSV series with the model, online (each row sees only earlier rows).
-    Detect(tidewatch::detect::DetectArgs),
+    Detect(detect::DetectArgs),
     /// Measures detection quality on labelled CSV series, side by side with a z-score baseline.
-    Evaluate(tidewatch::detect::EvaluateArgs),
+    Evaluate(evaluate::EvaluateArgs),
     /// Looks back over the data present for every job and writes results.
     Run(run::RunArgs),
     /// Job definitions recorded in the store: list, show, put, reset, delete.
-    Jobs(tidewatch::catalog::JobsArgs),
+    Jobs(jobs::JobsArgs),
     /// Prints a job's results.
     Results(results::ResultsArgs),
     /// Projects a job's models forward and writes `model_forecast` documents.
-    Forecast(tidewatch::forecast::ForecastArgs),
+    Forecast(forecast::ForecastArgs),
     /// Serves the HTTP API (`/api`, `/metrics`, `/health`) and the web UI.
-    Serve(tidewatch::api::ServeArgs),
+    Serve(serve::ServeArgs),
     /// Ranks every partition of every job by how closely it moved like one partition.
-    Similar(tidewatch::similar::SimilarArgs),
+    Similar(similar::SimilarArgs),
     /// Maintenance of the store: `store prune --index NAME --older-than 30d`.
-    Store(tidewatch::store::StoreArgs),
+    Store(store::StoreArgs),
     /// Shows where each job stands: buckets, documents, partitions, memory, delayed data.
     Status(status::StatusArgs),
 }

@@ -3,9 +3,30 @@
 use super::bad_option;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tidewatch::results::{self, ResultType, ResultsQuery};
+use tidewatch::results::{self, ResultsQuery};
 use tidewatch::EXIT_MATCH;
 use tidewatch::{config, outln, output, store, time};
+
+/// Which result documents to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ResultType {
+    /// One document per bucket with its overall `anomaly_score`.
+    Bucket,
+    /// One document per anomalous partition value with its `record_score`.
+    Record,
+    /// One document per influencer value per bucket.
+    Influencer,
+}
+
+impl From<ResultType> for tidewatch::results::ResultType {
+    fn from(v: ResultType) -> Self {
+        match v {
+            ResultType::Bucket => tidewatch::results::ResultType::Bucket,
+            ResultType::Record => tidewatch::results::ResultType::Record,
+            ResultType::Influencer => tidewatch::results::ResultType::Influencer,
+        }
+    }
+}
 
 /// Arguments of `tidewatch results`.
 #[derive(clap::Args)]
@@ -122,7 +143,7 @@ pub(crate) fn run(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<Exit
         results::check_target(store.as_ref(), &target, alerting)?;
         let q = ResultsQuery {
             job_id: job_id.clone(),
-            result_type: args.result_type,
+            result_type: args.result_type.into(),
             min_score: args.min_score,
             from,
             to,
@@ -136,7 +157,7 @@ pub(crate) fn run(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<Exit
     } else {
         ExitCode::SUCCESS
     };
-    match write_results(args.result_type, args.format, &docs) {
+    match write_results(args.result_type.into(), args.format, &docs) {
         // The reader went away (`| head -1`): the alert still stands.
         Err(e) if e.is_closed_pipe() => Ok(code),
         Err(e) => Err(e),
@@ -145,7 +166,7 @@ pub(crate) fn run(store_spec: &str, args: ResultsArgs) -> tidewatch::Result<Exit
 }
 
 fn write_results(
-    q_type: ResultType,
+    q_type: results::ResultType,
     format: OutputFormat,
     docs: &[serde_json::Value],
 ) -> tidewatch::Result<()> {

@@ -1,13 +1,26 @@
 //! `tidewatch validate`: checks job files (and, with `--store`, their fields).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use tidewatch::{config, outln, output, store};
 
+/// Arguments of `tidewatch validate`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ValidateArgs {
+    /// Job files, or directories of them (every *.yml / *.yaml inside).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+impl From<ValidateArgs> for tidewatch::config::ValidateOptions {
+    fn from(a: ValidateArgs) -> Self {
+        tidewatch::config::ValidateOptions { files: a.files }
+    }
+}
+
 /// Runs `tidewatch validate`; `named_store` is `--store` when given.
-pub(crate) fn run(
-    named_store: Option<&str>,
-    args: config::ValidateArgs,
-) -> tidewatch::Result<ExitCode> {
+pub(crate) fn run(named_store: Option<&str>, args: ValidateArgs) -> tidewatch::Result<ExitCode> {
+    let args = config::ValidateOptions::from(args);
     config::run(&args, &mut output::writer())?;
     if let Some(spec) = named_store {
         validate_fields(spec, &config::load_jobs(&args.files)?)?;
