@@ -20,7 +20,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use tidewatch::config::Job;
 use tidewatch::demo::{self, DemoConfig};
-use tidewatch::ingest::{self, IngestArgs};
+use tidewatch::ingest::{self, IngestOptions};
 use tidewatch::runner;
 use tidewatch::store::{ElasticOptions, ElasticStore, EmbeddedStore, Store};
 
@@ -171,7 +171,7 @@ fn run(
             engine::http("DELETE", &format!("{url}/{i}"), None);
         }
     }
-    let args = IngestArgs {
+    let args = IngestOptions {
         index: index.to_string(),
         format: format.to_string(),
         batch_size: ingest::DEFAULT_BATCH_SIZE,

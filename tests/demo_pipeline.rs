@@ -8,7 +8,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use tidewatch::demo::{self, DemoArgs};
+use tidewatch::demo::{self, DemoOptions};
 use tidewatch::runner;
 use tidewatch::store::{EmbeddedStore, Store};
 
@@ -18,7 +18,7 @@ const BUCKET_MS: i64 = 15 * 60_000;
 fn demo_finds_every_incident_and_stays_quiet_otherwise() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = EmbeddedStore::open(dir.path().join("store")).expect("open store");
-    let args = DemoArgs {
+    let args = DemoOptions {
         log: dir.path().join("demo.log.gz"),
         jobs: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs"),
         top: 10,

@@ -37,7 +37,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use tidewatch::demo::{self, DemoArgs, Incident};
+use tidewatch::demo::{self, DemoOptions, Incident};
 use tidewatch::store::{EmbeddedStore, Store};
 
 const RESULTS_INDEX: &str = "tidewatch-results";
@@ -800,7 +800,7 @@ fn user_loop_on_one_demo_run() {
     std::fs::create_dir_all(&out).expect("artifacts dir");
 
     let store = EmbeddedStore::open(&store_dir).expect("open store");
-    let args = DemoArgs {
+    let args = DemoOptions {
         log: dir.path().join("demo.log.gz"),
         jobs: root().join("jobs"),
         top: 10,

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use tidewatch::config;
-use tidewatch::ingest::{self, IngestArgs};
+use tidewatch::ingest::{self, IngestOptions};
 use tidewatch::runner;
 use tidewatch::store::{BulkDoc, EmbeddedStore, Store};
 
@@ -212,7 +212,7 @@ fn the_nginx_module_jobs_run_on_the_shared_nginx_log() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("tempdir");
     let store = EmbeddedStore::open(dir.path()).expect("store");
-    let args = IngestArgs {
+    let args = IngestOptions {
         index: "nginx-logs".into(),
         format: "combined".into(),
         batch_size: 10_000,

@@ -7,7 +7,7 @@
 //! series (from its stats) times the buckets asked for.
 
 use super::{AppError, AppState};
-use crate::forecast::{self, ForecastArgs, ForecastError};
+use crate::forecast::{self, ForecastError, ForecastOptions};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::Json;
@@ -108,7 +108,7 @@ pub(crate) async fn post_forecast(
             "unknown parameter; expected `duration` or `expires_in`",
         ));
     }
-    let args = ForecastArgs {
+    let args = ForecastOptions {
         job_id: id,
         duration: param("duration", "1d")?,
         expires_in: param("expires_in", "14d")?,

@@ -48,7 +48,6 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// What every handler sees.
@@ -158,36 +157,6 @@ impl AppState {
             AppError::Store(e)
         })
     }
-}
-
-/// `tidewatch serve` arguments (also usable under `run --http`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
-    /// Address to listen on. Anything but loopback requires --token.
-    #[arg(long = "http", value_name = "ADDR", default_value = "127.0.0.1:9280")]
-    pub http: SocketAddr,
-    /// Bearer token required on /api routes.
-    #[arg(long, env = "TIDEWATCH_API_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// Directory of job files (*.yml, *.yaml).
-    #[arg(long, value_name = "DIR", default_value = "jobs")]
-    pub jobs: PathBuf,
-    /// A host name the API also answers to in the `Host` header (besides the bound address,
-    /// `localhost` and loopback addresses), e.g. behind a reverse proxy; repeatable.
-    #[arg(long = "allow-host", value_name = "NAME")]
-    pub allow_hosts: Vec<String>,
-    /// How long a client may take to send a request's headers before its connection is
-    /// closed.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
-    pub header_read_timeout: std::time::Duration,
-}
-
-fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
-    let d = crate::time::parse_duration(text)?;
-    if d.is_zero() {
-        return Err(format!("`{text}` is zero; expected e.g. `10s`"));
-    }
-    Ok(d)
 }
 
 /// The router: `/health`, `/metrics`, `/api/...` and the web UI at `/`.

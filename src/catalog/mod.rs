@@ -11,10 +11,10 @@
 //! `.ml-config`), as JSON, and the job's record lists their ids, so a job read back from the
 //! store has its rules' filter lists and its calendars without the files.
 
-mod cli;
+mod command;
 mod reset;
 
-pub use cli::{run_jobs_command, JobsArgs};
+pub use command::{run_jobs_command, JobsCommand};
 pub use reset::{delete_job, reset_job, ResetOutcome};
 
 use crate::config::{self, Calendar, FilterList, Job};

@@ -183,18 +183,17 @@ pub fn validate_report(paths: &[PathBuf]) -> (usize, Vec<ConfigError>) {
     (valid, errors)
 }
 
-/// Arguments of `tidewatch validate`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ValidateArgs {
+/// Options of `tidewatch validate`.
+#[derive(Debug, Clone)]
+pub struct ValidateOptions {
     /// Job files, or directories of them (every *.yml / *.yaml inside).
-    #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 
 /// Runs `tidewatch validate`: writes one `file:line:column: field: message` line per problem
 /// (or a summary of the valid jobs) to `out`, and fails when there is any problem, so the
 /// exit status is non-zero.
-pub fn run(args: &ValidateArgs, out: &mut dyn std::io::Write) -> crate::Result<usize> {
+pub fn run(args: &ValidateOptions, out: &mut dyn std::io::Write) -> crate::Result<usize> {
     let io = |e: std::io::Error| crate::Error::Io {
         path: "<output>".into(),
         source: e,
@@ -231,21 +230,19 @@ pub fn run(args: &ValidateArgs, out: &mut dyn std::io::Write) -> crate::Result<u
     })
 }
 
-/// Arguments of `tidewatch import-elastic`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ImportArgs {
+/// Options of `tidewatch import-elastic`.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
     /// The Elastic ML job as JSON (a recipe's job.json, or GET _ml/anomaly_detectors/ID).
-    #[arg(value_name = "JOB.json")]
     pub job: PathBuf,
     /// Its datafeed as JSON (data_feed.json, or GET _ml/datafeeds/ID); not needed when the
     /// job embeds `datafeed_config`.
-    #[arg(value_name = "DATAFEED.json")]
     pub datafeed: Option<PathBuf>,
 }
 
 /// Runs `tidewatch import-elastic`: writes the tidewatch job file to `out` (what was dropped
 /// is listed in comments at its top).
-pub fn run_import(args: &ImportArgs, out: &mut dyn std::io::Write) -> crate::Result<()> {
+pub fn run_import(args: &ImportOptions, out: &mut dyn std::io::Write) -> crate::Result<()> {
     let read = |p: &Path| {
         std::fs::read_to_string(p).map_err(|e| crate::Error::Io {
             path: p.display().to_string(),
@@ -1269,7 +1266,7 @@ schedule: nope
         )
         .unwrap();
         let mut out = Vec::new();
-        let args = ValidateArgs {
+        let args = ValidateOptions {
             files: vec![good.clone()],
         };
         assert_eq!(run(&args, &mut out).unwrap(), 1);
@@ -1278,7 +1275,7 @@ schedule: nope
             "1 job file valid: requests\n"
         );
         let mut out = Vec::new();
-        let args = ValidateArgs {
+        let args = ValidateOptions {
             files: vec![dir.path().to_path_buf()],
         };
         let err = run(&args, &mut out).unwrap_err();

@@ -8,5 +8,5 @@ mod run;
 
 pub use generate::{generate, DemoConfig, DemoLog, Incident, IncidentKind, DEMO_LOG_FORMAT};
 pub use run::{
-    best_record_for, demo_jobs, is_about, job_for, run, DemoArgs, DemoReport, DEMO_INDEX,
+    best_record_for, demo_jobs, is_about, job_for, run, DemoOptions, DemoReport, DEMO_INDEX,
 };

@@ -3,7 +3,7 @@
 
 use super::generate::{self, DemoConfig, Incident, IncidentKind};
 use crate::config::{self, Job};
-use crate::ingest::{self, IngestArgs, IngestSummary};
+use crate::ingest::{self, IngestOptions, IngestSummary};
 use crate::results::{self, ResultType, ResultsQuery};
 use crate::runner::{self, LookbackSummary};
 use crate::store::Store;
@@ -39,17 +39,14 @@ const BUILT_IN_JOBS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Arguments of `tidewatch demo`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DemoArgs {
+/// Options of `tidewatch demo`.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
     /// Where to write the generated access log (gzip).
-    #[arg(long, default_value = "tidewatch-demo-access.log.gz")]
     pub log: PathBuf,
     /// Job files to run; the built-in example jobs when the directory does not exist.
-    #[arg(long, default_value = "jobs")]
     pub jobs: PathBuf,
     /// How many top anomalies to print.
-    #[arg(long, default_value_t = 12)]
     pub top: usize,
 }
 
@@ -83,7 +80,7 @@ pub fn demo_jobs(dir: &Path) -> crate::Result<Vec<Job>> {
 }
 
 /// Runs the whole demo against `store`, starting from a clean slate for its index and jobs.
-pub fn run(args: &DemoArgs, store: &dyn Store) -> crate::Result<DemoReport> {
+pub fn run(args: &DemoOptions, store: &dyn Store) -> crate::Result<DemoReport> {
     let jobs = demo_jobs(&args.jobs)?;
     reset(store, &jobs)?;
 
@@ -100,7 +97,7 @@ pub fn run(args: &DemoArgs, store: &dyn Store) -> crate::Result<DemoReport> {
             source,
         })?;
 
-    let ingest_args = IngestArgs {
+    let ingest_args = IngestOptions {
         index: DEMO_INDEX.to_string(),
         format: log.format.to_string(),
         batch_size: ingest::DEFAULT_BATCH_SIZE,

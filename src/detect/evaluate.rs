@@ -29,20 +29,17 @@ pub const ALERT_Z: f64 = 3.0;
 /// A peer alerts where its grade is above 0 (Random Cut Forest's default alert).
 pub const PEER_ALERT_GRADE: f64 = 1e-9;
 
-/// Arguments of `tidewatch evaluate`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct EvaluateArgs {
+/// Options of `tidewatch evaluate`.
+#[derive(Debug, Clone)]
+pub struct EvaluateOptions {
     /// Directory searched recursively for CSV files with a label column.
-    #[arg(long)]
     pub labelled: PathBuf,
     /// Also write the figures as JSON to this file.
-    #[arg(long)]
     pub json: Option<PathBuf>,
     /// A peer detector's scores to evaluate side by side: a directory holding, for each
     /// labelled file, `<its path relative to --labelled, without .gz>` as CSV with columns
     /// `timestamp,score,grade`, one row per input row (`scripts/peer-rcf.sh` writes them).
     /// The peer alerts where `grade > 0`.
-    #[arg(long)]
     pub peer_scores: Option<PathBuf>,
 }
 
@@ -786,7 +783,7 @@ impl Evaluation {
 }
 
 /// Runs `tidewatch evaluate`: prints the table to standard output and writes JSON if asked.
-pub fn run_evaluate(args: &EvaluateArgs) -> Result<Evaluation> {
+pub fn run_evaluate(args: &EvaluateOptions) -> Result<Evaluation> {
     let e = evaluate_dir(&args.labelled, args.peer_scores.as_deref())?;
     crate::output::text(&e.table())?;
     if let Some(path) = &args.json {

@@ -26,7 +26,7 @@ mod peer;
 mod series;
 
 pub use evaluate::{
-    run_evaluate, EvaluateArgs, Evaluation, EventRow, Figures, SeriesFigures, PEER_ALERT_GRADE,
+    run_evaluate, EvaluateOptions, Evaluation, EventRow, Figures, SeriesFigures, PEER_ALERT_GRADE,
 };
 pub use events::EventCounts;
 pub use series::{
@@ -42,7 +42,7 @@ use std::path::PathBuf;
 pub const DEFAULT_HALF_LIFE_MS: i64 = 14 * 86_400_000;
 
 /// What the values of a CSV series are, which decides the model's distribution family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeriesFunction {
     /// Averages (heavy-tailed metric).
     Mean,
@@ -56,26 +56,20 @@ pub enum SeriesFunction {
     Min,
 }
 
-/// Arguments of `tidewatch detect`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DetectArgs {
+/// Options of `tidewatch detect`.
+#[derive(Debug, Clone)]
+pub struct DetectOptions {
     /// CSV file to score (plain or `.gz`).
-    #[arg(long)]
     pub input: PathBuf,
     /// Where to write `timestamp,value,score,typical,lower,upper` (default: standard output).
-    #[arg(long)]
     pub output: Option<PathBuf>,
     /// Name of the timestamp column (case-insensitive).
-    #[arg(long, default_value = "timestamp")]
     pub timestamp_column: String,
     /// Name of the value column (case-insensitive).
-    #[arg(long, default_value = "value")]
     pub value_column: String,
     /// What the values are: decides the distribution family.
-    #[arg(long, value_enum, default_value = "mean")]
     pub function: SeriesFunction,
     /// Bucket span such as `1m` or `1h` (default: inferred from the timestamps).
-    #[arg(long)]
     pub bucket_span: Option<String>,
 }
 
@@ -207,7 +201,7 @@ pub struct DetectSummary {
 }
 
 /// Runs `tidewatch detect`.
-pub fn run_detect(args: &DetectArgs) -> Result<DetectSummary> {
+pub fn run_detect(args: &DetectOptions) -> Result<DetectSummary> {
     let series = read_series(&args.input, &args.timestamp_column, &args.value_column)?;
     for warning in series.notes.warnings(&args.input) {
         eprintln!("warning: {warning}");
@@ -328,7 +322,7 @@ mod tests {
         gz.write_all(b"Timestamp,Value\n2020-01-01 00:00:00,1\n2020-01-01 00:01:00,\n2020-01-01 00:02:00,3\n").unwrap();
         std::fs::write(&input, gz.finish().unwrap()).unwrap();
         let output = dir.path().join("out.csv");
-        let args = DetectArgs {
+        let args = DetectOptions {
             input,
             output: Some(output.clone()),
             timestamp_column: "timestamp".into(),

@@ -90,23 +90,19 @@ pub enum ForecastError {
     Store(#[from] StoreError),
 }
 
-/// `tidewatch forecast` arguments.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ForecastArgs {
+/// Options of `tidewatch forecast`.
+#[derive(Debug, Clone)]
+pub struct ForecastOptions {
     /// The job to forecast (it must have run: the forecast starts from its latest snapshot).
     pub job_id: String,
     /// How far ahead, from the job's next bucket: e.g. `1d`, `12h`, `3d`.
-    #[arg(long, default_value = "1d")]
     pub duration: String,
     /// How long to keep the forecast's documents; `0` keeps them for good.
-    #[arg(long, default_value = "14d")]
     pub expires_in: String,
     /// Directory (or file) of job definitions.
-    #[arg(long, default_value = "jobs")]
     pub jobs: PathBuf,
     /// Project the models as they are, without replaying the job's recent history to fit
     /// each series' forecast (faster; bounds are the model's own).
-    #[arg(long)]
     pub no_fit: bool,
 }
 
@@ -124,7 +120,7 @@ fn duration_arg(option: &'static str, text: &str) -> Result<std::time::Duration,
 
 /// Turns the command-line arguments into a request at `now` (epoch ms).
 pub fn request_from_args(
-    args: &ForecastArgs,
+    args: &ForecastOptions,
     now: crate::time::EpochMillis,
 ) -> Result<ForecastRequest, ForecastError> {
     let duration = duration_arg("duration", &args.duration)?;
@@ -154,7 +150,7 @@ pub fn find_job<'a>(jobs: &'a [Job], job_id: &str, from: &str) -> Result<&'a Job
 }
 
 /// `tidewatch forecast`: loads the job files, forecasts the job, and returns what was done.
-pub fn run(args: &ForecastArgs, store: &dyn Store) -> crate::Result<ForecastOutcome> {
+pub fn run(args: &ForecastOptions, store: &dyn Store) -> crate::Result<ForecastOutcome> {
     let jobs = crate::catalog::jobs_for_reading(store, &args.jobs)?;
     let job = find_job(&jobs, &args.job_id, &args.jobs.display().to_string())?;
     let now = chrono::Utc::now().timestamp_millis();
@@ -194,8 +190,8 @@ pub fn summary(o: &ForecastOutcome) -> String {
 mod tests {
     use super::*;
 
-    fn args(duration: &str, expires: &str) -> ForecastArgs {
-        ForecastArgs {
+    fn args(duration: &str, expires: &str) -> ForecastOptions {
+        ForecastOptions {
             job_id: "j".into(),
             duration: duration.into(),
             expires_in: expires.into(),

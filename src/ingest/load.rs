@@ -477,7 +477,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{run, IngestArgs, IngestError, COMBINED};
+    use super::super::{run, IngestError, IngestOptions, COMBINED};
     use super::*;
     use crate::store::{BulkItemResult, BulkResponse, PutMode, StoreError, VersionedDoc};
     use serde_json::Value;
@@ -554,8 +554,8 @@ mod tests {
         }
     }
 
-    fn args(files: Vec<PathBuf>, batch_size: usize) -> IngestArgs {
-        IngestArgs {
+    fn args(files: Vec<PathBuf>, batch_size: usize) -> IngestOptions {
+        IngestOptions {
             index: "logs".into(),
             format: "combined".into(),
             batch_size,
@@ -856,43 +856,6 @@ mod tests {
             store.docs.lock().unwrap().len() as u64,
             s.stored,
             "every stored line has its own id"
-        );
-    }
-
-    #[test]
-    fn cli_arguments_parse() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            ingest: IngestArgs,
-        }
-        let cli =
-            Cli::try_parse_from(["tidewatch", "--index", "nginx-x", "a.log.gz", "-"]).unwrap();
-        assert_eq!(cli.ingest.index, "nginx-x");
-        assert_eq!(cli.ingest.format, "combined");
-        assert_eq!(cli.ingest.batch_size, DEFAULT_BATCH_SIZE);
-        assert_eq!(
-            cli.ingest.files,
-            [PathBuf::from("a.log.gz"), PathBuf::from("-")]
-        );
-        let cli = Cli::try_parse_from([
-            "tidewatch",
-            "--index",
-            "i",
-            "--format",
-            "$remote_addr [$time_local]",
-            "x",
-        ])
-        .unwrap();
-        assert_eq!(cli.ingest.format, "$remote_addr [$time_local]");
-        assert!(
-            Cli::try_parse_from(["tidewatch", "--index", "i"]).is_err(),
-            "a file is required"
-        );
-        assert!(
-            Cli::try_parse_from(["tidewatch", "x.log"]).is_err(),
-            "--index is required"
         );
     }
 

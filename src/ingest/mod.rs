@@ -47,35 +47,28 @@ use std::path::PathBuf;
 /// wrong by an hour or so) before ingest rejects it.
 pub const MAX_FUTURE_MS: i64 = 86_400_000;
 
-/// Arguments of `tidewatch ingest`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct IngestArgs {
+/// Options of `tidewatch ingest`.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
     /// Index to store the documents in.
-    #[arg(long)]
     pub index: String,
     /// `combined` (nginx's predefined format) or an nginx `log_format` string, e.g.
     /// '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$geoip_country_code"'.
-    #[arg(long, default_value = "combined")]
     pub format: String,
     /// Documents per bulk request.
-    #[arg(long, default_value_t = DEFAULT_BATCH_SIZE)]
     pub batch_size: usize,
     /// Accept lines dated before 1990 or more than a day in the future. By default they are
     /// rejected (counted and reported): a wrong clock or a garbled year would otherwise
     /// start or carry a job where no data is.
-    #[arg(long)]
     pub any_time: bool,
     /// A MaxMind DB file (`.mmdb`: MaxMind GeoLite2 Country/City, DB-IP Lite, or an
     /// `@ip-location-db/*-mmdb` npm package's file) to add `source.geo.*` from the client
     /// address. Private and reserved addresses get no geo fields and are counted.
-    #[arg(long, value_name = "FILE.mmdb")]
     pub geoip: Option<PathBuf>,
     /// A second MaxMind DB file, for `source.as.number` and `source.as.organization.name`
     /// (MaxMind GeoLite2 ASN, DB-IP ASN Lite). Needs --geoip.
-    #[arg(long, value_name = "FILE.mmdb", requires = "geoip")]
     pub geoip_asn: Option<PathBuf>,
     /// Access logs to read: plain text or gzip (detected from the content); `-` reads stdin.
-    #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 
@@ -180,7 +173,7 @@ pub enum IngestError {
 ///     r#"1.2.3.4 - - [17/May/2015:08:05:32 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8.0""#, "\n",
 ///     "garbage\n",
 /// )).unwrap();
-/// let args = tidewatch::ingest::IngestArgs {
+/// let args = tidewatch::ingest::IngestOptions {
 ///     index: "logs".into(),
 ///     format: "combined".into(),
 ///     batch_size: 5000,
@@ -194,7 +187,7 @@ pub enum IngestError {
 /// assert_eq!((summary.stored, summary.rejected), (1, 1));
 /// assert_eq!(summary.rejections[0].line, 2);
 /// ```
-pub fn run(args: &IngestArgs, store: &dyn Store) -> crate::Result<IngestSummary> {
+pub fn run(args: &IngestOptions, store: &dyn Store) -> crate::Result<IngestSummary> {
     let format = LogFormat::named(&args.format).map_err(IngestError::from)?;
     let geoip = match &args.geoip {
         Some(db) => Some(open_geoip(&format, db, args.geoip_asn.as_deref())?),

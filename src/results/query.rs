@@ -5,7 +5,7 @@ use crate::time::{format_short, EpochMillis};
 use serde_json::{json, Value};
 
 /// Which result documents to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResultType {
     /// One document per bucket with its overall `anomaly_score`.
     Bucket,

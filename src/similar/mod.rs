@@ -91,55 +91,43 @@ pub enum SimilarError {
     },
 }
 
-/// `tidewatch similar` arguments.
-#[derive(Debug, Clone, clap::Args)]
-pub struct SimilarArgs {
+/// Options of `tidewatch similar`.
+#[derive(Debug, Clone)]
+pub struct SimilarOptions {
     /// The job of the series to match.
-    #[arg(long)]
     pub job: String,
     /// The series to match, as `field=value` (a partition or by split); optional when the
     /// job has a single series.
-    #[arg(long, value_name = "FIELD=VALUE")]
     pub partition: Option<String>,
     /// The moment of interest (`2024-05-14T18:15:00Z`, `now-1h`, epoch seconds); the window
     /// is centred on it.
-    #[arg(long)]
     pub at: String,
     /// Length of the window compared.
-    #[arg(long, default_value = "6h")]
     pub window: String,
     /// How many matches to print.
-    #[arg(long, default_value_t = 10)]
     pub top: usize,
     /// Only compare with series of these jobs (comma-separated).
-    #[arg(long, value_name = "J1,J2", value_delimiter = ',')]
     pub jobs_only: Option<Vec<String>>,
     /// Largest lag searched, in buckets either way.
-    #[arg(long, default_value_t = 2)]
     pub max_lag: usize,
     /// Which value of each bucket makes the shape: `actual` (the observed values, as the
     /// single-metric view draws them) or `deviation` (actual − model median: the daily
     /// rhythm taken out).
-    #[arg(long, value_enum, default_value = "actual")]
     pub values: Values,
     /// Only series whose own model scored a record at least this high in the window, and
     /// that moved like the query (correlation 0.5 or more at the best lag); 0 ranks every
     /// shape, scored or not (Oculus's plain shape search).
-    #[arg(long, default_value_t = MIN_SCORE)]
     pub min_score: f64,
     /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Directory (or file) of job definitions.
-    #[arg(long, default_value = "jobs")]
     pub jobs: PathBuf,
     /// Results index to read (default: each job's `results_index`).
-    #[arg(long)]
     pub index: Option<String>,
 }
 
 /// Output format of `tidewatch similar`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Aligned columns for people.
     Table,
@@ -164,7 +152,7 @@ pub fn parse_split(option: &'static str, text: &str) -> Result<(String, String),
 
 /// Checks the command line into a request (`now` for relative times).
 pub fn request_from_args(
-    args: &SimilarArgs,
+    args: &SimilarOptions,
     now: EpochMillis,
 ) -> Result<SimilarRequest, SimilarError> {
     let bad = |option, reason: String| SimilarError::BadArgument { option, reason };
@@ -203,7 +191,7 @@ pub fn request_from_args(
 }
 
 /// `tidewatch similar`: runs the query against the store named by `store_spec` and prints.
-pub fn run(store_spec: &str, args: &SimilarArgs) -> crate::Result<()> {
+pub fn run(store_spec: &str, args: &SimilarOptions) -> crate::Result<()> {
     let req = request_from_args(args, chrono::Utc::now().timestamp_millis())?;
     let jobs = crate::config::load_jobs(std::slice::from_ref(&args.jobs))?;
     let store = crate::store::open_read_only(store_spec)?;

@@ -63,7 +63,7 @@ impl SeriesKey {
 }
 
 /// Which value of a bucket the shapes are made of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Values {
     /// What was observed (`actual`): the shape people see in the single-metric view.

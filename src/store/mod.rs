@@ -23,7 +23,7 @@ pub use elastic::{
     RetryPolicy, TemplateOutcome, TEMPLATES,
 };
 pub use embedded::EmbeddedStore;
-pub use prune::{prune, PruneArgs, PruneSummary, StoreArgs, StoreCommand};
+pub use prune::{prune, PruneOptions, PruneSummary};
 
 /// Errors from a store backend.
 #[derive(Debug, thiserror::Error)]

@@ -7,32 +7,14 @@ use super::{parse_spec, EmbeddedStore, StoreError, StoreSpec};
 use serde_json::json;
 use std::time::Duration;
 
-/// `tidewatch store ...`: maintenance of the store itself.
-#[derive(clap::Args, Debug)]
-pub struct StoreArgs {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: StoreCommand,
-}
-
-/// The `tidewatch store` subcommands.
-#[derive(clap::Subcommand, Debug)]
-pub enum StoreCommand {
-    /// Deletes the documents of an index older than a given age (by their time field).
-    Prune(PruneArgs),
-}
-
-/// `tidewatch store prune`.
-#[derive(clap::Args, Debug)]
-pub struct PruneArgs {
+/// Options of `tidewatch store prune`.
+#[derive(Debug)]
+pub struct PruneOptions {
     /// The index to prune (one name, no pattern).
-    #[arg(long)]
     pub index: String,
     /// Documents whose time is before now minus this are deleted (`30d`, `12h`, `2w`).
-    #[arg(long, value_parser = crate::time::parse_duration)]
     pub older_than: Duration,
     /// The documents' time field.
-    #[arg(long, default_value = "@timestamp")]
     pub time_field: String,
 }
 
@@ -49,7 +31,7 @@ pub struct PruneSummary {
 /// before `now_ms` minus `args.older_than`, then (embedded store) compacts the index. Each
 /// step is durable on its own: a crash between or during them leaves every document either
 /// kept or deleted, and running the prune again finishes it.
-pub fn prune(spec: &str, args: &PruneArgs, now_ms: i64) -> Result<PruneSummary, StoreError> {
+pub fn prune(spec: &str, args: &PruneOptions, now_ms: i64) -> Result<PruneSummary, StoreError> {
     if args.index.contains(['*', '?', ',']) || args.index == "_all" {
         return Err(StoreError::BadRequest(format!(
             "--index `{}`: prune takes one index name, not a pattern or list",
@@ -85,8 +67,8 @@ mod tests {
     const DAY: i64 = 86_400_000;
     const NOW: i64 = 1_717_200_000_000;
 
-    fn args(index: &str, days: u64) -> PruneArgs {
-        PruneArgs {
+    fn args(index: &str, days: u64) -> PruneOptions {
+        PruneOptions {
             index: index.into(),
             older_than: Duration::from_secs(days * 86_400),
             time_field: "@timestamp".into(),

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tidewatch::config::Job;
 use tidewatch::datafeed::{self, SeriesValue};
 use tidewatch::demo::{self, DemoConfig, DemoLog};
-use tidewatch::ingest::{self, IngestArgs, IngestSummary};
+use tidewatch::ingest::{self, IngestOptions, IngestSummary};
 use tidewatch::runner::{self, ManualClock, Realtime, RealtimeOptions};
 use tidewatch::store::{ElasticOptions, ElasticStore, EmbeddedStore, RetryPolicy, Store};
 
@@ -145,8 +145,8 @@ fn build_demo() -> Demo {
     }
 }
 
-fn ingest_args(log: &DemoLog, path: &std::path::Path) -> IngestArgs {
-    IngestArgs {
+fn ingest_args(log: &DemoLog, path: &std::path::Path) -> IngestOptions {
+    IngestOptions {
         index: demo::DEMO_INDEX.to_string(),
         format: log.format.to_string(),
         batch_size: 5_000,

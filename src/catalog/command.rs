@@ -1,4 +1,5 @@
-//! `tidewatch jobs list|show|put|reset|delete`.
+//! `tidewatch jobs list|show|put|reset|delete`: the commands, without their parsing (in
+//! the binary's `cli/jobs.rs`).
 
 use super::{describe, load, load_all, record, StoredJob};
 use crate::outln;
@@ -6,15 +7,9 @@ use crate::store;
 use crate::time::format_millis;
 use std::path::PathBuf;
 
-/// Arguments of `tidewatch jobs`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct JobsArgs {
-    #[command(subcommand)]
-    command: JobsCommand,
-}
-
-#[derive(Debug, Clone, clap::Subcommand)]
-enum JobsCommand {
+/// A `tidewatch jobs` command.
+#[derive(Debug, Clone)]
+pub enum JobsCommand {
     /// Lists the jobs recorded in the store, with their versions.
     List,
     /// Prints a recorded job's definition (YAML, as written).
@@ -25,7 +20,6 @@ enum JobsCommand {
     /// Validates job files and records them in the store (as `run` does).
     Put {
         /// Job files or directories.
-        #[arg(required = true)]
         files: Vec<PathBuf>,
     },
     /// Deletes a job's results, state and checkpoints, keeping its definition: the next
@@ -42,9 +36,9 @@ enum JobsCommand {
 }
 
 /// Runs a `jobs` command against the store `store_spec` names.
-pub fn run_jobs_command(store_spec: &str, args: &JobsArgs) -> crate::Result<()> {
+pub fn run_jobs_command(store_spec: &str, command: &JobsCommand) -> crate::Result<()> {
     let now = chrono::Utc::now().timestamp_millis();
-    match &args.command {
+    match command {
         JobsCommand::List => {
             let store = store::open_read_only(store_spec)?;
             let jobs = load_all(store.as_ref())?;
@@ -89,7 +83,7 @@ pub fn run_jobs_command(store_spec: &str, args: &JobsArgs) -> crate::Result<()> 
         JobsCommand::Reset { job_id } | JobsCommand::Delete { job_id } => {
             let store = store::open(store_spec)?;
             let s = recorded(store.as_ref(), job_id)?;
-            let delete = matches!(args.command, JobsCommand::Delete { .. });
+            let delete = matches!(command, JobsCommand::Delete { .. });
             let done = if delete {
                 super::delete_job(store.as_ref(), &s.job, now)?
             } else {
