@@ -1,7 +1,8 @@
 //! The query DSL: a JSON query object parsed into a [`Query`] (`query_string` text through
 //! `query_string.rs`).
 
-use super::query::{bad, exists_query, term_query, Ctx, Query, Range};
+use super::ctx::{bad, Ctx};
+use super::query::{exists_query, term_query, Query, Range};
 use super::query_string;
 use crate::store::StoreError;
 use serde_json::Value;

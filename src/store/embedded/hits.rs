@@ -1,8 +1,8 @@
 //! Hits: sort keys and values, `_source` filtering, and one rendered hit. Used by the
 //! `_search` envelope and by the `top_hits` aggregation.
 
+use super::ctx::{bad, glob, Ctx, DocRef, Field};
 use super::index::Val;
-use super::query::{bad, glob, Ctx, DocRef, Field};
 use crate::store::StoreError;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;

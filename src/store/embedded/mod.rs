@@ -1,12 +1,10 @@
 //! The embedded store: a directory on disk, queried in process, answering the subset of
 //! Elasticsearch's `_search` JSON that tidewatch emits. Its on-disk format, what it keeps in
 //! memory and the exact request subset are described in `src/store/embedded/README.md`.
-// Functions over 100 lines (aggs.rs, query.rs) are tracked in issue 17 (the store at log
-// scale), not here.
-#![allow(clippy::too_many_lines)]
 
 mod aggs;
 mod caps;
+mod ctx;
 mod dsl;
 mod hits;
 mod index;
@@ -16,8 +14,8 @@ mod query_string;
 mod search;
 
 use super::{BulkDoc, BulkItemResult, BulkResponse, PutMode, Store, StoreError, VersionedDoc};
+use ctx::Ctx;
 use index::{check_index_name, IndexState, Interner, PRIMARY_TERM};
-use query::Ctx;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -182,7 +180,7 @@ impl EmbeddedStore {
                     known
                         .iter()
                         .filter(|n| {
-                            query::glob(pat, n) && (!n.starts_with('.') || pat.starts_with('.'))
+                            ctx::glob(pat, n) && (!n.starts_with('.') || pat.starts_with('.'))
                         })
                         .cloned(),
                 );
@@ -296,12 +294,8 @@ impl Store for EmbeddedStore {
     fn search(&self, index: &str, body: &Value) -> Result<Value, StoreError> {
         let names = self.resolve(index)?;
         let inner = self.read_loaded(&names)?;
-        let mut ctx = Ctx {
-            indices: names.iter().filter_map(|n| inner.indices.get(n)).collect(),
-            interner: &inner.interner,
-            extra: Vec::new(),
-            failure: Default::default(),
-        };
+        let indices = names.iter().filter_map(|n| inner.indices.get(n)).collect();
+        let mut ctx = Ctx::new(indices, &inner.interner);
         search::search(&mut ctx, Some(&self.shared.pages), body)
     }
 
@@ -429,12 +423,8 @@ impl Store for EmbeddedStore {
         let names = self.resolve(index)?;
         let mut inner = self.write_loaded(&names)?;
         let per_index: Vec<(String, Vec<u32>)> = {
-            let mut ctx = Ctx {
-                indices: names.iter().filter_map(|n| inner.indices.get(n)).collect(),
-                interner: &inner.interner,
-                extra: Vec::new(),
-                failure: Default::default(),
-            };
+            let indices = names.iter().filter_map(|n| inner.indices.get(n)).collect();
+            let mut ctx = Ctx::new(indices, &inner.interner);
             // Accept the `_delete_by_query` body form `{"query": {...}}` too.
             let query = match query.as_object() {
                 Some(o) if o.len() == 1 && o.contains_key("query") => &o["query"],

@@ -1,140 +1,10 @@
 //! The query DSL subset: parsed once per request into a [`Query`], then evaluated column by
 //! column into one boolean per document slot.
 
-use super::index::{Column, IndexState, Interner, Val};
+use super::ctx::{bad, glob, Ctx, DocRef, Field};
+use super::index::Val;
 use crate::store::StoreError;
 use serde_json::Value;
-use std::cmp::Ordering;
-
-/// A document of one of the searched indices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct DocRef {
-    /// Position of the index in [`Ctx::indices`].
-    pub(crate) ix: u32,
-    /// Slot within the index.
-    pub(crate) doc: u32,
-}
-
-/// Everything a request is evaluated against.
-pub(crate) struct Ctx<'a> {
-    pub(crate) indices: Vec<&'a IndexState>,
-    pub(crate) interner: &'a Interner,
-    /// Strings the request mentions that no document holds (see [`Val::Ext`]).
-    pub(crate) extra: Vec<String>,
-    /// The first error of a part of the answer that cannot return one itself (a `top_hits`
-    /// source that could not be read); the request fails with it.
-    pub(crate) failure: std::cell::RefCell<Option<StoreError>>,
-}
-
-/// A field resolved against every searched index.
-pub(crate) struct Field<'a> {
-    cols: Vec<Option<&'a Column>>,
-    /// Some index holds non-integral numbers in it (`double` rather than `long`).
-    pub(crate) float: bool,
-}
-
-impl<'a> Field<'a> {
-    #[inline]
-    pub(crate) fn values(&self, d: DocRef) -> &'a [Val] {
-        match self.cols.get(d.ix as usize) {
-            Some(Some(c)) => c.values(d.doc),
-            _ => &[],
-        }
-    }
-}
-
-pub(crate) fn bad(msg: impl Into<String>) -> StoreError {
-    StoreError::BadRequest(msg.into())
-}
-
-impl<'a> Ctx<'a> {
-    /// Resolves a field path; `x.keyword` falls back to `x` (dynamic mappings' keyword
-    /// sub-field).
-    pub(crate) fn field(&self, name: &str) -> Field<'a> {
-        let mut cols = Vec::with_capacity(self.indices.len());
-        let mut float = false;
-        for ix in &self.indices {
-            let c = ix.columns.get(name).or_else(|| {
-                name.strip_suffix(".keyword")
-                    .and_then(|n| ix.columns.get(n))
-            });
-            float |= c.is_some_and(|c| c.has_float);
-            cols.push(c);
-        }
-        Field { cols, float }
-    }
-
-    /// The text of a string value.
-    pub(crate) fn text(&self, v: Val) -> Option<&str> {
-        match v {
-            Val::Str(id) => Some(self.interner.get(id)),
-            Val::Ext(i) => self.extra.get(i as usize).map(String::as_str),
-            _ => None,
-        }
-    }
-
-    /// A string as a value: interned id when some document holds it, else a request-local one.
-    pub(crate) fn str_val(&mut self, s: &str) -> Val {
-        match self.interner.lookup(s) {
-            Some(id) => Val::Str(id),
-            None => {
-                self.extra.push(s.to_string());
-                Val::Ext(self.extra.len() as u32 - 1)
-            }
-        }
-    }
-
-    /// Total order used for sorting and keys: numbers and dates (by number), then strings
-    /// (by text), then booleans.
-    pub(crate) fn cmp(&self, a: Val, b: Val) -> Ordering {
-        fn rank(v: Val) -> u8 {
-            match v {
-                Val::Num(_) | Val::Date(_) => 0,
-                Val::Str(_) | Val::Ext(_) => 1,
-                Val::Bool(_) => 2,
-            }
-        }
-        match (a, b) {
-            (Val::Date(x), Val::Date(y)) => x.cmp(&y),
-            (Val::Str(x), Val::Str(y)) if x == y => Ordering::Equal,
-            (Val::Bool(x), Val::Bool(y)) => x.cmp(&y),
-            _ => match (rank(a), rank(b)) {
-                (0, 0) => a
-                    .as_f64()
-                    .unwrap_or(0.0)
-                    .total_cmp(&b.as_f64().unwrap_or(0.0)),
-                (1, 1) => self.text(a).cmp(&self.text(b)),
-                (x, y) => x.cmp(&y),
-            },
-        }
-    }
-
-    /// A value as JSON, numbers kept integral for `long`-like fields.
-    pub(crate) fn json(&self, v: Val, float: bool) -> Value {
-        match v {
-            Val::Num(f) => num_json(f, float),
-            Val::Date(ms) => Value::from(ms),
-            Val::Str(_) | Val::Ext(_) => Value::from(self.text(v).unwrap_or("")),
-            Val::Bool(b) => Value::from(b),
-        }
-    }
-
-    /// Every live document of every searched index.
-    pub(crate) fn all_docs(&self) -> Vec<Vec<bool>> {
-        self.indices.iter().map(|ix| ix.live.clone()).collect()
-    }
-}
-
-/// A number as JSON: integral values of integral fields print without a fraction.
-pub(crate) fn num_json(f: f64, float: bool) -> Value {
-    if !float && f.fract() == 0.0 && f.abs() < 9.007e15 {
-        Value::from(f as i64)
-    } else {
-        serde_json::Number::from_f64(f)
-            .map(Value::Number)
-            .unwrap_or(Value::Null)
-    }
-}
 
 /// A parsed query.
 pub(crate) enum Query<'a> {
@@ -391,30 +261,6 @@ pub(crate) fn exists_query<'a>(ctx: &Ctx<'a>, field: &str) -> Query<'a> {
     Query::Exists(fields)
 }
 
-/// Shell-style `*` and `?` matching.
-pub(crate) fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            pi += 1;
-            mark = ti;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
 /// The per-document test of a query that looks at one document at a time; `None` for the
 /// others (`bool`, `ids`, `_index`, `match_all`, `match_none`).
 #[allow(clippy::type_complexity)]
@@ -493,76 +339,17 @@ fn and_into(ctx: &Ctx, q: &Query, negate: bool, acc: &mut [Vec<bool>]) {
 
 /// Evaluates a query into a match flag per slot of each index (dead slots never match).
 pub(crate) fn eval(ctx: &Ctx, q: &Query) -> Vec<Vec<bool>> {
-    let per_doc = |pred: &dyn Fn(DocRef) -> bool| -> Vec<Vec<bool>> {
-        ctx.indices
-            .iter()
-            .enumerate()
-            .map(|(ix, st)| {
-                st.live
-                    .iter()
-                    .enumerate()
-                    .map(|(doc, &l)| {
-                        l && pred(DocRef {
-                            ix: ix as u32,
-                            doc: doc as u32,
-                        })
-                    })
-                    .collect()
-            })
-            .collect()
-    };
     match q {
         Query::All => ctx.all_docs(),
-        Query::None => ctx
-            .indices
-            .iter()
-            .map(|ix| vec![false; ix.live.len()])
-            .collect(),
+        Query::None => no_docs(ctx),
         Query::Bool {
             must,
             should,
             must_not,
             min_should,
-        } => {
-            let mut acc = ctx.all_docs();
-            for m in must {
-                and_into(ctx, m, false, &mut acc);
-            }
-            if *min_should > 0 {
-                let mut counts: Vec<Vec<u32>> = acc.iter().map(|a| vec![0; a.len()]).collect();
-                for s in should {
-                    let r = eval(ctx, s);
-                    for (c, r) in counts.iter_mut().zip(&r) {
-                        for (c, &r) in c.iter_mut().zip(r) {
-                            *c += r as u32;
-                        }
-                    }
-                }
-                for (a, c) in acc.iter_mut().zip(&counts) {
-                    for (a, &c) in a.iter_mut().zip(c) {
-                        *a &= c as usize >= *min_should;
-                    }
-                }
-            }
-            for m in must_not {
-                and_into(ctx, m, true, &mut acc);
-            }
-            acc
-        }
-        Query::Terms(f, vals) => {
-            if vals.len() <= 8 {
-                per_doc(&|d| f.values(d).iter().any(|v| vals.contains(v)))
-            } else {
-                let set: std::collections::HashSet<Val> = vals.iter().copied().collect();
-                per_doc(&|d| f.values(d).iter().any(|v| set.contains(v)))
-            }
-        }
+        } => eval_bool(ctx, must, should, must_not, *min_should),
         Query::Ids(ids) => {
-            let mut out: Vec<Vec<bool>> = ctx
-                .indices
-                .iter()
-                .map(|ix| vec![false; ix.live.len()])
-                .collect();
+            let mut out = no_docs(ctx);
             for (ix, st) in ctx.indices.iter().enumerate() {
                 for id in ids {
                     if let Some(slot) = st.slot_of(id) {
@@ -580,24 +367,73 @@ pub(crate) fn eval(ctx: &Ctx, q: &Query) -> Vec<Vec<bool>> {
                 ix.live.iter().map(|&l| l && hit).collect()
             })
             .collect(),
-        Query::Range(f, r) => per_doc(&|d| f.values(d).iter().any(|&v| r.matches(ctx, v))),
-        Query::Exists(fields) => per_doc(&|d| fields.iter().any(|f| !f.values(d).is_empty())),
-        Query::Prefix(f, p) => per_doc(&|d| {
-            f.values(d)
-                .iter()
-                .any(|&v| ctx.text(v).is_some_and(|t| t.starts_with(p.as_str())))
-        }),
-        Query::Wildcard(f, p) => per_doc(&|d| {
-            f.values(d)
-                .iter()
-                .any(|&v| ctx.text(v).is_some_and(|t| glob(p, t)))
-        }),
-        Query::AnyField(fields, vals) => per_doc(&|d| {
-            fields
-                .iter()
-                .any(|f| f.values(d).iter().any(|v| vals.contains(v)))
-        }),
+        _ => match leaf_pred(ctx, q) {
+            Some(pred) => per_doc(ctx, &*pred),
+            None => no_docs(ctx),
+        },
     }
+}
+
+/// No document of any searched index.
+fn no_docs(ctx: &Ctx) -> Vec<Vec<bool>> {
+    ctx.indices
+        .iter()
+        .map(|ix| vec![false; ix.live.len()])
+        .collect()
+}
+
+/// The live documents for which `pred` holds.
+fn per_doc(ctx: &Ctx, pred: &dyn Fn(DocRef) -> bool) -> Vec<Vec<bool>> {
+    ctx.indices
+        .iter()
+        .enumerate()
+        .map(|(ix, st)| {
+            st.live
+                .iter()
+                .enumerate()
+                .map(|(doc, &l)| {
+                    l && pred(DocRef {
+                        ix: ix as u32,
+                        doc: doc as u32,
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A `bool` query: every `must`, at least `min_should` of `should`, no `must_not`.
+fn eval_bool(
+    ctx: &Ctx,
+    must: &[Query],
+    should: &[Query],
+    must_not: &[Query],
+    min_should: usize,
+) -> Vec<Vec<bool>> {
+    let mut acc = ctx.all_docs();
+    for m in must {
+        and_into(ctx, m, false, &mut acc);
+    }
+    if min_should > 0 {
+        let mut counts: Vec<Vec<u32>> = acc.iter().map(|a| vec![0; a.len()]).collect();
+        for s in should {
+            let r = eval(ctx, s);
+            for (c, r) in counts.iter_mut().zip(&r) {
+                for (c, &r) in c.iter_mut().zip(r) {
+                    *c += r as u32;
+                }
+            }
+        }
+        for (a, c) in acc.iter_mut().zip(&counts) {
+            for (a, &c) in a.iter_mut().zip(c) {
+                *a &= c as usize >= min_should;
+            }
+        }
+    }
+    for m in must_not {
+        and_into(ctx, m, true, &mut acc);
+    }
+    acc
 }
 
 /// The matching documents in index order.
@@ -615,18 +451,4 @@ pub(crate) fn doc_list(flags: &[Vec<bool>]) -> Vec<DocRef> {
         );
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn glob_matches() {
-        assert!(glob("nginx-*", "nginx-2015"));
-        assert!(glob("*", "x"));
-        assert!(glob("a*b?c", "axxbyc"));
-        assert!(!glob("nginx-*", "apache"));
-        assert!(!glob("a?", "a"));
-    }
 }

@@ -6,7 +6,8 @@
 //! clauses use `default_operator` (OR unless told). Not supported: fuzzy `~`, boosts `^`,
 //! regular expressions `/.../`, field groups `f:(a b)`.
 
-use super::query::{bad, exists_query, glob, term_query, term_vals, Ctx, Query, Range};
+use super::ctx::{bad, glob, Ctx};
+use super::query::{exists_query, term_query, term_vals, Query, Range};
 use crate::store::StoreError;
 use serde_json::{json, Value};
 

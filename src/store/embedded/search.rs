@@ -2,11 +2,12 @@
 //! around the aggregations) and the page cache of composite requests.
 
 use super::aggs;
+use super::ctx::{bad, Ctx, DocRef};
 use super::dsl;
 use super::hits::{
     cmp_vals, parse_search_after, parse_sort, parse_source, render_hit, sort_docs, sort_vals,
 };
-use super::query::{self, bad, doc_list, Ctx, DocRef};
+use super::query::{self, doc_list};
 use crate::store::StoreError;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;

@@ -1352,6 +1352,58 @@ fn cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// `count` documents of a synthetic access log of `n` documents over `span` ms from T0.
+fn synthetic_docs(count: usize, n: usize, span: i64) -> Vec<BulkDoc> {
+    let countries = [
+        "US", "DE", "FR", "GB", "JP", "BR", "IN", "CN", "RU", "CA", "AU", "NL",
+    ];
+    let statuses = [200, 200, 200, 200, 304, 404, 500, 503];
+    let mut x: u64 = 42;
+    let mut rnd = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    (0..count)
+        .map(|i| {
+            let r = rnd();
+            let t = T0 + (i as i64 * span / n as i64);
+            BulkDoc {
+                id: Some(format!("d{i}")),
+                source: json!({
+                    "@timestamp": crate::time::format_millis(t),
+                    "source": {"address": format!("10.{}.{}.{}", r % 8, (r >> 8) % 64, (r >> 16) % 50), "geo": {"country_iso_code": countries[(r >> 24) as usize % countries.len()]}},
+                    "http": {"request": {"method": "GET"}, "response": {"status_code": statuses[(r >> 32) as usize % statuses.len()], "body": {"bytes": (r >> 40) % 50_000}}},
+                    "url": {"original": format!("/page/{}", ((r >> 20) % 5000) / (1 + (r >> 50) % 20))},
+                    "user_agent": {"original": "Mozilla/5.0"}
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Pages through the datafeed-shaped composite request over the perf index.
+fn composite_page_count(s: &EmbeddedStore) -> usize {
+    let mut pages = 0;
+    let mut after: Option<Value> = None;
+    loop {
+        let mut comp = json!({"size": 1000, "sources": [
+            {"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": "15m"}}},
+            {"c": {"terms": {"field": "source.geo.country_iso_code"}}}]});
+        if let Some(a) = &after {
+            comp["after"] = a.clone();
+        }
+        let r = s.search("nginx", &json!({"size": 0, "aggs": {"c": {"composite": comp, "aggs": {"dc": {"cardinality": {"field": "url.original"}}}}}})).unwrap();
+        pages += 1;
+        match r["aggregations"]["c"].get("after_key") {
+            Some(a) => after = Some(a.clone()),
+            None => break,
+        }
+    }
+    pages
+}
+
 /// Throughput over a synthetic access log. Run in release:
 /// `cargo test --release --lib store::embedded::tests::perf -- --ignored --nocapture`.
 #[test]
@@ -1368,35 +1420,9 @@ fn perf_500k() {
         .map(PathBuf::from)
         .unwrap_or_else(|_| tmp.path().join("d"));
     let reuse = dir.join("indices/nginx/manifest.json").exists();
-    let countries = [
-        "US", "DE", "FR", "GB", "JP", "BR", "IN", "CN", "RU", "CA", "AU", "NL",
-    ];
-    let statuses = [200, 200, 200, 200, 304, 404, 500, 503];
-    let mut x: u64 = 42;
-    let mut rnd = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
     let t0 = T0;
     let span = 14 * 86_400_000i64;
-    let docs: Vec<BulkDoc> = (0..if reuse { 0 } else { n })
-        .map(|i| {
-            let r = rnd();
-            let t = t0 + (i as i64 * span / n as i64);
-            BulkDoc {
-                id: Some(format!("d{i}")),
-                source: json!({
-                    "@timestamp": crate::time::format_millis(t),
-                    "source": {"address": format!("10.{}.{}.{}", r % 8, (r >> 8) % 64, (r >> 16) % 50), "geo": {"country_iso_code": countries[(r >> 24) as usize % countries.len()]}},
-                    "http": {"request": {"method": "GET"}, "response": {"status_code": statuses[(r >> 32) as usize % statuses.len()], "body": {"bytes": (r >> 40) % 50_000}}},
-                    "url": {"original": format!("/page/{}", ((r >> 20) % 5000) / (1 + (r >> 50) % 20))},
-                    "user_agent": {"original": "Mozilla/5.0"}
-                }),
-            }
-        })
-        .collect();
+    let docs = synthetic_docs(if reuse { 0 } else { n }, n, span);
     let s = EmbeddedStore::open(&dir).unwrap();
     let start = std::time::Instant::now();
     let c0 = cpu_ns();
@@ -1443,22 +1469,7 @@ fn perf_500k() {
         14 * 96
     );
     let start = std::time::Instant::now();
-    let mut pages = 0;
-    let mut after: Option<Value> = None;
-    loop {
-        let mut comp = json!({"size": 1000, "sources": [
-            {"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": "15m"}}},
-            {"c": {"terms": {"field": "source.geo.country_iso_code"}}}]});
-        if let Some(a) = &after {
-            comp["after"] = a.clone();
-        }
-        let r = s.search("nginx", &json!({"size": 0, "aggs": {"c": {"composite": comp, "aggs": {"dc": {"cardinality": {"field": "url.original"}}}}}})).unwrap();
-        pages += 1;
-        match r["aggregations"]["c"].get("after_key") {
-            Some(a) => after = Some(a.clone()),
-            None => break,
-        }
-    }
+    let pages = composite_page_count(&s);
     let comp = start.elapsed();
     let rss = std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
@@ -1647,4 +1658,47 @@ fn search_after_pages_through_ties_with_an_id_key() {
     }
     // latency: 6 -> 2.0, 5 -> 0.5, then the missing ones by id.
     assert_eq!(seen, ["6", "5", "1", "2", "3", "4"]);
+}
+
+#[test]
+fn too_many_buckets_fails_like_search_max_buckets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = EmbeddedStore::open(tmp.path().join("data")).unwrap();
+    index_one(&s, "b", "1", json!({"@timestamp": T0}));
+    index_one(&s, "b", "2", json!({"@timestamp": T0 + 65_535}));
+    let histo = |interval: &str| json!({"size": 0, "aggs": {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": interval}}}});
+    // 65,536 buckets (empty ones filled) are allowed.
+    let r = s.search("b", &histo("1ms")).unwrap();
+    assert_eq!(
+        r["aggregations"]["h"]["buckets"].as_array().unwrap().len(),
+        65_536
+    );
+    // One more is not: Elasticsearch's too_many_buckets_exception, as a bad request.
+    index_one(&s, "b", "3", json!({"@timestamp": T0 + 65_536}));
+    let err = s.search("b", &histo("1ms")).unwrap_err().to_string();
+    assert!(
+        err.contains("too_many_buckets_exception: Trying to create too many buckets. Must be less than or equal to: [65536] but was [65537]. This limit can be set by changing the [search.max_buckets] cluster level setting."),
+        "{err}"
+    );
+    assert!(err.starts_with("store: bad request: "), "{err}");
+    // Buckets count across the whole response (here under a composite), and a `1ms`
+    // histogram over two hours (7.2 M buckets) fails before filling them.
+    index_one(&s, "b", "4", json!({"@timestamp": T0 + 120 * MIN}));
+    let started = std::time::Instant::now();
+    let body = json!({"size": 0, "aggs": {"c": {
+        "composite": {"sources": [{"t": {"histogram": {"field": "@timestamp", "interval": 1e15}}}]},
+        "aggs": {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1ms"}}}
+    }}});
+    let err = s.search("b", &body).unwrap_err().to_string();
+    assert!(err.contains("too_many_buckets_exception"), "{err}");
+    let err = s.search("b", &histo("1ms")).unwrap_err().to_string();
+    assert!(err.contains("but was [7200001]"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // Many buckets made of documents count too (terms here): 4 + 65,536 > 65,536.
+    let body = json!({"size": 0, "aggs": {
+        "t": {"terms": {"field": "@timestamp"}},
+        "h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1ms", "hard_bounds": {"min": T0, "max": T0 + 65_535}}}
+    }});
+    let err = s.search("b", &body).unwrap_err().to_string();
+    assert!(err.contains("but was [65540]"), "{err}");
 }

@@ -1,0 +1,116 @@
+//! `date_histogram`: fixed intervals (and minute, hour, day calendar intervals) in UTC.
+
+use super::super::common::{
+    check_params, date_bounds, date_key, get_field, get_u64, interval_ms, obj, offset_ms,
+};
+use super::super::Agg;
+use super::histogram::Histogram;
+use crate::store::embedded::ctx::{bad, Ctx, DocRef};
+use crate::store::StoreError;
+use serde_json::{json, Value};
+
+const PARAMS: &[&str] = &[
+    "field",
+    "fixed_interval",
+    "interval",
+    "calendar_interval",
+    "offset",
+    "min_doc_count",
+    "extended_bounds",
+    "hard_bounds",
+    "keyed",
+    "format",
+    "time_zone",
+    "order",
+];
+
+impl<'a> Histogram<'a, i64> {
+    pub(in crate::store::embedded::aggs) fn parse_date(
+        ctx: &Ctx<'a>,
+        v: &Value,
+        what: &str,
+    ) -> Result<Self, StoreError> {
+        check_params(PARAMS, v, what)?;
+        if let Some(ord) = v.as_object().and_then(|o| o.get("order")) {
+            if *ord != json!({"_key": "asc"}) {
+                return Err(bad(format!(
+                    "{what}: order {ord} is not supported; buckets come in ascending key order"
+                )));
+            }
+        }
+        let s = obj(v, what)?;
+        Ok(Histogram {
+            field: get_field(ctx, s, what)?,
+            interval: interval_ms(s, what)?,
+            offset: offset_ms(s, what)?,
+            min_doc_count: get_u64(s, "min_doc_count", 0, what)?,
+            extended: date_bounds(s, "extended_bounds", what)?,
+            hard: date_bounds(s, "hard_bounds", what)?,
+            keyed: s.get("keyed").and_then(Value::as_bool).unwrap_or(false),
+        })
+    }
+
+    pub(in crate::store::embedded::aggs) fn eval_date(
+        &self,
+        ctx: &Ctx,
+        subs: &[Agg],
+        docs: &[DocRef],
+    ) -> Value {
+        let (interval, offset) = (self.interval, self.offset);
+        let map =
+            super::super::common::bucketize(&self.field, docs, |v| date_key(v, interval, offset));
+        let mut keys: Vec<i64> = map.keys().copied().collect();
+        keys.sort_unstable();
+        if self.min_doc_count == 0 {
+            match self.filled_keys(&keys) {
+                Some((lo, n)) if ctx.room_for_buckets(n) => {
+                    keys = (0..n).map(|i| lo + i as i64 * interval).collect();
+                }
+                Some(_) => return super::super::common::bucket_list(Vec::new(), self.keyed),
+                None => {}
+            }
+        }
+        self.buckets(
+            ctx,
+            subs,
+            keys,
+            |k| map.get(&k),
+            |k, b| {
+                let name = crate::time::format_millis(k);
+                b.insert("key_as_string".into(), Value::from(name.clone()));
+                b.insert("key".into(), Value::from(k));
+                name
+            },
+        )
+    }
+
+    /// The first key and the number of buckets from the lowest to the highest key (or
+    /// extended bound) within the hard bounds, when empty buckets are filled.
+    fn filled_keys(&self, keys: &[i64]) -> Option<(i64, usize)> {
+        let (interval, offset) = (self.interval, self.offset);
+        let align = |t: i64| crate::time::bucket_start(t - offset, interval) + offset;
+        let lo = [keys.first().copied(), self.extended.min.map(align)]
+            .into_iter()
+            .flatten()
+            .min();
+        let hi = [keys.last().copied(), self.extended.max.map(align)]
+            .into_iter()
+            .flatten()
+            .max();
+        let (Some(mut lo), Some(mut hi)) = (lo, hi) else {
+            return None;
+        };
+        if let Some(b) = self.hard.min {
+            lo = lo.max(align(b));
+        }
+        if let Some(b) = self.hard.max {
+            hi = hi.min(align(b));
+        }
+        let n = if hi >= lo {
+            ((hi - lo) / interval) as usize + 1
+        } else {
+            0
+        };
+        Some((lo, n))
+    }
+}
