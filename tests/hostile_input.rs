@@ -156,6 +156,35 @@ fn write_inputs(root: &Path) {
         .collect();
     std::fs::write(root.join("binary.bin"), binary).expect("binary");
     std::fs::write(root.join("empty.log"), "").expect("empty");
+    write_hostile_yaml(&root.join("hostile-yaml"));
+}
+
+/// Job files an attacker would write: a billion-laughs alias bomb, lists and mappings nested
+/// 100,000 and 50,000 deep, and bytes that are not UTF-8.
+fn write_hostile_yaml(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let mut laughs =
+        vec![r#"a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]"#.to_string()];
+    let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+    for w in names.windows(2) {
+        let refs = vec![format!("*{}", w[0]); 9].join(",");
+        laughs.push(format!("{}: &{} [{refs}]", w[1], w[1]));
+    }
+    laughs.push("job_id: x\n".into());
+    let w = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).expect("write");
+    w("laughs.yml", laughs.join("\n").as_bytes());
+    let deep = format!("job_id: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    w("deep-list.yml", deep.as_bytes());
+    let deep = format!(
+        "job_id: x\nanalysis_config: {}1{}\n",
+        "{a: ".repeat(50_000),
+        "}".repeat(50_000)
+    );
+    w("deep-map.yml", deep.as_bytes());
+    w(
+        "not-utf8.yml",
+        b"job_id: x\xff\xfe\nanalysis_config:\n  bucket_span: 15m\n",
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -578,6 +607,52 @@ fn a_full_disk_on_stdout_is_exit_2_not_a_panic() {
         assert!(
             stderr.contains("No space left on device") && !stderr.contains("panicked"),
             "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// Hostile YAML is refused within a budget (nodes, depth), one problem line each, exit 1:
+/// no stack overflow, no exponential expansion, no panic on bytes that are not UTF-8.
+#[test]
+fn validate_refuses_hostile_yaml_within_a_budget() {
+    for (file, message) in [
+        (
+            "laughs.yml",
+            ":6:14: (yaml): invalid YAML: budget breached: Nodes { nodes: 250001 }",
+        ),
+        (
+            "deep-list.yml",
+            ":1:264: (yaml): invalid YAML: recursion limit exceeded",
+        ),
+        (
+            "deep-map.yml",
+            ":2:270: (yaml): invalid YAML: budget breached: Depth { depth: 65 }",
+        ),
+        (
+            "not-utf8.yml",
+            ": cannot read the file: stream did not contain valid UTF-8",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let out = run(
+            &["validate", &format!("{{root}}/hostile-yaml/{file}")],
+            &fixture().root,
+        );
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(1), "{file}: {stdout}{stderr}");
+        assert_eq!(stdout.lines().count(), 1, "{file}: {stdout}");
+        assert!(
+            stdout.contains(&format!("{file}{message}")),
+            "{file}: {stdout}"
+        );
+        assert_eq!(stderr, "error: 1 problem in 1 job file\n", "{file}");
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "{file} took {:?}",
+            started.elapsed()
         );
     }
 }
