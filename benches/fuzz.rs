@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Targets: `log_format` (the nginx `log_format` compiler and the line parser), `job` (the
-//! YAML job loader and its checks), `import` (the Elastic ML job/datafeed JSON importer),
+//! YAML job loader and its checks), `files` (filter lists and calendars loaded with the jobs
+//! that use them), `import` (the Elastic ML job/datafeed JSON importer),
 //! `query` (the embedded store's query, aggregation and `query_string` parser and
 //! evaluator), `detect_csv` (the CSV reader of `detect`, with its warnings and span
 //! inference), `detect_score` (the same, then the model scores the rows: it reaches the
@@ -113,6 +114,17 @@ const DICT: &[&str] = &[
     "by_field_name: ",
     "over_field_name: ",
     "schedule: ",
+    "filter_id: ",
+    "calendar_id: ",
+    "job_ids: ",
+    "items: ",
+    "events: ",
+    "start_time: ",
+    "end_time: ",
+    "duration: ",
+    "time_zone: ",
+    "filter_type: exclude",
+    "\0",
 ];
 
 fn mutate(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
@@ -343,6 +355,56 @@ fn job_target() -> Target {
     }
 }
 
+/// The YAML blocks of docs/jobs.md that start with a `# jobs/NAME.yml` comment and hold
+/// `key` (the repository's example filter lists and calendars).
+fn doc_examples(key: &str) -> Vec<String> {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/jobs.md"))
+        .expect("docs/jobs.md");
+    doc.split("```yaml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| b.starts_with("# jobs/") && b.contains(key))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The filter-list and calendar loader (`config/files.rs`) with the jobs that use them: an
+/// entry is a filter list, a calendar and a job file separated by NULs, loaded together as
+/// three files of one (missing, so never listed) jobs directory.
+fn files_target() -> Target {
+    let mut filters = doc_examples("filter_id:");
+    filters.push("filter_id: ips\nitems: [\"10.*\"]\n".into());
+    let mut calendars = doc_examples("calendar_id:");
+    calendars.push("calendar_id: cal\njob_ids: [web]\nevents:\n  - {description: a, start_time: 1714953600000, end_time: \"2024-05-06T01:00:00Z\"}\n  - {description: b, schedule: \"0 2 * * 0\", duration: 2h}\n".into());
+    calendars.push("calendar_id: cal\njob_ids: [nobody]\nevents: []\n".into());
+    let jobs = [
+        "job_id: web\ngroups: [web]\nanalysis_config:\n  bucket_span: 15m\n  detectors:\n    - function: high_count\n      over_field_name: source.address\n      custom_rules:\n        - actions: [skip_result, skip_model_update]\n          scope:\n            source.address: {filter_id: scanners, filter_type: include}\n        - actions: [skip_result]\n          conditions:\n            - {applies_to: actual, operator: lt, value: 50}\ndatafeed_config:\n  indices: [logs]\n",
+        "job_id: nginx-requests\nanalysis_config:\n  bucket_span: 15m\n  detectors:\n    - function: count\n      by_field_name: ip\n      custom_rules: [{scope: {ip: {filter_id: ips}}}]\ndatafeed_config:\n  indices: [logs]\n",
+    ];
+    let mut corpus = Vec::new();
+    for (i, f) in filters.iter().enumerate() {
+        for (j, c) in calendars.iter().enumerate() {
+            let job = jobs[(i + j) % jobs.len()];
+            corpus.push(format!("{f}\0{c}\0{job}").into_bytes());
+        }
+    }
+    let dir = Path::new("/nonexistent-tidewatch-fuzz/jobs");
+    let names = ["filter.yml", "calendar.yml", "job.yml", "more.yml"];
+    Target {
+        corpus,
+        json: false,
+        run: Box::new(move |input| {
+            let text = String::from_utf8_lossy(input);
+            let texts: Vec<(PathBuf, String)> = text
+                .split('\0')
+                .zip(names)
+                .map(|(t, n)| (dir.join(n), t.to_string()))
+                .collect();
+            let _ = tidewatch::config::load_texts(&texts);
+        }),
+    }
+}
+
 fn import_target() -> Target {
     let mut files = Vec::new();
     files_under(&shared().join("elastic-recipes"), &mut files);
@@ -553,19 +615,27 @@ fn main() {
     }));
     let tmp = tempfile::tempdir().expect("tmp");
     let names: Vec<&str> = match target {
-        "all" => vec!["log_format", "job", "import", "query", "detect_csv"],
+        "all" => vec![
+            "log_format",
+            "job",
+            "files",
+            "import",
+            "query",
+            "detect_csv",
+        ],
         one => vec![one],
     };
     for name in names {
         let t = match name {
             "log_format" => log_format_target(),
             "job" => job_target(),
+            "files" => files_target(),
             "import" => import_target(),
             "query" => query_target(&tmp.path().join("store")),
             "detect_csv" => detect_csv_target(false),
             "detect_score" => detect_csv_target(true),
             other => {
-                eprintln!("unknown target `{other}`; expected log_format, job, import, query, detect_csv, detect_score or all");
+                eprintln!("unknown target `{other}`; expected log_format, job, files, import, query, detect_csv, detect_score or all");
                 std::process::exit(1);
             }
         };

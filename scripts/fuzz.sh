@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 executions="${1:-10000000}"
 seed="${2:-24301}"
-targets="${3:-log_format job import query detect_csv}"
+targets="${3:-log_format job files import query detect_csv detect_score}"
 cargo build --release --locked --bench fuzz >/dev/null 2>&1 || cargo build --release --locked --bench fuzz
 status=0
 for t in $targets; do

@@ -4,7 +4,8 @@
 //!
 //! One small embedded store is built once per test binary: a `fresh` job whose data reaches
 //! the present, a `stale` job whose data (and so its last bucket) ended three hours ago, an
-//! `idle` job that never ran, and a copy of the store with one results record corrupted.
+//! `idle` job that never ran, and copies of the store: one with a results record corrupted,
+//! one with a log record corrupted, and one whose last records were torn by a crash.
 
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,10 @@ struct Fixture {
     /// Keeps the directory alive for the whole test binary.
     _tmp: tempfile::TempDir,
     root: PathBuf,
+    /// Where the corrupted results record is (`file:line (byte offset)`).
+    results_bad: String,
+    /// Where the corrupted log record is.
+    logs_bad: String,
 }
 
 impl Fixture {
@@ -89,8 +94,19 @@ fn fixture() -> &'static Fixture {
         }
         write_inputs(&root);
         copy_dir(&dir, &root.join("corrupt"));
-        corrupt_first_record(&root.join("corrupt/indices/tidewatch-results"));
-        Fixture { _tmp: tmp, root }
+        let results_bad = corrupt_record(&root.join("corrupt/indices/tidewatch-results"), 2);
+        copy_dir(&dir, &root.join("corrupt-logs"));
+        let logs_bad = corrupt_record(&root.join("corrupt-logs/indices/logs-fresh"), 60);
+        copy_dir(&dir, &root.join("torn"));
+        for index in ["tidewatch-results", "logs-fresh"] {
+            tear_last_record(&root.join("torn/indices").join(index));
+        }
+        Fixture {
+            _tmp: tmp,
+            root,
+            results_bad,
+            logs_bad,
+        }
     })
 }
 
@@ -140,6 +156,35 @@ fn write_inputs(root: &Path) {
         .collect();
     std::fs::write(root.join("binary.bin"), binary).expect("binary");
     std::fs::write(root.join("empty.log"), "").expect("empty");
+    write_hostile_yaml(&root.join("hostile-yaml"));
+}
+
+/// Job files an attacker would write: a billion-laughs alias bomb, lists and mappings nested
+/// 100,000 and 50,000 deep, and bytes that are not UTF-8.
+fn write_hostile_yaml(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let mut laughs =
+        vec![r#"a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]"#.to_string()];
+    let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+    for w in names.windows(2) {
+        let refs = vec![format!("*{}", w[0]); 9].join(",");
+        laughs.push(format!("{}: &{} [{refs}]", w[1], w[1]));
+    }
+    laughs.push("job_id: x\n".into());
+    let w = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).expect("write");
+    w("laughs.yml", laughs.join("\n").as_bytes());
+    let deep = format!("job_id: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    w("deep-list.yml", deep.as_bytes());
+    let deep = format!(
+        "job_id: x\nanalysis_config: {}1{}\n",
+        "{a: ".repeat(50_000),
+        "}".repeat(50_000)
+    );
+    w("deep-map.yml", deep.as_bytes());
+    w(
+        "not-utf8.yml",
+        b"job_id: x\xff\xfe\nanalysis_config:\n  bucket_span: 15m\n",
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -154,9 +199,8 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Flips one byte inside the first record of the index's first segment (not its last
-/// record, which would read as a torn write).
-fn corrupt_first_record(index_dir: &Path) {
+/// The segment files of an index, in order.
+fn segments(index_dir: &Path) -> Vec<PathBuf> {
     let mut segs: Vec<PathBuf> = std::fs::read_dir(index_dir)
         .expect("index dir")
         .flatten()
@@ -167,12 +211,36 @@ fn corrupt_first_record(index_dir: &Path) {
         })
         .collect();
     segs.sort();
-    let seg = &segs[0];
+    segs
+}
+
+/// Flips one byte inside record `n` (1-based) of the index's first segment, which must not
+/// be its last record (that would read as a torn write); returns `file:line (byte offset)`.
+fn corrupt_record(index_dir: &Path, n: usize) -> String {
+    let seg = &segments(index_dir)[0];
     let mut bytes = std::fs::read(seg).expect("segment");
-    let nl = bytes.iter().position(|&b| b == b'\n').expect("a record");
-    assert!(nl + 1 < bytes.len(), "more than one record in {seg:?}");
-    bytes[nl - 3] ^= 0x20;
+    let ends: Vec<usize> = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .map(|(i, _)| i)
+        .collect();
+    assert!(n < ends.len(), "more than {n} records in {seg:?}");
+    let start = if n == 1 { 0 } else { ends[n - 2] + 1 };
+    bytes[ends[n - 1] - 3] ^= 0x20;
     std::fs::write(seg, bytes).expect("write segment");
+    format!("{}:{n} (byte {start})", seg.display())
+}
+
+/// Cuts the last record of the index's last segment in half, as kill -9 in the middle of a
+/// write leaves it.
+fn tear_last_record(index_dir: &Path) {
+    let seg = segments(index_dir).pop().expect("a segment");
+    let mut bytes = std::fs::read(&seg).expect("segment");
+    bytes.pop();
+    let start = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    bytes.truncate(start + (bytes.len() - start) / 2);
+    std::fs::write(&seg, bytes).expect("write segment");
 }
 
 fn bin() -> Command {
@@ -182,10 +250,17 @@ fn bin() -> Command {
     c
 }
 
-/// Fills `{store}`, `{corrupt}`, `{jobs}` and `{data}` in an argument.
+/// Fills `{store}`, `{corrupt}`, `{corrupt-logs}`, `{torn}`, `{jobs}`, `{root}`, `{data}`,
+/// and where the corrupt records are (`{results-bad}`, `{logs-bad}`), in an argument or an
+/// expected message.
 fn fill(arg: &str, f: &Fixture) -> String {
+    let embedded = |name: &str| format!("embedded:{}", f.root.join(name).display());
     arg.replace("{store}", &f.store())
         .replace("{corrupt}", &f.corrupt())
+        .replace("{corrupt-logs}", &embedded("corrupt-logs"))
+        .replace("{torn}", &embedded("torn"))
+        .replace("{results-bad}", &f.results_bad)
+        .replace("{logs-bad}", &f.logs_bad)
         .replace("{jobs}", &f.jobs())
         .replace("{root}", &f.root.display().to_string())
         .replace(
@@ -220,10 +295,11 @@ fn check_cases(cases: &[Case]) {
     for c in cases {
         let out = run(c.args, cwd.path());
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let ok_msg = if c.stderr.is_empty() {
+        let want = fill(c.stderr, fixture());
+        let ok_msg = if want.is_empty() {
             stderr.trim().is_empty()
         } else {
-            stderr.contains(c.stderr)
+            stderr.contains(&want)
         };
         if out.status.code() != Some(c.code) || !ok_msg || stderr.contains("panicked") {
             failures.push(format!(
@@ -302,13 +378,13 @@ const ALERT_CASES: &[Case] = &[
         name: "corrupt result record",
         args: &["--store", "{corrupt}", "results", "fresh", "--exit-code", "--jobs", "{jobs}"],
         code: 2,
-        stderr: "index `tidewatch-results` is corrupt: ",
+        stderr: "error: cannot read results index `tidewatch-results` in {corrupt} (read-only): store: index `tidewatch-results` is corrupt: {results-bad}: a record fails its checksum (1 such record); restore the index from a backup or re-ingest it\n",
     },
     Case {
         name: "corrupt store in status",
         args: &["--store", "{corrupt}", "status", "--jobs", "{jobs}"],
         code: 2,
-        stderr: "error: job `fresh`: store: index `tidewatch-results` is corrupt: ",
+        stderr: "error: job `fresh`: store: index `tidewatch-results` is corrupt: {results-bad}: a record fails its checksum (1 such record); ",
     },
     Case {
         name: "ftp scheme",
@@ -363,6 +439,53 @@ const ALERT_CASES: &[Case] = &[
 #[test]
 fn the_alert_path_never_reports_quiet_when_it_cannot_read() {
     check_cases(ALERT_CASES);
+}
+
+/// A record that fails its checksum before the end of a segment is corruption: every command
+/// that reads it exits 2 naming the file, line and byte offset. A torn last record (kill -9
+/// in the middle of a write) is recovery: ignored, and cut before the next append.
+const CORRUPTION_CASES: &[Case] = &[
+    Case {
+        name: "run --once over a corrupt log record",
+        args: &["--store", "{corrupt-logs}", "run", "--once", "--jobs", "{jobs}/fresh.yml"],
+        code: 2,
+        stderr: "fresh: recorded version 1\nerror: store: unavailable: job `fresh`: source index `logs-fresh` cannot be read (store: index `logs-fresh` is corrupt: {logs-bad}: a record fails its checksum (1 such record); restore the index from a backup or re-ingest it); the job does not advance past data it cannot read and retries on its next run\n",
+    },
+    Case {
+        name: "status over a corrupt log record",
+        args: &["--store", "{corrupt-logs}", "status", "--jobs", "{jobs}"],
+        code: 2,
+        stderr: "error: job `fresh`: store: index `logs-fresh` is corrupt: {logs-bad}: a record fails its checksum (1 such record); ",
+    },
+    Case {
+        name: "results over a torn last record",
+        args: &["--store", "{torn}", "results", "fresh", "--type", "bucket", "--since", "15m", "--exit-code", "--jobs", "{jobs}"],
+        code: 3,
+        stderr: "",
+    },
+    Case {
+        name: "status over torn last records",
+        args: &["--store", "{torn}", "status", "fresh", "--jobs", "{jobs}"],
+        code: 0,
+        stderr: "",
+    },
+    Case {
+        name: "run --once over torn last records",
+        args: &["--store", "{torn}", "run", "--once", "--jobs", "{jobs}/fresh.yml"],
+        code: 0,
+        stderr: "fresh: recorded version 1\n",
+    },
+    Case {
+        name: "results after the run cut the torn records",
+        args: &["--store", "{torn}", "results", "fresh", "--type", "bucket", "--since", "15m", "--exit-code", "--jobs", "{jobs}"],
+        code: 3,
+        stderr: "",
+    },
+];
+
+#[test]
+fn store_corruption_is_exit_2_and_a_torn_tail_is_recovery() {
+    check_cases(CORRUPTION_CASES);
 }
 
 #[test]
@@ -484,6 +607,52 @@ fn a_full_disk_on_stdout_is_exit_2_not_a_panic() {
         assert!(
             stderr.contains("No space left on device") && !stderr.contains("panicked"),
             "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// Hostile YAML is refused within a budget (nodes, depth), one problem line each, exit 1:
+/// no stack overflow, no exponential expansion, no panic on bytes that are not UTF-8.
+#[test]
+fn validate_refuses_hostile_yaml_within_a_budget() {
+    for (file, message) in [
+        (
+            "laughs.yml",
+            ":6:14: (yaml): invalid YAML: budget breached: Nodes { nodes: 250001 }",
+        ),
+        (
+            "deep-list.yml",
+            ":1:264: (yaml): invalid YAML: recursion limit exceeded",
+        ),
+        (
+            "deep-map.yml",
+            ":2:270: (yaml): invalid YAML: budget breached: Depth { depth: 65 }",
+        ),
+        (
+            "not-utf8.yml",
+            ": cannot read the file: stream did not contain valid UTF-8",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let out = run(
+            &["validate", &format!("{{root}}/hostile-yaml/{file}")],
+            &fixture().root,
+        );
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(1), "{file}: {stdout}{stderr}");
+        assert_eq!(stdout.lines().count(), 1, "{file}: {stdout}");
+        assert!(
+            stdout.contains(&format!("{file}{message}")),
+            "{file}: {stdout}"
+        );
+        assert_eq!(stderr, "error: 1 problem in 1 job file\n", "{file}");
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "{file} took {:?}",
+            started.elapsed()
         );
     }
 }

@@ -13,6 +13,7 @@ use super::{ConfigError, Job};
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// What a YAML file of a jobs directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,8 +162,9 @@ fn load_one(
         FileKind::Job => return,
         FileKind::Filter => {
             let what = "a filter list is a mapping with `filter_id`, `description` and `items`";
-            let schema = schema_of::<FilterConfig>();
-            if let Some((raw, pos)) = read_shaped::<FilterConfig>(text, &schema, what, &mut p) {
+            static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
+            let schema = SCHEMA.get_or_init(schema_of::<FilterConfig>);
+            if let Some((raw, pos)) = read_shaped::<FilterConfig>(text, schema, what, &mut p) {
                 if let Some(f) = check_filter(&raw, &pos, &mut p) {
                     if support.filters.contains_key(&f.filter_id) {
                         let msg = format!("filter_id `{}` is already used by another filter list in the jobs directory; each needs its own id", f.filter_id);
@@ -175,8 +177,9 @@ fn load_one(
         }
         FileKind::Calendar => {
             let what = "a calendar is a mapping with `calendar_id`, `job_ids` and `events`";
-            let schema = schema_of::<CalendarConfig>();
-            if let Some((raw, pos)) = read_shaped::<CalendarConfig>(text, &schema, what, &mut p) {
+            static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
+            let schema = SCHEMA.get_or_init(schema_of::<CalendarConfig>);
+            if let Some((raw, pos)) = read_shaped::<CalendarConfig>(text, schema, what, &mut p) {
                 if let Some(calendar) = check_calendar(&raw, &pos, &mut p) {
                     support.calendars.push(LoadedCalendar {
                         calendar,

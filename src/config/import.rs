@@ -84,8 +84,8 @@ pub fn import_elastic(job_json: &str, datafeed_json: Option<&str>) -> Result<Str
         notes.push("NOTE: no datafeed given; set datafeed_config.indices before use".to_string());
     }
 
-    let schema = super::schema_value();
-    let trimmed = trim(&schema, &schema, &job, "", &mut notes).unwrap_or(Value::Null);
+    let schema = super::job_schema();
+    let trimmed = trim(schema, schema, &job, "", &mut notes).unwrap_or(Value::Null);
     let mut trimmed = match trimmed {
         Value::Object(m) => m,
         _ => Map::new(),

@@ -329,7 +329,23 @@ fn load_all(paths: &[PathBuf]) -> Loaded {
             Err(e) => errors.push(file_error(&file, &format!("cannot read the file: {e}"))),
         }
     }
-    let support = files::load_support(&texts, &mut errors);
+    check_texts(&texts, errors)
+}
+
+/// Loads jobs, filter lists and calendars from texts as if read from the named files, as
+/// [`load_jobs`] does once it has read them (the fuzz harness drives the loader this way).
+/// The directories of the named files are still searched for filter lists and calendars.
+pub fn load_texts(texts: &[(PathBuf, String)]) -> Result<Vec<Job>, ConfigErrors> {
+    let Loaded { jobs, errors, .. } = check_texts(texts, Vec::new());
+    if errors.is_empty() {
+        Ok(jobs)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+fn check_texts(texts: &[(PathBuf, String)], mut errors: Vec<ConfigError>) -> Loaded {
+    let support = files::load_support(texts, &mut errors);
     let mut jobs = Vec::new();
     // job_id -> (file, line) of its first definition.
     let mut first_seen: std::collections::HashMap<String, (PathBuf, usize)> = Default::default();
@@ -392,13 +408,19 @@ fn check_text(
 ) -> (Option<Job>, Vec<ConfigError>) {
     let mut problems = check::Problems::new(file);
     let what = "a job file is a mapping of fields (job_id, analysis_config, datafeed_config, ...)";
-    let job = files::read_shaped::<raw::JobConfig>(text, &schema_value(), what, &mut problems)
+    let job = files::read_shaped::<raw::JobConfig>(text, job_schema(), what, &mut problems)
         .and_then(|(raw, positions)| {
             check::convert(&raw, &positions, &mut problems, file, filters)
         });
     let mut list = problems.list;
     list.sort_by_key(|e| (e.line, e.column));
     (job.filter(|_| list.is_empty()), list)
+}
+
+/// The job schema, generated once: every job loaded is checked against it.
+fn job_schema() -> &'static serde_json::Value {
+    static SCHEMA: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(schema_value)
 }
 
 fn schema_value() -> serde_json::Value {

@@ -738,6 +738,16 @@ mod tests {
         // No request after the failed one; what was stored before it is counted.
         assert_eq!(*store.calls.lock().unwrap(), [3, 3, 3]);
         assert_eq!(loader.summary.stored, 6);
+        // The message (a full disk fails a bulk request this way) says exactly how much was
+        // stored, and that the failed batch may be partly stored (issue 19).
+        let e = loader.stopped(e);
+        assert_eq!(
+            e.to_string(),
+            "mem: lines 7-9 could not be stored: store: unavailable: disk on fire; stopped after \
+             storing 6 of the 9 lines read into `logs` (lines 7-9 may be partly stored; re-run \
+             the same ingest to store them, without duplicates)"
+        );
+        assert_eq!(crate::Error::Ingest(e).exit_code(), crate::EXIT_UNAVAILABLE);
     }
 
     #[test]
@@ -823,7 +833,7 @@ mod tests {
                 .starts_with("--geoip /nonexistent/GeoLite2-City.mmdb: cannot read:"),
             "{e}"
         );
-        assert_eq!(e.exit_code(), crate::error::EXIT_UNAVAILABLE);
+        assert_eq!(e.exit_code(), crate::EXIT_UNAVAILABLE);
         a.format = "[$time_local] $status".into();
         let e = run(&a, &store).unwrap_err();
         assert_eq!(

@@ -90,7 +90,7 @@ pub enum StoreError {
     #[error("store: {0}")]
     NotFound(String),
     /// A stored record failed its checksum: the index cannot be read whole.
-    #[error("store: index `{index}` is corrupt: {file}:{line}: a record fails its checksum ({count} such record{s}); restore the index from a backup or re-ingest it", s = if *count == 1 { "" } else { "s" })]
+    #[error("store: index `{index}` is corrupt: {file}:{line} (byte {offset}): a record fails its checksum ({count} such record{s}); restore the index from a backup or re-ingest it", s = if *count == 1 { "" } else { "s" })]
     Corrupt {
         /// The index.
         index: String,
@@ -98,6 +98,8 @@ pub enum StoreError {
         file: String,
         /// Its line in that file.
         line: usize,
+        /// Its byte offset in that file.
+        offset: u64,
         /// How many records fail their checksum in the index.
         count: usize,
     },

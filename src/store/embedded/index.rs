@@ -9,8 +9,10 @@
 //!
 //! `i` indexes (or overwrites) a document, `d` deletes it (the source is `null`). The checksum
 //! lets a load tell a torn or corrupted record from a good one: a torn last record (a crash
-//! in the middle of a write) is ignored and cut off before the next append; a bad record in
-//! the middle of a file is skipped with a warning. Neither poisons the index.
+//! in the middle of a write) is ignored and cut off before the next append; a bad record
+//! anywhere else is corruption: it is counted, and every read of the index is refused
+//! ([`StoreError::Corrupt`], naming the file, line and byte offset of the first one), while
+//! appends still work.
 //!
 //! In memory each document is parsed once into columns (dotted field path -> typed values per
 //! document), so a search scans flat vectors instead of walking JSON trees. Sources stay on
@@ -367,8 +369,8 @@ pub(crate) struct IndexState {
     active_file: Option<File>,
     /// Records skipped on load because their checksum did not match.
     pub(crate) skipped_records: usize,
-    /// The first of them: segment file and line.
-    pub(crate) first_skipped: Option<(String, usize)>,
+    /// The first of them: segment file, line and byte offset.
+    pub(crate) first_skipped: Option<(String, usize, u64)>,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> StoreError {
@@ -834,10 +836,10 @@ impl IndexState {
         Ok((st, Some(manifest_bytes), missing))
     }
 
-    fn note_skipped(&mut self, path: &Path, line: usize) {
+    fn note_skipped(&mut self, path: &Path, line: usize, offset: u64) {
         self.skipped_records += 1;
         if self.first_skipped.is_none() {
-            self.first_skipped = Some((path.display().to_string(), line));
+            self.first_skipped = Some((path.display().to_string(), line, offset));
         }
     }
 
@@ -891,7 +893,7 @@ impl IndexState {
                         }
                     };
                     if !applied {
-                        self.note_skipped(path, line_no);
+                        self.note_skipped(path, line_no, pos);
                     }
                     good_end = next;
                 }
@@ -900,7 +902,7 @@ impl IndexState {
                 }
                 None => {
                     tracing::warn!(file = %path.display(), line = line_no, "Skipping a record whose checksum does not match");
-                    self.note_skipped(path, line_no);
+                    self.note_skipped(path, line_no, pos);
                     good_end = next;
                 }
             }

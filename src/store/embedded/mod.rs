@@ -213,10 +213,10 @@ impl EmbeddedStore {
         Ok(inner)
     }
 
-    /// A read guard with `names` loaded. A read-only store (a reader such as `tidewatch
-    /// results`) refuses an index holding records that fail their checksum
-    /// ([`StoreError::Corrupt`]): an answer without them could hide an alert. The writer
-    /// skips them with a warning, so a run goes on and `status` names the damage.
+    /// A read guard with `names` loaded. An index holding records that fail their checksum
+    /// (not a torn last record, which is recovery) is refused ([`StoreError::Corrupt`]), in
+    /// a reader such as `tidewatch results` and in a writer such as `run` alike: an answer
+    /// without them could hide an alert or teach a model a hole. Writes still go through.
     fn read_loaded(&self, names: &[String]) -> Result<RwLockReadGuard<'_, Inner>, StoreError> {
         let inner = {
             let inner = self.read();
@@ -228,19 +228,18 @@ impl EmbeddedStore {
                 self.read()
             }
         };
-        if self.read_only {
-            for n in names {
-                let Some(st) = inner.indices.get(n) else {
-                    continue;
-                };
-                if let Some((file, line)) = &st.first_skipped {
-                    return Err(StoreError::Corrupt {
-                        index: n.clone(),
-                        file: file.clone(),
-                        line: *line,
-                        count: st.skipped_records,
-                    });
-                }
+        for n in names {
+            let Some(st) = inner.indices.get(n) else {
+                continue;
+            };
+            if let Some((file, line, offset)) = &st.first_skipped {
+                return Err(StoreError::Corrupt {
+                    index: n.clone(),
+                    file: file.clone(),
+                    line: *line,
+                    offset: *offset,
+                    count: st.skipped_records,
+                });
             }
         }
         Ok(inner)

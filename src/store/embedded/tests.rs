@@ -1004,19 +1004,51 @@ fn torn_tail_is_ignored_and_cut_before_the_next_append() {
         ["5", "8"]
     );
     drop(s);
-    // A complete last line with a bad checksum (a torn sector) is ignored too, and a bad
-    // record in the middle is skipped without losing the rest.
+    // A complete last line with a bad checksum (a torn sector) is recovery too: ignored.
     let mut bytes = std::fs::read(&seg).unwrap();
-    let first_nl = bytes.iter().position(|&b| b == b'\n').unwrap();
-    bytes[first_nl - 3] ^= 0x20;
     let n = bytes.len();
     bytes[n - 3] ^= 0x20;
     std::fs::write(&seg, &bytes).unwrap();
     let s = EmbeddedStore::open(&dir).unwrap();
     assert_eq!(
         matching(&s, json!({"match_all": {}})),
-        ["2", "3", "4", "5", "6"]
+        ["1", "2", "3", "4", "5", "6"]
     );
+    drop(s);
+    // A bad record before the last is corruption: reads are refused (in a writer and a
+    // reader alike), naming the file, line and byte offset; appends still work.
+    let first_nl = bytes.iter().position(|&b| b == b'\n').unwrap();
+    let second_nl = first_nl
+        + 1
+        + bytes[first_nl + 1..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap();
+    bytes[second_nl - 3] ^= 0x20;
+    std::fs::write(&seg, &bytes).unwrap();
+    let want = format!(
+        "store: index `logs` is corrupt: {}:2 (byte {}): a record fails its checksum (1 such record)",
+        seg.display(),
+        first_nl + 1
+    );
+    {
+        let s = EmbeddedStore::open(&dir).unwrap();
+        let e = s.search("logs", &json!({})).unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
+        assert!(e.to_string().starts_with(&want), "{e}");
+        assert!(matches!(
+            s.get("logs", "3"),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            s.check_readable("logs"),
+            Err(StoreError::Corrupt { .. })
+        ));
+        index_one(&s, "logs", "9", json!({"bytes": 9}));
+    }
+    let r = EmbeddedStore::open_read_only(&dir).unwrap();
+    let e = r.search("logs", &json!({})).unwrap_err();
+    assert!(e.to_string().starts_with(&want), "{e}");
 }
 
 #[test]
