@@ -23,12 +23,17 @@ fn the_engine() -> &'static Engine {
 /// Four hours of requests from four addresses, one a minute each, times as ISO strings (so
 /// dynamic mapping makes `@timestamp` a date and every string `text` + `.keyword`).
 fn load(store: &ElasticStore, index: &str) {
+    load_from(store, index, T0);
+}
+
+/// [`load`] from `t0` on.
+fn load_from(store: &ElasticStore, index: &str, t0: i64) {
     let docs: Vec<BulkDoc> = (0..4 * 60)
         .flat_map(|m| {
             ADDRESSES.iter().map(move |a| BulkDoc {
                 id: None,
                 source: json!({
-                    "@timestamp": format_millis(T0 + m * 60_000),
+                    "@timestamp": format_millis(t0 + m * 60_000),
                     "source": { "address": a },
                     "url": { "original": format!("/p{}", m % 7) },
                 }),
@@ -382,4 +387,59 @@ fn field_caps_answer_in_elasticsearch_shape() {
             .is_none_or(|f: &Value| f.get("unmapped").is_some()),
         "{caps}"
     );
+}
+
+/// Issue 19 on a real engine: `results --exit-code`, what a cron alert runs, exits 2 naming
+/// the index when the results index is mistyped or closed, never 0 ("all quiet").
+#[test]
+fn results_on_a_mistyped_or_closed_results_index_exit_2() {
+    let url = &the_engine().url;
+    let store = ElasticStore::connect(url, ElasticOptions::default()).expect("connect");
+    let index = unique("tw-alert");
+    // Ending now (to the bucket), so the job is not stale: staleness is its own exit 2.
+    let now = chrono::Utc::now().timestamp_millis() / SPAN * SPAN;
+    load_from(&store, &index, now - 4 * 3_600_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let job_id = unique("alert").replace('-', "_");
+    let jobs = write_job(dir.path(), &job_id, &index, "source.address.keyword");
+    // Run every 15 minutes: the last complete bucket is then recent enough not to be stale.
+    let file = Path::new(&jobs).join("job.yml");
+    let yaml = std::fs::read_to_string(&file).expect("job file");
+    let yaml = yaml.replace(
+        "  query_delay: 1m\n",
+        "  query_delay: 1m\n  frequency: 15m\n",
+    );
+    std::fs::write(&file, yaml).expect("job file");
+    let (code, stdout, stderr) = tidewatch(url, &["run", "--once", "--jobs", &jobs]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let results = format!("tidewatch-results-{job_id}");
+    let alert = |index: &str| {
+        let args = [
+            "results",
+            &job_id,
+            "--jobs",
+            &jobs,
+            "--exit-code",
+            "--index",
+            index,
+        ];
+        tidewatch(url, &args)
+    };
+    let (code, stdout, stderr) = alert(&results);
+    assert!(
+        matches!(code, Some(0 | 3)),
+        "readable: {code:?} {stdout}{stderr}"
+    );
+    let mistyped = format!("{results}-resluts");
+    let (code, stdout, stderr) = alert(&mistyped);
+    assert_eq!(code, Some(2), "mistyped: {stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("`{mistyped}` does not exist")),
+        "{stderr}"
+    );
+    let (status, body) = http("POST", &format!("{url}/{results}/_close"), None);
+    assert_eq!(status, 200, "close {results}: {body}");
+    let (code, stdout, stderr) = alert(&results);
+    assert_eq!(code, Some(2), "closed: {stdout}{stderr}");
+    assert!(stderr.contains("closed"), "{stderr}");
 }
