@@ -441,8 +441,7 @@ impl ElasticStore {
             },
             None => TemplateOutcome::Installed { version: wanted },
         };
-        let body =
-            serde_json::to_vec(template).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        let body = serde_json::to_vec(template)?;
         let reply = self.send(
             "PUT",
             &path,
@@ -514,7 +513,7 @@ impl ElasticStore {
     /// POSTs a JSON body to an idempotent endpoint (search, delete-by-query); anything but
     /// 200 becomes the store error for `index`.
     fn post_json(&self, path: &str, index: &str, body: &Value) -> Result<Reply, StoreError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        let bytes = serde_json::to_vec(body)?;
         let reply = self.send(
             "POST",
             path,
@@ -701,12 +700,15 @@ impl ElasticStore {
         };
         let what = self.redact(&what);
         match reply.status {
-            404 if error_type == "index_not_found_exception" => StoreError::IndexNotFound(index.to_string()),
-            409 => StoreError::Conflict { index: index.to_string(), id: id.unwrap_or_default().to_string() },
-            401 => StoreError::BadRequest(format!(
-                "{what} (authentication failed: check the user and password in the URL or TIDEWATCH_ES_USER/TIDEWATCH_ES_PASSWORD, TIDEWATCH_ES_API_KEY or TIDEWATCH_ES_BEARER)"
-            )),
-            403 => StoreError::BadRequest(format!("{what} (the credentials lack the privilege for this request)")),
+            404 if error_type == "index_not_found_exception" => {
+                StoreError::IndexNotFound(index.to_string())
+            }
+            409 => StoreError::Conflict {
+                index: index.to_string(),
+                id: id.unwrap_or_default().to_string(),
+            },
+            401 => StoreError::Unauthorized(what),
+            403 => StoreError::Forbidden(what),
             429 | 500..=599 => StoreError::Unavailable(what),
             _ => StoreError::BadRequest(what),
         }
@@ -840,7 +842,7 @@ impl Store for ElasticStore {
 
     fn create_index(&self, index: &str, body: &Value) -> Result<bool, StoreError> {
         let path = format!("/{}", encode_path(index));
-        let bytes = serde_json::to_vec(body).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        let bytes = serde_json::to_vec(body)?;
         let reply = self.send(
             "PUT",
             &path,
@@ -902,11 +904,9 @@ impl Store for ElasticStore {
         let mut lines = Vec::with_capacity(docs.len());
         for doc in docs {
             let id = doc.id.unwrap_or_else(|| self.new_id());
-            let mut line = serde_json::to_vec(&json!({ op: { "_index": index, "_id": id } }))
-                .map_err(|e| StoreError::BadRequest(e.to_string()))?;
+            let mut line = serde_json::to_vec(&json!({ op: { "_index": index, "_id": id } }))?;
             line.push(b'\n');
-            serde_json::to_writer(&mut line, &doc.source)
-                .map_err(|e| StoreError::BadRequest(e.to_string()))?;
+            serde_json::to_writer(&mut line, &doc.source)?;
             line.push(b'\n');
             lines.push(line);
         }
@@ -988,7 +988,7 @@ impl Store for ElasticStore {
                 Idempotent::No
             }
         };
-        let bytes = serde_json::to_vec(doc).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        let bytes = serde_json::to_vec(doc)?;
         let reply = self.send("PUT", &path, Some((&bytes, "application/json")), idempotent)?;
         if !(200..300).contains(&reply.status) {
             return Err(self.error_for("PUT", &path, index, Some(id), &reply));

@@ -31,6 +31,15 @@ pub enum StoreError {
     /// The request is outside what the backend supports, or malformed.
     #[error("store: bad request: {0}")]
     BadRequest(String),
+    /// The cluster refused the credentials (HTTP 401).
+    #[error("store: {0} (authentication failed: check the user and password in the URL or TIDEWATCH_ES_USER/TIDEWATCH_ES_PASSWORD, TIDEWATCH_ES_API_KEY or TIDEWATCH_ES_BEARER)")]
+    Unauthorized(String),
+    /// The credentials lack a privilege the request needs (HTTP 403).
+    #[error("store: {0} (the credentials lack the privilege for this request)")]
+    Forbidden(String),
+    /// A request body could not be written as JSON.
+    #[error("store: could not encode a request as JSON: {0}")]
+    Encode(#[from] serde_json::Error),
     /// A write through a store opened read-only (`results`, `status`, `serve`).
     #[error("store: the store {dir} was opened read-only; writes need `EmbeddedStore::open`")]
     ReadOnly {
@@ -305,7 +314,7 @@ fn open_cluster(url: &str) -> Result<Box<dyn Store>, StoreError> {
     let store = ElasticStore::connect(url, ElasticOptions::from_env())?;
     match store.ensure_templates() {
         Ok(_) => {}
-        Err(StoreError::BadRequest(reason)) if reason.contains("HTTP 403") => {
+        Err(StoreError::Forbidden(reason)) => {
             tracing::warn!(store = %store.describe(), %reason, "Could not install index templates");
         }
         Err(e) => return Err(e),

@@ -1201,8 +1201,7 @@ impl IndexState {
             max_seq_no: self.next_seq,
         };
         let tmp = self.dir.join("manifest.json.tmp");
-        let body =
-            serde_json::to_vec_pretty(&m).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        let body = serde_json::to_vec_pretty(&m)?;
         let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
         f.write_all(&body).map_err(|e| io_err(&tmp, e))?;
         f.sync_all().map_err(|e| io_err(&tmp, e))?;
