@@ -8,7 +8,8 @@
 //! not need one event per week. A bucket is inside an event when the two overlap, as Elastic
 //! rounds an event out to whole buckets.
 
-use super::check::{parse_schedule, parse_time_zone, Positions, Problems};
+use super::check::{parse_schedule, parse_time_zone};
+use super::problems::{Positions, Problems};
 use chrono::TimeZone;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -6,8 +6,9 @@
 //! `tidewatch run --jobs jobs/one.yml` behaves as the whole directory does for that job.
 
 use super::calendar::{check_calendar, Calendar, CalendarConfig};
-use super::check::{Positions, Problems, ShapeWalker};
+use super::problems::{Positions, Problems};
 use super::rules::{check_filter, FilterConfig, FilterList};
+use super::shape::ShapeWalker;
 use super::yaml::{self, Kind, Pos};
 use super::{ConfigError, Job};
 use serde::de::DeserializeOwned;

@@ -6,8 +6,8 @@
 //! top of the file with the reason. What cannot be converted faithfully (an unsupported
 //! function) is kept and flagged, so `tidewatch validate` points at it.
 
-use super::check::did_you_mean;
 use super::job::Function;
+use super::problems::did_you_mean;
 use serde_json::{Map, Value};
 
 /// Converts an Elastic ML job (`GET _ml/anomaly_detectors/<id>` or a recipe's `job.json`) and

@@ -10,8 +10,10 @@ mod check;
 mod files;
 mod import;
 mod job;
+mod problems;
 mod raw;
 mod rules;
+mod shape;
 mod yaml;
 
 pub use calendar::{Calendar, EventTime, ScheduledEvent};
@@ -406,7 +408,7 @@ fn check_text(
     text: &str,
     filters: &BTreeMap<String, FilterList>,
 ) -> (Option<Job>, Vec<ConfigError>) {
-    let mut problems = check::Problems::new(file);
+    let mut problems = problems::Problems::new(file);
     let what = "a job file is a mapping of fields (job_id, analysis_config, datafeed_config, ...)";
     let job = files::read_shaped::<raw::JobConfig>(text, job_schema(), what, &mut problems)
         .and_then(|(raw, positions)| {

@@ -8,7 +8,7 @@
 //! and every condition must hold (*and*); `actions` default to `[skip_result]`; a condition on
 //! `time` compares the bucket's start in epoch seconds.
 
-use super::check::{Positions, Problems};
+use super::problems::{Positions, Problems};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -364,7 +364,7 @@ fn check_scope(
     let Some(filter) = filters.get(id) else {
         let fpath = format!("{spath}.filter_id");
         let known: Vec<&str> = filters.keys().map(String::as_str).collect();
-        let hint = match super::check::did_you_mean(id, &known) {
+        let hint = match super::problems::did_you_mean(id, &known) {
             Some(s) => format!("did you mean `{s}`?"),
             None if known.is_empty() => "there is none; add a YAML file to the jobs directory with `filter_id`, `description` and `items`".to_string(),
             None => format!("known filter lists: {}", known.join(", ")),
@@ -433,7 +433,7 @@ fn keyword<T: Copy>(
         return Some(*value);
     }
     let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
-    let hint = super::check::did_you_mean(text, &words)
+    let hint = super::problems::did_you_mean(text, &words)
         .map(|s| format!("did you mean `{s}`? "))
         .unwrap_or_default();
     let expected: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
