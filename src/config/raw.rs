@@ -142,15 +142,10 @@ pub struct AnalysisConfig {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetectorConfig {
-    /// Analysis function: `count`, `high_count`, `low_count`, `non_zero_count` (+ high/low),
-    /// `distinct_count` (+ high/low), `mean`/`avg` (+ high/low), `sum` (+ high/low), `min`, `max`.
-    /// Required.
-    #[schemars(required, extend("enum" = [
-        "count", "high_count", "low_count", "non_zero_count", "high_non_zero_count",
-        "low_non_zero_count", "distinct_count", "high_distinct_count", "low_distinct_count",
-        "mean", "high_mean", "low_mean", "avg", "high_avg", "low_avg", "sum", "high_sum",
-        "low_sum", "min", "max"
-    ]))]
+    /// Analysis function: the count family (`count`, `non_zero_count`, `distinct_count`),
+    /// `mean`/`avg`, `sum`, `median`, `varp`, `info_content` (each + high/low), `min`, `max`,
+    /// `metric`, `rare`, `freq_rare`, `time_of_day`, `time_of_week`, `lat_long`. Required.
+    #[schemars(required, extend("enum" = super::job::Function::NAMES))]
     pub function: Option<String>,
     /// Field the function reads; required by every function except the count family, which
     /// must not have one. Default: none.
