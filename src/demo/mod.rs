@@ -5,6 +5,7 @@
 
 mod generate;
 mod run;
+mod tables;
 
 pub use generate::{generate, DemoConfig, DemoLog, Incident, IncidentKind, DEMO_LOG_FORMAT};
 pub use run::{
