@@ -28,10 +28,7 @@
 //! Pictures go to `target/tmp/ui-artifacts/`; with `TIDEWATCH_BLESS=1` they are also copied to
 //! `docs/` (the README and docs/kibana.md show them).
 
-mod common;
-#[allow(dead_code)]
-#[path = "support/engine.rs"]
-mod engine;
+use crate::support::engine;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -821,7 +818,7 @@ fn user_loop_on_one_demo_run() {
         .position(|e| e.incident.name == "503-burst")
         .expect("the demo injects the 503 burst");
 
-    let docs: Vec<(String, Value)> = common::all_documents(&store, RESULTS_INDEX)
+    let docs: Vec<(String, Value)> = crate::support::all_documents(&store, RESULTS_INDEX)
         .into_iter()
         .collect();
     let results = out.join("demo-results.ndjson");
