@@ -81,7 +81,7 @@ fn node_tools() -> bool {
         panic!("{why}\n(CI is set: the Kibana render and browser checks must run)");
     }
     eprintln!(
-        "\n{bar}\n!! SKIPPING the Kibana render and browser checks of tests/ui.rs: node, the npm\n\
+        "\n{bar}\n!! SKIPPING the Kibana render and browser checks of tests/engines/ui.rs: node, the npm\n\
          !! packages or /usr/bin/chromium are missing and could not be installed.\n\
          !! This skip happens only because CI is unset; under CI it is a failure.\n{why}\n{bar}\n",
         bar = "!".repeat(78)
@@ -154,7 +154,7 @@ fn expected(report: &demo::DemoReport) -> Vec<Expected> {
         let best = best
             .as_ref()
             .unwrap_or_else(|| panic!("the demo found no record for `{}`", incident.name));
-        // That every incident scores >= 75 is tests/demo_pipeline.rs's to check; here the
+        // That every incident scores >= 75 is tests/it/demo_pipeline.rs's to check; here the
         // views must show whatever the analysis found.
         let score = best["record_score"].as_f64().unwrap_or(0.0);
         if score < 75.0 {

