@@ -6,8 +6,8 @@
 #   bash .ci/engine.sh            # install what is missing and build both launchers
 #   source .ci/engine.sh && engine_prepare   # the same, as a function for .ci/run
 #
-# The Rust tests (tests/cluster_opensearch.rs, tests/cluster_elasticsearch.rs) start the engine
-# themselves, once per test binary; they also build the launcher if this script did not run.
+# The Rust tests (tests/engines/, the `engines` feature) start each engine
+# themselves, once per test run; they also build the launcher if this script did not run.
 engine_prepare() {
     set -euo pipefail
     local root

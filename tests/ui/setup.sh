@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what tests/ui.rs needs, on a fresh Debian machine too:
+# Installs what tests/engines/ui.rs needs, on a fresh Debian machine too:
 #   - node and npm (Debian packages) if missing;
 #   - the node modules of tests/kibana (vega, vega-lite, resvg) and tests/ui (playwright-core),
 #     exactly as their package-lock.json pin them, from the npm registry only, with install

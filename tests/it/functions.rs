@@ -1,10 +1,8 @@
 //! Elastic's analysis functions on the embedded store: each constructed series of
-//! `support/function_cases.rs` has its planted anomaly as the worst record. The cluster
+//! `tests/support/function_cases.rs` has its planted anomaly as the worst record. The cluster
 //! suites run the same cases on a real engine.
 
-#[path = "support/function_cases.rs"]
-mod cases;
-
+use crate::support::function_cases as cases;
 use tidewatch::store::EmbeddedStore;
 
 #[test]

@@ -2,8 +2,6 @@
 //! `query_delay` is honoured, late documents produce an annotation, and a second runner takes
 //! a job over from the last checkpoint once the first one's lease lapses.
 
-mod common;
-
 use serde_json::{json, Value};
 use tidewatch::config;
 use tidewatch::runner::{self, Clock, ManualClock, Realtime, RealtimeOptions};
@@ -60,7 +58,7 @@ fn load(store: &dyn Store, from: i64, to: i64) {
 
 fn annotations(store: &dyn Store) -> Vec<Value> {
     let body = json!({ "size": 100, "query": { "term": { "result_type": "annotation" } } });
-    common::search_hits(store, "tidewatch-results", &body)
+    crate::support::search_hits(store, "tidewatch-results", &body)
         .into_iter()
         .map(|h| h["_source"].clone())
         .collect()
@@ -153,7 +151,7 @@ fn results_of(store: &dyn Store, result_type: &str) -> Vec<Value> {
     let body = json!({ "size": 10_000, "query": { "bool": { "filter": [
         { "term": { "job_id": "rt" } }, { "term": { "result_type": result_type } }
     ] } } });
-    common::search_hits(store, "tidewatch-results", &body)
+    crate::support::search_hits(store, "tidewatch-results", &body)
         .into_iter()
         .map(|h| h["_source"].clone())
         .collect()

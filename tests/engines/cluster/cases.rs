@@ -4,8 +4,8 @@
 //! Expected values are computed from the generated documents in Rust, never copied from an
 //! engine's answer.
 
-use super::engine::{engine, http, launch, Engine, Kind};
-use super::proxy::{make_pki, Fault, Proxy};
+use crate::support::engine::{engine, http, launch, Engine, Kind};
+use crate::support::proxy::{make_pki, Fault, Proxy};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,7 +17,7 @@ use tidewatch::store::{
 };
 
 fn the_engine() -> &'static Engine {
-    engine(crate::KIND)
+    engine(super::KIND)
 }
 
 fn fast_retry() -> RetryPolicy {
@@ -118,7 +118,7 @@ fn detects_engine_and_version() {
     let store = connect(&engine.url);
     let info = store.engine().clone();
     if engine.owned {
-        match crate::KIND {
+        match super::KIND {
             Kind::OpenSearch => {
                 assert_eq!(info.distribution, Distribution::OpenSearch);
                 assert!(info.version.starts_with("2.19."), "{info}");

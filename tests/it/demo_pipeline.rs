@@ -2,8 +2,6 @@
 //! example jobs; every injected incident must be found, normal days must stay quiet, and a
 //! replay must leave identical result documents.
 
-mod common;
-
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -71,7 +69,7 @@ fn demo_finds_every_incident_and_stays_quiet_otherwise() {
 
     // Outside the incidents (and the hour after each, while traffic settles), each job has
     // at most 2 records scoring 50 or more.
-    let results = common::all_documents(&store, "tidewatch-results");
+    let results = crate::support::all_documents(&store, "tidewatch-results");
     let mut noisy: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for doc in results.values().filter(|d| d["result_type"] == "record") {
         let t = doc["timestamp"].as_i64().unwrap_or(0);
@@ -136,7 +134,7 @@ fn demo_finds_every_incident_and_stays_quiet_otherwise() {
     );
 
     // A replay from scratch writes identical documents: same ids, same content, no duplicates.
-    let before = common::all_documents(&store, "tidewatch-results");
+    let before = crate::support::all_documents(&store, "tidewatch-results");
     store
         .delete_by_query(runner::STATE_INDEX, &json!({ "match_all": {} }))
         .expect("forget checkpoints");
@@ -145,7 +143,7 @@ fn demo_finds_every_incident_and_stays_quiet_otherwise() {
     for job in demo::demo_jobs(&args.jobs).expect("jobs") {
         runner::run_lookback(&store, &job, Some(runner::STATE_INDEX), &stop).expect("replay");
     }
-    let after = common::all_documents(&store, "tidewatch-results");
+    let after = crate::support::all_documents(&store, "tidewatch-results");
     assert_eq!(
         before.len(),
         after.len(),

@@ -5,7 +5,7 @@
 //! asserted is what a person reads.
 
 use super::cases::unique;
-use super::engine::{engine, http, Engine};
+use crate::support::engine::{engine, http, Engine};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -13,11 +13,10 @@ use tidewatch::store::{BulkDoc, ElasticOptions, ElasticStore, Store};
 use tidewatch::time::format_millis;
 
 const T0: i64 = 1_714_953_600_000; // 2024-05-06T00:00:00Z
-const SPAN: i64 = 900_000;
 const ADDRESSES: [&str; 4] = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"];
 
 fn the_engine() -> &'static Engine {
-    engine(crate::KIND)
+    engine(super::KIND)
 }
 
 /// Four hours of requests from four addresses, one a minute each, times as ISO strings (so
@@ -316,7 +315,7 @@ fn datafeeds_read_filebeat_indices_and_agent_data_streams() {
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("16 buckets, 4 partitions"), "{stdout}");
 
-    if crate::KIND != super::engine::Kind::OpenSearch {
+    if super::KIND != crate::support::engine::Kind::OpenSearch {
         return;
     }
     let stream = format!("logs-nginx.access-{tag}");

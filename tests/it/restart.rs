@@ -3,8 +3,6 @@
 //! documents identical, id for id and byte for byte, to an uninterrupted run's. An ingest
 //! killed part-way and run again stores every line exactly once.
 
-mod common;
-
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tidewatch::demo::{generate, DemoConfig};
 use tidewatch::store::EmbeddedStore;
+
+use crate::support::Rng;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tidewatch")
@@ -58,19 +58,7 @@ fn spawn_run(store: &Path) -> Child {
 /// Every result document of the store in `dir`, opened as a fresh process would.
 fn results_of(dir: &Path) -> BTreeMap<String, Value> {
     let store = EmbeddedStore::open(dir).expect("open store");
-    common::all_documents(&store, "tidewatch-results")
-}
-
-/// SplitMix64: the test's own deterministic random moments.
-struct Moments(u64);
-impl Moments {
-    fn next_ms(&mut self, max: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % max.max(1)
-    }
+    crate::support::all_documents(&store, "tidewatch-results")
 }
 
 fn prepare(dir: &Path, name: &str, log: &Path, format: &str) -> PathBuf {
@@ -124,7 +112,7 @@ fn an_ingest_killed_part_way_and_run_again_stores_every_line_once() {
     let started = Instant::now();
     let reference = prepare(dir.path(), "reference", &log_path, format);
     let full = started.elapsed().as_millis() as u64;
-    let expected = common::all_documents(
+    let expected = crate::support::all_documents(
         &EmbeddedStore::open(&reference).expect("open"),
         "nginx-logs",
     );
@@ -137,17 +125,17 @@ fn an_ingest_killed_part_way_and_run_again_stores_every_line_once() {
         format,
         log_path.to_str().expect("utf-8"),
     ];
-    let mut moments = Moments(17);
+    let mut moments = Rng::new(17);
     for _ in 0..5 {
         let mut child = tidewatch(&killed, &args)
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn ingest");
-        std::thread::sleep(Duration::from_millis(50 + moments.next_ms(full)));
+        std::thread::sleep(Duration::from_millis(50 + moments.below(full)));
         let _ = child.kill();
         let _ = child.wait();
         let store = EmbeddedStore::open(&killed).expect("reopen after SIGKILL");
-        let now = common::all_documents(&store, "nginx-logs");
+        let now = crate::support::all_documents(&store, "nginx-logs");
         assert!(now.len() <= expected.len(), "more documents than lines");
         for (id, doc) in &now {
             assert_eq!(Some(doc), expected.get(id), "document {id} after SIGKILL");
@@ -157,7 +145,7 @@ fn an_ingest_killed_part_way_and_run_again_stores_every_line_once() {
     let store = EmbeddedStore::open(&killed).expect("open");
     assert_same(
         &expected,
-        &common::all_documents(&store, "nginx-logs"),
+        &crate::support::all_documents(&store, "nginx-logs"),
         "after SIGKILLs",
     );
 }
@@ -185,14 +173,14 @@ fn interrupted_runs_resume_to_identical_results() {
 
     // SIGKILL at 20 moments, each restart resuming from the last checkpoint.
     let killed = prepare(dir.path(), "killed", &log_path, format);
-    let mut moments = Moments(7);
+    let mut moments = Rng::new(7);
     let mut kills = 0;
     while kills < 20 {
         let mut child = spawn_run(&killed);
         // Each life gets 100 ms + a twentieth of the full run on average, so that ten
         // lives cover about half of it whatever the machine's load: the run cannot finish
         // before the tenth kill (with full / 4 it sometimes did, under load).
-        std::thread::sleep(Duration::from_millis(100 + moments.next_ms(full / 10)));
+        std::thread::sleep(Duration::from_millis(100 + moments.below(full / 10)));
         if child.try_wait().expect("poll").is_some() {
             break; // finished before the kill: nothing left to interrupt
         }
@@ -211,7 +199,7 @@ fn interrupted_runs_resume_to_identical_results() {
     let termed = prepare(dir.path(), "termed", &log_path, format);
     for _ in 0..5 {
         let mut child = spawn_run(&termed);
-        std::thread::sleep(Duration::from_millis(300 + moments.next_ms(full / 4)));
+        std::thread::sleep(Duration::from_millis(300 + moments.below(full / 4)));
         if child.try_wait().expect("poll").is_some() {
             break;
         }

@@ -3,8 +3,6 @@
 //! forecasts are deleted; a job that never ran, an unknown job and a population-only job
 //! get clear errors.
 
-mod common;
-
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -77,7 +75,7 @@ fn load_days(store: &dyn Store, days: i64) {
 
 fn hits(store: &dyn Store, query: Value) -> Vec<(String, Value)> {
     let body = json!({ "size": 10_000, "query": query, "sort": [{ "_id": "asc" }] });
-    common::search_hits(store, RESULTS, &body)
+    crate::support::search_hits(store, RESULTS, &body)
         .into_iter()
         .map(|h| {
             (

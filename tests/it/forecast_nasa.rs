@@ -3,11 +3,10 @@
 //! the runner's `model_config` for a `count` detector) forecasts those 3 days. Prints the
 //! coverage of the 95 % bounds and the MAPE next to a seasonal-naive forecast's.
 //!
-//! `cargo test --release --test forecast_nasa -- --nocapture`
+//! `cargo test --release --test it forecast_nasa -- --nocapture`
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::PathBuf;
 use tidewatch::forecast::backtest;
 use tidewatch::time::{bucket_start, format_short, parse_timestamp};
 
@@ -15,21 +14,10 @@ const SPAN_MS: i64 = 15 * 60_000;
 const HOLDOUT: usize = 3 * 96;
 const WEEK: usize = 7 * 96;
 
-fn shared_data() -> PathBuf {
-    if let Ok(p) = std::env::var("TIDEWATCH_SHARED_DATA") {
-        return PathBuf::from(p);
-    }
-    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    if beside.exists() {
-        beside
-    } else {
-        PathBuf::from("/work/shared/data")
-    }
-}
-
 /// Complete 15-minute buckets of requests (the trace's last, partial bucket is dropped).
 fn nasa_15m() -> Vec<(i64, f64)> {
-    let path = shared_data().join("nasa/nasa_http_july1995_requests_per_minute.csv.gz");
+    let path =
+        crate::support::shared_data().join("nasa/nasa_http_july1995_requests_per_minute.csv.gz");
     let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut text = String::new();
     flate2::read::GzDecoder::new(file)

@@ -146,8 +146,7 @@ fn write_inputs(root: &Path) {
     csv.push_str("1600000000,3\n1600000360,4\n2020-09-13T12:35:00Z,5\n");
     std::fs::write(root.join("untidy.csv"), csv).expect("csv");
     let gz = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/data/logs/nginx_access_elastic_example.log.gz"),
+        crate::support::shared_data().join("logs/nginx_access_elastic_example.log.gz"),
     )
     .expect("shared log");
     std::fs::write(root.join("truncated.log.gz"), &gz[..20_000]).expect("truncated");
@@ -265,7 +264,7 @@ fn fill(arg: &str, f: &Fixture) -> String {
         .replace("{root}", &f.root.display().to_string())
         .replace(
             "{data}",
-            &format!("{}/../shared/data", env!("CARGO_MANIFEST_DIR")),
+            &crate::support::shared_data().display().to_string(),
         )
 }
 

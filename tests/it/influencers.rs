@@ -7,8 +7,6 @@
 //! background clients' are a small fraction of it, and only the scanner is named on the
 //! record.
 
-mod common;
-
 use serde_json::Value;
 use std::sync::atomic::AtomicBool;
 use tidewatch::config;
@@ -33,10 +31,15 @@ fn load(store: &dyn Store) {
         for c in 0..10 {
             // 9 to 11 requests, varying by bucket and client, deterministically.
             let n = if t == SPIKE { 19 } else { 9 + (bucket + c) % 3 };
-            batch.extend(common::client_docs(t, SPAN, &format!("10.0.0.{c}"), n));
+            batch.extend(crate::support::client_docs(
+                t,
+                SPAN,
+                &format!("10.0.0.{c}"),
+                n,
+            ));
         }
         if t == SPIKE {
-            batch.extend(common::client_docs(t, SPAN, "203.0.113.9", 810));
+            batch.extend(crate::support::client_docs(t, SPAN, "203.0.113.9", 810));
         }
         t += SPAN;
     }
@@ -52,7 +55,7 @@ fn the_client_that_explains_a_spike_scores_near_its_record() {
     let job = config::load_job_str("clients.yml", JOB).expect("the job validates");
     let stop = AtomicBool::new(false);
     runner::run_lookback(&store, &job, None, &stop).expect("lookback");
-    let docs = common::all_documents(&store, "tidewatch-results");
+    let docs = crate::support::all_documents(&store, "tidewatch-results");
     let at_spike = |kind: &'static str| {
         docs.values()
             .filter(move |d| d["result_type"] == kind && d["timestamp"] == SPIKE)

@@ -11,8 +11,6 @@
 //!   incident names. `silenced` writes nothing for the incident; `skips` writes its record;
 //!   after it, both score exactly alike (neither model saw it) and unlike `learns`.
 
-mod common;
-
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -64,7 +62,7 @@ const FILES: &[(&str, &str)] = &[
 
 /// Requests of one client in the bucket starting at `t`.
 fn docs(t: i64, client: &str, n: usize) -> impl Iterator<Item = BulkDoc> + '_ {
-    common::client_docs(t, SPAN, client, n)
+    crate::support::client_docs(t, SPAN, client, n)
 }
 
 fn load(store: &dyn Store) {
@@ -91,7 +89,7 @@ type Results = BTreeMap<(String, i64, String), Value>;
 
 fn results(store: &dyn Store) -> BTreeMap<String, Results> {
     let mut out: BTreeMap<String, Results> = BTreeMap::new();
-    for (_, mut doc) in common::all_documents(store, "tidewatch-results") {
+    for (_, mut doc) in crate::support::all_documents(store, "tidewatch-results") {
         let job = doc["job_id"].as_str().unwrap_or_default().to_string();
         let kind = doc["result_type"].as_str().unwrap_or_default().to_string();
         if !matches!(kind.as_str(), "record" | "bucket") {
@@ -231,7 +229,7 @@ fn the_nginx_module_jobs_run_on_the_shared_nginx_log() {
         // 17 May 08:00 to 4 Jun 07:15: 1,725 buckets of 15 minutes.
         assert_eq!(run.buckets, 1_725, "{}", job.job_id);
     }
-    let docs = common::all_documents(&store, "tidewatch-results");
+    let docs = crate::support::all_documents(&store, "tidewatch-results");
     let clients: Vec<&Value> = docs
         .values()
         .filter(|d| {

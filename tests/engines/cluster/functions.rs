@@ -2,14 +2,14 @@
 //! `function_cases.rs`, indexed with explicit mappings, give the same records as on the
 //! embedded store, with the planted anomaly worst.
 
-use super::engine::{engine, http};
-use super::function_cases as cases;
+use crate::support::engine::{engine, http};
+use crate::support::function_cases as cases;
 use serde_json::json;
 use tidewatch::store::{ElasticOptions, ElasticStore, EmbeddedStore};
 
 #[test]
 fn each_function_finds_its_planted_anomaly_on_the_engine_as_on_the_embedded_store() {
-    let url = &engine(crate::KIND).url;
+    let url = &engine(super::KIND).url;
     let store = ElasticStore::connect(url, ElasticOptions::default()).expect("connect");
     // Results go to `tidewatch-results-*`, mapped by the results template (as `store::open`).
     store.ensure_templates().expect("templates");

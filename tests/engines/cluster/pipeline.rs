@@ -7,8 +7,8 @@
 //! The embedded store is the reference: an independent implementation of the same request
 //! and response JSON, evaluated in process. Nothing expected is copied from an engine answer.
 
-use super::engine::{engine, http, Engine};
-use super::proxy::{Fault, Proxy};
+use crate::support::engine::{engine, http, Engine};
+use crate::support::proxy::{Fault, Proxy};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Write};
@@ -121,7 +121,7 @@ fn build_demo() -> Demo {
         runner::run_lookback(&embedded, job, Some(runner::STATE_INDEX), &stop)
             .expect("embedded lookback");
     }
-    let reference = crate::common::all_documents(&embedded, &file.jobs[0].results_index);
+    let reference = crate::support::all_documents(&embedded, &file.jobs[0].results_index);
     let latest = datafeed::data_extent(&embedded, &file.jobs[0])
         .expect("extent")
         .expect("data")
@@ -161,14 +161,15 @@ fn ingest_args(log: &DemoLog, path: &std::path::Path) -> IngestOptions {
 pub struct EngineDemo {
     /// The engine's ingest counts.
     pub ingest: IngestSummary,
-    /// Wall time of the ingest.
+    /// Wall time of the ingest (printed when built; kept for a test that wants it).
+    #[allow(dead_code)]
     pub ingest_time: Duration,
 }
 
 static ENGINE_DEMO: OnceLock<EngineDemo> = OnceLock::new();
 
 fn the_engine() -> &'static Engine {
-    engine(crate::KIND)
+    engine(super::KIND)
 }
 
 fn retry() -> RetryPolicy {

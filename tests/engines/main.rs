@@ -1,0 +1,14 @@
+//! The integration tests that need a real search engine (Java 17 + Maven: OpenSearch 2.19 and
+//! Elasticsearch 7.17 from `tests/engine/`) or a browser (node, Chromium): built only with the
+//! `engines` feature. `bash scripts/test.sh` prepares the engines and runs them;
+//! `cargo test --release --features engines --test engines` runs this binary alone.
+
+// The cluster suite (`cluster/`) is compiled once per engine, each copy with its own `KIND`.
+#![allow(clippy::duplicate_mod)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cluster_elasticsearch;
+mod cluster_opensearch;
+mod ui;
