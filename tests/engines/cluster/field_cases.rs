@@ -396,7 +396,7 @@ fn results_on_a_mistyped_or_closed_results_index_exit_2() {
     let store = ElasticStore::connect(url, ElasticOptions::default()).expect("connect");
     let index = unique("tw-alert");
     // Ending now (to the bucket), so the job is not stale: staleness is its own exit 2.
-    let now = chrono::Utc::now().timestamp_millis() / SPAN * SPAN;
+    let now = chrono::Utc::now().timestamp_millis() / 900_000 * 900_000;
     load_from(&store, &index, now - 4 * 3_600_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let job_id = unique("alert").replace('-', "_");
