@@ -1,5 +1,6 @@
 //! The frequency functions' analysis: `rare` and `freq_rare` (which values occur, per
-//! partition), `time_of_day` and `time_of_week` (when events occur, per series). Each value
+//! partition), `time_of_day` and `time_of_week` (when events occur, per series) and
+//! `lat_long` (where, per series; these two share [`score_then_learn`]). Each value
 //! is scored before any of the bucket's values is learned, so members of a population do
 //! not make each other look usual; a value whose rules say `skip_model_update` is not
 //! learned at all.
@@ -102,84 +103,110 @@ impl DetectorModels {
         memory: &mut MemoryBudget,
     ) -> Vec<Scored> {
         let period = clock_period_ms(self.detector.function);
-        let mut groups: BTreeMap<SeriesKey, Vec<&SeriesValue>> = BTreeMap::new();
-        for v in values {
-            groups
-                .entry((v.partition.clone(), v.by.clone()))
-                .or_default()
-                .push(v);
-        }
-        let mut scored = Vec::new();
-        for (key, members) in groups {
-            if !self.clocks.contains_key(&key)
-                && !memory.admit(MemoryBudget::cost::<TimeHistogram>(&key))
-            {
-                continue;
-            }
-            let clock = self
-                .clocks
-                .entry(key.clone())
-                .or_insert_with(|| TimeHistogram::new(period));
-            let mut learn = Vec::new();
-            for m in members {
-                let event = m.value as EpochMillis;
-                let obs = clock.score(event);
-                let split: Split = (key.0.clone(), key.1.clone(), m.over.clone());
-                let outcome = outcome(&self.detector, time, &split, &obs);
-                if !outcome.skip_model_update {
-                    learn.push(event);
-                }
-                scored.push((split, obs, outcome));
-            }
-            for event in learn {
-                clock.learn(event);
-            }
-        }
-        scored
+        score_then_learn(
+            &self.detector,
+            &mut self.clocks,
+            (time, values),
+            memory,
+            (MemoryBudget::cost::<TimeHistogram>, || {
+                TimeHistogram::new(period)
+            }),
+            |v| Some(v.value as EpochMillis),
+        )
     }
-}
 
-impl DetectorModels {
     /// `lat_long`: each group's location (the centroid of its documents' points in the
     /// bucket) against where its series' (or, with `over_field_name`, its population's)
-    /// earlier locations were. Every location is scored before any is learned.
+    /// earlier locations were.
     fn analyse_places(
         &mut self,
         time: EpochMillis,
         values: &[SeriesValue],
         memory: &mut MemoryBudget,
     ) -> Vec<Scored> {
-        let mut groups: BTreeMap<SeriesKey, Vec<&SeriesValue>> = BTreeMap::new();
-        for v in values.iter().filter(|v| v.spread.is_some()) {
+        score_then_learn(
+            &self.detector,
+            &mut self.places,
+            (time, values),
+            memory,
+            (
+                |key: &SeriesKey| MemoryBudget::cost::<Places>(key) + PLACES_HEAP_BYTES,
+                Places::default,
+            ),
+            |v| v.spread,
+        )
+    }
+}
+
+/// A per-series model of events (when, where) that scores an input and learns it.
+trait EventModel {
+    type Input: Copy;
+    fn score(&self, input: Self::Input) -> Observation;
+    fn learn(&mut self, input: Self::Input);
+}
+
+impl EventModel for TimeHistogram {
+    type Input = EpochMillis;
+    fn score(&self, input: EpochMillis) -> Observation {
+        TimeHistogram::score(self, input)
+    }
+    fn learn(&mut self, input: EpochMillis) {
+        TimeHistogram::learn(self, input);
+    }
+}
+
+impl EventModel for Places {
+    type Input = (f64, f64);
+    fn score(&self, input: (f64, f64)) -> Observation {
+        Places::score(self, input)
+    }
+    fn learn(&mut self, input: (f64, f64)) {
+        Places::learn(self, input);
+    }
+}
+
+/// What the time and place functions share: the values with an `input` grouped by series
+/// (partition, by); a series new to `models` is admitted only within the memory budget
+/// (`cost`, then `new`); every member is scored before any is learned, and a member whose
+/// rules say `skip_model_update` is not learned.
+fn score_then_learn<M: EventModel>(
+    detector: &crate::config::Detector,
+    models: &mut BTreeMap<SeriesKey, M>,
+    (time, values): (EpochMillis, &[SeriesValue]),
+    memory: &mut MemoryBudget,
+    (cost, new): (impl Fn(&SeriesKey) -> u64, impl Fn() -> M),
+    input: impl Fn(&SeriesValue) -> Option<M::Input>,
+) -> Vec<Scored> {
+    let mut groups: BTreeMap<SeriesKey, Vec<(&SeriesValue, M::Input)>> = BTreeMap::new();
+    for v in values {
+        if let Some(x) = input(v) {
             groups
                 .entry((v.partition.clone(), v.by.clone()))
                 .or_default()
-                .push(v);
+                .push((v, x));
         }
-        let mut scored = Vec::new();
-        for (key, members) in groups {
-            let cost = MemoryBudget::cost::<Places>(&key) + PLACES_HEAP_BYTES;
-            if !self.places.contains_key(&key) && !memory.admit(cost) {
-                continue;
-            }
-            let model = self.places.entry(key.clone()).or_default();
-            let mut learn = Vec::new();
-            for m in members {
-                let Some(point) = m.spread else { continue };
-                let obs = model.score(point);
-                let split: Split = (key.0.clone(), key.1.clone(), m.over.clone());
-                let outcome = outcome(&self.detector, time, &split, &obs);
-                if !outcome.skip_model_update {
-                    learn.push(point);
-                }
-                scored.push((split, obs, outcome));
-            }
-            for point in learn {
-                model.learn(point);
-            }
-        }
-        scored
     }
+    let mut scored = Vec::new();
+    for (key, members) in groups {
+        if !models.contains_key(&key) && !memory.admit(cost(&key)) {
+            continue;
+        }
+        let model = models.entry(key.clone()).or_insert_with(&new);
+        let mut learn = Vec::new();
+        for (m, x) in members {
+            let obs = model.score(x);
+            let split: Split = (key.0.clone(), key.1.clone(), m.over.clone());
+            let outcome = outcome(detector, time, &split, &obs);
+            if !outcome.skip_model_update {
+                learn.push(x);
+            }
+            scored.push((split, obs, outcome));
+        }
+        for x in learn {
+            model.learn(x);
+        }
+    }
+    scored
 }
 
 fn outcome(
