@@ -435,7 +435,7 @@ impl Baseline {
         self.min_seen = self.min_seen.min(value as f32);
         let typical = self.plausible(cfg, self.level + season);
         let sigma = self.sigma(cfg, time, typical);
-        let point = self.judge_point(cfg, value, typical, season, sigma);
+        let point = self.judge_point(cfg, time, value, typical, season, sigma);
         let level = self
             .levels
             .judge(cfg, sigma, time - self.first_time, self.shift.rebasing());
@@ -476,6 +476,7 @@ impl Baseline {
     fn judge_point(
         &mut self,
         cfg: &ModelConfig,
+        time: i64,
         value: f64,
         typical: f64,
         season: f64,
@@ -486,6 +487,15 @@ impl Baseline {
             returned: false,
             decisive: false,
         };
+        // Near the day boundary the neighbouring weekday's offset may still (or already)
+        // hold: the nearer of the two predictions is the one judged.
+        if let Some(shift) = self.seasons.day_boundary_shift(cfg, time) {
+            let alt = self.plausible(cfg, self.level + season + shift);
+            let za = z_score(cfg.kind, value, alt, sigma);
+            if za.abs() < point.z.abs() {
+                point.z = za;
+            }
+        }
         if let Some(prior) = self.shift.open_prior(self.level) {
             let zp = z_score(cfg.kind, value, prior + season, sigma);
             if zp.abs() < point.z.abs() {

@@ -16,6 +16,18 @@ const DAILY: usize = 48;
 /// Weekly profile: one offset per day of the week on top of the daily profile (a step at
 /// midnight), so it captures weekday/weekend levels without competing with the daily shape.
 const WEEKLY: usize = 7;
+/// Candidate hours (UTC) at which a series' day begins, for the weekly offsets: a site's
+/// weekend starts at its users' midnight. Each candidate learns its own offsets; the one
+/// with the smallest running error is used.
+const BOUNDARIES: usize = 6;
+const BOUNDARY_STEP_MS: i64 = DAY_MS / BOUNDARIES as i64;
+/// A boundary is chosen only after two weeks (each weekday seen twice per candidate), and
+/// another one only when its error is this much smaller (hysteresis).
+const BOUNDARY_CHOICE_MS: i64 = 2 * WEEK_MS;
+const BOUNDARY_BETTER: f32 = 0.95;
+/// Hours either side of the boundary in which the neighbouring weekday's offset is as
+/// plausible as this one's (a site's users span time zones).
+const BOUNDARY_DOUBT_MS: i64 = 6 * HOUR_MS;
 /// Hourly profile: one slot per minute of the hour, for jobs that run every 15, 30 or 60
 /// minutes. Learned fast (it follows bursts that stop at night within a few hours).
 const HOURLY: usize = 60;
@@ -29,13 +41,18 @@ const WEEKLY_ON: u32 = 2;
 const HOURLY_ON: u32 = 4;
 
 /// Size of the serialized state in bytes.
-pub(super) const SEASONAL_BYTES: usize = 4 * (DAILY + WEEKLY + HOURLY + 1 + 2 + 3 + 1) + 4;
+pub(super) const SEASONAL_BYTES: usize =
+    4 * (DAILY + BOUNDARIES * (WEEKLY + 1) + HOURLY + 1 + 2 + 3 + 1) + 4 + 4;
 
 /// The profiles, their running errors and the reference level they are learned against.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Seasonality {
     daily: [f32; DAILY],
-    weekly: [f32; WEEKLY],
+    weekly: [[f32; WEEKLY]; BOUNDARIES],
+    /// Running mean absolute error of the daily + weekly prediction per candidate boundary.
+    boundary_err: [f32; BOUNDARIES],
+    /// The candidate boundary in use.
+    boundary: u32,
     /// Minute-of-hour profile; its mean is `hourly_sum / HOURLY`, taken off when read, so
     /// it cannot drift against the level.
     hourly: [f32; HOURLY],
@@ -55,7 +72,9 @@ impl Default for Seasonality {
     fn default() -> Self {
         Seasonality {
             daily: [0.0; DAILY],
-            weekly: [0.0; WEEKLY],
+            weekly: [[0.0; WEEKLY]; BOUNDARIES],
+            boundary_err: [0.0; BOUNDARIES],
+            boundary: 0,
             hourly: [0.0; HOURLY],
             hourly_sum: 0.0,
             hourly_err: [0.0; 2],
@@ -88,10 +107,13 @@ pub(super) struct SeasonalStep {
     pub rebasing: bool,
 }
 
-/// Day of the week index (0 = Thursday, the epoch's weekday; only the cycle matters).
+/// Day of the week index (0 = Thursday, the epoch's weekday; only the cycle matters) for
+/// days beginning at candidate boundary `b`.
 #[inline]
-fn dow(time: i64) -> usize {
-    time.div_euclid(DAY_MS).rem_euclid(7) as usize
+fn dow(time: i64, b: usize) -> usize {
+    (time - b as i64 * BOUNDARY_STEP_MS)
+        .div_euclid(DAY_MS)
+        .rem_euclid(7) as usize
 }
 
 /// Whether the span fits a daily profile (four buckets a day or more).
@@ -122,6 +144,13 @@ impl Seasonality {
         self.flags & HOURLY_ON != 0 && hourly_fits(cfg)
     }
 
+    /// The weekday offset at `time` for the boundary in use.
+    #[inline]
+    fn week_part(&self, time: i64) -> f64 {
+        let b = self.boundary as usize;
+        self.weekly[b][dow(time, b)] as f64
+    }
+
     /// The hourly profile at `time`, mean taken off.
     #[inline]
     fn hour_part(&self, time: i64) -> f64 {
@@ -136,12 +165,32 @@ impl Seasonality {
             s += interp(&self.daily, time, DAY_MS);
         }
         if self.weekly_on(cfg) {
-            s += self.weekly[dow(time)] as f64;
+            s += self.week_part(time);
         }
         if self.hourly_on(cfg) {
             s += self.hour_part(time);
         }
         s
+    }
+
+    /// Near midnight, the other weekday's offset minus this one's: where a series' own day
+    /// begins (its users' time zones) is unknown, so the hours next to the boundary may
+    /// still follow the neighbouring weekday.
+    pub(super) fn day_boundary_shift(&self, cfg: &ModelConfig, time: i64) -> Option<f64> {
+        if !self.weekly_on(cfg) {
+            return None;
+        }
+        let bnd = self.boundary as usize;
+        let into = (time - bnd as i64 * BOUNDARY_STEP_MS).rem_euclid(DAY_MS);
+        let other = if into < BOUNDARY_DOUBT_MS {
+            time - DAY_MS
+        } else if DAY_MS - into <= BOUNDARY_DOUBT_MS {
+            time + DAY_MS
+        } else {
+            return None;
+        };
+        let offsets = &self.weekly[bnd];
+        Some((offsets[dow(other, bnd)] - offsets[dow(time, bnd)]) as f64)
     }
 
     /// The days-long average of the value without its daily shape.
@@ -170,7 +219,7 @@ impl Seasonality {
     fn learn_day_and_week(&mut self, cfg: &ModelConfig, s: &SeasonalStep) -> (f64, f64) {
         let (time, lambda, early) = (s.time, s.lambda, s.early);
         let day_part = interp(&self.daily, time, DAY_MS);
-        let week_part = self.weekly[dow(time)] as f64;
+        let week_part = self.week_part(time);
         let used_day = if self.daily_on(cfg) { day_part } else { 0.0 };
         let used_week = if self.weekly_on(cfg) { week_part } else { 0.0 };
         let x = s.prev_level + clip(s.deseason - s.prev_level, s.winsor) + used_day + used_week;
@@ -198,12 +247,6 @@ impl Seasonality {
         }
         // A running mean of each weekday's offset over the visits so far (the first
         // Saturday is learned in full), then exponential forgetting.
-        let visits = (s.age_ms / WEEK_MS) as f64;
-        let per_wslot = (DAY_MS / cfg.bucket_span_ms.max(1)).max(1) as f64;
-        let within = (time.rem_euclid(DAY_MS) / cfg.bucket_span_ms.max(1)) as f64;
-        let g_week = (lambda * WEEKLY as f64)
-            .max(1.0 / (visits * per_wslot + within + 1.0))
-            .min(1.0);
         let day_now = if daily_fits(cfg) {
             interp(&self.daily, time, DAY_MS)
         } else {
@@ -220,15 +263,39 @@ impl Seasonality {
         };
         self.week_base += (gb * (x - day_now - self.week_base as f64)) as f32;
         if !s.rebasing {
-            let w = &mut self.weekly[dow(time)];
-            *w += (g_week * (x - self.week_base as f64 - day_now - *w as f64)) as f32;
-        }
-        // Offsets average to zero, so the profile cannot drift against the level.
-        let mean = self.weekly.iter().map(|v| *v as f64).sum::<f64>() / WEEKLY as f64;
-        for v in self.weekly.iter_mut() {
-            *v -= mean as f32;
+            let target = x - self.week_base as f64 - day_now;
+            self.learn_week(cfg, s, target, le);
         }
         (used_day, used_week)
+    }
+
+    /// The weekday offsets of every candidate boundary, their running errors against
+    /// `target` (the value less its reference and daily shape), and the choice among them.
+    fn learn_week(&mut self, cfg: &ModelConfig, s: &SeasonalStep, target: f64, le: f64) {
+        // A running mean of each weekday's offset over the visits so far (the first
+        // Saturday is learned in full), then exponential forgetting.
+        let span = cfg.bucket_span_ms.max(1);
+        let visits = (s.age_ms / WEEK_MS) as f64;
+        let per_wslot = (DAY_MS / span).max(1) as f64;
+        for (b, (offsets, err)) in self
+            .weekly
+            .iter_mut()
+            .zip(&mut self.boundary_err)
+            .enumerate()
+        {
+            let day = dow(s.time, b);
+            let within = ((s.time - b as i64 * BOUNDARY_STEP_MS).rem_euclid(DAY_MS) / span) as f64;
+            let g_week = (s.lambda * WEEKLY as f64)
+                .max(1.0 / (visits * per_wslot + within + 1.0))
+                .min(1.0);
+            *err += (le * ((target - offsets[day] as f64).abs() - *err as f64)) as f32;
+            offsets[day] += (g_week * (target - offsets[day] as f64)) as f32;
+            // Offsets average to zero, so the profile cannot drift against the level.
+            let mean = offsets.iter().map(|v| *v as f64).sum::<f64>() / WEEKLY as f64;
+            for v in offsets.iter_mut() {
+                *v -= mean as f32;
+            }
+        }
     }
 
     /// The hourly profile: the one-step residual left by the level and the slower
@@ -260,6 +327,10 @@ impl Seasonality {
     fn switch(&mut self, cfg: &ModelConfig, time: i64, age_ms: i64) -> f64 {
         let days = age_ms as f64 / DAY_MS as f64;
         let was = (self.daily_on(cfg), self.weekly_on(cfg), self.hourly_on(cfg));
+        let week_before = self.week_part(time);
+        if age_ms >= BOUNDARY_CHOICE_MS {
+            self.choose_boundary();
+        }
         let toggle = |flags: &mut u32, bit: u32, better: bool, worse: bool| {
             if better {
                 *flags |= bit;
@@ -296,27 +367,57 @@ impl Seasonality {
             }
         };
         delta(now.0, was.0, interp(&self.daily, time, DAY_MS))
-            + delta(now.1, was.1, self.weekly[dow(time)] as f64)
+            + delta(now.1, was.1, self.week_part(time))
+            + if now.1 && was.1 {
+                week_before - self.week_part(time)
+            } else {
+                0.0
+            }
             + delta(now.2, was.2, self.hour_part(time))
     }
 
+    /// Moves to another candidate boundary when its offsets predict clearly better.
+    fn choose_boundary(&mut self) {
+        let current = self.boundary_err[self.boundary as usize];
+        let best = (0..BOUNDARIES)
+            .min_by(|a, b| self.boundary_err[*a].total_cmp(&self.boundary_err[*b]))
+            .unwrap_or(0);
+        if self.boundary_err[best] < BOUNDARY_BETTER * current {
+            self.boundary = best as u32;
+        }
+    }
+
     pub(super) fn write(&self, out: &mut Writer) {
-        out.f32s(self.daily.iter().chain(&self.weekly).chain(&self.hourly));
+        out.f32s(
+            self.daily
+                .iter()
+                .chain(self.weekly.iter().flatten())
+                .chain(&self.boundary_err)
+                .chain(&self.hourly),
+        );
         out.f32s([&self.hourly_sum, &self.week_base]);
         out.f32s(self.hourly_err.iter().chain(&self.err));
         out.u32(self.flags);
+        out.u32(self.boundary);
     }
 
     pub(super) fn read(r: &mut Reader) -> Option<Self> {
         let mut s = Seasonality::default();
         r.f32s(&mut s.daily)?;
-        r.f32s(&mut s.weekly)?;
+        for offsets in s.weekly.iter_mut() {
+            r.f32s(offsets)?;
+        }
+        r.f32s(&mut s.boundary_err)?;
         r.f32s(&mut s.hourly)?;
         s.hourly_sum = r.f32()?;
         s.week_base = r.f32()?;
         r.f32s(&mut s.hourly_err)?;
         r.f32s(&mut s.err)?;
         s.flags = r.u32()?;
+        s.boundary = r.u32()?;
+        if s.boundary as usize >= BOUNDARIES {
+            return None;
+        }
         Some(s)
     }
 }
@@ -375,6 +476,34 @@ mod tests {
         let mut flat = Seasonality::default();
         learn_days(&mut flat, 4, |t| 100.0 + ((t / 900_000) % 3) as f64);
         assert!(!flat.daily_on(&cfg()) && !flat.weekly_on(&cfg()));
+    }
+
+    #[test]
+    fn the_weekday_offsets_begin_where_the_series_day_begins() {
+        // Weekends 30 lower, beginning at local midnight eight hours after UTC's.
+        let weekend = |t: i64| (t.div_euclid(DAY_MS) + 4).rem_euclid(7) % 6 == 0; // Sun, Sat
+        let at = |shift_h: i64| {
+            move |t: i64| {
+                100.0
+                    - if weekend(t - shift_h * HOUR_MS) {
+                        30.0
+                    } else {
+                        0.0
+                    }
+            }
+        };
+        let mut local = Seasonality::default();
+        learn_days(&mut local, 21, at(8));
+        assert!(local.weekly_on(&cfg()));
+        assert_eq!(local.boundary, 2, "{:?}", local.boundary_err);
+        // Saturday 09:00 UTC is the weekend there; Saturday 07:00 UTC is still Friday.
+        let saturday = 23 * DAY_MS;
+        let gap = local.season(&cfg(), saturday + 7 * HOUR_MS)
+            - local.season(&cfg(), saturday + 9 * HOUR_MS);
+        assert!(gap > 25.0, "Friday night to Saturday morning: {gap}");
+        let mut utc = Seasonality::default();
+        learn_days(&mut utc, 21, at(0));
+        assert_eq!(utc.boundary, 0, "{:?}", utc.boundary_err);
     }
 
     #[test]

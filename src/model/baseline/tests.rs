@@ -860,3 +860,24 @@ fn a_ramp_that_ends_is_not_a_new_drop() {
         assert!(after < 75.0, "seed {seed}: the ramp's end scored {after}");
     }
 }
+
+#[test]
+fn a_weekend_that_starts_at_local_midnights_is_not_an_alert_at_utc_midnight() {
+    // Users in two time zones (six hours behind UTC and eight ahead), as on a site with an
+    // international audience: the weekend's quiet begins at their midnights, not at UTC's,
+    // but a weekday's offset is learned as a step at UTC midnight.
+    let cfg = count_cfg(Tail::Both);
+    let mut b = Baseline::new(&cfg);
+    let mut rng = Rng::new(31);
+    let mixed = |t: i64| traffic(t - 6 * HOUR, 150.0) + traffic(t + 8 * HOUR, 100.0);
+    let mut worst: f64 = 0.0;
+    for i in 0..28 * 96 {
+        let t = i * M15;
+        let o = b.observe(&cfg, t, rng.poisson(mixed(t)));
+        if t >= 14 * DAY_MS {
+            worst = worst.max(score(&o));
+        }
+    }
+    assert!(b.seasons.weekly_on(&cfg), "the weekend is learned");
+    assert!(worst < 50.0, "normal third and fourth weeks scored {worst}");
+}
