@@ -378,6 +378,7 @@ fn with_indices(job: &Job, results: &str) -> Job {
 
 #[test]
 fn demo_jobs_give_the_same_result_documents_as_the_embedded_store() {
+    skip_if_absent!();
     let (demo, engine_demo) = fixtures();
     let url = &the_engine().url;
     assert_eq!(
@@ -514,6 +515,7 @@ fn similar_shapes_on_the_engine(store: &ElasticStore, results: &str, demo: &Demo
 
 #[test]
 fn datafeed_pages_composites_and_applies_the_query_like_the_embedded_store() {
+    skip_if_absent!();
     let (demo, _) = fixtures();
     let url = &the_engine().url;
     // The composite page stays below the engine's bucket limit.
@@ -603,6 +605,7 @@ fn datafeed_pages_composites_and_applies_the_query_like_the_embedded_store() {
 
 #[test]
 fn a_lookback_through_faults_writes_every_result_exactly_once() {
+    skip_if_absent!();
     let (demo, _) = fixtures();
     let url = &the_engine().url;
     let proxy = Proxy::start(url);
@@ -657,6 +660,7 @@ fn bucket_after(t: i64) -> i64 {
 
 #[test]
 fn two_runners_split_the_jobs_and_one_takes_over_when_the_other_stops() {
+    skip_if_absent!();
     let (demo, _) = fixtures();
     let url = &the_engine().url;
     let results = "tidewatch-results-runners";
@@ -789,6 +793,7 @@ fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<
 
 #[test]
 fn a_runner_process_killed_with_sigkill_hands_its_jobs_to_another_process() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let dir = tempfile::tempdir().expect("tempdir");
     let index = format!("procs-events-{}", std::process::id());
