@@ -12,4 +12,5 @@ mod support;
 mod cluster_elasticsearch;
 mod cluster_opensearch;
 mod cluster_opensearch3;
+mod two_nodes;
 mod ui;

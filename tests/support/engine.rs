@@ -143,6 +143,15 @@ pub fn engine(kind: Kind) -> &'static Engine {
 }
 
 impl Engine {
+    /// Kills the node at once (SIGKILL: no shutdown, its data directory stays as it was) and
+    /// waits for the process to end.
+    pub fn kill(&self) {
+        let Some(child) = &self.child else { return };
+        let mut guard = child.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = guard.0.kill();
+        let _ = guard.0.wait();
+    }
+
     /// Panics with the engine's last log lines if it has exited.
     pub fn check_alive(&self) {
         let Some(child) = &self.child else { return };
@@ -174,6 +183,13 @@ fn start(kind: Kind) -> Result<Engine, String> {
             });
         }
     }
+    start_node(kind, &[])
+}
+
+/// Builds the launcher of `kind` if needed and starts one node of it with `args` (the
+/// launcher's `--node`, `--transport-port`, `--seed-hosts`, `--home`; none for a single-node
+/// cluster), waiting until it prints its URL and the cluster is yellow.
+pub fn start_node(kind: Kind, args: &[String]) -> Result<Engine, String> {
     let started = Instant::now();
     let dir = engine_dir(kind);
     let java_home = kind.java_home();
@@ -209,7 +225,8 @@ fn start(kind: Kind) -> Result<Engine, String> {
         .arg("-cp")
         .arg(&classpath)
         .arg(kind.main_class())
-        .arg("--watch-stdin");
+        .arg("--watch-stdin")
+        .args(args);
     let engine = launch(command, Duration::from_secs(180)).map_err(|e| {
         if e.contains("could not run") {
             format!("{e} (is a Java 17 JDK installed? .ci/engine.sh installs one; OpenSearch 3.x needs Java 21+)")
