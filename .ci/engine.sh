@@ -49,7 +49,10 @@ engine_prepare() {
 # the last JDK under /usr/lib/jvm whose `release` says 21 or later. Debian 12 packages no JDK
 # newer than 17, so there is nothing to install when none is found.
 engine_java21_home() {
-    if [ -n "${TIDEWATCH_JAVA21_HOME:-}" ]; then echo "$TIDEWATCH_JAVA21_HOME"; return; fi
+    if [ -n "${TIDEWATCH_JAVA21_HOME:-}" ]; then
+        if [ -x "$TIDEWATCH_JAVA21_HOME/bin/java" ]; then echo "$TIDEWATCH_JAVA21_HOME"; fi
+        return
+    fi
     local home found=""
     for home in /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/*; do
         [ -x "$home/bin/javac" ] && [ -f "$home/release" ] || continue

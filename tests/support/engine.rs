@@ -51,7 +51,8 @@ impl Kind {
     }
 }
 
-/// A JDK of Java 21 or later for OpenSearch 3.x: `TIDEWATCH_JAVA21_HOME`, else the Temurin 25
+/// A JDK of Java 21 or later for OpenSearch 3.x: `TIDEWATCH_JAVA21_HOME` (when it has
+/// `bin/java`; set to anything else, it says there is none), else the Temurin 25
 /// JDK this machine kind ships beside Java 17 (`/usr/lib/jvm/temurin-25-jdk-amd64`), else any
 /// JDK under `/usr/lib/jvm` whose `release` file says 21 or later. `.ci/engine.sh` looks in
 /// the same places.
@@ -65,7 +66,9 @@ pub fn java21_home() -> Option<PathBuf> {
         major.is_some_and(|m| m >= 21) && home.join("bin/javac").is_file()
     };
     if let Some(home) = std::env::var_os("TIDEWATCH_JAVA21_HOME").filter(|h| !h.is_empty()) {
-        return Some(PathBuf::from(home));
+        // Taken as it is (a JDK without a `release` file too); one without `bin/java` is none.
+        let home = PathBuf::from(home);
+        return home.join("bin/java").is_file().then_some(home);
     }
     let preferred = PathBuf::from("/usr/lib/jvm/temurin-25-jdk-amd64");
     if is_jdk21(&preferred) {
