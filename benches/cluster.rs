@@ -41,10 +41,11 @@ fn main() {
             "--engine" => {
                 kind = match args.next().as_deref() {
                     Some("opensearch") => engine::Kind::OpenSearch,
+                    Some("opensearch3") => engine::Kind::OpenSearch3,
                     Some("elasticsearch") => engine::Kind::Elasticsearch,
-                    other => {
-                        panic!("--engine: expected opensearch or elasticsearch, got {other:?}")
-                    }
+                    other => panic!(
+                        "--engine: expected opensearch, opensearch3 or elasticsearch, got {other:?}"
+                    ),
                 }
             }
             "--days" => {

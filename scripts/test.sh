@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README: "Run the tests"). Prepares the real search engines the
 # cluster tests run against (Java 17 + Maven, OpenSearch 2.19 and Elasticsearch 7.17 from
-# Maven Central), then runs every test in release mode: the end-to-end and quality tests
-# process hundreds of thousands of log lines and points.
+# Maven Central; OpenSearch 3.x with a Java 21+ JDK), then runs every test in release mode:
+# the end-to-end and quality tests process hundreds of thousands of log lines and points.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/engine.sh

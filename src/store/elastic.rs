@@ -803,18 +803,32 @@ impl Store for ElasticStore {
     }
 
     fn search(&self, index: &str, body: &Value) -> Result<Value, StoreError> {
+        // A shard whose every copy failed (a node lost on a cluster without replicas) must
+        // fail the search: a partial answer would be analysed as if it were the whole data.
         let path = format!(
-            "/{}/_search?ignore_unavailable=true&allow_no_indices=true",
+            "/{}/_search?ignore_unavailable=true&allow_no_indices=true&allow_partial_search_results=false",
             encode_path(index)
         );
         let reply = self.post_json(&path, index, body)?;
-        reply.json().ok_or_else(|| {
+        let json = reply.json().ok_or_else(|| {
             StoreError::Unavailable(format!(
                 "POST {}{path}: response is not JSON: {}",
                 self.base,
                 snippet(&reply.body)
             ))
-        })
+        })?;
+        match json.pointer("/_shards/failed").and_then(Value::as_u64) {
+            Some(failed) if failed > 0 => {
+                let failures = json.pointer("/_shards/failures").map(Value::to_string);
+                Err(StoreError::Unavailable(format!(
+                    "POST {}{path}: {failed} of {} shards failed, the answer would be partial: {}",
+                    self.base,
+                    json.pointer("/_shards/total").unwrap_or(&Value::Null),
+                    snippet(failures.unwrap_or_default().as_bytes())
+                )))
+            }
+            _ => Ok(json),
+        }
     }
 
     fn check_readable(&self, index: &str) -> Result<(), StoreError> {

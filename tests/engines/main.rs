@@ -1,5 +1,5 @@
-//! The integration tests that need a real search engine (Java 17 + Maven: OpenSearch 2.19 and
-//! Elasticsearch 7.17 from `tests/engine/`) or a browser (node, Chromium): built only with the
+//! The integration tests that need a real search engine (Maven, Java 17: OpenSearch 2.19 and
+//! Elasticsearch 7.17, Java 21+: OpenSearch 3.x, from `tests/engine/`) or a browser (node, Chromium): built only with the
 //! `engines` feature. `bash scripts/test.sh` prepares the engines and runs them;
 //! `cargo test --release --features engines --test engines` runs this binary alone.
 
@@ -11,4 +11,6 @@ mod support;
 
 mod cluster_elasticsearch;
 mod cluster_opensearch;
+mod cluster_opensearch3;
+mod two_nodes;
 mod ui;

@@ -1,12 +1,14 @@
-//! Starts a real search engine (OpenSearch 2.19 or Elasticsearch 7.17, from `tests/engine/`)
-//! once per engine kind per test process (the `engines` binary runs both).
+//! Starts a real search engine (OpenSearch 2.19, OpenSearch 3.x or Elasticsearch 7.17, from
+//! `tests/engine/`) once per engine kind per test process (the `engines` binary runs all three).
 //!
 //! The launcher is built with Maven on first use (`mvn -o` when the jars are cached, plain
 //! `mvn` otherwise), started with `--watch-stdin` so it stops when this process exits (the
 //! pipe closes, whatever way we die), and awaited until it prints its URL and the cluster
 //! reports yellow or green. If the engine cannot be built or started, or dies while tests
-//! run, every test that needs it fails with the reason and the engine's last log lines:
-//! nothing is skipped. `TIDEWATCH_ENGINE_URL` points the tests at an engine already running.
+//! run, every test that needs it fails with the reason and the engine's last log lines.
+//! The one exception: OpenSearch 3.x needs a Java 21+ JDK ([`java21_home`]); on a machine
+//! without one its suite says so and its tests return at once ([`absent`]).
+//! `TIDEWATCH_ENGINE_URL` points the tests at an engine already running.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -17,8 +19,10 @@ use std::time::{Duration, Instant, SystemTime};
 /// Which engine a test binary runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// OpenSearch 2.19.x.
+    /// OpenSearch 2.19.x (Java 17).
     OpenSearch,
+    /// OpenSearch 3.x (Java 21 or later: [`java21_home`]).
+    OpenSearch3,
     /// Elasticsearch 7.17.x.
     Elasticsearch,
 }
@@ -27,15 +31,79 @@ impl Kind {
     fn module(self) -> &'static str {
         match self {
             Kind::OpenSearch => "opensearch",
+            Kind::OpenSearch3 => "opensearch3",
             Kind::Elasticsearch => "elasticsearch",
         }
     }
     fn main_class(self) -> &'static str {
         match self {
-            Kind::OpenSearch => "tidewatch.engine.OpenSearchEngine",
+            Kind::OpenSearch | Kind::OpenSearch3 => "tidewatch.engine.OpenSearchEngine",
             Kind::Elasticsearch => "tidewatch.engine.ElasticsearchEngine",
         }
     }
+    /// The JDK to build and run the launcher with: `None` means `JAVA_HOME` or the `java` and
+    /// `mvn` on `PATH` (Java 17), as before.
+    fn java_home(self) -> Option<PathBuf> {
+        match self {
+            Kind::OpenSearch3 => java21_home(),
+            Kind::OpenSearch | Kind::Elasticsearch => None,
+        }
+    }
+}
+
+/// A JDK of Java 21 or later for OpenSearch 3.x: `TIDEWATCH_JAVA21_HOME` (when it has
+/// `bin/java`; set to anything else, it says there is none), else the Temurin 25
+/// JDK this machine kind ships beside Java 17 (`/usr/lib/jvm/temurin-25-jdk-amd64`), else any
+/// JDK under `/usr/lib/jvm` whose `release` file says 21 or later. `.ci/engine.sh` looks in
+/// the same places.
+pub fn java21_home() -> Option<PathBuf> {
+    let is_jdk21 = |home: &Path| {
+        let release = std::fs::read_to_string(home.join("release")).unwrap_or_default();
+        let major = release
+            .lines()
+            .find_map(|l| l.strip_prefix("JAVA_VERSION=\""))
+            .and_then(|v| v.split(['.', '"']).next()?.parse::<u32>().ok());
+        major.is_some_and(|m| m >= 21) && home.join("bin/javac").is_file()
+    };
+    if let Some(home) = std::env::var_os("TIDEWATCH_JAVA21_HOME").filter(|h| !h.is_empty()) {
+        // Taken as it is (a JDK without a `release` file too); one without `bin/java` is none.
+        let home = PathBuf::from(home);
+        return home.join("bin/java").is_file().then_some(home);
+    }
+    let preferred = PathBuf::from("/usr/lib/jvm/temurin-25-jdk-amd64");
+    if is_jdk21(&preferred) {
+        return Some(preferred);
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/jvm")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| is_jdk21(p))
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// Whether the suite of `kind` cannot run on this machine (OpenSearch 3.x without a Java 21+
+/// JDK, and no `TIDEWATCH_ENGINE_URL`): says so once, on the test process's own stderr (not
+/// captured by the test harness), and the tests return at once.
+pub fn absent(kind: Kind) -> bool {
+    static NOTE: std::sync::Once = std::sync::Once::new();
+    let external = std::env::var("TIDEWATCH_ENGINE_URL").is_ok_and(|u| !u.is_empty());
+    if kind != Kind::OpenSearch3 || external || kind.java_home().is_some() {
+        return false;
+    }
+    NOTE.call_once(|| {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOTE: the OpenSearch 3.x suite (cluster_opensearch3) is skipped: no Java 21+ JDK \
+             (set TIDEWATCH_JAVA21_HOME, or install one under /usr/lib/jvm); its tests pass \
+             without running"
+        );
+    });
+    true
 }
 
 /// A running engine.
@@ -51,6 +119,7 @@ pub struct Engine {
 }
 
 static OPENSEARCH: OnceLock<Result<Engine, String>> = OnceLock::new();
+static OPENSEARCH3: OnceLock<Result<Engine, String>> = OnceLock::new();
 static ELASTICSEARCH: OnceLock<Result<Engine, String>> = OnceLock::new();
 
 /// One Maven build at a time (the launchers share `tests/engine/common`).
@@ -61,6 +130,7 @@ static BUILD: Mutex<()> = Mutex::new(());
 pub fn engine(kind: Kind) -> &'static Engine {
     let slot = match kind {
         Kind::OpenSearch => &OPENSEARCH,
+        Kind::OpenSearch3 => &OPENSEARCH3,
         Kind::Elasticsearch => &ELASTICSEARCH,
     };
     match slot.get_or_init(|| start(kind)) {
@@ -76,6 +146,15 @@ pub fn engine(kind: Kind) -> &'static Engine {
 }
 
 impl Engine {
+    /// Kills the node at once (SIGKILL: no shutdown, its data directory stays as it was) and
+    /// waits for the process to end.
+    pub fn kill(&self) {
+        let Some(child) = &self.child else { return };
+        let mut guard = child.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = guard.0.kill();
+        let _ = guard.0.wait();
+    }
+
     /// Panics with the engine's last log lines if it has exited.
     pub fn check_alive(&self) {
         let Some(child) = &self.child else { return };
@@ -107,9 +186,17 @@ fn start(kind: Kind) -> Result<Engine, String> {
             });
         }
     }
+    start_node(kind, &[])
+}
+
+/// Builds the launcher of `kind` if needed and starts one node of it with `args` (the
+/// launcher's `--node`, `--transport-port`, `--seed-hosts`, `--home`; none for a single-node
+/// cluster), waiting until it prints its URL and the cluster is yellow.
+pub fn start_node(kind: Kind, args: &[String]) -> Result<Engine, String> {
     let started = Instant::now();
     let dir = engine_dir(kind);
-    build(&dir)?;
+    let java_home = kind.java_home();
+    build(&dir, java_home.as_deref())?;
     let built = started.elapsed();
     let classpath = format!(
         "{}:{}",
@@ -118,10 +205,17 @@ fn start(kind: Kind) -> Result<Engine, String> {
             .map_err(|e| format!("{}: {e}", dir.join("target/classpath.txt").display()))?
             .trim()
     );
-    let java = std::env::var("JAVA_HOME")
-        .map(|h| format!("{h}/bin/java"))
-        .unwrap_or_else(|_| "java".to_string());
+    let java = match &java_home {
+        Some(home) => home.join("bin/java").display().to_string(),
+        None => std::env::var("JAVA_HOME")
+            .map(|h| format!("{h}/bin/java"))
+            .unwrap_or_else(|_| "java".to_string()),
+    };
     let mut command = Command::new(&java);
+    if java_home.is_some() {
+        // Lucene 10 maps its files through java.lang.foreign (else a warning on every start).
+        command.arg("--enable-native-access=ALL-UNNAMED");
+    }
     command
         .args([
             "-Xms256m",
@@ -134,10 +228,11 @@ fn start(kind: Kind) -> Result<Engine, String> {
         .arg("-cp")
         .arg(&classpath)
         .arg(kind.main_class())
-        .arg("--watch-stdin");
+        .arg("--watch-stdin")
+        .args(args);
     let engine = launch(command, Duration::from_secs(180)).map_err(|e| {
         if e.contains("could not run") {
-            format!("{e} (is a Java 17 JDK installed? .ci/engine.sh installs one)")
+            format!("{e} (is a Java 17 JDK installed? .ci/engine.sh installs one; OpenSearch 3.x needs Java 21+)")
         } else {
             e
         }
@@ -247,7 +342,7 @@ fn engine_dir(kind: Kind) -> PathBuf {
         .join(kind.module())
 }
 
-/// Newest modification time under `path` (files only).
+/// Newest modification time under `path` (files only, build output `target/` left out).
 fn newest(path: &Path) -> SystemTime {
     let mut best = SystemTime::UNIX_EPOCH;
     if let Ok(meta) = std::fs::metadata(path) {
@@ -256,7 +351,7 @@ fn newest(path: &Path) -> SystemTime {
         }
     }
     if let Ok(entries) = std::fs::read_dir(path) {
-        for entry in entries.flatten() {
+        for entry in entries.flatten().filter(|e| e.file_name() != "target") {
             best = best.max(newest(&entry.path()));
         }
     }
@@ -265,14 +360,13 @@ fn newest(path: &Path) -> SystemTime {
 
 /// Builds the launcher unless it was built after its sources last changed (a stamp file
 /// written after each successful build; Maven leaves `classpath.txt` untouched when its
-/// content is the same, so its time says nothing).
-fn build(dir: &Path) -> Result<(), String> {
+/// content is the same, so its time says nothing). The sources are all of `tests/engine/`
+/// (the launchers share `common/` and the OpenSearch ones share `opensearch/src/main`).
+/// `java_home`, when given, is the JDK Maven builds with.
+fn build(dir: &Path, java_home: Option<&Path>) -> Result<(), String> {
     let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let stamp = dir.join("target/.tidewatch-built");
-    let sources = newest(&dir.join("pom.xml"))
-        .max(newest(&dir.join("src")))
-        .max(newest(&dir.join("../common/src")))
-        .max(newest(&dir.join("../pom.xml")));
+    let sources = newest(dir.parent().unwrap_or(dir));
     let built = std::fs::metadata(&stamp).and_then(|m| m.modified()).ok();
     if built.is_some_and(|b| b >= sources) && dir.join("target/classpath.txt").is_file() {
         return Ok(());
@@ -281,6 +375,9 @@ fn build(dir: &Path) -> Result<(), String> {
     for offline in [true, false] {
         let mut cmd = Command::new("mvn");
         cmd.current_dir(dir).args(["-B", "-q"]);
+        if let Some(home) = java_home {
+            cmd.env("JAVA_HOME", home);
+        }
         if offline {
             cmd.arg("-o");
         }

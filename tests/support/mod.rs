@@ -9,6 +9,7 @@
 pub mod engine;
 pub mod function_cases;
 pub mod proxy;
+pub mod results;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

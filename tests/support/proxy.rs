@@ -34,6 +34,18 @@ pub enum Fault {
         /// Status to report for those items.
         status: u16,
     },
+    /// Run this, then forward (e.g. kill a node of the cluster at the n-th bulk).
+    Run(Hook),
+}
+
+/// What [`Fault::Run`] runs, on the request's thread, before the request is forwarded.
+#[derive(Clone)]
+pub struct Hook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 impl Fault {
@@ -291,6 +303,11 @@ fn handle<S: Read + Write>(
             body,
         );
     }
+    match &fault {
+        Some(Fault::Delay(d)) => std::thread::sleep(*d),
+        Some(Fault::Run(hook)) => (hook.0)(),
+        _ => {}
+    }
     match fault {
         Some(Fault::Status {
             status,
@@ -302,11 +319,6 @@ fn handle<S: Read + Write>(
             let ra = retry_after.map(|s| s.to_string());
             let extra: Vec<(&str, &str)> = ra.iter().map(|v| ("retry-after", v.as_str())).collect();
             respond(&mut client, status, &extra, body.as_bytes())
-        }
-        Some(Fault::Delay(d)) => {
-            std::thread::sleep(d);
-            let (status, body) = forward(upstream, &request)?;
-            respond(&mut client, status, &[], &body)
         }
         Some(Fault::BulkItemFailures { every, status }) => {
             let (code, body) = forward(upstream, &request)?;

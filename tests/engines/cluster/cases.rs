@@ -114,6 +114,7 @@ fn load_rows(store: &ElasticStore, url: &str) -> String {
 
 #[test]
 fn detects_engine_and_version() {
+    skip_if_absent!();
     let engine = the_engine();
     let store = connect(&engine.url);
     let info = store.engine().clone();
@@ -122,6 +123,10 @@ fn detects_engine_and_version() {
             Kind::OpenSearch => {
                 assert_eq!(info.distribution, Distribution::OpenSearch);
                 assert!(info.version.starts_with("2.19."), "{info}");
+            }
+            Kind::OpenSearch3 => {
+                assert_eq!(info.distribution, Distribution::OpenSearch);
+                assert!(info.version.starts_with("3."), "{info}");
             }
             Kind::Elasticsearch => {
                 assert_eq!(info.distribution, Distribution::Elasticsearch);
@@ -140,6 +145,7 @@ fn detects_engine_and_version() {
 
 #[test]
 fn bulk_then_search_with_bool_range_term_query() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = connect(url);
     let index = load_rows(&store, url);
@@ -177,6 +183,7 @@ fn bulk_then_search_with_bool_range_term_query() {
 
 #[test]
 fn date_histogram_fills_empty_buckets_within_extended_bounds() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = connect(url);
     let index = load_rows(&store, url);
@@ -221,6 +228,7 @@ fn date_histogram_fills_empty_buckets_within_extended_bounds() {
 
 #[test]
 fn terms_cardinality_and_metric_aggs() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = connect(url);
     let index = load_rows(&store, url);
@@ -274,6 +282,7 @@ fn terms_cardinality_and_metric_aggs() {
 
 #[test]
 fn composite_pages_with_after_key() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = connect(url);
     let index = load_rows(&store, url);
@@ -323,6 +332,7 @@ fn composite_pages_with_after_key() {
 
 #[test]
 fn missing_index_searches_as_empty_and_bad_queries_say_why() {
+    skip_if_absent!();
     let store = connect(&the_engine().url);
     let response = store
         .search("tw-does-not-exist", &json!({"query": {"match_all": {}}}))
@@ -347,6 +357,7 @@ fn missing_index_searches_as_empty_and_bad_queries_say_why() {
 /// either still answers with no hits, which alone would read as "all quiet".
 #[test]
 fn check_readable_tells_missing_and_closed_indices() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = connect(url);
     let index = unique("tw-closed");
@@ -376,6 +387,7 @@ fn check_readable_tells_missing_and_closed_indices() {
 
 #[test]
 fn conditional_puts_conflict_and_get_returns_versions() {
+    skip_if_absent!();
     let store = connect(&the_engine().url);
     let index = unique("tidewatch-state-test");
     assert_eq!(
@@ -436,6 +448,7 @@ fn conditional_puts_conflict_and_get_returns_versions() {
 
 #[test]
 fn delete_by_query_removes_matching_documents() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = connect(url);
     let index = load_rows(&store, url);
@@ -455,6 +468,7 @@ fn delete_by_query_removes_matching_documents() {
 
 #[test]
 fn mapping_errors_are_reported_per_item_not_retried() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = connect(url);
     let index = unique("tw-typed");
@@ -484,6 +498,7 @@ fn mapping_errors_are_reported_per_item_not_retried() {
 
 #[test]
 fn bulk_without_ids_assigns_unique_ids() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = connect(url);
     let index = unique("tw-noid");
@@ -508,6 +523,7 @@ fn bulk_without_ids_assigns_unique_ids() {
 
 #[test]
 fn templates_install_once_and_shape_new_indices() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = connect(url);
     let first = store.ensure_templates().unwrap();
@@ -587,6 +603,7 @@ fn templates_install_once_and_shape_new_indices() {
 /// as a geo_point (a distance query finds it) and the names as keywords (terms aggregate).
 #[test]
 fn geoip_fields_are_mapped_by_the_logs_template() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = connect(url);
     store.ensure_templates().unwrap();
@@ -631,6 +648,7 @@ fn geoip_fields_are_mapped_by_the_logs_template() {
 
 #[test]
 fn store_open_returns_the_elastic_backend() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = tidewatch::store::open(url).unwrap();
     assert!(store.describe().contains(url), "{}", store.describe());
@@ -645,6 +663,7 @@ fn store_open_returns_the_elastic_backend() {
 /// Faults at every level; afterwards each document exists exactly once.
 #[test]
 fn faults_are_retried_and_every_document_lands_exactly_once() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let index = unique("tw-faults");
     create_index(
@@ -716,6 +735,7 @@ fn faults_are_retried_and_every_document_lands_exactly_once() {
 
 #[test]
 fn non_retryable_item_failures_are_reported() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let index = unique("tw-item-400");
     create_index(url, &index, json!({"n": {"type": "long"}}));
@@ -741,6 +761,7 @@ fn non_retryable_item_failures_are_reported() {
 
 #[test]
 fn retries_are_bounded_and_end_in_unavailable() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let proxy = Proxy::start(url);
     let options = ElasticOptions {
@@ -766,6 +787,7 @@ fn retries_are_bounded_and_end_in_unavailable() {
 
 #[test]
 fn non_idempotent_writes_are_not_retried_after_a_reset_but_are_after_429() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let proxy = Proxy::start(url);
     let store = connect(&proxy.url);
@@ -792,6 +814,7 @@ fn non_idempotent_writes_are_not_retried_after_a_reset_but_are_after_429() {
 
 #[test]
 fn slow_responses_time_out_and_are_retried() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store_index = {
         let store = connect(url);
@@ -815,6 +838,7 @@ fn slow_responses_time_out_and_are_retried() {
 
 #[test]
 fn basic_auth_from_url_and_options_reaches_the_cluster() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let proxy = Proxy::start(url);
     proxy.require_authorization("Basic ZWxhc3RpYzpzM2NyM3QtcHc=");
@@ -839,6 +863,7 @@ fn basic_auth_from_url_and_options_reaches_the_cluster() {
 
 #[test]
 fn api_key_and_bearer_headers() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let proxy = Proxy::start(url);
     proxy.require_authorization("ApiKey aWQxOmtleTE=");
@@ -875,6 +900,7 @@ fn api_key_and_bearer_headers() {
 
 #[test]
 fn wrong_password_is_a_clear_error_without_the_password() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let proxy = Proxy::start(url);
     proxy.require_authorization("Basic ZWxhc3RpYzpzM2NyM3QtcHc=");
@@ -895,6 +921,7 @@ fn wrong_password_is_a_clear_error_without_the_password() {
 /// fails and succeeds; no line may contain the password or its base64 form.
 #[test]
 fn no_log_line_or_error_contains_the_secret() {
+    skip_if_absent!();
     #[derive(Clone, Default)]
     struct Capture(Arc<Mutex<Vec<u8>>>);
     impl std::io::Write for Capture {
@@ -964,6 +991,7 @@ fn no_log_line_or_error_contains_the_secret() {
 
 #[test]
 fn https_with_a_private_ca() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let dir = tempfile::tempdir().unwrap();
     let pki = make_pki(dir.path());
@@ -989,6 +1017,7 @@ fn https_with_a_private_ca() {
 
 #[test]
 fn large_bulks_are_split_into_bounded_requests() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let index = unique("tw-large");
     create_index(url, &index, json!({"n": {"type": "long"}}));
@@ -1018,6 +1047,7 @@ fn large_bulks_are_split_into_bounded_requests() {
 /// with its last log lines (a shell stands in for the launcher here).
 #[test]
 fn an_engine_crash_fails_loudly() {
+    skip_if_absent!();
     let mut dies_early = std::process::Command::new("sh");
     dies_early.args(["-c", "echo 'fatal: cannot bind' >&2; exit 3"]);
     let err = launch(dies_early, Duration::from_secs(20))
@@ -1047,6 +1077,7 @@ fn an_engine_crash_fails_loudly() {
 /// reopened every document is analysed exactly once. Then `jobs reset` leaves no results.
 #[test]
 fn a_closed_source_index_stops_the_job_until_reopened_and_reset_clears_it() {
+    skip_if_absent!();
     use tidewatch::runner::{self, Clock, ManualClock, Realtime, RealtimeOptions};
     let url = &the_engine().url;
     let store = connect(url);

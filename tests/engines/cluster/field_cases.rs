@@ -74,6 +74,7 @@ fn tidewatch(url: &str, args: &[&str]) -> (Option<i32>, String, String) {
 /// `validate`, `status`); results name the job's own field and every address.
 #[test]
 fn a_text_field_with_a_keyword_sub_field_is_aggregated_through_it() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = ElasticStore::connect(url, ElasticOptions::default()).expect("connect");
     let index = unique("tw-dynamic");
@@ -120,6 +121,7 @@ fn a_text_field_with_a_keyword_sub_field_is_aggregated_through_it() {
 /// root cause instead of `all shards failed` alone.
 #[test]
 fn a_text_only_field_fails_naming_index_field_and_type() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = ElasticStore::connect(url, ElasticOptions::default()).expect("connect");
     let index = unique("tw-text");
@@ -184,6 +186,7 @@ fn a_text_only_field_fails_naming_index_field_and_type() {
 /// which fields will not aggregate and what jobs do about it.
 #[test]
 fn ingest_creates_any_index_with_the_ecs_mapping_and_checks_an_existing_one() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = ElasticStore::connect(url, ElasticOptions::default()).expect("connect");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -265,6 +268,7 @@ fn beats_mapping() -> Value {
 /// which is where 7.x keeps data streams.)
 #[test]
 fn datafeeds_read_filebeat_indices_and_agent_data_streams() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = ElasticStore::connect(url, ElasticOptions::default()).expect("connect");
     let tag = unique("tw").replace('-', "");
@@ -315,7 +319,7 @@ fn datafeeds_read_filebeat_indices_and_agent_data_streams() {
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("16 buckets, 4 partitions"), "{stdout}");
 
-    if super::KIND != crate::support::engine::Kind::OpenSearch {
+    if super::KIND == crate::support::engine::Kind::Elasticsearch {
         return;
     }
     let stream = format!("logs-nginx.access-{tag}");
@@ -357,6 +361,7 @@ fn datafeeds_read_filebeat_indices_and_agent_data_streams() {
 /// `_field_caps` through the store, as the datafeed reads it.
 #[test]
 fn field_caps_answer_in_elasticsearch_shape() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = ElasticStore::connect(url, ElasticOptions::default()).expect("connect");
     let index = unique("tw-caps");
@@ -392,6 +397,7 @@ fn field_caps_answer_in_elasticsearch_shape() {
 /// the index when the results index is mistyped or closed, never 0 ("all quiet").
 #[test]
 fn results_on_a_mistyped_or_closed_results_index_exit_2() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let store = ElasticStore::connect(url, ElasticOptions::default()).expect("connect");
     let index = unique("tw-alert");

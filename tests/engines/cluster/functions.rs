@@ -9,6 +9,7 @@ use tidewatch::store::{ElasticOptions, ElasticStore, EmbeddedStore};
 
 #[test]
 fn each_function_finds_its_planted_anomaly_on_the_engine_as_on_the_embedded_store() {
+    skip_if_absent!();
     let url = &engine(super::KIND).url;
     let store = ElasticStore::connect(url, ElasticOptions::default()).expect("connect");
     // Results go to `tidewatch-results-*`, mapped by the results template (as `store::open`).

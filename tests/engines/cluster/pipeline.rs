@@ -9,6 +9,7 @@
 
 use crate::support::engine::{engine, http, Engine};
 use crate::support::proxy::{Fault, Proxy};
+use crate::support::results::{assert_every_bucket_once, assert_same_documents, engine_docs, Doc};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Write};
@@ -215,119 +216,6 @@ pub fn engine_demo() -> &'static EngineDemo {
     })
 }
 
-/// A document read from the engine, with how many times it was written.
-#[derive(Debug, Clone)]
-struct Doc {
-    source: Value,
-    version: u64,
-}
-
-/// Every document of an engine index, read with a scroll straight from the engine.
-fn engine_docs(url: &str, index: &str) -> BTreeMap<String, Doc> {
-    let (status, body) = http("POST", &format!("{url}/{index}/_refresh"), None);
-    assert_eq!(status, 200, "refresh {index}: {body}");
-    let (status, mut resp) = http(
-        "POST",
-        &format!("{url}/{index}/_search?scroll=1m"),
-        Some(&json!({ "size": 5000, "version": true, "sort": ["_doc"] })),
-    );
-    assert_eq!(status, 200, "search {index}: {resp}");
-    let mut out = BTreeMap::new();
-    loop {
-        let hits = resp["hits"]["hits"].as_array().cloned().unwrap_or_default();
-        if hits.is_empty() {
-            break;
-        }
-        for h in hits {
-            let id = h["_id"].as_str().expect("id").to_string();
-            let doc = Doc {
-                source: h["_source"].clone(),
-                version: h["_version"].as_u64().expect("_version"),
-            };
-            assert!(out.insert(id.clone(), doc).is_none(), "duplicate {id}");
-        }
-        let scroll_id = resp["_scroll_id"].as_str().expect("scroll id").to_string();
-        let (status, next) = http(
-            "POST",
-            &format!("{url}/_search/scroll"),
-            Some(&json!({ "scroll": "1m", "scroll_id": scroll_id })),
-        );
-        assert_eq!(status, 200, "scroll {index}: {next}");
-        resp = next;
-    }
-    if let Some(id) = resp["_scroll_id"].as_str() {
-        http(
-            "DELETE",
-            &format!("{url}/_search/scroll"),
-            Some(&json!({ "scroll_id": id })),
-        );
-    }
-    out
-}
-
-/// Compares two JSON documents; floats must be equal to the bit, except that a difference
-/// within 1e-12 relative is counted apart (`last_bits`) so a report can say where.
-fn diff(path: &str, want: &Value, got: &Value, out: &mut Vec<String>, last_bits: &mut usize) {
-    match (want, got) {
-        (Value::Number(a), Value::Number(b)) if a != b => {
-            let (x, y) = (
-                a.as_f64().unwrap_or(f64::NAN),
-                b.as_f64().unwrap_or(f64::NAN),
-            );
-            if (x - y).abs() <= 1e-12 * x.abs().max(y.abs()).max(1.0) {
-                *last_bits += 1;
-            } else {
-                out.push(format!("{path}: {a} != {b}"));
-            }
-        }
-        (Value::Object(a), Value::Object(b)) => {
-            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-            for k in keys {
-                match (a.get(k), b.get(k)) {
-                    (Some(x), Some(y)) => diff(&format!("{path}.{k}"), x, y, out, last_bits),
-                    (x, y) => out.push(format!("{path}.{k}: {x:?} != {y:?}")),
-                }
-            }
-        }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                diff(&format!("{path}[{i}]"), x, y, out, last_bits);
-            }
-        }
-        (a, b) if a != b => out.push(format!("{path}: {a} != {b}")),
-        _ => {}
-    }
-}
-
-/// Asserts that `got` holds exactly the documents of `want` (same ids, same content).
-fn assert_same_documents(what: &str, want: &BTreeMap<String, Value>, got: &BTreeMap<String, Doc>) {
-    let missing: Vec<&String> = want.keys().filter(|k| !got.contains_key(*k)).collect();
-    let extra: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{what}: {} documents missing (e.g. {:?}), {} unexpected (e.g. {:?})",
-        missing.len(),
-        &missing[..missing.len().min(5)],
-        extra.len(),
-        &extra[..extra.len().min(5)]
-    );
-    let mut differences = Vec::new();
-    let mut last_bits = 0;
-    for (id, doc) in want {
-        diff(id, doc, &got[id].source, &mut differences, &mut last_bits);
-    }
-    assert!(
-        differences.is_empty(),
-        "{what}: {} differences, first ones:\n{}",
-        differences.len(),
-        differences[..differences.len().min(20)].join("\n")
-    );
-    assert_eq!(
-        last_bits, 0,
-        "{what}: {last_bits} numbers differ in their last bits"
-    );
-}
-
 fn reference_for(jobs: &[&str], before: Option<i64>) -> BTreeMap<String, Value> {
     demo()
         .reference
@@ -338,38 +226,6 @@ fn reference_for(jobs: &[&str], before: Option<i64>) -> BTreeMap<String, Value> 
         .collect()
 }
 
-/// Final bucket documents of `job_id`: one per bucket from `first` to `end` (exclusive), and with
-/// `written_once` each with `_version` 1 (a proxy that fails bulk items the engine applied
-/// makes the client send them again, so that check only holds without one).
-fn assert_every_bucket_once(
-    docs: &BTreeMap<String, Doc>,
-    job_id: &str,
-    first: i64,
-    end: i64,
-    written_once: bool,
-) {
-    let mut times: Vec<(i64, u64)> = docs
-        .values()
-        .filter(|d| d.source["result_type"] == "bucket" && d.source["job_id"] == job_id)
-        .filter(|d| d.source["is_interim"] == false)
-        .map(|d| {
-            (
-                d.source["timestamp"].as_i64().expect("timestamp"),
-                d.version,
-            )
-        })
-        .collect();
-    times.sort();
-    let expected = ((end - first) / SPAN) as usize;
-    assert_eq!(times.len(), expected, "{job_id}: bucket documents");
-    for (i, (t, version)) in times.iter().enumerate() {
-        assert_eq!(*t, first + i as i64 * SPAN, "{job_id}: bucket {i} missing");
-        if written_once {
-            assert_eq!(*version, 1, "{job_id}: bucket {t} written {version} times");
-        }
-    }
-}
-
 fn with_indices(job: &Job, results: &str) -> Job {
     let mut job = job.clone();
     job.results_index = results.to_string();
@@ -378,6 +234,7 @@ fn with_indices(job: &Job, results: &str) -> Job {
 
 #[test]
 fn demo_jobs_give_the_same_result_documents_as_the_embedded_store() {
+    skip_if_absent!();
     let (demo, engine_demo) = fixtures();
     let url = &the_engine().url;
     assert_eq!(
@@ -514,6 +371,7 @@ fn similar_shapes_on_the_engine(store: &ElasticStore, results: &str, demo: &Demo
 
 #[test]
 fn datafeed_pages_composites_and_applies_the_query_like_the_embedded_store() {
+    skip_if_absent!();
     let (demo, _) = fixtures();
     let url = &the_engine().url;
     // The composite page stays below the engine's bucket limit.
@@ -603,6 +461,7 @@ fn datafeed_pages_composites_and_applies_the_query_like_the_embedded_store() {
 
 #[test]
 fn a_lookback_through_faults_writes_every_result_exactly_once() {
+    skip_if_absent!();
     let (demo, _) = fixtures();
     let url = &the_engine().url;
     let proxy = Proxy::start(url);
@@ -646,7 +505,7 @@ fn a_lookback_through_faults_writes_every_result_exactly_once() {
     let first = demo.log.start_ms;
     let end = bucket_after(demo.latest);
     for job in jobs {
-        assert_every_bucket_once(&got, job, first, end, false);
+        assert_every_bucket_once(&got, job, (first, end, SPAN), false);
     }
 }
 
@@ -657,6 +516,7 @@ fn bucket_after(t: i64) -> i64 {
 
 #[test]
 fn two_runners_split_the_jobs_and_one_takes_over_when_the_other_stops() {
+    skip_if_absent!();
     let (demo, _) = fixtures();
     let url = &the_engine().url;
     let results = "tidewatch-results-runners";
@@ -742,7 +602,7 @@ fn two_runners_split_the_jobs_and_one_takes_over_when_the_other_stops() {
         .filter(|(_, d)| d.source["is_interim"] != true)
         .collect();
     for job in &jobs {
-        assert_every_bucket_once(&got, &job.job_id, t0, end, true);
+        assert_every_bucket_once(&got, &job.job_id, (t0, end, SPAN), true);
     }
     let ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
     let twice: Vec<(&String, u64)> = got
@@ -789,6 +649,7 @@ fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<
 
 #[test]
 fn a_runner_process_killed_with_sigkill_hands_its_jobs_to_another_process() {
+    skip_if_absent!();
     let url = &the_engine().url;
     let dir = tempfile::tempdir().expect("tempdir");
     let index = format!("procs-events-{}", std::process::id());

@@ -1,8 +1,6 @@
 package tidewatch.engine;
 
-import java.util.Collection;
 import java.util.Collections;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import org.opensearch.Version;
@@ -11,25 +9,17 @@ import org.opensearch.common.settings.Settings;
 import org.opensearch.common.unit.TimeValue;
 import org.opensearch.env.Environment;
 import org.opensearch.http.HttpServerTransport;
-import org.opensearch.index.reindex.ReindexPlugin;
 import org.opensearch.node.InternalSettingsPreparer;
 import org.opensearch.node.Node;
-import org.opensearch.plugins.Plugin;
-import org.opensearch.transport.Netty4Plugin;
 
 /**
  * Starts one real OpenSearch node in this JVM for tidewatch's cluster tests (arguments and
- * output: {@link Launcher}).
+ * output: {@link Launcher}). Shared by the 2.19 launcher and the 3.x one
+ * ({@code tests/engine/opensearch3} compiles this directory too); what differs between the
+ * lines is in {@link ClasspathNode} ({@code src/v2/java} here, {@code src/main/java} there).
  */
 public final class OpenSearchEngine {
     private OpenSearchEngine() {}
-
-    /** A node with the HTTP transport on the classpath, as the distribution would load it. */
-    static final class EmbeddedNode extends Node {
-        EmbeddedNode(Environment environment, Collection<Class<? extends Plugin>> plugins) {
-            super(environment, plugins, true);
-        }
-    }
 
     public static void main(String[] args) throws Exception {
         Launcher.run(args, "opensearch", Version.CURRENT, map -> {
@@ -37,7 +27,7 @@ public final class OpenSearchEngine {
             map.forEach(settings::put);
             Environment environment = InternalSettingsPreparer.prepareEnvironment(
                     settings.build(), Collections.emptyMap(), null, () -> "tidewatch-test-0");
-            return new Embedded(new EmbeddedNode(environment, List.of(Netty4Plugin.class, ReindexPlugin.class)));
+            return new Embedded(ClasspathNode.create(environment));
         });
     }
 
