@@ -62,11 +62,18 @@ const TAIL_K: f64 = 30.0;
 const CONFIDENCE_START: f64 = 0.1;
 /// A view's verdict below this (`ln 0.01`) is unusual enough to name a reason.
 const LN_NOTABLE: f64 = -4.6;
-/// A level view's verdict below this (`ln 1e-6`) re-baselines the model onto the new level.
-/// (At `ln 1e-11` a ramp is reported as one growing alert, and the demo's 404 ramp reaches
-/// 92 instead of 67, but the model then follows the ramp and its abrupt end reads as a
-/// drop: four records of 50 and more after the incident. Left for a later round.)
+/// A level view's verdict below this (`ln 1e-6`) re-baselines the model onto the new level
+/// once it also scores as an alert on this partition's calibrated scale
+/// ([`LEVEL_ALERT_P`]); below [`LN_LEVEL_CERTAIN`] it does in any case. (Re-baselining at
+/// `ln 1e-6` alone capped a slow ramp at the score that verdict calibrates to: the demo's
+/// 404 ramp at 67.)
 const LN_DECISIVE: f64 = -13.8;
+/// The calibrated anchored probability of an alert (score 75; see [`crate::score`]).
+const LEVEL_ALERT_P: f64 = 1e-6;
+/// A level view's verdict below this (`ln 1e-8`) re-baselines the model whatever it scores.
+/// Chosen on fold A among `ln 1e-7` to `ln 1e-11` (docs/quality.md, round 10): deeper cuts
+/// add event F1 but let drifts be reported for longer at low scores.
+const LN_LEVEL_CERTAIN: f64 = -18.4;
 /// A calibrated anchored probability above this scores under 25: nothing to report.
 const ALERT_FLOOR_P: f64 = 1e-2;
 /// A series must have carried data for this many buckets, never reaching zero, before a
@@ -630,7 +637,9 @@ impl Baseline {
         } else {
             v.reason
         };
-        let level_fired = level.ln_p < LN_DECISIVE && level.ln_p < v.ln_point;
+        let alerting =
+            level.ln_p < LN_DECISIVE && self.calibration.anchored_chance(-v.ln_p) <= LEVEL_ALERT_P;
+        let level_fired = (alerting || level.ln_p < LN_LEVEL_CERTAIN) && level.ln_p < v.ln_point;
         // A ramp or shift seen by the level view is reported against the level it departs
         // from (the slow baseline), not against the fast level that has partly followed it.
         let departure = matches!(

@@ -226,7 +226,12 @@ impl ShiftTracker {
             //   incident goes on, and the level before it is remembered again.
             self.tentative = !self.tentative;
             self.prior = left;
-            self.shifted_to = prior as f32;
+            // A ramp's incident stays a ramp through the swaps: it keeps moving after it
+            // is reported, so "wandered far from where it shifted to" would end it early
+            // and its real end would read as a new drop (the demo's 404 ramp: 81).
+            if !self.shifted_to.is_nan() {
+                self.shifted_to = prior as f32;
+            }
             self.prior_ttl = if after_tentative {
                 prior_memory(cfg)
             } else {
