@@ -274,27 +274,40 @@ impl Seasonality {
     fn learn_week(&mut self, cfg: &ModelConfig, s: &SeasonalStep, target: f64, le: f64) {
         // A running mean of each weekday's offset over the visits so far (the first
         // Saturday is learned in full), then exponential forgetting.
-        let span = cfg.bucket_span_ms.max(1);
+        let span = cfg.bucket_span_ms.max(1) as f64;
         let visits = (s.age_ms / WEEK_MS) as f64;
-        let per_wslot = (DAY_MS / span).max(1) as f64;
+        let per_wslot = (DAY_MS as f64 / span).floor().max(1.0);
+        let floor_g = s.lambda * WEEKLY as f64;
+        // The UTC day and the time into it, once; each boundary shifts them (no division
+        // per candidate: this runs on every bucket).
+        let (utc_day, into) = (s.time.div_euclid(DAY_MS), s.time.rem_euclid(DAY_MS));
         for (b, (offsets, err)) in self
             .weekly
             .iter_mut()
             .zip(&mut self.boundary_err)
             .enumerate()
         {
-            let day = dow(s.time, b);
-            let within = ((s.time - b as i64 * BOUNDARY_STEP_MS).rem_euclid(DAY_MS) / span) as f64;
-            let g_week = (s.lambda * WEEKLY as f64)
+            let from_boundary = into - b as i64 * BOUNDARY_STEP_MS;
+            let (day, since) = if from_boundary < 0 {
+                (utc_day - 1, from_boundary + DAY_MS)
+            } else {
+                (utc_day, from_boundary)
+            };
+            let day = day.rem_euclid(WEEKLY as i64) as usize;
+            let within = (since as f64 / span).floor();
+            let g_week = floor_g
                 .max(1.0 / (visits * per_wslot + within + 1.0))
                 .min(1.0);
-            *err += (le * ((target - offsets[day] as f64).abs() - *err as f64)) as f32;
-            offsets[day] += (g_week * (target - offsets[day] as f64)) as f32;
-            // Offsets average to zero, so the profile cannot drift against the level.
-            let mean = offsets.iter().map(|v| *v as f64).sum::<f64>() / WEEKLY as f64;
+            let miss = target - offsets[day] as f64;
+            *err += (le * (miss.abs() - *err as f64)) as f32;
+            // Offsets average to zero, so the profile cannot drift against the level: the
+            // change is shared out over the week.
+            let step = (g_week * miss) as f32;
+            let share = step / WEEKLY as f32;
             for v in offsets.iter_mut() {
-                *v -= mean as f32;
+                *v -= share;
             }
+            offsets[day] += step;
         }
     }
 
