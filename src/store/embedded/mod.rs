@@ -4,6 +4,8 @@
 
 mod aggs;
 mod caps;
+mod codec;
+mod column;
 mod ctx;
 mod dsl;
 mod hits;
@@ -11,11 +13,12 @@ mod index;
 mod lock;
 mod query;
 mod query_string;
+mod sealed;
 mod search;
 
 use super::{BulkDoc, BulkItemResult, BulkResponse, PutMode, Store, StoreError, VersionedDoc};
 use ctx::Ctx;
-use index::{check_index_name, IndexState, Interner, PRIMARY_TERM};
+use index::{check_index_name, IndexState, Interner, PRIMARY_TERM, SEAL_DOCS};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -259,10 +262,14 @@ impl EmbeddedStore {
             .is_some_and(|st| st.next_seq() > 0))
     }
 
+    /// After a write: compacts an index that holds more dead versions than live documents,
+    /// else seals its open segment once it holds [`SEAL_DOCS`] versions.
     fn maybe_compact(st: &mut IndexState, interner: &mut Interner) -> Result<(), StoreError> {
         let dead = st.dead_count();
         if dead > COMPACT_MIN_DEAD && dead > st.live_count {
             st.compact(interner)?;
+        } else if st.open_docs() >= SEAL_DOCS {
+            st.seal(interner)?;
         }
         Ok(())
     }
@@ -361,7 +368,7 @@ impl Store for EmbeddedStore {
         })?;
         Ok(Some(VersionedDoc {
             source,
-            seq_no: st.docs[slot as usize].seq_no,
+            seq_no: st.seq_no(slot),
             primary_term: PRIMARY_TERM,
         }))
     }
@@ -386,7 +393,7 @@ impl Store for EmbeddedStore {
         let st = indices
             .get_mut(index)
             .ok_or_else(|| StoreError::IndexNotFound(index.to_string()))?;
-        let current = st.slot_of(id).map(|s| st.docs[s as usize].seq_no);
+        let current = st.slot_of(id).map(|s| st.seq_no(s));
         let conflict = || StoreError::Conflict {
             index: index.to_string(),
             id: id.to_string(),
@@ -476,8 +483,11 @@ impl Store for EmbeddedStore {
             names
                 .iter()
                 .map(|n| {
-                    let t = inner.indices.get(n).and_then(|st| st.columns.get(field));
-                    (n.as_str(), t.and_then(|c| c.type_name()))
+                    let t = inner
+                        .indices
+                        .get(n)
+                        .and_then(|st| st.columns.type_name(field));
+                    (n.as_str(), t)
                 })
                 .collect()
         };

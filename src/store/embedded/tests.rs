@@ -1289,11 +1289,11 @@ fn read_only_handles_follow_a_compaction() {
     }
     let ro = EmbeddedStore::open_read_only(&dir).unwrap();
     assert_eq!(total(&ro.search("x", &json!({})).unwrap()), 50);
-    let seg = |n: u32| dir.join(format!("indices/x/seg-{n:08}.log"));
-    assert!(seg(1).exists());
+    let seg = |n: u32, ext: &str| dir.join(format!("indices/x/seg-{n:08}.{ext}"));
+    assert!(seg(1, "log").exists());
     w.compact("x").unwrap();
     assert!(
-        !seg(1).exists() && seg(2).exists(),
+        !seg(1, "log").exists() && seg(2, "col").exists() && seg(3, "log").exists(),
         "compaction switched segments"
     );
     ro.refresh("x").unwrap();
@@ -1334,6 +1334,12 @@ fn sources_are_read_back_from_the_segments() {
     let r = w.search("x", &top).unwrap();
     assert_eq!(r["aggregations"]["t"]["hits"]["hits"][0]["_source"]["i"], 0);
 
+    // A newer version in the open segment (the log), whose file is then cut short.
+    let newer = json!({"v": 3, "i": 7});
+    w.put("x", "id7", &newer, PutMode::Overwrite).unwrap();
+    assert_eq!(w.get("x", "id7").unwrap().unwrap().source, newer);
+    let top =
+        json!({"size": 0, "query": {"term": {"v": 3}}, "aggs": {"t": {"top_hits": {"size": 1}}}});
     let seg = segment_path(&dir, "x");
     std::fs::OpenOptions::new()
         .write(true)
