@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 /// Compact an index once it holds more dead versions than this and than live documents.
 const COMPACT_MIN_DEAD: usize = 1_000;
+/// `refresh` seals an open segment holding at least this many document versions.
+const SEAL_ON_REFRESH: usize = 16_384;
 /// Elasticsearch's limit on `_id` length in bytes.
 const MAX_ID_BYTES: usize = 512;
 
@@ -495,12 +497,19 @@ impl Store for EmbeddedStore {
     }
 
     fn refresh(&self, index: &str) -> Result<(), StoreError> {
-        // Writes are durable and visible when they return; a read-only handle re-reads.
-        if self.read_only {
-            let names = self.resolve(index)?;
-            let mut inner = self.write();
-            for n in names {
-                inner.indices.remove(&n);
+        // Writes are durable and visible when they return; a read-only handle re-reads. A
+        // writer seals an open segment holding more than a few thousand documents (the end
+        // of an `ingest` or a batch of results), so the store stays compact on disk.
+        let names = self.resolve(index)?;
+        let mut inner = self.write();
+        let Inner { interner, indices } = &mut *inner;
+        for n in names {
+            if self.read_only {
+                indices.remove(&n);
+            } else if let Some(st) = indices.get_mut(&n) {
+                if st.open_docs() >= SEAL_ON_REFRESH {
+                    st.seal(interner)?;
+                }
             }
         }
         Ok(())

@@ -30,7 +30,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// Documents per deflated block of sources.
-pub(crate) const BLOCK_DOCS: u32 = 128;
+pub(crate) const BLOCK_DOCS: u32 = 512;
 const MAGIC: &[u8; 8] = b"TWSEG01\n";
 /// Footer length, checksum, magic.
 const TAIL: usize = 24;
