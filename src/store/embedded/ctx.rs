@@ -43,6 +43,10 @@ pub(crate) struct Field<'a> {
 }
 
 impl<'a> Field<'a> {
+    /// The index at position `ix` of the request and the field's column id there.
+    pub(crate) fn col(&self, ix: usize) -> Option<(&'a IndexState, u32)> {
+        self.cols.get(ix).copied().flatten()
+    }
     #[inline]
     pub(crate) fn values(&self, d: DocRef) -> Vals<'a> {
         match self.cols.get(d.ix as usize) {

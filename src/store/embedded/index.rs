@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use super::codec::{FastHasher, FastMap, FastSet};
 pub(crate) use super::column::{Column, Interner, Kind, Val, Vals};
+pub(crate) use super::sealed::Bounds;
 use super::sealed::{self, Sealed, SegmentWriter};
 
 /// Bytes per block of a [`TextArena`].
@@ -885,6 +886,18 @@ impl IndexState {
             Some(d) => d.seq_no,
             None => self.sealed_of(slot).map_or(0, |(s, d)| s.seq(d)),
         }
+    }
+
+    /// The index's slots by segment (sealed ones, then the open one), each with what column
+    /// `col` holds there, so a query can skip or take a segment whole.
+    pub(crate) fn spans(&self, col: u32) -> Vec<(std::ops::Range<u32>, Bounds)> {
+        let mut out: Vec<_> = self
+            .sealed
+            .iter()
+            .map(|s| (s.base..s.base + s.seg.docs, s.seg.bounds(col)))
+            .collect();
+        out.push((self.open_base..self.live.len() as u32, Bounds::Unknown));
+        out
     }
 
     /// The values of column `col` in `slot`.

@@ -47,11 +47,16 @@ enum Ids {
 /// How one column is stored.
 #[derive(serde::Serialize, serde::Deserialize)]
 enum Enc {
-    /// One number, date or boolean per document at most; numbers are `code / scale`.
+    /// One number, date or boolean per document at most; numbers are `code / scale`. `lo`
+    /// and `hi` are the least and greatest code, `full` whether every document has one
+    /// (so a range query can skip or take the whole segment).
     Int {
         kind: Kind,
         scale: u32,
         codes: Packed,
+        lo: i64,
+        hi: i64,
+        full: bool,
     },
     /// One string per document at most: `codes` are 1 + the position in the dictionary
     /// (deflated, length-prefixed strings).
@@ -258,6 +263,9 @@ fn encode_column(
             Some((scale, vals)) => Enc::Int {
                 kind,
                 scale,
+                lo: vals.iter().flatten().copied().min().unwrap_or(0),
+                hi: vals.iter().flatten().copied().max().unwrap_or(0),
+                full: vals.iter().all(Option::is_some),
                 codes: codec::pack(body, &vals)?,
             },
             None => encode_raw(body, col, docs, interner),
@@ -325,6 +333,16 @@ fn scaled(f: f64, scale: u32) -> Option<i64> {
     }
     let k = k as i64;
     (unscale(k, scale).to_bits() == f.to_bits()).then_some(k)
+}
+
+/// The value of an integer code of a column of `kind`.
+#[inline]
+fn int_val(kind: Kind, v: i64, scale: u32) -> Val {
+    match kind {
+        Kind::Date => Val::Date(v),
+        Kind::Bool => Val::Bool(v != 0),
+        _ => Val::Num(unscale(v, scale)),
+    }
 }
 
 #[inline]
@@ -453,12 +471,25 @@ fn decode_raw(raw: &[u8], docs: u32, interner: &mut Interner, has_float: bool) -
     Some(col)
 }
 
+/// What a segment's column holds, for a query to skip or take the segment whole.
+pub(crate) enum Bounds {
+    /// No document has a value.
+    Absent,
+    /// One value per document at most, from `lo` to `hi`; `full`: every document has one.
+    Range { lo: Val, hi: Val, full: bool },
+    /// Anything else (strings, several values): documents must be looked at.
+    Unknown,
+}
+
 /// A column of a sealed segment, ready to read.
 enum SealedCol {
     Int {
         kind: Kind,
         scale: u32,
         codes: Packed,
+        lo: i64,
+        hi: i64,
+        full: bool,
     },
     Dict {
         map: Vec<u32>,
@@ -562,13 +593,11 @@ impl Sealed {
     #[inline]
     pub(crate) fn values(&self, col: u32, doc: u32) -> Vals<'_> {
         match self.cols.get(col as usize) {
-            Some(Some(SealedCol::Int { kind, scale, codes })) => match codes.get(&self.map, doc) {
+            Some(Some(SealedCol::Int {
+                kind, scale, codes, ..
+            })) => match codes.get(&self.map, doc) {
                 None => Vals::NONE,
-                Some(v) => Vals::One(match kind {
-                    Kind::Date => Val::Date(v),
-                    Kind::Bool => Val::Bool(v != 0),
-                    _ => Val::Num(unscale(v, *scale)),
-                }),
+                Some(v) => Vals::One(int_val(*kind, v, *scale)),
             },
             Some(Some(SealedCol::Dict { map, codes })) => match codes.get(&self.map, doc) {
                 Some(i) => map
@@ -578,6 +607,26 @@ impl Sealed {
             },
             Some(Some(SealedCol::Mem(c))) => Vals::Slice(c.values(doc)),
             _ => Vals::NONE,
+        }
+    }
+
+    /// What the column with the index's id `col` holds.
+    pub(crate) fn bounds(&self, col: u32) -> Bounds {
+        match self.cols.get(col as usize) {
+            None | Some(None) => Bounds::Absent,
+            Some(Some(SealedCol::Int {
+                kind,
+                scale,
+                lo,
+                hi,
+                full,
+                ..
+            })) => Bounds::Range {
+                lo: int_val(*kind, *lo, *scale),
+                hi: int_val(*kind, *hi, *scale),
+                full: *full,
+            },
+            Some(Some(_)) => Bounds::Unknown,
         }
     }
 
@@ -697,12 +746,21 @@ fn open_column(
         codec::inflate(bytes, usize::try_from(raw_len).ok()?)
     };
     match enc {
-        Enc::Int { kind, scale, codes } => (codes.fits(len) && codes.n == docs && *scale > 0)
-            .then_some(SealedCol::Int {
-                kind: *kind,
-                scale: *scale,
-                codes: *codes,
-            }),
+        Enc::Int {
+            kind,
+            scale,
+            codes,
+            lo,
+            hi,
+            full,
+        } => (codes.fits(len) && codes.n == docs && *scale > 0).then_some(SealedCol::Int {
+            kind: *kind,
+            scale: *scale,
+            codes: *codes,
+            lo: *lo,
+            hi: *hi,
+            full: *full,
+        }),
         Enc::Dict {
             off,
             len: n,

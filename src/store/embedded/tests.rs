@@ -1796,6 +1796,12 @@ fn sealed_segments_answer_like_the_log() {
         json!({"size": 50, "sort": [{"latency": "desc"}, {"@timestamp": "asc"}], "_source": ["bytes", "tags"]}),
         json!({"query": {"range": {"@timestamp": {"gte": "2015-05-17T01:00:00Z", "lt": "2015-05-17T02:00:00Z"}}}, "size": 5}),
         json!({"query": {"term": {"mixed": "x"}}, "size": 0}),
+        // Ranges a segment's bounds answer whole: all inside, all outside, negated, absent.
+        json!({"query": {"range": {"neg": {"lte": 0}}}, "size": 0}),
+        json!({"query": {"range": {"@timestamp": {"gt": "2016-01-01T00:00:00Z"}}}, "size": 0}),
+        json!({"query": {"bool": {"must_not": {"range": {"bytes": {"gte": 0}}}}}, "size": 20}),
+        json!({"query": {"bool": {"filter": [{"range": {"ok": {"gte": 0}}}, {"range": {"nothere": {"gte": 0}}}]}}, "size": 0}),
+        json!({"query": {"range": {"latency": {"gte": 0.1, "lt": 12.5}}}, "size": 0}),
         json!({"query": {"terms": {"tags": ["a", "y"]}}, "size": 3}),
         json!({"query": {"query_string": {"query": "ok:true AND bytes:>=500"}}, "size": 0}),
         json!({"query": {"bool": {"must_not": {"exists": {"field": "latency"}}}}, "size": 10}),
