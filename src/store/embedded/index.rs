@@ -1,7 +1,8 @@
 //! One index of the embedded store: its segment files on disk and its in-memory form.
 //!
-//! On disk an index is a folder holding `manifest.json` and one or more segment files
-//! (`seg-00000001.log`). A segment is a log of records, one per line:
+//! On disk an index is a folder holding `manifest.json`, its sealed segments
+//! (`seg-00000002.col`, columnar and immutable, see `sealed.rs`) and its open segment, a
+//! log (`seg-00000003.log`) of records, one per line:
 //!
 //! ```text
 //! <16 hex digits: FNV-1a 64 of the rest of the line>\t<seq_no>\t<i|d>\t<id as JSON string>\t<source JSON>\n
@@ -14,12 +15,14 @@
 //! ([`StoreError::Corrupt`], naming the file, line and byte offset of the first one), while
 //! appends still work.
 //!
-//! In memory each document is parsed once into columns (dotted field path -> typed values per
-//! document), so a search scans flat vectors instead of walking JSON trees. Sources stay on
-//! disk: a document keeps where its source text lies in its segment file, and hits read it
-//! from there (segments are append-only, so a recorded position stays valid; a compacted
-//! segment is read through the handle opened before its removal). Segments are read through
-//! a bounded buffer on load, never whole.
+//! Documents take slots in segment order: the sealed segments' first, then the log's. The
+//! log's documents are parsed once into in-memory columns (dotted field path -> typed values
+//! per document), so a search scans flat vectors instead of walking JSON trees; their sources
+//! stay on disk (a document keeps where its source text lies in the log, which is
+//! append-only, so a recorded position stays valid). Once the log holds [`SEAL_DOCS`]
+//! versions it is sealed: its live documents become a sealed segment and a new empty log
+//! takes its place, so memory holds one log's worth of documents whatever the index's size.
+//! Logs are read through a bounded buffer on load, never whole.
 
 use super::super::{BulkDoc, StoreError};
 use serde_json::Value;
