@@ -756,6 +756,9 @@ impl IndexState {
                 }
             }
         }
+        if let Some(s) = self.sealed.last() {
+            s.seg.release_pages();
+        }
         Ok(())
     }
 

@@ -610,6 +610,18 @@ impl Sealed {
         }
     }
 
+    /// Drops the pages of the mapping from this process's memory (the kernel keeps them
+    /// cached and maps them again on the next read): opening a segment reads all of it for
+    /// its checksum, which would otherwise stay counted in the resident set.
+    pub(crate) fn release_pages(&self) {
+        // SAFETY: the mapping is read-only and shared, so dropping its pages loses nothing:
+        // a later read faults them in from the file again.
+        let _ = unsafe {
+            self.map
+                .unchecked_advise(memmap2::UncheckedAdvice::DontNeed)
+        };
+    }
+
     /// What the column with the index's id `col` holds.
     pub(crate) fn bounds(&self, col: u32) -> Bounds {
         match self.cols.get(col as usize) {
