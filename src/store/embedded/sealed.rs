@@ -552,7 +552,16 @@ impl Sealed {
         })?;
         let footer = read_footer(&map).map_err(OpenError::Corrupt)?;
         let len = map.len() as u64;
-        let fits = footer.seqs.fits(len) && footer.blocks.fits(len) && footer.block_lens.fits(len);
+        let ids_fit = match &footer.ids {
+            Ids::Hex { off } => off
+                .checked_add(16 * footer.docs as u64)
+                .is_some_and(|end| end <= len),
+            Ids::Text { off, ends } => ends.fits(len) && ends.n == footer.docs && *off <= len,
+        };
+        let fits = footer.seqs.fits(len)
+            && footer.blocks.fits(len)
+            && footer.block_lens.fits(len)
+            && ids_fit;
         if !fits || footer.seqs.n != footer.docs {
             return Err(OpenError::Corrupt(0));
         }
