@@ -2,7 +2,7 @@
 //! ([`DocRef`]), a field's values ([`Field`]), value order and JSON, and the request-wide
 //! bucket limit. Every layer above (query, hits, aggregations, `_search`) builds on this.
 
-use super::index::{Column, IndexState, Interner, Val};
+use super::index::{IndexState, Interner, Val, Vals};
 use crate::store::StoreError;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
@@ -36,17 +36,22 @@ pub(crate) struct Ctx<'a> {
 
 /// A field resolved against every searched index.
 pub(crate) struct Field<'a> {
-    cols: Vec<Option<&'a Column>>,
+    /// Per searched index: the index and the field's column id there.
+    cols: Vec<Option<(&'a IndexState, u32)>>,
     /// Some index holds non-integral numbers in it (`double` rather than `long`).
     pub(crate) float: bool,
 }
 
 impl<'a> Field<'a> {
+    /// The index at position `ix` of the request and the field's column id there.
+    pub(crate) fn col(&self, ix: usize) -> Option<(&'a IndexState, u32)> {
+        self.cols.get(ix).copied().flatten()
+    }
     #[inline]
-    pub(crate) fn values(&self, d: DocRef) -> &'a [Val] {
+    pub(crate) fn values(&self, d: DocRef) -> Vals<'a> {
         match self.cols.get(d.ix as usize) {
-            Some(Some(c)) => c.values(d.doc),
-            _ => &[],
+            Some(Some((ix, col))) => ix.values(*col, d.doc),
+            _ => Vals::NONE,
         }
     }
 }
@@ -106,12 +111,12 @@ impl<'a> Ctx<'a> {
         let mut cols = Vec::with_capacity(self.indices.len());
         let mut float = false;
         for ix in &self.indices {
-            let c = ix.columns.get(name).or_else(|| {
-                name.strip_suffix(".keyword")
-                    .and_then(|n| ix.columns.get(n))
-            });
-            float |= c.is_some_and(|c| c.has_float);
-            cols.push(c);
+            let c = ix
+                .columns
+                .id(name)
+                .or_else(|| name.strip_suffix(".keyword").and_then(|n| ix.columns.id(n)));
+            float |= c.is_some_and(|c| ix.columns.has_float(c));
+            cols.push(c.map(|c| (*ix, c)));
         }
         Field { cols, float }
     }

@@ -5,6 +5,7 @@ use super::ctx::{bad, glob, Ctx, DocRef, Field};
 use super::index::Val;
 use crate::store::StoreError;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 /// One sort criterion.
@@ -25,7 +26,7 @@ enum SortKind<'a> {
 pub(crate) enum SortVal<'a> {
     Missing,
     V(Val),
-    Id(&'a str),
+    Id(Cow<'a, str>),
     Doc(u64),
     Score,
 }
@@ -94,7 +95,7 @@ pub(crate) fn parse_sort<'a>(
     Ok(keys)
 }
 
-fn doc_id<'a>(ctx: &Ctx<'a>, d: DocRef) -> &'a str {
+fn doc_id<'a>(ctx: &Ctx<'a>, d: DocRef) -> Cow<'a, str> {
     ctx.indices[d.ix as usize].doc_id(d.doc)
 }
 
@@ -170,7 +171,7 @@ pub(crate) fn sort_docs<'a>(
         .collect();
     let cmp = |a: &(DocRef, Vec<SortVal>), b: &(DocRef, Vec<SortVal>)| {
         cmp_vals(ctx, keys, &a.1, &b.1)
-            .then_with(|| doc_id(ctx, a.0).cmp(doc_id(ctx, b.0)))
+            .then_with(|| doc_id(ctx, a.0).cmp(&doc_id(ctx, b.0)))
             .then_with(|| (a.0.ix, a.0.doc).cmp(&(b.0.ix, b.0.doc)))
     };
     // Only the first `limit` rows are needed: select them, then sort those.
@@ -192,7 +193,7 @@ fn sort_json(ctx: &Ctx, keys: &[SortKey], vals: &[SortVal]) -> Value {
             .map(|(k, v)| match v {
                 SortVal::Missing | SortVal::Score => Value::Null,
                 SortVal::V(x) => ctx.json(*x, matches!(&k.kind, SortKind::Field(f) if f.float)),
-                SortVal::Id(s) => Value::from(*s),
+                SortVal::Id(s) => Value::from(&**s),
                 SortVal::Doc(n) => Value::from(*n),
             })
             .collect(),
@@ -310,7 +311,7 @@ pub(crate) fn render_hit(
     let ix = ctx.indices[d.ix as usize];
     let mut hit = Map::new();
     hit.insert("_index".into(), Value::from(ix.name.as_str()));
-    hit.insert("_id".into(), Value::from(ix.doc_id(d.doc)));
+    hit.insert("_id".into(), Value::from(ix.doc_id(d.doc).into_owned()));
     hit.insert(
         "_score".into(),
         if sort.is_some() {
@@ -364,7 +365,7 @@ pub(crate) fn parse_search_after<'b>(
     for (k, v) in keys.iter().zip(a) {
         vals.push(match (&k.kind, v) {
             (_, Value::Null) => SortVal::Missing,
-            (SortKind::Id, Value::String(s)) => SortVal::Id(s.as_str()),
+            (SortKind::Id, Value::String(s)) => SortVal::Id(Cow::Borrowed(s.as_str())),
             (SortKind::Doc, v) => SortVal::Doc(v.as_u64().unwrap_or(0)),
             (SortKind::Score, _) => SortVal::Score,
             (SortKind::Field(_), Value::String(s)) => SortVal::V(ctx.str_val(s)),

@@ -1,7 +1,8 @@
 //! One index of the embedded store: its segment files on disk and its in-memory form.
 //!
-//! On disk an index is a folder holding `manifest.json` and one or more segment files
-//! (`seg-00000001.log`). A segment is a log of records, one per line:
+//! On disk an index is a folder holding `manifest.json`, its sealed segments
+//! (`seg-00000002.col`, columnar and immutable, see `sealed.rs`) and its open segment, a
+//! log (`seg-00000003.log`) of records, one per line:
 //!
 //! ```text
 //! <16 hex digits: FNV-1a 64 of the rest of the line>\t<seq_no>\t<i|d>\t<id as JSON string>\t<source JSON>\n
@@ -14,213 +15,28 @@
 //! ([`StoreError::Corrupt`], naming the file, line and byte offset of the first one), while
 //! appends still work.
 //!
-//! In memory each document is parsed once into columns (dotted field path -> typed values per
-//! document), so a search scans flat vectors instead of walking JSON trees. Sources stay on
-//! disk: a document keeps where its source text lies in its segment file, and hits read it
-//! from there (segments are append-only, so a recorded position stays valid; a compacted
-//! segment is read through the handle opened before its removal). Segments are read through
-//! a bounded buffer on load, never whole.
+//! Documents take slots in segment order: the sealed segments' first, then the log's. The
+//! log's documents are parsed once into in-memory columns (dotted field path -> typed values
+//! per document), so a search scans flat vectors instead of walking JSON trees; their sources
+//! stay on disk (a document keeps where its source text lies in the log, which is
+//! append-only, so a recorded position stays valid). Once the log holds [`SEAL_DOCS`]
+//! versions it is sealed: its live documents become a sealed segment and a new empty log
+//! takes its place, so memory holds one log's worth of documents whatever the index's size.
+//! Logs are read through a bounded buffer on load, never whole.
 
 use super::super::{BulkDoc, StoreError};
 use serde_json::Value;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-/// A typed value of a field in one document.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Val {
-    /// Any JSON number.
-    Num(f64),
-    /// A string, by id in the store's [`Interner`].
-    Str(u32),
-    /// A string that looked like an ISO 8601 date: epoch milliseconds.
-    Date(i64),
-    /// A boolean.
-    Bool(bool),
-    /// A string known only to one request (not interned), by position in its side table.
-    Ext(u32),
-}
-
-impl Val {
-    fn bits(&self) -> (u8, u64) {
-        match *self {
-            Val::Num(f) => (0, if f == 0.0 { 0 } else { f.to_bits() }),
-            Val::Str(s) => (1, s as u64),
-            Val::Date(d) => (2, d as u64),
-            Val::Bool(b) => (3, b as u64),
-            Val::Ext(e) => (4, e as u64),
-        }
-    }
-    /// The value as a number when it is numeric (numbers, dates as millis, booleans as 0/1).
-    pub(crate) fn as_f64(&self) -> Option<f64> {
-        match *self {
-            Val::Num(f) => Some(f),
-            Val::Date(d) => Some(d as f64),
-            Val::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
-            _ => None,
-        }
-    }
-}
-
-impl PartialEq for Val {
-    fn eq(&self, other: &Self) -> bool {
-        self.bits() == other.bits()
-    }
-}
-impl Eq for Val {}
-impl std::hash::Hash for Val {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let (t, b) = self.bits();
-        state.write_u64(b ^ ((t as u64) << 61));
-    }
-}
-
-/// A multiply-rotate hasher, much cheaper than SipHash on the hot paths (values, ids, field
-/// paths); the keys come from the store's own data, so flooding is not a concern.
-#[derive(Default)]
-pub(crate) struct FastHasher(u64);
-
-impl std::hash::Hasher for FastHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
-    }
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.write_u64(u64::from_le_bytes([
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-            ]));
-        }
-        let mut last = [0u8; 8];
-        let rest = chunks.remainder();
-        last[..rest.len()].copy_from_slice(rest);
-        self.write_u64(u64::from_le_bytes(last) ^ ((rest.len() as u64) << 59));
-    }
-    #[inline]
-    fn write_u8(&mut self, x: u8) {
-        self.write_u64(x as u64);
-    }
-    #[inline]
-    fn write_u32(&mut self, x: u32) {
-        self.write_u64(x as u64);
-    }
-    #[inline]
-    fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    #[inline]
-    fn write_usize(&mut self, x: usize) {
-        self.write_u64(x as u64);
-    }
-}
-
-/// A map with [`FastHasher`].
-pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
-/// A set with [`FastHasher`].
-pub(crate) type FastSet<K> =
-    std::collections::HashSet<K, std::hash::BuildHasherDefault<FastHasher>>;
-
-/// Strings shared by all indices of a store, so that string values compare by id.
-#[derive(Default)]
-pub(crate) struct Interner {
-    ids: FastMap<Box<str>, u32>,
-    strs: Vec<Box<str>>,
-}
-
-impl Interner {
-    pub(crate) fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
-        }
-        let id = self.strs.len() as u32;
-        self.strs.push(s.into());
-        self.ids.insert(s.into(), id);
-        id
-    }
-    pub(crate) fn lookup(&self, s: &str) -> Option<u32> {
-        self.ids.get(s).copied()
-    }
-    pub(crate) fn get(&self, id: u32) -> &str {
-        self.strs.get(id as usize).map(|s| &**s).unwrap_or("")
-    }
-}
-
-/// The values of one document for one field. 16 bytes, like one [`Val`] (the enum tag
-/// lives in `Val`'s unused tag values): a column holds one per document of its index.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Cell {
-    Missing,
-    One(Val),
-    /// Several values (an array), by position in [`Column::many`].
-    Many(u32),
-}
-
-const _: () = assert!(std::mem::size_of::<Cell>() == 16);
-
-/// All values of one field path, by document slot.
-#[derive(Default)]
-pub(crate) struct Column {
-    cells: Vec<Cell>,
-    /// The values of documents with several (rare in logs: most fields hold one value).
-    many: Vec<Box<[Val]>>,
-    /// Some value was a non-integral JSON number (a `double` field rather than a `long`).
-    pub(crate) has_float: bool,
-}
-
-impl Column {
-    #[inline]
-    pub(crate) fn values(&self, doc: u32) -> &[Val] {
-        match self.cells.get(doc as usize) {
-            Some(Cell::One(v)) => std::slice::from_ref(v),
-            Some(Cell::Many(i)) => self.many.get(*i as usize).map_or(&[], |vs| &vs[..]),
-            _ => &[],
-        }
-    }
-    /// The Elasticsearch field type this column answers like, from its first value: `long`
-    /// or `double` (numbers), `keyword` (strings), `date` (ISO 8601 strings), `boolean`;
-    /// `None` when no document holds a value.
-    pub(crate) fn type_name(&self) -> Option<&'static str> {
-        let first = self.cells.iter().find_map(|c| match c {
-            Cell::One(v) => Some(*v),
-            Cell::Many(i) => self
-                .many
-                .get(*i as usize)
-                .and_then(|vs| vs.first().copied()),
-            Cell::Missing => None,
-        })?;
-        Some(match first {
-            Val::Num(_) if self.has_float => "double",
-            Val::Num(_) => "long",
-            Val::Str(_) | Val::Ext(_) => "keyword",
-            Val::Date(_) => "date",
-            Val::Bool(_) => "boolean",
-        })
-    }
-    fn set(&mut self, doc: u32, leaves: &[(u32, Val)]) {
-        let doc = doc as usize;
-        if self.cells.len() <= doc {
-            self.cells.resize(doc + 1, Cell::Missing);
-        }
-        self.cells[doc] = match leaves {
-            [] => Cell::Missing,
-            [(_, v)] => Cell::One(*v),
-            many => match u32::try_from(self.many.len()) {
-                Ok(i) => {
-                    self.many.push(many.iter().map(|(_, v)| *v).collect());
-                    Cell::Many(i)
-                }
-                // Over 4 billion multi-valued cells: keep the first value.
-                Err(_) => Cell::One(many[0].1),
-            },
-        };
-    }
-}
+pub(crate) use super::codec::{FastHasher, FastMap, FastSet};
+pub(crate) use super::column::{Column, Interner, Kind, Val, Vals};
+pub(crate) use super::sealed::Bounds;
+use super::sealed::{self, Sealed, SegmentWriter};
 
 /// Bytes per block of a [`TextArena`].
 const ARENA_BLOCK: usize = 4 << 20;
@@ -285,11 +101,22 @@ struct SourceRef {
     offset: u64,
 }
 
-/// One stored document version: its id in the index's arena, its source on disk.
-pub(crate) struct DocEntry {
+/// A document version of the open segment: its id in the index's arena, its source on disk.
+struct DocEntry {
     id: TextRef,
-    pub(crate) seq_no: u64,
+    seq_no: u64,
     source: SourceRef,
+}
+
+/// Documents in the open segment (its write-ahead log) at which it is sealed into a
+/// columnar segment: bounds what the open segment holds in memory (about 30 MB of columns
+/// and ids for the demo's log lines).
+pub(crate) const SEAL_DOCS: usize = 131_072;
+
+/// A sealed segment and the first slot of its documents.
+struct SealedSeg {
+    seg: Sealed,
+    base: u32,
 }
 
 /// Slots of live ids, keyed by a 64-bit hash of the id (no copy of the id per document);
@@ -342,9 +169,16 @@ pub(crate) struct IndexState {
     /// version can be reused while it holds.
     pub(crate) version: u64,
     dir: PathBuf,
-    pub(crate) docs: Vec<DocEntry>,
+    /// The sealed segments, oldest first; their documents take the first slots.
+    sealed: Vec<SealedSeg>,
+    /// The first slot of the open segment (the number of sealed documents).
+    open_base: u32,
+    /// The document versions of the open segment, by slot - `open_base`.
+    docs: Vec<DocEntry>,
     /// Ids of `docs`.
     text: TextArena,
+    /// Ids deleted by records of the open segment (kept as tombstones when it is sealed).
+    open_deletes: Vec<String>,
     /// A read handle of each segment (by position in `segments`) once it exists on disk.
     readers: Vec<Option<File>>,
     /// Whether each slot holds the current version of a document.
@@ -354,6 +188,8 @@ pub(crate) struct IndexState {
     pub(crate) columns: Columns,
     /// Reused buffer of one document's leaves.
     scratch: Vec<(u32, Val)>,
+    /// Reused buffer of one document's values of one field.
+    scratch_vals: Vec<Val>,
     /// Reused buffer of a field path while walking a document.
     path: String,
     /// Reused buffer of the records of one write.
@@ -503,13 +339,35 @@ fn fast_rfc3339(b: &[u8]) -> Option<i64> {
 pub(crate) struct Columns {
     names: BTreeMap<String, u32>,
     ids: FastMap<String, u32>,
+    /// The open segment's columns, by column id.
     cols: Vec<Column>,
+    /// What is known of each column across all segments, by column id.
+    meta: Vec<ColMeta>,
+}
+
+/// What is known of a column across all segments of an index.
+#[derive(Default, Clone, Copy)]
+struct ColMeta {
+    /// Some value was a non-integral JSON number (a `double` field rather than a `long`).
+    has_float: bool,
+    /// The kind of the first value stored (in slot order).
+    first: Option<Kind>,
 }
 
 impl Columns {
-    /// The column of a field path.
-    pub(crate) fn get(&self, name: &str) -> Option<&Column> {
-        self.names.get(name).map(|&i| &self.cols[i as usize])
+    /// The column id of a field path.
+    pub(crate) fn id(&self, name: &str) -> Option<u32> {
+        self.names.get(name).copied()
+    }
+    /// Whether column `id` holds non-integral numbers.
+    pub(crate) fn has_float(&self, id: u32) -> bool {
+        self.meta.get(id as usize).is_some_and(|m| m.has_float)
+    }
+    /// The Elasticsearch field type a field path answers like, from its first value (see
+    /// [`Kind::type_name`]); `None` when no document holds a value.
+    pub(crate) fn type_name(&self, name: &str) -> Option<&'static str> {
+        let m = self.meta.get(self.id(name)? as usize)?;
+        m.first.map(|k| k.type_name(m.has_float))
     }
     /// All field paths, sorted.
     pub(crate) fn names(&self) -> impl Iterator<Item = &String> {
@@ -530,6 +388,7 @@ impl Columns {
         }
         let i = self.cols.len() as u32;
         self.cols.push(Column::default());
+        self.meta.push(ColMeta::default());
         self.names.insert(path.to_string(), i);
         self.ids.insert(path.to_string(), i);
         i
@@ -549,6 +408,7 @@ impl Sink<'_> {
         let id = self.cols.id_for(path);
         if float {
             self.cols.cols[id as usize].has_float = true;
+            self.cols.meta[id as usize].has_float = true;
         }
         self.out.push((id, Val::Num(f)));
     }
@@ -739,14 +599,18 @@ impl IndexState {
             name: name.to_string(),
             version: next_version(),
             dir,
+            sealed: Vec::new(),
+            open_base: 0,
             docs: Vec::new(),
             text: TextArena::default(),
+            open_deletes: Vec::new(),
             readers: Vec::new(),
             live: Vec::new(),
             live_count: 0,
             ids: IdIndex::default(),
             columns: Columns::default(),
             scratch: Vec::new(),
+            scratch_vals: Vec::new(),
             path: String::new(),
             write_buf: Vec::new(),
             next_seq: 0,
@@ -824,6 +688,11 @@ impl IndexState {
                 }
                 Err(e) => return Err(io_err(&path, e)),
             };
+            if seg.ends_with(".col") {
+                st.load_sealed(&path, &file, interner)?;
+                st.readers.push(None);
+                continue;
+            }
             let len = file.metadata().map_err(|e| io_err(&path, e))?.len();
             let good = st.replay(i as u32, &path, &file, i + 1 == nseg, interner)?;
             st.readers.push(Some(file));
@@ -834,6 +703,63 @@ impl IndexState {
         }
         st.segments = manifest.segments;
         Ok((st, Some(manifest_bytes), missing))
+    }
+
+    /// Opens the sealed segment at `path`: its tombstones delete documents of older
+    /// segments, then its documents take the next slots.
+    fn load_sealed(
+        &mut self,
+        path: &Path,
+        file: &File,
+        interner: &mut Interner,
+    ) -> Result<(), StoreError> {
+        if !self.docs.is_empty() {
+            return Err(StoreError::BadRequest(format!(
+                "{}: a sealed segment is listed after a log segment",
+                path.display()
+            )));
+        }
+        let columns = &mut self.columns;
+        let opened = Sealed::open(&self.name, path, file, interner, |c| {
+            let id = columns.id_for(c.name);
+            let m = &mut columns.meta[id as usize];
+            m.has_float |= c.has_float;
+            m.first = m.first.or(c.first);
+            id
+        });
+        let seg = match opened {
+            Ok(seg) => seg,
+            Err(sealed::OpenError::Corrupt(offset)) => {
+                self.note_skipped(path, 0, offset);
+                return Ok(());
+            }
+            Err(sealed::OpenError::Io(e)) => return Err(e),
+        };
+        for id in &seg.tombstones {
+            self.apply_delete(id);
+        }
+        self.next_seq = self.next_seq.max(seg.next_seq);
+        let base = self.open_base;
+        let n = seg.docs;
+        self.sealed.push(SealedSeg { seg, base });
+        self.open_base += n;
+        self.live.reserve(n as usize);
+        for d in 0..n {
+            let slot = base + d;
+            self.live.push(true);
+            self.live_count += 1;
+            let id = self.sealed_of(slot).map(|(s, d)| s.id(d).into_owned());
+            if let Some(old) = self.set_id_slot(&id.unwrap_or_default(), slot) {
+                if self.live[old as usize] {
+                    self.live[old as usize] = false;
+                    self.live_count -= 1;
+                }
+            }
+        }
+        if let Some(s) = self.sealed.last() {
+            s.seg.release_pages();
+        }
+        Ok(())
     }
 
     fn note_skipped(&mut self, path: &Path, line: usize, offset: u64) {
@@ -889,6 +815,7 @@ impl IndexState {
                         }
                         Op::Delete => {
                             self.apply_delete(&id);
+                            self.open_deletes.push(id.into_owned());
                             true
                         }
                     };
@@ -920,7 +847,7 @@ impl IndexState {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let orphan = (name.starts_with("seg-")
-                && name.ends_with(".log")
+                && (name.ends_with(".log") || name.ends_with(".col"))
                 && !self.segments.contains(&name))
                 || name == "manifest.json.tmp";
             if orphan {
@@ -931,19 +858,74 @@ impl IndexState {
         }
     }
 
+    /// The sealed segment holding `slot`, and the document's position in it.
+    #[inline]
+    fn sealed_of(&self, slot: u32) -> Option<(&Sealed, u32)> {
+        let i = self
+            .sealed
+            .partition_point(|s| s.base <= slot)
+            .checked_sub(1)?;
+        let s = self.sealed.get(i)?;
+        let doc = slot - s.base;
+        (doc < s.seg.docs).then_some((&s.seg, doc))
+    }
+
+    /// The open segment's entry of `slot`.
+    #[inline]
+    fn open_doc(&self, slot: u32) -> Option<&DocEntry> {
+        self.docs.get(slot.checked_sub(self.open_base)? as usize)
+    }
+
     /// The id of the document version in `slot`.
     #[inline]
-    pub(crate) fn doc_id(&self, slot: u32) -> &str {
-        self.docs
-            .get(slot as usize)
-            .map_or("", |d| self.text.get(d.id))
+    pub(crate) fn doc_id(&self, slot: u32) -> Cow<'_, str> {
+        if slot >= self.open_base {
+            return Cow::Borrowed(self.open_doc(slot).map_or("", |d| self.text.get(d.id)));
+        }
+        self.sealed_of(slot)
+            .map_or(Cow::Borrowed(""), |(s, d)| s.id(d))
+    }
+
+    /// The `seq_no` of the document version in `slot`.
+    pub(crate) fn seq_no(&self, slot: u32) -> u64 {
+        match self.open_doc(slot) {
+            Some(d) => d.seq_no,
+            None => self.sealed_of(slot).map_or(0, |(s, d)| s.seq(d)),
+        }
+    }
+
+    /// The index's slots by segment (sealed ones, then the open one), each with what column
+    /// `col` holds there, so a query can skip or take a segment whole.
+    pub(crate) fn spans(&self, col: u32) -> Vec<(std::ops::Range<u32>, Bounds)> {
+        let mut out: Vec<_> = self
+            .sealed
+            .iter()
+            .map(|s| (s.base..s.base + s.seg.docs, s.seg.bounds(col)))
+            .collect();
+        out.push((self.open_base..self.live.len() as u32, Bounds::Unknown));
+        out
+    }
+
+    /// The values of column `col` in `slot`.
+    #[inline]
+    pub(crate) fn values(&self, col: u32, slot: u32) -> Vals<'_> {
+        if slot >= self.open_base {
+            return match self.columns.cols.get(col as usize) {
+                Some(c) => Vals::Slice(c.values(slot - self.open_base)),
+                None => Vals::NONE,
+            };
+        }
+        self.sealed_of(slot)
+            .map_or(Vals::NONE, |(s, d)| s.values(col, d))
     }
 
     /// The source (compact JSON) of the document version in `slot`, read from its segment.
     pub(crate) fn doc_source(&self, slot: u32) -> Result<String, StoreError> {
         let mut out = String::new();
-        if let Some(d) = self.docs.get(slot as usize) {
+        if let Some(d) = self.open_doc(slot) {
             self.read_source(d.source, &mut out)?;
+        } else if let Some((s, d)) = self.sealed_of(slot) {
+            out = s.source(d)?;
         }
         Ok(out)
     }
@@ -1009,7 +991,8 @@ impl IndexState {
     /// source lies at `source`; `None` (nothing recorded) when the id is too large for the
     /// arena or the source for a [`SourceRef`].
     fn apply_index(&mut self, id: &str, seq_no: u64, source: SourceRef) -> Option<u32> {
-        let slot = self.docs.len() as u32;
+        let local = self.docs.len() as u32;
+        let slot = self.open_base + local;
         let id_ref = self.text.push(id).filter(|_| source.len < u32::MAX);
         let Some(id_ref) = id_ref else {
             self.scratch.clear();
@@ -1038,7 +1021,12 @@ impl IndexState {
             while j < leaves.len() && leaves[j].0 == c {
                 j += 1;
             }
-            self.columns.cols[c as usize].set(slot, &leaves[i..j]);
+            let vals = &mut self.scratch_vals;
+            vals.clear();
+            vals.extend(leaves[i..j].iter().map(|(_, v)| *v));
+            let meta = &mut self.columns.meta[c as usize];
+            meta.first = meta.first.or(Some(Kind::of(vals[0])));
+            self.columns.cols[c as usize].set(local, vals);
             i = j;
         }
         leaves.clear();
@@ -1095,7 +1083,7 @@ impl IndexState {
 
     /// Number of superseded or deleted document versions still held.
     pub(crate) fn dead_count(&self) -> usize {
-        self.docs.len() - self.live_count
+        self.live.len() - self.live_count
     }
 
     /// Appends index records for `docs` (each with its id set and an object source) durably
@@ -1173,7 +1161,7 @@ impl IndexState {
         let ids: Vec<String> = slots
             .iter()
             .filter(|&&s| self.live[s as usize])
-            .map(|&s| self.doc_id(s).to_string())
+            .map(|&s| self.doc_id(s).into_owned())
             .collect();
         if ids.is_empty() {
             return Ok(0);
@@ -1186,8 +1174,9 @@ impl IndexState {
         self.next_seq += ids.len() as u64;
         self.version = next_version();
         let mut n = 0;
-        for id in &ids {
-            n += self.apply_delete(id) as u64;
+        for id in ids {
+            n += self.apply_delete(&id) as u64;
+            self.open_deletes.push(id);
         }
         Ok(n)
     }
@@ -1271,41 +1260,115 @@ impl IndexState {
         Ok((path, to_sync, start))
     }
 
-    /// Rewrites the live documents into one new segment, then reloads from it. Document
-    /// versions (seq_no) are kept.
-    pub(crate) fn compact(&mut self, interner: &mut Interner) -> Result<(), StoreError> {
-        if self.segments.is_empty() {
+    /// Number of document versions in the open segment.
+    pub(crate) fn open_docs(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// Seals the open segment: its live documents (and the ids its records deleted) go to a
+    /// new columnar segment, and a new empty log takes its place. Skipped while a segment is
+    /// corrupt (its documents could not be carried over).
+    pub(crate) fn seal(&mut self, interner: &mut Interner) -> Result<(), StoreError> {
+        if self.docs.is_empty() || self.first_skipped.is_some() {
             return Ok(());
         }
+        let slots: Vec<u32> = (self.open_base..self.live.len() as u32)
+            .filter(|&s| self.live[s as usize])
+            .collect();
+        let mut tombstones = self.open_deletes.clone();
+        tombstones.sort_unstable();
+        tombstones.dedup();
         let generation = self.generation + 1;
-        let seg = segment_name(generation);
-        let path = self.dir.join(&seg);
-        let file = File::create(&path).map_err(|e| io_err(&path, e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        let (mut buf, mut src) = (Vec::new(), String::new());
-        for (slot, d) in self.docs.iter().enumerate() {
-            if self.live[slot] {
-                self.read_source(d.source, &mut src)?;
-                buf.clear();
-                encode_record(&mut buf, d.seq_no, Op::Index, self.text.get(d.id), &src);
-                out.write_all(&buf).map_err(|e| io_err(&path, e))?;
+        let name = sealed_name(generation);
+        self.write_sealed(&self.dir.join(&name), &slots, tombstones, interner)?;
+        let mut segs: Vec<String> = self.sealed.iter().map(|s| s.seg.file.clone()).collect();
+        segs.push(name);
+        self.switch_to(segs, generation, interner)
+    }
+
+    /// Rewrites the live documents into new sealed segments (document versions, seq_no, are
+    /// kept) and an empty log, then reloads from them. Skipped while a segment is corrupt.
+    pub(crate) fn compact(&mut self, interner: &mut Interner) -> Result<(), StoreError> {
+        if self.segments.is_empty() || self.first_skipped.is_some() {
+            return Ok(());
+        }
+        let live: Vec<u32> = (0..self.live.len() as u32)
+            .filter(|&s| self.live[s as usize])
+            .collect();
+        let mut generation = self.generation;
+        let mut segs = Vec::new();
+        for chunk in live.chunks(SEAL_DOCS) {
+            generation += 1;
+            let name = sealed_name(generation);
+            self.write_sealed(&self.dir.join(&name), chunk, Vec::new(), interner)?;
+            segs.push(name);
+        }
+        self.switch_to(segs, generation, interner)
+    }
+
+    /// Writes the documents in `slots` as a sealed segment at `path`.
+    fn write_sealed(
+        &self,
+        path: &Path,
+        slots: &[u32],
+        tombstones: Vec<String>,
+        interner: &Interner,
+    ) -> Result<(), StoreError> {
+        let mut w = SegmentWriter::new();
+        for &slot in slots {
+            let src = self.doc_source(slot)?;
+            w.doc(&self.doc_id(slot), self.seq_no(slot), &src);
+        }
+        for (name, &id) in &self.columns.names {
+            let mut col = Column::new(self.columns.has_float(id));
+            let mut any = false;
+            for (k, &slot) in slots.iter().enumerate() {
+                let vals = self.values(id, slot);
+                if !vals.is_empty() {
+                    col.set(k as u32, &vals);
+                    any = true;
+                }
+            }
+            if any {
+                w.column(name, &col, interner).ok_or_else(|| {
+                    StoreError::BadRequest(format!("{}: column `{name}` too large", path.display()))
+                })?;
             }
         }
-        let f = out
-            .into_inner()
-            .map_err(|e| io_err(&path, e.into_error()))?;
+        w.finish(path, tombstones, self.next_seq)
+    }
+
+    /// Makes `sealed` (new files first written and synced) and a new empty log the index's
+    /// segments: the manifest switch is atomic (write, fsync, rename), then segments no
+    /// longer listed are removed and the index is loaded again.
+    fn switch_to(
+        &mut self,
+        mut segs: Vec<String>,
+        generation: u64,
+        interner: &mut Interner,
+    ) -> Result<(), StoreError> {
+        let generation = generation + 1;
+        let log = segment_name(generation);
+        let path = self.dir.join(&log);
+        let f = File::create(&path).map_err(|e| io_err(&path, e))?;
         f.sync_all().map_err(|e| io_err(&path, e))?;
-        self.write_manifest(std::slice::from_ref(&seg), generation)?;
+        segs.push(log);
+        self.write_manifest(&segs, generation)?;
         for old in &self.segments {
-            let p = self.dir.join(old);
-            if let Err(e) = fs::remove_file(&p) {
-                tracing::warn!(file = %p.display(), error = %e, "Could not remove a compacted segment");
+            if !segs.contains(old) {
+                let p = self.dir.join(old);
+                if let Err(e) = fs::remove_file(&p) {
+                    tracing::warn!(file = %p.display(), error = %e, "Could not remove a replaced segment");
+                }
             }
         }
-        let reloaded = IndexState::load(&self.name, self.dir.clone(), interner)?;
-        *self = reloaded;
+        *self = IndexState::load(&self.name, self.dir.clone(), interner)?;
         Ok(())
     }
+}
+
+fn sealed_name(generation: u64) -> String {
+    format!("seg-{generation:08}.col")
 }
 
 fn segment_name(generation: u64) -> String {
@@ -1567,7 +1630,7 @@ mod tests {
         );
         assert_eq!(o1, o2);
         assert_eq!(c1.names().collect::<Vec<_>>(), ["a.b", "a.b.c", "e.f", "t"]);
-        assert!(c1.get("a.b").unwrap().has_float);
+        assert!(c1.has_float(c1.id("a.b").unwrap()));
         assert_eq!(o1[4], (3, Val::Date(1431820800000)));
         assert!(!walk_text(
             r#"{"a":"#,

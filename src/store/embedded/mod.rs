@@ -4,6 +4,8 @@
 
 mod aggs;
 mod caps;
+mod codec;
+mod column;
 mod ctx;
 mod dsl;
 mod hits;
@@ -11,11 +13,12 @@ mod index;
 mod lock;
 mod query;
 mod query_string;
+mod sealed;
 mod search;
 
 use super::{BulkDoc, BulkItemResult, BulkResponse, PutMode, Store, StoreError, VersionedDoc};
 use ctx::Ctx;
-use index::{check_index_name, IndexState, Interner, PRIMARY_TERM};
+use index::{check_index_name, IndexState, Interner, PRIMARY_TERM, SEAL_DOCS};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -23,6 +26,8 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 /// Compact an index once it holds more dead versions than this and than live documents.
 const COMPACT_MIN_DEAD: usize = 1_000;
+/// `refresh` seals an open segment holding at least this many document versions.
+const SEAL_ON_REFRESH: usize = 16_384;
 /// Elasticsearch's limit on `_id` length in bytes.
 const MAX_ID_BYTES: usize = 512;
 
@@ -259,10 +264,14 @@ impl EmbeddedStore {
             .is_some_and(|st| st.next_seq() > 0))
     }
 
+    /// After a write: compacts an index that holds more dead versions than live documents,
+    /// else seals its open segment once it holds [`SEAL_DOCS`] versions.
     fn maybe_compact(st: &mut IndexState, interner: &mut Interner) -> Result<(), StoreError> {
         let dead = st.dead_count();
         if dead > COMPACT_MIN_DEAD && dead > st.live_count {
             st.compact(interner)?;
+        } else if st.open_docs() >= SEAL_DOCS {
+            st.seal(interner)?;
         }
         Ok(())
     }
@@ -361,7 +370,7 @@ impl Store for EmbeddedStore {
         })?;
         Ok(Some(VersionedDoc {
             source,
-            seq_no: st.docs[slot as usize].seq_no,
+            seq_no: st.seq_no(slot),
             primary_term: PRIMARY_TERM,
         }))
     }
@@ -386,7 +395,7 @@ impl Store for EmbeddedStore {
         let st = indices
             .get_mut(index)
             .ok_or_else(|| StoreError::IndexNotFound(index.to_string()))?;
-        let current = st.slot_of(id).map(|s| st.docs[s as usize].seq_no);
+        let current = st.slot_of(id).map(|s| st.seq_no(s));
         let conflict = || StoreError::Conflict {
             index: index.to_string(),
             id: id.to_string(),
@@ -476,8 +485,11 @@ impl Store for EmbeddedStore {
             names
                 .iter()
                 .map(|n| {
-                    let t = inner.indices.get(n).and_then(|st| st.columns.get(field));
-                    (n.as_str(), t.and_then(|c| c.type_name()))
+                    let t = inner
+                        .indices
+                        .get(n)
+                        .and_then(|st| st.columns.type_name(field));
+                    (n.as_str(), t)
                 })
                 .collect()
         };
@@ -485,12 +497,19 @@ impl Store for EmbeddedStore {
     }
 
     fn refresh(&self, index: &str) -> Result<(), StoreError> {
-        // Writes are durable and visible when they return; a read-only handle re-reads.
-        if self.read_only {
-            let names = self.resolve(index)?;
-            let mut inner = self.write();
-            for n in names {
-                inner.indices.remove(&n);
+        // Writes are durable and visible when they return; a read-only handle re-reads. A
+        // writer seals an open segment holding more than a few thousand documents (the end
+        // of an `ingest` or a batch of results), so the store stays compact on disk.
+        let names = self.resolve(index)?;
+        let mut inner = self.write();
+        let Inner { interner, indices } = &mut *inner;
+        for n in names {
+            if self.read_only {
+                indices.remove(&n);
+            } else if let Some(st) = indices.get_mut(&n) {
+                if st.open_docs() >= SEAL_ON_REFRESH {
+                    st.seal(interner)?;
+                }
             }
         }
         Ok(())

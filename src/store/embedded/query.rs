@@ -2,7 +2,7 @@
 //! column into one boolean per document slot.
 
 use super::ctx::{bad, glob, Ctx, DocRef, Field};
-use super::index::Val;
+use super::index::{Bounds, Val};
 use crate::store::StoreError;
 use serde_json::Value;
 
@@ -175,6 +175,39 @@ impl Range {
     }
 
     /// Every bound given can be read as the kind `has` checks.
+    /// For the values from `lo` to `hi` (of one kind) of a segment's column: whether all of
+    /// them match (`Some(true)`), none does (`Some(false)`), or it depends (`None`).
+    fn span(&self, ctx: &Ctx, lo: Val, hi: Val) -> Option<bool> {
+        fn outside<T: PartialOrd>(lo: &T, hi: &T, b: &[Option<(T, bool)>; 2]) -> bool {
+            let below = match &b[0] {
+                Some((l, true)) => hi < l,
+                Some((l, false)) => hi <= l,
+                None => false,
+            };
+            let above = match &b[1] {
+                Some((h, true)) => lo > h,
+                Some((h, false)) => lo >= h,
+                None => false,
+            };
+            below || above
+        }
+        if self.matches(ctx, lo) && self.matches(ctx, hi) {
+            // Number and date ranges are intervals: everything between matches too.
+            return Some(true);
+        }
+        let none = match (lo, hi) {
+            (Val::Num(a), Val::Num(b)) => {
+                !self.usable(|i| self.num[i].is_some()) || outside(&a, &b, &self.num)
+            }
+            (Val::Date(a), Val::Date(b)) => {
+                !self.usable(|i| self.date[i].is_some()) || outside(&a, &b, &self.date)
+            }
+            (Val::Bool(_), Val::Bool(_)) => true,
+            _ => false,
+        };
+        none.then_some(false)
+    }
+
     fn usable(&self, has: impl Fn(usize) -> bool) -> bool {
         (0..2).all(|i| {
             !(self.num[i].is_some() || self.date[i].is_some() || self.text[i].is_some()) || has(i)
@@ -315,12 +348,14 @@ fn and_into(ctx: &Ctx, q: &Query, negate: bool, acc: &mut [Vec<bool>]) {
         _ => match leaf_pred(ctx, q) {
             Some(pred) => {
                 for (ix, a) in acc.iter_mut().enumerate() {
-                    for (doc, flag) in a.iter_mut().enumerate() {
-                        if *flag {
-                            *flag = pred(DocRef {
-                                ix: ix as u32,
-                                doc: doc as u32,
-                            }) != negate;
+                    for (span, verdict) in spans(ctx, q, ix, a.len()) {
+                        let flags = a.get_mut(span.start as usize..span.end as usize);
+                        for (doc, flag) in span.zip(flags.into_iter().flatten()) {
+                            if *flag {
+                                *flag = verdict
+                                    .unwrap_or_else(|| pred(DocRef { ix: ix as u32, doc }))
+                                    != negate;
+                            }
                         }
                     }
                 }
@@ -368,7 +403,7 @@ pub(crate) fn eval(ctx: &Ctx, q: &Query) -> Vec<Vec<bool>> {
             })
             .collect(),
         _ => match leaf_pred(ctx, q) {
-            Some(pred) => per_doc(ctx, &*pred),
+            Some(pred) => per_doc(ctx, q, &*pred),
             None => no_docs(ctx),
         },
     }
@@ -382,22 +417,51 @@ fn no_docs(ctx: &Ctx) -> Vec<Vec<bool>> {
         .collect()
 }
 
-/// The live documents for which `pred` holds.
-fn per_doc(ctx: &Ctx, pred: &dyn Fn(DocRef) -> bool) -> Vec<Vec<bool>> {
+/// The live documents for which `pred` (the test of `q`) holds.
+fn per_doc(ctx: &Ctx, q: &Query, pred: &dyn Fn(DocRef) -> bool) -> Vec<Vec<bool>> {
     ctx.indices
         .iter()
         .enumerate()
         .map(|(ix, st)| {
-            st.live
-                .iter()
-                .enumerate()
-                .map(|(doc, &l)| {
-                    l && pred(DocRef {
-                        ix: ix as u32,
-                        doc: doc as u32,
-                    })
-                })
-                .collect()
+            let mut out = vec![false; st.live.len()];
+            for (span, verdict) in spans(ctx, q, ix, st.live.len()) {
+                for doc in span {
+                    let d = doc as usize;
+                    out[d] = st.live[d]
+                        && verdict.unwrap_or_else(|| pred(DocRef { ix: ix as u32, doc }));
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// The slots `0..len` of index `ix` by segment, each with the answer of `q` for all its
+/// documents when the segment's bounds tell it (a `range` on a number or date column whose
+/// values in the segment lie all inside or all outside), else `None` (test each document).
+fn spans(ctx: &Ctx, q: &Query, ix: usize, len: usize) -> Vec<(std::ops::Range<u32>, Option<bool>)> {
+    let all = vec![(0..len as u32, None)];
+    let Query::Range(f, r) = q else {
+        return all;
+    };
+    let Some((st, col)) = f.col(ix) else {
+        return all;
+    };
+    st.spans(col)
+        .into_iter()
+        .map(|(span, b)| {
+            let verdict = match b {
+                Bounds::Absent => Some(false),
+                Bounds::Range { lo, hi, full } => match r.span(ctx, lo, hi) {
+                    Some(true) if !full => None,
+                    v => v,
+                },
+                Bounds::Unknown => None,
+            };
+            (
+                span.start.min(len as u32)..span.end.min(len as u32),
+                verdict,
+            )
         })
         .collect()
 }

@@ -218,7 +218,7 @@ pub(super) fn bucketize<K: Copy + Eq + std::hash::Hash>(
             continue;
         }
         seen.clear();
-        for &v in vals {
+        for v in vals {
             if let Some(k) = key(v) {
                 if !seen.contains(&k) {
                     seen.push(k);

@@ -303,7 +303,7 @@ impl<'a> Source<'a> {
     /// The distinct keys of document `d` under this source (`[None]` for a missing bucket).
     fn values(&self, d: DocRef, out: &mut Vec<Option<Val>>) {
         out.clear();
-        for &v in self.field.values(d) {
+        for v in self.field.values(d) {
             let k = match (self.date, self.hist) {
                 (Some((i, o)), _) => date_key(v, i, o).map(Val::Date),
                 (_, Some((i, _))) => v.as_f64().map(|x| Val::Num((x / i).floor() * i)),

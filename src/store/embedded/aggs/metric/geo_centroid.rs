@@ -47,7 +47,7 @@ impl<'a> GeoCentroid<'a> {
             }
         };
         for &d in docs {
-            let pairs = self.lat.values(d).iter().zip(self.lon.values(d));
+            let pairs = self.lat.values(d).into_iter().zip(self.lon.values(d));
             let mut any = false;
             for (a, o) in pairs {
                 if let (Some(a), Some(o)) = (a.as_f64(), o.as_f64()) {
@@ -59,7 +59,7 @@ impl<'a> GeoCentroid<'a> {
                 continue;
             }
             for v in self.text.values(d) {
-                let point = ctx.text(*v).and_then(|t| {
+                let point = ctx.text(v).and_then(|t| {
                     let (a, o) = t.split_once(',')?;
                     Some((a.trim().parse::<f64>().ok()?, o.trim().parse::<f64>().ok()?))
                 });

@@ -2,7 +2,6 @@
 
 use super::super::common::{check_params, f64_json, get_field, obj};
 use crate::store::embedded::ctx::{bad, Ctx, DocRef, Field};
-use crate::store::embedded::index::Val;
 use crate::store::StoreError;
 use serde_json::{json, Map, Value};
 
@@ -49,7 +48,7 @@ impl<'a> Percentiles<'a> {
     pub(in crate::store::embedded::aggs) fn eval(&self, docs: &[DocRef]) -> Value {
         let mut vals: Vec<f64> = docs
             .iter()
-            .flat_map(|&d| self.field.values(d).iter().filter_map(Val::as_f64))
+            .flat_map(|&d| self.field.values(d).into_iter().filter_map(|v| v.as_f64()))
             .collect();
         vals.sort_by(f64::total_cmp);
         let at = |p: f64| -> Value {
