@@ -379,13 +379,10 @@ impl Seasonality {
                 0.0
             }
         };
-        delta(now.0, was.0, interp(&self.daily, time, DAY_MS))
-            + delta(now.1, was.1, self.week_part(time))
-            + if now.1 && was.1 {
-                week_before - self.week_part(time)
-            } else {
-                0.0
-            }
+        // The weekly offset in use before and after (its boundary may have moved too).
+        let week_used = |on: bool, part: f64| if on { part } else { 0.0 };
+        delta(now.0, was.0, interp(&self.daily, time, DAY_MS)) + week_used(was.1, week_before)
+            - week_used(now.1, self.week_part(time))
             + delta(now.2, was.2, self.hour_part(time))
     }
 
