@@ -332,15 +332,26 @@ fn check_alerting(store: &dyn Store, index: &str, expected: &[Expected]) -> Vec<
             inc.partition_value,
             iso(t)
         ));
-        let (t, score) = first_bucket_alert.unwrap_or_else(|| {
-            panic!(
-                "{}: the critical-buckets alert never fired for {} between {} and {}",
+        // The bucket alert is the coarser one (docs/alerting.md): a bucket's anomaly_score is
+        // damped by the job's bucket history, so a record of 75 in one partition of a busy
+        // job (the 404 ramp) may leave its bucket below 75. It must fire when a bucket did.
+        let Some((t, score)) = first_bucket_alert else {
+            let peak =
+                peak_bucket_score(store, index, &e.job, inc.start_ms, inc.end_ms + 45 * MINUTE);
+            assert!(
+                peak < 75.0,
+                "{}: the critical-buckets alert never fired for {} between {} and {} though a bucket scored {peak}",
                 inc.name,
                 e.job,
                 iso(inc.start_ms),
                 iso(inc.end_ms + 45 * MINUTE)
-            )
-        });
+            );
+            summary.push(format!(
+                "alert {}: buckets query silent for {} (its buckets peaked at {peak:.3}; the records query names it)",
+                inc.name, e.job
+            ));
+            continue;
+        };
         summary.push(format!(
             "alert {}: buckets query fires for {} at the {} run (anomaly_score {:.3})",
             inc.name,
@@ -353,6 +364,25 @@ fn check_alerting(store: &dyn Store, index: &str, expected: &[Expected]) -> Vec<
         eprintln!("{} ({})", line, store.describe());
     }
     summary
+}
+
+/// The highest bucket `anomaly_score` of `job` with a timestamp in `[from, to]`.
+fn peak_bucket_score(store: &dyn Store, index: &str, job: &str, from: i64, to: i64) -> f64 {
+    let body = json!({
+        "size": 0,
+        "query": {"bool": {"filter": [
+            {"term": {"result_type": "bucket"}},
+            {"term": {"job_id": job}},
+            {"range": {"timestamp": {"gte": from, "lte": to}}}
+        ]}},
+        "aggs": {"peak": {"max": {"field": "anomaly_score"}}}
+    });
+    let resp = store
+        .search(index, &body)
+        .unwrap_or_else(|e| panic!("the peak bucket score of {job} on {index}: {e}"));
+    resp.pointer("/aggregations/peak/value")
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{job} has no bucket between {from} and {to}: {resp}"))
 }
 
 /// The same alert replay on a real Elasticsearch (the cluster tests' engine, started while
