@@ -245,8 +245,6 @@ impl Seasonality {
             let target = x - base_level - week_part;
             nudge(&mut self.daily, time, DAY_MS, target, g_day);
         }
-        // A running mean of each weekday's offset over the visits so far (the first
-        // Saturday is learned in full), then exponential forgetting.
         let day_now = if daily_fits(cfg) {
             interp(&self.daily, time, DAY_MS)
         } else {
@@ -370,20 +368,14 @@ impl Seasonality {
         }
         self.flags = flags;
         let now = (self.daily_on(cfg), self.weekly_on(cfg), self.hourly_on(cfg));
-        let delta = |on: bool, off: bool, v: f64| {
-            if on && !off {
-                -v
-            } else if off && !on {
-                v
-            } else {
-                0.0
-            }
-        };
-        // The weekly offset in use before and after (its boundary may have moved too).
-        let week_used = |on: bool, part: f64| if on { part } else { 0.0 };
-        delta(now.0, was.0, interp(&self.daily, time, DAY_MS)) + week_used(was.1, week_before)
-            - week_used(now.1, self.week_part(time))
-            + delta(now.2, was.2, self.hour_part(time))
+        // Each profile's offset in use before and after (the weekly one's boundary may
+        // have moved too); the levels take off the difference.
+        let used = |on: bool, part: f64| if on { part } else { 0.0 };
+        let (day, hour) = (interp(&self.daily, time, DAY_MS), self.hour_part(time));
+        used(was.0, day) - used(now.0, day) + used(was.1, week_before)
+            - used(now.1, self.week_part(time))
+            + used(was.2, hour)
+            - used(now.2, hour)
     }
 
     /// Moves to another candidate boundary when its offsets predict clearly better.
