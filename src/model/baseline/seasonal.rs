@@ -272,9 +272,10 @@ impl Seasonality {
     fn learn_week(&mut self, cfg: &ModelConfig, s: &SeasonalStep, target: f64, le: f64) {
         // A running mean of each weekday's offset over the visits so far (the first
         // Saturday is learned in full), then exponential forgetting.
-        let span = cfg.bucket_span_ms.max(1) as f64;
+        // Integer divisions: `f64::floor` is a libm call and this runs on every bucket.
+        let span_ms = cfg.bucket_span_ms.max(1);
         let visits = (s.age_ms / WEEK_MS) as f64;
-        let per_wslot = (DAY_MS as f64 / span).floor().max(1.0);
+        let per_wslot = (DAY_MS / span_ms).max(1) as f64;
         let floor_g = s.lambda * WEEKLY as f64;
         // The UTC day and the time into it, once; each boundary shifts them (no division
         // per candidate: this runs on every bucket).
@@ -292,7 +293,7 @@ impl Seasonality {
                 (utc_day, from_boundary)
             };
             let day = day.rem_euclid(WEEKLY as i64) as usize;
-            let within = (since as f64 / span).floor();
+            let within = (since / span_ms) as f64;
             let g_week = floor_g
                 .max(1.0 / (visits * per_wslot + within + 1.0))
                 .min(1.0);
