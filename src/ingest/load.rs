@@ -500,7 +500,10 @@ mod tests {
             "recording".into()
         }
         fn search(&self, _: &str, _: &Value) -> Result<Value, StoreError> {
-            Err(StoreError::BadRequest("not in this test".into()))
+            Err(StoreError::InvalidSearch {
+                at: "recording store".into(),
+                problem: "not in this test".into(),
+            })
         }
         fn bulk(&self, index: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
             assert_eq!(index, "logs");
@@ -531,7 +534,10 @@ mod tests {
             Ok(None)
         }
         fn put(&self, _: &str, _: &str, _: &Value, _: PutMode) -> Result<VersionedDoc, StoreError> {
-            Err(StoreError::BadRequest("not in this test".into()))
+            Err(StoreError::InvalidSearch {
+                at: "recording store".into(),
+                problem: "not in this test".into(),
+            })
         }
         fn delete_by_query(&self, _: &str, _: &Value) -> Result<u64, StoreError> {
             Ok(0)
