@@ -34,4 +34,10 @@ pub mod store;
 pub mod time;
 
 mod error;
+
+/// The shared data sets the unit tests read (one lookup for every test and bench).
+#[cfg(test)]
+#[path = "../tests/support/shared_data.rs"]
+#[allow(dead_code)]
+mod shared_data;
 pub use error::{Error, Result, EXIT_MATCH, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE};

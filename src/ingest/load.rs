@@ -548,18 +548,6 @@ mod tests {
         }
     }
 
-    fn shared_data() -> PathBuf {
-        if let Some(dir) = std::env::var_os("TIDEWATCH_SHARED_DATA") {
-            return PathBuf::from(dir);
-        }
-        let near = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-        if near.is_dir() {
-            near
-        } else {
-            PathBuf::from("/work/shared/data")
-        }
-    }
-
     fn args(files: Vec<PathBuf>, batch_size: usize) -> IngestOptions {
         IngestOptions {
             index: "logs".into(),
@@ -584,7 +572,8 @@ mod tests {
 
     #[test]
     fn elastic_example_log_is_fully_stored() {
-        let path = shared_data().join("logs/nginx_access_elastic_example.log.gz");
+        let path =
+            crate::shared_data::shared_data().join("logs/nginx_access_elastic_example.log.gz");
         let store = RecordingStore::default();
         let summary = run(&args(vec![path], 5_000), &store).unwrap();
         // 51,462 lines in the file (README of the shared data); every one is valid `combined`.
