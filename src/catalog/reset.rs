@@ -58,7 +58,11 @@ pub fn reset_job(store: &dyn Store, job: &Job, now: EpochMillis) -> crate::Resul
 }
 
 /// [`reset_job`], then forgets the job's definition.
-pub fn delete_job(store: &dyn Store, job: &Job, now: EpochMillis) -> crate::Result<ResetOutcome> {
+pub(crate) fn delete_job(
+    store: &dyn Store,
+    job: &Job,
+    now: EpochMillis,
+) -> crate::Result<ResetOutcome> {
     let outcome = reset_job(store, job, now)?;
     forget(store, &job.job_id)?;
     store.refresh(STATE_INDEX)?;

@@ -17,13 +17,13 @@ use std::time::Duration;
 /// Default index of result documents.
 pub const DEFAULT_RESULTS_INDEX: &str = "tidewatch-results";
 /// Default `data_description.time_field`.
-pub const DEFAULT_TIME_FIELD: &str = "@timestamp";
+pub(crate) const DEFAULT_TIME_FIELD: &str = "@timestamp";
 /// Default `datafeed_config.query_delay`.
-pub const DEFAULT_QUERY_DELAY: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_QUERY_DELAY: Duration = Duration::from_secs(60);
 /// Default `datafeed_config.scroll_size`.
-pub const DEFAULT_SCROLL_SIZE: usize = 1000;
+pub(crate) const DEFAULT_SCROLL_SIZE: usize = 1000;
 /// Default `analysis_limits.model_memory_limit`, in bytes (1024mb).
-pub const DEFAULT_MODEL_MEMORY_LIMIT: u64 = 1024 * 1024 * 1024;
+pub(crate) const DEFAULT_MODEL_MEMORY_LIMIT: u64 = 1024 * 1024 * 1024;
 
 const DAY_MS: u128 = 86_400_000;
 
@@ -109,7 +109,7 @@ fn wildcard(pattern: &str, text: &str) -> bool {
 }
 
 /// The longest bucket span tidewatch accepts (see docs/jobs.md).
-pub const MAX_BUCKET_SPAN_MS: u128 = 7 * DAY_MS;
+pub(crate) const MAX_BUCKET_SPAN_MS: u128 = 7 * DAY_MS;
 
 fn whole_seconds(p: &mut Problems, pos: &Positions, path: &str, text: &str, d: Duration) -> bool {
     if d.as_millis() % 1000 != 0 {
@@ -126,7 +126,7 @@ fn whole_seconds(p: &mut Problems, pos: &Positions, path: &str, text: &str, d: D
 /// Parses a cron expression as the `schedule` field takes it: 5 fields
 /// (`minute hour day-of-month month day-of-week`) or 6 with seconds first, or a nickname such
 /// as `@hourly`. The runner uses the same parser.
-pub fn parse_schedule(expr: &str) -> Result<croner::Cron, String> {
+pub(crate) fn parse_schedule(expr: &str) -> Result<croner::Cron, String> {
     use croner::parser::{CronParser, Seconds, Year};
     let fields = expr.split_whitespace().count();
     let expected = "expected 5 fields `minute hour day-of-month month day-of-week` (e.g. `*/15 * * * *`), or 6 with seconds first";
@@ -159,7 +159,7 @@ pub fn parse_schedule(expr: &str) -> Result<croner::Cron, String> {
 }
 
 /// Parses an IANA time zone name (`Europe/Berlin`, `America/New_York`, `UTC`).
-pub fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, String> {
+pub(crate) fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, String> {
     name.trim().parse::<chrono_tz::Tz>().map_err(|_| {
         format!("`{name}` is not an IANA time zone; expected a name such as `UTC`, `Europe/Berlin` or `America/New_York`")
     })
@@ -167,7 +167,7 @@ pub fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, String> {
 
 /// Parses a memory size as Elasticsearch writes byte sizes (`64mb`, `1gb`, `512kb`), or a
 /// bare number of megabytes.
-pub fn parse_memory_limit(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_memory_limit(text: &str) -> Result<u64, String> {
     let t = text.trim().to_ascii_lowercase();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);

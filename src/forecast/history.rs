@@ -18,7 +18,7 @@ use crate::time::{bucket_start, EpochMillis};
 use std::collections::BTreeMap;
 
 /// Longest stretch of history replayed to fit a forecast.
-pub const REPLAY_MS: i64 = 6 * 7 * 86_400_000;
+pub(crate) const REPLAY_MS: i64 = 6 * 7 * 86_400_000;
 /// Buckets fetched per datafeed request while replaying.
 const CHUNK_BUCKETS: i64 = 96;
 

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_BATCH_SIZE: usize = 1_000;
 
 /// How many rejected lines an [`IngestSummary`] lists (all are counted).
-pub const MAX_REPORTED_REJECTIONS: usize = 10;
+pub(crate) const MAX_REPORTED_REJECTIONS: usize = 10;
 
 const READ_BUFFER: usize = 256 * 1024;
 

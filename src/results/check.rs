@@ -27,7 +27,7 @@ pub struct Target<'a> {
 /// How old a job's last bucket may be before an alert on it stops being trusted: twice
 /// its frequency plus its query delay, past the end of that bucket. `None` for a job whose
 /// runs follow a cron `schedule` (no fixed frequency).
-pub fn stale_after(job: &Job) -> Option<Duration> {
+pub(crate) fn stale_after(job: &Job) -> Option<Duration> {
     if job.schedule.is_some() {
         return None;
     }

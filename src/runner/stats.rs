@@ -32,7 +32,7 @@ pub struct JobStats {
 }
 
 /// How many late buckets the stats name.
-pub const MAX_DELAYED_BUCKETS: usize = 10;
+pub(crate) const MAX_DELAYED_BUCKETS: usize = 10;
 
 fn stats_id(job_id: &str) -> String {
     format!("{job_id}_stats")

@@ -47,7 +47,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 /// The body that creates an index for `tidewatch ingest` whatever its name: the `settings`
 /// and `mappings` of the nginx logs template (`mappings/nginx-logs.json`), which otherwise
 /// only reaches indices named `nginx-*`.
-pub fn ecs_logs_index() -> Result<Value, StoreError> {
+pub(crate) fn ecs_logs_index() -> Result<Value, StoreError> {
     let (name, text) = TEMPLATES[0];
     let template: Value = serde_json::from_str(text).map_err(|e| StoreError::InvalidTemplate {
         name: name.to_string(),

@@ -18,9 +18,10 @@ mod prune;
 
 use serde_json::Value;
 
+pub(crate) use elastic::ecs_logs_index;
 pub use elastic::{
-    ecs_logs_index, Distribution, ElasticOptions, ElasticStats, ElasticStore, EngineInfo,
-    RetryPolicy, TemplateOutcome, TEMPLATES,
+    Distribution, ElasticOptions, ElasticStats, ElasticStore, EngineInfo, RetryPolicy,
+    TemplateOutcome, TEMPLATES,
 };
 pub use embedded::EmbeddedStore;
 pub use prune::{prune, PruneOptions, PruneSummary};
@@ -48,7 +49,9 @@ pub enum StoreError {
     },
     /// A query type the embedded store does not implement (a cluster answers with
     /// [`StoreError::Refused`]).
-    #[error("store: query `{kind}` is not supported by the embedded store; supported: {supported}")]
+    #[error(
+        "store: query `{kind}` is not supported by the embedded store; supported: {supported}"
+    )]
     UnsupportedQuery {
         /// The query type asked for, e.g. `fuzzy`.
         kind: String,
@@ -379,7 +382,7 @@ pub enum StoreSpec<'a> {
 
 /// Reads a `--store` argument: `embedded:DIR` or an `http(s)://` URL, nothing else (a
 /// mistyped scheme such as `htp://host:9200` must not become a local directory).
-pub fn parse_spec(spec: &str) -> Result<StoreSpec<'_>, StoreError> {
+pub(crate) fn parse_spec(spec: &str) -> Result<StoreSpec<'_>, StoreError> {
     if let Some(dir) = spec.strip_prefix("embedded:") {
         if dir.trim().is_empty() {
             return Err(StoreError::NotFound(

@@ -20,7 +20,7 @@ pub enum Data {
 }
 
 /// `serde_json`'s shape as data: integers as uint32, other numbers as doubles.
-pub fn from_json(v: &Value) -> Data {
+pub(crate) fn from_json(v: &Value) -> Data {
     match v {
         Value::String(s) => Data::Str(s.clone()),
         Value::Number(n) => match n.as_u64() {
@@ -60,7 +60,7 @@ fn uint(out: &mut Vec<u8>, kind: u8, value: u64) {
 }
 
 /// Appends the encoding of `d`.
-pub fn encode(out: &mut Vec<u8>, d: &Data) {
+pub(crate) fn encode(out: &mut Vec<u8>, d: &Data) {
     match d {
         Data::Str(s) => {
             control(out, 2, s.len());
