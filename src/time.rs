@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use std::time::Duration;
 
 /// Milliseconds since the Unix epoch, UTC.
-pub type EpochMillis = i64;
+pub(crate) type EpochMillis = i64;
 
 /// Parses a duration such as `90s`, `15m`, `1h`, `1d`, `2w`, `500ms` (Elasticsearch time units).
 /// A bare number is rejected: the unit is what tells `60` seconds from `60` minutes.

@@ -21,7 +21,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 /// The peer of a connection, set on each request by [`serve_connections`].
 #[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
+pub(crate) struct PeerAddr(pub SocketAddr);
 
 /// The `Host` values a served API answers to: the bound address, loopback names and
 /// addresses, and names given with `--allow-host`.

@@ -32,9 +32,10 @@ mod similar;
 mod tests;
 mod ui;
 
-pub use error::AppError;
+pub(crate) use error::AppError;
+pub use guard::HostPolicy;
+pub(crate) use guard::PeerAddr;
 pub(crate) use guard::DEFAULT_HEADER_READ_TIMEOUT;
-pub use guard::{HostPolicy, PeerAddr};
 pub use metrics::{JobMetrics, Metrics};
 
 use crate::config::Job;

@@ -45,7 +45,7 @@ pub struct EvaluateOptions {
 
 /// Point-adjusted counts at one threshold.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Counts {
+pub(crate) struct Counts {
     /// True positives (points).
     pub tp: f64,
     /// False positives (points).

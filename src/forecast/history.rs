@@ -23,7 +23,7 @@ pub(crate) const REPLAY_MS: i64 = 6 * 7 * 86_400_000;
 const CHUNK_BUCKETS: i64 = 96;
 
 /// (partition value, by value) of a series.
-pub type SeriesKey = (Option<String>, Option<String>);
+pub(crate) type SeriesKey = (Option<String>, Option<String>);
 
 /// One series' replayed history.
 #[derive(Debug, Clone, Default)]

@@ -291,7 +291,7 @@ pub(crate) fn model_plot_doc(
 
 /// One partition's forecast for one future bucket (`model_forecast`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ForecastPoint {
+pub(crate) struct ForecastPoint {
     /// The series and the forecast bucket.
     pub series: SeriesPoint,
     /// The predicted value.
@@ -331,7 +331,7 @@ pub(crate) fn model_forecast_doc(
 
 /// How a forecast request went (`model_forecast_request_stats`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ForecastRequestStats {
+pub(crate) struct ForecastRequestStats {
     /// The forecast.
     pub forecast_id: String,
     /// `finished` or `failed` (Elastic also knows `scheduled` and `started`).

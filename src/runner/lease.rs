@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 /// A held lease.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Lease {
+pub(crate) struct Lease {
     /// The job (or job slice) the lease covers.
     pub key: String,
     /// Who holds it.

@@ -27,7 +27,7 @@ mod source;
 pub use fingerprint::{Candidate, ShapeIndex, BLOCK};
 pub use search::{search, SimilarMatch, SimilarOutcome, SimilarRequest, CANDIDATES, MIN_SCORE};
 pub use shape::{compare, Exact};
-pub use source::{SeriesKey, Values};
+pub use source::Values;
 
 use crate::time::{format_short, EpochMillis};
 use std::path::PathBuf;

@@ -373,7 +373,7 @@ pub trait Store: Send + Sync {
 
 /// What a `--store` argument names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreSpec<'a> {
+pub(crate) enum StoreSpec<'a> {
     /// `embedded:DIR`: the directory.
     Embedded(&'a str),
     /// An `http://` or `https://` cluster URL, as given.

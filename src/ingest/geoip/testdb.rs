@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// A value of the MaxMind DB data section.
 #[derive(Debug, Clone)]
-pub enum Data {
+pub(crate) enum Data {
     Str(String),
     Double(f64),
     Float(f32),
@@ -102,7 +102,7 @@ enum Rec {
 
 /// Builds a database: networks `(address bits, prefix length)` in a tree of `ip_version`
 /// depth (IPv4 networks in an IPv6 tree go under `::/96`, as MaxMind writes them).
-pub struct Writer {
+pub(crate) struct Writer {
     ip_version: u16,
     nodes: Vec<[Rec; 2]>,
     data: Vec<u8>,
