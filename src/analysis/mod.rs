@@ -88,7 +88,7 @@ struct DetectorModels {
 pub struct BucketOutput {
     /// The bucket document.
     pub bucket: Option<BucketResult>,
-    /// Records above [`MIN_RECORD_SCORE`].
+    /// Records above `MIN_RECORD_SCORE`.
     pub records: Vec<RecordResult>,
     /// Influencers of those records.
     pub influencers: Vec<InfluencerResult>,

@@ -9,7 +9,7 @@
 //! Why these choices:
 //! - [`app`] builds the whole router from an [`AppState`], so tests call it with
 //!   `tower::ServiceExt::oneshot` and never open a socket.
-//! - One [`AppError`] turns every failure into `{"error":{"type","reason"}}`; user errors
+//! - One `AppError` turns every failure into `{"error":{"type","reason"}}`; user errors
 //!   name the parameter, server errors keep details in the log.
 //! - Security by default: [`serve`] binds to loopback unless a bearer token is set, and with
 //!   a token every `/api` route requires it (`/health`, `/metrics` and the UI's static files

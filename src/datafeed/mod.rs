@@ -61,7 +61,7 @@ pub struct SeriesValue {
 pub type DetectorBuckets = BTreeMap<EpochMillis, Vec<SeriesValue>>;
 
 /// Earliest and latest document times matching the job's query, or `None` with no data.
-/// Documents dated before [`EARLIEST_PLAUSIBLE`] are left out: a corrupt year-0001 line must
+/// Documents dated before `EARLIEST_PLAUSIBLE` are left out: a corrupt year-0001 line must
 /// not start the job two thousand years ago.
 pub fn data_extent(
     store: &dyn Store,

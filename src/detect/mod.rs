@@ -18,7 +18,7 @@
 //!   naming the file lines (the first ten, then a count); the exit status stays 0.
 //!
 //! `evaluate` is the protocol of issue 4 on every labelled CSV under a directory; see
-//! [`evaluate`] for its definition.
+//! `evaluate` for its definition.
 
 mod evaluate;
 mod events;

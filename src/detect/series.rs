@@ -234,7 +234,7 @@ pub(crate) fn read_series(
     parse_series(path, open(path)?, timestamp_column, value_column)
 }
 
-/// [`read_series`] over an open reader; `path` names it in messages.
+/// `read_series` over an open reader; `path` names it in messages.
 pub fn parse_series(
     path: &Path,
     mut reader: impl BufRead,

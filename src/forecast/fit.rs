@@ -73,7 +73,7 @@ pub struct FittedForecast {
     pub seasonality: Seasonality,
     /// The chosen method's past errors, which set its bounds.
     pub calibration: Calibration,
-    /// Mean [`relative_error`] of each candidate over the rolling origins.
+    /// Mean `relative_error` of each candidate over the rolling origins.
     pub candidates: Vec<(Seasonality, f64)>,
 }
 
@@ -82,7 +82,7 @@ pub struct FittedForecast {
 /// (except the buckets the model itself found anomalous, `anomalous[i]`: the bounds are
 /// those of normal behaviour, as the model's are, and an incident is not an error of the
 /// forecast method; an empty slice marks none),
-/// keeps the candidate with the smaller mean [`relative_error`] (the model's full
+/// keeps the candidate with the smaller mean `relative_error` (the model's full
 /// seasonality on a tie or without origins), and calibrates its bounds on its errors.
 pub fn fit(
     cfg: &ModelConfig,

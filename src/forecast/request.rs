@@ -35,9 +35,9 @@ pub struct ForecastRequest {
     /// Index holding the runner's checkpoints and snapshots.
     pub state_index: String,
     /// Fit each series' forecast on its history (replayed from the job's data, at most
-    /// [`REPLAY_MS`]): the seasonality that forecast the series' past best, re-levelled on
+    /// `REPLAY_MS`): the seasonality that forecast the series' past best, re-levelled on
     /// the last day, with bounds calibrated on its past errors. Without it, the models are
-    /// projected as they are ([`project`]).
+    /// projected as they are (`project`).
     pub fit: bool,
 }
 

@@ -56,7 +56,7 @@ pub struct IngestSummary {
     pub stored: u64,
     /// Lines that did not parse plus documents the store refused.
     pub rejected: u64,
-    /// The first [`MAX_REPORTED_REJECTIONS`] rejections, in input order.
+    /// The first `MAX_REPORTED_REJECTIONS` rejections, in input order.
     pub rejections: Vec<Rejection>,
     /// Earliest `@timestamp` parsed.
     pub first_timestamp: Option<EpochMillis>,

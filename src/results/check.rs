@@ -45,7 +45,7 @@ pub struct Alerting {
 
 /// Checks that `target`'s results can be trusted to be complete: the index exists and is
 /// readable, the job has run against this store, and for an alert the job has analysed the
-/// window: up to its end, or for a window reaching the present, to within [`stale_after`]
+/// window: up to its end, or for a window reaching the present, to within `stale_after`
 /// of now.
 pub fn check_target(
     store: &dyn Store,

@@ -80,7 +80,7 @@ const MIN_HISTORY: u64 = 500;
 /// let s = tidewatch::score::probability_to_score(1e-6);
 /// assert!((s - 75.0).abs() < 1e-9);
 /// ```
-pub(crate) fn probability_to_score(p: f64) -> f64 {
+pub fn probability_to_score(p: f64) -> f64 {
     let l = -p.clamp(1e-300, 1.0).log10();
     let linear = l * 12.5;
     if linear <= 75.0 {

@@ -49,7 +49,7 @@ pub struct SimilarRequest {
     /// Which value of each bucket makes the shape.
     pub values: Values,
     /// Only matches whose highest record score in the window reaches this, and whose
-    /// distance is at most [`MAX_DISTANCE`]; 0 ranks every shape, scored or not.
+    /// distance is at most `MAX_DISTANCE`; 0 ranks every shape, scored or not.
     pub min_score: f64,
 }
 
@@ -104,7 +104,7 @@ pub struct SimilarOutcome {
     /// Series that reached the exact stage.
     pub candidates: usize,
     /// Close shapes left out because their model saw nothing unusual in the window (below
-    /// `min_score`) or they moved unlike the query (beyond [`MAX_DISTANCE`]).
+    /// `min_score`) or they moved unlike the query (beyond `MAX_DISTANCE`).
     pub left_out: usize,
     /// Jobs left out, and why.
     pub skipped: Vec<String>,

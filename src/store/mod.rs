@@ -439,7 +439,7 @@ pub fn open_read_only(spec: &str) -> Result<Box<dyn Store>, StoreError> {
 /// `http(s)://[user:password@]host:port` cluster URL (credentials also from
 /// `TIDEWATCH_ES_*`, see [`ElasticOptions::from_env`]). A cluster gets tidewatch's index
 /// templates installed on first use; a user without the privilege to do so gets a warning.
-/// Any other argument is [`StoreError::NotFound`] (see [`parse_spec`]).
+/// Any other argument is [`StoreError::NotFound`] (see `parse_spec`).
 pub fn open(spec: &str) -> Result<Box<dyn Store>, StoreError> {
     match parse_spec(spec)? {
         StoreSpec::Embedded(dir) => Ok(Box::new(EmbeddedStore::open(dir)?)),
