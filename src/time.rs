@@ -37,6 +37,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is too large a duration"))
 }
 
+/// A duration in its largest whole unit: `3d`, `5h`, `12m`, `40s`.
+pub(crate) fn rough_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        86_400.. => format!("{}d", s / 86_400),
+        3_600.. => format!("{}h", s / 3_600),
+        60.. => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
 /// Formats a duration in the largest whole unit: `15m`, `1h`, `90s`.
 pub(crate) fn format_duration(d: Duration) -> String {
     let ms = d.as_millis() as u64;
