@@ -34,8 +34,7 @@ mod ui;
 
 pub(crate) use error::AppError;
 pub use guard::HostPolicy;
-pub(crate) use guard::PeerAddr;
-pub(crate) use guard::DEFAULT_HEADER_READ_TIMEOUT;
+pub(crate) use guard::{PeerAddr, DEFAULT_HEADER_READ_TIMEOUT};
 pub use metrics::{JobMetrics, Metrics};
 
 use crate::config::Job;

@@ -13,10 +13,9 @@ mod writer;
 pub use check::{check_target, Alerting, Target};
 pub(crate) use documents::{
     bucket_doc, bucket_id, forecast_request_stats_doc, influencer_doc, model_forecast_doc,
-    model_plot_doc, record_doc, record_id,
+    model_plot_doc, record_doc, record_id, ForecastPoint, ForecastRequestStats,
 };
 pub use documents::{BucketResult, InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint};
-pub(crate) use documents::{ForecastPoint, ForecastRequestStats};
 pub(crate) use explain::{explain, explain_frequency, number_text};
 pub(crate) use query::next_page;
 pub use query::{fetch, partition_label, severity, table, ResultType, ResultsQuery};
