@@ -13,6 +13,11 @@
 #[path = "../tests/support/engine.rs"]
 #[allow(dead_code)]
 mod engine;
+#[path = "../tests/support/shared_data.rs"]
+#[allow(dead_code)]
+mod shared_data;
+
+use shared_data::shared_data;
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -206,18 +211,6 @@ fn run(
         lookback,
         results: written,
     }
-}
-
-/// `TIDEWATCH_SHARED_DATA`, else `<crate>/../shared/data`, else `/work/shared/data`.
-fn shared_data() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TIDEWATCH_SHARED_DATA") {
-        return PathBuf::from(dir);
-    }
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    if beside.is_dir() {
-        return beside;
-    }
-    PathBuf::from("/work/shared/data")
 }
 
 fn load_average() -> String {

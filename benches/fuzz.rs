@@ -16,6 +16,10 @@
 //! inference), `detect_score` (the same, then the model scores the rows: it reaches the
 //! model, whose 1e308 overflow is open, see docs/reliability.md).
 
+#[path = "../tests/support/shared_data.rs"]
+#[allow(dead_code)]
+mod shared_data;
+
 use serde_json::json;
 use std::io::Read;
 use std::panic::AssertUnwindSafe;
@@ -168,7 +172,7 @@ fn mutate(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
 }
 
 fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+    shared_data::shared_data()
 }
 
 fn read_maybe_gz(path: &Path) -> Vec<u8> {

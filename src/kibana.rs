@@ -4,6 +4,10 @@
 //! The committed NDJSON must equal [`kibana_ndjson`]; the test says how to regenerate it
 //! (`TIDEWATCH_BLESS=1 cargo test --lib kibana::`).
 
+// The generator (everything but the three constants the UI serves) runs only in the test
+// that keeps `kibana/tidewatch.ndjson` equal to it.
+#![cfg_attr(not(test), allow(dead_code))]
+
 use serde_json::{json, Value};
 
 /// The swimlane spec, shared with the built-in UI.
@@ -16,11 +20,11 @@ pub(crate) const KIBANA_NDJSON: &str = include_str!("../kibana/tidewatch.ndjson"
 const TOP_INFLUENCERS_SPEC: &str = include_str!("../kibana/vega/top_influencers.vl.json");
 
 /// Id of the results data view.
-pub const RESULTS_DATA_VIEW: &str = "tidewatch-results";
+pub(crate) const RESULTS_DATA_VIEW: &str = "tidewatch-results";
 /// Id of the nginx logs data view.
-pub const LOGS_DATA_VIEW: &str = "tidewatch-nginx-logs";
+pub(crate) const LOGS_DATA_VIEW: &str = "tidewatch-nginx-logs";
 /// Id of the dashboard.
-pub const DASHBOARD: &str = "tidewatch-anomalies";
+pub(crate) const DASHBOARD: &str = "tidewatch-anomalies";
 
 const CORE_MIGRATION: &str = "8.8.0";
 const EMPTY_SEARCH_SOURCE: &str = r#"{"query":{"query":"","language":"kuery"},"filter":[]}"#;
@@ -246,7 +250,7 @@ fn dashboard_controls(references: &mut Vec<Value>) -> serde_json::Map<String, Va
 }
 
 /// The saved objects, one JSON object per line, in import order (data views first).
-pub fn kibana_ndjson() -> String {
+pub(crate) fn kibana_ndjson() -> String {
     let objects = [
         data_view(RESULTS_DATA_VIEW, "tidewatch results", "tidewatch-results*", "timestamp"),
         data_view(LOGS_DATA_VIEW, "nginx logs", "nginx-logs*", "@timestamp"),

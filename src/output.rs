@@ -1,6 +1,6 @@
 //! Standard output, for every command: the one place that writes to it.
 //!
-//! Writing through [`line`], [`text`] or the [`outln!`](crate::outln) macro returns an error
+//! Writing through [`line`](fn@line), [`text`] or the [`outln!`](crate::outln) macro returns an error
 //! instead of panicking as `println!` does: a reader that went away (`tidewatch results |
 //! head -1`) gives an [`Error::Io`] that [`Error::is_closed_pipe`] recognises, so the command
 //! ends quietly; any other write error (a full disk behind `> file`) ends it with exit

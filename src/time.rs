@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use std::time::Duration;
 
 /// Milliseconds since the Unix epoch, UTC.
-pub type EpochMillis = i64;
+pub(crate) type EpochMillis = i64;
 
 /// Parses a duration such as `90s`, `15m`, `1h`, `1d`, `2w`, `500ms` (Elasticsearch time units).
 /// A bare number is rejected: the unit is what tells `60` seconds from `60` minutes.
@@ -37,8 +37,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is too large a duration"))
 }
 
+/// A duration in its largest whole unit: `3d`, `5h`, `12m`, `40s`.
+pub(crate) fn rough_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        86_400.. => format!("{}d", s / 86_400),
+        3_600.. => format!("{}h", s / 3_600),
+        60.. => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
 /// Formats a duration in the largest whole unit: `15m`, `1h`, `90s`.
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let ms = d.as_millis() as u64;
     for (unit, size) in [
         ("w", 7 * 86_400_000),
@@ -149,7 +160,7 @@ pub fn format_millis(ms: EpochMillis) -> String {
 }
 
 /// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -162,7 +173,7 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -173,7 +184,7 @@ pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// Days in a month of the proleptic Gregorian calendar.
-pub fn days_in_month(year: i64, month: i64) -> i64 {
+pub(crate) fn days_in_month(year: i64, month: i64) -> i64 {
     match month {
         2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
         2 => 28,
@@ -207,7 +218,7 @@ pub fn parse_cli_time(text: &str, now: EpochMillis) -> Result<EpochMillis, Strin
 
 /// 1990-01-01T00:00:00Z: no log line analysed is older. Earlier timestamps are corrupt
 /// (a year-0001 line would otherwise make a lookback walk two thousand years of empty buckets).
-pub const EARLIEST_PLAUSIBLE: EpochMillis = 631_152_000_000;
+pub(crate) const EARLIEST_PLAUSIBLE: EpochMillis = 631_152_000_000;
 
 /// Start of the bucket of width `span_ms` containing `t`, aligned to the epoch like
 /// Elasticsearch's `fixed_interval` date_histogram.

@@ -3,7 +3,7 @@
 
 /// Appends values to a byte buffer.
 #[derive(Default)]
-pub struct Writer {
+pub(crate) struct Writer {
     buf: Vec<u8>,
 }
 
@@ -33,7 +33,7 @@ impl Writer {
 }
 
 /// Reads values written by [`Writer`]; every read returns `None` past the end.
-pub struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
 }
 

@@ -30,7 +30,7 @@ pub use model_config::model_config;
 /// Records scoring below this are not written: the bottom of the "warning" band is every
 /// ordinary fluctuation (a score of 10 is a probability of about 0.16), and writing them
 /// would bury the anomalies in the index.
-pub const MIN_RECORD_SCORE: f64 = 10.0;
+pub(crate) const MIN_RECORD_SCORE: f64 = 10.0;
 
 /// (partition value, by value): one time series of a detector.
 type SeriesKey = (Option<String>, Option<String>);
@@ -88,7 +88,7 @@ struct DetectorModels {
 pub struct BucketOutput {
     /// The bucket document.
     pub bucket: Option<BucketResult>,
-    /// Records above [`MIN_RECORD_SCORE`].
+    /// Records above `MIN_RECORD_SCORE`.
     pub records: Vec<RecordResult>,
     /// Influencers of those records.
     pub influencers: Vec<InfluencerResult>,
@@ -583,7 +583,13 @@ impl DetectorModels {
 /// `actual - typical` is what needs explaining, so a value with at least that many documents
 /// explains it all and one with a tenth of it a tenth; a drop has no excess that present
 /// documents explain (0). For other functions the value's share of the documents stands in.
-pub fn influence_share(metric: Metric, actual: f64, typical: f64, count: u64, total: u64) -> f64 {
+pub(crate) fn influence_share(
+    metric: Metric,
+    actual: f64,
+    typical: f64,
+    count: u64,
+    total: u64,
+) -> f64 {
     match metric {
         Metric::Count | Metric::NonZeroCount => {
             let excess = actual - typical;
@@ -602,7 +608,7 @@ pub fn influence_share(metric: Metric, actual: f64, typical: f64, count: u64, to
 /// influences, of the record's score times the share of that record's anomaly the value
 /// explains (all of it for a record's own split values); its probability is the lowest of
 /// those records'.
-pub fn influencers_of(records: &[RecordResult]) -> Vec<InfluencerResult> {
+pub(crate) fn influencers_of(records: &[RecordResult]) -> Vec<InfluencerResult> {
     let mut by_value: BTreeMap<(String, String), (f64, f64, EpochMillis)> = BTreeMap::new();
     for r in records {
         let explained = |f: &str, v: &str| r.influence.iter().any(|(g, w, _)| g == f && w == v);

@@ -9,7 +9,7 @@ use serde_json::json;
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
-pub enum AppError {
+pub(crate) enum AppError {
     /// No such job (or other named thing).
     #[error("no {kind} `{id}`")]
     NotFound {

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// The most documents one forecast through the API may write.
-pub const API_MAX_FORECAST_DOCUMENTS: u64 = 20_000;
+pub(crate) const API_MAX_FORECAST_DOCUMENTS: u64 = 20_000;
 
 /// Clears the "a forecast is running" flag when the request ends, however it ends.
 struct Running(std::sync::Arc<std::sync::atomic::AtomicBool>);

@@ -14,14 +14,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// How long a client may take to send a request's headers before its connection is closed.
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long open connections get to finish their requests after shutdown is asked.
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// The peer of a connection, set on each request by [`serve_connections`].
 #[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
+pub(crate) struct PeerAddr(pub SocketAddr);
 
 /// The `Host` values a served API answers to: the bound address, loopback names and
 /// addresses, and names given with `--allow-host`.

@@ -9,7 +9,7 @@
 //! Why these choices:
 //! - [`app`] builds the whole router from an [`AppState`], so tests call it with
 //!   `tower::ServiceExt::oneshot` and never open a socket.
-//! - One [`AppError`] turns every failure into `{"error":{"type","reason"}}`; user errors
+//! - One `AppError` turns every failure into `{"error":{"type","reason"}}`; user errors
 //!   name the parameter, server errors keep details in the log.
 //! - Security by default: [`serve`] binds to loopback unless a bearer token is set, and with
 //!   a token every `/api` route requires it (`/health`, `/metrics` and the UI's static files
@@ -32,8 +32,9 @@ mod similar;
 mod tests;
 mod ui;
 
-pub use error::AppError;
-pub use guard::{HostPolicy, PeerAddr, DEFAULT_HEADER_READ_TIMEOUT};
+pub(crate) use error::AppError;
+pub use guard::HostPolicy;
+pub(crate) use guard::{PeerAddr, DEFAULT_HEADER_READ_TIMEOUT};
 pub use metrics::{JobMetrics, Metrics};
 
 use crate::config::Job;
@@ -334,7 +335,7 @@ async fn openapi() -> impl IntoResponse {
 }
 
 /// The hand-written OpenAPI 3.1 document served at `/api/openapi.json`.
-pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+pub(crate) const OPENAPI_JSON: &str = include_str!("openapi.json");
 
 async fn api_not_found(uri: OriginalUri) -> AppError {
     AppError::NotFound {
@@ -391,7 +392,8 @@ async fn get_results(
 }
 
 /// The routes the router serves, as OpenAPI paths (checked against `openapi.json` in tests).
-pub const ROUTES: &[&str] = &[
+#[cfg(test)]
+pub(crate) const ROUTES: &[&str] = &[
     "/health",
     "/metrics",
     "/api/jobs",
@@ -402,4 +404,5 @@ pub const ROUTES: &[&str] = &[
 ];
 
 /// Routes served for `POST` only (also in `openapi.json`).
-pub const POST_ROUTES: &[&str] = &["/api/jobs/{id}/_forecast"];
+#[cfg(test)]
+pub(crate) const POST_ROUTES: &[&str] = &["/api/jobs/{id}/_forecast"];

@@ -28,7 +28,10 @@ struct StoreDouble {
 }
 
 fn bad(msg: String) -> StoreError {
-    StoreError::BadRequest(format!("store double: {msg}"))
+    StoreError::InvalidSearch {
+        at: "store double".into(),
+        problem: msg,
+    }
 }
 
 fn index_matches(pattern: &str, index: &str) -> bool {

@@ -145,9 +145,9 @@ fn recorded(store: &dyn store::Store, job_id: &str) -> crate::Result<StoredJob> 
         return Ok(s);
     }
     let known: Vec<String> = load_all(store)?.into_iter().map(|s| s.job.job_id).collect();
-    Err(crate::Error::Unavailable(format!(
-        "no job `{job_id}` recorded in {}; recorded jobs: {} (`tidewatch run` or `tidewatch jobs put FILE` records them)",
-        store.describe(),
-        if known.is_empty() { "none".to_string() } else { known.join(", ") }
-    )))
+    Err(crate::Error::NotRecorded {
+        job_id: job_id.to_string(),
+        store: store.describe(),
+        recorded: known,
+    })
 }

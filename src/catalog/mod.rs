@@ -15,7 +15,8 @@ mod command;
 mod reset;
 
 pub use command::{run_jobs_command, JobsCommand};
-pub use reset::{delete_job, reset_job, ResetOutcome};
+pub(crate) use reset::delete_job;
+pub use reset::{reset_job, ResetOutcome};
 
 use crate::config::{self, Calendar, FilterList, Job};
 use crate::runner::{self, STATE_INDEX};

@@ -33,10 +33,11 @@ fn check_not_running(store: &dyn Store, job_id: &str, now: EpochMillis) -> crate
     if let Some(l) = lease {
         let holder = l.get("holder").and_then(Value::as_str).unwrap_or("?");
         let expires = l.get("expires").and_then(Value::as_i64).unwrap_or(now);
-        return Err(crate::Error::Unavailable(format!(
-            "job `{job_id}` is running (held by `{holder}` until {}); stop that `tidewatch run` first",
-            format_millis(expires)
-        )));
+        return Err(crate::Error::JobRunning {
+            job_id: job_id.to_string(),
+            holder: holder.to_string(),
+            until: format_millis(expires),
+        });
     }
     Ok(())
 }
@@ -58,7 +59,11 @@ pub fn reset_job(store: &dyn Store, job: &Job, now: EpochMillis) -> crate::Resul
 }
 
 /// [`reset_job`], then forgets the job's definition.
-pub fn delete_job(store: &dyn Store, job: &Job, now: EpochMillis) -> crate::Result<ResetOutcome> {
+pub(crate) fn delete_job(
+    store: &dyn Store,
+    job: &Job,
+    now: EpochMillis,
+) -> crate::Result<ResetOutcome> {
     let outcome = reset_job(store, job, now)?;
     forget(store, &job.job_id)?;
     store.refresh(STATE_INDEX)?;

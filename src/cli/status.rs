@@ -28,11 +28,10 @@ pub(crate) fn run(store_spec: &str, args: StatusArgs) -> tidewatch::Result<ExitC
         .filter(|j| job_id.as_ref().is_none_or(|id| &j.job_id == id))
         .collect();
     if let (Some(id), true) = (&job_id, selected.is_empty()) {
-        let known: Vec<_> = jobs.iter().map(|j| j.job_id.as_str()).collect();
-        return Err(tidewatch::Error::Unavailable(format!(
-            "no job `{id}`; known jobs: {}",
-            known.join(", ")
-        )));
+        return Err(tidewatch::Error::NotAmongJobs {
+            job_id: id.clone(),
+            known: jobs.iter().map(|j| j.job_id.clone()).collect(),
+        });
     }
     for job in selected {
         check_not_corrupt(store.as_ref(), job)?;
@@ -56,11 +55,11 @@ fn check_not_corrupt(store: &dyn store::Store, job: &config::Job) -> tidewatch::
         match store.check_readable(index) {
             Ok(()) | Err(store::StoreError::IndexNotFound(_)) => {}
             Err(e @ store::StoreError::Corrupt { .. }) => {
-                return Err(tidewatch::Error::Unavailable(format!(
-                    "job `{}`: {e} (in {})",
-                    job.job_id,
-                    store.describe()
-                )))
+                return Err(tidewatch::Error::JobIndexCorrupt {
+                    job_id: job.job_id.clone(),
+                    source: Box::new(e),
+                    store: store.describe(),
+                })
             }
             Err(e) => return Err(e.into()),
         }

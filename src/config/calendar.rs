@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "tidewatch calendar")]
-pub struct CalendarConfig {
+pub(crate) struct CalendarConfig {
     /// Id of the calendar; same rules as a `job_id`. Required.
     #[schemars(required)]
     pub calendar_id: Option<String>,
@@ -34,7 +34,7 @@ pub struct CalendarConfig {
 /// `events[]` as written: either `start_time` and `end_time`, or `schedule` and `duration`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct EventConfig {
+pub(crate) struct EventConfig {
     /// Free text shown for the event. Required.
     #[schemars(required)]
     pub description: Option<String>,
@@ -55,7 +55,7 @@ pub struct EventConfig {
 /// A time written as epoch milliseconds or as text.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
-pub enum TimeValue {
+pub(crate) enum TimeValue {
     /// Epoch milliseconds.
     Millis(i64),
     /// ISO 8601 text.

@@ -17,13 +17,13 @@ use std::time::Duration;
 /// Default index of result documents.
 pub const DEFAULT_RESULTS_INDEX: &str = "tidewatch-results";
 /// Default `data_description.time_field`.
-pub const DEFAULT_TIME_FIELD: &str = "@timestamp";
+pub(crate) const DEFAULT_TIME_FIELD: &str = "@timestamp";
 /// Default `datafeed_config.query_delay`.
-pub const DEFAULT_QUERY_DELAY: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_QUERY_DELAY: Duration = Duration::from_secs(60);
 /// Default `datafeed_config.scroll_size`.
-pub const DEFAULT_SCROLL_SIZE: usize = 1000;
+pub(crate) const DEFAULT_SCROLL_SIZE: usize = 1000;
 /// Default `analysis_limits.model_memory_limit`, in bytes (1024mb).
-pub const DEFAULT_MODEL_MEMORY_LIMIT: u64 = 1024 * 1024 * 1024;
+pub(crate) const DEFAULT_MODEL_MEMORY_LIMIT: u64 = 1024 * 1024 * 1024;
 
 const DAY_MS: u128 = 86_400_000;
 
@@ -45,7 +45,6 @@ fn unsupported_function(name: &str) -> Option<(&'static str, &'static str)> {
         .copied()
 }
 
-/// Parses a duration field, reporting a problem (with what is expected) when it is not one.
 /// `datafeed_config.delayed_data_check_config`: whether the check runs, and its window
 /// (at least one bucket, at most 10,000, as Elastic ML requires).
 fn delayed_check(
@@ -75,6 +74,7 @@ fn delayed_check(
     (cfg.enabled.unwrap_or(true), Some(d))
 }
 
+/// Parses a duration field, reporting a problem (with what is expected) when it is not one.
 fn duration(p: &mut Problems, pos: &Positions, path: &str, text: &str) -> Option<Duration> {
     match crate::time::parse_duration(text) {
         Ok(d) => Some(d),
@@ -109,7 +109,7 @@ fn wildcard(pattern: &str, text: &str) -> bool {
 }
 
 /// The longest bucket span tidewatch accepts (see docs/jobs.md).
-pub const MAX_BUCKET_SPAN_MS: u128 = 7 * DAY_MS;
+pub(crate) const MAX_BUCKET_SPAN_MS: u128 = 7 * DAY_MS;
 
 fn whole_seconds(p: &mut Problems, pos: &Positions, path: &str, text: &str, d: Duration) -> bool {
     if d.as_millis() % 1000 != 0 {
@@ -126,7 +126,7 @@ fn whole_seconds(p: &mut Problems, pos: &Positions, path: &str, text: &str, d: D
 /// Parses a cron expression as the `schedule` field takes it: 5 fields
 /// (`minute hour day-of-month month day-of-week`) or 6 with seconds first, or a nickname such
 /// as `@hourly`. The runner uses the same parser.
-pub fn parse_schedule(expr: &str) -> Result<croner::Cron, String> {
+pub(crate) fn parse_schedule(expr: &str) -> Result<croner::Cron, String> {
     use croner::parser::{CronParser, Seconds, Year};
     let fields = expr.split_whitespace().count();
     let expected = "expected 5 fields `minute hour day-of-month month day-of-week` (e.g. `*/15 * * * *`), or 6 with seconds first";
@@ -159,7 +159,7 @@ pub fn parse_schedule(expr: &str) -> Result<croner::Cron, String> {
 }
 
 /// Parses an IANA time zone name (`Europe/Berlin`, `America/New_York`, `UTC`).
-pub fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, String> {
+pub(crate) fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, String> {
     name.trim().parse::<chrono_tz::Tz>().map_err(|_| {
         format!("`{name}` is not an IANA time zone; expected a name such as `UTC`, `Europe/Berlin` or `America/New_York`")
     })
@@ -167,7 +167,7 @@ pub fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, String> {
 
 /// Parses a memory size as Elasticsearch writes byte sizes (`64mb`, `1gb`, `512kb`), or a
 /// bare number of megabytes.
-pub fn parse_memory_limit(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_memory_limit(text: &str) -> Result<u64, String> {
     let t = text.trim().to_ascii_lowercase();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -292,6 +292,8 @@ fn check_frequency_function(
 }
 
 /// Checks the meaning of a raw job and converts it; `None` when any problem was found.
+/// Each section is checked on its own, in file order (so problems come out in that order),
+/// then the validated [`Job`] is assembled from the pieces.
 pub(crate) fn convert(
     raw: &JobConfig,
     pos: &Positions,
@@ -300,78 +302,126 @@ pub(crate) fn convert(
     filters: &BTreeMap<String, FilterList>,
 ) -> Option<Job> {
     let before = p.list.len();
-
     let job_id = check_job_id(raw, pos, p);
-
-    // analysis_config
     let ac = raw.analysis_config.clone().unwrap_or_default();
-    let bucket_span = check_bucket_span(&ac, pos, p);
-    let detectors = check_detectors(&ac, pos, p, filters);
-    let influencers = check_influencers(&ac, pos, p);
-
-    // data_description
+    let analysis = check_analysis(&ac, pos, p, filters);
     let dd = raw.data_description.clone().unwrap_or_default();
     let time_field = check_data_description(&dd, pos, p);
-
-    // datafeed_config
     let df = raw.datafeed_config.clone().unwrap_or_default();
-    let indices = check_indices(&df, pos, p);
-    let query = check_query(&df, pos, p);
-    let query_delay = match &df.query_delay {
-        Some(t) => duration(p, pos, "datafeed_config.query_delay", t).unwrap_or_default(),
-        None => DEFAULT_QUERY_DELAY,
-    };
-    let frequency = check_frequency(&df, pos, p);
-    let scroll_size = df
-        .scroll_size
-        .map(|n| n as usize)
-        .unwrap_or(DEFAULT_SCROLL_SIZE);
-    let (chunking_time_span, chunking_off) = check_chunking(&df, pos, p);
-
-    let (delayed_check_enabled, delayed_check_window) =
-        delayed_check(p, pos, &df, (!bucket_span.is_zero()).then_some(bucket_span));
-
+    let datafeed = check_datafeed(&df, analysis.bucket_span, pos, p);
     // schedule (tidewatch)
     let schedule_time_zone = check_schedule(raw, &df, pos, p);
-
     let model_plot = raw
         .model_plot_config
         .as_ref()
         .and_then(|m| m.enabled)
         .unwrap_or(false);
-
     let model_memory_limit = check_memory_limit(raw, pos, p);
-
-    let results_index = check_results_index(raw, &indices, pos, p);
-
+    let results_index = check_results_index(raw, &datafeed.indices, pos, p);
     let model = check_model(raw, pos, p);
-
-    let custom_settings = raw.custom_settings.clone().map(Value::Object);
-
     let groups = check_groups(raw, &job_id, pos, p);
 
-    if p.list.len() > before
-        || raw.job_id.is_none()
+    let incomplete = raw.job_id.is_none()
         || raw.analysis_config.is_none()
         || raw.datafeed_config.is_none()
-    {
-        return None;
-    }
-    if ac.bucket_span.is_none() || ac.detectors.is_none() || df.indices.is_none() {
+        || ac.bucket_span.is_none()
+        || ac.detectors.is_none()
+        || df.indices.is_none();
+    if p.list.len() > before || incomplete {
         return None;
     }
     Some(Job {
         job_id,
         description: raw.description.clone().unwrap_or_default(),
         source_file: file.to_path_buf(),
-        bucket_span,
-        detectors,
-        influencers,
+        bucket_span: analysis.bucket_span,
+        detectors: analysis.detectors,
+        influencers: analysis.influencers,
         time_field,
         time_format: dd
             .time_format
             .clone()
             .unwrap_or_else(|| "epoch_ms".to_string()),
+        indices: datafeed.indices,
+        query: datafeed.query,
+        query_delay: datafeed.query_delay,
+        frequency: datafeed.frequency,
+        scroll_size: datafeed.scroll_size,
+        chunking_time_span: datafeed.chunking_time_span,
+        chunking_off: datafeed.chunking_off,
+        delayed_check_enabled: datafeed.delayed_check_enabled,
+        delayed_check_window: datafeed.delayed_check_window,
+        schedule: raw.schedule.clone(),
+        schedule_time_zone,
+        model_plot,
+        model_memory_limit,
+        results_index,
+        custom_settings: raw.custom_settings.clone().map(Value::Object),
+        model,
+        groups,
+        calendars: Vec::new(),
+        field_sources: BTreeMap::new(),
+    })
+}
+
+/// The checked `analysis_config`.
+struct AnalysisSection {
+    /// Zero when missing or wrong.
+    bucket_span: Duration,
+    detectors: Vec<Detector>,
+    influencers: Vec<String>,
+}
+
+/// `analysis_config`: the bucket span, the detectors, the influencers.
+fn check_analysis(
+    ac: &raw::AnalysisConfig,
+    pos: &Positions,
+    p: &mut Problems,
+    filters: &BTreeMap<String, FilterList>,
+) -> AnalysisSection {
+    AnalysisSection {
+        bucket_span: check_bucket_span(ac, pos, p),
+        detectors: check_detectors(ac, pos, p, filters),
+        influencers: check_influencers(ac, pos, p),
+    }
+}
+
+/// The checked `datafeed_config` (its `schedule`, a tidewatch field, is checked apart).
+struct DatafeedSection {
+    indices: Vec<String>,
+    query: Value,
+    query_delay: Duration,
+    frequency: Option<Duration>,
+    scroll_size: usize,
+    chunking_time_span: Option<Duration>,
+    chunking_off: bool,
+    delayed_check_enabled: bool,
+    delayed_check_window: Option<Duration>,
+}
+
+/// `datafeed_config`: indices, query, timing, chunking and the delayed-data check, whose
+/// window is measured in buckets of `bucket_span` (zero when the span is wrong).
+fn check_datafeed(
+    df: &raw::DatafeedConfig,
+    bucket_span: Duration,
+    pos: &Positions,
+    p: &mut Problems,
+) -> DatafeedSection {
+    let indices = check_indices(df, pos, p);
+    let query = check_query(df, pos, p);
+    let query_delay = match &df.query_delay {
+        Some(t) => duration(p, pos, "datafeed_config.query_delay", t).unwrap_or_default(),
+        None => DEFAULT_QUERY_DELAY,
+    };
+    let frequency = check_frequency(df, pos, p);
+    let scroll_size = df
+        .scroll_size
+        .map(|n| n as usize)
+        .unwrap_or(DEFAULT_SCROLL_SIZE);
+    let (chunking_time_span, chunking_off) = check_chunking(df, pos, p);
+    let (delayed_check_enabled, delayed_check_window) =
+        delayed_check(p, pos, df, (!bucket_span.is_zero()).then_some(bucket_span));
+    DatafeedSection {
         indices,
         query,
         query_delay,
@@ -381,17 +431,7 @@ pub(crate) fn convert(
         chunking_off,
         delayed_check_enabled,
         delayed_check_window,
-        schedule: raw.schedule.clone(),
-        schedule_time_zone,
-        model_plot,
-        model_memory_limit,
-        results_index,
-        custom_settings,
-        model,
-        groups,
-        calendars: Vec::new(),
-        field_sources: BTreeMap::new(),
-    })
+    }
 }
 
 /// `job_id`, reported when it is not a valid id.

@@ -341,14 +341,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn recipes_dir() -> PathBuf {
-        if let Some(d) = std::env::var_os("TIDEWATCH_SHARED_DATA") {
-            return PathBuf::from(d).join("elastic-recipes");
-        }
-        let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-        if beside.is_dir() {
-            return beside.join("elastic-recipes");
-        }
-        PathBuf::from("/work/shared/data/elastic-recipes")
+        crate::shared_data::shared_data().join("elastic-recipes")
     }
 
     fn import_recipe(name: &str) -> String {

@@ -17,10 +17,8 @@ mod shape;
 mod yaml;
 
 pub use calendar::{Calendar, EventTime, ScheduledEvent};
-pub use check::{
-    parse_memory_limit, parse_schedule, parse_time_zone, DEFAULT_MODEL_MEMORY_LIMIT,
-    DEFAULT_QUERY_DELAY, DEFAULT_RESULTS_INDEX, DEFAULT_SCROLL_SIZE, DEFAULT_TIME_FIELD,
-};
+pub(crate) use check::parse_schedule;
+pub use check::DEFAULT_RESULTS_INDEX;
 pub use import::import_elastic;
 pub use job::{Detector, Function, Job, Metric, ModelOptions, Side};
 pub use rules::{
@@ -158,7 +156,7 @@ pub fn load_job_str(name: &str, text: &str) -> Result<Job, ConfigErrors> {
 
 /// Parses and validates one job from text whose custom rules may name the given filter
 /// lists (as the catalog keeps them beside a recorded job); `name` stands for the file.
-pub fn load_job_str_with_filters(
+pub(crate) fn load_job_str_with_filters(
     name: &str,
     text: &str,
     filters: &[FilterList],
@@ -434,7 +432,8 @@ fn schema_value() -> serde_json::Value {
 
 /// The JSON Schema of job files, as written to `jobs/schema.json` (draft-07, which editors'
 /// YAML plugins understand). Regenerate the file with `TIDEWATCH_BLESS=1 cargo test --lib config`.
-pub fn schema_json() -> String {
+#[cfg(test)]
+pub(crate) fn schema_json() -> String {
     let mut text = serde_json::to_string_pretty(&schema_value()).unwrap_or_default();
     text.push('\n');
     text

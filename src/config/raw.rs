@@ -20,7 +20,7 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "tidewatch job")]
-pub struct JobConfig {
+pub(crate) struct JobConfig {
     /// Unique id of the job: lowercase letters, digits, `-` and `_`, starting and ending with a
     /// letter or digit, at most 64 characters (Elastic ML's rule). Required.
     #[schemars(
@@ -91,7 +91,7 @@ pub struct JobConfig {
 /// `analysis_config`: how to bucket time and what to model.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AnalysisConfig {
+pub(crate) struct AnalysisConfig {
     /// Width of one bucket, e.g. `15m`, `1h`, `1d` (units ms, s, m, h, d, w). Must divide a day
     /// evenly (or be whole days). Required.
     #[schemars(
@@ -141,7 +141,7 @@ pub struct AnalysisConfig {
 /// One detector: a function over a field, optionally split.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DetectorConfig {
+pub(crate) struct DetectorConfig {
     /// Analysis function: the count family (`count`, `non_zero_count`, `distinct_count`),
     /// `mean`/`avg`, `sum`, `median`, `varp`, `info_content` (each + high/low), `min`, `max`,
     /// `metric`, `rare`, `freq_rare`, `time_of_day`, `time_of_week`, `lat_long`. Required.
@@ -181,7 +181,7 @@ pub struct DetectorConfig {
 /// `data_description`: how the source documents carry time.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DataDescription {
+pub(crate) struct DataDescription {
     /// The documents' time field (a `date` field in the index). Default: `@timestamp`.
     #[schemars(extend("default" = "@timestamp"))]
     pub time_field: Option<String>,
@@ -205,7 +205,7 @@ pub struct DataDescription {
 /// `datafeed_config`: where the documents come from and how often to fetch them.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DatafeedConfig {
+pub(crate) struct DatafeedConfig {
     /// Indices, aliases or patterns (`logs-*`) to read. Required, at least one.
     #[schemars(required)]
     pub indices: Option<Vec<String>>,
@@ -262,7 +262,7 @@ pub struct DatafeedConfig {
 /// `datafeed_config.delayed_data_check_config`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DelayedDataCheckConfig {
+pub(crate) struct DelayedDataCheckConfig {
     /// Whether to run the check. Default: `true`.
     #[schemars(extend("default" = true))]
     pub enabled: Option<bool>,
@@ -275,7 +275,7 @@ pub struct DelayedDataCheckConfig {
 /// `datafeed_config.chunking_config`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ChunkingConfig {
+pub(crate) struct ChunkingConfig {
     /// `auto` (tidewatch picks the search window), `manual` (use `time_span`) or `off` (one
     /// search for the whole lookback). Default: `auto`.
     #[schemars(extend("enum" = ["auto", "manual", "off"], "default" = "auto"))]
@@ -288,7 +288,7 @@ pub struct ChunkingConfig {
 /// `model_plot_config`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ModelPlotConfig {
+pub(crate) struct ModelPlotConfig {
     /// Write a model_plot document (typical value and bounds) per bucket and partition.
     /// Default: `false`.
     #[schemars(extend("default" = false))]
@@ -306,7 +306,7 @@ pub struct ModelPlotConfig {
 /// `analysis_limits`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AnalysisLimits {
+pub(crate) struct AnalysisLimits {
     /// Memory budget for the job's models, e.g. `64mb`, `1gb` (units b, kb, mb, gb, tb; a bare
     /// number means megabytes, as in Elastic ML). Default: `1024mb`.
     #[schemars(extend("default" = "1024mb"))]
@@ -320,7 +320,7 @@ pub struct AnalysisLimits {
 /// A memory size written as text (`64mb`) or as a number of megabytes.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
-pub enum MemoryLimit {
+pub(crate) enum MemoryLimit {
     /// A number of megabytes.
     Megabytes(u64),
     /// Text such as `64mb`.
@@ -330,7 +330,7 @@ pub enum MemoryLimit {
 /// `model`: tidewatch's model tuning.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ModelSettings {
+pub(crate) struct ModelSettings {
     /// Half-life of the baseline's memory: how fast old behaviour is forgotten, e.g. `14d`.
     /// Default: `14d`.
     #[schemars(extend("default" = "14d"), regex(pattern = r"^[0-9]+ *(ms|s|m|h|d|w)$"))]

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 /// `custom_rules[]` as written.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RuleConfig {
+pub(crate) struct RuleConfig {
     /// What to do when the rule applies: `skip_result` (write no record) and/or
     /// `skip_model_update` (the bucket's value does not teach the model). Default:
     /// `[skip_result]`.
@@ -32,7 +32,7 @@ pub struct RuleConfig {
 /// `custom_rules[].scope.FIELD` as written.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ScopeConfig {
+pub(crate) struct ScopeConfig {
     /// The `filter_id` of a filter list file in the jobs directory. Required.
     #[schemars(required)]
     pub filter_id: Option<String>,
@@ -45,7 +45,7 @@ pub struct ScopeConfig {
 /// `custom_rules[].conditions[]` as written.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ConditionConfig {
+pub(crate) struct ConditionConfig {
     /// What is compared: `actual`, `typical`, `diff_from_typical` (absolute difference) or
     /// `time` (bucket start, epoch seconds). Required.
     #[schemars(required, extend("enum" = ["actual", "typical", "diff_from_typical", "time"]))]
@@ -62,7 +62,7 @@ pub struct ConditionConfig {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "tidewatch filter list")]
-pub struct FilterConfig {
+pub(crate) struct FilterConfig {
     /// Id rules refer to (`scope.FIELD.filter_id`); same rules as a `job_id`. Required.
     #[schemars(required)]
     pub filter_id: Option<String>,

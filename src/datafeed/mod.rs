@@ -61,7 +61,7 @@ pub struct SeriesValue {
 pub type DetectorBuckets = BTreeMap<EpochMillis, Vec<SeriesValue>>;
 
 /// Earliest and latest document times matching the job's query, or `None` with no data.
-/// Documents dated before [`EARLIEST_PLAUSIBLE`] are left out: a corrupt year-0001 line must
+/// Documents dated before `EARLIEST_PLAUSIBLE` are left out: a corrupt year-0001 line must
 /// not start the job two thousand years ago.
 pub fn data_extent(
     store: &dyn Store,
@@ -73,7 +73,7 @@ pub fn data_extent(
 /// [`data_extent`] over the documents dated before `before` (when given): a lookback ends
 /// at the newest document that is not in the future, so one line dated months ahead does not
 /// carry the job past data that has yet to arrive.
-pub fn data_extent_before(
+pub(crate) fn data_extent_before(
     store: &dyn Store,
     job: &Job,
     before: Option<EpochMillis>,
@@ -298,7 +298,7 @@ fn info_content(values: &[(Value, u64)]) -> Option<f64> {
 }
 
 /// The composite request for one page of one detector's values.
-pub fn composite_request(
+pub(crate) fn composite_request(
     job: &Job,
     detector: &Detector,
     start: EpochMillis,
@@ -407,7 +407,7 @@ fn metric_value(detector: &Detector, bucket: &Value, doc_count: u64) -> Option<f
 /// most frequent first (ties by text). The influencer candidates of an anomalous record.
 /// Values tied with one the list leaves out are dropped: which of them an engine returns
 /// depends on the field's type, and every store must name the same values.
-pub fn top_values(
+pub(crate) fn top_values(
     store: &dyn Store,
     job: &Job,
     field: &str,
@@ -463,7 +463,7 @@ pub fn top_values(
 /// without `ignore_unavailable`: a closed, missing or unreadable index is an error, never an
 /// empty bucket, so the job does not advance over data it could not see. A pattern that
 /// matches nothing is fine (no data yet); a closed index it matches is not.
-pub fn check_sources(store: &dyn Store, job: &Job) -> Result<(), StoreError> {
+pub(crate) fn check_sources(store: &dyn Store, job: &Job) -> Result<(), StoreError> {
     for index in &job.indices {
         let pattern = index.contains(['*', '?']);
         match store.check_readable(index) {

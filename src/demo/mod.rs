@@ -8,6 +8,4 @@ mod run;
 mod tables;
 
 pub use generate::{generate, DemoConfig, DemoLog, Incident, IncidentKind, DEMO_LOG_FORMAT};
-pub use run::{
-    best_record_for, demo_jobs, is_about, job_for, run, DemoOptions, DemoReport, DEMO_INDEX,
-};
+pub use run::{demo_jobs, is_about, job_for, run, DemoOptions, DemoReport, DEMO_INDEX};

@@ -181,7 +181,7 @@ pub fn is_about(doc: &Value, incident: &Incident) -> bool {
 
 /// The highest-scoring record of the incident's job in the incident's window whose split
 /// value is the incident's.
-pub fn best_record_for(
+pub(crate) fn best_record_for(
     store: &dyn Store,
     jobs: &[Job],
     incident: &Incident,

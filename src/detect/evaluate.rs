@@ -21,13 +21,13 @@ use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// Window of the z-score baseline, in points.
-pub const ZSCORE_WINDOW: usize = 1440;
+pub(crate) const ZSCORE_WINDOW: usize = 1440;
 /// Default alert threshold on the 0-100 score.
-pub const ALERT_SCORE: f64 = 75.0;
+pub(crate) const ALERT_SCORE: f64 = 75.0;
 /// Default alert threshold on |z| for the z-score baseline.
-pub const ALERT_Z: f64 = 3.0;
+pub(crate) const ALERT_Z: f64 = 3.0;
 /// A peer alerts where its grade is above 0 (Random Cut Forest's default alert).
-pub const PEER_ALERT_GRADE: f64 = 1e-9;
+pub(crate) const PEER_ALERT_GRADE: f64 = 1e-9;
 
 /// Options of `tidewatch evaluate`.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ pub struct EvaluateOptions {
 
 /// Point-adjusted counts at one threshold.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Counts {
+pub(crate) struct Counts {
     /// True positives (points).
     pub tp: f64,
     /// False positives (points).
@@ -302,7 +302,7 @@ fn figures(prepared: &[&Prepared], default: f64) -> Figures {
 }
 
 /// Trailing-window z-score of each value against the previous `window` values.
-pub fn zscores(values: &[Option<f64>], window: usize) -> Vec<f64> {
+pub(crate) fn zscores(values: &[Option<f64>], window: usize) -> Vec<f64> {
     let mut out = Vec::with_capacity(values.len());
     let mut buf: std::collections::VecDeque<f64> =
         std::collections::VecDeque::with_capacity(window + 1);
@@ -422,7 +422,7 @@ fn run_series(dir: &Path, path: &Path, peer_dir: Option<&Path>) -> Result<Run> {
 
 /// Evaluates the model and the z-score baseline on every labelled CSV under `dir`, and a peer
 /// detector's scores read from `peer_dir` when given.
-pub fn evaluate_dir(dir: &Path, peer_dir: Option<&Path>) -> Result<Evaluation> {
+pub(crate) fn evaluate_dir(dir: &Path, peer_dir: Option<&Path>) -> Result<Evaluation> {
     let mut files = Vec::new();
     collect(dir, &mut files)?;
     let mut runs = Vec::new();

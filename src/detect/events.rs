@@ -129,14 +129,14 @@ impl EventCounts {
 }
 
 /// Thresholds swept on the 0-100 score: every half point, and the top of the scale finer.
-pub fn score_grid() -> Vec<f64> {
+pub(crate) fn score_grid() -> Vec<f64> {
     let mut g: Vec<f64> = (0..200).map(|i| 1.0 + i as f64 * 0.5).collect();
     g.extend([99.8, 99.9, 99.95, 99.99, 99.999]);
     g
 }
 
 /// Thresholds swept on |z|.
-pub fn z_grid() -> Vec<f64> {
+pub(crate) fn z_grid() -> Vec<f64> {
     (10..300).map(|i| i as f64 / 10.0).collect()
 }
 

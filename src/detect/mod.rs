@@ -18,20 +18,17 @@
 //!   naming the file lines (the first ten, then a count); the exit status stays 0.
 //!
 //! `evaluate` is the protocol of issue 4 on every labelled CSV under a directory; see
-//! [`evaluate`] for its definition.
+//! `evaluate` for its definition.
 
 mod evaluate;
 mod events;
 mod peer;
 mod series;
 
-pub use evaluate::{
-    run_evaluate, EvaluateOptions, Evaluation, EventRow, Figures, SeriesFigures, PEER_ALERT_GRADE,
-};
+pub use evaluate::{run_evaluate, EvaluateOptions, Evaluation, EventRow, Figures, SeriesFigures};
 pub use events::EventCounts;
-pub use series::{
-    has_label_column, infer_span, parse_series, read_series, InputNotes, Row, Series,
-};
+pub(crate) use series::{has_label_column, read_series};
+pub use series::{infer_span, parse_series, InputNotes, Row, Series};
 
 use crate::model::{Baseline, ModelConfig, Reason, Tail, ValueKind};
 use crate::score::Normalizer;
@@ -39,7 +36,7 @@ use crate::{Error, Result};
 use std::path::PathBuf;
 
 /// Default half-life of the model's memory for `detect` (as for jobs): 14 days.
-pub const DEFAULT_HALF_LIFE_MS: i64 = 14 * 86_400_000;
+pub(crate) const DEFAULT_HALF_LIFE_MS: i64 = 14 * 86_400_000;
 
 /// What the values of a CSV series are, which decides the model's distribution family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

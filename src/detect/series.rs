@@ -226,11 +226,15 @@ fn column(header: &[String], name: &str) -> Option<usize> {
 /// Reads a series: the timestamp and value columns by name, and a `label` column if any.
 /// A row whose timestamp cannot be read is an error naming the file, line and field; an
 /// empty or non-numeric value is kept as a missing value.
-pub fn read_series(path: &Path, timestamp_column: &str, value_column: &str) -> Result<Series> {
+pub(crate) fn read_series(
+    path: &Path,
+    timestamp_column: &str,
+    value_column: &str,
+) -> Result<Series> {
     parse_series(path, open(path)?, timestamp_column, value_column)
 }
 
-/// [`read_series`] over an open reader; `path` names it in messages.
+/// `read_series` over an open reader; `path` names it in messages.
 pub fn parse_series(
     path: &Path,
     mut reader: impl BufRead,
@@ -316,7 +320,7 @@ pub fn parse_series(
 }
 
 /// Whether a file's header has a `label` column (case-insensitive).
-pub fn has_label_column(path: &Path) -> Result<bool> {
+pub(crate) fn has_label_column(path: &Path) -> Result<bool> {
     let mut reader = open(path)?;
     let mut line = String::new();
     reader.read_line(&mut line).map_err(|source| Error::Io {

@@ -12,7 +12,7 @@ use crate::time::EpochMillis;
 pub struct BacktestReport {
     /// Buckets forecast and compared.
     pub buckets: usize,
-    /// Share of actual values inside the model's own 95 % bounds ([`project`]).
+    /// Share of actual values inside the model's own 95 % bounds (`project`).
     pub raw_coverage: f64,
     /// Mean absolute percentage error of the model's own projection.
     pub raw_mape: f64,

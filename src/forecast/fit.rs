@@ -10,10 +10,10 @@ use crate::time::EpochMillis;
 
 const DAY_MS: i64 = 86_400_000;
 /// Rolling origins start once the model has seen this much data (a weekly cycle).
-pub const WARMUP_MS: i64 = 7 * DAY_MS;
+pub(crate) const WARMUP_MS: i64 = 7 * DAY_MS;
 /// Recent data the projection is re-levelled on: one daily cycle (see
 /// [`relevel_offset`]).
-pub const RELEVEL_MS: i64 = DAY_MS;
+pub(crate) const RELEVEL_MS: i64 = DAY_MS;
 
 /// A model state taken just before `series[index]` was learned.
 #[derive(Debug, Clone)]
@@ -27,13 +27,18 @@ pub struct Origin {
 /// Whether a state taken before the bucket at `time` serves as a rolling origin for a
 /// forecast that will start at `start`: same time of day (same phase of the daily cycle,
 /// whose intraday misfit the level carries), and after a week of learning since `first`.
-pub fn is_origin(time: EpochMillis, first: EpochMillis, start: EpochMillis, span_ms: i64) -> bool {
+pub(crate) fn is_origin(
+    time: EpochMillis,
+    first: EpochMillis,
+    start: EpochMillis,
+    span_ms: i64,
+) -> bool {
     time - first >= WARMUP_MS && (start - time).rem_euclid(DAY_MS.max(span_ms)) == 0
 }
 
 /// The model's projection from `start` under `seasonality`, re-levelled on `recent` (the
 /// buckets of the last cycle before `start`).
-pub fn forecast_from(
+pub(crate) fn forecast_from(
     model: &Baseline,
     cfg: &ModelConfig,
     recent: &[(EpochMillis, f64)],
@@ -52,7 +57,7 @@ pub fn forecast_from(
 /// absolute log accuracy ratio `|ln((actual + 1) / (typical + 1))|` (being off by half or
 /// by double counts the same at every level, as people read forecasts); for metrics, which
 /// may be negative or near zero, the absolute error.
-pub fn relative_error(cfg: &ModelConfig, actual: f64, typical: f64) -> f64 {
+pub(crate) fn relative_error(cfg: &ModelConfig, actual: f64, typical: f64) -> f64 {
     match cfg.kind {
         ValueKind::Count => ((actual.max(0.0) + 1.0) / (typical.max(0.0) + 1.0))
             .ln()
@@ -68,7 +73,7 @@ pub struct FittedForecast {
     pub seasonality: Seasonality,
     /// The chosen method's past errors, which set its bounds.
     pub calibration: Calibration,
-    /// Mean [`relative_error`] of each candidate over the rolling origins.
+    /// Mean `relative_error` of each candidate over the rolling origins.
     pub candidates: Vec<(Seasonality, f64)>,
 }
 
@@ -77,7 +82,7 @@ pub struct FittedForecast {
 /// (except the buckets the model itself found anomalous, `anomalous[i]`: the bounds are
 /// those of normal behaviour, as the model's are, and an incident is not an error of the
 /// forecast method; an empty slice marks none),
-/// keeps the candidate with the smaller mean [`relative_error`] (the model's full
+/// keeps the candidate with the smaller mean `relative_error` (the model's full
 /// seasonality on a tie or without origins), and calibrates its bounds on its errors.
 pub fn fit(
     cfg: &ModelConfig,

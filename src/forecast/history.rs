@@ -18,12 +18,12 @@ use crate::time::{bucket_start, EpochMillis};
 use std::collections::BTreeMap;
 
 /// Longest stretch of history replayed to fit a forecast.
-pub const REPLAY_MS: i64 = 6 * 7 * 86_400_000;
+pub(crate) const REPLAY_MS: i64 = 6 * 7 * 86_400_000;
 /// Buckets fetched per datafeed request while replaying.
 const CHUNK_BUCKETS: i64 = 96;
 
 /// (partition value, by value) of a series.
-pub type SeriesKey = (Option<String>, Option<String>);
+pub(crate) type SeriesKey = (Option<String>, Option<String>);
 
 /// One series' replayed history.
 #[derive(Debug, Clone, Default)]

@@ -25,15 +25,10 @@ mod project;
 mod request;
 
 pub use backtest::{backtest, BacktestReport};
-pub use fit::{fit, forecast_from, is_origin, relative_error, FittedForecast, Origin};
-pub use history::{replay, SeriesHistory, REPLAY_MS};
-pub use project::{
-    project, project_with, relevel_offset, typical_at, Calibration, Projected, Seasonality,
-};
-pub use request::{
-    delete_expired, forecast_job, new_forecast_id, ForecastOutcome, ForecastRequest,
-    DEFAULT_EXPIRES_IN, MAX_DURATION,
-};
+pub use fit::{fit, FittedForecast, Origin};
+pub use history::{replay, SeriesHistory};
+pub use project::{Calibration, Projected, Seasonality};
+pub use request::{delete_expired, forecast_job, ForecastOutcome, ForecastRequest};
 
 use crate::config::Job;
 use crate::store::{Store, StoreError};
@@ -119,7 +114,7 @@ fn duration_arg(option: &'static str, text: &str) -> Result<std::time::Duration,
 }
 
 /// Turns the command-line arguments into a request at `now` (epoch ms).
-pub fn request_from_args(
+pub(crate) fn request_from_args(
     args: &ForecastOptions,
     now: crate::time::EpochMillis,
 ) -> Result<ForecastRequest, ForecastError> {

@@ -31,7 +31,7 @@ pub enum Seasonality {
 }
 
 /// The model's typical value at `time` under `seasonality` (its current level).
-pub fn typical_at(
+pub(crate) fn typical_at(
     baseline: &Baseline,
     cfg: &ModelConfig,
     time: EpochMillis,
@@ -53,7 +53,7 @@ const DAY_MS: i64 = 86_400_000;
 /// Forecasts `buckets` buckets starting at `start` (the first bucket the model has not
 /// seen), straight from [`Baseline::forecast`]: the bucket at `start + k·span` is `k + 1`
 /// buckets ahead of the last one learned.
-pub fn project(
+pub(crate) fn project(
     baseline: &Baseline,
     cfg: &ModelConfig,
     start: EpochMillis,
@@ -64,7 +64,7 @@ pub fn project(
 
 /// [`project`] keeping only the seasonal profiles `seasonality` names; the bounds keep the
 /// model's width around the typical value.
-pub fn project_with(
+pub(crate) fn project_with(
     baseline: &Baseline,
     cfg: &ModelConfig,
     start: EpochMillis,
@@ -105,7 +105,7 @@ pub fn project_with(
 /// average out, so the median residual over the last cycle is the level to project for
 /// horizons of hours and days. The median keeps an anomaly in that cycle from moving it.
 /// `None` without recent values.
-pub fn relevel_offset(
+pub(crate) fn relevel_offset(
     baseline: &Baseline,
     cfg: &ModelConfig,
     recent: &[(EpochMillis, f64)],
@@ -129,7 +129,7 @@ pub fn relevel_offset(
 }
 
 /// Shifts a projection by `offset` (from [`relevel_offset`]), keeping counts non-negative.
-pub fn shift(projected: &mut [Projected], cfg: &ModelConfig, offset: f64) {
+pub(crate) fn shift(projected: &mut [Projected], cfg: &ModelConfig, offset: f64) {
     for p in projected.iter_mut() {
         p.typical += offset;
         p.lower += offset;

@@ -20,9 +20,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Longest forecast Elastic ML accepts (10 years); tidewatch keeps the same limit.
-pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
-/// Elastic ML's default `expires_in`.
-pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(14 * 86_400);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
 
 /// What to forecast.
 #[derive(Debug, Clone)]
@@ -37,9 +35,9 @@ pub struct ForecastRequest {
     /// Index holding the runner's checkpoints and snapshots.
     pub state_index: String,
     /// Fit each series' forecast on its history (replayed from the job's data, at most
-    /// [`REPLAY_MS`]): the seasonality that forecast the series' past best, re-levelled on
+    /// `REPLAY_MS`): the seasonality that forecast the series' past best, re-levelled on
     /// the last day, with bounds calibrated on its past errors. Without it, the models are
-    /// projected as they are ([`project`]).
+    /// projected as they are (`project`).
     pub fit: bool,
 }
 
@@ -70,7 +68,7 @@ pub struct ForecastOutcome {
 
 /// A new forecast id: 20 URL-safe characters like Elastic's, unique per request (a
 /// forecast is a new request each time, so it is not derived from the job alone).
-pub fn new_forecast_id(job_id: &str, now: EpochMillis) -> String {
+pub(crate) fn new_forecast_id(job_id: &str, now: EpochMillis) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()

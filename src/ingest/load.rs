@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_BATCH_SIZE: usize = 1_000;
 
 /// How many rejected lines an [`IngestSummary`] lists (all are counted).
-pub const MAX_REPORTED_REJECTIONS: usize = 10;
+pub(crate) const MAX_REPORTED_REJECTIONS: usize = 10;
 
 const READ_BUFFER: usize = 256 * 1024;
 
@@ -56,7 +56,7 @@ pub struct IngestSummary {
     pub stored: u64,
     /// Lines that did not parse plus documents the store refused.
     pub rejected: u64,
-    /// The first [`MAX_REPORTED_REJECTIONS`] rejections, in input order.
+    /// The first `MAX_REPORTED_REJECTIONS` rejections, in input order.
     pub rejections: Vec<Rejection>,
     /// Earliest `@timestamp` parsed.
     pub first_timestamp: Option<EpochMillis>,
@@ -500,7 +500,10 @@ mod tests {
             "recording".into()
         }
         fn search(&self, _: &str, _: &Value) -> Result<Value, StoreError> {
-            Err(StoreError::BadRequest("not in this test".into()))
+            Err(StoreError::InvalidSearch {
+                at: "recording store".into(),
+                problem: "not in this test".into(),
+            })
         }
         fn bulk(&self, index: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
             assert_eq!(index, "logs");
@@ -531,7 +534,10 @@ mod tests {
             Ok(None)
         }
         fn put(&self, _: &str, _: &str, _: &Value, _: PutMode) -> Result<VersionedDoc, StoreError> {
-            Err(StoreError::BadRequest("not in this test".into()))
+            Err(StoreError::InvalidSearch {
+                at: "recording store".into(),
+                problem: "not in this test".into(),
+            })
         }
         fn delete_by_query(&self, _: &str, _: &Value) -> Result<u64, StoreError> {
             Ok(0)
@@ -539,18 +545,6 @@ mod tests {
         fn refresh(&self, _: &str) -> Result<(), StoreError> {
             *self.refreshed.lock().unwrap() += 1;
             Ok(())
-        }
-    }
-
-    fn shared_data() -> PathBuf {
-        if let Some(dir) = std::env::var_os("TIDEWATCH_SHARED_DATA") {
-            return PathBuf::from(dir);
-        }
-        let near = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-        if near.is_dir() {
-            near
-        } else {
-            PathBuf::from("/work/shared/data")
         }
     }
 
@@ -578,7 +572,8 @@ mod tests {
 
     #[test]
     fn elastic_example_log_is_fully_stored() {
-        let path = shared_data().join("logs/nginx_access_elastic_example.log.gz");
+        let path =
+            crate::shared_data::shared_data().join("logs/nginx_access_elastic_example.log.gz");
         let store = RecordingStore::default();
         let summary = run(&args(vec![path], 5_000), &store).unwrap();
         // 51,462 lines in the file (README of the shared data); every one is valid `combined`.

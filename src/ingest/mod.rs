@@ -37,7 +37,7 @@ mod load;
 
 pub use format::{FormatError, LineError, LogFormat, ParsedLine, COMBINED};
 pub use geoip::{GeoIp, GeoIpCounts, GeoIpError};
-pub use load::{IngestSummary, Loader, Rejection, DEFAULT_BATCH_SIZE, MAX_REPORTED_REJECTIONS};
+pub use load::{IngestSummary, Loader, Rejection, DEFAULT_BATCH_SIZE};
 
 use crate::store::{Store, StoreError};
 use std::io::IsTerminal;
@@ -45,7 +45,7 @@ use std::path::PathBuf;
 
 /// How far ahead of now a line may be dated (clock skew between hosts, time zones written
 /// wrong by an hour or so) before ingest rejects it.
-pub const MAX_FUTURE_MS: i64 = 86_400_000;
+pub(crate) const MAX_FUTURE_MS: i64 = 86_400_000;
 
 /// Options of `tidewatch ingest`.
 #[derive(Debug, Clone)]

@@ -1,12 +1,13 @@
 //! What `tidewatch results` checks before it may say "nothing matched": that the results
 //! index can be read, that the job is known and has run, and (for `--exit-code`, an alert)
 //! that it is still running. Each failure is one line naming what and where, and exit
-//! status 2 (see [`crate::Error::Unavailable`]).
+//! status 2 (see [`crate::Error::exit_code`]: [`crate::Error::NeverRan`], [`crate::Error::Stale`]
+//! and their neighbours).
 
 use crate::config::Job;
 use crate::runner::{load_stats, JobStats, STATE_INDEX};
 use crate::store::{Store, StoreError};
-use crate::time::{format_duration, format_millis, EpochMillis};
+use crate::time::EpochMillis;
 use crate::{Error, Result};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ pub struct Target<'a> {
 /// How old a job's last bucket may be before an alert on it stops being trusted: twice
 /// its frequency plus its query delay, past the end of that bucket. `None` for a job whose
 /// runs follow a cron `schedule` (no fixed frequency).
-pub fn stale_after(job: &Job) -> Option<Duration> {
+pub(crate) fn stale_after(job: &Job) -> Option<Duration> {
     if job.schedule.is_some() {
         return None;
     }
@@ -45,7 +46,7 @@ pub struct Alerting {
 
 /// Checks that `target`'s results can be trusted to be complete: the index exists and is
 /// readable, the job has run against this store, and for an alert the job has analysed the
-/// window: up to its end, or for a window reaching the present, to within [`stale_after`]
+/// window: up to its end, or for a window reaching the present, to within `stale_after`
 /// of now.
 pub fn check_target(
     store: &dyn Store,
@@ -57,23 +58,27 @@ pub fn check_target(
     let stats = load_stats(store, STATE_INDEX, job_id)
         .map_err(|e| unreadable(&format!("the state of job `{job_id}`"), &here, e))?;
     let Some(stats) = stats else {
-        return Err(Error::Unavailable(match target.job {
-            Some(_) => format!(
-                "job `{job_id}` has never run against {here} (no stats in `{STATE_INDEX}`): its results cannot be read; run it first (`tidewatch run`)"
-            ),
-            None => format!(
-                "no job `{job_id}`: it is not in the job files under {} and has never run against {here}; known jobs: {}",
-                target.jobs_dir,
-                if target.known.is_empty() { "none".to_string() } else { target.known.join(", ") }
-            ),
-        }));
+        return Err(match target.job {
+            Some(_) => Error::NeverRan {
+                job_id: job_id.to_string(),
+                store: here,
+            },
+            None => Error::UnknownJob {
+                job_id: job_id.to_string(),
+                jobs_dir: target.jobs_dir.to_string(),
+                store: here,
+                known: target.known.to_vec(),
+            },
+        });
     };
     match store.check_readable(index) {
         Ok(()) => {}
         Err(StoreError::IndexNotFound(_)) => {
-            return Err(Error::Unavailable(format!(
-                "results index `{index}` does not exist in {here} (job `{job_id}` writes to it once it has run; check --index)"
-            )))
+            return Err(Error::NoResultsIndex {
+                index: index.to_string(),
+                store: here,
+                job_id: job_id.to_string(),
+            })
         }
         Err(e) => return Err(unreadable(&format!("results index `{index}`"), &here, e)),
     }
@@ -89,37 +94,32 @@ fn check_fresh(job: &Job, stats: &JobStats, here: &str, when: Alerting) -> Resul
     };
     let job_id = &job.job_id;
     let Some(latest) = stats.latest_bucket_timestamp else {
-        return Err(Error::Unavailable(format!(
-            "job `{job_id}` has analysed no bucket yet in {here}: an alert on it cannot be trusted"
-        )));
+        return Err(Error::NoBucketYet {
+            job_id: job_id.to_string(),
+            store: here.to_string(),
+        });
     };
     let end = latest.saturating_add(job.bucket_span_ms());
     let fresh_enough = when.now.saturating_sub(limit.as_millis() as i64);
     let needed = when.to.map_or(fresh_enough, |to| to.min(fresh_enough));
     if end < needed {
         let age = Duration::from_millis(when.now.saturating_sub(end).max(0) as u64);
-        return Err(Error::Unavailable(format!(
-            "job `{job_id}` is stale in {here}: its last bucket ended at {} ({} ago), and a running job lags at most twice its frequency ({}) plus its query delay ({}); is `tidewatch run` still running?",
-            format_millis(end),
-            rough_duration(age),
-            format_duration(job.effective_frequency()),
-            format_duration(job.query_delay),
-        )));
+        return Err(Error::Stale {
+            job_id: job_id.to_string(),
+            store: here.to_string(),
+            ended: end,
+            age,
+            frequency: job.effective_frequency(),
+            query_delay: job.query_delay,
+        });
     }
     Ok(())
 }
 
-/// A duration in its largest whole unit: `3d`, `5h`, `12m`, `40s`.
-fn rough_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        86_400.. => format!("{}d", s / 86_400),
-        3_600.. => format!("{}h", s / 3_600),
-        60.. => format!("{}m", s / 60),
-        _ => format!("{s}s"),
-    }
-}
-
 fn unreadable(what: &str, here: &str, e: StoreError) -> Error {
-    Error::Unavailable(format!("cannot read {what} in {here}: {e}"))
+    Error::Unreadable {
+        what: what.to_string(),
+        store: here.to_string(),
+        source: Box::new(e),
+    }
 }

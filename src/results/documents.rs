@@ -117,12 +117,12 @@ pub struct ModelPlotPoint {
 }
 
 /// Id of a bucket document: `{job}_bucket_{timestamp}_{span_seconds}` as in Elastic ML.
-pub fn bucket_id(job_id: &str, timestamp: EpochMillis, bucket_span_s: u64) -> String {
+pub(crate) fn bucket_id(job_id: &str, timestamp: EpochMillis, bucket_span_s: u64) -> String {
     format!("{job_id}_bucket_{timestamp}_{bucket_span_s}")
 }
 
 /// Id of a record document: stable for the job, time, detector and split values.
-pub fn record_id(job_id: &str, r: &RecordResult, bucket_span_s: u64) -> String {
+pub(crate) fn record_id(job_id: &str, r: &RecordResult, bucket_span_s: u64) -> String {
     let h = split_hash(&[&r.partition, &r.by, &r.over]);
     format!(
         "{job_id}_record_{}_{bucket_span_s}_{}_{h}",
@@ -184,7 +184,7 @@ fn common(
 }
 
 /// The `record` document.
-pub fn record_doc(job_id: &str, r: &RecordResult, bucket_span_s: u64) -> Value {
+pub(crate) fn record_doc(job_id: &str, r: &RecordResult, bucket_span_s: u64) -> Value {
     let mut doc = common(job_id, "record", r.timestamp, bucket_span_s);
     doc.insert("detector_index".into(), json!(r.detector_index));
     doc.insert("function".into(), json!(r.function));
@@ -214,7 +214,7 @@ pub fn record_doc(job_id: &str, r: &RecordResult, bucket_span_s: u64) -> Value {
 }
 
 /// The `bucket` document.
-pub fn bucket_doc(job_id: &str, b: &BucketResult, bucket_span_s: u64) -> Value {
+pub(crate) fn bucket_doc(job_id: &str, b: &BucketResult, bucket_span_s: u64) -> Value {
     let mut doc = common(job_id, "bucket", b.timestamp, bucket_span_s);
     doc.insert("anomaly_score".into(), score(b.anomaly_score));
     doc.insert(
@@ -228,7 +228,11 @@ pub fn bucket_doc(job_id: &str, b: &BucketResult, bucket_span_s: u64) -> Value {
 }
 
 /// The `influencer` document and its id.
-pub fn influencer_doc(job_id: &str, i: &InfluencerResult, bucket_span_s: u64) -> (String, Value) {
+pub(crate) fn influencer_doc(
+    job_id: &str,
+    i: &InfluencerResult,
+    bucket_span_s: u64,
+) -> (String, Value) {
     let mut doc = common(job_id, "influencer", i.timestamp, bucket_span_s);
     doc.insert("influencer_field_name".into(), json!(i.field));
     doc.insert("influencer_field_value".into(), json!(i.value));
@@ -268,7 +272,11 @@ fn series_doc_id(prefix: &str, s: &SeriesPoint, bucket_span_s: u64) -> String {
 }
 
 /// The `model_plot` document and its id.
-pub fn model_plot_doc(job_id: &str, m: &ModelPlotPoint, bucket_span_s: u64) -> (String, Value) {
+pub(crate) fn model_plot_doc(
+    job_id: &str,
+    m: &ModelPlotPoint,
+    bucket_span_s: u64,
+) -> (String, Value) {
     let mut doc = common(job_id, "model_plot", m.series.timestamp, bucket_span_s);
     series_fields(&mut doc, &m.series);
     if let Some(a) = m.actual {
@@ -283,7 +291,7 @@ pub fn model_plot_doc(job_id: &str, m: &ModelPlotPoint, bucket_span_s: u64) -> (
 
 /// One partition's forecast for one future bucket (`model_forecast`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ForecastPoint {
+pub(crate) struct ForecastPoint {
     /// The series and the forecast bucket.
     pub series: SeriesPoint,
     /// The predicted value.
@@ -297,7 +305,7 @@ pub struct ForecastPoint {
 /// The `model_forecast` document of `forecast_id` and its id, deterministic within the
 /// forecast: `{job}_model_forecast_{forecast_id}_{timestamp}_{span}_{detector}_{split hash}`
 /// as Elastic ML builds it.
-pub fn model_forecast_doc(
+pub(crate) fn model_forecast_doc(
     job_id: &str,
     forecast_id: &str,
     create_timestamp: EpochMillis,
@@ -323,7 +331,7 @@ pub fn model_forecast_doc(
 
 /// How a forecast request went (`model_forecast_request_stats`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ForecastRequestStats {
+pub(crate) struct ForecastRequestStats {
     /// The forecast.
     pub forecast_id: String,
     /// `finished` or `failed` (Elastic also knows `scheduled` and `started`).
@@ -350,7 +358,7 @@ pub struct ForecastRequestStats {
 
 /// The `model_forecast_request_stats` document and its id
 /// (`{job}_model_forecast_request_stats_{forecast_id}`, as in Elastic ML).
-pub fn forecast_request_stats_doc(
+pub(crate) fn forecast_request_stats_doc(
     job_id: &str,
     s: &ForecastRequestStats,
     bucket_span_s: u64,

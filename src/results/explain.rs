@@ -6,7 +6,7 @@ use crate::config::Function;
 use crate::model::{Observation, Reason};
 
 /// A one-line explanation: `spike: 17× higher than typical (612 vs 36)`.
-pub fn explain(obs: &Observation) -> String {
+pub(crate) fn explain(obs: &Observation) -> String {
     let reason = match obs.reason {
         Reason::Normal if obs.actual >= obs.typical => Reason::Spike,
         Reason::Normal => Reason::Dip,
@@ -36,7 +36,7 @@ pub fn explain(obs: &Observation) -> String {
 
 /// A one-line explanation for the frequency functions: `rare: never seen before`,
 /// `unusual time: 03:00 UTC (typically around 12:30)`.
-pub fn explain_frequency(function: Function, obs: &Observation) -> String {
+pub(crate) fn explain_frequency(function: Function, obs: &Observation) -> String {
     match function {
         Function::Rare | Function::FreqRare => {
             let label = if function == Function::Rare {
@@ -88,7 +88,7 @@ fn factor_text(f: f64) -> String {
 }
 
 /// A number for people: integers plain, others with up to 3 significant decimals.
-pub fn number_text(x: f64) -> String {
+pub(crate) fn number_text(x: f64) -> String {
     if !x.is_finite() {
         return x.to_string();
     }

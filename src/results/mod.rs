@@ -10,13 +10,13 @@ mod explain;
 mod query;
 mod writer;
 
-pub use check::{check_target, stale_after, Alerting, Target};
-pub use documents::{
+pub use check::{check_target, Alerting, Target};
+pub(crate) use documents::{
     bucket_doc, bucket_id, forecast_request_stats_doc, influencer_doc, model_forecast_doc,
-    model_plot_doc, record_doc, record_id, BucketResult, ForecastPoint, ForecastRequestStats,
-    InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint,
+    model_plot_doc, record_doc, record_id, ForecastPoint, ForecastRequestStats,
 };
-pub use explain::{explain, explain_frequency, number_text};
+pub use documents::{BucketResult, InfluencerResult, ModelPlotPoint, RecordResult, SeriesPoint};
+pub(crate) use explain::{explain, explain_frequency, number_text};
 pub(crate) use query::next_page;
 pub use query::{fetch, partition_label, severity, table, ResultType, ResultsQuery};
-pub use writer::ResultsWriter;
+pub(crate) use writer::ResultsWriter;

@@ -11,7 +11,7 @@ const ATTEMPTS: u32 = 8;
 
 /// Writes result documents to one index; ids make every write idempotent, so retrying a
 /// partly applied bulk request never duplicates a document.
-pub struct ResultsWriter<'a> {
+pub(crate) struct ResultsWriter<'a> {
     store: &'a dyn Store,
     index: String,
     pending: Vec<BulkDoc>,

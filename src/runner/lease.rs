@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 /// A held lease.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Lease {
+pub(crate) struct Lease {
     /// The job (or job slice) the lease covers.
     pub key: String,
     /// Who holds it.
@@ -28,7 +28,7 @@ fn lease_doc(key: &str, holder: &str, expires: EpochMillis) -> Value {
 }
 
 /// A name for this runner process: host and pid.
-pub fn holder_name() -> String {
+pub(crate) fn holder_name() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
         .or_else(|| {
@@ -43,7 +43,7 @@ pub fn holder_name() -> String {
 
 /// Takes the lease on `key` if it is free, expired, or already ours; `None` if another
 /// runner holds it.
-pub fn try_acquire(
+pub(crate) fn try_acquire(
     store: &dyn Store,
     index: &str,
     key: &str,
@@ -91,7 +91,7 @@ pub fn try_acquire(
 }
 
 /// Extends a held lease; `None` when it was lost (someone else took it after it lapsed).
-pub fn renew(
+pub(crate) fn renew(
     store: &dyn Store,
     index: &str,
     lease: &Lease,

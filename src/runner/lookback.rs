@@ -638,7 +638,7 @@ fn push_bucket_docs(
 }
 
 /// A progress bar on a terminal, hidden otherwise (logs and CI stay clean).
-pub fn progress_bar(job_id: &str) -> ProgressBar {
+pub(crate) fn progress_bar(job_id: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }

@@ -17,11 +17,6 @@ mod stats;
 
 pub use checkpoint::{fingerprint, load_checkpoint, load_snapshot};
 pub use checkpoint::{Checkpoint, STATE_INDEX};
-pub use lease::{holder_name, Lease};
-pub use lookback::{
-    progress_bar, run_lookback, run_lookback_range, JobRunner, LookbackRange, LookbackSummary,
-};
-pub use realtime::{
-    Clock, JobProgress, ManualClock, Realtime, RealtimeOptions, Schedule, SystemClock,
-};
+pub use lookback::{run_lookback, run_lookback_range, JobRunner, LookbackRange, LookbackSummary};
+pub use realtime::{Clock, JobProgress, ManualClock, Realtime, RealtimeOptions, SystemClock};
 pub use stats::{load as load_stats, record_error, JobStats, ModelStats};

@@ -50,7 +50,7 @@ impl Clock for ManualClock {
 
 /// When a job runs.
 #[derive(Debug, Clone)]
-pub enum Schedule {
+pub(crate) enum Schedule {
     /// Every so many milliseconds.
     Every(i64),
     /// At the times a cron expression names, read in a time zone.

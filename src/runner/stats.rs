@@ -22,7 +22,7 @@ pub struct JobStats {
     pub delayed_data_count: u64,
     /// Store errors that were retried or reported.
     pub errors: u64,
-    /// Buckets that documents arrived late for, latest last (at most [`MAX_DELAYED_BUCKETS`]).
+    /// Buckets that documents arrived late for, latest last (at most `MAX_DELAYED_BUCKETS`).
     pub delayed_buckets: Vec<EpochMillis>,
     /// The last error that stopped the job advancing, cleared once it advances again.
     pub last_error: Option<String>,
@@ -32,7 +32,7 @@ pub struct JobStats {
 }
 
 /// How many late buckets the stats name.
-pub const MAX_DELAYED_BUCKETS: usize = 10;
+pub(crate) const MAX_DELAYED_BUCKETS: usize = 10;
 
 fn stats_id(job_id: &str) -> String {
     format!("{job_id}_stats")

@@ -25,12 +25,9 @@ mod shape;
 mod source;
 
 pub use fingerprint::{Candidate, ShapeIndex, BLOCK};
-pub use search::{
-    search, SimilarMatch, SimilarOutcome, SimilarRequest, CANDIDATES, MAX_DISTANCE, MIN_SCORE,
-    SEGMENT,
-};
-pub use shape::{compare, dtw, znorm, Exact, UNRELATED};
-pub use source::{SeriesKey, Values};
+pub use search::{search, SimilarMatch, SimilarOutcome, SimilarRequest, CANDIDATES, MIN_SCORE};
+pub use shape::{compare, Exact};
+pub use source::Values;
 
 use crate::time::{format_short, EpochMillis};
 use std::path::PathBuf;
@@ -151,7 +148,7 @@ pub fn parse_split(option: &'static str, text: &str) -> Result<(String, String),
 }
 
 /// Checks the command line into a request (`now` for relative times).
-pub fn request_from_args(
+pub(crate) fn request_from_args(
     args: &SimilarOptions,
     now: EpochMillis,
 ) -> Result<SimilarRequest, SimilarError> {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 /// Buckets per fingerprint segment. One: a byte per bucket keeps recall@10 at 1.0 on
 /// 100,000 noisy partitions, where 2-bucket segments fall to 0.6-0.85 (`cargo bench --bench
 /// similar` prints both); the code is still 3.4 times smaller than the f32 values.
-pub const SEGMENT: usize = 1;
+pub(crate) const SEGMENT: usize = 1;
 /// Candidates the fingerprint stage hands to the exact stage.
 pub const CANDIDATES: usize = 300;
 /// Matches whose DTW distance is computed (the best of the exact stage).
@@ -27,7 +27,7 @@ const DTW_BAND: usize = 2;
 pub const MIN_SCORE: f64 = 50.0;
 /// A record-scored match must still move *like* the query: at most this distance
 /// (z-normalised windows with correlation 0.5 at the best lag).
-pub const MAX_DISTANCE: f64 = 1.0;
+pub(crate) const MAX_DISTANCE: f64 = 1.0;
 
 /// What to look for.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +49,7 @@ pub struct SimilarRequest {
     /// Which value of each bucket makes the shape.
     pub values: Values,
     /// Only matches whose highest record score in the window reaches this, and whose
-    /// distance is at most [`MAX_DISTANCE`]; 0 ranks every shape, scored or not.
+    /// distance is at most `MAX_DISTANCE`; 0 ranks every shape, scored or not.
     pub min_score: f64,
 }
 
@@ -104,7 +104,7 @@ pub struct SimilarOutcome {
     /// Series that reached the exact stage.
     pub candidates: usize,
     /// Close shapes left out because their model saw nothing unusual in the window (below
-    /// `min_score`) or they moved unlike the query (beyond [`MAX_DISTANCE`]).
+    /// `min_score`) or they moved unlike the query (beyond `MAX_DISTANCE`).
     pub left_out: usize,
     /// Jobs left out, and why.
     pub skipped: Vec<String>,

@@ -10,7 +10,7 @@
 const FLAT: f64 = 1e-9;
 
 /// The z-normalised copy of `x` (mean 0, standard deviation 1), or `None` when `x` is flat.
-pub fn znorm(x: &[f64]) -> Option<Vec<f64>> {
+pub(crate) fn znorm(x: &[f64]) -> Option<Vec<f64>> {
     if x.is_empty() {
         return None;
     }
@@ -25,14 +25,14 @@ pub fn znorm(x: &[f64]) -> Option<Vec<f64>> {
 }
 
 /// Root-mean-square difference of two equally long z-normalised windows.
-pub fn rms_distance(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn rms_distance(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len()).max(1) as f64;
     let s: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
     (s / n).sqrt()
 }
 
 /// The distance of an unrelated shape (correlation 0), given to flat windows.
-pub const UNRELATED: f64 = std::f64::consts::SQRT_2;
+pub(crate) const UNRELATED: f64 = std::f64::consts::SQRT_2;
 
 /// How a candidate window compares with the query window.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -96,7 +96,7 @@ pub fn compare(query: &[f64], candidate: &[f64], max_lag: usize) -> Option<Exact
 /// allowing a point to match another at most `band` buckets away (Sakoe-Chiba band); the
 /// cost is the RMS of the warping path's differences, comparable with [`rms_distance`].
 /// `None` when either window is flat or the lengths differ.
-pub fn dtw(a: &[f64], b: &[f64], band: usize) -> Option<f64> {
+pub(crate) fn dtw(a: &[f64], b: &[f64], band: usize) -> Option<f64> {
     let n = a.len();
     if n == 0 || b.len() != n {
         return None;

@@ -13,7 +13,7 @@ const PAGE: usize = 5_000;
 
 /// One series of a job: its detector and split values.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SeriesKey {
+pub(crate) struct SeriesKey {
     /// The job.
     pub job_id: String,
     /// Position of the detector in the job.

@@ -47,15 +47,18 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 /// The body that creates an index for `tidewatch ingest` whatever its name: the `settings`
 /// and `mappings` of the nginx logs template (`mappings/nginx-logs.json`), which otherwise
 /// only reaches indices named `nginx-*`.
-pub fn ecs_logs_index() -> Result<Value, StoreError> {
-    let template: Value = serde_json::from_str(TEMPLATES[0].1).map_err(|e| {
-        StoreError::BadRequest(format!("mappings/nginx-logs.json: invalid JSON: {e}"))
+pub(crate) fn ecs_logs_index() -> Result<Value, StoreError> {
+    let (name, text) = TEMPLATES[0];
+    let template: Value = serde_json::from_str(text).map_err(|e| StoreError::InvalidTemplate {
+        name: name.to_string(),
+        problem: format!("mappings/nginx-logs.json: invalid JSON: {e}"),
     })?;
     match template.get("template") {
         Some(body) => Ok(body.clone()),
-        None => Err(StoreError::BadRequest(
-            "mappings/nginx-logs.json: no `template` object".into(),
-        )),
+        None => Err(StoreError::InvalidTemplate {
+            name: name.to_string(),
+            problem: "mappings/nginx-logs.json: no `template` object".into(),
+        }),
     }
 }
 
@@ -396,12 +399,11 @@ impl ElasticStore {
     pub fn ensure_templates(&self) -> Result<Vec<(String, TemplateOutcome)>, StoreError> {
         let mut outcomes = Vec::new();
         for (name, text) in TEMPLATES {
-            let template: Value = serde_json::from_str(text).map_err(|e| {
-                StoreError::BadRequest(format!(
-                    "mappings for template `{name}`: invalid JSON at line {}: {e}",
-                    e.line()
-                ))
-            })?;
+            let template: Value =
+                serde_json::from_str(text).map_err(|e| StoreError::InvalidTemplate {
+                    name: name.to_string(),
+                    problem: format!("invalid JSON at line {}: {e}", e.line()),
+                })?;
             outcomes.push((name.to_string(), self.ensure_template(name, &template)?));
         }
         Ok(outcomes)
@@ -418,10 +420,9 @@ impl ElasticStore {
         let wanted = template
             .get("version")
             .and_then(Value::as_u64)
-            .ok_or_else(|| {
-                StoreError::BadRequest(format!(
-                    "template `{name}`: expected a top-level numeric `version`"
-                ))
+            .ok_or_else(|| StoreError::InvalidTemplate {
+                name: name.to_string(),
+                problem: "expected a top-level numeric `version`".into(),
             })?;
         let path = format!("/_index_template/{}", encode_path(name));
         let reply = self.send("GET", &path, None, Idempotent::Yes)?;
@@ -460,14 +461,17 @@ impl ElasticStore {
         if reply.status == 401 || reply.status == 403 {
             return Err(self.error_for("GET", "/", "", None, &reply));
         }
-        let body = reply.json().filter(|_| reply.status == 200).ok_or_else(|| {
-            StoreError::BadRequest(self.redact(&format!(
-                "{}: expected an Elasticsearch or OpenSearch root response (HTTP 200 with `version.number`), got HTTP {}: {}",
-                self.base,
-                reply.status,
-                snippet(&reply.body)
-            )))
-        })?;
+        let body = reply
+            .json()
+            .filter(|_| reply.status == 200)
+            .ok_or_else(|| StoreError::UnsupportedEngine {
+                url: self.redact(&self.base),
+                found: self.redact(&format!(
+                    "expected an Elasticsearch or OpenSearch root response (HTTP 200 with `version.number`), got HTTP {}: {}",
+                    reply.status,
+                    snippet(&reply.body)
+                )),
+            })?;
         let version = body
             .pointer("/version/number")
             .and_then(Value::as_str)
@@ -484,10 +488,10 @@ impl ElasticStore {
         let (major, minor) = match (parts.next().flatten(), parts.next().flatten()) {
             (Some(a), Some(b)) => (a, b),
             _ => {
-                return Err(StoreError::BadRequest(format!(
-                    "{}: `version.number` is `{version}`, expected MAJOR.MINOR.PATCH",
-                    self.base
-                )))
+                return Err(StoreError::UnsupportedEngine {
+                    url: self.redact(&self.base),
+                    found: format!("`version.number` is `{version}`, expected MAJOR.MINOR.PATCH"),
+                })
             }
         };
         let info = EngineInfo {
@@ -501,10 +505,10 @@ impl ElasticStore {
             Distribution::Elasticsearch => major > 7 || (major == 7 && minor >= 10),
         };
         if !supported {
-            return Err(StoreError::BadRequest(format!(
-                "{}: {info} is not supported; tidewatch needs Elasticsearch 7.10 or later (7.17, 8.x, 9.x) or OpenSearch 1.x/2.x",
-                self.base
-            )));
+            return Err(StoreError::UnsupportedEngine {
+                url: self.redact(&self.base),
+                found: format!("{info} is not supported"),
+            });
         }
         Ok(info)
     }
@@ -555,9 +559,10 @@ impl ElasticStore {
                     retry_after
                 }
                 Err(TransportError::Fatal(message)) => {
-                    return Err(StoreError::BadRequest(
-                        self.redact(&format!("{method} {}{path}: {message}", self.base)),
-                    ));
+                    return Err(StoreError::Unreachable {
+                        request: self.redact(&format!("{method} {}{path}", self.base)),
+                        reason: self.redact(&message),
+                    });
                 }
                 Err(TransportError::Retryable(message)) => {
                     if idempotent == Idempotent::No || attempt >= self.retry.max_attempts {
@@ -688,17 +693,12 @@ impl ElasticStore {
             Some(cause) => format!("{reason} (root cause: {cause})"),
             None => reason,
         };
-        let what = match error_type {
-            "" => format!(
-                "{method} {}{path}: HTTP {}: {reason}",
-                self.base, reply.status
-            ),
-            _ => format!(
-                "{method} {}{path}: HTTP {}: {error_type}: {reason}",
-                self.base, reply.status
-            ),
+        let request = self.redact(&format!("{method} {}{path}", self.base));
+        let reason = match error_type {
+            "" => self.redact(&reason),
+            _ => self.redact(&format!("{error_type}: {reason}")),
         };
-        let what = self.redact(&what);
+        let what = format!("{request}: HTTP {}: {reason}", reply.status);
         match reply.status {
             404 if error_type == "index_not_found_exception" => {
                 StoreError::IndexNotFound(index.to_string())
@@ -710,7 +710,11 @@ impl ElasticStore {
             401 => StoreError::Unauthorized(what),
             403 => StoreError::Forbidden(what),
             429 | 500..=599 => StoreError::Unavailable(what),
-            _ => StoreError::BadRequest(what),
+            status => StoreError::Refused {
+                request,
+                status,
+                reason,
+            },
         }
     }
 
@@ -844,7 +848,9 @@ impl Store for ElasticStore {
             &json!({ "size": 0, "track_total_hits": false }),
         ) {
             Ok(_) => Ok(()),
-            Err(StoreError::BadRequest(what)) if what.contains("index_closed_exception") => {
+            Err(StoreError::Refused { reason, .. })
+                if reason.contains("index_closed_exception") =>
+            {
                 Err(StoreError::NotFound(format!(
                     "index `{index}` is closed at {} (open it with `POST /{index}/_open`)",
                     self.base
@@ -1197,10 +1203,8 @@ impl ParsedUrl {
         let (scheme, rest) = url
             .split_once("://")
             .filter(|(s, _)| *s == "http" || *s == "https")
-            .ok_or_else(|| {
-                StoreError::BadRequest(
-                    "store URL: expected http://host:port or https://host:port".to_string(),
-                )
+            .ok_or_else(|| StoreError::InvalidUrl {
+                problem: "expected http://host:port or https://host:port".to_string(),
             })?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
@@ -1211,9 +1215,9 @@ impl ParsedUrl {
             None => (None, authority),
         };
         if host.is_empty() {
-            return Err(StoreError::BadRequest(format!(
-                "store URL {scheme}://…: expected a host after `{scheme}://`"
-            )));
+            return Err(StoreError::InvalidUrl {
+                problem: format!("{scheme}://…: expected a host after `{scheme}://`"),
+            });
         }
         let (user, password) = match userinfo {
             Some(info) => match info.split_once(':') {
@@ -1242,18 +1246,18 @@ fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>
             Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert),
             Ok(_) => {}
             Err(e) => {
-                return Err(StoreError::BadRequest(format!(
-                    "TIDEWATCH_ES_CA_CERT {}: not a valid PEM file: {e}",
-                    path.display()
-                )))
+                return Err(StoreError::CaCert {
+                    path: path.display().to_string(),
+                    problem: format!("not a valid PEM file: {e}"),
+                })
             }
         }
     }
     if certs.is_empty() {
-        return Err(StoreError::BadRequest(format!(
-            "TIDEWATCH_ES_CA_CERT {}: no certificate found; expected PEM with `-----BEGIN CERTIFICATE-----`",
-            path.display()
-        )));
+        return Err(StoreError::CaCert {
+            path: path.display().to_string(),
+            problem: "no certificate found; expected PEM with `-----BEGIN CERTIFICATE-----`".into(),
+        });
     }
     Ok(certs)
 }

@@ -18,9 +18,10 @@ mod prune;
 
 use serde_json::Value;
 
+pub(crate) use elastic::ecs_logs_index;
 pub use elastic::{
-    ecs_logs_index, Distribution, ElasticOptions, ElasticStats, ElasticStore, EngineInfo,
-    RetryPolicy, TemplateOutcome, TEMPLATES,
+    Distribution, ElasticOptions, ElasticStats, ElasticStore, EngineInfo, RetryPolicy,
+    TemplateOutcome, TEMPLATES,
 };
 pub use embedded::EmbeddedStore;
 pub use prune::{prune, PruneOptions, PruneSummary};
@@ -28,9 +29,145 @@ pub use prune::{prune, PruneOptions, PruneSummary};
 /// Errors from a store backend.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The request is outside what the backend supports, or malformed.
+    /// The embedded store's last untyped refusal: a request it cannot answer, a document it
+    /// cannot hold, a damaged file. Kept only until the embedded store's own errors move to
+    /// the typed variants below ([`StoreError::InvalidSearch`],
+    /// [`StoreError::UnsupportedQuery`], [`StoreError::UnsupportedAggregation`],
+    /// [`StoreError::TooManyBuckets`], [`StoreError::NoIndexName`],
+    /// [`StoreError::InvalidDocument`], [`StoreError::Damaged`], [`StoreError::TooLarge`]);
+    /// nothing outside `store/embedded` makes it.
     #[error("store: bad request: {0}")]
     BadRequest(String),
+    /// A search request with a part the store cannot read: where in the request (the
+    /// aggregation, the query clause, `sort`, `search_after`...) and what was expected there.
+    #[error("store: search request: {at}: {problem}")]
+    InvalidSearch {
+        /// The part of the request at fault, e.g. ``aggregation `by_host` ``, ``sort on `bytes` ``.
+        at: String,
+        /// What is wrong and what was expected.
+        problem: String,
+    },
+    /// A query type the embedded store does not implement (a cluster answers with
+    /// [`StoreError::Refused`]).
+    #[error(
+        "store: query `{kind}` is not supported by the embedded store; supported: {supported}"
+    )]
+    UnsupportedQuery {
+        /// The query type asked for, e.g. `fuzzy`.
+        kind: String,
+        /// The query types it does support.
+        supported: &'static str,
+    },
+    /// An aggregation type the embedded store does not implement.
+    #[error("store: aggregation type `{kind}` (in `{name}`) is not supported by the embedded store; supported: {supported}")]
+    UnsupportedAggregation {
+        /// The aggregation's name in the request.
+        name: String,
+        /// Its type, e.g. `geohash_grid`.
+        kind: String,
+        /// The aggregation types it does support.
+        supported: &'static str,
+    },
+    /// A search whose aggregations would make more buckets than the store answers at once
+    /// (Elasticsearch's `search.max_buckets`).
+    #[error("store: too_many_buckets_exception: Trying to create too many buckets. Must be less than or equal to: [{limit}] but was [{requested}]. This limit can be set by changing the [search.max_buckets] cluster level setting.")]
+    TooManyBuckets {
+        /// The most buckets one search may make.
+        limit: usize,
+        /// How many this one would make.
+        requested: usize,
+    },
+    /// A request that names no index (an empty name or pattern).
+    #[error("store: an index name is required")]
+    NoIndexName,
+    /// A document the store cannot hold as given: which, why, and what is expected.
+    #[error("store: document `{index}/{id}`: {problem}")]
+    InvalidDocument {
+        /// The index written to.
+        index: String,
+        /// The document's id.
+        id: String,
+        /// What is wrong, e.g. `a document must be a JSON object`.
+        problem: String,
+    },
+    /// Something over a size the store's format can represent.
+    #[error("store: {what} is too large: {limit}")]
+    TooLarge {
+        /// What, with where, e.g. ``<dir>/nginx-logs/seg-7: column `url.original` ``.
+        what: String,
+        /// The limit it passes, e.g. `a document is at most 4 GiB`.
+        limit: String,
+    },
+    /// A store file that is not what the store wrote (hand-edited, truncated by another
+    /// tool): which file, and what was found; restore it from a backup or re-ingest.
+    #[error("store: {path}: {problem}; restore the index from a backup or re-ingest it")]
+    Damaged {
+        /// The file (or `index/id` for a stored document).
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The cluster answered a request with an error status other than the ones given their
+    /// own variant (authentication, privileges, a missing index, a version conflict, an
+    /// overloaded or failing cluster): mostly HTTP 400, a request it cannot parse.
+    #[error("store: {request}: HTTP {status}: {reason}")]
+    Refused {
+        /// The request, `METHOD URL` (credentials removed).
+        request: String,
+        /// The HTTP status.
+        status: u16,
+        /// The engine's error type and reason (and root cause when it says more).
+        reason: String,
+    },
+    /// A request that cannot reach the cluster and would fail the same way again: a
+    /// certificate the client rejects, a URL it cannot use.
+    #[error("store: {request}: {reason}")]
+    Unreachable {
+        /// The request, `METHOD URL` (credentials removed).
+        request: String,
+        /// Why it cannot be sent.
+        reason: String,
+    },
+    /// The store URL answers, but not as Elasticsearch or OpenSearch, or as a version
+    /// tidewatch cannot use.
+    #[error("store: {url}: {found}; tidewatch needs Elasticsearch 7.10 or later (7.17, 8.x, 9.x) or OpenSearch 1.x/2.x")]
+    UnsupportedEngine {
+        /// The store URL (credentials removed).
+        url: String,
+        /// What answered, e.g. `Elasticsearch 6.8.23 is not supported`.
+        found: String,
+    },
+    /// A `--store` URL that cannot be used: what is wrong and what was expected.
+    #[error("store: store URL: {problem}")]
+    InvalidUrl {
+        /// What is wrong and what was expected.
+        problem: String,
+    },
+    /// The CA certificate file named by `TIDEWATCH_ES_CA_CERT` cannot be used.
+    #[error("store: TIDEWATCH_ES_CA_CERT {path}: {problem}")]
+    CaCert {
+        /// The file.
+        path: String,
+        /// What is wrong with it and what was expected.
+        problem: String,
+    },
+    /// An index template tidewatch installs (`mappings/`) that does not read as one: a
+    /// defect of this build, not of the cluster.
+    #[error("store: index template `{name}` (mappings/): {problem}")]
+    InvalidTemplate {
+        /// The template's name.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An operation that takes exactly one index was given a pattern or a list.
+    #[error("store: --index `{index}`: {operation} takes one index name, not a pattern or list")]
+    NotOneIndex {
+        /// What was given.
+        index: String,
+        /// The operation, e.g. `prune`.
+        operation: &'static str,
+    },
     /// The cluster refused the credentials (HTTP 401).
     #[error("store: {0} (authentication failed: check the user and password in the URL or TIDEWATCH_ES_USER/TIDEWATCH_ES_PASSWORD, TIDEWATCH_ES_API_KEY or TIDEWATCH_ES_BEARER)")]
     Unauthorized(String),
@@ -236,7 +373,7 @@ pub trait Store: Send + Sync {
 
 /// What a `--store` argument names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreSpec<'a> {
+pub(crate) enum StoreSpec<'a> {
     /// `embedded:DIR`: the directory.
     Embedded(&'a str),
     /// An `http://` or `https://` cluster URL, as given.
@@ -245,7 +382,7 @@ pub enum StoreSpec<'a> {
 
 /// Reads a `--store` argument: `embedded:DIR` or an `http(s)://` URL, nothing else (a
 /// mistyped scheme such as `htp://host:9200` must not become a local directory).
-pub fn parse_spec(spec: &str) -> Result<StoreSpec<'_>, StoreError> {
+pub(crate) fn parse_spec(spec: &str) -> Result<StoreSpec<'_>, StoreError> {
     if let Some(dir) = spec.strip_prefix("embedded:") {
         if dir.trim().is_empty() {
             return Err(StoreError::NotFound(
@@ -302,7 +439,7 @@ pub fn open_read_only(spec: &str) -> Result<Box<dyn Store>, StoreError> {
 /// `http(s)://[user:password@]host:port` cluster URL (credentials also from
 /// `TIDEWATCH_ES_*`, see [`ElasticOptions::from_env`]). A cluster gets tidewatch's index
 /// templates installed on first use; a user without the privilege to do so gets a warning.
-/// Any other argument is [`StoreError::NotFound`] (see [`parse_spec`]).
+/// Any other argument is [`StoreError::NotFound`] (see `parse_spec`).
 pub fn open(spec: &str) -> Result<Box<dyn Store>, StoreError> {
     match parse_spec(spec)? {
         StoreSpec::Embedded(dir) => Ok(Box::new(EmbeddedStore::open(dir)?)),

@@ -33,10 +33,10 @@ pub struct PruneSummary {
 /// kept or deleted, and running the prune again finishes it.
 pub fn prune(spec: &str, args: &PruneOptions, now_ms: i64) -> Result<PruneSummary, StoreError> {
     if args.index.contains(['*', '?', ',']) || args.index == "_all" {
-        return Err(StoreError::BadRequest(format!(
-            "--index `{}`: prune takes one index name, not a pattern or list",
-            args.index
-        )));
+        return Err(StoreError::NotOneIndex {
+            index: args.index.clone(),
+            operation: "prune",
+        });
     }
     let age = i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX);
     let cutoff_ms = now_ms.saturating_sub(age);

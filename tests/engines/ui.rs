@@ -8,10 +8,10 @@
 //!    0 over a quiet half hour;
 //! 2. Kibana: every Vega/Vega-Lite spec in `kibana/vega/` compiles and renders with the npm
 //!    `vega` and `vega-lite` Kibana 8 bundles, against the demo's result documents, with
-//!    Kibana's placeholders replaced (`node tests/kibana/render.mjs`), and the swimlane shows a
+//!    Kibana's placeholders replaced (`node tests/js/render.mjs`), and the swimlane shows a
 //!    critical cell for every incident;
 //! 3. the built-in web UI, served by `tidewatch::api::app`, in Debian's headless Chromium
-//!    (`node tests/ui/ui.mjs`): the job list, a swimlane cell for every incident, and a click
+//!    (`node tests/js/ui.mjs`): the job list, a swimlane cell for every incident, and a click
 //!    through to the traffic drop's single-metric view; the 503 burst's single-metric view
 //!    with its "moved together" panel ranking Brazil's traffic in the top 3; the status-code
 //!    job's "Top influencers" listing the URL scanner's IP first; then, against a
@@ -20,8 +20,8 @@
 //!    URL scan the Netherlands', neither the US's; on the embedded store and on the real
 //!    Elasticsearch (model plot of the two windows loaded beside the records), same ranking.
 //!
-//! Parts 2 and 3 need node, the npm packages of `tests/kibana` and `tests/ui`, and
-//! `/usr/bin/chromium`; `tests/ui/setup.sh` installs them (npm registry, Debian packages). When
+//! Parts 2 and 3 need node, the npm packages of `tests/js`, and
+//! `/usr/bin/chromium`; `scripts/setup-js.sh --browser` installs them (npm registry, Debian packages). When
 //! that fails the test FAILS under CI (`CI` set) and is skipped, with a loud message, only
 //! when `CI` is unset.
 //!
@@ -59,10 +59,11 @@ fn iso(ms: i64) -> String {
     tidewatch::time::format_millis(ms)
 }
 
-/// Runs `tests/ui/setup.sh`. `Ok(false)` means: not available, skip (only outside CI).
+/// Runs `scripts/setup-js.sh --browser`. `Ok(false)` means: not available, skip (only outside CI).
 fn node_tools() -> bool {
     let out = Command::new("bash")
-        .arg(root().join("tests/ui/setup.sh"))
+        .arg(root().join("scripts/setup-js.sh"))
+        .arg("--browser")
         .output();
     let why = match out {
         Ok(o) if o.status.success() => {
@@ -70,12 +71,12 @@ fn node_tools() -> bool {
             return true;
         }
         Ok(o) => format!(
-            "tests/ui/setup.sh failed ({}):\n{}{}",
+            "scripts/setup-js.sh --browser failed ({}):\n{}{}",
             o.status,
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
         ),
-        Err(e) => format!("cannot run bash tests/ui/setup.sh: {e}"),
+        Err(e) => format!("cannot run bash scripts/setup-js.sh --browser: {e}"),
     };
     if in_ci() {
         panic!("{why}\n(CI is set: the Kibana render and browser checks must run)");
@@ -644,7 +645,7 @@ fn check_kibana(results: &Path, expected: &[Expected], range: (i64, i64), out: &
     std::fs::write(&exp_file, serde_json::to_vec_pretty(&exp).expect("json")).expect("write");
     let render_out = out.join("kibana");
     node(
-        &root().join("tests/kibana"),
+        &root().join("tests/js"),
         &[
             "render.mjs".into(),
             results.display().to_string(),
@@ -764,7 +765,7 @@ fn check_web_ui(store: Arc<dyn Store>, expected: &[Expected], out: &Path) {
     let shots = out.join("ui");
     let result = std::panic::catch_unwind(|| {
         node(
-            &root().join("tests/ui"),
+            &root().join("tests/js"),
             &[
                 "ui.mjs".into(),
                 format!("http://{addr}"),
@@ -777,7 +778,7 @@ fn check_web_ui(store: Arc<dyn Store>, expected: &[Expected], out: &Path) {
             ],
         );
         node_with_env(
-            &root().join("tests/ui"),
+            &root().join("tests/js"),
             &[
                 "ui.mjs".into(),
                 format!("http://{token_addr}"),

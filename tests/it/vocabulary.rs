@@ -217,7 +217,7 @@ fn the_nginx_module_jobs_run_on_the_shared_nginx_log() {
         any_time: false,
         geoip: None,
         geoip_asn: None,
-        files: vec![root.join("../shared/data/logs/nginx_access_elastic_example.log.gz")],
+        files: vec![crate::support::shared_data().join("logs/nginx_access_elastic_example.log.gz")],
     };
     let summary = ingest::run(&args, &store).expect("ingest");
     assert_eq!(summary.stored, 51_462);

@@ -54,7 +54,7 @@ impl Kind {
 /// A JDK of Java 21 or later for OpenSearch 3.x: `TIDEWATCH_JAVA21_HOME` (when it has
 /// `bin/java`; set to anything else, it says there is none), else the Temurin 25
 /// JDK this machine kind ships beside Java 17 (`/usr/lib/jvm/temurin-25-jdk-amd64`), else any
-/// JDK under `/usr/lib/jvm` whose `release` file says 21 or later. `.ci/engine.sh` looks in
+/// JDK under `/usr/lib/jvm` whose `release` file says 21 or later. `scripts/engine.sh` looks in
 /// the same places.
 pub fn java21_home() -> Option<PathBuf> {
     let is_jdk21 = |home: &Path| {
@@ -232,7 +232,7 @@ pub fn start_node(kind: Kind, args: &[String]) -> Result<Engine, String> {
         .args(args);
     let engine = launch(command, Duration::from_secs(180)).map_err(|e| {
         if e.contains("could not run") {
-            format!("{e} (is a Java 17 JDK installed? .ci/engine.sh installs one; OpenSearch 3.x needs Java 21+)")
+            format!("{e} (is a Java 17 JDK installed? scripts/engine.sh installs one; OpenSearch 3.x needs Java 21+)")
         } else {
             e
         }
@@ -400,7 +400,7 @@ fn build(dir: &Path, java_home: Option<&Path>) -> Result<(), String> {
             }
             Err(e) => {
                 return Err(format!(
-                    "could not run `mvn` (install Maven: .ci/engine.sh): {e}"
+                    "could not run `mvn` (install Maven: scripts/engine.sh): {e}"
                 ))
             }
         }

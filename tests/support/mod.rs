@@ -10,6 +10,10 @@ pub mod engine;
 pub mod function_cases;
 pub mod proxy;
 pub mod results;
+mod shared_data;
+
+#[allow(unused_imports)] // tests/engines reads no shared data
+pub use shared_data::shared_data;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -63,20 +67,6 @@ pub fn client_docs(
             "client": client,
         }),
     })
-}
-
-/// The shared data sets (`logs/`, `nasa/`, ...): `TIDEWATCH_SHARED_DATA`, else
-/// `<crate>/../shared/data`, else `/work/shared/data`.
-pub fn shared_data() -> std::path::PathBuf {
-    if let Some(dir) = std::env::var_os("TIDEWATCH_SHARED_DATA") {
-        return std::path::PathBuf::from(dir);
-    }
-    let beside = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    if beside.is_dir() {
-        beside
-    } else {
-        std::path::PathBuf::from("/work/shared/data")
-    }
 }
 
 /// The tests' seeded pseudo-random numbers (SplitMix64): the same seed, the same sequence.

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// A value of the MaxMind DB data section.
 #[derive(Debug, Clone)]
-pub enum Data {
+pub(crate) enum Data {
     Str(String),
     Double(f64),
     Float(f32),
@@ -20,7 +20,7 @@ pub enum Data {
 }
 
 /// `serde_json`'s shape as data: integers as uint32, other numbers as doubles.
-pub fn from_json(v: &Value) -> Data {
+pub(crate) fn from_json(v: &Value) -> Data {
     match v {
         Value::String(s) => Data::Str(s.clone()),
         Value::Number(n) => match n.as_u64() {
@@ -60,7 +60,7 @@ fn uint(out: &mut Vec<u8>, kind: u8, value: u64) {
 }
 
 /// Appends the encoding of `d`.
-pub fn encode(out: &mut Vec<u8>, d: &Data) {
+pub(crate) fn encode(out: &mut Vec<u8>, d: &Data) {
     match d {
         Data::Str(s) => {
             control(out, 2, s.len());
@@ -102,7 +102,7 @@ enum Rec {
 
 /// Builds a database: networks `(address bits, prefix length)` in a tree of `ip_version`
 /// depth (IPv4 networks in an IPv6 tree go under `::/96`, as MaxMind writes them).
-pub struct Writer {
+pub(crate) struct Writer {
     ip_version: u16,
     nodes: Vec<[Rec; 2]>,
     data: Vec<u8>,

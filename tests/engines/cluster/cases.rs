@@ -343,8 +343,8 @@ fn missing_index_searches_as_empty_and_bad_queries_say_why() {
         .search(&index, &json!({"query": {"no_such_query": {}}}))
         .unwrap_err();
     match &err {
-        StoreError::BadRequest(reason) => assert!(reason.contains("no_such_query"), "{reason}"),
-        other => panic!("expected BadRequest, got {other:?}"),
+        StoreError::Refused { reason, .. } => assert!(reason.contains("no_such_query"), "{reason}"),
+        other => panic!("expected Refused, got {other:?}"),
     }
     let err = store
         .refresh("tw-missing-for-refresh,tw-other-missing")

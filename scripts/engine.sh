@@ -4,8 +4,8 @@
 # OpenSearch 2.19 and Elasticsearch 7.17 launchers built from Maven Central artifacts, and the
 # OpenSearch 3.x launcher with a Java 21+ JDK (engine_java21_home).
 #
-#   bash .ci/engine.sh            # install what is missing and build the launchers
-#   source .ci/engine.sh && engine_prepare   # the same, as a function for .ci/run
+#   bash scripts/engine.sh            # install what is missing and build the launchers
+#   source scripts/engine.sh && engine_prepare   # the same, as a function for another script
 #
 # The Rust tests (tests/engines/, the `engines` feature) start each engine
 # themselves, once per test run; they also build the launcher if this script did not run.
