@@ -42,13 +42,17 @@ const HOURLY_ON: u32 = 4;
 
 /// Size of the serialized state in bytes.
 pub(super) const SEASONAL_BYTES: usize =
-    4 * (DAILY + BOUNDARIES * (WEEKLY + 1) + HOURLY + 1 + 2 + 3 + 1) + 4 + 4;
+    4 * (DAILY + BOUNDARIES * (WEEKLY + 2) + HOURLY + 1 + 2 + 3 + 1) + 4 + 4;
 
 /// The profiles, their running errors and the reference level they are learned against.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Seasonality {
     daily: [f32; DAILY],
     weekly: [[f32; WEEKLY]; BOUNDARIES],
+    /// Per candidate, the amount still to be taken off each of its offsets (the share that
+    /// keeps them averaging zero; taken off in one go once a day, not on every bucket).
+    /// An offset in use is `weekly[b][d] - pending[b]`.
+    pending: [f32; BOUNDARIES],
     /// Running mean absolute error of the daily + weekly prediction per candidate boundary.
     boundary_err: [f32; BOUNDARIES],
     /// The candidate boundary in use.
@@ -73,6 +77,7 @@ impl Default for Seasonality {
         Seasonality {
             daily: [0.0; DAILY],
             weekly: [[0.0; WEEKLY]; BOUNDARIES],
+            pending: [0.0; BOUNDARIES],
             boundary_err: [0.0; BOUNDARIES],
             boundary: 0,
             hourly: [0.0; HOURLY],
@@ -116,6 +121,15 @@ fn dow(time: i64, b: usize) -> usize {
         .rem_euclid(7) as usize
 }
 
+/// Takes a candidate's pending share off its weekday offsets.
+#[inline]
+fn take_off(offsets: &mut [f32; WEEKLY], pending: &mut f32) {
+    for v in offsets.iter_mut() {
+        *v -= *pending;
+    }
+    *pending = 0.0;
+}
+
 /// Whether the span fits a daily profile (four buckets a day or more).
 #[inline]
 fn daily_fits(cfg: &ModelConfig) -> bool {
@@ -148,7 +162,7 @@ impl Seasonality {
     #[inline]
     fn week_part(&self, time: i64) -> f64 {
         let b = self.boundary as usize;
-        self.weekly[b][dow(time, b)] as f64
+        (self.weekly[b][dow(time, b)] - self.pending[b]) as f64
     }
 
     /// The hourly profile at `time`, mean taken off.
@@ -280,9 +294,10 @@ impl Seasonality {
         // The UTC day and the time into it, once; each boundary shifts them (no division
         // per candidate: this runs on every bucket).
         let (utc_day, into) = (s.time.div_euclid(DAY_MS), s.time.rem_euclid(DAY_MS));
-        for (b, (offsets, err)) in self
+        for (b, ((offsets, pending), err)) in self
             .weekly
             .iter_mut()
+            .zip(&mut self.pending)
             .zip(&mut self.boundary_err)
             .enumerate()
         {
@@ -297,15 +312,15 @@ impl Seasonality {
             let g_week = floor_g
                 .max(1.0 / (visits * per_wslot + within + 1.0))
                 .min(1.0);
-            let miss = target - offsets[day] as f64;
+            if since < span_ms {
+                take_off(offsets, pending);
+            }
+            let miss = target - (offsets[day] - *pending) as f64;
             *err += (le * (miss.abs() - *err as f64)) as f32;
             // Offsets average to zero, so the profile cannot drift against the level: the
             // change is shared out over the week.
             let step = (g_week * miss) as f32;
-            let share = step / WEEKLY as f32;
-            for v in offsets.iter_mut() {
-                *v -= share;
-            }
+            *pending += step / WEEKLY as f32;
             offsets[day] += step;
         }
     }
@@ -395,6 +410,7 @@ impl Seasonality {
             self.daily
                 .iter()
                 .chain(self.weekly.iter().flatten())
+                .chain(&self.pending)
                 .chain(&self.boundary_err)
                 .chain(&self.hourly),
         );
@@ -410,6 +426,7 @@ impl Seasonality {
         for offsets in s.weekly.iter_mut() {
             r.f32s(offsets)?;
         }
+        r.f32s(&mut s.pending)?;
         r.f32s(&mut s.boundary_err)?;
         r.f32s(&mut s.hourly)?;
         s.hourly_sum = r.f32()?;
