@@ -381,6 +381,14 @@ impl Columns {
             .take_while(move |(k, _)| k.starts_with(prefix))
             .map(|(k, _)| k)
     }
+    /// The column id of a sealed segment's column, what it holds merged into the index's.
+    fn register(&mut self, c: sealed::ColInfo) -> u32 {
+        let id = self.id_for(c.name);
+        let m = &mut self.meta[id as usize];
+        m.has_float |= c.has_float;
+        m.first = m.first.or(c.first);
+        id
+    }
     #[inline]
     fn id_for(&mut self, path: &str) -> u32 {
         if let Some(&i) = self.ids.get(path) {
@@ -720,13 +728,7 @@ impl IndexState {
             )));
         }
         let columns = &mut self.columns;
-        let opened = Sealed::open(&self.name, path, file, interner, |c| {
-            let id = columns.id_for(c.name);
-            let m = &mut columns.meta[id as usize];
-            m.has_float |= c.has_float;
-            m.first = m.first.or(c.first);
-            id
-        });
+        let opened = Sealed::open(&self.name, path, file, interner, |c| columns.register(c));
         let seg = match opened {
             Ok(seg) => seg,
             Err(sealed::OpenError::Corrupt(offset)) => {
@@ -1267,7 +1269,8 @@ impl IndexState {
 
     /// Seals the open segment: its live documents (and the ids its records deleted) go to a
     /// new columnar segment, and a new empty log takes its place. Skipped while a segment is
-    /// corrupt (its documents could not be carried over).
+    /// corrupt (its documents could not be carried over). Only the new segment is opened:
+    /// the older ones and the ids of their documents stay as they are.
     pub(crate) fn seal(&mut self, interner: &mut Interner) -> Result<(), StoreError> {
         if self.docs.is_empty() || self.first_skipped.is_some() {
             return Ok(());
@@ -1280,10 +1283,85 @@ impl IndexState {
         tombstones.dedup();
         let generation = self.generation + 1;
         let name = sealed_name(generation);
-        self.write_sealed(&self.dir.join(&name), &slots, tombstones, interner)?;
+        let path = self.dir.join(&name);
+        self.write_sealed(&path, &slots, tombstones, interner)?;
         let mut segs: Vec<String> = self.sealed.iter().map(|s| s.seg.file.clone()).collect();
         segs.push(name);
-        self.switch_to(segs, generation, interner)
+        let (segs, generation) = self.switch_files(segs, generation)?;
+        if let Err(e) = self.adopt_sealed(&path, &slots, segs, generation, interner) {
+            tracing::warn!(file = %path.display(), error = %e, "Reloading the index after a seal");
+            *self = IndexState::load(&self.name, self.dir.clone(), interner)?;
+        }
+        Ok(())
+    }
+
+    /// After a seal's manifest switch: the open segment's live documents (`slots`, in slot
+    /// order) are now the sealed segment at `path`, and the last of `segs` is the new empty
+    /// log. Their ids point to their new slots, the in-memory open segment is emptied, and
+    /// the new segment is opened.
+    fn adopt_sealed(
+        &mut self,
+        path: &Path,
+        slots: &[u32],
+        segs: Vec<String>,
+        generation: u64,
+        interner: &mut Interner,
+    ) -> Result<(), StoreError> {
+        let base = self.open_base;
+        for (k, &old) in slots.iter().enumerate() {
+            let new = base + k as u32;
+            let Some(d) = self.docs.get((old - base) as usize) else {
+                continue;
+            };
+            let id = self.text.get(d.id);
+            match self.ids.by_hash.get_mut(&id_hash(id)) {
+                Some(s) if *s == old => *s = new,
+                _ => {
+                    if let Some(s) = self.ids.others.get_mut(id).filter(|s| **s == old) {
+                        *s = new;
+                    }
+                }
+            }
+        }
+        self.live.truncate(base as usize);
+        self.live_count -= slots.len();
+        self.docs.clear();
+        self.text = TextArena::default();
+        self.open_deletes.clear();
+        for c in &mut self.columns.cols {
+            *c = Column::default();
+        }
+        self.readers = segs.iter().map(|_| None).collect();
+        self.segments = segs;
+        self.generation = generation;
+        self.active_len = 0;
+        self.torn_tail = false;
+        self.active_file = None;
+        self.version = next_version();
+        let file = File::open(path).map_err(|e| io_err(path, e))?;
+        let columns = &mut self.columns;
+        let seg = Sealed::open(&self.name, path, &file, interner, |c| columns.register(c))
+            .map_err(|e| match e {
+                sealed::OpenError::Corrupt(offset) => StoreError::Unavailable(format!(
+                    "{}: the segment just written fails its check at byte {offset}",
+                    path.display()
+                )),
+                sealed::OpenError::Io(e) => e,
+            })?;
+        if seg.docs as usize != slots.len() {
+            return Err(StoreError::Unavailable(format!(
+                "{}: holds {} documents, {} were written",
+                path.display(),
+                seg.docs,
+                slots.len()
+            )));
+        }
+        seg.release_pages();
+        self.sealed.push(SealedSeg { seg, base });
+        self.open_base = base + slots.len() as u32;
+        self.live.resize(self.open_base as usize, true);
+        self.live_count += slots.len();
+        Ok(())
     }
 
     /// Rewrites the live documents into new sealed segments (document versions, seq_no, are
@@ -1339,14 +1417,27 @@ impl IndexState {
     }
 
     /// Makes `sealed` (new files first written and synced) and a new empty log the index's
-    /// segments: the manifest switch is atomic (write, fsync, rename), then segments no
-    /// longer listed are removed and the index is loaded again.
+    /// segments, then loads the index again.
     fn switch_to(
         &mut self,
-        mut segs: Vec<String>,
+        segs: Vec<String>,
         generation: u64,
         interner: &mut Interner,
     ) -> Result<(), StoreError> {
+        self.switch_files(segs, generation)?;
+        *self = IndexState::load(&self.name, self.dir.clone(), interner)?;
+        Ok(())
+    }
+
+    /// Makes `segs` (sealed segments, new ones first written and synced) and a new empty log
+    /// the index's segments on disk: the manifest switch is atomic (write, fsync, rename),
+    /// then segments no longer listed are removed. Returns the segments (the new log last)
+    /// and the new generation.
+    fn switch_files(
+        &self,
+        mut segs: Vec<String>,
+        generation: u64,
+    ) -> Result<(Vec<String>, u64), StoreError> {
         let generation = generation + 1;
         let log = segment_name(generation);
         let path = self.dir.join(&log);
@@ -1362,8 +1453,7 @@ impl IndexState {
                 }
             }
         }
-        *self = IndexState::load(&self.name, self.dir.clone(), interner)?;
-        Ok(())
+        Ok((segs, generation))
     }
 }
 
