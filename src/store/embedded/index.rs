@@ -113,6 +113,10 @@ struct DocEntry {
 /// and ids for the demo's log lines).
 pub(crate) const SEAL_DOCS: usize = 131_072;
 
+/// Small sealed segments side by side at which they are merged (see
+/// [`IndexState::merge_small`]).
+const MERGE_AT: usize = 4;
+
 /// A sealed segment and the first slot of its documents.
 struct SealedSeg {
     seg: Sealed,
@@ -1382,6 +1386,154 @@ impl IndexState {
             segs.push(name);
         }
         self.switch_to(segs, generation, interner)
+    }
+
+    /// The sealed segments with their slots, oldest first.
+    fn sealed_spans(&self) -> Vec<std::ops::Range<u32>> {
+        self.sealed
+            .iter()
+            .map(|s| s.base..s.base + s.seg.docs)
+            .collect()
+    }
+
+    /// Rewrites the sealed segments at positions `run` into new ones holding only their live
+    /// documents, in slot order, with the union of their tombstones (which apply to the
+    /// segments before them); the other segments and the log stay as they are. The manifest
+    /// switch is atomic, as a seal's, and the index is then loaded again. Skipped while a
+    /// segment is corrupt.
+    pub(crate) fn rewrite_sealed(
+        &mut self,
+        run: std::ops::Range<usize>,
+        interner: &mut Interner,
+    ) -> Result<(), StoreError> {
+        let spans = self.sealed_spans();
+        if run.is_empty() || run.end > spans.len() || self.first_skipped.is_some() {
+            return Ok(());
+        }
+        let slots: Vec<u32> = (spans[run.start].start..spans[run.end - 1].end)
+            .filter(|&s| self.live[s as usize])
+            .collect();
+        let mut tombstones: Vec<String> = self.sealed[run.clone()]
+            .iter()
+            .flat_map(|s| s.seg.tombstones.iter().cloned())
+            .collect();
+        tombstones.sort_unstable();
+        tombstones.dedup();
+        let mut generation = self.generation;
+        let mut new = Vec::new();
+        let mut chunks: Vec<&[u32]> = slots.chunks(SEAL_DOCS).collect();
+        if chunks.is_empty() && !tombstones.is_empty() {
+            chunks.push(&[]);
+        }
+        for chunk in chunks {
+            generation += 1;
+            let name = sealed_name(generation);
+            let t = std::mem::take(&mut tombstones);
+            self.write_sealed(&self.dir.join(&name), chunk, t, interner)?;
+            new.push(name);
+        }
+        self.switch_keeping_log(run, new, generation, interner)
+    }
+
+    /// Drops the oldest sealed segments whose every document has a value of column `col`
+    /// below `cutoff` (as a number or epoch milliseconds), as a prefix: a segment after a
+    /// kept one stays, since dropping it could bring back an older version its documents
+    /// replaced. Returns how many live documents went with them.
+    pub(crate) fn drop_older_segments(
+        &mut self,
+        col: u32,
+        cutoff: f64,
+        interner: &mut Interner,
+    ) -> Result<u64, StoreError> {
+        if self.first_skipped.is_some() {
+            return Ok(0);
+        }
+        let old = |s: &SealedSeg| match s.seg.bounds(col) {
+            Bounds::Range { hi, full, .. } => full && hi.as_f64().is_some_and(|h| h < cutoff),
+            _ => false,
+        };
+        let n = self.sealed.iter().take_while(|s| old(s)).count();
+        if n == 0 {
+            return Ok(0);
+        }
+        let end = self.sealed_spans()[n - 1].end as usize;
+        let dropped = self.live[..end].iter().filter(|&&l| l).count() as u64;
+        self.switch_keeping_log(0..n, Vec::new(), self.generation, interner)?;
+        Ok(dropped)
+    }
+
+    /// Lists `new` in place of the sealed segments at positions `run`, keeping the others and
+    /// the log: the manifest switch is atomic (write, fsync, rename), then the segments no
+    /// longer listed are removed and the index is loaded again.
+    fn switch_keeping_log(
+        &mut self,
+        run: std::ops::Range<usize>,
+        new: Vec<String>,
+        generation: u64,
+        interner: &mut Interner,
+    ) -> Result<(), StoreError> {
+        let names: Vec<String> = self.sealed.iter().map(|s| s.seg.file.clone()).collect();
+        let mut segs: Vec<String> = names[..run.start].to_vec();
+        segs.extend(new);
+        segs.extend_from_slice(&names[run.end..]);
+        segs.extend(
+            self.segments
+                .iter()
+                .filter(|s| s.ends_with(".log"))
+                .cloned(),
+        );
+        let generation = generation + 1;
+        self.write_manifest(&segs, generation)?;
+        for old in &self.segments {
+            if !segs.contains(old) {
+                let p = self.dir.join(old);
+                if let Err(e) = fs::remove_file(&p) {
+                    tracing::warn!(file = %p.display(), error = %e, "Could not remove a replaced segment");
+                }
+            }
+        }
+        *self = IndexState::load(&self.name, self.dir.clone(), interner)?;
+        Ok(())
+    }
+
+    /// Merges small sealed segments (fewer than a quarter of [`SEAL_DOCS`] documents each)
+    /// once [`MERGE_AT`] of them lie side by side: each `refresh` of a results index seals a
+    /// few thousand documents, and a request pays per segment. Only neighbours are merged,
+    /// so documents keep their order.
+    pub(crate) fn merge_small(&mut self, interner: &mut Interner) -> Result<(), StoreError> {
+        let small = |r: &std::ops::Range<u32>| ((r.end - r.start) as usize) < SEAL_DOCS / 4;
+        let spans = self.sealed_spans();
+        let mut best: Option<std::ops::Range<usize>> = None;
+        let mut start = 0;
+        for i in 0..=spans.len() {
+            if i < spans.len() && small(&spans[i]) {
+                continue;
+            }
+            if i - start >= MERGE_AT {
+                best = Some(start..i);
+            }
+            start = i + 1;
+        }
+        match best {
+            Some(run) => self.rewrite_sealed(run, interner),
+            None => Ok(()),
+        }
+    }
+
+    /// Positions of the sealed segments that may hold a value of column `col` below `cutoff`,
+    /// from the first to the last of them (the segments a prune deletes from).
+    pub(crate) fn sealed_reaching_below(&self, col: u32, cutoff: f64) -> std::ops::Range<usize> {
+        let reach: Vec<usize> = (0..self.sealed.len())
+            .filter(|&i| match self.sealed[i].seg.bounds(col) {
+                Bounds::Absent => false,
+                Bounds::Range { lo, .. } => lo.as_f64().is_none_or(|l| l < cutoff),
+                Bounds::Unknown => true,
+            })
+            .collect();
+        match (reach.first(), reach.last()) {
+            (Some(&a), Some(&b)) => a..b + 1,
+            _ => 0..0,
+        }
     }
 
     /// Writes the documents in `slots` as a sealed segment at `path`.
