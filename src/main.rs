@@ -9,6 +9,10 @@ use std::process::ExitCode;
 use tidewatch::output;
 use tidewatch::{EXIT_OK, EXIT_USAGE};
 
+/// mimalloc rather than the system allocator: see `mimalloc` in Cargo.toml.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit statuses (README, "Exit status"): 0 success, 1 usage or validation error, 2 could
 /// not read or write what was needed, 3 `results --exit-code` matched. A closed standard
 /// output (`| head`) ends a command quietly with the status it had reached.

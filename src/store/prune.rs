@@ -1,7 +1,8 @@
 //! Retention: `tidewatch store prune --index NAME --older-than 30d` deletes an index's
 //! documents older than a cutoff, as the delete phase of an ILM policy would on a cluster.
-//! On the embedded store the index is then compacted, so the disk space comes back; a
-//! cluster merges by itself.
+//! On the embedded store the oldest segments holding only such documents are dropped whole
+//! and the one the cutoff falls in is rewritten (`EmbeddedStore::prune_older`), so the disk
+//! space comes back without rewriting the rest; a cluster merges by itself.
 
 use super::{parse_spec, EmbeddedStore, StoreError, StoreSpec};
 use serde_json::json;
@@ -28,9 +29,10 @@ pub struct PruneSummary {
 }
 
 /// Deletes the documents of `args.index` in the store named by `spec` whose time field is
-/// before `now_ms` minus `args.older_than`, then (embedded store) compacts the index. Each
-/// step is durable on its own: a crash between or during them leaves every document either
-/// kept or deleted, and running the prune again finishes it.
+/// before `now_ms` minus `args.older_than`, dropping whole segments on the embedded store
+/// (see `EmbeddedStore::prune_older`). Each step is durable on its own: a crash between or
+/// during them leaves every document either kept or deleted, and running the prune again
+/// finishes it.
 pub fn prune(spec: &str, args: &PruneOptions, now_ms: i64) -> Result<PruneSummary, StoreError> {
     if args.index.contains(['*', '?', ',']) || args.index == "_all" {
         return Err(StoreError::NotOneIndex {
@@ -47,11 +49,7 @@ pub fn prune(spec: &str, args: &PruneOptions, now_ms: i64) -> Result<PruneSummar
             if !store.index_exists(&args.index)? {
                 return Err(StoreError::IndexNotFound(args.index.clone()));
             }
-            let deleted = super::Store::delete_by_query(&store, &args.index, &query)?;
-            if deleted > 0 {
-                store.compact(&args.index)?;
-            }
-            deleted
+            store.prune_older(&args.index, &args.time_field, cutoff_ms)?
         }
         StoreSpec::Cluster(_) => super::open(spec)?.delete_by_query(&args.index, &query)?,
     };

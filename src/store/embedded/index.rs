@@ -113,6 +113,10 @@ struct DocEntry {
 /// and ids for the demo's log lines).
 pub(crate) const SEAL_DOCS: usize = 131_072;
 
+/// Small sealed segments side by side at which they are merged (see
+/// [`IndexState::merge_small`]).
+const MERGE_AT: usize = 4;
+
 /// A sealed segment and the first slot of its documents.
 struct SealedSeg {
     seg: Sealed,
@@ -380,6 +384,14 @@ impl Columns {
             .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(move |(k, _)| k.starts_with(prefix))
             .map(|(k, _)| k)
+    }
+    /// The column id of a sealed segment's column, what it holds merged into the index's.
+    fn register(&mut self, c: sealed::ColInfo) -> u32 {
+        let id = self.id_for(c.name);
+        let m = &mut self.meta[id as usize];
+        m.has_float |= c.has_float;
+        m.first = m.first.or(c.first);
+        id
     }
     #[inline]
     fn id_for(&mut self, path: &str) -> u32 {
@@ -720,13 +732,7 @@ impl IndexState {
             )));
         }
         let columns = &mut self.columns;
-        let opened = Sealed::open(&self.name, path, file, interner, |c| {
-            let id = columns.id_for(c.name);
-            let m = &mut columns.meta[id as usize];
-            m.has_float |= c.has_float;
-            m.first = m.first.or(c.first);
-            id
-        });
+        let opened = Sealed::open(&self.name, path, file, interner, |c| columns.register(c));
         let seg = match opened {
             Ok(seg) => seg,
             Err(sealed::OpenError::Corrupt(offset)) => {
@@ -1267,7 +1273,8 @@ impl IndexState {
 
     /// Seals the open segment: its live documents (and the ids its records deleted) go to a
     /// new columnar segment, and a new empty log takes its place. Skipped while a segment is
-    /// corrupt (its documents could not be carried over).
+    /// corrupt (its documents could not be carried over). Only the new segment is opened:
+    /// the older ones and the ids of their documents stay as they are.
     pub(crate) fn seal(&mut self, interner: &mut Interner) -> Result<(), StoreError> {
         if self.docs.is_empty() || self.first_skipped.is_some() {
             return Ok(());
@@ -1280,10 +1287,85 @@ impl IndexState {
         tombstones.dedup();
         let generation = self.generation + 1;
         let name = sealed_name(generation);
-        self.write_sealed(&self.dir.join(&name), &slots, tombstones, interner)?;
+        let path = self.dir.join(&name);
+        self.write_sealed(&path, &slots, tombstones, interner)?;
         let mut segs: Vec<String> = self.sealed.iter().map(|s| s.seg.file.clone()).collect();
         segs.push(name);
-        self.switch_to(segs, generation, interner)
+        let (segs, generation) = self.switch_files(segs, generation)?;
+        if let Err(e) = self.adopt_sealed(&path, &slots, segs, generation, interner) {
+            tracing::warn!(file = %path.display(), error = %e, "Reloading the index after a seal");
+            *self = IndexState::load(&self.name, self.dir.clone(), interner)?;
+        }
+        Ok(())
+    }
+
+    /// After a seal's manifest switch: the open segment's live documents (`slots`, in slot
+    /// order) are now the sealed segment at `path`, and the last of `segs` is the new empty
+    /// log. Their ids point to their new slots, the in-memory open segment is emptied, and
+    /// the new segment is opened.
+    fn adopt_sealed(
+        &mut self,
+        path: &Path,
+        slots: &[u32],
+        segs: Vec<String>,
+        generation: u64,
+        interner: &mut Interner,
+    ) -> Result<(), StoreError> {
+        let base = self.open_base;
+        for (k, &old) in slots.iter().enumerate() {
+            let new = base + k as u32;
+            let Some(d) = self.docs.get((old - base) as usize) else {
+                continue;
+            };
+            let id = self.text.get(d.id);
+            match self.ids.by_hash.get_mut(&id_hash(id)) {
+                Some(s) if *s == old => *s = new,
+                _ => {
+                    if let Some(s) = self.ids.others.get_mut(id).filter(|s| **s == old) {
+                        *s = new;
+                    }
+                }
+            }
+        }
+        self.live.truncate(base as usize);
+        self.live_count -= slots.len();
+        self.docs.clear();
+        self.text = TextArena::default();
+        self.open_deletes.clear();
+        for c in &mut self.columns.cols {
+            *c = Column::default();
+        }
+        self.readers = segs.iter().map(|_| None).collect();
+        self.segments = segs;
+        self.generation = generation;
+        self.active_len = 0;
+        self.torn_tail = false;
+        self.active_file = None;
+        self.version = next_version();
+        let file = File::open(path).map_err(|e| io_err(path, e))?;
+        let columns = &mut self.columns;
+        let seg = Sealed::open(&self.name, path, &file, interner, |c| columns.register(c))
+            .map_err(|e| match e {
+                sealed::OpenError::Corrupt(offset) => StoreError::Unavailable(format!(
+                    "{}: the segment just written fails its check at byte {offset}",
+                    path.display()
+                )),
+                sealed::OpenError::Io(e) => e,
+            })?;
+        if seg.docs as usize != slots.len() {
+            return Err(StoreError::Unavailable(format!(
+                "{}: holds {} documents, {} were written",
+                path.display(),
+                seg.docs,
+                slots.len()
+            )));
+        }
+        seg.release_pages();
+        self.sealed.push(SealedSeg { seg, base });
+        self.open_base = base + slots.len() as u32;
+        self.live.resize(self.open_base as usize, true);
+        self.live_count += slots.len();
+        Ok(())
     }
 
     /// Rewrites the live documents into new sealed segments (document versions, seq_no, are
@@ -1304,6 +1386,154 @@ impl IndexState {
             segs.push(name);
         }
         self.switch_to(segs, generation, interner)
+    }
+
+    /// The sealed segments with their slots, oldest first.
+    fn sealed_spans(&self) -> Vec<std::ops::Range<u32>> {
+        self.sealed
+            .iter()
+            .map(|s| s.base..s.base + s.seg.docs)
+            .collect()
+    }
+
+    /// Rewrites the sealed segments at positions `run` into new ones holding only their live
+    /// documents, in slot order, with the union of their tombstones (which apply to the
+    /// segments before them); the other segments and the log stay as they are. The manifest
+    /// switch is atomic, as a seal's, and the index is then loaded again. Skipped while a
+    /// segment is corrupt.
+    pub(crate) fn rewrite_sealed(
+        &mut self,
+        run: std::ops::Range<usize>,
+        interner: &mut Interner,
+    ) -> Result<(), StoreError> {
+        let spans = self.sealed_spans();
+        if run.is_empty() || run.end > spans.len() || self.first_skipped.is_some() {
+            return Ok(());
+        }
+        let slots: Vec<u32> = (spans[run.start].start..spans[run.end - 1].end)
+            .filter(|&s| self.live[s as usize])
+            .collect();
+        let mut tombstones: Vec<String> = self.sealed[run.clone()]
+            .iter()
+            .flat_map(|s| s.seg.tombstones.iter().cloned())
+            .collect();
+        tombstones.sort_unstable();
+        tombstones.dedup();
+        let mut generation = self.generation;
+        let mut new = Vec::new();
+        let mut chunks: Vec<&[u32]> = slots.chunks(SEAL_DOCS).collect();
+        if chunks.is_empty() && !tombstones.is_empty() {
+            chunks.push(&[]);
+        }
+        for chunk in chunks {
+            generation += 1;
+            let name = sealed_name(generation);
+            let t = std::mem::take(&mut tombstones);
+            self.write_sealed(&self.dir.join(&name), chunk, t, interner)?;
+            new.push(name);
+        }
+        self.switch_keeping_log(run, new, generation, interner)
+    }
+
+    /// Drops the oldest sealed segments whose every document has a value of column `col`
+    /// below `cutoff` (as a number or epoch milliseconds), as a prefix: a segment after a
+    /// kept one stays, since dropping it could bring back an older version its documents
+    /// replaced. Returns how many live documents went with them.
+    pub(crate) fn drop_older_segments(
+        &mut self,
+        col: u32,
+        cutoff: f64,
+        interner: &mut Interner,
+    ) -> Result<u64, StoreError> {
+        if self.first_skipped.is_some() {
+            return Ok(0);
+        }
+        let old = |s: &SealedSeg| match s.seg.bounds(col) {
+            Bounds::Range { hi, full, .. } => full && hi.as_f64().is_some_and(|h| h < cutoff),
+            _ => false,
+        };
+        let n = self.sealed.iter().take_while(|s| old(s)).count();
+        if n == 0 {
+            return Ok(0);
+        }
+        let end = self.sealed_spans()[n - 1].end as usize;
+        let dropped = self.live[..end].iter().filter(|&&l| l).count() as u64;
+        self.switch_keeping_log(0..n, Vec::new(), self.generation, interner)?;
+        Ok(dropped)
+    }
+
+    /// Lists `new` in place of the sealed segments at positions `run`, keeping the others and
+    /// the log: the manifest switch is atomic (write, fsync, rename), then the segments no
+    /// longer listed are removed and the index is loaded again.
+    fn switch_keeping_log(
+        &mut self,
+        run: std::ops::Range<usize>,
+        new: Vec<String>,
+        generation: u64,
+        interner: &mut Interner,
+    ) -> Result<(), StoreError> {
+        let names: Vec<String> = self.sealed.iter().map(|s| s.seg.file.clone()).collect();
+        let mut segs: Vec<String> = names[..run.start].to_vec();
+        segs.extend(new);
+        segs.extend_from_slice(&names[run.end..]);
+        segs.extend(
+            self.segments
+                .iter()
+                .filter(|s| s.ends_with(".log"))
+                .cloned(),
+        );
+        let generation = generation + 1;
+        self.write_manifest(&segs, generation)?;
+        for old in &self.segments {
+            if !segs.contains(old) {
+                let p = self.dir.join(old);
+                if let Err(e) = fs::remove_file(&p) {
+                    tracing::warn!(file = %p.display(), error = %e, "Could not remove a replaced segment");
+                }
+            }
+        }
+        *self = IndexState::load(&self.name, self.dir.clone(), interner)?;
+        Ok(())
+    }
+
+    /// Merges small sealed segments (fewer than a quarter of [`SEAL_DOCS`] documents each)
+    /// once [`MERGE_AT`] of them lie side by side: each `refresh` of a results index seals a
+    /// few thousand documents, and a request pays per segment. Only neighbours are merged,
+    /// so documents keep their order.
+    pub(crate) fn merge_small(&mut self, interner: &mut Interner) -> Result<(), StoreError> {
+        let small = |r: &std::ops::Range<u32>| ((r.end - r.start) as usize) < SEAL_DOCS / 4;
+        let spans = self.sealed_spans();
+        let mut best: Option<std::ops::Range<usize>> = None;
+        let mut start = 0;
+        for i in 0..=spans.len() {
+            if i < spans.len() && small(&spans[i]) {
+                continue;
+            }
+            if i - start >= MERGE_AT {
+                best = Some(start..i);
+            }
+            start = i + 1;
+        }
+        match best {
+            Some(run) => self.rewrite_sealed(run, interner),
+            None => Ok(()),
+        }
+    }
+
+    /// Positions of the sealed segments that may hold a value of column `col` below `cutoff`,
+    /// from the first to the last of them (the segments a prune deletes from).
+    pub(crate) fn sealed_reaching_below(&self, col: u32, cutoff: f64) -> std::ops::Range<usize> {
+        let reach: Vec<usize> = (0..self.sealed.len())
+            .filter(|&i| match self.sealed[i].seg.bounds(col) {
+                Bounds::Absent => false,
+                Bounds::Range { lo, .. } => lo.as_f64().is_none_or(|l| l < cutoff),
+                Bounds::Unknown => true,
+            })
+            .collect();
+        match (reach.first(), reach.last()) {
+            (Some(&a), Some(&b)) => a..b + 1,
+            _ => 0..0,
+        }
     }
 
     /// Writes the documents in `slots` as a sealed segment at `path`.
@@ -1339,14 +1569,27 @@ impl IndexState {
     }
 
     /// Makes `sealed` (new files first written and synced) and a new empty log the index's
-    /// segments: the manifest switch is atomic (write, fsync, rename), then segments no
-    /// longer listed are removed and the index is loaded again.
+    /// segments, then loads the index again.
     fn switch_to(
         &mut self,
-        mut segs: Vec<String>,
+        segs: Vec<String>,
         generation: u64,
         interner: &mut Interner,
     ) -> Result<(), StoreError> {
+        self.switch_files(segs, generation)?;
+        *self = IndexState::load(&self.name, self.dir.clone(), interner)?;
+        Ok(())
+    }
+
+    /// Makes `segs` (sealed segments, new ones first written and synced) and a new empty log
+    /// the index's segments on disk: the manifest switch is atomic (write, fsync, rename),
+    /// then segments no longer listed are removed. Returns the segments (the new log last)
+    /// and the new generation.
+    fn switch_files(
+        &self,
+        mut segs: Vec<String>,
+        generation: u64,
+    ) -> Result<(Vec<String>, u64), StoreError> {
         let generation = generation + 1;
         let log = segment_name(generation);
         let path = self.dir.join(&log);
@@ -1362,8 +1605,7 @@ impl IndexState {
                 }
             }
         }
-        *self = IndexState::load(&self.name, self.dir.clone(), interner)?;
-        Ok(())
+        Ok((segs, generation))
     }
 }
 

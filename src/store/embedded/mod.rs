@@ -132,6 +132,50 @@ impl EmbeddedStore {
         }
     }
 
+    /// Removes the documents of `index` whose `time_field` is before `cutoff_ms` (epoch
+    /// milliseconds), as `tidewatch store prune` does: the oldest sealed segments that hold
+    /// only such documents are dropped whole (one manifest switch, nothing rewritten); the
+    /// remaining older documents are deleted (durable delete records), the sealed segments
+    /// that held some are rewritten without them, and the log is sealed. Every step is
+    /// an atomic switch or a durable append: a crash anywhere leaves each document kept or
+    /// removed, once, and pruning again finishes the job. Returns the documents removed.
+    pub fn prune_older(
+        &self,
+        index: &str,
+        time_field: &str,
+        cutoff_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.writable()?;
+        check_index_name(index)?;
+        let names = [index.to_string()];
+        let mut dropped = 0;
+        {
+            let mut inner = self.write_loaded(&names)?;
+            let Inner { interner, indices } = &mut *inner;
+            if let Some(st) = indices.get_mut(index) {
+                if let Some(col) = st.columns.id(time_field) {
+                    dropped = st.drop_older_segments(col, cutoff_ms as f64, interner)?;
+                }
+            }
+        }
+        let query =
+            serde_json::json!({"range": {time_field: {"lt": cutoff_ms, "format": "epoch_millis"}}});
+        let deleted = Store::delete_by_query(self, index, &query)?;
+        if deleted > 0 {
+            let mut inner = self.write_loaded(&names)?;
+            let Inner { interner, indices } = &mut *inner;
+            if let Some(st) = indices.get_mut(index) {
+                let Some(col) = st.columns.id(time_field) else {
+                    return Ok(dropped + deleted);
+                };
+                let run = st.sealed_reaching_below(col, cutoff_ms as f64);
+                st.rewrite_sealed(run, interner)?;
+                st.seal(interner)?;
+            }
+        }
+        Ok(dropped + deleted)
+    }
+
     fn writable(&self) -> Result<(), StoreError> {
         if self.read_only {
             return Err(StoreError::ReadOnly {
@@ -272,6 +316,7 @@ impl EmbeddedStore {
             st.compact(interner)?;
         } else if st.open_docs() >= SEAL_DOCS {
             st.seal(interner)?;
+            st.merge_small(interner)?;
         }
         Ok(())
     }
@@ -509,6 +554,7 @@ impl Store for EmbeddedStore {
             } else if let Some(st) = indices.get_mut(&n) {
                 if st.open_docs() >= SEAL_ON_REFRESH {
                     st.seal(interner)?;
+                    st.merge_small(interner)?;
                 }
             }
         }

@@ -1965,3 +1965,215 @@ fn a_seal_killed_at_any_step_keeps_every_document_once() {
     assert_eq!(all_docs(&s, "logs"), expected);
     assert_eq!(names(&crashed), after_names, "old log removed");
 }
+
+/// The segment files and manifest of `index` under the store root `root`, sorted.
+fn index_files(root: &Path, index: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root.join("indices").join(index))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs `op` on the store in `dir`, then rebuilds the two states a kill -9 around its
+/// manifest switch leaves, and checks that each opens with every document exactly once and
+/// without leftovers: killed before the switch (the new segments written, a manifest draft,
+/// the old manifest) it holds what it held before `op`; killed after it (the replaced
+/// segments not yet removed) it holds what it holds after `op`.
+fn check_kill_around_switch(tmp: &Path, label: &str, dir: &Path, op: impl Fn(&EmbeddedStore)) {
+    let s = EmbeddedStore::open(dir).unwrap();
+    let expected_before = all_docs(&s, "logs");
+    drop(s);
+    let before = tmp.join(format!("{label}-before"));
+    copy_dir(dir, &before);
+    let s = EmbeddedStore::open(dir).unwrap();
+    op(&s);
+    let expected_after = all_docs(&s, "logs");
+    drop(s);
+    let ix = |root: &Path| root.join("indices/logs");
+    let (before_names, after_names) = (index_files(&before, "logs"), index_files(dir, "logs"));
+    assert_ne!(
+        before_names, after_names,
+        "{label}: the operation switched segments"
+    );
+
+    let crashed = tmp.join(format!("{label}-killed-before-switch"));
+    copy_dir(&before, &crashed);
+    for n in after_names.iter().filter(|n| n.ends_with(".col")) {
+        std::fs::copy(ix(dir).join(n), ix(&crashed).join(n)).unwrap();
+    }
+    std::fs::write(ix(&crashed).join("manifest.json.tmp"), b"{\"segm").unwrap();
+    let s = EmbeddedStore::open(&crashed).unwrap();
+    assert_eq!(
+        all_docs(&s, "logs"),
+        expected_before,
+        "{label}: killed before"
+    );
+    assert_eq!(
+        index_files(&crashed, "logs"),
+        before_names,
+        "{label}: leftovers"
+    );
+    s.put("logs", "after-crash", &json!({"n": 1}), PutMode::Create)
+        .unwrap();
+    drop(s);
+
+    let crashed = tmp.join(format!("{label}-killed-after-switch"));
+    copy_dir(dir, &crashed);
+    for n in before_names.iter().filter(|n| n.starts_with("seg-")) {
+        if !after_names.contains(n) {
+            std::fs::copy(ix(&before).join(n), ix(&crashed).join(n)).unwrap();
+        }
+    }
+    let s = EmbeddedStore::open(&crashed).unwrap();
+    assert_eq!(
+        all_docs(&s, "logs"),
+        expected_after,
+        "{label}: killed after"
+    );
+    assert_eq!(
+        index_files(&crashed, "logs"),
+        after_names,
+        "{label}: leftovers"
+    );
+}
+
+/// `batches` batches of 50 documents, one day per batch (batch 0 the oldest, from day 0 of
+/// May 2015), each sealed into its own segment; a later batch overwrites two documents of
+/// the one before.
+fn sealed_batches(dir: &Path, batches: usize) {
+    let s = EmbeddedStore::open(dir).unwrap();
+    for b in 0..batches {
+        let docs = (0..50)
+            .map(|i| BulkDoc {
+                id: Some(format!("b{b}-{i}")),
+                source: json!({"@timestamp": format!("2015-05-{:02}T{:02}:00:00Z", b + 1, i % 24), "b": b, "i": i}),
+            })
+            .chain((0..2).filter(|_| b > 0).map(|i| BulkDoc {
+                id: Some(format!("b{}-{i}", b - 1)),
+                source: json!({"@timestamp": format!("2015-05-{:02}T00:30:00Z", b + 1), "b": b, "over": i}),
+            }))
+            .collect();
+        s.bulk("logs", docs).unwrap();
+        seal(&s, "logs");
+    }
+}
+
+/// Compaction, the merge of small segments and both steps of a prune (dropping whole
+/// segments, rewriting the ones holding deleted documents), each killed around its manifest
+/// switch: every acknowledged document is there once, as before or as after the step.
+#[test]
+fn compaction_merge_and_prune_killed_around_their_switch_keep_every_document_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    sealed_batches(&dir, 5);
+    EmbeddedStore::open(&dir)
+        .unwrap()
+        .delete_by_query("logs", &json!({"term": {"i": 7}}))
+        .unwrap();
+    check_kill_around_switch(tmp.path(), "merge", &dir, |s| {
+        let mut inner = s.write_loaded(&["logs".to_string()]).unwrap();
+        let Inner { interner, indices } = &mut *inner;
+        indices
+            .get_mut("logs")
+            .unwrap()
+            .merge_small(interner)
+            .unwrap();
+    });
+    sealed_batches(&dir, 3);
+    check_kill_around_switch(tmp.path(), "compact", &dir, |s| s.compact("logs").unwrap());
+    let dir = tmp.path().join("p");
+    sealed_batches(&dir, 6);
+    // Day 3 (batch 2) noon: batches 0 and 1 go whole, batch 2 in part.
+    let cutoff = crate::time::parse_timestamp("2015-05-03T12:00:00Z").unwrap();
+    check_kill_around_switch(tmp.path(), "prune-drop", &dir, |s| {
+        let mut inner = s.write_loaded(&["logs".to_string()]).unwrap();
+        let Inner { interner, indices } = &mut *inner;
+        let st = indices.get_mut("logs").unwrap();
+        let col = st.columns.id("@timestamp").unwrap();
+        assert!(
+            st.drop_older_segments(col, cutoff as f64, interner)
+                .unwrap()
+                > 0
+        );
+    });
+    check_kill_around_switch(tmp.path(), "prune-rest", &dir, |s| {
+        s.prune_older("logs", "@timestamp", cutoff).unwrap();
+    });
+    let s = EmbeddedStore::open(&dir).unwrap();
+    let old = json!({"query": {"range": {"@timestamp": {"lt": cutoff, "format": "epoch_millis"}}}});
+    assert_eq!(total(&s.search("logs", &old).unwrap()), 0);
+}
+
+/// A prune drops the oldest segments whole (their files removed, the newer ones untouched),
+/// deletes the older documents of the segment the cutoff falls in and rewrites only that one.
+#[test]
+fn prune_drops_whole_segments_and_rewrites_only_the_one_the_cutoff_cuts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    sealed_batches(&dir, 5);
+    let before = index_files(&dir, "logs");
+    let s = EmbeddedStore::open(&dir).unwrap();
+    let all = total(&s.search("logs", &json!({})).unwrap());
+    let cutoff = crate::time::parse_timestamp("2015-05-03T12:00:00Z").unwrap();
+    let old = json!({"query": {"range": {"@timestamp": {"lt": cutoff, "format": "epoch_millis"}}}});
+    let n_old = total(&s.search("logs", &old).unwrap());
+    let removed = s.prune_older("logs", "@timestamp", cutoff).unwrap();
+    assert_eq!(removed, n_old);
+    assert_eq!(total(&s.search("logs", &json!({})).unwrap()), all - n_old);
+    assert_eq!(total(&s.search("logs", &old).unwrap()), 0);
+    let after = index_files(&dir, "logs");
+    // Segments 1 and 2 (batches 0, 1) are gone, 3 (batch 2) rewritten, 4 and 5 kept.
+    let cols = |v: &[String]| -> Vec<String> {
+        v.iter().filter(|n| n.ends_with(".col")).cloned().collect()
+    };
+    let (b, a) = (cols(&before), cols(&after));
+    assert_eq!(b.len(), 5);
+    assert_eq!(a.len(), 3, "{a:?}");
+    assert!(
+        !a.contains(&b[0]) && !a.contains(&b[1]) && !a.contains(&b[2]),
+        "{a:?}"
+    );
+    assert!(a.contains(&b[3]) && a.contains(&b[4]), "{a:?}");
+    drop(s);
+    let s = EmbeddedStore::open(&dir).unwrap();
+    assert_eq!(total(&s.search("logs", &json!({})).unwrap()), all - n_old);
+}
+
+/// Small sealed segments side by side are merged once there are four of them, keeping
+/// every answer.
+#[test]
+fn small_sealed_segments_are_merged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    sealed_batches(&dir, 3);
+    let s = EmbeddedStore::open(&dir).unwrap();
+    let bodies = [
+        json!({"query": {"exists": {"field": "b"}}, "size": 500, "sort": ["_id"], "seq_no_primary_term": true}),
+        json!({"query": {"exists": {"field": "b"}}, "size": 0, "aggs": {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1h"}, "aggs": {"m": {"max": {"field": "i"}}}}}}),
+    ];
+    let before = answers(&s, &bodies);
+    let docs: Vec<BulkDoc> = (0..SEAL_ON_REFRESH)
+        .map(|i| BulkDoc {
+            id: Some(format!("r{i}")),
+            source: json!({"@timestamp": "2015-06-01T00:00:00Z", "r": i}),
+        })
+        .collect();
+    s.bulk("logs", docs).unwrap();
+    s.refresh("logs").unwrap();
+    let cols = index_files(&dir, "logs")
+        .into_iter()
+        .filter(|n| n.ends_with(".col"))
+        .count();
+    assert_eq!(cols, 1, "{:?}", index_files(&dir, "logs"));
+    let r = s.search(
+        "logs",
+        &json!({"query": {"exists": {"field": "r"}}, "size": 0, "track_total_hits": true}),
+    );
+    assert_eq!(total(&r.unwrap()), SEAL_ON_REFRESH as u64);
+    assert_eq!(answers(&s, &bodies), before);
+    drop(s);
+    let s = EmbeddedStore::open(&dir).unwrap();
+    assert_eq!(answers(&s, &bodies), before);
+}
