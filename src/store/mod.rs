@@ -29,15 +29,6 @@ pub use prune::{prune, PruneOptions, PruneSummary};
 /// Errors from a store backend.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The embedded store's last untyped refusal: a request it cannot answer, a document it
-    /// cannot hold, a damaged file. Kept only until the embedded store's own errors move to
-    /// the typed variants below ([`StoreError::InvalidSearch`],
-    /// [`StoreError::UnsupportedQuery`], [`StoreError::UnsupportedAggregation`],
-    /// [`StoreError::TooManyBuckets`], [`StoreError::NoIndexName`],
-    /// [`StoreError::InvalidDocument`], [`StoreError::Damaged`], [`StoreError::TooLarge`]);
-    /// nothing outside `store/embedded` makes it.
-    #[error("store: bad request: {0}")]
-    BadRequest(String),
     /// A search request with a part the store cannot read: where in the request (the
     /// aggregation, the query clause, `sort`, `search_after`...) and what was expected there.
     #[error("store: search request: {at}: {problem}")]

@@ -56,8 +56,13 @@ impl<'a> Field<'a> {
     }
 }
 
-pub(crate) fn bad(msg: impl Into<String>) -> StoreError {
-    StoreError::BadRequest(msg.into())
+/// A search request with a part the store cannot read: `at` names the part (an
+/// aggregation, a query clause, `sort`...), `problem` says what was expected there.
+pub(crate) fn bad(at: &str, problem: impl Into<String>) -> StoreError {
+    StoreError::InvalidSearch {
+        at: at.to_string(),
+        problem: problem.into(),
+    }
 }
 
 impl<'a> Ctx<'a> {
@@ -195,9 +200,10 @@ pub(crate) fn num_json(f: f64, float: bool) -> Value {
 
 /// Elasticsearch's answer to a response of more than [`MAX_BUCKETS`] buckets.
 fn too_many_buckets(n: usize) -> StoreError {
-    bad(format!(
-        "too_many_buckets_exception: Trying to create too many buckets. Must be less than or equal to: [{MAX_BUCKETS}] but was [{n}]. This limit can be set by changing the [search.max_buckets] cluster level setting."
-    ))
+    StoreError::TooManyBuckets {
+        limit: MAX_BUCKETS,
+        requested: n,
+    }
 }
 
 /// Shell-style `*` and `?` matching.

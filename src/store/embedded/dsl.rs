@@ -10,11 +10,17 @@ use serde_json::Value;
 /// Parses a query DSL object.
 pub(crate) fn parse<'a>(ctx: &mut Ctx<'a>, q: &Value) -> Result<Query<'a>, StoreError> {
     let obj = q.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
-        bad(format!(
-            "a query must be an object with exactly one key such as `bool` or `term`, got {q}"
-        ))
+        bad(
+            "query",
+            format!(
+                "a query must be an object with exactly one key such as `bool` or `term`, got {q}"
+            ),
+        )
     })?;
-    let (kind, spec) = obj.iter().next().ok_or_else(|| bad("empty query"))?;
+    let (kind, spec) = obj
+        .iter()
+        .next()
+        .ok_or_else(|| bad("query", "empty query"))?;
     Ok(match kind.as_str() {
         "match_all" => Query::All,
         "match_none" => Query::None,
@@ -25,54 +31,55 @@ pub(crate) fn parse<'a>(ctx: &mut Ctx<'a>, q: &Value) -> Result<Query<'a>, Store
             term_query(ctx, field, std::slice::from_ref(v))
         }
         "terms" => {
-            let obj = spec.as_object().ok_or_else(|| bad("`terms` expects an object"))?;
+            let obj = spec.as_object().ok_or_else(|| bad("query", "`terms` expects an object"))?;
             let (field, v) = obj
                 .iter()
                 .find(|(k, _)| *k != "boost")
-                .ok_or_else(|| bad("`terms` expects a field"))?;
+                .ok_or_else(|| bad("query", "`terms` expects a field"))?;
             let items = v
                 .as_array()
-                .ok_or_else(|| bad(format!("`terms` on `{field}`: expected an array of values, got {v}")))?;
+                .ok_or_else(|| bad("query", format!("`terms` on `{field}`: expected an array of values, got {v}")))?;
             term_query(ctx, field, items)
         }
         "ids" => {
             let vals = spec
                 .get("values")
                 .and_then(Value::as_array)
-                .ok_or_else(|| bad("`ids` expects `values`: [..]"))?;
+                .ok_or_else(|| bad("query", "`ids` expects `values`: [..]"))?;
             Query::Ids(vals.iter().filter_map(|v| v.as_str().map(String::from)).collect())
         }
         "range" => {
-            let obj = spec.as_object().filter(|o| o.len() == 1).ok_or_else(|| bad("`range` expects one field"))?;
-            let (field, r) = obj.iter().next().ok_or_else(|| bad("`range` expects one field"))?;
+            let obj = spec.as_object().filter(|o| o.len() == 1).ok_or_else(|| bad("query", "`range` expects one field"))?;
+            let (field, r) = obj.iter().next().ok_or_else(|| bad("query", "`range` expects one field"))?;
             Query::Range(ctx.field(field), Range::parse(field, r)?)
         }
         "exists" => {
             let field = spec
                 .get("field")
                 .and_then(Value::as_str)
-                .ok_or_else(|| bad("`exists` expects `field`"))?;
+                .ok_or_else(|| bad("query", "`exists` expects `field`"))?;
             exists_query(ctx, field)
         }
         "prefix" => {
             let (field, v) = field_and_value(kind, spec, "value")?;
-            let p = v.as_str().ok_or_else(|| bad("`prefix` expects a string"))?;
+            let p = v.as_str().ok_or_else(|| bad("query", "`prefix` expects a string"))?;
             Query::Prefix(ctx.field(field), p.to_string())
         }
         "wildcard" => {
             let (field, v) = field_and_value(kind, spec, "value")?;
-            let p = v.as_str().ok_or_else(|| bad("`wildcard` expects a string"))?;
+            let p = v.as_str().ok_or_else(|| bad("query", "`wildcard` expects a string"))?;
             Query::Wildcard(ctx.field(field), p.to_string())
         }
         "query_string" => parse_query_string(ctx, spec)?,
         "constant_score" => {
-            let f = spec.get("filter").ok_or_else(|| bad("`constant_score` expects `filter`"))?;
+            let f = spec.get("filter").ok_or_else(|| bad("query", "`constant_score` expects `filter`"))?;
             parse(ctx, f)?
         }
         other => {
-            return Err(bad(format!(
-                "query `{other}` is not supported by the embedded store; supported: match_all, match_none, bool, term, terms, ids, range, exists, prefix, wildcard, match, match_phrase, query_string, constant_score"
-            )))
+            return Err(StoreError::UnsupportedQuery {
+                kind: other.to_string(),
+                supported: "match_all, match_none, bool, term, terms, ids, range, exists, prefix, wildcard, match, match_phrase, query_string, constant_score",
+            })
         }
     })
 }
@@ -81,7 +88,7 @@ pub(crate) fn parse<'a>(ctx: &mut Ctx<'a>, q: &Value) -> Result<Query<'a>, Store
 fn parse_bool<'a>(ctx: &mut Ctx<'a>, spec: &Value) -> Result<Query<'a>, StoreError> {
     let spec = spec
         .as_object()
-        .ok_or_else(|| bad("`bool` expects an object"))?;
+        .ok_or_else(|| bad("query", "`bool` expects an object"))?;
     let list = |ctx: &mut Ctx<'a>, key: &str| -> Result<Vec<Query<'a>>, StoreError> {
         match spec.get(key) {
             None | Some(Value::Null) => Ok(Vec::new()),
@@ -94,9 +101,10 @@ fn parse_bool<'a>(ctx: &mut Ctx<'a>, spec: &Value) -> Result<Query<'a>, StoreErr
             k.as_str(),
             "must" | "filter" | "should" | "must_not" | "minimum_should_match" | "boost" | "_name"
         ) {
-            return Err(bad(format!(
-                "`bool` has unknown clause `{k}`; expected must, filter, should, must_not"
-            )));
+            return Err(bad(
+                "query",
+                format!("`bool` has unknown clause `{k}`; expected must, filter, should, must_not"),
+            ));
         }
     }
     let mut must = list(ctx, "must")?;
@@ -127,7 +135,7 @@ fn parse_query_string<'a>(ctx: &mut Ctx<'a>, spec: &Value) -> Result<Query<'a>, 
     let text = spec
         .get("query")
         .and_then(Value::as_str)
-        .ok_or_else(|| bad("`query_string` expects `query`"))?;
+        .ok_or_else(|| bad("query", "`query_string` expects `query`"))?;
     let default_and = spec
         .get("default_operator")
         .and_then(Value::as_str)
@@ -146,19 +154,24 @@ fn field_and_value<'v>(
         .as_object()
         .filter(|o| o.len() == 1 || o.keys().filter(|k| *k != "boost").count() == 1)
         .ok_or_else(|| {
-            bad(format!(
-                "`{kind}` expects an object with one field, got {spec}"
-            ))
+            bad(
+                "query",
+                format!("`{kind}` expects an object with one field, got {spec}"),
+            )
         })?;
-    let (field, v) = obj
-        .iter()
-        .find(|(k, _)| *k != "boost")
-        .ok_or_else(|| bad(format!("`{kind}` expects an object with one field")))?;
+    let (field, v) = obj.iter().find(|(k, _)| *k != "boost").ok_or_else(|| {
+        bad(
+            "query",
+            format!("`{kind}` expects an object with one field"),
+        )
+    })?;
     let value = match v {
-        Value::Object(o) => o
-            .get(key)
-            .or_else(|| o.get("value"))
-            .ok_or_else(|| bad(format!("`{kind}` on `{field}`: expected `{key}` in {v}")))?,
+        Value::Object(o) => o.get(key).or_else(|| o.get("value")).ok_or_else(|| {
+            bad(
+                "query",
+                format!("`{kind}` on `{field}`: expected `{key}` in {v}"),
+            )
+        })?,
         other => other,
     };
     Ok((field, value))
@@ -166,9 +179,12 @@ fn field_and_value<'v>(
 
 fn min_should_match(v: &Value, n: usize) -> Result<usize, StoreError> {
     let err = || {
-        bad(format!(
+        bad(
+            "query",
+            format!(
             "minimum_should_match: expected an integer or a percentage such as \"75%\", got {v}"
-        ))
+        ),
+        )
     };
     let (num, pct) = match v {
         Value::Number(x) => (x.as_i64().ok_or_else(err)?, false),

@@ -47,31 +47,41 @@ pub(crate) fn parse_sort<'a>(
         let (name, order) = match item {
             Value::String(s) => (s.as_str(), None),
             Value::Object(o) if o.len() == 1 => {
-                let (k, v) = o.iter().next().ok_or_else(|| bad("empty sort object"))?;
+                let (k, v) = o
+                    .iter()
+                    .next()
+                    .ok_or_else(|| bad("sort", "empty sort object"))?;
                 let order = match v {
                     Value::String(s) => Some(s.as_str()),
                     Value::Object(spec) => {
                         if let Some(m) = spec.get("missing").and_then(Value::as_str) {
                             if m != "_last" {
-                                return Err(bad(format!(
+                                return Err(bad(
+                                    "sort",
+                                    format!(
                                     "sort on `{k}`: only `missing: _last` is supported, got `{m}`"
-                                )));
+                                ),
+                                ));
                             }
                         }
                         spec.get("order").and_then(Value::as_str)
                     }
                     _ => {
-                        return Err(bad(format!(
-                            "sort on `{k}`: expected \"asc\", \"desc\" or {{\"order\": ..}}"
-                        )))
+                        return Err(bad(
+                            "sort",
+                            format!(
+                                "sort on `{k}`: expected \"asc\", \"desc\" or {{\"order\": ..}}"
+                            ),
+                        ))
                     }
                 };
                 (k.as_str(), order)
             }
             other => {
-                return Err(bad(format!(
-                    "sort: expected a field name or {{field: order}}, got {other}"
-                )))
+                return Err(bad(
+                    "sort",
+                    format!("sort: expected a field name or {{field: order}}, got {other}"),
+                ))
             }
         };
         let desc = match order {
@@ -79,9 +89,10 @@ pub(crate) fn parse_sort<'a>(
             Some("asc") => false,
             None => name == "_score",
             Some(o) => {
-                return Err(bad(format!(
-                    "sort on `{name}`: order must be asc or desc, got `{o}`"
-                )))
+                return Err(bad(
+                    "sort",
+                    format!("sort on `{name}`: order must be asc or desc, got `{o}`"),
+                ))
             }
         };
         let kind = match name {
@@ -218,14 +229,15 @@ fn strings(v: Option<&Value>) -> Result<Vec<String>, StoreError> {
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| {
-                x.as_str()
-                    .map(String::from)
-                    .ok_or_else(|| bad(format!("_source: expected field names, got {x}")))
+                x.as_str().map(String::from).ok_or_else(|| {
+                    bad("_source", format!("_source: expected field names, got {x}"))
+                })
             })
             .collect(),
-        Some(other) => Err(bad(format!(
-            "_source: expected a field name or a list, got {other}"
-        ))),
+        Some(other) => Err(bad(
+            "_source",
+            format!("_source: expected a field name or a list, got {other}"),
+        )),
     }
 }
 
@@ -349,17 +361,25 @@ pub(crate) fn parse_search_after<'b>(
     let a = match spec {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(a)) => a,
-        Some(other) => return Err(bad(format!("search_after must be an array, got {other}"))),
+        Some(other) => {
+            return Err(bad(
+                "search_after",
+                format!("search_after must be an array, got {other}"),
+            ))
+        }
     };
     if keys.is_empty() || a.len() != keys.len() {
-        return Err(bad(format!(
+        return Err(bad("search_after", format!(
             "search_after has {} values but the request sorts on {} keys; give one value per sort key",
             a.len(),
             keys.len()
         )));
     }
     if from > 0 {
-        return Err(bad("`from` must be 0 when `search_after` is used"));
+        return Err(bad(
+            "search_after",
+            "`from` must be 0 when `search_after` is used",
+        ));
     }
     let mut vals = Vec::new();
     for (k, v) in keys.iter().zip(a) {
@@ -373,7 +393,12 @@ pub(crate) fn parse_search_after<'b>(
                 SortVal::V(Val::Num(n.as_f64().unwrap_or(0.0)))
             }
             (SortKind::Field(_), Value::Bool(b)) => SortVal::V(Val::Bool(*b)),
-            (_, other) => return Err(bad(format!("search_after: unsupported value {other}"))),
+            (_, other) => {
+                return Err(bad(
+                    "search_after",
+                    format!("search_after: unsupported value {other}"),
+                ))
+            }
         });
     }
     Ok(Some(vals))

@@ -672,22 +672,23 @@ impl IndexState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((st, None, false)),
             Err(e) => return Err(io_err(&mpath, e)),
         };
-        let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|e| {
-            StoreError::BadRequest(format!(
-                "{}: not a tidewatch index manifest ({e}); expected JSON with `segments`",
-                mpath.display()
-            ))
-        })?;
+        let manifest: Manifest =
+            serde_json::from_slice(&manifest_bytes).map_err(|e| StoreError::Damaged {
+                path: mpath.display().to_string(),
+                problem: format!(
+                    "not a tidewatch index manifest ({e}); expected JSON with `segments`"
+                ),
+            })?;
         let mut missing = false;
         st.generation = manifest.generation;
         st.next_seq = manifest.max_seq_no;
         let nseg = manifest.segments.len();
         for (i, seg) in manifest.segments.iter().enumerate() {
             if seg.contains(['/', '\\']) || seg.starts_with('.') {
-                return Err(StoreError::BadRequest(format!(
-                    "{}: segment name `{seg}` is not a plain file name",
-                    mpath.display()
-                )));
+                return Err(StoreError::Damaged {
+                    path: mpath.display().to_string(),
+                    problem: format!("segment name `{seg}` is not a plain file name"),
+                });
             }
             let path = st.dir.join(seg);
             let file = match File::open(&path) {
@@ -726,10 +727,10 @@ impl IndexState {
         interner: &mut Interner,
     ) -> Result<(), StoreError> {
         if !self.docs.is_empty() {
-            return Err(StoreError::BadRequest(format!(
-                "{}: a sealed segment is listed after a log segment",
-                path.display()
-            )));
+            return Err(StoreError::Damaged {
+                path: path.display().to_string(),
+                problem: "a sealed segment is listed after a log segment".into(),
+            });
         }
         let columns = &mut self.columns;
         let opened = Sealed::open(&self.name, path, file, interner, |c| columns.register(c));
@@ -1107,15 +1108,20 @@ impl IndexState {
         for (k, doc) in docs.iter().enumerate() {
             let seq = self.next_seq + k as u64;
             let id = doc.id.as_deref().unwrap_or_default();
-            spans.push(encode_record_value(&mut buf, seq, id, &doc.source)?);
+            spans.push(encode_record_value(
+                &mut buf,
+                seq,
+                (&self.name, id),
+                &doc.source,
+            )?);
             seqs.push(seq);
         }
         if spans.iter().any(|r| r.len() > u32::MAX as usize) {
             self.write_buf = buf;
-            return Err(StoreError::BadRequest(format!(
-                "{}: a document is larger than 4 GiB",
-                self.name
-            )));
+            return Err(StoreError::TooLarge {
+                what: format!("a document for index `{}`", self.name),
+                limit: "a document is at most 4 GiB".into(),
+            });
         }
         let (path, to_sync, start) = match self.write_segment(&buf) {
             Ok(written) => written,
@@ -1560,9 +1566,11 @@ impl IndexState {
                 }
             }
             if any {
-                w.column(name, &col, interner).ok_or_else(|| {
-                    StoreError::BadRequest(format!("{}: column `{name}` too large", path.display()))
-                })?;
+                w.column(name, &col, interner)
+                    .ok_or_else(|| StoreError::TooLarge {
+                        what: format!("{}: column `{name}`", path.display()),
+                        limit: "a column is at most 4 GiB".into(),
+                    })?;
             }
         }
         w.finish(path, tombstones, self.next_seq)
@@ -1644,7 +1652,7 @@ fn encode_record(buf: &mut Vec<u8>, seq: u64, op: Op, id: &str, src: &str) {
 fn encode_record_value(
     buf: &mut Vec<u8>,
     seq: u64,
-    id: &str,
+    (index, id): (&str, &str),
     value: &Value,
 ) -> Result<std::ops::Range<usize>, StoreError> {
     let start = buf.len();
@@ -1656,9 +1664,11 @@ fn encode_record_value(
     let src_start = buf.len();
     if let Err(e) = write_json(buf, value) {
         buf.truncate(start);
-        return Err(StoreError::BadRequest(format!(
-            "document `{id}` cannot be serialised as JSON: {e}"
-        )));
+        return Err(StoreError::InvalidDocument {
+            index: index.to_string(),
+            id: id.to_string(),
+            problem: format!("cannot be serialised as JSON: {e}"),
+        });
     }
     let src_end = buf.len();
     let h = fnv64(&buf[body..]);

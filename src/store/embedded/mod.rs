@@ -106,7 +106,7 @@ impl EmbeddedStore {
 
     /// Opens the store in `dir` for reading only, without the lock, so it works while another
     /// process writes. Each index is read on first use; `refresh` re-reads it. Writes fail
-    /// with [`StoreError::BadRequest`]. A missing directory reads as an empty store.
+    /// with [`StoreError::ReadOnly`]. A missing directory reads as an empty store.
     pub fn open_read_only(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let shared = Arc::new(Shared {
             _lock: None,
@@ -239,7 +239,7 @@ impl EmbeddedStore {
             }
         }
         if out.is_empty() && expr.trim().is_empty() {
-            return Err(StoreError::BadRequest("an index name is required".into()));
+            return Err(StoreError::NoIndexName);
         }
         out.sort();
         out.dedup();
@@ -410,9 +410,11 @@ impl Store for EmbeddedStore {
         let Some(slot) = st.slot_of(id) else {
             return Ok(None);
         };
-        let source = serde_json::from_str(&st.doc_source(slot)?).map_err(|e| {
-            StoreError::BadRequest(format!("{index}/{id}: stored source is not JSON: {e}"))
-        })?;
+        let source =
+            serde_json::from_str(&st.doc_source(slot)?).map_err(|e| StoreError::Damaged {
+                path: format!("{index}/{id}"),
+                problem: format!("stored source is not JSON: {e}"),
+            })?;
         Ok(Some(VersionedDoc {
             source,
             seq_no: st.seq_no(slot),
@@ -429,11 +431,17 @@ impl Store for EmbeddedStore {
     ) -> Result<VersionedDoc, StoreError> {
         self.writable()?;
         check_index_name(index)?;
-        check_id(id).map_err(StoreError::BadRequest)?;
+        check_id(id).map_err(|problem| StoreError::InvalidDocument {
+            index: index.to_string(),
+            id: id.to_string(),
+            problem,
+        })?;
         if !doc.is_object() {
-            return Err(StoreError::BadRequest(format!(
-                "{index}/{id}: a document must be a JSON object"
-            )));
+            return Err(StoreError::InvalidDocument {
+                index: index.to_string(),
+                id: id.to_string(),
+                problem: "a document must be a JSON object".into(),
+            });
         }
         let mut inner = self.write_loaded(&[index.to_string()])?;
         let Inner { interner, indices } = &mut *inner;

@@ -85,9 +85,10 @@ fn date_bound(v: &Value, format: Option<&str>) -> Option<i64> {
 impl Range {
     pub(crate) fn parse(field: &str, spec: &Value) -> Result<Range, StoreError> {
         let obj = spec.as_object().ok_or_else(|| {
-            bad(format!(
-                "range on `{field}`: expected an object of gt/gte/lt/lte"
-            ))
+            bad(
+                "query",
+                format!("range on `{field}`: expected an object of gt/gte/lt/lte"),
+            )
         })?;
         let format = obj.get("format").and_then(Value::as_str);
         let mut r = Range::default();
@@ -100,9 +101,10 @@ impl Range {
                 "format" | "boost" | "time_zone" | "relation" | "include_lower"
                 | "include_upper" => continue,
                 other => {
-                    return Err(bad(format!(
-                        "range on `{field}`: unknown parameter `{other}`"
-                    )))
+                    return Err(bad(
+                        "query",
+                        format!("range on `{field}`: unknown parameter `{other}`"),
+                    ))
                 }
             };
             if v.is_null() {
@@ -130,13 +132,14 @@ impl Range {
             };
             let date = date_bound(v, format);
             if num.is_none() && date.is_none() && !v.is_string() {
-                return Err(bad(format!(
-                    "range on `{field}`: `{k}` must be a number or a string, got {v}"
-                )));
+                return Err(bad(
+                    "query",
+                    format!("range on `{field}`: `{k}` must be a number or a string, got {v}"),
+                ));
             }
             if let Value::String(s) = v {
                 if s.starts_with("now") && date.is_none() {
-                    return Err(bad(format!(
+                    return Err(bad("query", format!(
                         "range on `{field}`: `{s}` is not supported date math; expected `now`, `now-15m` or `now+1h` (no rounding)"
                     )));
                 }

@@ -47,7 +47,7 @@ pub(crate) fn parse<'a>(
 
 impl<'t> Parser<'t> {
     fn err(&self, what: &str) -> StoreError {
-        bad(format!(
+        bad("query_string", format!(
             "query_string `{}`: {what} at character {}; supported: field:value, AND/OR/NOT, parentheses, quotes, field:*, field:[a TO b], field:>n",
             self.text,
             self.pos + 1

@@ -167,7 +167,10 @@ impl SegmentWriter {
         self.flush_block();
         let docs = self.len();
         let body = &mut self.body;
-        let bad = || StoreError::BadRequest(format!("{}: segment too large", path.display()));
+        let bad = || StoreError::TooLarge {
+            what: format!("{}: segment", path.display()),
+            limit: "a sealed segment's columns are at most 4 GiB each".into(),
+        };
         let seqs = codec::pack(body, &self.seqs).ok_or_else(bad)?;
         let ids = write_ids(body, &self.ids, &self.id_ends).ok_or_else(bad)?;
         let blocks = codec::pack(body, &self.block_starts).ok_or_else(bad)?;

@@ -89,7 +89,12 @@ fn usize_param(v: Option<&Value>, key: &str, default: usize) -> Result<usize, St
             .as_u64()
             .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
             .map(|n| n as usize)
-            .ok_or_else(|| bad(format!("`{key}` must be a non-negative integer, got {v}"))),
+            .ok_or_else(|| {
+                bad(
+                    "body",
+                    format!("`{key}` must be a non-negative integer, got {v}"),
+                )
+            }),
     }
 }
 
@@ -122,9 +127,10 @@ pub(crate) fn search(
         Value::Object(o) => o,
         Value::Null => &empty,
         other => {
-            return Err(bad(format!(
-                "a search body must be a JSON object, got {other}"
-            )))
+            return Err(bad(
+                "body",
+                format!("a search body must be a JSON object, got {other}"),
+            ))
         }
     };
     let (from, size) = check_body(obj)?;
@@ -209,17 +215,20 @@ pub(crate) fn search(
 fn check_body(obj: &Map<String, Value>) -> Result<(usize, usize), StoreError> {
     for k in obj.keys() {
         if !KNOWN_KEYS.contains(&k.as_str()) {
-            return Err(bad(format!(
-                "search body key `{k}` is not supported by the embedded store; supported: {}",
-                KNOWN_KEYS.join(", ")
-            )));
+            return Err(bad(
+                "body",
+                format!(
+                    "search body key `{k}` is not supported by the embedded store; supported: {}",
+                    KNOWN_KEYS.join(", ")
+                ),
+            ));
         }
     }
     let body = |k: &str| obj.get(k);
     let size = usize_param(body("size"), "size", 10)?;
     let from = usize_param(body("from"), "from", 0)?;
     if from + size > MAX_RESULT_WINDOW {
-        return Err(bad(format!(
+        return Err(bad("body", format!(
             "from + size must be at most {MAX_RESULT_WINDOW} (index.max_result_window), got {}; page with search_after",
             from + size
         )));

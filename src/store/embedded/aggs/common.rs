@@ -14,7 +14,7 @@ pub(super) struct Bounds<T> {
 
 pub(super) fn obj<'v>(v: &'v Value, what: &str) -> Result<&'v Map<String, Value>, StoreError> {
     v.as_object()
-        .ok_or_else(|| bad(format!("{what}: expected an object, got {v}")))
+        .ok_or_else(|| bad(&what, format!("expected an object, got {v}")))
 }
 
 pub(super) fn get_field<'a>(
@@ -23,9 +23,10 @@ pub(super) fn get_field<'a>(
     what: &str,
 ) -> Result<Field<'a>, StoreError> {
     let f = spec.get("field").and_then(Value::as_str).ok_or_else(|| {
-        bad(format!(
-            "{what}: `field` is required (scripts are not supported)"
-        ))
+        bad(
+            &what,
+            format!("`field` is required (scripts are not supported)"),
+        )
     })?;
     Ok(ctx.field(f))
 }
@@ -46,9 +47,10 @@ pub(super) fn get_u64(
                     .map(|f| f as u64)
             })
             .ok_or_else(|| {
-                bad(format!(
-                    "{what}: `{key}` must be a non-negative integer, got {v}"
-                ))
+                bad(
+                    &what,
+                    format!("`{key}` must be a non-negative integer, got {v}"),
+                )
             }),
     }
 }
@@ -60,22 +62,23 @@ pub(super) fn interval_ms(spec: &Map<String, Value>, what: &str) -> Result<i64, 
                 return n
                     .as_i64()
                     .filter(|&n| n > 0)
-                    .ok_or_else(|| bad(format!("{what}: bad interval {v}")))
+                    .ok_or_else(|| bad(&what, format!("bad interval {v}")))
             }
             Value::String(s) => s,
             _ => {
-                return Err(bad(format!(
-                    "{what}: `fixed_interval` must be a duration such as \"15m\""
-                )))
+                return Err(bad(
+                    &what,
+                    format!("`fixed_interval` must be a duration such as \"15m\""),
+                ))
             }
         };
         let d = crate::time::parse_duration(s)
-            .map_err(|e| bad(format!("{what}: fixed_interval: {e}")))?;
+            .map_err(|e| bad(&what, format!("fixed_interval: {e}")))?;
         let ms = d.as_millis() as i64;
         return if ms > 0 {
             Ok(ms)
         } else {
-            Err(bad(format!("{what}: fixed_interval must be positive")))
+            Err(bad(&what, format!("fixed_interval must be positive")))
         };
     }
     if let Some(v) = spec.get("calendar_interval") {
@@ -84,14 +87,15 @@ pub(super) fn interval_ms(spec: &Map<String, Value>, what: &str) -> Result<i64, 
             "1m" | "minute" => Ok(60_000),
             "1h" | "hour" => Ok(3_600_000),
             "1d" | "day" => Ok(86_400_000),
-            other => Err(bad(format!(
-                "{what}: calendar_interval `{other}` is not supported by the embedded store (only minute, hour, day in UTC); use fixed_interval"
+            other => Err(bad(&what, format!(
+                "calendar_interval `{other}` is not supported by the embedded store (only minute, hour, day in UTC); use fixed_interval"
             ))),
         };
     }
-    Err(bad(format!(
-        "{what}: `fixed_interval` is required, e.g. \"15m\""
-    )))
+    Err(bad(
+        &what,
+        format!("`fixed_interval` is required, e.g. \"15m\""),
+    ))
 }
 
 pub(super) fn offset_ms(spec: &Map<String, Value>, what: &str) -> Result<i64, StoreError> {
@@ -104,11 +108,11 @@ pub(super) fn offset_ms(spec: &Map<String, Value>, what: &str) -> Result<i64, St
                 None => (false, s.strip_prefix('+').unwrap_or(s)),
             };
             let d = crate::time::parse_duration(rest)
-                .map_err(|e| bad(format!("{what}: offset: {e}")))?;
+                .map_err(|e| bad(&what, format!("offset: {e}")))?;
             let ms = d.as_millis() as i64;
             Ok(if neg { -ms } else { ms })
         }
-        Some(v) => Err(bad(format!("{what}: bad offset {v}"))),
+        Some(v) => Err(bad(&what, format!("bad offset {v}"))),
     }
 }
 
@@ -130,9 +134,10 @@ pub(super) fn date_bounds(
                 _ => None,
             }
             .ok_or_else(|| {
-                bad(format!(
-                    "{what}: {key}: expected epoch millis or a date, got {x}"
-                ))
+                bad(
+                    &what,
+                    format!("{key}: expected epoch millis or a date, got {x}"),
+                )
             })
         };
         b.min = o
@@ -165,10 +170,13 @@ pub(super) fn check_params(allowed: &[&str], v: &Value, what: &str) -> Result<()
     };
     for k in o.keys() {
         if !allowed.contains(&k.as_str()) {
-            return Err(bad(format!(
-                "{what}: parameter `{k}` is not supported by the embedded store; supported: {}",
-                allowed.join(", ")
-            )));
+            return Err(bad(
+                &what,
+                format!(
+                    "parameter `{k}` is not supported by the embedded store; supported: {}",
+                    allowed.join(", ")
+                ),
+            ));
         }
     }
     if let Some(tz) = o.get("time_zone") {
@@ -176,9 +184,10 @@ pub(super) fn check_params(allowed: &[&str], v: &Value, what: &str) -> Result<()
             tz.as_str(),
             Some("UTC" | "utc" | "Z" | "+00:00" | "Etc/UTC" | "GMT")
         ) {
-            return Err(bad(format!(
-                "{what}: time_zone {tz} is not supported; the embedded store works in UTC"
-            )));
+            return Err(bad(
+                &what,
+                format!("time_zone {tz} is not supported; the embedded store works in UTC"),
+            ));
         }
     }
     if let Some(f) = o.get("format") {
@@ -186,9 +195,10 @@ pub(super) fn check_params(allowed: &[&str], v: &Value, what: &str) -> Result<()
             f.as_str(),
             Some("strict_date_optional_time" | "date_optional_time" | "strict_date_time")
         ) {
-            return Err(bad(format!(
-                "{what}: format {f} is not supported; keys are printed as RFC 3339 with millis"
-            )));
+            return Err(bad(
+                &what,
+                format!("format {f} is not supported; keys are printed as RFC 3339 with millis"),
+            ));
         }
     }
     Ok(())

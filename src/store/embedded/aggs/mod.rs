@@ -63,14 +63,18 @@ fn parse_one<'a>(ctx: &mut Ctx<'a>, name: &str, spec: &Value) -> Result<Agg<'a>,
             "aggs" | "aggregations" => subs = parse(ctx, v)?,
             "meta" => {}
             _ if kind.is_some() => {
-                return Err(bad(format!(
-                    "aggregation `{name}` has two types (`{k}` and another); give one per name"
-                )));
+                return Err(bad(
+                    "aggregation",
+                    format!(
+                        "aggregation `{name}` has two types (`{k}` and another); give one per name"
+                    ),
+                ));
             }
             _ => kind = Some(parse_kind(ctx, name, k, v)?),
         }
     }
-    let kind = kind.ok_or_else(|| bad(format!("aggregation `{name}` has no type")))?;
+    let kind =
+        kind.ok_or_else(|| bad("aggregation", format!("aggregation `{name}` has no type")))?;
     Ok(Agg {
         name: name.to_string(),
         kind,
@@ -102,9 +106,11 @@ fn parse_kind<'a>(
             Kind::Pipeline(BucketPipeline::parse(kind, v, &what)?)
         }
         other => {
-            return Err(bad(format!(
-                "aggregation type `{other}` (in `{name}`) is not supported by the embedded store; supported: date_histogram, histogram, terms, composite, filter, filters, avg, sum, min, max, stats, value_count, cardinality, percentiles, top_hits, max_bucket, min_bucket, avg_bucket, sum_bucket"
-            )))
+            return Err(StoreError::UnsupportedAggregation {
+                name: name.to_string(),
+                kind: other.to_string(),
+                supported: "date_histogram, histogram, terms, composite, filter, filters, avg, sum, min, max, stats, value_count, cardinality, percentiles, top_hits, max_bucket, min_bucket, avg_bucket, sum_bucket",
+            })
         }
     })
 }

@@ -30,9 +30,10 @@ impl BucketPipeline {
             .get("buckets_path")
             .and_then(Value::as_str)
             .ok_or_else(|| {
-                bad(format!(
-                    "{what}: `buckets_path` is required, e.g. \"histo>count\""
-                ))
+                bad(
+                    &what,
+                    format!("`buckets_path` is required, e.g. \"histo>count\""),
+                )
             })?;
         let which = match kind {
             "max_bucket" => Pipeline::Max,

@@ -57,16 +57,17 @@ impl<'a> Composite<'a> {
         check_params(PARAMS, v, what)?;
         let s = obj(v, what)?;
         let srcs = s.get("sources").and_then(Value::as_array).ok_or_else(|| {
-            bad(format!(
-                "{what}: `sources` must be an array of {{name: {{terms|date_histogram: ..}}}}"
-            ))
+            bad(
+                &what,
+                format!("`sources` must be an array of {{name: {{terms|date_histogram: ..}}}}"),
+            )
         })?;
         let mut sources = Vec::new();
         for src in srcs {
             sources.push(Source::parse(ctx, src, what)?);
         }
         if sources.is_empty() {
-            return Err(bad(format!("{what}: `sources` is empty")));
+            return Err(bad(&what, format!("`sources` is empty")));
         }
         let after = match s.get("after") {
             None | Some(Value::Null) => None,
@@ -241,11 +242,11 @@ impl<'a> Source<'a> {
         let (sname, sdef) = obj(src, what)?
             .iter()
             .next()
-            .ok_or_else(|| bad(format!("{what}: empty source")))?;
+            .ok_or_else(|| bad(&what, format!("empty source")))?;
         let (stype, sspec) = obj(sdef, what)?
             .iter()
             .next()
-            .ok_or_else(|| bad(format!("{what}: source `{sname}` has no type")))?;
+            .ok_or_else(|| bad(&what, format!("source `{sname}` has no type")))?;
         let sw = format!("{what}: source `{sname}`");
         let allowed = match stype.as_str() {
             "date_histogram" => Some(DATE_HISTOGRAM_SOURCE),
@@ -267,10 +268,10 @@ impl<'a> Source<'a> {
                     .get("interval")
                     .and_then(Value::as_f64)
                     .filter(|i| *i > 0.0);
-                let i = i.ok_or_else(|| bad(format!("{sw}: `interval` required")))?;
+                let i = i.ok_or_else(|| bad(&sw, format!("`interval` required")))?;
                 (None, Some((i, 0.0)))
             }
-            other => return Err(bad(format!("{sw}: source type `{other}` is not supported; use terms, histogram or date_histogram"))),
+            other => return Err(bad(&sw, format!("source type `{other}` is not supported; use terms, histogram or date_histogram"))),
         };
         Ok(Source {
             name: sname.clone(),
@@ -333,12 +334,12 @@ fn parse_after(
     for src in sources {
         let v = a
             .get(&src.name)
-            .ok_or_else(|| bad(format!("{what}: after lacks `{}`", src.name)))?;
+            .ok_or_else(|| bad(&what, format!("after lacks `{}`", src.name)))?;
         key.push(match v {
             Value::Null => None,
             Value::String(t) if src.date.is_some() => {
                 let ms = crate::time::parse_timestamp(t)
-                    .ok_or_else(|| bad(format!("{what}: after: bad date {t}")))?;
+                    .ok_or_else(|| bad(&what, format!("after: bad date {t}")))?;
                 Some(Val::Date(ms))
             }
             Value::Number(n) if src.date.is_some() => {
@@ -347,7 +348,7 @@ fn parse_after(
             Value::String(t) => Some(ctx.str_val(t)),
             Value::Number(n) => Some(Val::Num(n.as_f64().unwrap_or(0.0))),
             Value::Bool(b) => Some(Val::Bool(*b)),
-            other => return Err(bad(format!("{what}: after: unsupported value {other}"))),
+            other => return Err(bad(&what, format!("after: unsupported value {other}"))),
         });
     }
     Ok(key)

@@ -33,9 +33,10 @@ impl<'a> Histogram<'a, i64> {
         check_params(PARAMS, v, what)?;
         if let Some(ord) = v.as_object().and_then(|o| o.get("order")) {
             if *ord != json!({"_key": "asc"}) {
-                return Err(bad(format!(
-                    "{what}: order {ord} is not supported; buckets come in ascending key order"
-                )));
+                return Err(bad(
+                    &what,
+                    format!("order {ord} is not supported; buckets come in ascending key order"),
+                ));
             }
         }
         let s = obj(v, what)?;

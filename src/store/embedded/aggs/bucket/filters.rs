@@ -27,7 +27,7 @@ impl Filters {
         let s = obj(v, what)?;
         let fs = s
             .get("filters")
-            .ok_or_else(|| bad(format!("{what}: `filters` is required")))?;
+            .ok_or_else(|| bad(&what, format!("`filters` is required")))?;
         let mut filters = Vec::new();
         let keyed = match fs {
             Value::Object(m) => {
@@ -45,9 +45,10 @@ impl Filters {
                 false
             }
             other => {
-                return Err(bad(format!(
-                    "{what}: `filters` must be an object or array, got {other}"
-                )))
+                return Err(bad(
+                    &what,
+                    format!("`filters` must be an object or array, got {other}"),
+                ))
             }
         };
         let other = match (s.get("other_bucket_key"), s.get("other_bucket")) {

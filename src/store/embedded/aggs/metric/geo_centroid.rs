@@ -24,9 +24,10 @@ impl<'a> GeoCentroid<'a> {
         check_params(PARAMS, v, what)?;
         let s = obj(v, what)?;
         let f = s.get("field").and_then(Value::as_str).ok_or_else(|| {
-            bad(format!(
-                "{what}: `field` is required (scripts are not supported)"
-            ))
+            bad(
+                &what,
+                format!("`field` is required (scripts are not supported)"),
+            )
         })?;
         Ok(GeoCentroid {
             lat: ctx.field(&format!("{f}.lat")),
