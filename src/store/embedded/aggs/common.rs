@@ -14,7 +14,7 @@ pub(super) struct Bounds<T> {
 
 pub(super) fn obj<'v>(v: &'v Value, what: &str) -> Result<&'v Map<String, Value>, StoreError> {
     v.as_object()
-        .ok_or_else(|| bad(&what, format!("expected an object, got {v}")))
+        .ok_or_else(|| bad(what, format!("expected an object, got {v}")))
 }
 
 pub(super) fn get_field<'a>(
@@ -24,8 +24,8 @@ pub(super) fn get_field<'a>(
 ) -> Result<Field<'a>, StoreError> {
     let f = spec.get("field").and_then(Value::as_str).ok_or_else(|| {
         bad(
-            &what,
-            format!("`field` is required (scripts are not supported)"),
+            what,
+            "`field` is required (scripts are not supported)".to_string(),
         )
     })?;
     Ok(ctx.field(f))
@@ -48,7 +48,7 @@ pub(super) fn get_u64(
             })
             .ok_or_else(|| {
                 bad(
-                    &what,
+                    what,
                     format!("`{key}` must be a non-negative integer, got {v}"),
                 )
             }),
@@ -62,23 +62,23 @@ pub(super) fn interval_ms(spec: &Map<String, Value>, what: &str) -> Result<i64, 
                 return n
                     .as_i64()
                     .filter(|&n| n > 0)
-                    .ok_or_else(|| bad(&what, format!("bad interval {v}")))
+                    .ok_or_else(|| bad(what, format!("bad interval {v}")))
             }
             Value::String(s) => s,
             _ => {
                 return Err(bad(
-                    &what,
-                    format!("`fixed_interval` must be a duration such as \"15m\""),
+                    what,
+                    "`fixed_interval` must be a duration such as \"15m\"".to_string(),
                 ))
             }
         };
         let d = crate::time::parse_duration(s)
-            .map_err(|e| bad(&what, format!("fixed_interval: {e}")))?;
+            .map_err(|e| bad(what, format!("fixed_interval: {e}")))?;
         let ms = d.as_millis() as i64;
         return if ms > 0 {
             Ok(ms)
         } else {
-            Err(bad(&what, format!("fixed_interval must be positive")))
+            Err(bad(what, "fixed_interval must be positive".to_string()))
         };
     }
     if let Some(v) = spec.get("calendar_interval") {
@@ -87,14 +87,14 @@ pub(super) fn interval_ms(spec: &Map<String, Value>, what: &str) -> Result<i64, 
             "1m" | "minute" => Ok(60_000),
             "1h" | "hour" => Ok(3_600_000),
             "1d" | "day" => Ok(86_400_000),
-            other => Err(bad(&what, format!(
+            other => Err(bad(what, format!(
                 "calendar_interval `{other}` is not supported by the embedded store (only minute, hour, day in UTC); use fixed_interval"
             ))),
         };
     }
     Err(bad(
-        &what,
-        format!("`fixed_interval` is required, e.g. \"15m\""),
+        what,
+        "`fixed_interval` is required, e.g. \"15m\"".to_string(),
     ))
 }
 
@@ -107,12 +107,12 @@ pub(super) fn offset_ms(spec: &Map<String, Value>, what: &str) -> Result<i64, St
                 Some(r) => (true, r),
                 None => (false, s.strip_prefix('+').unwrap_or(s)),
             };
-            let d = crate::time::parse_duration(rest)
-                .map_err(|e| bad(&what, format!("offset: {e}")))?;
+            let d =
+                crate::time::parse_duration(rest).map_err(|e| bad(what, format!("offset: {e}")))?;
             let ms = d.as_millis() as i64;
             Ok(if neg { -ms } else { ms })
         }
-        Some(v) => Err(bad(&what, format!("bad offset {v}"))),
+        Some(v) => Err(bad(what, format!("bad offset {v}"))),
     }
 }
 
@@ -135,7 +135,7 @@ pub(super) fn date_bounds(
             }
             .ok_or_else(|| {
                 bad(
-                    &what,
+                    what,
                     format!("{key}: expected epoch millis or a date, got {x}"),
                 )
             })
@@ -171,7 +171,7 @@ pub(super) fn check_params(allowed: &[&str], v: &Value, what: &str) -> Result<()
     for k in o.keys() {
         if !allowed.contains(&k.as_str()) {
             return Err(bad(
-                &what,
+                what,
                 format!(
                     "parameter `{k}` is not supported by the embedded store; supported: {}",
                     allowed.join(", ")
@@ -185,7 +185,7 @@ pub(super) fn check_params(allowed: &[&str], v: &Value, what: &str) -> Result<()
             Some("UTC" | "utc" | "Z" | "+00:00" | "Etc/UTC" | "GMT")
         ) {
             return Err(bad(
-                &what,
+                what,
                 format!("time_zone {tz} is not supported; the embedded store works in UTC"),
             ));
         }
@@ -196,7 +196,7 @@ pub(super) fn check_params(allowed: &[&str], v: &Value, what: &str) -> Result<()
             Some("strict_date_optional_time" | "date_optional_time" | "strict_date_time")
         ) {
             return Err(bad(
-                &what,
+                what,
                 format!("format {f} is not supported; keys are printed as RFC 3339 with millis"),
             ));
         }

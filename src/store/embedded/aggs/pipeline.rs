@@ -31,8 +31,8 @@ impl BucketPipeline {
             .and_then(Value::as_str)
             .ok_or_else(|| {
                 bad(
-                    &what,
-                    format!("`buckets_path` is required, e.g. \"histo>count\""),
+                    what,
+                    "`buckets_path` is required, e.g. \"histo>count\"".to_string(),
                 )
             })?;
         let which = match kind {

@@ -58,8 +58,8 @@ impl<'a> Composite<'a> {
         let s = obj(v, what)?;
         let srcs = s.get("sources").and_then(Value::as_array).ok_or_else(|| {
             bad(
-                &what,
-                format!("`sources` must be an array of {{name: {{terms|date_histogram: ..}}}}"),
+                what,
+                "`sources` must be an array of {name: {terms|date_histogram: ..}}".to_string(),
             )
         })?;
         let mut sources = Vec::new();
@@ -67,7 +67,7 @@ impl<'a> Composite<'a> {
             sources.push(Source::parse(ctx, src, what)?);
         }
         if sources.is_empty() {
-            return Err(bad(&what, format!("`sources` is empty")));
+            return Err(bad(what, "`sources` is empty".to_string()));
         }
         let after = match s.get("after") {
             None | Some(Value::Null) => None,
@@ -242,11 +242,11 @@ impl<'a> Source<'a> {
         let (sname, sdef) = obj(src, what)?
             .iter()
             .next()
-            .ok_or_else(|| bad(&what, format!("empty source")))?;
+            .ok_or_else(|| bad(what, "empty source".to_string()))?;
         let (stype, sspec) = obj(sdef, what)?
             .iter()
             .next()
-            .ok_or_else(|| bad(&what, format!("source `{sname}` has no type")))?;
+            .ok_or_else(|| bad(what, format!("source `{sname}` has no type")))?;
         let sw = format!("{what}: source `{sname}`");
         let allowed = match stype.as_str() {
             "date_histogram" => Some(DATE_HISTOGRAM_SOURCE),
@@ -268,7 +268,7 @@ impl<'a> Source<'a> {
                     .get("interval")
                     .and_then(Value::as_f64)
                     .filter(|i| *i > 0.0);
-                let i = i.ok_or_else(|| bad(&sw, format!("`interval` required")))?;
+                let i = i.ok_or_else(|| bad(&sw, "`interval` required".to_string()))?;
                 (None, Some((i, 0.0)))
             }
             other => return Err(bad(&sw, format!("source type `{other}` is not supported; use terms, histogram or date_histogram"))),
@@ -334,12 +334,12 @@ fn parse_after(
     for src in sources {
         let v = a
             .get(&src.name)
-            .ok_or_else(|| bad(&what, format!("after lacks `{}`", src.name)))?;
+            .ok_or_else(|| bad(what, format!("after lacks `{}`", src.name)))?;
         key.push(match v {
             Value::Null => None,
             Value::String(t) if src.date.is_some() => {
                 let ms = crate::time::parse_timestamp(t)
-                    .ok_or_else(|| bad(&what, format!("after: bad date {t}")))?;
+                    .ok_or_else(|| bad(what, format!("after: bad date {t}")))?;
                 Some(Val::Date(ms))
             }
             Value::Number(n) if src.date.is_some() => {
@@ -348,7 +348,7 @@ fn parse_after(
             Value::String(t) => Some(ctx.str_val(t)),
             Value::Number(n) => Some(Val::Num(n.as_f64().unwrap_or(0.0))),
             Value::Bool(b) => Some(Val::Bool(*b)),
-            other => return Err(bad(&what, format!("after: unsupported value {other}"))),
+            other => return Err(bad(what, format!("after: unsupported value {other}"))),
         });
     }
     Ok(key)

@@ -34,7 +34,7 @@ impl<'a> Histogram<'a, i64> {
         if let Some(ord) = v.as_object().and_then(|o| o.get("order")) {
             if *ord != json!({"_key": "asc"}) {
                 return Err(bad(
-                    &what,
+                    what,
                     format!("order {ord} is not supported; buckets come in ascending key order"),
                 ));
             }

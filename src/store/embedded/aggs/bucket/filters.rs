@@ -27,7 +27,7 @@ impl Filters {
         let s = obj(v, what)?;
         let fs = s
             .get("filters")
-            .ok_or_else(|| bad(&what, format!("`filters` is required")))?;
+            .ok_or_else(|| bad(what, "`filters` is required".to_string()))?;
         let mut filters = Vec::new();
         let keyed = match fs {
             Value::Object(m) => {
@@ -46,7 +46,7 @@ impl Filters {
             }
             other => {
                 return Err(bad(
-                    &what,
+                    what,
                     format!("`filters` must be an object or array, got {other}"),
                 ))
             }

@@ -41,7 +41,7 @@ impl<'a> Histogram<'a, f64> {
             .get("interval")
             .and_then(Value::as_f64)
             .filter(|i| *i > 0.0)
-            .ok_or_else(|| bad(&what, format!("`interval` must be a positive number")))?;
+            .ok_or_else(|| bad(what, "`interval` must be a positive number".to_string()))?;
         Ok(Histogram {
             field: get_field(ctx, s, what)?,
             interval,

@@ -59,7 +59,7 @@ impl<'a> Terms<'a> {
             Some(Value::String(m)) => Some(ctx.str_val(m)),
             Some(Value::Number(n)) => Some(Val::Num(n.as_f64().unwrap_or(0.0))),
             Some(Value::Bool(b)) => Some(Val::Bool(*b)),
-            Some(other) => return Err(bad(&what, format!("bad `missing` {other}"))),
+            Some(other) => return Err(bad(what, format!("bad `missing` {other}"))),
         };
         let (partition, include) = parse_include(ctx, s.get("include"), what)?;
         let exclude = match s.get("exclude") {
@@ -67,7 +67,7 @@ impl<'a> Terms<'a> {
             Some(Value::Array(vals)) => values(ctx, vals),
             Some(other) => {
                 return Err(bad(
-                    &what,
+                    what,
                     format!("exclude {other} is not supported; use a list of values"),
                 ))
             }
@@ -208,14 +208,12 @@ fn parse_include(ctx: &mut Ctx, v: Option<&Value>, what: &str) -> Result<Include
             let part = get_u64(p, "partition", u64::MAX, what)?;
             let num = get_u64(p, "num_partitions", 0, what)?;
             if num == 0 || part >= num {
-                return Err(bad(&what, format!(
-                    "include needs `partition` and `num_partitions` with 0 <= partition < num_partitions"
-                )));
+                return Err(bad(what, "include needs `partition` and `num_partitions` with 0 <= partition < num_partitions".to_string()));
             }
             Ok((Some((part as u32, num as u32)), None))
         }
         Some(Value::Array(vals)) => Ok((None, Some(values(ctx, vals)))),
-        Some(other) => Err(bad(&what, format!(
+        Some(other) => Err(bad(what, format!(
             "include {other} is not supported (regular expressions are not); use a list of values or {{partition, num_partitions}}"
         ))),
     }
@@ -235,7 +233,7 @@ fn parse_order(v: Option<&Value>, what: &str) -> Result<Vec<(OrderBy, bool)>, St
                 Some("asc") => false,
                 _ => {
                     return Err(bad(
-                        &what,
+                        what,
                         format!("order direction must be asc or desc, got {dir}"),
                     ))
                 }

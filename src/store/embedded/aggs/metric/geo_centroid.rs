@@ -25,8 +25,8 @@ impl<'a> GeoCentroid<'a> {
         let s = obj(v, what)?;
         let f = s.get("field").and_then(Value::as_str).ok_or_else(|| {
             bad(
-                &what,
-                format!("`field` is required (scripts are not supported)"),
+                what,
+                "`field` is required (scripts are not supported)".to_string(),
             )
         })?;
         Ok(GeoCentroid {

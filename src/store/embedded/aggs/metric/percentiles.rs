@@ -27,12 +27,14 @@ impl<'a> Percentiles<'a> {
                 .iter()
                 .map(|p| p.as_f64().filter(|p| (0.0..=100.0).contains(p)))
                 .collect::<Option<Vec<f64>>>()
-                .ok_or_else(|| bad(&what, format!("percents must be numbers between 0 and 100")))?,
+                .ok_or_else(|| {
+                    bad(
+                        what,
+                        "percents must be numbers between 0 and 100".to_string(),
+                    )
+                })?,
             Some(other) => {
-                return Err(bad(
-                    &what,
-                    format!("percents must be an array, got {other}"),
-                ))
+                return Err(bad(what, format!("percents must be an array, got {other}")))
             }
         };
         Ok(Percentiles {
