@@ -1539,17 +1539,8 @@ fn perf_500k() {
 }
 
 fn shared_data() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var("TIDEWATCH_SHARED_DATA")
-            .ok()
-            .map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
-        Some(PathBuf::from("/work/shared/data")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("logs").exists())
+    let dir = crate::shared_data::shared_data_dir();
+    dir.join("logs").exists().then_some(dir)
 }
 
 /// The real nginx sample, loaded with a minimal parser; the store's aggregations must agree
