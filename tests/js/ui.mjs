@@ -196,7 +196,7 @@ try {
     } else {
       await cellRect(at).click();
     }
-    await page.waitForSelector("#influencers-filter[hidden]", { timeout: 10000 });
+    await page.waitForSelector("#influencers-filter[hidden]", { state: "attached", timeout: 10000 });
     const widened = await page.$$eval(rows, (trs) => trs.map((t) => t.dataset.value));
     check(widened[0] === inf.value && widened.length >= narrowed.length, "a second click on the cell lists the whole range again");
   }
