@@ -12,6 +12,7 @@ const state = {
   records: [],
   selected: null, // { label, field, value }
   influencer: null, // { field, value }: the anomalies table lists only what it influenced
+  cell: null, // { lane, from, to }: the influencer panel lists only that swimlane cell's
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -207,6 +208,7 @@ async function selectJob(id, lane) {
   state.job = state.jobs.find((j) => j.job_id === id);
   state.selected = lane || null;
   state.influencer = null;
+  state.cell = null;
   setHash();
   for (const tr of document.querySelectorAll("#jobs tbody tr")) {
     tr.classList.toggle("selected", tr.dataset.job === id);
@@ -228,6 +230,7 @@ async function refresh() {
   swim.textContent = "";
   $("#anomalies tbody").textContent = "";
   $("#influencers").textContent = "";
+  state.cell = null;
   if (!win) {
     swim.append(el("p", { class: "muted" }, "No results for this job yet."));
     return;
@@ -325,6 +328,14 @@ function drawSwimlane(host, win, records, buckets) {
       r.addEventListener("mousemove", (e) => tooltip(e, `${key}\n${fmtTime(cell.time)}\n${what} ${fmtNum(cell.score)}${extra}`));
       r.addEventListener("mouseleave", (e) => tooltip(e, null));
       r.addEventListener("click", () => {
+        // As in Elastic's Anomaly Explorer, the influencer panel narrows to the clicked
+        // cell (its time and, for a partition lane, that lane's records); a second click
+        // on the same cell widens it again.
+        const same = state.cell && state.cell.lane === key && state.cell.from === cell.time;
+        state.cell = same ? null : { lane: key, from: cell.time, to: cell.time + span };
+        for (const c of svg.querySelectorAll("rect.cell.chosen")) c.classList.remove("chosen");
+        if (!same) r.classList.add("chosen");
+        drawInfluencers();
         if (lane.split) showSingle({ label: key, split: lane.split, focus: cell.time });
       });
       svg.append(r);
@@ -359,12 +370,38 @@ function rankInfluencers(docs) {
   return [...fields.keys()].sort().map((f) => [f, [...fields.get(f)].sort(byScore).slice(0, 10)]);
 }
 
+// The influencer results of the chosen swimlane cell: those of its time span and, for a
+// partition lane, only the values the lane's records of that span name (their own split
+// values included); all of the range when no cell is chosen.
+function cellInfluencers() {
+  const docs = state.influencerDocs || [];
+  const cell = state.cell;
+  if (!cell) return docs;
+  const inCell = (d) => d.timestamp >= cell.from && d.timestamp < cell.to;
+  if (cell.lane === "overall") return docs.filter(inCell);
+  const named = new Set();
+  for (const r of state.records) {
+    if (!inCell(r) || label(r) !== cell.lane) continue;
+    for (const i of r.influencers || []) {
+      for (const v of i.influencer_field_values || []) named.add(i.influencer_field_name + "\u0000" + String(v));
+    }
+    for (const p of splits(r)) named.add(p.field + "\u0000" + String(p.value));
+  }
+  return docs.filter((d) => inCell(d) && named.has(d.influencer_field_name + "\u0000" + String(d.influencer_field_value)));
+}
+
 function drawInfluencers() {
   const host = $("#influencers");
   host.textContent = "";
-  const ranked = rankInfluencers(state.influencerDocs || []);
+  const cell = state.cell;
+  const note = $("#influencers-filter");
+  note.hidden = !cell;
+  note.textContent = cell
+    ? `Only influencers of ${cell.lane} from ${fmtTime(cell.from)} to ${fmtTime(cell.to)}; click the cell again for the whole range.`
+    : "";
+  const ranked = rankInfluencers(cellInfluencers());
   if (!ranked.length) {
-    host.append(el("p", { class: "muted" }, "No influencers at or above this score in the range."));
+    host.append(el("p", { class: "muted" }, cell ? "No influencers in this cell." : "No influencers at or above this score in the range."));
     return;
   }
   const chosen = state.influencer;

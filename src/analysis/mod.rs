@@ -578,30 +578,60 @@ impl DetectorModels {
 }
 
 /// The share of a record's anomaly, 0..=1, that one value of an influencer field explains:
-/// how much of the deviation from typical would go if the value's `count` documents (of the
-/// record's `total` in its bucket and split) were removed. For counts the excess
-/// `actual - typical` is what needs explaining, so a value with at least that many documents
-/// explains it all and one with a tenth of it a tenth; a drop has no excess that present
-/// documents explain (0). For other functions the value's share of the documents stands in.
-pub(crate) fn influence_share(
-    metric: Metric,
-    actual: f64,
-    typical: f64,
-    count: u64,
-    total: u64,
-) -> f64 {
-    match metric {
-        Metric::Count | Metric::NonZeroCount => {
-            let excess = actual - typical;
-            if excess > 0.0 {
-                (count as f64 / excess).min(1.0)
-            } else {
-                0.0
-            }
+/// how much of the deviation from typical would go if the value's documents were removed.
+/// `without` is the record's value recomputed without them ([`Without`]). A value whose
+/// removal brings the value back to typical or beyond explains it all; one whose removal
+/// moves it further away, none. For counts the excess `actual - typical` is what needs
+/// explaining, so a value with at least that many documents explains it all and one with a
+/// tenth of it a tenth; a drop has no excess that present documents explain (0).
+pub(crate) fn influence_share(actual: f64, typical: f64, without: Without) -> f64 {
+    let deviation = actual - typical;
+    let rest = match without {
+        Without::Value(v) => v,
+        Without::Count { count, total } if total > 0 => actual - count as f64,
+        Without::Count { .. } => return 0.0,
+        Without::Nothing { zero: true } => 0.0,
+        Without::Nothing { zero: false } => return if deviation == 0.0 { 0.0 } else { 1.0 },
+        Without::Share { count, total } if total > 0 => {
+            return (count as f64 / total as f64).min(1.0)
         }
-        _ if total > 0 => (count as f64 / total as f64).min(1.0),
-        _ => 0.0,
+        Without::Share { .. } => return 0.0,
+    };
+    if deviation == 0.0 {
+        return 0.0;
     }
+    ((actual - rest) / deviation).clamp(0.0, 1.0)
+}
+
+/// What a record's value would be without one influencer value's documents.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Without {
+    /// Counts: the value's `count` documents of the record's `total` leave `actual - count`.
+    Count {
+        /// The value's documents in the record's bucket and split.
+        count: u64,
+        /// The record's documents.
+        total: u64,
+    },
+    /// Recomputed by the store without the value's documents (`sum`, `mean`, `median`,
+    /// `distinct_count`, ...).
+    Value(f64),
+    /// No document with the detector's field is left: `zero` for the functions whose value
+    /// over no documents is 0 (`sum`, `distinct_count`), else there is nothing left to be
+    /// anomalous and the value explains it all.
+    Nothing {
+        /// Whether the function's value over no documents is 0.
+        zero: bool,
+    },
+    /// Functions whose record is about one event, value, time or place (`rare`,
+    /// `freq_rare`, `time_of_day`, `time_of_week`, `lat_long`): the value's share of the
+    /// record's documents, who brought the rare value or the event.
+    Share {
+        /// The value's documents in the record's bucket and split.
+        count: u64,
+        /// The record's documents.
+        total: u64,
+    },
 }
 
 /// Influencer results of a bucket. A value scores as the highest, over the records it
@@ -778,16 +808,44 @@ mod tests {
     #[test]
     fn a_value_scores_by_the_share_of_the_anomaly_it_explains() {
         // A count of 1,000 against 100 typical: 900 to explain.
-        let share = |count| influence_share(Metric::Count, 1000.0, 100.0, count, 1000);
+        let share = |count| influence_share(1000.0, 100.0, Without::Count { count, total: 1000 });
         assert_eq!(share(810), 0.9);
         assert_eq!(share(900), 1.0);
         assert_eq!(share(2000), 1.0);
         assert_eq!(share(18), 0.02);
         // Documents that are there do not explain a drop.
-        assert_eq!(influence_share(Metric::Count, 10.0, 100.0, 10, 10), 0.0);
-        // Other functions: the value's share of the record's documents.
-        assert_eq!(influence_share(Metric::Mean, 5.0, 1.0, 25, 100), 0.25);
-        assert_eq!(influence_share(Metric::Mean, 5.0, 1.0, 0, 0), 0.0);
+        let drop = Without::Count {
+            count: 10,
+            total: 10,
+        };
+        assert_eq!(influence_share(10.0, 100.0, drop), 0.0);
+        // A mean of 5 against 1 typical, 2 without the value: it explains three quarters.
+        assert_eq!(influence_share(5.0, 1.0, Without::Value(2.0)), 0.75);
+        // Without it the mean would be lower still than typical: all of it.
+        assert_eq!(influence_share(5.0, 1.0, Without::Value(0.5)), 1.0);
+        // Without it the mean would be higher: none of it.
+        assert_eq!(influence_share(5.0, 1.0, Without::Value(6.0)), 0.0);
+        // A low mean (1 against 5) that one value's small numbers pulled down: 4 without it.
+        assert_eq!(influence_share(1.0, 5.0, Without::Value(4.0)), 0.75);
+        // 40 distinct URLs against 10 typical; one client brought 30 of them alone.
+        assert_eq!(influence_share(40.0, 10.0, Without::Value(10.0)), 1.0);
+        assert_eq!(influence_share(40.0, 10.0, Without::Value(37.0)), 0.1);
+        // Nothing left: a sum over nothing is 0, a mean over nothing is no anomaly.
+        let sum_gone = Without::Nothing { zero: true };
+        assert_eq!(influence_share(40.0, 10.0, sum_gone), 1.0);
+        assert_eq!(influence_share(4.0, 10.0, sum_gone), 0.0);
+        assert_eq!(
+            influence_share(4.0, 10.0, Without::Nothing { zero: false }),
+            1.0
+        );
+        // Frequency functions: the value's share of the record's documents.
+        let share = Without::Share {
+            count: 25,
+            total: 100,
+        };
+        assert_eq!(influence_share(5.0, 1.0, share), 0.25);
+        let none = Without::Share { count: 0, total: 0 };
+        assert_eq!(influence_share(5.0, 1.0, none), 0.0);
 
         let mut r = crate::results::documents::tests::record();
         r.record_score = 80.0;

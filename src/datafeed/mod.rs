@@ -459,6 +459,34 @@ pub(crate) fn top_values(
     Ok((total, out))
 }
 
+/// A record's value recomputed without the documents whose `field` is `value`: the same
+/// detector request as [`fetch_detector`], narrowed to the record's bucket `[start, end)`
+/// and split values (`splits`). `Ok(None)` when no document is left or none has the
+/// detector's field; otherwise the group's value, and for `metric` its `(min, max)` too.
+/// How much of a record's anomaly one influencer value explains is how far this moves the
+/// value back towards typical.
+pub(crate) fn value_without(
+    store: &dyn Store,
+    job: &Job,
+    detector: &Detector,
+    (splits, (field, value)): (&[(&str, &str)], (&str, &str)),
+    (start, end): (EpochMillis, EpochMillis),
+) -> Result<Option<SeriesValue>, StoreError> {
+    let mut filter = vec![job.query.clone()];
+    for (f, v) in splits {
+        filter.push(json!({ "term": { job.agg_field(f): v } }));
+    }
+    let mut narrowed = job.clone();
+    narrowed.query = json!({ "bool": {
+        "filter": filter,
+        "must_not": [{ "term": { job.agg_field(field): value } }],
+    } });
+    let mut buckets = fetch_detector(store, &narrowed, detector, start, end)?;
+    Ok(buckets
+        .remove(&bucket_start(start, span_ms(job)))
+        .and_then(|values| values.into_iter().next()))
+}
+
 /// Checks that every source index of the job can be read, as Elastic's datafeed does
 /// without `ignore_unavailable`: a closed, missing or unreadable index is an error, never an
 /// empty bucket, so the job does not advance over data it could not see. A pattern that

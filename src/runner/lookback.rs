@@ -4,7 +4,7 @@
 use super::checkpoint::{self, Checkpoint};
 use super::realtime::{Clock, SystemClock};
 use super::stats::{self, JobStats, ModelStats};
-use crate::analysis::{influence_share, influencers_of, BucketOutput, JobAnalysis};
+use crate::analysis::{influence_share, influencers_of, BucketOutput, JobAnalysis, Without};
 use crate::config::{Job, Metric};
 use crate::datafeed::{self, DetectorBuckets, SeriesValue};
 use crate::results::RecordResult;
@@ -77,11 +77,7 @@ fn add_field_influencers(
         .flatten()
         .map(|(f, v)| (f.as_str(), v.as_str()))
         .collect();
-    let Some(metric) = job
-        .detectors
-        .get(r.detector_index)
-        .map(|d| d.function.metric())
-    else {
+    let Some(detector) = job.detectors.get(r.detector_index) else {
         return Ok(());
     };
     let (mut listed, mut influence) = (Vec::new(), Vec::new());
@@ -99,7 +95,14 @@ fn add_field_influencers(
         )?;
         let mut named = Vec::new();
         for (value, count) in values {
-            let share = influence_share(metric, r.actual, r.typical, count, total);
+            let without = without(
+                store,
+                (job, detector, &*r),
+                (&splits, (field, &value)),
+                (start, end),
+                (count, total),
+            )?;
+            let share = influence_share(r.actual, r.typical, without);
             if share < INFLUENCE_MIN_SHARE {
                 continue;
             }
@@ -115,6 +118,48 @@ fn add_field_influencers(
     r.influencers.extend(listed);
     r.influence.extend(influence);
     Ok(())
+}
+
+/// What record `r`'s value would be without the documents whose `field` is `value`
+/// (`count` of the record's `total`): counted for counts, recomputed by the store for the
+/// functions of a field's values, and the value's share of the documents for the functions
+/// whose record is about one event, value or place.
+fn without(
+    store: &dyn Store,
+    (job, detector, r): (&Job, &crate::config::Detector, &RecordResult),
+    (splits, (field, value)): (&[(&str, &str)], (&str, &str)),
+    bucket: (EpochMillis, EpochMillis),
+    (count, total): (u64, u64),
+) -> crate::Result<Without> {
+    let metric = detector.function.metric();
+    Ok(match metric {
+        Metric::Count | Metric::NonZeroCount => Without::Count { count, total },
+        Metric::Rare
+        | Metric::FreqRare
+        | Metric::TimeOfDay
+        | Metric::TimeOfWeek
+        | Metric::LatLong => Without::Share { count, total },
+        _ => {
+            let rest =
+                datafeed::value_without(store, job, detector, (splits, (field, value)), bucket)?;
+            match rest {
+                Some(v) => Without::Value(stat_of(r, metric, &v)),
+                None => Without::Nothing {
+                    zero: matches!(metric, Metric::Sum | Metric::DistinctCount),
+                },
+            }
+        }
+    })
+}
+
+/// The number of `v` that record `r` is about: for `metric` the statistic its explanation
+/// names (`min: ...`, `max: ...`, else the mean), else the value.
+fn stat_of(r: &RecordResult, metric: Metric, v: &SeriesValue) -> f64 {
+    match (metric, v.spread) {
+        (Metric::MinMaxMean, Some((min, _))) if r.explanation.starts_with("min:") => min,
+        (Metric::MinMaxMean, Some((_, max))) if r.explanation.starts_with("max:") => max,
+        _ => v.value,
+    }
 }
 
 /// Buckets fetched per datafeed round trip: the job's `chunking_config.time_span` when set,

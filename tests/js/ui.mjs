@@ -18,7 +18,9 @@
 //   --influencers=FILE  JSON {job, field, value, from, to}: with the range on "everything", the
 //                       job's "Top influencers" panel must list `value` first for `field`, its
 //                       highest score in [from, to); clicking it must list only anomalies it
-//                       influenced; screenshot OUTDIR/ui-influencers.png
+//                       influenced; screenshot OUTDIR/ui-influencers.png. A click on the overall
+//                       swimlane cell of that score narrows the panel to the cell (value first),
+//                       a cell a day away does not list it, a second click widens it again
 //   (with a token, also checks that the page asks for it and then works with it)
 //   e.g. node ui.mjs http://127.0.0.1:9280 status_code_rate ../../docs --expect-critical
 // Screenshots: OUTDIR/ui-swimlane.png (the clicked job) and OUTDIR/ui-single-metric.png.
@@ -169,6 +171,34 @@ try {
     const listed = await page.$$eval("#anomalies tbody tr", (trs) => trs.map((t) => t.textContent));
     check(listed.length > 0 && listed.every((t) => !t.includes("No anomalies")), `clicking it lists the ${listed.length} anomalies it influenced`);
     await page.screenshot({ path: `${outDir}/ui-influencers.png`, fullPage: false });
+    // A click on the overall lane's cell holding that score narrows the panel to the cell:
+    // the value still leads, and every listed score falls in the cell; a cell away from the
+    // incident does not list it; a second click widens the panel again.
+    await page.locator(`${rows}[data-value="${inf.value}"]`).click(); // list all anomalies again
+    const { span, cells } = await showJob(page, inf.job);
+    const overall = cells.filter((c) => c.lane === "overall");
+    const at = overall.find((c) => c.time <= ranked[0].time && ranked[0].time < c.time + span);
+    check(!!at, `the overall lane has a cell at ${iso(ranked[0].time)}`);
+    const cellRect = (c) => page.locator(`#swimlane rect.cell[data-lane="overall"][data-time="${c.time}"]`).first();
+    await cellRect(at).click();
+    await page.waitForSelector("#influencers-filter:not([hidden])", { timeout: 10000 });
+    const narrowed = await page.$$eval(rows, (trs) => trs.map((t) => ({ value: t.dataset.value, time: Number(t.dataset.time) })));
+    check(narrowed.length > 0 && narrowed[0].value === inf.value, `the cell at ${iso(at.time)} lists ${inf.value} first (${narrowed.length} values)`);
+    check(narrowed.every((r) => r.time >= at.time && r.time < at.time + span), "every value listed for the cell scored within it");
+    const away = overall.find((c) => c.time + span <= inf.from - 24 * 3600 * 1000 || c.time >= inf.to + 24 * 3600 * 1000);
+    if (away) {
+      await cellRect(away).click();
+      await page.waitForFunction((t) => (document.querySelector("#influencers-filter").textContent || "").length > 0 &&
+        document.querySelector(`#swimlane rect.cell.chosen[data-time="${t}"]`) !== null, String(away.time), { timeout: 10000 });
+      const there = await page.$$eval(rows, (trs) => trs.map((t) => t.dataset.value));
+      check(!there.includes(inf.value), `the cell at ${iso(away.time)}, a day from the incident, does not list ${inf.value}`);
+      await cellRect(away).click();
+    } else {
+      await cellRect(at).click();
+    }
+    await page.waitForSelector("#influencers-filter[hidden]", { state: "attached", timeout: 10000 });
+    const widened = await page.$$eval(rows, (trs) => trs.map((t) => t.dataset.value));
+    check(widened[0] === inf.value && widened.length >= narrowed.length, "a second click on the cell lists the whole range again");
   }
   check(errors.length === 0, `no page errors or outside requests${errors.length ? ": " + errors.join("; ") : ""}`);
 } catch (e) {
