@@ -1193,6 +1193,19 @@ impl IndexState {
         Ok(n)
     }
 
+    /// Deletes the segment files the manifest just written (`listed`) no longer names; a
+    /// file left behind is only disk, so a failure is a warning.
+    fn remove_unlisted(&self, listed: &[String]) {
+        for old in &self.segments {
+            if !listed.contains(old) {
+                let p = self.dir.join(old);
+                if let Err(e) = fs::remove_file(&p) {
+                    tracing::warn!(file = %p.display(), error = %e, "Could not remove a replaced segment");
+                }
+            }
+        }
+    }
+
     fn write_manifest(&self, segments: &[String], generation: u64) -> Result<(), StoreError> {
         let m = Manifest {
             format: 1,
@@ -1490,14 +1503,7 @@ impl IndexState {
         );
         let generation = generation + 1;
         self.write_manifest(&segs, generation)?;
-        for old in &self.segments {
-            if !segs.contains(old) {
-                let p = self.dir.join(old);
-                if let Err(e) = fs::remove_file(&p) {
-                    tracing::warn!(file = %p.display(), error = %e, "Could not remove a replaced segment");
-                }
-            }
-        }
+        self.remove_unlisted(&segs);
         *self = IndexState::load(&self.name, self.dir.clone(), interner)?;
         Ok(())
     }
@@ -1605,14 +1611,7 @@ impl IndexState {
         f.sync_all().map_err(|e| io_err(&path, e))?;
         segs.push(log);
         self.write_manifest(&segs, generation)?;
-        for old in &self.segments {
-            if !segs.contains(old) {
-                let p = self.dir.join(old);
-                if let Err(e) = fs::remove_file(&p) {
-                    tracing::warn!(file = %p.display(), error = %e, "Could not remove a replaced segment");
-                }
-            }
-        }
+        self.remove_unlisted(&segs);
         Ok((segs, generation))
     }
 }
