@@ -21,7 +21,7 @@ use super::{Observation, Reason};
 
 /// Places one entity's model keeps; the two nearest are merged past it.
 pub const MAX_PLACES: usize = 16;
-/// Heap bytes a model may hold (its places, at most [`MAX_PLACES`]), which the job's
+/// Heap bytes a model may hold (its places, at most `MAX_PLACES`), which the job's
 /// `model_memory_limit` accounts for up front.
 pub const PLACES_HEAP_BYTES: u64 = (MAX_PLACES * std::mem::size_of::<Place>()) as u64;
 /// Spread (σ) below which a place is never considered, km: GeoIP's city-level jitter.
