@@ -38,7 +38,7 @@ type SeriesKey = (Option<String>, Option<String>);
 /// Which number of a bucket value a detector's models read: `metric` detectors have three
 /// model sets, one per statistic; every other detector one, reading the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stat {
+pub(crate) enum Stat {
     /// The function's value (for `metric`, the mean).
     Value,
     /// `metric`'s minimum.
@@ -48,7 +48,19 @@ enum Stat {
 }
 
 impl Stat {
-    fn of(self, v: &SeriesValue) -> Option<f64> {
+    /// The statistic a record of `function` is about: `metric`'s records name theirs at the
+    /// start of their explanation (`min: ...`, see [`JobAnalysis::analyse_bucket`]).
+    pub(crate) fn of_record(function: Function, r: &RecordResult) -> Stat {
+        if function != Function::MinMaxMean {
+            return Stat::Value;
+        }
+        [Stat::Min, Stat::Max]
+            .into_iter()
+            .find(|s| r.explanation.starts_with(&format!("{}:", s.name())))
+            .unwrap_or(Stat::Value)
+    }
+
+    pub(crate) fn of(self, v: &SeriesValue) -> Option<f64> {
         match (self, v.spread) {
             (Stat::Value, _) => Some(v.value),
             (Stat::Min, Some((min, _))) => Some(min),

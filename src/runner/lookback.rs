@@ -4,7 +4,7 @@
 use super::checkpoint::{self, Checkpoint};
 use super::realtime::{Clock, SystemClock};
 use super::stats::{self, JobStats, ModelStats};
-use crate::analysis::{influence_share, influencers_of, BucketOutput, JobAnalysis, Without};
+use crate::analysis::{influence_share, influencers_of, BucketOutput, JobAnalysis, Stat, Without};
 use crate::config::{Job, Metric};
 use crate::datafeed::{self, DetectorBuckets, SeriesValue};
 use crate::results::RecordResult;
@@ -143,23 +143,16 @@ fn without(
             let rest =
                 datafeed::value_without(store, job, detector, (splits, (field, value)), bucket)?;
             match rest {
-                Some(v) => Without::Value(stat_of(r, metric, &v)),
+                Some(v) => {
+                    let stat = Stat::of_record(detector.function, r);
+                    Without::Value(stat.of(&v).unwrap_or(v.value))
+                }
                 None => Without::Nothing {
                     zero: matches!(metric, Metric::Sum | Metric::DistinctCount),
                 },
             }
         }
     })
-}
-
-/// The number of `v` that record `r` is about: for `metric` the statistic its explanation
-/// names (`min: ...`, `max: ...`, else the mean), else the value.
-fn stat_of(r: &RecordResult, metric: Metric, v: &SeriesValue) -> f64 {
-    match (metric, v.spread) {
-        (Metric::MinMaxMean, Some((min, _))) if r.explanation.starts_with("min:") => min,
-        (Metric::MinMaxMean, Some((_, max))) if r.explanation.starts_with("max:") => max,
-        _ => v.value,
-    }
 }
 
 /// Buckets fetched per datafeed round trip: the job's `chunking_config.time_span` when set,
