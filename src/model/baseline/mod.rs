@@ -35,7 +35,7 @@ mod state;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use self::calibration::{anchored, TailCalibration, CALIBRATION_BYTES};
+use self::calibration::{anchored, Evidence, TailCalibration, CALIBRATION_BYTES};
 use self::global::{GlobalInput, GlobalView, GLOBAL_BYTES};
 use self::level::{LevelVerdict, LevelView, LEVEL_BYTES};
 use self::seasonal::{SeasonalStep, Seasonality, SEASONAL_BYTES};
@@ -365,9 +365,11 @@ impl Baseline {
     /// Scores `value` for the bucket starting at `time`, then learns from it.
     ///
     /// The returned probability is on the anchored scale of [`crate::score`] (1e-6 scores
-    /// 75) and calibrated on this partition's own history: `p = 100 q²`, where `q` is the
+    /// 75) and calibrated on this partition's own history: `p = 100 q^a`, where `q` is the
     /// chance per bucket that this partition starts an alert episode at least this unusual
-    /// (so 75 is about one episode in 10,000 ordinary buckets, 50 one in 1,000).
+    /// and `a` is steeper for one bucket's surprise than for a departure that lasts (see
+    /// [`Evidence`]): 75 is an episode the fit expects once in 10,000 ordinary buckets for
+    /// a shift, ramp or lost signal, once in about 84,000 for a spike or dip.
     #[inline]
     pub fn observe(&mut self, cfg: &ModelConfig, time: i64, value: f64) -> Observation {
         if !value.is_finite() {
@@ -391,7 +393,8 @@ impl Baseline {
     fn calibrated(&mut self, cfg: &ModelConfig, time: i64, value: f64) -> Observation {
         let mut obs = self.observe_raw(cfg, time, value);
         let surprise = -obs.probability.ln();
-        obs.probability = self.calibration.anchored_chance(surprise);
+        let evidence = Evidence::of(obs.reason);
+        obs.probability = self.calibration.anchored_chance(surprise, evidence);
         self.calibration
             .learn(surprise, decay(cfg.bucket_span_ms, cfg.half_life_ms));
         if obs.probability > ALERT_FLOOR_P {
@@ -426,7 +429,7 @@ impl Baseline {
         // A first zero after n live buckets is about a one-in-n event; each further zero in
         // a row is another.
         let ln_q = f64::from(self.dead) * -(f64::from(self.n.min(1_000_000)) + 1.0).ln();
-        let probability = anchored(ln_q).min(regular.probability);
+        let probability = anchored(ln_q, Evidence::Sustained).min(regular.probability);
         Some(signal_lost(probability, value, e))
     }
 
@@ -638,8 +641,11 @@ impl Baseline {
         } else {
             v.reason
         };
-        let alerting =
-            level.ln_p < LN_DECISIVE && self.calibration.anchored_chance(-v.ln_p) <= LEVEL_ALERT_P;
+        let alerting = level.ln_p < LN_DECISIVE
+            && self
+                .calibration
+                .anchored_chance(-v.ln_p, Evidence::Sustained)
+                <= LEVEL_ALERT_P;
         let level_fired = (alerting || level.ln_p < LN_LEVEL_CERTAIN) && level.ln_p < v.ln_point;
         // A ramp or shift seen by the level view is reported against the level it departs
         // from (the slow baseline), not against the fast level that has partly followed it.
