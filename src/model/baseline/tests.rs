@@ -492,6 +492,27 @@ fn counts_are_judged_as_counts() {
 }
 
 #[test]
+fn a_small_count_far_above_its_mean_is_judged_by_its_poisson_tail() {
+    // P(X >= 15 | Poisson 3.19) is about 1.3e-6, a normal deviate of 4.7; Anscombe's
+    // transform alone says 4.07 (2.4e-5).
+    let z = z_score(ValueKind::Count, 15.0, 3.19, 3.19f64.sqrt());
+    assert!((4.6..4.9).contains(&z), "{z}");
+    // Near the mean and below it, the transform as before.
+    let anscombe = |x: f64, mu: f64| 2.0 * ((x + 0.375).sqrt() - (mu + 0.375).sqrt());
+    for (x, mu) in [(6.0, 3.19), (0.0, 3.19), (30.0, 20.0), (0.0, 47.0)] {
+        let z = z_score(ValueKind::Count, x, mu, mu.sqrt());
+        assert!((z - anscombe(x, mu)).abs() < 1e-12, "{x} on {mu}: {z}");
+    }
+    // The residual grows with the value across the switch from one to the other.
+    let mut last = f64::MIN;
+    for i in 0..400 {
+        let z = z_score(ValueKind::Count, i as f64 * 0.1, 3.19, 3.19f64.sqrt());
+        assert!(z >= last, "at {}", i as f64 * 0.1);
+        last = z;
+    }
+}
+
+#[test]
 fn a_stretch_at_exactly_zero_keeps_a_spread() {
     // A noisy series that then sits at exactly 0 for six days (a job that only reports
     // events): the short-term spread collapses, the long-run spread floor does not, so
