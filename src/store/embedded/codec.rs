@@ -166,9 +166,9 @@ pub(crate) fn pack(out: &mut Vec<u8>, vals: &[Option<i64>]) -> Option<Packed> {
 }
 
 /// The deflate level of segment blocks: zlib-rs's level 2 (greedy matching) ingests the demo
-/// log 15-30% faster than miniz_oxide at level 6 for 10-15% more bytes on disk (77 against 66 bytes
-/// per line; `scripts/store-bench.sh`). Any level inflates the same, so segments written at
-/// another level still read.
+/// log 15-30% faster than miniz_oxide at level 6 for 10-15% more bytes on disk (77 against
+/// 66 bytes per line; `scripts/store-bench.sh`). Any level inflates the same, so segments
+/// written at another level still read.
 const DEFLATE_LEVEL: i32 = 2;
 
 /// Deflates `raw` (raw deflate, no zlib header) with zlib-rs.
