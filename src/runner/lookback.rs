@@ -322,7 +322,7 @@ impl<'a> JobRunner<'a> {
         self.check_delayed_data(start)?;
         self.analyse_chunk(start, chunk_end, progress)?;
         datafeed::check_sources(self.store, &self.job)?;
-        self.writer.flush()?;
+        self.writer.write_pending()?;
         self.next_bucket = Some(chunk_end);
         self.stats.last_error = None;
         self.save_state(chunk_end)?;
@@ -415,6 +415,12 @@ impl<'a> JobRunner<'a> {
         push_bucket_docs(&mut self.writer, &job.job_id, start, span_s, &out, true)?;
         self.writer.flush()?;
         Ok(())
+    }
+
+    /// Writes the queued results and makes every result written so far searchable (chunks
+    /// write theirs without a refresh).
+    pub fn flush_results(&mut self) -> crate::Result<()> {
+        Ok(self.writer.flush()?)
     }
 
     /// Deletes the job's interim results (only those before `before`, when given).
@@ -608,6 +614,7 @@ pub fn run_lookback_range(
     let progress = progress_bar(&job.job_id);
     while !stop.load(Ordering::SeqCst) && runner.advance_chunk(until, &progress)? {}
     progress.finish_and_clear();
+    runner.flush_results()?;
     match (range.to, runner.next_bucket()) {
         (None, _) if !stop.load(Ordering::SeqCst) => runner.write_interim(final_until)?,
         (_, Some(next)) => runner.delete_interim(Some(next))?,

@@ -69,6 +69,12 @@ const MAX_RESPONSE_BYTES: u64 = 1 << 30;
 const MAX_BULK_BYTES: usize = 8 << 20;
 /// Most documents sent in one `_bulk` request.
 const MAX_BULK_DOCS: usize = 5_000;
+/// `_bulk` requests one [`Store::bulk`] call keeps in flight at once, so the engine indexes
+/// on several threads while the client waits (Elastic's tuning advice: concurrent bulks).
+const BULK_IN_FLIGHT: usize = 3;
+/// Fewest documents in a request split off for concurrency (tiny bulks cost more than they
+/// overlap).
+const MIN_SPLIT_DOCS: usize = 500;
 /// Longest `Retry-After` honoured, so a misbehaving proxy cannot stall a run for hours.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -185,6 +191,12 @@ pub struct ElasticStats {
     pub request_retries: u64,
     /// Bulk items re-sent after a 429/503 item status.
     pub bulk_item_retries: u64,
+    /// `_search` requests answered.
+    pub searches: u64,
+    /// `_bulk` requests answered.
+    pub bulks: u64,
+    /// The engine's own time: the sum of `took` (milliseconds) of the searches and bulks.
+    pub took_ms: u64,
 }
 
 /// Whether every outcome of a request can safely be repeated.
@@ -248,6 +260,9 @@ pub struct ElasticStore {
     requests: AtomicU64,
     request_retries: AtomicU64,
     bulk_item_retries: AtomicU64,
+    searches: AtomicU64,
+    bulks: AtomicU64,
+    took_ms: AtomicU64,
     id_counter: AtomicU64,
     jitter: AtomicU64,
     /// Data streams found by [`Store::create_index`]: bulk writes to them as `create` (the
@@ -342,6 +357,9 @@ impl ElasticStore {
             requests: AtomicU64::new(0),
             request_retries: AtomicU64::new(0),
             bulk_item_retries: AtomicU64::new(0),
+            searches: AtomicU64::new(0),
+            bulks: AtomicU64::new(0),
+            took_ms: AtomicU64::new(0),
             id_counter: AtomicU64::new(0),
             jitter: AtomicU64::new(seed | 1),
             data_streams: Default::default(),
@@ -362,6 +380,9 @@ impl ElasticStore {
             requests: self.requests.load(Ordering::Relaxed),
             request_retries: self.request_retries.load(Ordering::Relaxed),
             bulk_item_retries: self.bulk_item_retries.load(Ordering::Relaxed),
+            searches: self.searches.load(Ordering::Relaxed),
+            bulks: self.bulks.load(Ordering::Relaxed),
+            took_ms: self.took_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -385,6 +406,13 @@ impl ElasticStore {
             streams.insert(name.to_string());
         }
         Ok(())
+    }
+
+    /// Adds a response's `took` to the engine's time.
+    fn count_took(&self, counter: &AtomicU64, body: &Value) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        let took = body.get("took").and_then(Value::as_u64).unwrap_or(0);
+        self.took_ms.fetch_add(took, Ordering::Relaxed);
     }
 
     fn is_data_stream(&self, index: &str) -> bool {
@@ -718,6 +746,44 @@ impl ElasticStore {
         }
     }
 
+    /// Sends the `_bulk` requests of `chunks`, [`BULK_IN_FLIGHT`] at a time; the outcomes in
+    /// the order of `chunks`. An error stops the call (earlier requests stay applied; ids
+    /// make sending them again harmless).
+    fn bulk_all(
+        &self,
+        index: &str,
+        lines: &[Vec<u8>],
+        chunks: &[&[usize]],
+    ) -> Result<Vec<Vec<(u16, Option<String>)>>, StoreError> {
+        let mut out = Vec::with_capacity(chunks.len());
+        for group in chunks.chunks(BULK_IN_FLIGHT) {
+            if let [only] = group {
+                out.push(self.bulk_once(index, lines, only)?);
+                continue;
+            }
+            let replies: Vec<_> = std::thread::scope(|s| {
+                let handles: Vec<_> = group
+                    .iter()
+                    .map(|c| s.spawn(move || self.bulk_once(index, lines, c)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(StoreError::Unavailable(
+                                "a bulk request thread panicked".into(),
+                            ))
+                        })
+                    })
+                    .collect()
+            });
+            for reply in replies {
+                out.push(reply?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Sends one `_bulk` request made of `lines[positions]` (each an action line and a source
     /// line); returns `(status, error)` per position.
     fn bulk_once(
@@ -747,6 +813,7 @@ impl ElasticStore {
                 snippet(&reply.body)
             ))
         })?;
+        self.count_took(&self.bulks, &parsed);
         let items = parsed
             .get("items")
             .and_then(Value::as_array)
@@ -821,6 +888,7 @@ impl Store for ElasticStore {
                 snippet(&reply.body)
             ))
         })?;
+        self.count_took(&self.searches, &json);
         match json.pointer("/_shards/failed").and_then(Value::as_u64) {
             Some(failed) if failed > 0 => {
                 let failures = json.pointer("/_shards/failures").map(Value::to_string);
@@ -935,8 +1003,8 @@ impl Store for ElasticStore {
         let mut attempt = 1;
         loop {
             let mut again = Vec::new();
-            for chunk in bulk_chunks(&lines, &pending) {
-                let outcomes = self.bulk_once(index, &lines, chunk)?;
+            let chunks = concurrent_chunks(&lines, &pending);
+            for (chunk, outcomes) in chunks.iter().zip(self.bulk_all(index, &lines, &chunks)?) {
                 for (&position, (status, error)) in chunk.iter().zip(outcomes) {
                     match status {
                         200..=299 => response.stored += 1,
@@ -1039,6 +1107,16 @@ impl Store for ElasticStore {
         }
         Ok(())
     }
+}
+
+/// [`bulk_chunks`], with a batch split further into up to [`BULK_IN_FLIGHT`] requests of at
+/// least [`MIN_SPLIT_DOCS`] documents, sent at once.
+fn concurrent_chunks<'a>(lines: &[Vec<u8>], positions: &'a [usize]) -> Vec<&'a [usize]> {
+    let per = positions.len().div_ceil(BULK_IN_FLIGHT).max(MIN_SPLIT_DOCS);
+    bulk_chunks(lines, positions)
+        .into_iter()
+        .flat_map(|c| c.chunks(per))
+        .collect()
 }
 
 /// Splits `positions` into runs whose request bodies stay under [`MAX_BULK_BYTES`] and
