@@ -155,10 +155,18 @@ fn without(
     })
 }
 
+/// Buckets in one chunk when `chunking_config` sets no time span: Elastic's default for
+/// aggregated datafeeds (1,000 histogram intervals). Every chunk costs a fixed set of round
+/// trips (source checks, counts, a checkpoint), so small jobs take few chunks.
+const DEFAULT_CHUNK_BUCKETS: i64 = 1_000;
+
 /// Buckets fetched per datafeed round trip: the job's `chunking_config.time_span` when set,
-/// else the larger of one day and 96 buckets; always whole buckets.
+/// else the larger of one day and [`DEFAULT_CHUNK_BUCKETS`] buckets; always whole buckets.
 fn chunk_ms(span_ms: i64, configured: Option<std::time::Duration>) -> i64 {
-    let wanted = configured.map_or_else(|| 86_400_000.max(span_ms * 96), |d| d.as_millis() as i64);
+    let wanted = configured.map_or_else(
+        || 86_400_000.max(span_ms * DEFAULT_CHUNK_BUCKETS),
+        |d| d.as_millis() as i64,
+    );
     (wanted / span_ms).max(1) * span_ms
 }
 
@@ -702,8 +710,8 @@ mod tests {
 
     #[test]
     fn chunks_are_whole_buckets_of_at_least_a_day() {
-        assert_eq!(chunk_ms(900_000, None), 96 * 900_000);
-        assert_eq!(chunk_ms(3_600_000, None), 96 * 3_600_000);
+        assert_eq!(chunk_ms(900_000, None), 1_000 * 900_000);
+        assert_eq!(chunk_ms(3_600_000, None), 1_000 * 3_600_000);
         assert_eq!(chunk_ms(60_000, None), 86_400_000);
         assert_eq!(chunk_ms(7 * 60_000, None) % (7 * 60_000), 0);
         let hours = |h: u64| Some(std::time::Duration::from_secs(h * 3600));
