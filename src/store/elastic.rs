@@ -69,6 +69,9 @@ const MAX_RESPONSE_BYTES: u64 = 1 << 30;
 const MAX_BULK_BYTES: usize = 8 << 20;
 /// Most documents sent in one `_bulk` request.
 const MAX_BULK_DOCS: usize = 5_000;
+/// `(status, error)` of each item of one `_bulk` request.
+type ItemOutcomes = Vec<(u16, Option<String>)>;
+
 /// `_bulk` requests one [`Store::bulk`] call keeps in flight at once, so the engine indexes
 /// on several threads while the client waits (Elastic's tuning advice: concurrent bulks).
 const BULK_IN_FLIGHT: usize = 3;
@@ -754,7 +757,7 @@ impl ElasticStore {
         index: &str,
         lines: &[Vec<u8>],
         chunks: &[&[usize]],
-    ) -> Result<Vec<Vec<(u16, Option<String>)>>, StoreError> {
+    ) -> Result<Vec<ItemOutcomes>, StoreError> {
         let mut out = Vec::with_capacity(chunks.len());
         for group in chunks.chunks(BULK_IN_FLIGHT) {
             if let [only] = group {
@@ -791,7 +794,7 @@ impl ElasticStore {
         index: &str,
         lines: &[Vec<u8>],
         positions: &[usize],
-    ) -> Result<Vec<(u16, Option<String>)>, StoreError> {
+    ) -> Result<ItemOutcomes, StoreError> {
         let mut body = Vec::with_capacity(positions.iter().map(|&p| lines[p].len()).sum());
         for &p in positions {
             body.extend_from_slice(&lines[p]);
