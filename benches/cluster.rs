@@ -1,6 +1,9 @@
 //! The embedded store against a real search engine, side by side in one run: ingest rate
 //! (documents per second through `tidewatch::ingest`) and lookback time of the demo jobs,
-//! for the demo log and for Elastic's nginx example log (`../shared/data/logs/`).
+//! for the demo log and for Elastic's nginx example log (`../shared/data/logs/`). On the same
+//! node: the rate of plain `_bulk` requests of the same documents (the reference for
+//! tidewatch's ingest), and per job the wall time, the engine's own time (the sum of `took`
+//! of its searches and bulks, from `ElasticStore::stats`) and the embedded store's time.
 //!
 //! ```sh
 //! cargo bench --bench cluster                          # OpenSearch 2.19, 14-day demo log
