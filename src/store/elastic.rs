@@ -1115,21 +1115,26 @@ impl Store for ElasticStore {
 /// [`bulk_chunks`], with a batch split further into up to [`BULK_IN_FLIGHT`] requests of at
 /// least [`MIN_SPLIT_DOCS`] documents, sent at once.
 fn concurrent_chunks<'a>(lines: &[Vec<u8>], positions: &'a [usize]) -> Vec<&'a [usize]> {
-    let per = positions.len().div_ceil(BULK_IN_FLIGHT).max(MIN_SPLIT_DOCS);
-    bulk_chunks(lines, positions)
-        .into_iter()
-        .flat_map(|c| c.chunks(per))
-        .collect()
+    let per = positions
+        .len()
+        .div_ceil(BULK_IN_FLIGHT)
+        .clamp(MIN_SPLIT_DOCS, MAX_BULK_DOCS);
+    split_bulk(lines, positions, per)
 }
 
 /// Splits `positions` into runs whose request bodies stay under [`MAX_BULK_BYTES`] and
 /// [`MAX_BULK_DOCS`] (a document larger than the limit goes alone).
 fn bulk_chunks<'a>(lines: &[Vec<u8>], positions: &'a [usize]) -> Vec<&'a [usize]> {
+    split_bulk(lines, positions, MAX_BULK_DOCS)
+}
+
+/// [`bulk_chunks`] with at most `max_docs` documents a request.
+fn split_bulk<'a>(lines: &[Vec<u8>], positions: &'a [usize], max_docs: usize) -> Vec<&'a [usize]> {
     let mut chunks = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, &p) in positions.iter().enumerate() {
         let len = lines[p].len();
-        if i > start && (bytes + len > MAX_BULK_BYTES || i - start >= MAX_BULK_DOCS) {
+        if i > start && (bytes + len > MAX_BULK_BYTES || i - start >= max_docs) {
             chunks.push(&positions[start..i]);
             start = i;
             bytes = 0;
@@ -1346,6 +1351,23 @@ fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_chunks_split_a_batch_for_the_requests_in_flight() {
+        let lines: Vec<Vec<u8>> = vec![vec![b'z'; 10]; 10_001];
+        let all: Vec<usize> = (0..lines.len()).collect();
+        let sizes = |n: usize| {
+            concurrent_chunks(&lines, &all[..n])
+                .iter()
+                .map(|c| c.len())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(10_001), vec![3_334, 3_334, 3_333]);
+        assert_eq!(sizes(1_000), vec![500, 500]);
+        assert_eq!(sizes(700), vec![500, 200]);
+        assert_eq!(sizes(400), vec![400]);
+        assert!(sizes(0).is_empty());
+    }
 
     #[test]
     fn bulk_chunks_respect_bytes_and_counts() {
