@@ -1112,8 +1112,8 @@ impl Store for ElasticStore {
     }
 }
 
-/// [`bulk_chunks`], with a batch split further into up to [`BULK_IN_FLIGHT`] requests of at
-/// least [`MIN_SPLIT_DOCS`] documents, sent at once.
+/// A batch split into up to [`BULK_IN_FLIGHT`] requests of at least [`MIN_SPLIT_DOCS`] and at
+/// most [`MAX_BULK_DOCS`] documents (see [`split_bulk`]), sent at once.
 fn concurrent_chunks<'a>(lines: &[Vec<u8>], positions: &'a [usize]) -> Vec<&'a [usize]> {
     let per = positions
         .len()
@@ -1122,13 +1122,8 @@ fn concurrent_chunks<'a>(lines: &[Vec<u8>], positions: &'a [usize]) -> Vec<&'a [
     split_bulk(lines, positions, per)
 }
 
-/// Splits `positions` into runs whose request bodies stay under [`MAX_BULK_BYTES`] and
-/// [`MAX_BULK_DOCS`] (a document larger than the limit goes alone).
-fn bulk_chunks<'a>(lines: &[Vec<u8>], positions: &'a [usize]) -> Vec<&'a [usize]> {
-    split_bulk(lines, positions, MAX_BULK_DOCS)
-}
-
-/// [`bulk_chunks`] with at most `max_docs` documents a request.
+/// Splits `positions` into runs of at most `max_docs` documents whose request bodies stay
+/// under [`MAX_BULK_BYTES`] (a document larger than the limit goes alone).
 fn split_bulk<'a>(lines: &[Vec<u8>], positions: &'a [usize], max_docs: usize) -> Vec<&'a [usize]> {
     let mut chunks = Vec::new();
     let (mut start, mut bytes) = (0, 0);
@@ -1351,6 +1346,10 @@ fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn bulk_chunks<'a>(lines: &[Vec<u8>], positions: &'a [usize]) -> Vec<&'a [usize]> {
+        split_bulk(lines, positions, MAX_BULK_DOCS)
+    }
 
     #[test]
     fn concurrent_chunks_split_a_batch_for_the_requests_in_flight() {
