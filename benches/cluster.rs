@@ -1,6 +1,9 @@
 //! The embedded store against a real search engine, side by side in one run: ingest rate
 //! (documents per second through `tidewatch::ingest`) and lookback time of the demo jobs,
-//! for the demo log and for Elastic's nginx example log (`../shared/data/logs/`).
+//! for the demo log and for Elastic's nginx example log (`../shared/data/logs/`). On the same
+//! node: the rate of plain `_bulk` requests of the same documents (the reference for
+//! tidewatch's ingest), and per job the wall time, the engine's own time (the sum of `took`
+//! of its searches and bulks, from `ElasticStore::stats`) and the embedded store's time.
 //!
 //! ```sh
 //! cargo bench --bench cluster                          # OpenSearch 2.19, 14-day demo log
@@ -33,8 +36,17 @@ use tidewatch::store::{ElasticOptions, ElasticStore, EmbeddedStore, Store};
 struct Figures {
     docs: u64,
     ingest: Duration,
-    lookback: Duration,
-    results: u64,
+    /// Each job's lookback: (job id, wall time, the engine's own time, result documents).
+    jobs: Vec<(String, Duration, Duration, u64)>,
+}
+
+impl Figures {
+    fn lookback(&self) -> Duration {
+        self.jobs.iter().map(|j| j.1).sum()
+    }
+    fn results(&self) -> u64 {
+        self.jobs.iter().map(|j| j.3).sum()
+    }
 }
 
 fn main() {
@@ -106,6 +118,7 @@ fn main() {
     ] {
         let demo_figures = run(
             store,
+            (name == "cluster").then_some(&cluster),
             &engine.url,
             name,
             demo::DEMO_INDEX,
@@ -116,6 +129,7 @@ fn main() {
         let sample_figures = sample.is_file().then(|| {
             run(
                 store,
+                (name == "cluster").then_some(&cluster),
                 &engine.url,
                 name,
                 "nginx-sample",
@@ -126,6 +140,7 @@ fn main() {
         });
         rows.push((name, demo_figures, sample_figures));
     }
+    let plain = plain_bulk(&engine.url, log.format, &log_path);
 
     println!();
     println!(
@@ -153,16 +168,113 @@ fn main() {
                 f.docs,
                 f.ingest.as_secs_f64(),
                 f.docs as f64 / f.ingest.as_secs_f64(),
-                f.lookback.as_secs_f64(),
-                f.results
+                f.lookback().as_secs_f64(),
+                f.results()
+            );
+        }
+    }
+    let (lines, plain_time) = plain;
+    let plain_rate = lines as f64 / plain_time.as_secs_f64();
+    let cluster_demo = &rows[1].1;
+    let rate = cluster_demo.docs as f64 / cluster_demo.ingest.as_secs_f64();
+    println!();
+    println!(
+        "ingest, demo log on the engine: tidewatch {rate:.0} lines/s, plain _bulk ({PLAIN_BULK_DOCS} documents a request, one connection) {plain_rate:.0} lines/s: ratio {:.2}",
+        rate / plain_rate
+    );
+    println!();
+    println!(
+        "{:<8} {:<24} {:>9} {:>9} {:>7} {:>11} {:>9}",
+        "log", "job", "wall s", "took s", "wall/took", "embedded s", "wall/emb"
+    );
+    for (i, log_name) in ["demo", "elastic"].iter().enumerate() {
+        let pick = |row: &(&str, Figures, Option<Figures>)| -> Option<Vec<(String, Duration, Duration, u64)>> {
+            if i == 0 { Some(row.1.jobs.clone()) } else { row.2.as_ref().map(|f| f.jobs.clone()) }
+        };
+        let (Some(emb), Some(clu)) = (pick(&rows[0]), pick(&rows[1])) else {
+            continue;
+        };
+        for ((job, wall, took, _), (_, emb_wall, _, _)) in clu.iter().zip(&emb) {
+            println!(
+                "{:<8} {:<24} {:>9.2} {:>9.2} {:>9.2} {:>11.2} {:>9.2}",
+                log_name,
+                job,
+                wall.as_secs_f64(),
+                took.as_secs_f64(),
+                wall.as_secs_f64() / took.as_secs_f64().max(1e-3),
+                emb_wall.as_secs_f64(),
+                wall.as_secs_f64() / emb_wall.as_secs_f64().max(1e-3)
             );
         }
     }
 }
 
+/// Documents in one plain `_bulk` request of the reference (about 5 MB of JSON, within the
+/// 5-15 MB Elastic suggests starting from).
+const PLAIN_BULK_DOCS: usize = 5_000;
+
+/// The reference: the same ECS documents (parsed before the clock starts) sent with plain
+/// `_bulk` requests over one connection into an index of their own; (lines, time).
+fn plain_bulk(url: &str, format: &str, path: &Path) -> (u64, Duration) {
+    let format = tidewatch::ingest::LogFormat::named(format).expect("format");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(path).expect("open log")),
+        &mut text,
+    )
+    .expect("read log");
+    let docs: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| format.parse_line(l).ok().map(|p| p.document))
+        .collect();
+    let index = "nginx-plain-bulk";
+    engine::http("DELETE", &format!("{url}/{index}"), None);
+    engine::http(
+        "PUT",
+        &format!("{url}/{index}"),
+        Some(&serde_json::json!({})),
+    );
+    let bodies: Vec<Vec<u8>> = docs
+        .chunks(PLAIN_BULK_DOCS)
+        .enumerate()
+        .map(|(c, chunk)| {
+            let mut body = Vec::new();
+            for (i, doc) in chunk.iter().enumerate() {
+                let action =
+                    serde_json::json!({ "index": { "_index": index, "_id": format!("p{c}-{i}") } });
+                serde_json::to_writer(&mut body, &action).expect("json");
+                body.push(b'\n');
+                serde_json::to_writer(&mut body, doc).expect("json");
+                body.push(b'\n');
+            }
+            body
+        })
+        .collect();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into();
+    let started = Instant::now();
+    for body in bodies {
+        let response = agent
+            .post(&format!("{url}/_bulk"))
+            .header("content-type", "application/x-ndjson")
+            .send(&body[..])
+            .expect("plain _bulk");
+        assert_eq!(response.status().as_u16(), 200, "plain _bulk");
+    }
+    engine::http("POST", &format!("{url}/{index}/_refresh"), None);
+    let elapsed = started.elapsed();
+    engine::http("DELETE", &format!("{url}/{index}"), None);
+    (docs.len() as u64, elapsed)
+}
+
 /// Ingests `path` into `index` and runs `jobs` over it (results in an index of their own).
+#[allow(clippy::too_many_arguments)]
 fn run(
     store: &dyn Store,
+    cluster: Option<&ElasticStore>,
     url: &str,
     name: &str,
     index: &str,
@@ -190,26 +302,40 @@ fn run(
     let summary = ingest::run(&args, store).expect("ingest");
     let ingest = started.elapsed();
     let stop = AtomicBool::new(false);
-    let started = Instant::now();
-    let mut written = 0;
+    let took = || cluster.map_or(0, |c| c.stats().took_ms);
+    let requests = || cluster.map_or(0, |c| c.stats().requests);
+    let mut figures = Vec::new();
     for job in jobs {
         let mut job = job.clone();
         job.results_index = results.clone();
+        let (took_before, requests_before) = (took(), requests());
+        let started = Instant::now();
         let s = runner::run_lookback(store, &job, Some(&state), &stop).expect("lookback");
-        written += s.documents;
+        let wall = started.elapsed();
+        let engine_ms = took() - took_before;
+        eprintln!(
+            "{name} {index} {}: {:.2}s, engine took {engine_ms} ms in {} requests, {} results",
+            job.job_id,
+            wall.as_secs_f64(),
+            requests() - requests_before,
+            s.documents
+        );
+        figures.push((
+            job.job_id.clone(),
+            wall,
+            Duration::from_millis(engine_ms),
+            s.documents,
+        ));
     }
-    let lookback = started.elapsed();
     eprintln!(
-        "{name} {index}: {} docs in {:.1}s, lookback {:.1}s",
+        "{name} {index}: {} docs in {:.1}s",
         summary.stored,
-        ingest.as_secs_f64(),
-        lookback.as_secs_f64()
+        ingest.as_secs_f64()
     );
     Figures {
         docs: summary.stored,
         ingest,
-        lookback,
-        results: written,
+        jobs: figures,
     }
 }
 

@@ -112,14 +112,8 @@ fn run_once(
     stop: &std::sync::atomic::AtomicBool,
     range: &runner::LookbackRange,
 ) -> tidewatch::Result<ExitCode> {
-    for job in jobs {
-        if stop.load(std::sync::atomic::Ordering::SeqCst) {
-            break;
-        }
-        let s = runner::run_lookback_range(store, job, Some(runner::STATE_INDEX), stop, range)
-            .inspect_err(|e| {
-                runner::record_error(store, runner::STATE_INDEX, &job.job_id, &e.to_string())
-            })?;
+    for outcome in lookback_all(store, jobs, stop, range) {
+        let s = outcome?;
         outln!(
             "{}: {} buckets, {} partitions, {} records ({} scoring >= 75), {} documents in {:.1}s",
             s.job_id,
@@ -132,6 +126,62 @@ fn run_once(
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Jobs of one `run --once` looked back at the same time: their searches and bulks overlap
+/// in the engine while tidewatch analyses, and a small limit keeps a 2-core machine (and the
+/// cluster) from being swamped.
+const JOBS_AT_ONCE: usize = 2;
+
+/// Looks back every job, [`JOBS_AT_ONCE`] at a time; the outcomes in the order of `jobs`,
+/// ending at the first failure (no job is started after one fails or `stop` is set).
+fn lookback_all(
+    store: &dyn store::Store,
+    jobs: &[config::Job],
+    stop: &std::sync::atomic::AtomicBool,
+    range: &runner::LookbackRange,
+) -> Vec<tidewatch::Result<runner::LookbackSummary>> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let outcomes: std::sync::Mutex<Vec<Option<tidewatch::Result<runner::LookbackSummary>>>> =
+        std::sync::Mutex::new(jobs.iter().map(|_| None).collect());
+    let work = || loop {
+        if stop.load(Ordering::SeqCst) || failed.load(Ordering::SeqCst) {
+            break;
+        }
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        let Some(job) = jobs.get(i) else { break };
+        let outcome =
+            runner::run_lookback_range(store, job, Some(runner::STATE_INDEX), stop, range)
+                .inspect_err(|e| {
+                    failed.store(true, Ordering::SeqCst);
+                    runner::record_error(store, runner::STATE_INDEX, &job.job_id, &e.to_string())
+                });
+        if let Ok(mut slots) = outcomes.lock() {
+            slots[i] = Some(outcome);
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..JOBS_AT_ONCE.min(jobs.len()) {
+            s.spawn(work);
+        }
+        work();
+    });
+    let mut out = Vec::new();
+    for outcome in outcomes
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+    {
+        let failed = outcome.is_err();
+        out.push(outcome);
+        if failed {
+            break;
+        }
+    }
+    out
 }
 
 /// A flag that Ctrl-C or SIGTERM sets: work stops after the current chunk and checkpoint.

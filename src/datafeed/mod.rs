@@ -84,6 +84,7 @@ pub(crate) fn data_extent_before(
     }
     let body = json!({
         "size": 0,
+        "track_total_hits": false,
         "query": { "bool": { "filter": [
             job.query,
             { "range": { job.time_field.clone(): range } }
@@ -116,6 +117,7 @@ pub fn event_counts(
     let span = span_ms(job);
     let body = json!({
         "size": 0,
+        "track_total_hits": false,
         "query": chunk_query(job, start, end),
         "aggs": { "t": { "date_histogram": {
             "field": job.time_field,
@@ -336,6 +338,7 @@ pub(crate) fn composite_request(
     }
     json!({
         "size": 0,
+        "track_total_hits": false,
         "query": chunk_query(job, start, end),
         "aggs": { "series": series }
     })

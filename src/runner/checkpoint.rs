@@ -163,7 +163,8 @@ pub fn save(
             )));
         }
     }
-    store.refresh(index)?;
+    // No refresh: the parts are read back with realtime GETs, and an acknowledged bulk is
+    // durable before the checkpoint naming them is written.
     let cp = Checkpoint {
         next_bucket,
         slot,

@@ -155,10 +155,18 @@ fn without(
     })
 }
 
+/// Buckets in one chunk when `chunking_config` sets no time span: Elastic's default for
+/// aggregated datafeeds (1,000 histogram intervals). Every chunk costs a fixed set of round
+/// trips (source checks, counts, a checkpoint), so small jobs take few chunks.
+const DEFAULT_CHUNK_BUCKETS: i64 = 1_000;
+
 /// Buckets fetched per datafeed round trip: the job's `chunking_config.time_span` when set,
-/// else the larger of one day and 96 buckets; always whole buckets.
+/// else the larger of one day and [`DEFAULT_CHUNK_BUCKETS`] buckets; always whole buckets.
 fn chunk_ms(span_ms: i64, configured: Option<std::time::Duration>) -> i64 {
-    let wanted = configured.map_or_else(|| 86_400_000.max(span_ms * 96), |d| d.as_millis() as i64);
+    let wanted = configured.map_or_else(
+        || 86_400_000.max(span_ms * DEFAULT_CHUNK_BUCKETS),
+        |d| d.as_millis() as i64,
+    );
     (wanted / span_ms).max(1) * span_ms
 }
 
@@ -322,7 +330,7 @@ impl<'a> JobRunner<'a> {
         self.check_delayed_data(start)?;
         self.analyse_chunk(start, chunk_end, progress)?;
         datafeed::check_sources(self.store, &self.job)?;
-        self.writer.flush()?;
+        self.writer.write_pending()?;
         self.next_bucket = Some(chunk_end);
         self.stats.last_error = None;
         self.save_state(chunk_end)?;
@@ -415,6 +423,12 @@ impl<'a> JobRunner<'a> {
         push_bucket_docs(&mut self.writer, &job.job_id, start, span_s, &out, true)?;
         self.writer.flush()?;
         Ok(())
+    }
+
+    /// Writes the queued results and makes every result written so far searchable (chunks
+    /// write theirs without a refresh).
+    pub fn flush_results(&mut self) -> crate::Result<()> {
+        Ok(self.writer.flush()?)
     }
 
     /// Deletes the job's interim results (only those before `before`, when given).
@@ -608,6 +622,7 @@ pub fn run_lookback_range(
     let progress = progress_bar(&job.job_id);
     while !stop.load(Ordering::SeqCst) && runner.advance_chunk(until, &progress)? {}
     progress.finish_and_clear();
+    runner.flush_results()?;
     match (range.to, runner.next_bucket()) {
         (None, _) if !stop.load(Ordering::SeqCst) => runner.write_interim(final_until)?,
         (_, Some(next)) => runner.delete_interim(Some(next))?,
@@ -695,8 +710,8 @@ mod tests {
 
     #[test]
     fn chunks_are_whole_buckets_of_at_least_a_day() {
-        assert_eq!(chunk_ms(900_000, None), 96 * 900_000);
-        assert_eq!(chunk_ms(3_600_000, None), 96 * 3_600_000);
+        assert_eq!(chunk_ms(900_000, None), 1_000 * 900_000);
+        assert_eq!(chunk_ms(3_600_000, None), 1_000 * 3_600_000);
         assert_eq!(chunk_ms(60_000, None), 86_400_000);
         assert_eq!(chunk_ms(7 * 60_000, None) % (7 * 60_000), 0);
         let hours = |h: u64| Some(std::time::Duration::from_secs(h * 3600));

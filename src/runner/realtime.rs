@@ -323,6 +323,7 @@ fn advance_held_job<'a>(
         }
     }
     progress.finish_and_clear();
+    runner.flush_results()?;
     if sj.lease.is_none() {
         sj.runner = None;
     } else if !stop.load(Ordering::SeqCst) {

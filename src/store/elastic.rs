@@ -69,6 +69,15 @@ const MAX_RESPONSE_BYTES: u64 = 1 << 30;
 const MAX_BULK_BYTES: usize = 8 << 20;
 /// Most documents sent in one `_bulk` request.
 const MAX_BULK_DOCS: usize = 5_000;
+/// `(status, error)` of each item of one `_bulk` request.
+type ItemOutcomes = Vec<(u16, Option<String>)>;
+
+/// `_bulk` requests one [`Store::bulk`] call keeps in flight at once, so the engine indexes
+/// on several threads while the client waits (Elastic's tuning advice: concurrent bulks).
+const BULK_IN_FLIGHT: usize = 3;
+/// Fewest documents in a request split off for concurrency (tiny bulks cost more than they
+/// overlap).
+const MIN_SPLIT_DOCS: usize = 500;
 /// Longest `Retry-After` honoured, so a misbehaving proxy cannot stall a run for hours.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -185,6 +194,12 @@ pub struct ElasticStats {
     pub request_retries: u64,
     /// Bulk items re-sent after a 429/503 item status.
     pub bulk_item_retries: u64,
+    /// `_search` requests answered.
+    pub searches: u64,
+    /// `_bulk` requests answered.
+    pub bulks: u64,
+    /// The engine's own time: the sum of `took` (milliseconds) of the searches and bulks.
+    pub took_ms: u64,
 }
 
 /// Whether every outcome of a request can safely be repeated.
@@ -248,6 +263,9 @@ pub struct ElasticStore {
     requests: AtomicU64,
     request_retries: AtomicU64,
     bulk_item_retries: AtomicU64,
+    searches: AtomicU64,
+    bulks: AtomicU64,
+    took_ms: AtomicU64,
     id_counter: AtomicU64,
     jitter: AtomicU64,
     /// Data streams found by [`Store::create_index`]: bulk writes to them as `create` (the
@@ -342,6 +360,9 @@ impl ElasticStore {
             requests: AtomicU64::new(0),
             request_retries: AtomicU64::new(0),
             bulk_item_retries: AtomicU64::new(0),
+            searches: AtomicU64::new(0),
+            bulks: AtomicU64::new(0),
+            took_ms: AtomicU64::new(0),
             id_counter: AtomicU64::new(0),
             jitter: AtomicU64::new(seed | 1),
             data_streams: Default::default(),
@@ -362,6 +383,9 @@ impl ElasticStore {
             requests: self.requests.load(Ordering::Relaxed),
             request_retries: self.request_retries.load(Ordering::Relaxed),
             bulk_item_retries: self.bulk_item_retries.load(Ordering::Relaxed),
+            searches: self.searches.load(Ordering::Relaxed),
+            bulks: self.bulks.load(Ordering::Relaxed),
+            took_ms: self.took_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -385,6 +409,13 @@ impl ElasticStore {
             streams.insert(name.to_string());
         }
         Ok(())
+    }
+
+    /// Adds a response's `took` to the engine's time.
+    fn count_took(&self, counter: &AtomicU64, body: &Value) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        let took = body.get("took").and_then(Value::as_u64).unwrap_or(0);
+        self.took_ms.fetch_add(took, Ordering::Relaxed);
     }
 
     fn is_data_stream(&self, index: &str) -> bool {
@@ -718,6 +749,44 @@ impl ElasticStore {
         }
     }
 
+    /// Sends the `_bulk` requests of `chunks`, [`BULK_IN_FLIGHT`] at a time; the outcomes in
+    /// the order of `chunks`. An error stops the call (earlier requests stay applied; ids
+    /// make sending them again harmless).
+    fn bulk_all(
+        &self,
+        index: &str,
+        lines: &[Vec<u8>],
+        chunks: &[&[usize]],
+    ) -> Result<Vec<ItemOutcomes>, StoreError> {
+        let mut out = Vec::with_capacity(chunks.len());
+        for group in chunks.chunks(BULK_IN_FLIGHT) {
+            if let [only] = group {
+                out.push(self.bulk_once(index, lines, only)?);
+                continue;
+            }
+            let replies: Vec<_> = std::thread::scope(|s| {
+                let handles: Vec<_> = group
+                    .iter()
+                    .map(|c| s.spawn(move || self.bulk_once(index, lines, c)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(StoreError::Unavailable(
+                                "a bulk request thread panicked".into(),
+                            ))
+                        })
+                    })
+                    .collect()
+            });
+            for reply in replies {
+                out.push(reply?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Sends one `_bulk` request made of `lines[positions]` (each an action line and a source
     /// line); returns `(status, error)` per position.
     fn bulk_once(
@@ -725,7 +794,7 @@ impl ElasticStore {
         index: &str,
         lines: &[Vec<u8>],
         positions: &[usize],
-    ) -> Result<Vec<(u16, Option<String>)>, StoreError> {
+    ) -> Result<ItemOutcomes, StoreError> {
         let mut body = Vec::with_capacity(positions.iter().map(|&p| lines[p].len()).sum());
         for &p in positions {
             body.extend_from_slice(&lines[p]);
@@ -747,6 +816,7 @@ impl ElasticStore {
                 snippet(&reply.body)
             ))
         })?;
+        self.count_took(&self.bulks, &parsed);
         let items = parsed
             .get("items")
             .and_then(Value::as_array)
@@ -821,6 +891,7 @@ impl Store for ElasticStore {
                 snippet(&reply.body)
             ))
         })?;
+        self.count_took(&self.searches, &json);
         match json.pointer("/_shards/failed").and_then(Value::as_u64) {
             Some(failed) if failed > 0 => {
                 let failures = json.pointer("/_shards/failures").map(Value::to_string);
@@ -935,8 +1006,8 @@ impl Store for ElasticStore {
         let mut attempt = 1;
         loop {
             let mut again = Vec::new();
-            for chunk in bulk_chunks(&lines, &pending) {
-                let outcomes = self.bulk_once(index, &lines, chunk)?;
+            let chunks = concurrent_chunks(&lines, &pending);
+            for (chunk, outcomes) in chunks.iter().zip(self.bulk_all(index, &lines, &chunks)?) {
                 for (&position, (status, error)) in chunk.iter().zip(outcomes) {
                     match status {
                         200..=299 => response.stored += 1,
@@ -1041,14 +1112,24 @@ impl Store for ElasticStore {
     }
 }
 
-/// Splits `positions` into runs whose request bodies stay under [`MAX_BULK_BYTES`] and
-/// [`MAX_BULK_DOCS`] (a document larger than the limit goes alone).
-fn bulk_chunks<'a>(lines: &[Vec<u8>], positions: &'a [usize]) -> Vec<&'a [usize]> {
+/// A batch split into up to [`BULK_IN_FLIGHT`] requests of at least [`MIN_SPLIT_DOCS`] and at
+/// most [`MAX_BULK_DOCS`] documents (see [`split_bulk`]), sent at once.
+fn concurrent_chunks<'a>(lines: &[Vec<u8>], positions: &'a [usize]) -> Vec<&'a [usize]> {
+    let per = positions
+        .len()
+        .div_ceil(BULK_IN_FLIGHT)
+        .clamp(MIN_SPLIT_DOCS, MAX_BULK_DOCS);
+    split_bulk(lines, positions, per)
+}
+
+/// Splits `positions` into runs of at most `max_docs` documents whose request bodies stay
+/// under [`MAX_BULK_BYTES`] (a document larger than the limit goes alone).
+fn split_bulk<'a>(lines: &[Vec<u8>], positions: &'a [usize], max_docs: usize) -> Vec<&'a [usize]> {
     let mut chunks = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, &p) in positions.iter().enumerate() {
         let len = lines[p].len();
-        if i > start && (bytes + len > MAX_BULK_BYTES || i - start >= MAX_BULK_DOCS) {
+        if i > start && (bytes + len > MAX_BULK_BYTES || i - start >= max_docs) {
             chunks.push(&positions[start..i]);
             start = i;
             bytes = 0;
@@ -1265,6 +1346,27 @@ fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn bulk_chunks<'a>(lines: &[Vec<u8>], positions: &'a [usize]) -> Vec<&'a [usize]> {
+        split_bulk(lines, positions, MAX_BULK_DOCS)
+    }
+
+    #[test]
+    fn concurrent_chunks_split_a_batch_for_the_requests_in_flight() {
+        let lines: Vec<Vec<u8>> = vec![vec![b'z'; 10]; 10_001];
+        let all: Vec<usize> = (0..lines.len()).collect();
+        let sizes = |n: usize| {
+            concurrent_chunks(&lines, &all[..n])
+                .iter()
+                .map(|c| c.len())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(10_001), vec![3_334, 3_334, 3_333]);
+        assert_eq!(sizes(1_000), vec![500, 500]);
+        assert_eq!(sizes(700), vec![500, 200]);
+        assert_eq!(sizes(400), vec![400]);
+        assert!(sizes(0).is_empty());
+    }
 
     #[test]
     fn bulk_chunks_respect_bytes_and_counts() {
