@@ -158,9 +158,10 @@ fn lookback_all(
                     failed.store(true, Ordering::SeqCst);
                     runner::record_error(store, runner::STATE_INDEX, &job.job_id, &e.to_string())
                 });
-        if let Ok(mut slots) = outcomes.lock() {
-            slots[i] = Some(outcome);
-        }
+        // A poisoned lock still holds every outcome written so far: none is dropped.
+        outcomes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(outcome);
     };
     std::thread::scope(|s| {
         for _ in 1..JOBS_AT_ONCE.min(jobs.len()) {
@@ -171,7 +172,7 @@ fn lookback_all(
     let mut out = Vec::new();
     for outcome in outcomes
         .into_inner()
-        .unwrap_or_default()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .into_iter()
         .flatten()
     {
