@@ -75,8 +75,8 @@ impl Default for TailCalibration {
     }
 }
 
-/// What a calibrated chance is about, which sets how steep the anchored scale is:
-/// `p = 100 q^a`.
+/// What a calibrated chance is about, which sets how steeply the anchored probability falls
+/// beyond the tail threshold.
 ///
 /// One bucket's surprise (a spike, a dip, a few odd buckets) is what ordinary noise of a
 /// quantized or heavy-tailed series produces: most false alerts on the labelled series were
@@ -84,19 +84,21 @@ impl Default for TailCalibration {
 /// shift, a ramp, a signal that died), which is what most labelled incidents look like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Evidence {
-    /// A spike, a dip or a run of moderately odd buckets: `a` = [`BUCKET_EXPONENT`].
+    /// A spike, a dip or a run of moderately odd buckets: [`BUCKET_EXPONENT`].
     Bucket,
-    /// A shift, a ramp or a lost signal: `a` = 2.
+    /// A shift, a ramp or a lost signal: `100 q²` ([`anchored`]).
     Sustained,
 }
 
-/// Exponent of the anchored scale for [`Evidence::Bucket`]: 75 (`p = 1e-6`) is an episode
-/// the fit expects once in about 84,000 buckets, 50 once in 4,900, 25 once in 290. Chosen
-/// on fold A of the KPI and cloud-monitoring series among 1.5 to 2.0 (docs/quality.md,
-/// round 12: 1.6 to 1.7 is a plateau; 1.625 = 1 + 1/2 + 1/8 is computed with square
-/// roots); with 2, the scale of sustained evidence, too many ordinary wiggles of quantized
-/// series reached 75.
-const BUCKET_EXPONENT: f64 = 1.625;
+/// How steeply one bucket's evidence falls beyond the threshold: `ln p = ln(100 r²) +
+/// BUCKET_EXPONENT (ln q - ln r)`, `r` the partition's rate of clusters at the threshold,
+/// where sustained evidence falls with 2 (`p = 100 q²`). Score 75 is then an episode the fit
+/// expects once in about 40,000 to 60,000 buckets (by `r`; 10,000 for sustained evidence),
+/// 50 once in about 2,500. Chosen on fold A of the KPI and cloud-monitoring series among
+/// 1.4 to 1.625 (docs/quality.md, round 12); with 2 too many ordinary wiggles of quantized
+/// series reached 75. Both scales meet at the threshold, so the ordinary bucket below it
+/// needs no power.
+const BUCKET_EXPONENT: f64 = 1.55;
 
 impl Evidence {
     /// The evidence behind a verdict with this reason.
@@ -112,16 +114,12 @@ impl Evidence {
     }
 }
 
-/// The anchored probability of a calibrated per-bucket chance `q` (`ln q` given):
-/// `100 q^a`, `a` by [`Evidence`]. For sustained evidence once in 10,000 buckets is 1e-6
-/// (score 75) and once in 100 is 1e-2 (25).
+/// The anchored probability of a calibrated per-bucket chance `q` (`ln q` given) for
+/// sustained evidence: `100 q²`, so that once in 10,000 buckets is 1e-6 (score 75) and
+/// once in 100 is 1e-2 (25).
 #[inline]
-pub(crate) fn anchored(ln_q: f64, evidence: Evidence) -> f64 {
-    let exponent = match evidence {
-        Evidence::Bucket => BUCKET_EXPONENT,
-        Evidence::Sustained => 2.0,
-    };
-    (100f64.ln() + exponent * ln_q).min(0.0).exp().max(1e-300)
+pub(crate) fn anchored(ln_q: f64) -> f64 {
+    (100f64.ln() + 2.0 * ln_q).min(0.0).exp().max(1e-300)
 }
 
 /// A generalized Pareto tail: clusters per bucket above the threshold, scale and shape.
@@ -182,6 +180,7 @@ impl TailCalibration {
     /// `ln q`: the chance per bucket that this partition starts an episode at least as
     /// surprising as `surprise`. Below the threshold, log-linear from 1 at no surprise to
     /// the cluster rate at the threshold (such buckets never alert).
+    #[cfg(test)]
     pub fn ln_chance(&self, surprise: f64) -> f64 {
         let tail = self.tail();
         if surprise <= THRESHOLD {
@@ -198,18 +197,19 @@ impl TailCalibration {
     #[inline]
     pub fn anchored_chance(&self, surprise: f64, evidence: Evidence) -> f64 {
         if surprise > THRESHOLD {
-            return anchored(self.ln_chance(surprise), evidence);
+            let tail = self.tail();
+            let ln_q = tail.ln_rate_beyond(surprise - THRESHOLD);
+            if evidence == Evidence::Sustained {
+                return anchored(ln_q);
+            }
+            // From the same value at the threshold, one bucket's evidence falls more
+            // slowly than `100 q²` ([`BUCKET_EXPONENT`]).
+            let ln_rate = tail.rate.ln();
+            let ln_p = 100f64.ln() + 2.0 * ln_rate + BUCKET_EXPONENT * (ln_q - ln_rate);
+            return ln_p.min(0.0).exp().max(1e-300);
         }
         let rate = (self.clusters as f64 / (self.buckets as f64).max(1.0)).min(1.0);
-        let at_threshold = match evidence {
-            Evidence::Sustained => (100.0 * rate * rate).min(1.0),
-            // rate^1.625 ([`BUCKET_EXPONENT`]) with square roots, single instructions
-            // where a power is a library call on every ordinary bucket.
-            Evidence::Bucket => {
-                let root = rate.sqrt();
-                (100.0 * rate * root * root.sqrt().sqrt()).min(1.0)
-            }
-        };
+        let at_threshold = (100.0 * rate * rate).min(1.0);
         1.0 - surprise.max(0.0) / THRESHOLD * (1.0 - at_threshold)
     }
 

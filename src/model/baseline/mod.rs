@@ -390,7 +390,7 @@ impl Baseline {
     /// chance per bucket that this partition starts an alert episode at least this unusual
     /// and `a` is steeper for one bucket's surprise than for a departure that lasts (see
     /// [`Evidence`]): 75 is an episode the fit expects once in 10,000 ordinary buckets for
-    /// a shift, ramp or lost signal, once in about 84,000 for a spike or dip.
+    /// a shift, ramp or lost signal, once in about 40,000 to 60,000 for a spike or dip.
     #[inline]
     pub fn observe(&mut self, cfg: &ModelConfig, time: i64, value: f64) -> Observation {
         if !value.is_finite() {
@@ -450,7 +450,7 @@ impl Baseline {
         // A first zero after n live buckets is about a one-in-n event; each further zero in
         // a row is another.
         let ln_q = f64::from(self.dead) * -(f64::from(self.n.min(1_000_000)) + 1.0).ln();
-        let probability = anchored(ln_q, Evidence::Sustained).min(regular.probability);
+        let probability = anchored(ln_q).min(regular.probability);
         Some(signal_lost(probability, value, e))
     }
 
