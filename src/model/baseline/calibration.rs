@@ -18,7 +18,7 @@
 //!   teach the tail only that they were rare, so a partition with many incidents does not
 //!   learn to ignore the next one. (The cap used to come from the fitted tail itself; on a
 //!   partition with recurring huge spikes the heavy shape then raised its own cap, and
-//!   spikes of a hundred times the usual level ended up scoring under 20.)
+//!   spikes of a hundred times the usual level ended up scoring 6 to 26.)
 //! - before a partition has shown many clusters, a prior ([`PRIOR_CLUSTERS`] clusters of a
 //!   typical tail) stands in; everything decays with the model's half-life.
 //!

@@ -386,11 +386,12 @@ impl Baseline {
     /// Scores `value` for the bucket starting at `time`, then learns from it.
     ///
     /// The returned probability is on the anchored scale of [`crate::score`] (1e-6 scores
-    /// 75) and calibrated on this partition's own history: `p = 100 q^a`, where `q` is the
-    /// chance per bucket that this partition starts an alert episode at least this unusual
-    /// and `a` is steeper for one bucket's surprise than for a departure that lasts (see
-    /// [`Evidence`]): 75 is an episode the fit expects once in 10,000 ordinary buckets for
-    /// a shift, ramp or lost signal, once in about 40,000 to 60,000 for a spike or dip.
+    /// 75) and calibrated on this partition's own history: `p = 100 q²` for a departure
+    /// that lasts, where `q` is the chance per bucket that this partition starts an alert
+    /// episode at least this unusual; one bucket's surprise falls more slowly from the same
+    /// value at the tail threshold (`Evidence` in `calibration.rs`). 75 is an episode the
+    /// fit expects once in 10,000 ordinary buckets for a shift, ramp or lost signal, once
+    /// in about 40,000 to 60,000 for a spike or dip.
     #[inline]
     pub fn observe(&mut self, cfg: &ModelConfig, time: i64, value: f64) -> Observation {
         if !value.is_finite() {
