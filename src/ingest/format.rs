@@ -198,7 +198,7 @@ impl LogFormat {
                 rest = "";
                 continue;
             }
-            match rest.find(seg.suffix.as_str()) {
+            match find_text(rest, &seg.suffix) {
                 Some(at) => {
                     values.push(&rest[..at]);
                     rest = &rest[at + seg.suffix.len()..];
@@ -262,9 +262,33 @@ fn is_absent(text: &str) -> bool {
     text.is_empty() || text == "-"
 }
 
+/// Where `needle` (not empty) first starts in `hay`: candidates found by their first
+/// character (a vectorised memchr) and then compared, several times faster than
+/// `str::find`'s general substring search on the short separators of a log format.
+fn find_text(hay: &str, needle: &str) -> Option<usize> {
+    let first = needle.chars().next()?;
+    let mut from = 0;
+    while let Some(off) = hay[from..].find(first) {
+        let at = from + off;
+        if hay[at..].starts_with(needle) {
+            return Some(at);
+        }
+        from = at + first.len_utf8();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_text_agrees_with_find() {
+        let hay = "1.2.3.4 - - [x] \"GET / HTTP/1.1\" 200 5 \"-\" \"é \"\" b\"";
+        for needle in ["\" ", "\" \"", " - ", "\"", "é \"", "zz", "b\"", " "] {
+            assert_eq!(find_text(hay, needle), hay.find(needle), "{needle}");
+        }
+    }
     use serde_json::json;
 
     #[test]
