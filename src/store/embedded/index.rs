@@ -127,15 +127,28 @@ struct SealedSeg {
 /// an id whose hash is already taken by another id goes to `others`.
 #[derive(Default)]
 struct IdIndex {
-    by_hash: FastMap<u64, u32>,
+    by_hash: FastMap<IdHash, u32>,
     others: FastMap<Box<str>, u32>,
 }
 
-fn id_hash(id: &str) -> u64 {
+/// A 64-bit hash of an id, held as two halves: beside a `u32` slot it makes a 12-byte map
+/// entry where a `u64` key padded the pair to 16. The map has an entry per live document,
+/// so it is the store's largest structure that grows with the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IdHash([u32; 2]);
+
+impl std::hash::Hash for IdHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.0[0]) | u64::from(self.0[1]) << 32);
+    }
+}
+
+fn id_hash(id: &str) -> IdHash {
     use std::hash::Hasher;
     let mut h = FastHasher::default();
     h.write(id.as_bytes());
-    h.finish()
+    let h = h.finish();
+    IdHash([h as u32, (h >> 32) as u32])
 }
 
 /// What a segment record does.
@@ -1892,6 +1905,13 @@ mod tests {
                 out: &mut o1
             }
         ));
+    }
+
+    #[test]
+    fn an_id_map_entry_takes_12_bytes() {
+        assert_eq!(std::mem::size_of::<(IdHash, u32)>(), 12);
+        assert_ne!(id_hash("a"), id_hash("b"));
+        assert_eq!(id_hash("a"), id_hash("a"));
     }
 
     #[test]
