@@ -4,8 +4,9 @@ use crate::store::{BulkDoc, Store, StoreError};
 use serde_json::Value;
 use std::time::Duration;
 
-/// Documents per bulk request.
-const BATCH: usize = 2_000;
+/// Documents queued before they are written: one `Store::bulk` call, which the elastic store
+/// splits into up to three concurrent requests (so about 1,700 documents, 1 MB, each).
+const BATCH: usize = 5_000;
 /// Attempts for one bulk request while the store is unavailable.
 const ATTEMPTS: u32 = 8;
 
@@ -29,14 +30,16 @@ impl<'a> ResultsWriter<'a> {
         }
     }
 
-    /// Queues one document; writes a batch when enough are queued.
+    /// Queues one document; writes a batch when enough are queued, without a refresh (a
+    /// refresh per batch cost a third of a results-heavy lookback on a real engine; the
+    /// caller's [`ResultsWriter::flush`] makes everything searchable at once).
     pub fn push(&mut self, id: String, doc: Value) -> Result<(), StoreError> {
         self.pending.push(BulkDoc {
             id: Some(id),
             source: doc,
         });
         if self.pending.len() >= BATCH {
-            self.flush()?;
+            self.write_pending()?;
         }
         Ok(())
     }
