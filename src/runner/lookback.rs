@@ -516,6 +516,7 @@ impl<'a> JobRunner<'a> {
             .iter()
             .map(|d| datafeed::fetch_detector(store, job, d, start, end))
             .collect::<Result<_, _>>()?;
+        let mut outs = Vec::with_capacity(((end - start) / span) as usize);
         let mut t = start;
         while t < end {
             let values: Vec<&[SeriesValue]> = fetched
@@ -523,12 +524,11 @@ impl<'a> JobRunner<'a> {
                 .map(|f| f.get(&t).map(Vec::as_slice).unwrap_or(&[]))
                 .collect();
             let count = counts.get(&t).copied().unwrap_or(0);
-            let mut out = self.analysis.analyse_bucket(t, count, &values);
-            for r in out.records.iter_mut() {
-                if r.record_score >= INFLUENCER_MIN_SCORE {
-                    add_field_influencers(store, job, r, t, t + span)?;
-                }
-            }
+            outs.push((t, count, self.analysis.analyse_bucket(t, count, &values)));
+            t += span;
+        }
+        lookup_influencers(store, job, &mut outs, span)?;
+        for (t, count, mut out) in outs {
             out.influencers = influencers_of(&out.records);
             self.stats.bucket_count += 1;
             self.stats.processed_record_count += count;
@@ -550,10 +550,54 @@ impl<'a> JobRunner<'a> {
             let first = self.summary.range.map(|r| r.0).unwrap_or(t);
             self.summary.range = Some((first, t));
             progress.inc(1);
-            t += span;
         }
         Ok(())
     }
+}
+
+/// Influencer lookups (each a few small searches) in flight at once: they are independent
+/// of each other and of the models, and one at a time each waits a round trip.
+const INFLUENCER_LOOKUPS_IN_FLIGHT: usize = 3;
+
+/// Adds the field influencers ([`add_field_influencers`]) of every record of `outs` (bucket
+/// start, event count, output) scoring at least [`INFLUENCER_MIN_SCORE`], up to
+/// [`INFLUENCER_LOOKUPS_IN_FLIGHT`] records at once; the first error in bucket order wins.
+fn lookup_influencers(
+    store: &dyn Store,
+    job: &Job,
+    outs: &mut [(EpochMillis, u64, BucketOutput)],
+    span: i64,
+) -> crate::Result<()> {
+    let mut wanted: Vec<(EpochMillis, &mut RecordResult)> = outs
+        .iter_mut()
+        .flat_map(|(t, _, out)| out.records.iter_mut().map(|r| (*t, r)))
+        .filter(|(_, r)| r.record_score >= INFLUENCER_MIN_SCORE)
+        .collect();
+    if wanted.len() < 2 {
+        for (t, r) in wanted {
+            add_field_influencers(store, job, r, t, t + span)?;
+        }
+        return Ok(());
+    }
+    let per = wanted.len().div_ceil(INFLUENCER_LOOKUPS_IN_FLIGHT);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = wanted
+            .chunks_mut(per)
+            .map(|part| {
+                s.spawn(move || {
+                    for (t, r) in part.iter_mut() {
+                        add_field_influencers(store, job, r, *t, *t + span)?;
+                    }
+                    Ok::<(), crate::Error>(())
+                })
+            })
+            .collect();
+        // Joined in order, so the error reported is the earliest bucket's.
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })
 }
 
 /// Analyses every complete bucket of data present for `job` up to now: what `run --once`
