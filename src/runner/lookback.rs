@@ -510,12 +510,7 @@ impl<'a> JobRunner<'a> {
         let (store, job) = (self.store, &self.job);
         let span = datafeed::span_ms(job);
         let span_s = (span / 1000) as u64;
-        let counts = datafeed::event_counts(store, job, start, end)?;
-        let fetched: Vec<DetectorBuckets> = job
-            .detectors
-            .iter()
-            .map(|d| datafeed::fetch_detector(store, job, d, start, end))
-            .collect::<Result<_, _>>()?;
+        let (counts, fetched) = fetch_chunk(store, job, start, end)?;
         let mut outs = Vec::with_capacity(((end - start) / span) as usize);
         let mut t = start;
         while t < end {
@@ -553,6 +548,46 @@ impl<'a> JobRunner<'a> {
         }
         Ok(())
     }
+}
+
+/// Searches a chunk's fetch keeps in flight at once: the event counts and up to two
+/// detectors' composite pages (a job with more detectors fetches them two by two).
+const FETCHES_IN_FLIGHT: usize = 3;
+
+/// The event counts and every detector's values of `[start, end)`, fetched side by side:
+/// each is its own sequence of searches (composite pages), so the engine answers one while
+/// another is on the wire, and the chunk waits for the longest instead of their sum.
+fn fetch_chunk(
+    store: &dyn Store,
+    job: &Job,
+    start: EpochMillis,
+    end: EpochMillis,
+) -> crate::Result<(BTreeMap<EpochMillis, u64>, Vec<DetectorBuckets>)> {
+    let per = job.detectors.len().div_ceil(FETCHES_IN_FLIGHT - 1).max(1);
+    std::thread::scope(|s| {
+        let groups: Vec<_> = job
+            .detectors
+            .chunks(per)
+            .map(|group| {
+                s.spawn(move || {
+                    group
+                        .iter()
+                        .map(|d| datafeed::fetch_detector(store, job, d, start, end))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let counts = datafeed::event_counts(store, job, start, end);
+        let mut fetched = Vec::with_capacity(job.detectors.len());
+        // Joined in detector order, so the error reported is the same on every run.
+        for h in groups {
+            fetched.extend(
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+            );
+        }
+        Ok((counts?, fetched))
+    })
 }
 
 /// Influencer lookups (each a few small searches) in flight at once: they are independent
