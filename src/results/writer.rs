@@ -101,3 +101,63 @@ impl<'a> ResultsWriter<'a> {
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(6)).min(5_000))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{BulkResponse, PutMode, VersionedDoc};
+    use std::sync::Mutex;
+
+    /// Records the size of each bulk and each refresh, in order.
+    #[derive(Default)]
+    struct Calls(Mutex<Vec<String>>);
+
+    impl Store for Calls {
+        fn describe(&self) -> String {
+            "calls".into()
+        }
+        fn search(&self, _: &str, _: &Value) -> Result<Value, StoreError> {
+            Ok(Value::Null)
+        }
+        fn bulk(&self, _: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
+            let mut calls = self.0.lock().expect("calls");
+            calls.push(format!("bulk {}", docs.len()));
+            Ok(BulkResponse {
+                failed: Vec::new(),
+                stored: docs.len(),
+            })
+        }
+        fn get(&self, _: &str, _: &str) -> Result<Option<VersionedDoc>, StoreError> {
+            Ok(None)
+        }
+        fn put(&self, _: &str, _: &str, _: &Value, _: PutMode) -> Result<VersionedDoc, StoreError> {
+            Err(StoreError::Unavailable("not used".into()))
+        }
+        fn delete_by_query(&self, _: &str, _: &Value) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn refresh(&self, _: &str) -> Result<(), StoreError> {
+            self.0.lock().expect("calls").push("refresh".into());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_batch_is_written_without_a_refresh_and_flush_refreshes_once() {
+        let store = Calls::default();
+        let mut writer = ResultsWriter::new(&store, "results");
+        for i in 0..BATCH + 1 {
+            writer.push(format!("id{i}"), Value::Null).expect("push");
+        }
+        assert_eq!(
+            *store.0.lock().expect("calls"),
+            vec![format!("bulk {BATCH}")]
+        );
+        writer.flush().expect("flush");
+        assert_eq!(
+            *store.0.lock().expect("calls"),
+            vec![format!("bulk {BATCH}"), "bulk 1".into(), "refresh".into()]
+        );
+        assert_eq!(writer.written(), BATCH as u64 + 1);
+    }
+}
