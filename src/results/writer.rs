@@ -4,8 +4,9 @@ use crate::store::{BulkDoc, Store, StoreError};
 use serde_json::Value;
 use std::time::Duration;
 
-/// Documents per bulk request.
-const BATCH: usize = 2_000;
+/// Documents queued before they are written: one `Store::bulk` call, which the elastic store
+/// splits into up to three concurrent requests (so about 1,700 documents, 1 MB, each).
+const BATCH: usize = 5_000;
 /// Attempts for one bulk request while the store is unavailable.
 const ATTEMPTS: u32 = 8;
 
@@ -29,14 +30,16 @@ impl<'a> ResultsWriter<'a> {
         }
     }
 
-    /// Queues one document; writes a batch when enough are queued.
+    /// Queues one document; writes a batch when enough are queued, without a refresh (a
+    /// refresh per batch cost a third of a results-heavy lookback on a real engine; the
+    /// caller's [`ResultsWriter::flush`] makes everything searchable at once).
     pub fn push(&mut self, id: String, doc: Value) -> Result<(), StoreError> {
         self.pending.push(BulkDoc {
             id: Some(id),
             source: doc,
         });
         if self.pending.len() >= BATCH {
-            self.flush()?;
+            self.write_pending()?;
         }
         Ok(())
     }
@@ -97,4 +100,64 @@ impl<'a> ResultsWriter<'a> {
 /// Exponential backoff: 100 ms, 200 ms, ... capped at 5 s.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(6)).min(5_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{BulkResponse, PutMode, VersionedDoc};
+    use std::sync::Mutex;
+
+    /// Records the size of each bulk and each refresh, in order.
+    #[derive(Default)]
+    struct Calls(Mutex<Vec<String>>);
+
+    impl Store for Calls {
+        fn describe(&self) -> String {
+            "calls".into()
+        }
+        fn search(&self, _: &str, _: &Value) -> Result<Value, StoreError> {
+            Ok(Value::Null)
+        }
+        fn bulk(&self, _: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
+            let mut calls = self.0.lock().expect("calls");
+            calls.push(format!("bulk {}", docs.len()));
+            Ok(BulkResponse {
+                failed: Vec::new(),
+                stored: docs.len(),
+            })
+        }
+        fn get(&self, _: &str, _: &str) -> Result<Option<VersionedDoc>, StoreError> {
+            Ok(None)
+        }
+        fn put(&self, _: &str, _: &str, _: &Value, _: PutMode) -> Result<VersionedDoc, StoreError> {
+            Err(StoreError::Unavailable("not used".into()))
+        }
+        fn delete_by_query(&self, _: &str, _: &Value) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn refresh(&self, _: &str) -> Result<(), StoreError> {
+            self.0.lock().expect("calls").push("refresh".into());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_batch_is_written_without_a_refresh_and_flush_refreshes_once() {
+        let store = Calls::default();
+        let mut writer = ResultsWriter::new(&store, "results");
+        for i in 0..BATCH + 1 {
+            writer.push(format!("id{i}"), Value::Null).expect("push");
+        }
+        assert_eq!(
+            *store.0.lock().expect("calls"),
+            vec![format!("bulk {BATCH}")]
+        );
+        writer.flush().expect("flush");
+        assert_eq!(
+            *store.0.lock().expect("calls"),
+            vec![format!("bulk {BATCH}"), "bulk 1".into(), "refresh".into()]
+        );
+        assert_eq!(writer.written(), BATCH as u64 + 1);
+    }
 }

@@ -510,12 +510,8 @@ impl<'a> JobRunner<'a> {
         let (store, job) = (self.store, &self.job);
         let span = datafeed::span_ms(job);
         let span_s = (span / 1000) as u64;
-        let counts = datafeed::event_counts(store, job, start, end)?;
-        let fetched: Vec<DetectorBuckets> = job
-            .detectors
-            .iter()
-            .map(|d| datafeed::fetch_detector(store, job, d, start, end))
-            .collect::<Result<_, _>>()?;
+        let (counts, fetched) = fetch_chunk(store, job, start, end)?;
+        let mut outs = Vec::with_capacity(((end - start) / span) as usize);
         let mut t = start;
         while t < end {
             let values: Vec<&[SeriesValue]> = fetched
@@ -523,12 +519,11 @@ impl<'a> JobRunner<'a> {
                 .map(|f| f.get(&t).map(Vec::as_slice).unwrap_or(&[]))
                 .collect();
             let count = counts.get(&t).copied().unwrap_or(0);
-            let mut out = self.analysis.analyse_bucket(t, count, &values);
-            for r in out.records.iter_mut() {
-                if r.record_score >= INFLUENCER_MIN_SCORE {
-                    add_field_influencers(store, job, r, t, t + span)?;
-                }
-            }
+            outs.push((t, count, self.analysis.analyse_bucket(t, count, &values)));
+            t += span;
+        }
+        lookup_influencers(store, job, &mut outs, span)?;
+        for (t, count, mut out) in outs {
             out.influencers = influencers_of(&out.records);
             self.stats.bucket_count += 1;
             self.stats.processed_record_count += count;
@@ -550,10 +545,94 @@ impl<'a> JobRunner<'a> {
             let first = self.summary.range.map(|r| r.0).unwrap_or(t);
             self.summary.range = Some((first, t));
             progress.inc(1);
-            t += span;
         }
         Ok(())
     }
+}
+
+/// Searches a chunk's fetch keeps in flight at once: the event counts and up to two
+/// detectors' composite pages (a job with more detectors fetches them two by two).
+const FETCHES_IN_FLIGHT: usize = 3;
+
+/// The event counts and every detector's values of `[start, end)`, fetched side by side:
+/// each is its own sequence of searches (composite pages), so the engine answers one while
+/// another is on the wire, and the chunk waits for the longest instead of their sum.
+fn fetch_chunk(
+    store: &dyn Store,
+    job: &Job,
+    start: EpochMillis,
+    end: EpochMillis,
+) -> crate::Result<(BTreeMap<EpochMillis, u64>, Vec<DetectorBuckets>)> {
+    let per = job.detectors.len().div_ceil(FETCHES_IN_FLIGHT - 1).max(1);
+    std::thread::scope(|s| {
+        let groups: Vec<_> = job
+            .detectors
+            .chunks(per)
+            .map(|group| {
+                s.spawn(move || {
+                    group
+                        .iter()
+                        .map(|d| datafeed::fetch_detector(store, job, d, start, end))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let counts = datafeed::event_counts(store, job, start, end);
+        let mut fetched = Vec::with_capacity(job.detectors.len());
+        // Joined in detector order, so the error reported is the same on every run.
+        for h in groups {
+            fetched.extend(
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+            );
+        }
+        Ok((counts?, fetched))
+    })
+}
+
+/// Influencer lookups (each a few small searches) in flight at once: they are independent
+/// of each other and of the models, and one at a time each waits a round trip.
+const INFLUENCER_LOOKUPS_IN_FLIGHT: usize = 3;
+
+/// Adds the field influencers ([`add_field_influencers`]) of every record of `outs` (bucket
+/// start, event count, output) scoring at least [`INFLUENCER_MIN_SCORE`], up to
+/// [`INFLUENCER_LOOKUPS_IN_FLIGHT`] records at once; the first error in bucket order wins.
+fn lookup_influencers(
+    store: &dyn Store,
+    job: &Job,
+    outs: &mut [(EpochMillis, u64, BucketOutput)],
+    span: i64,
+) -> crate::Result<()> {
+    let mut wanted: Vec<(EpochMillis, &mut RecordResult)> = outs
+        .iter_mut()
+        .flat_map(|(t, _, out)| out.records.iter_mut().map(|r| (*t, r)))
+        .filter(|(_, r)| r.record_score >= INFLUENCER_MIN_SCORE)
+        .collect();
+    if wanted.len() < 2 {
+        for (t, r) in wanted {
+            add_field_influencers(store, job, r, t, t + span)?;
+        }
+        return Ok(());
+    }
+    let per = wanted.len().div_ceil(INFLUENCER_LOOKUPS_IN_FLIGHT);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = wanted
+            .chunks_mut(per)
+            .map(|part| {
+                s.spawn(move || {
+                    for (t, r) in part.iter_mut() {
+                        add_field_influencers(store, job, r, *t, *t + span)?;
+                    }
+                    Ok::<(), crate::Error>(())
+                })
+            })
+            .collect();
+        // Joined in order, so the error reported is the earliest bucket's.
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })
 }
 
 /// Analyses every complete bucket of data present for `job` up to now: what `run --once`

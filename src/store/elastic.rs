@@ -633,7 +633,7 @@ impl ElasticStore {
             builder = builder.header("content-type", content_type);
         }
         let request = builder
-            .body(body.map(|(b, _)| b.to_vec()).unwrap_or_default())
+            .body(body.map_or(&[][..], |(b, _)| b))
             .map_err(|e| TransportError::Fatal(e.to_string()))?;
         let mut response = self.agent.run(request).map_err(TransportError::from)?;
         let status = response.status().as_u16();
@@ -799,7 +799,10 @@ impl ElasticStore {
         for &p in positions {
             body.extend_from_slice(&lines[p]);
         }
-        let path = "/_bulk";
+        // Only what is read back: an item's status and error (the full answer repeats index,
+        // id, version and shard counts per item, as many bytes as the request to serialise
+        // and parse), and an error reply's `error` with its root cause.
+        let path = "/_bulk?filter_path=took,errors,items.*.status,items.*.error,error,status";
         let reply = self.send(
             "POST",
             path,
@@ -992,11 +995,18 @@ impl Store for ElasticStore {
         }
         let stream = self.is_data_stream(index);
         let op = if stream { "create" } else { "index" };
+        // The action line differs only by id: its head is encoded once, not per document.
+        let head = format!(
+            "{{\"{op}\":{{\"_index\":{},\"_id\":",
+            serde_json::to_string(index)?
+        );
         let mut lines = Vec::with_capacity(docs.len());
         for doc in docs {
             let id = doc.id.unwrap_or_else(|| self.new_id());
-            let mut line = serde_json::to_vec(&json!({ op: { "_index": index, "_id": id } }))?;
-            line.push(b'\n');
+            let mut line = Vec::with_capacity(256);
+            line.extend_from_slice(head.as_bytes());
+            serde_json::to_writer(&mut line, &id)?;
+            line.extend_from_slice(b"}}\n");
             serde_json::to_writer(&mut line, &doc.source)?;
             line.push(b'\n');
             lines.push(line);
