@@ -11,8 +11,9 @@ use crate::score::Normalizer;
 
 /// Version of the snapshot layout; bump when it changes (3: calibration and the event
 /// floor; 4: the baseline's state is written view by view; 5: no glitch view; 6: weekday
-/// offsets per candidate day boundary; 7: their pending shares).
-const SNAPSHOT_VERSION: u32 = 7;
+/// offsets per candidate day boundary; 7: their pending shares; 8: the calibration's prior
+/// weight kept apart from its data).
+const SNAPSHOT_VERSION: u32 = 8;
 
 impl JobAnalysis {
     /// The whole analysis state as bytes: normalizer, then each detector's models in key order.

@@ -168,7 +168,7 @@ impl Seasonality {
     /// The hourly profile at `time`, mean taken off.
     #[inline]
     fn hour_part(&self, time: i64) -> f64 {
-        interp(&self.hourly, time, HOUR_MS) - self.hourly_sum as f64 / HOURLY as f64
+        interp(&self.hourly, time, HOUR_MS) - self.hourly_sum as f64 * (1.0 / HOURLY as f64)
     }
 
     /// Seasonal offset at `time` from the profiles in use.
@@ -309,9 +309,14 @@ impl Seasonality {
             };
             let day = day.rem_euclid(WEEKLY as i64) as usize;
             let within = (since / span_ms) as f64;
-            let g_week = floor_g
-                .max(1.0 / (visits * per_wslot + within + 1.0))
-                .min(1.0);
+            let seen = visits * per_wslot + within + 1.0;
+            // `floor_g.max(1 / seen)` without the division once the floor rules.
+            let g_week = if seen * floor_g >= 1.0 {
+                floor_g
+            } else {
+                1.0 / seen
+            }
+            .min(1.0);
             if since < span_ms {
                 take_off(offsets, pending);
             }
@@ -320,7 +325,8 @@ impl Seasonality {
             // Offsets average to zero, so the profile cannot drift against the level: the
             // change is shared out over the week.
             let step = (g_week * miss) as f32;
-            *pending += step / WEEKLY as f32;
+            // A multiplication: a division here was the loop's slowest step.
+            *pending += step * (1.0 / WEEKLY as f32);
             offsets[day] += step;
         }
     }
@@ -344,7 +350,7 @@ impl Seasonality {
         let hours = s.age_ms as f64 / HOUR_MS as f64;
         let gain = HOURLY_GAIN.max(1.0 / (hours + 1.0));
         let before: f32 = slot_pair_sum(&self.hourly, time, HOUR_MS);
-        let target = rh + self.hourly_sum as f64 / HOURLY as f64;
+        let target = rh + self.hourly_sum as f64 * (1.0 / HOURLY as f64);
         nudge(&mut self.hourly, time, HOUR_MS, target, gain);
         self.hourly_sum += slot_pair_sum(&self.hourly, time, HOUR_MS) - before;
     }
