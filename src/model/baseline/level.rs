@@ -5,7 +5,7 @@
 //! shifts that stay, and a weak signal that dies, where each bucket is only mildly unusual.
 
 use super::state::{Reader, Writer};
-use super::{decay, sided, tail_ln_k, DAY_MS, TAIL_K, WINSOR};
+use super::{sided, tail_ln_k, Forgetting, DAY_MS, TAIL_K, WINSOR};
 use crate::model::{clip, ModelConfig, MAD_TO_SD};
 
 /// Weight of the medium level's update per bucket.
@@ -101,8 +101,14 @@ impl LevelView {
     /// Learns the slow baseline and the departure's spread; while `rebasing` the baseline
     /// follows the medium level instead.
     #[inline]
-    pub(super) fn learn_base(&mut self, cfg: &ModelConfig, sigma: f64, early: f64, rebasing: bool) {
-        let lb = decay(cfg.bucket_span_ms, DAY_MS.min(cfg.half_life_ms)).max(early);
+    pub(super) fn learn_base(
+        &mut self,
+        forget: &Forgetting,
+        sigma: f64,
+        early: f64,
+        rebasing: bool,
+    ) {
+        let lb = forget.day.max(early);
         let d = self.mid - self.base as f64;
         let dclip = WINSOR * (self.dscale as f64 * MAD_TO_SD).max(sigma * 0.05);
         if rebasing {
@@ -110,7 +116,7 @@ impl LevelView {
         } else {
             self.base += (lb * clip(d, dclip)) as f32;
         }
-        let ld = decay(cfg.bucket_span_ms, (2 * DAY_MS).min(cfg.half_life_ms)).max(early);
+        let ld = forget.two_days.max(early);
         let ad = d.abs().min(dclip.max(1e-300));
         self.dscale += (ld * (ad - self.dscale as f64)) as f32;
     }
@@ -151,10 +157,10 @@ mod tests {
             // Noise-free: the departure is judged against the point spread of 1.
             let early = 1.0 / (i + 1) as f64;
             flat.follow(100.0, 2.5, early);
-            flat.learn_base(&cfg, 1.0, early, false);
+            flat.learn_base(&Forgetting::of(&cfg), 1.0, early, false);
             // Flat for 300 buckets, then rising by 0.05 a bucket.
             ramp.follow(100.0 + 0.05 * (i - 300).max(0) as f64, 2.5, early);
-            ramp.learn_base(&cfg, 1.0, early, false);
+            ramp.learn_base(&Forgetting::of(&cfg), 1.0, early, false);
         }
         assert_eq!(flat.judge(&cfg, 1.0, week, false).ln_p, 0.0);
         let up = ramp.judge(&cfg, 1.0, week, false);

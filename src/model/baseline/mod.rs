@@ -164,11 +164,52 @@ fn sided(tail: Tail, z: f64) -> f64 {
 #[inline]
 fn decay(span_ms: i64, half_life_ms: i64) -> f64 {
     let x = span_ms.max(1) as f64 / half_life_ms.max(1) as f64 * std::f64::consts::LN_2;
+    forgetting_of(x)
+}
+
+/// `1 - e^-x`: the weight of one bucket when `x` is its span in half-lives times `ln 2`.
+#[inline]
+fn forgetting_of(x: f64) -> f64 {
     if x < 0.05 {
         // 1 - e^-x by its series (error below 1e-7 relative): this sits in the hot path.
         x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x / 24.0)))
     } else {
         1.0 - (-x).exp()
+    }
+}
+
+/// The per-bucket forgetting weights ([`decay`]) the views learn with, computed once per
+/// bucket with one division: the half-life's, and those of the views' own periods capped
+/// at it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Forgetting {
+    /// Of the configured half-life.
+    pub half_life: f64,
+    /// Of a day's half-life, or the configured one when shorter.
+    pub day: f64,
+    /// Of two days', or the configured one when shorter.
+    pub two_days: f64,
+    /// Of a week's, or the configured one when shorter.
+    pub week: f64,
+    /// Of three days' (not capped).
+    pub three_days: f64,
+}
+
+impl Forgetting {
+    #[inline]
+    pub(super) fn of(cfg: &ModelConfig) -> Forgetting {
+        use std::f64::consts::LN_2;
+        let span = cfg.bucket_span_ms.max(1) as f64;
+        let x = span / cfg.half_life_ms.max(1) as f64 * LN_2;
+        // A shorter period forgets faster: `min(period, half-life)` in `x`'s terms.
+        let capped = |period_ms: i64| forgetting_of((span * (LN_2 / period_ms as f64)).max(x));
+        Forgetting {
+            half_life: forgetting_of(x),
+            day: capped(DAY_MS),
+            two_days: capped(2 * DAY_MS),
+            week: capped(WEEK_MS),
+            three_days: forgetting_of(span * (LN_2 / (3 * DAY_MS) as f64)),
+        }
     }
 }
 
@@ -719,7 +760,8 @@ impl Baseline {
         sigma: f64,
         shifted: bool,
     ) {
-        let lambda = decay(cfg.bucket_span_ms, cfg.half_life_ms);
+        let forget = Forgetting::of(cfg);
+        let lambda = forget.half_life;
         let early = 1.0 / (self.n as f64 + 1.0);
         let deseason = value - season;
         let winsor = WINSOR * sigma;
@@ -742,10 +784,10 @@ impl Baseline {
         }
         // The slow baseline: during re-baselining it follows the new level.
         let rebasing = self.shift.count_rebase();
-        self.levels.learn_base(cfg, sigma, early, rebasing);
+        self.levels.learn_base(&forget, sigma, early, rebasing);
         let resid = (value - (prev_level + season)).abs();
         self.spread
-            .learn(cfg, time, resid, winsor, lambda, early, self.n);
+            .learn(cfg, &forget, time, resid, winsor, early, self.n);
         if cfg.bucket_span_ms <= DAY_MS {
             let step = SeasonalStep {
                 time,
@@ -753,7 +795,7 @@ impl Baseline {
                 deseason,
                 prev_level,
                 winsor,
-                lambda,
+                forget,
                 early,
                 age_ms: time - self.first_time,
                 first: self.n == 0,

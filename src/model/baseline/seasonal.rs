@@ -8,7 +8,7 @@
 
 use super::profile::{interp, nudge, slot_pair_sum};
 use super::state::{Reader, Writer};
-use super::{decay, DAY_MS, HOUR_MS, WEEK_MS};
+use super::{Forgetting, DAY_MS, HOUR_MS, WEEK_MS};
 use crate::model::{clip, ModelConfig};
 
 /// Daily profile slots (30 minutes each at most; linear interpolation between slots).
@@ -101,7 +101,7 @@ pub(super) struct SeasonalStep {
     /// Residuals are clipped at this distance.
     pub winsor: f64,
     /// Configured forgetting per bucket and the weight while young.
-    pub lambda: f64,
+    pub forget: Forgetting,
     pub early: f64,
     /// Milliseconds since the partition's first bucket.
     pub age_ms: i64,
@@ -231,7 +231,7 @@ impl Seasonality {
     /// The daily shape, the weekday offsets and their reference level; returns the daily
     /// and weekly offsets that were in use for this bucket.
     fn learn_day_and_week(&mut self, cfg: &ModelConfig, s: &SeasonalStep) -> (f64, f64) {
-        let (time, lambda, early) = (s.time, s.lambda, s.early);
+        let (time, lambda, early) = (s.time, s.forget.half_life, s.early);
         let day_part = interp(&self.daily, time, DAY_MS);
         let week_part = self.week_part(time);
         let used_day = if self.daily_on(cfg) { day_part } else { 0.0 };
@@ -245,7 +245,7 @@ impl Seasonality {
         let e0 = (x - base_level).abs();
         let e1 = (x - base_level - day_part).abs();
         let e2 = (x - base_level - day_part - week_part).abs();
-        let le = decay(cfg.bucket_span_ms, WEEK_MS.min(cfg.half_life_ms)).max(early);
+        let le = s.forget.week.max(early);
         for (acc, e) in self.err.iter_mut().zip([e0, e1, e2]) {
             *acc += (le * (e - *acc as f64)) as f32;
         }
@@ -271,7 +271,7 @@ impl Seasonality {
         let gb = if s.rebasing {
             REBASE_CATCH_UP
         } else {
-            decay(cfg.bucket_span_ms, 3 * DAY_MS).max(early)
+            s.forget.three_days.max(early)
         };
         self.week_base += (gb * (x - day_now - self.week_base as f64)) as f32;
         if !s.rebasing {
@@ -290,7 +290,7 @@ impl Seasonality {
         let span_ms = cfg.bucket_span_ms.max(1);
         let visits = (s.age_ms / WEEK_MS) as f64;
         let per_wslot = (DAY_MS / span_ms).max(1) as f64;
-        let floor_g = s.lambda * WEEKLY as f64;
+        let floor_g = s.forget.half_life * WEEKLY as f64;
         // The UTC day and the time into it, once; each boundary shifts them (no division
         // per candidate: this runs on every bucket).
         let (utc_day, into) = (s.time.div_euclid(DAY_MS), s.time.rem_euclid(DAY_MS));
@@ -343,7 +343,7 @@ impl Seasonality {
         let used_hour = if self.hourly_on(cfg) { hour_part } else { 0.0 };
         let hclip = s.winsor + used_hour.abs();
         let rh = clip(s.value - (s.prev_level + used_day + used_week), hclip);
-        let lh = decay(cfg.bucket_span_ms, DAY_MS.min(cfg.half_life_ms)).max(s.early);
+        let lh = s.forget.day.max(s.early);
         for (acc, e) in self.hourly_err.iter_mut().zip([rh, rh - hour_part]) {
             *acc += (lh * (e.abs() - *acc as f64)) as f32;
         }
@@ -470,7 +470,6 @@ mod tests {
             let t = i * step;
             let value = f(t);
             let season = s.season(&cfg, t);
-            let lambda = decay(step, cfg.half_life_ms);
             let adj = s.learn(
                 &cfg,
                 &SeasonalStep {
@@ -479,7 +478,7 @@ mod tests {
                     deseason: value - season,
                     prev_level: 100.0,
                     winsor: f64::INFINITY,
-                    lambda,
+                    forget: Forgetting::of(&cfg),
                     early: 1.0 / (i + 1) as f64,
                     age_ms: t,
                     first: i == 0,

@@ -7,7 +7,7 @@
 
 use super::profile::slot_pos;
 use super::state::{Reader, Writer};
-use super::{decay, DAY_MS, WINSOR};
+use super::{Forgetting, DAY_MS, WINSOR};
 use crate::model::{ModelConfig, ValueKind};
 
 /// Hour-of-day spread profile slots.
@@ -74,21 +74,20 @@ impl Spread {
     }
 
     /// Learns the absolute residual `resid` against the previous level, winsorized at
-    /// `winsor`; `lambda` is the configured forgetting, `early` the weight while young.
+    /// `winsor`; `forget` the forgetting weights, `early` the weight while young.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn learn(
         &mut self,
         cfg: &ModelConfig,
+        forget: &Forgetting,
         time: i64,
         resid: f64,
         winsor: f64,
-        lambda: f64,
         early: f64,
         n: u32,
     ) {
-        let ls = decay(cfg.bucket_span_ms, (2 * DAY_MS).min(cfg.half_life_ms))
-            .max(early)
-            .max(lambda);
+        let lambda = forget.half_life;
+        let ls = forget.two_days.max(early).max(lambda);
         let shape_i = slot_pos(time, DAY_MS, SLOTS).0;
         let shape = self.shape[shape_i] as f64;
         let cap = if n < 4 { f64::INFINITY } else { winsor };
@@ -153,10 +152,13 @@ mod tests {
             let resid = if night { 1.0 } else { 4.0 };
             s.learn(
                 &cfg,
+                &Forgetting {
+                    half_life: 0.0,
+                    ..Forgetting::of(&cfg)
+                },
                 t,
                 resid,
                 f64::INFINITY,
-                0.0,
                 1.0 / (i + 1) as f64,
                 i as u32,
             );
