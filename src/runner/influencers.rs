@@ -36,6 +36,10 @@ const INFLUENCER_LISTED_SHARE: f64 = 0.2;
 /// them one after the other) keeps the three lookups at once it had before `msearch`.
 const MSEARCHES_IN_FLIGHT: usize = 3;
 
+/// What one record's lookups found: the fields with the values listed in its `influencers`,
+/// and every (field, value, share) of its `influence`.
+type Found = (Vec<(String, Vec<String>)>, Vec<(String, String, f64)>);
+
 /// One record's lookup of one influencer field.
 struct Lookup {
     /// Index of the record in the chunk's wanted records.
@@ -93,8 +97,7 @@ pub(super) fn lookup_influencers(
     let withouts = withouts(store, job, &wanted, &lookups, &candidates)?;
     // Shares in the order of one search at a time: by record, field, then candidate.
     let mut withouts = withouts.into_iter();
-    let mut per_record: Vec<(Vec<(String, Vec<String>)>, Vec<(String, String, f64)>)> =
-        wanted.iter().map(|_| (Vec::new(), Vec::new())).collect();
+    let mut per_record: Vec<Found> = wanted.iter().map(|_| Found::default()).collect();
     for (lookup, (_, values)) in lookups.iter().zip(candidates) {
         let r = &wanted[lookup.record].1;
         let (listed, influence) = &mut per_record[lookup.record];
