@@ -146,6 +146,20 @@ pub fn fetch_detector(
     start: EpochMillis,
     end: EpochMillis,
 ) -> Result<DetectorBuckets, StoreError> {
+    let first = composite_request(job, detector, start, end, None);
+    let first = store.search(&job.indices.join(","), &first)?;
+    fetch_detector_from(store, job, detector, (start, end), first)
+}
+
+/// [`fetch_detector`] given the answer to its first page (`first`, for a caller that sent
+/// it with other searches): reads it and fetches the pages after it.
+pub(crate) fn fetch_detector_from(
+    store: &dyn Store,
+    job: &Job,
+    detector: &Detector,
+    (start, end): (EpochMillis, EpochMillis),
+    first: Value,
+) -> Result<DetectorBuckets, StoreError> {
     let span = span_ms(job);
     let index = job.indices.join(",");
     let grouped = value_field(detector).is_some();
@@ -153,10 +167,8 @@ pub fn fetch_detector(
     // The group (bucket and split values) whose field values are being collected: composite
     // order keeps a group's keys together, also across pages.
     let mut pending: Option<Group> = None;
-    let mut after: Option<Value> = None;
+    let mut resp = first;
     loop {
-        let body = composite_request(job, detector, start, end, after.as_ref());
-        let resp = store.search(&index, &body)?;
         let buckets = buckets_of(&resp, "/aggregations/series/buckets")?;
         for b in buckets {
             let key = b
@@ -205,7 +217,10 @@ pub fn fetch_detector(
             });
         }
         match resp.pointer("/aggregations/series/after_key") {
-            Some(k) if buckets.len() == page_size(job) => after = Some(k.clone()),
+            Some(k) if buckets.len() == page_size(job) => {
+                let body = composite_request(job, detector, start, end, Some(k));
+                resp = store.search(&index, &body)?;
+            }
             _ => break,
         }
     }
@@ -410,27 +425,34 @@ fn metric_value(detector: &Detector, bucket: &Value, doc_count: u64) -> Option<f
 /// most frequent first (ties by text). The influencer candidates of an anomalous record.
 /// Values tied with one the list leaves out are dropped: which of them an engine returns
 /// depends on the field's type, and every store must name the same values.
-pub(crate) fn top_values(
-    store: &dyn Store,
+/// This is the request; [`top_values_of`] reads its answer.
+pub(crate) fn top_values_request(
     job: &Job,
     field: &str,
     splits: &[(&str, &str)],
     (start, end): (EpochMillis, EpochMillis),
     size: usize,
-) -> Result<(u64, Vec<(String, u64)>), StoreError> {
+) -> Value {
     let mut filter = vec![chunk_query(job, start, end)];
     for (f, v) in splits {
         filter.push(json!({ "term": { job.agg_field(f): v } }));
     }
     // A generous shard_size keeps the counts exact on a multi-shard index, so that every
     // store reports the same counts and so the same influencer scores.
-    let body = json!({
+    json!({
         "size": 0,
         "track_total_hits": true,
         "query": { "bool": { "filter": filter } },
         "aggs": { "top": { "terms": { "field": job.agg_field(field), "size": size + 1, "shard_size": size.max(100) } } }
-    });
-    let resp = store.search(&job.indices.join(","), &body)?;
+    })
+}
+
+/// The document count and top values (at most `size`) in the answer `resp` to a
+/// [`top_values_request`] of the same `size`.
+pub(crate) fn top_values_of(
+    resp: &Value,
+    size: usize,
+) -> Result<(u64, Vec<(String, u64)>), StoreError> {
     let total = resp
         .pointer("/hits/total/value")
         .and_then(Value::as_u64)
@@ -439,7 +461,7 @@ pub(crate) fn top_values(
         return Ok((0, Vec::new()));
     }
     let mut out = Vec::new();
-    for b in buckets_of(&resp, "/aggregations/top/buckets")? {
+    for b in buckets_of(resp, "/aggregations/top/buckets")? {
         let count = b.get("doc_count").and_then(Value::as_u64).unwrap_or(0);
         let key = json!({ "k": b.get("key").cloned().unwrap_or(Value::Null) });
         if let Some(k) = key_string(&key, "k") {
@@ -468,13 +490,14 @@ pub(crate) fn top_values(
 /// detector's field; otherwise the group's value, and for `metric` its `(min, max)` too.
 /// How much of a record's anomaly one influencer value explains is how far this moves the
 /// value back towards typical.
-pub(crate) fn value_without(
-    store: &dyn Store,
+/// This is the narrowed job and its first page's request; [`value_without_from`] reads the
+/// answer (and fetches any further page).
+pub(crate) fn value_without_request(
     job: &Job,
     detector: &Detector,
     (splits, (field, value)): (&[(&str, &str)], (&str, &str)),
     (start, end): (EpochMillis, EpochMillis),
-) -> Result<Option<SeriesValue>, StoreError> {
+) -> (Job, Value) {
     let mut filter = vec![job.query.clone()];
     for (f, v) in splits {
         filter.push(json!({ "term": { job.agg_field(f): v } }));
@@ -484,9 +507,22 @@ pub(crate) fn value_without(
         "filter": filter,
         "must_not": [{ "term": { job.agg_field(field): value } }],
     } });
-    let mut buckets = fetch_detector(store, &narrowed, detector, start, end)?;
+    let first = composite_request(&narrowed, detector, start, end, None);
+    (narrowed, first)
+}
+
+/// The value of a [`value_without_request`] from the answer to its first page (`first`)
+/// and the narrowed job it returned.
+pub(crate) fn value_without_from(
+    store: &dyn Store,
+    narrowed: &Job,
+    detector: &Detector,
+    (start, end): (EpochMillis, EpochMillis),
+    first: Value,
+) -> Result<Option<SeriesValue>, StoreError> {
+    let mut buckets = fetch_detector_from(store, narrowed, detector, (start, end), first)?;
     Ok(buckets
-        .remove(&bucket_start(start, span_ms(job)))
+        .remove(&bucket_start(start, span_ms(narrowed)))
         .and_then(|values| values.into_iter().next()))
 }
 

@@ -4,10 +4,9 @@
 use super::checkpoint::{self, Checkpoint};
 use super::realtime::{Clock, SystemClock};
 use super::stats::{self, JobStats, ModelStats};
-use crate::analysis::{influence_share, influencers_of, BucketOutput, JobAnalysis, Stat, Without};
+use crate::analysis::{influencers_of, BucketOutput, JobAnalysis};
 use crate::config::{Job, Metric};
 use crate::datafeed::{self, DetectorBuckets, SeriesValue};
-use crate::results::RecordResult;
 use crate::results::{
     bucket_doc, bucket_id, influencer_doc, model_plot_doc, record_doc, record_id, ResultsWriter,
 };
@@ -47,112 +46,6 @@ fn delayed_data_annotation(
         ),
     });
     (format!("{job_id}_annotation_delayed_data_{t}"), doc)
-}
-
-/// Records scoring at least this get influencers beyond their own split values, looked up
-/// in the source documents (one small aggregation per record and field).
-const INFLUENCER_MIN_SCORE: f64 = 25.0;
-
-/// The most frequent values of a field that are weighed as influencers of a record.
-const INFLUENCER_CANDIDATES: usize = 10;
-
-/// A value explaining less than this share of a record's anomaly is not an influencer of it.
-const INFLUENCE_MIN_SHARE: f64 = 0.01;
-
-/// A value is listed in the record's own `influencers` when it explains at least this share.
-const INFLUENCER_LISTED_SHARE: f64 = 0.2;
-
-/// Adds, for each of the job's influencer fields that is not one of the record's split
-/// fields, how much of the record's anomaly each of the field's top values explains (a burst
-/// of 404s that one client IP caused is influenced by that IP, hardly by the others).
-fn add_field_influencers(
-    store: &dyn Store,
-    job: &Job,
-    r: &mut RecordResult,
-    start: EpochMillis,
-    end: EpochMillis,
-) -> crate::Result<()> {
-    let splits: Vec<(&str, &str)> = [&r.partition, &r.by, &r.over]
-        .into_iter()
-        .flatten()
-        .map(|(f, v)| (f.as_str(), v.as_str()))
-        .collect();
-    let Some(detector) = job.detectors.get(r.detector_index) else {
-        return Ok(());
-    };
-    let (mut listed, mut influence) = (Vec::new(), Vec::new());
-    for field in &job.influencers {
-        if splits.iter().any(|(f, _)| f == field) {
-            continue;
-        }
-        let (total, values) = datafeed::top_values(
-            store,
-            job,
-            field,
-            &splits,
-            (start, end),
-            INFLUENCER_CANDIDATES,
-        )?;
-        let mut named = Vec::new();
-        for (value, count) in values {
-            let without = without(
-                store,
-                (job, detector, &*r),
-                (&splits, (field, &value)),
-                (start, end),
-                (count, total),
-            )?;
-            let share = influence_share(r.actual, r.typical, without);
-            if share < INFLUENCE_MIN_SHARE {
-                continue;
-            }
-            if share >= INFLUENCER_LISTED_SHARE {
-                named.push(value.clone());
-            }
-            influence.push((field.clone(), value, share));
-        }
-        if !named.is_empty() {
-            listed.push((field.clone(), named));
-        }
-    }
-    r.influencers.extend(listed);
-    r.influence.extend(influence);
-    Ok(())
-}
-
-/// What record `r`'s value would be without the documents whose `field` is `value`
-/// (`count` of the record's `total`): counted for counts, recomputed by the store for the
-/// functions of a field's values, and the value's share of the documents for the functions
-/// whose record is about one event, value or place.
-fn without(
-    store: &dyn Store,
-    (job, detector, r): (&Job, &crate::config::Detector, &RecordResult),
-    (splits, (field, value)): (&[(&str, &str)], (&str, &str)),
-    bucket: (EpochMillis, EpochMillis),
-    (count, total): (u64, u64),
-) -> crate::Result<Without> {
-    let metric = detector.function.metric();
-    Ok(match metric {
-        Metric::Count | Metric::NonZeroCount => Without::Count { count, total },
-        Metric::Rare
-        | Metric::FreqRare
-        | Metric::TimeOfDay
-        | Metric::TimeOfWeek
-        | Metric::LatLong => Without::Share { count, total },
-        _ => {
-            let rest =
-                datafeed::value_without(store, job, detector, (splits, (field, value)), bucket)?;
-            match rest {
-                Some(v) => {
-                    let stat = Stat::of_record(detector.function, r);
-                    Without::Value(stat.of(&v).unwrap_or(v.value))
-                }
-                None => Without::Nothing {
-                    zero: matches!(metric, Metric::Sum | Metric::DistinctCount),
-                },
-            }
-        }
-    })
 }
 
 /// Buckets in one chunk when `chunking_config` sets no time span: Elastic's default for
@@ -522,7 +415,7 @@ impl<'a> JobRunner<'a> {
             outs.push((t, count, self.analysis.analyse_bucket(t, count, &values)));
             t += span;
         }
-        lookup_influencers(store, job, &mut outs, span)?;
+        super::influencers::lookup_influencers(store, job, &mut outs, span)?;
         for (t, count, mut out) in outs {
             out.influencers = influencers_of(&out.records);
             self.stats.bucket_count += 1;
@@ -587,51 +480,6 @@ fn fetch_chunk(
             );
         }
         Ok((counts?, fetched))
-    })
-}
-
-/// Influencer lookups (each a few small searches) in flight at once: they are independent
-/// of each other and of the models, and one at a time each waits a round trip.
-const INFLUENCER_LOOKUPS_IN_FLIGHT: usize = 3;
-
-/// Adds the field influencers ([`add_field_influencers`]) of every record of `outs` (bucket
-/// start, event count, output) scoring at least [`INFLUENCER_MIN_SCORE`], up to
-/// [`INFLUENCER_LOOKUPS_IN_FLIGHT`] records at once; the first error in bucket order wins.
-fn lookup_influencers(
-    store: &dyn Store,
-    job: &Job,
-    outs: &mut [(EpochMillis, u64, BucketOutput)],
-    span: i64,
-) -> crate::Result<()> {
-    let mut wanted: Vec<(EpochMillis, &mut RecordResult)> = outs
-        .iter_mut()
-        .flat_map(|(t, _, out)| out.records.iter_mut().map(|r| (*t, r)))
-        .filter(|(_, r)| r.record_score >= INFLUENCER_MIN_SCORE)
-        .collect();
-    if wanted.len() < 2 {
-        for (t, r) in wanted {
-            add_field_influencers(store, job, r, t, t + span)?;
-        }
-        return Ok(());
-    }
-    let per = wanted.len().div_ceil(INFLUENCER_LOOKUPS_IN_FLIGHT);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = wanted
-            .chunks_mut(per)
-            .map(|part| {
-                s.spawn(move || {
-                    for (t, r) in part.iter_mut() {
-                        add_field_influencers(store, job, r, *t, *t + span)?;
-                    }
-                    Ok::<(), crate::Error>(())
-                })
-            })
-            .collect();
-        // Joined in order, so the error reported is the earliest bucket's.
-        handles.into_iter().try_for_each(|h| {
-            h.join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
     })
 }
 

@@ -10,6 +10,7 @@
 //! writes identical documents.
 
 mod checkpoint;
+mod influencers;
 mod lease;
 mod lookback;
 mod realtime;

@@ -79,6 +79,10 @@ const BULK_IN_FLIGHT: usize = 3;
 /// overlap).
 const MIN_SPLIT_DOCS: usize = 500;
 /// Longest `Retry-After` honoured, so a misbehaving proxy cannot stall a run for hours.
+/// Searches per `_msearch` request: a chunk's influencer lookups are a few hundred small
+/// searches at most; the engine runs the items of one request a few at a time
+/// (`max_concurrent_searches`), so bigger requests would only delay the first answers.
+const MSEARCH_MAX_SEARCHES: usize = 200;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Which search engine answered `GET /`.
@@ -749,6 +753,106 @@ impl ElasticStore {
         }
     }
 
+    /// A search answer refused when a shard failed: a shard whose every copy failed (a node
+    /// lost on a cluster without replicas) must fail the search, as a partial answer would be
+    /// analysed as if it were the whole data.
+    fn whole_answer(&self, path: &str, json: Value) -> Result<Value, StoreError> {
+        match json.pointer("/_shards/failed").and_then(Value::as_u64) {
+            Some(failed) if failed > 0 => {
+                let failures = json.pointer("/_shards/failures").map(Value::to_string);
+                Err(StoreError::Unavailable(format!(
+                    "POST {}{path}: {failed} of {} shards failed, the answer would be partial: {}",
+                    self.base,
+                    json.pointer("/_shards/total").unwrap_or(&Value::Null),
+                    snippet(failures.unwrap_or_default().as_bytes())
+                )))
+            }
+            _ => Ok(json),
+        }
+    }
+
+    /// One `_msearch` request for `searches` (at most [`MSEARCH_MAX_SEARCHES`]). Each item is
+    /// checked as [`Store::search`] checks its answer; an item the engine turned away for
+    /// load (429, 502-504) is sent again on its own through [`Store::search`], which retries.
+    fn msearch_once(
+        &self,
+        searches: &[(&str, &Value)],
+    ) -> Result<Vec<Result<Value, StoreError>>, StoreError> {
+        let mut body = Vec::new();
+        for (index, search) in searches {
+            // The header carries what `search` puts in its query string.
+            let indices: Vec<&str> = index.split(',').collect();
+            let header = json!({
+                "index": indices,
+                "ignore_unavailable": true,
+                "allow_no_indices": true,
+                "allow_partial_search_results": false,
+            });
+            serde_json::to_writer(&mut body, &header)?;
+            body.push(b'\n');
+            serde_json::to_writer(&mut body, search)?;
+            body.push(b'\n');
+        }
+        let path = "/_msearch";
+        let reply = self.send(
+            "POST",
+            path,
+            Some((&body, "application/x-ndjson")),
+            Idempotent::Yes,
+        )?;
+        let first = searches.first().map_or("", |s| s.0);
+        if reply.status != 200 {
+            return Err(self.error_for("POST", path, first, None, &reply));
+        }
+        let not_json = || {
+            StoreError::Unavailable(format!(
+                "POST {}{path}: response is not a multi-search answer: {}",
+                self.base,
+                snippet(&reply.body)
+            ))
+        };
+        let items = match reply.json() {
+            Some(Value::Object(mut json)) => match json.remove("responses") {
+                Some(Value::Array(items)) if items.len() == searches.len() => items,
+                _ => return Err(not_json()),
+            },
+            _ => return Err(not_json()),
+        };
+        Ok(items
+            .into_iter()
+            .zip(searches)
+            .map(|(item, (index, search))| self.msearch_item(path, item, index, search))
+            .collect())
+    }
+
+    /// One item of a `_msearch` answer as [`Store::search`] would have answered it.
+    fn msearch_item(
+        &self,
+        path: &str,
+        item: Value,
+        index: &str,
+        search: &Value,
+    ) -> Result<Value, StoreError> {
+        let status = item
+            .get("status")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or(200);
+        if item.get("error").is_some() || status != 200 {
+            if matches!(status, 429 | 502..=504) {
+                return self.search(index, search);
+            }
+            // The item's error is shaped as a whole reply's: its root cause is kept the same way.
+            let reply = Reply {
+                status,
+                body: serde_json::to_vec(&json!({ "error": item.get("error") }))?,
+            };
+            return Err(self.error_for("POST", path, index, None, &reply));
+        }
+        self.count_took(&self.searches, &item);
+        self.whole_answer(path, item)
+    }
+
     /// Sends the `_bulk` requests of `chunks`, [`BULK_IN_FLIGHT`] at a time; the outcomes in
     /// the order of `chunks`. An error stops the call (earlier requests stay applied; ids
     /// make sending them again harmless).
@@ -895,18 +999,18 @@ impl Store for ElasticStore {
             ))
         })?;
         self.count_took(&self.searches, &json);
-        match json.pointer("/_shards/failed").and_then(Value::as_u64) {
-            Some(failed) if failed > 0 => {
-                let failures = json.pointer("/_shards/failures").map(Value::to_string);
-                Err(StoreError::Unavailable(format!(
-                    "POST {}{path}: {failed} of {} shards failed, the answer would be partial: {}",
-                    self.base,
-                    json.pointer("/_shards/total").unwrap_or(&Value::Null),
-                    snippet(failures.unwrap_or_default().as_bytes())
-                )))
-            }
-            _ => Ok(json),
+        self.whole_answer(&path, json)
+    }
+
+    fn msearch(
+        &self,
+        searches: &[(&str, &Value)],
+    ) -> Result<Vec<Result<Value, StoreError>>, StoreError> {
+        let mut out = Vec::with_capacity(searches.len());
+        for group in searches.chunks(MSEARCH_MAX_SEARCHES) {
+            out.extend(self.msearch_once(group)?);
         }
+        Ok(out)
     }
 
     fn check_readable(&self, index: &str) -> Result<(), StoreError> {

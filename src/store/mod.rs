@@ -318,6 +318,19 @@ pub trait Store: Send + Sync {
     /// A missing index answers with no hits rather than an error, as with
     /// `ignore_unavailable: true`.
     fn search(&self, index: &str, body: &Value) -> Result<Value, StoreError>;
+    /// Runs several searches (each an index as [`Store::search`] takes it, and a body) in as
+    /// few round trips as the store can; one answer per search, in order, each what
+    /// [`Store::search`] would have answered, its own error included. The outer error is for
+    /// a failure of the whole call. The default runs them one after the other.
+    fn msearch(
+        &self,
+        searches: &[(&str, &Value)],
+    ) -> Result<Vec<Result<Value, StoreError>>, StoreError> {
+        Ok(searches
+            .iter()
+            .map(|(index, body)| self.search(index, body))
+            .collect())
+    }
     /// Indexes documents; the same id overwrites.
     fn bulk(&self, index: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError>;
     /// Reads one document by id.

@@ -179,6 +179,39 @@ fn a_text_only_field_fails_naming_index_field_and_type() {
         "{text}"
     );
     assert!(text.contains(&format!("[index `{index}`]")), "{text}");
+    // In a `_msearch`, the same refusal is that item's error with the same root cause, and
+    // the items beside it (one over a missing index) answer as `search` does.
+    let bad = json!({ "size": 0, "aggs": { "a": { "terms": { "field": "source.address" } } } });
+    let good = json!({ "size": 0, "track_total_hits": true });
+    let missing = unique("tw-missing");
+    let answers = store
+        .msearch(&[(&index, &good), (&index, &bad), (&missing, &good)])
+        .expect("msearch");
+    assert_eq!(answers.len(), 3);
+    let total = |a: &Result<serde_json::Value, _>| {
+        a.as_ref()
+            .ok()
+            .and_then(|v| v.pointer("/hits/total/value")?.as_u64())
+    };
+    assert_eq!(
+        total(&answers[0]),
+        total(&Ok(store.search(&index, &good).expect("search")))
+    );
+    assert!(
+        total(&answers[0]).is_some_and(|n| n > 0),
+        "{:?}",
+        answers[0]
+    );
+    let text = answers[1]
+        .as_ref()
+        .expect_err("terms on a text field")
+        .to_string();
+    assert!(
+        text.contains("(root cause: illegal_argument_exception: "),
+        "{text}"
+    );
+    assert!(text.contains(&format!("[index `{index}`]")), "{text}");
+    assert_eq!(total(&answers[2]), Some(0), "{:?}", answers[2]);
 }
 
 /// `ingest --index` under a name no template matches creates the index with the ECS mapping
