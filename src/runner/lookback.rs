@@ -63,6 +63,35 @@ fn chunk_ms(span_ms: i64, configured: Option<std::time::Duration>) -> i64 {
     (wanted / span_ms).max(1) * span_ms
 }
 
+/// Documents one chunk may hold when `chunking_config` sets no time span: a chunk's
+/// detector values, the store's composite groups for them and the analysed buckets' results
+/// are all held until the chunk is written, and each grows with the chunk's documents (for
+/// `distinct_count`, one composite group per distinct value). A window of
+/// [`DEFAULT_CHUNK_BUCKETS`] buckets of a busy log holds millions of documents (the demo log
+/// x4: 2.2 M, 570 MB of peak RSS for one per-client job), so the window is cut at the bucket
+/// where this many documents are reached; a quiet log still takes its whole window. A single
+/// bucket over the budget is a chunk of its own.
+const DEFAULT_CHUNK_DOCS: u64 = 200_000;
+
+/// The end of the chunk that starts at `start` and ends at most at `window_end`: the first
+/// bucket start after `start` at which the documents of `counts` (bucket start → events)
+/// from `start` on would exceed `max_docs`, else `window_end`. Always at least one bucket.
+fn chunk_end_by_docs(
+    counts: &BTreeMap<EpochMillis, u64>,
+    start: EpochMillis,
+    window_end: EpochMillis,
+    max_docs: u64,
+) -> EpochMillis {
+    let mut docs = 0u64;
+    for (&t, &n) in counts.range(start..window_end) {
+        docs = docs.saturating_add(n);
+        if docs > max_docs && t > start {
+            return t;
+        }
+    }
+    window_end
+}
+
 /// What a run of a job did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LookbackSummary {
@@ -215,13 +244,22 @@ impl<'a> JobRunner<'a> {
         if progress.length().unwrap_or(0) <= progress.position() {
             progress.inc_length(((end - start) / span) as u64);
         }
-        let chunk_end = if self.job.chunking_off {
+        let window_end = if self.job.chunking_off {
             end
         } else {
             (start + chunk_ms(span, self.job.chunking_time_span)).min(end)
         };
         self.check_delayed_data(start)?;
-        self.analyse_chunk(start, chunk_end, progress)?;
+        let mut counts = datafeed::event_counts(self.store, &self.job, start, window_end)?;
+        // Only the default chunking is cut by documents: a time span the job sets, or
+        // chunking turned off, is taken as asked.
+        let chunk_end = if self.job.chunking_off || self.job.chunking_time_span.is_some() {
+            window_end
+        } else {
+            chunk_end_by_docs(&counts, start, window_end, DEFAULT_CHUNK_DOCS)
+        };
+        counts.retain(|&t, _| t < chunk_end);
+        self.analyse_chunk(start, chunk_end, counts, progress)?;
         datafeed::check_sources(self.store, &self.job)?;
         self.writer.write_pending()?;
         self.next_bucket = Some(chunk_end);
@@ -394,16 +432,19 @@ impl<'a> JobRunner<'a> {
         Ok(late)
     }
 
+    /// Analyses the buckets of `[start, end)`, whose event counts are `counts`, and queues
+    /// their results.
     fn analyse_chunk(
         &mut self,
         start: EpochMillis,
         end: EpochMillis,
+        counts: BTreeMap<EpochMillis, u64>,
         progress: &ProgressBar,
     ) -> crate::Result<()> {
         let (store, job) = (self.store, &self.job);
         let span = datafeed::span_ms(job);
         let span_s = (span / 1000) as u64;
-        let (counts, fetched) = fetch_chunk(store, job, start, end)?;
+        let fetched = fetch_chunk(store, job, start, end)?;
         let mut outs = Vec::with_capacity(((end - start) / span) as usize);
         let mut t = start;
         while t < end {
@@ -443,20 +484,21 @@ impl<'a> JobRunner<'a> {
     }
 }
 
-/// Searches a chunk's fetch keeps in flight at once: the event counts and up to two
-/// detectors' composite pages (a job with more detectors fetches them two by two).
-const FETCHES_IN_FLIGHT: usize = 3;
+/// Searches a chunk's fetch keeps in flight at once: up to two detectors' composite pages
+/// (a job with more detectors fetches them two by two). The chunk's event counts are fetched
+/// before, to cut the chunk by documents.
+const FETCHES_IN_FLIGHT: usize = 2;
 
-/// The event counts and every detector's values of `[start, end)`, fetched side by side:
-/// each is its own sequence of searches (composite pages), so the engine answers one while
-/// another is on the wire, and the chunk waits for the longest instead of their sum.
+/// Every detector's values of `[start, end)`, fetched side by side: each is its own sequence
+/// of searches (composite pages), so the engine answers one while another is on the wire,
+/// and the chunk waits for the longest instead of their sum.
 fn fetch_chunk(
     store: &dyn Store,
     job: &Job,
     start: EpochMillis,
     end: EpochMillis,
-) -> crate::Result<(BTreeMap<EpochMillis, u64>, Vec<DetectorBuckets>)> {
-    let per = job.detectors.len().div_ceil(FETCHES_IN_FLIGHT - 1).max(1);
+) -> crate::Result<Vec<DetectorBuckets>> {
+    let per = job.detectors.len().div_ceil(FETCHES_IN_FLIGHT).max(1);
     std::thread::scope(|s| {
         let groups: Vec<_> = job
             .detectors
@@ -470,7 +512,6 @@ fn fetch_chunk(
                 })
             })
             .collect();
-        let counts = datafeed::event_counts(store, job, start, end);
         let mut fetched = Vec::with_capacity(job.detectors.len());
         // Joined in detector order, so the error reported is the same on every run.
         for h in groups {
@@ -479,7 +520,7 @@ fn fetch_chunk(
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
             );
         }
-        Ok((counts?, fetched))
+        Ok(fetched)
     })
 }
 
@@ -634,6 +675,23 @@ pub(crate) fn progress_bar(job_id: &str) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_is_cut_where_its_documents_pass_the_budget() {
+        let counts: BTreeMap<EpochMillis, u64> =
+            [(0, 40), (10, 40), (20, 40), (40, 500), (50, 1)].into();
+        // 40 + 40 fit in 100, the third bucket would pass it: the chunk ends at 20.
+        assert_eq!(chunk_end_by_docs(&counts, 0, 60, 100), 20);
+        // A chunk starting later counts from its own start.
+        assert_eq!(chunk_end_by_docs(&counts, 20, 60, 100), 40);
+        // One bucket over the budget is a chunk of its own, never an empty chunk.
+        assert_eq!(chunk_end_by_docs(&counts, 40, 60, 100), 50);
+        // Under the budget (or empty buckets only), the whole window.
+        assert_eq!(chunk_end_by_docs(&counts, 0, 60, 10_000), 60);
+        assert_eq!(chunk_end_by_docs(&counts, 60, 90, 1), 90);
+        // Documents past the window do not count.
+        assert_eq!(chunk_end_by_docs(&counts, 0, 30, 120), 30);
+    }
 
     #[test]
     fn chunks_are_whole_buckets_of_at_least_a_day() {
