@@ -70,16 +70,21 @@ pub struct IngestSummary {
     pub geoip: Option<super::GeoIpCounts>,
 }
 
+/// Keeps a rejection's details while fewer than [`MAX_REPORTED_REJECTIONS`] are kept.
+fn keep_rejection(rejections: &mut Vec<Rejection>, source: &str, line: u64, reason: String) {
+    if rejections.len() < MAX_REPORTED_REJECTIONS {
+        rejections.push(Rejection {
+            source: source.to_owned(),
+            line,
+            reason,
+        });
+    }
+}
+
 impl IngestSummary {
     fn reject(&mut self, source: &str, line: u64, reason: String) {
         self.rejected += 1;
-        if self.rejections.len() < MAX_REPORTED_REJECTIONS {
-            self.rejections.push(Rejection {
-                source: source.to_owned(),
-                line,
-                reason,
-            });
-        }
+        keep_rejection(&mut self.rejections, source, line, reason);
     }
 
     /// Counts in the lines one batch covers.
@@ -106,13 +111,7 @@ struct Tally {
 impl Tally {
     fn reject(&mut self, source: &str, line: u64, reason: String) {
         self.rejected += 1;
-        if self.rejections.len() < MAX_REPORTED_REJECTIONS {
-            self.rejections.push(Rejection {
-                source: source.to_owned(),
-                line,
-                reason,
-            });
-        }
+        keep_rejection(&mut self.rejections, source, line, reason);
     }
 }
 

@@ -565,6 +565,17 @@ impl ElasticStore {
         Ok(reply)
     }
 
+    /// POSTs newline-delimited JSON (`_bulk`, `_msearch`): both are safe to resend, as
+    /// their items are idempotent or checked one by one.
+    fn post_ndjson(&self, path: &str, body: &[u8]) -> Result<Reply, StoreError> {
+        self.send(
+            "POST",
+            path,
+            Some((body, "application/x-ndjson")),
+            Idempotent::Yes,
+        )
+    }
+
     fn send(
         &self,
         method: &str,
@@ -794,12 +805,7 @@ impl ElasticStore {
             body.push(b'\n');
         }
         let path = "/_msearch";
-        let reply = self.send(
-            "POST",
-            path,
-            Some((&body, "application/x-ndjson")),
-            Idempotent::Yes,
-        )?;
+        let reply = self.post_ndjson(path, &body)?;
         let first = searches.first().map_or("", |s| s.0);
         if reply.status != 200 {
             return Err(self.error_for("POST", path, first, None, &reply));
@@ -907,12 +913,7 @@ impl ElasticStore {
         // id, version and shard counts per item, as many bytes as the request to serialise
         // and parse), and an error reply's `error` with its root cause.
         let path = "/_bulk?filter_path=took,errors,items.*.status,items.*.error,error,status";
-        let reply = self.send(
-            "POST",
-            path,
-            Some((&body, "application/x-ndjson")),
-            Idempotent::Yes,
-        )?;
+        let reply = self.post_ndjson(path, &body)?;
         if !(200..300).contains(&reply.status) {
             return Err(self.error_for("POST", path, index, None, &reply));
         }
