@@ -13,7 +13,7 @@ use crate::score::Normalizer;
 /// floor; 4: the baseline's state is written view by view; 5: no glitch view; 6: weekday
 /// offsets per candidate day boundary; 7: their pending shares; 8: the calibration's prior
 /// weight kept apart from its data).
-const SNAPSHOT_VERSION: u32 = 8;
+const SNAPSHOT_VERSION: u32 = 9;
 
 impl JobAnalysis {
     /// The whole analysis state as bytes: normalizer, then each detector's models in key order.

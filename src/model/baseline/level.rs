@@ -11,8 +11,17 @@ use crate::model::{clip, ModelConfig, MAD_TO_SD};
 /// Weight of the medium level's update per bucket.
 pub(super) const ALPHA_MID: f64 = 0.05;
 
+/// Buckets a notable departure may go without growing before it is taken as the series'
+/// new level: the medium level's own memory (`1 / ALPHA_MID`). Until round 14 such a
+/// departure was reported, at scores of 25 to 40, until the day-long baseline caught up:
+/// for hours, on a third of the false points of the labelled KPI series at score 27.
+/// 10 to 60 measured (docs/quality.md, round 14).
+const SETTLE_BUCKETS: f64 = 1.0 / ALPHA_MID;
+/// Growth, in spreads, by which a departure is still unfolding rather than settled.
+const SETTLE_MARGIN: f64 = 0.5;
+
 /// Size of the serialized state in bytes.
-pub(super) const LEVEL_BYTES: usize = 8 + 4 + 4;
+pub(super) const LEVEL_BYTES: usize = 8 + 4 * 4;
 
 /// The medium level, its slow baseline and the robust spread of their difference.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -23,6 +32,10 @@ pub(super) struct LevelView {
     pub(super) base: f32,
     /// Robust spread of `mid - base` (mean absolute value).
     dscale: f32,
+    /// The current notable departure's largest `z` (signed); 0 when there is none.
+    peak: f32,
+    /// Buckets since that departure last grew.
+    stale: f32,
 }
 
 /// The level view's verdict on one bucket.
@@ -91,6 +104,30 @@ impl LevelView {
         LevelVerdict { ln_p, z }
     }
 
+    /// Follows a notable departure (`z` in spreads; `notable`: the view finds it worth
+    /// reporting); whether it has now settled: it has not grown by [`SETTLE_MARGIN`] for
+    /// [`SETTLE_BUCKETS`]. A departure that keeps growing (a ramp) has not settled.
+    pub(super) fn settled(&mut self, z: f64, notable: bool) -> bool {
+        let peak = self.peak as f64;
+        if !notable {
+            self.peak = 0.0;
+            self.stale = 0.0;
+            return false;
+        }
+        if peak == 0.0 || peak.signum() != z.signum() || z.abs() > peak.abs() + SETTLE_MARGIN {
+            self.peak = z as f32;
+            self.stale = 0.0;
+            return false;
+        }
+        self.stale += 1.0;
+        if f64::from(self.stale) < SETTLE_BUCKETS {
+            return false;
+        }
+        self.peak = 0.0;
+        self.stale = 0.0;
+        true
+    }
+
     /// Learns the medium level from `deseason`, winsorized at `winsor`.
     #[inline]
     pub(super) fn follow(&mut self, deseason: f64, winsor: f64, early: f64) {
@@ -123,7 +160,7 @@ impl LevelView {
 
     pub(super) fn write(&self, out: &mut Writer) {
         out.f64(self.mid);
-        out.f32s([&self.base, &self.dscale]);
+        out.f32s([&self.base, &self.dscale, &self.peak, &self.stale]);
     }
 
     pub(super) fn read(r: &mut Reader) -> Option<Self> {
@@ -131,6 +168,8 @@ impl LevelView {
             mid: r.f64()?,
             base: r.f32()?,
             dscale: r.f32()?,
+            peak: r.f32()?,
+            stale: r.f32()?,
         })
     }
 }
@@ -173,11 +212,36 @@ mod tests {
     }
 
     #[test]
+    fn a_departure_settles_when_it_stops_growing() {
+        let mut view = LevelView::default();
+        let patience = SETTLE_BUCKETS as usize;
+        // A ramp: growing by more than the margin every few buckets never settles.
+        assert!((0..10 * patience).all(|i| !view.settled(4.0 + 0.2 * i as f64, true)));
+        // Flat from here: settled after exactly `patience` buckets without growth.
+        let flat: Vec<bool> = (0..patience).map(|_| view.settled(-4.0, true)).collect();
+        assert_eq!(
+            flat,
+            vec![false; patience],
+            "a new departure (other side) restarts"
+        );
+        assert!(view.settled(-4.2, true), "settled");
+        assert!(!view.settled(-4.2, true), "and the count starts over");
+        // A departure that stops being notable is forgotten.
+        for _ in 0..patience - 1 {
+            view.settled(-4.2, true);
+        }
+        assert!(!view.settled(-1.0, false));
+        assert!(!view.settled(-4.2, true));
+    }
+
+    #[test]
     fn the_state_round_trips() {
         let view = LevelView {
             mid: 3.5,
             base: 2.0,
             dscale: 0.25,
+            peak: -4.5,
+            stale: 7.0,
         };
         let mut w = Writer(Vec::new());
         view.write(&mut w);

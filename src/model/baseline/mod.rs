@@ -538,8 +538,16 @@ impl Baseline {
         let recent = self.level + self.shift.recent_offset(sigma);
         let shifted = verdict.shifted && !point.returned;
         self.learn(cfg, time, value, season, sigma, shifted);
-        if level_fired && !verdict.shifted && !point.returned {
-            self.rebaseline_on(cfg, recent, sigma, point.z.abs() >= RUN_Z);
+        let settled = self.levels.settled(level.z, level.ln_p < LN_NOTABLE);
+        if !verdict.shifted && !point.returned {
+            if level_fired {
+                self.rebaseline_on(cfg, recent, sigma, point.z.abs() >= RUN_Z);
+            } else if settled {
+                // Never reported as an incident: learned as the new normal, with no level
+                // before it whose return would read as an ending.
+                self.shift.level_accepted(cfg);
+                self.move_level_to(recent, sigma);
+            }
         }
         obs
     }
@@ -742,6 +750,11 @@ impl Baseline {
     fn rebaseline_on(&mut self, cfg: &ModelConfig, recent: f64, sigma: f64, step: bool) {
         self.shift
             .level_changed(cfg, self.levels.base, recent, step);
+        self.move_level_to(recent, sigma);
+    }
+
+    /// Puts every level at `recent`, the level of the last few buckets.
+    fn move_level_to(&mut self, recent: f64, sigma: f64) {
         self.level = recent;
         // The new level is only as certain as the few buckets it was taken from (an
         // average of about five: 0.45 spreads).

@@ -210,6 +210,12 @@ impl ShiftTracker {
         self.rebase = run_limit(cfg.bucket_span_ms) as u32 * if step { 2 } else { 1 };
     }
 
+    /// A departure the level view never alerted on has settled: the new level is learned
+    /// as ordinary (no incident, so no level before it to return to).
+    pub(super) fn level_accepted(&mut self, cfg: &ModelConfig) {
+        self.rebase = run_limit(cfg.bucket_span_ms) as u32;
+    }
+
     /// The value returned to the level before the incident (`decisive`: nearer it by as
     /// much as an alarm); `left` is the level being left. Returns the level to go back to.
     pub(super) fn returned(&mut self, cfg: &ModelConfig, decisive: bool, left: f32) -> f64 {

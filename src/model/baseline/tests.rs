@@ -904,3 +904,45 @@ fn a_weekend_that_starts_at_local_midnights_is_not_an_alert_at_utc_midnight() {
     assert!(b.seasons.weekly_on(&cfg), "the weekend is learned");
     assert!(worst < 50.0, "normal third and fourth weeks scored {worst}");
 }
+
+#[test]
+fn a_moderate_departure_that_stops_growing_is_learned_not_reported_for_hours() {
+    // A minute metric (noise 1) whose level wanders slowly (spread 2, a couple of hours'
+    // memory) drifts up by 10 over an hour and stays there. The level view sees the drift
+    // and reports it, at minor scores; once the departure has stopped growing it is the
+    // series' new level. Until round 14 it was reported for hours (367 buckets at 25 or
+    // more, the raw score) until the day-long baseline caught up. A sudden fall back
+    // after eight hours is a new incident, not an excused ending of one never alerted on.
+    let cfg = minute_metric_cfg();
+    let mut b = Baseline::new(&cfg);
+    let mut rng = Rng::new(5);
+    let start = 8 * 1440;
+    let mut wander = 0.0;
+    let (mut noticed, mut reported, mut fall) = (0.0f64, 0, 0.0f64);
+    for i in 0..(start + 600) {
+        wander = wander * (1.0 - 1.0 / 120.0) + 2.0 * (2.0f64 / 120.0).sqrt() * rng.normal();
+        let t = i - start;
+        let drift = if (0..480).contains(&t) {
+            10.0 * (t as f64 / 60.0).min(1.0)
+        } else {
+            0.0
+        };
+        let value = 100.0 + wander + drift + rng.normal().clamp(-3.0, 3.0);
+        let s = probability_to_score(b.observe(&cfg, i * 60_000, value).probability);
+        if (0..120).contains(&t) {
+            noticed = noticed.max(s);
+        }
+        if (0..480).contains(&t) && s >= 25.0 {
+            reported += 1;
+        }
+        if (480..483).contains(&t) {
+            fall = fall.max(s);
+        }
+    }
+    assert!(noticed >= 25.0, "the drift is reported: {noticed}");
+    assert!(
+        reported <= 90,
+        "buckets at 25 or more in eight hours: {reported}"
+    );
+    assert!(fall >= 75.0, "the sudden fall back: {fall}");
+}
