@@ -454,12 +454,13 @@ impl Baseline {
 
     /// The model's verdict, calibrated on this partition's history; learns from it.
     fn calibrated(&mut self, cfg: &ModelConfig, time: i64, value: f64) -> Observation {
-        let mut obs = self.observe_raw(cfg, time, value);
+        // The learning steps' forgetting weights, once per bucket.
+        let forget = Forgetting::of(cfg);
+        let mut obs = self.observe_raw(cfg, &forget, time, value);
         let surprise = -obs.probability.ln();
         let evidence = Evidence::of(obs.reason);
         obs.probability = self.calibration.anchored_chance(surprise, evidence);
-        self.calibration
-            .learn(surprise, decay(cfg.bucket_span_ms, cfg.half_life_ms));
+        self.calibration.learn(surprise, forget.half_life);
         if obs.probability > ALERT_FLOOR_P {
             obs.reason = Reason::Normal;
         }
@@ -498,7 +499,13 @@ impl Baseline {
 
     /// The model's verdict before calibration, then learning. `value` is finite.
     #[inline]
-    fn observe_raw(&mut self, cfg: &ModelConfig, time: i64, value: f64) -> Observation {
+    fn observe_raw(
+        &mut self,
+        cfg: &ModelConfig,
+        forget: &Forgetting,
+        time: i64,
+        value: f64,
+    ) -> Observation {
         if self.n == 0 {
             self.first_time = time;
             self.level = value;
@@ -521,6 +528,7 @@ impl Baseline {
             &point,
             &level,
         );
+        self.shift.learn_short(forget.two_days, point.z, self.n);
         let width = Self::half_width(sigma, conf);
         let bounds = (
             typical,
@@ -537,7 +545,7 @@ impl Baseline {
         // The level of the last few buckets: the fast level plus their average residual.
         let recent = self.level + self.shift.recent_offset(sigma);
         let shifted = verdict.shifted && !point.returned;
-        self.learn(cfg, time, value, season, sigma, shifted);
+        self.learn(cfg, forget, time, value, (season, sigma), shifted);
         let settled = self.levels.settled(level.z, level.ln_p < LN_NOTABLE);
         if !verdict.shifted && !point.returned {
             if level_fired {
@@ -606,7 +614,6 @@ impl Baseline {
         let z = point.z;
         let shifted = self.shift.track(cfg, z, value - season, value - typical);
         let ln_point = self.shift.once(tail_ln(sided(cfg.tail, z)), z);
-        self.shift.learn_short(cfg, z, self.n);
         // A confirmed shift is named as such; its score is the point view's (the evidence of
         // the whole run, added in round 3, raised false alerts on both folds: docs/quality.md).
         let shift_reported = shifted && !point.returned;
@@ -767,13 +774,12 @@ impl Baseline {
     fn learn(
         &mut self,
         cfg: &ModelConfig,
+        forget: &Forgetting,
         time: i64,
         value: f64,
-        season: f64,
-        sigma: f64,
+        (season, sigma): (f64, f64),
         shifted: bool,
     ) {
-        let forget = Forgetting::of(cfg);
         let lambda = forget.half_life;
         let early = 1.0 / (self.n as f64 + 1.0);
         let deseason = value - season;
@@ -797,10 +803,10 @@ impl Baseline {
         }
         // The slow baseline: during re-baselining it follows the new level.
         let rebasing = self.shift.count_rebase();
-        self.levels.learn_base(&forget, sigma, early, rebasing);
+        self.levels.learn_base(forget, sigma, early, rebasing);
         let resid = (value - (prev_level + season)).abs();
         self.spread
-            .learn(cfg, &forget, time, resid, winsor, early, self.n);
+            .learn(cfg, forget, time, resid, winsor, early, self.n);
         if cfg.bucket_span_ms <= DAY_MS {
             let step = SeasonalStep {
                 time,
@@ -808,7 +814,7 @@ impl Baseline {
                 deseason,
                 prev_level,
                 winsor,
-                forget,
+                forget: *forget,
                 early,
                 age_ms: time - self.first_time,
                 first: self.n == 0,

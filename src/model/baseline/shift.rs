@@ -6,7 +6,7 @@
 //! to it is recognised as the incident ending rather than as a new anomaly.
 
 use super::state::{Reader, Writer};
-use super::{decay, run_limit, DAY_MS, RUN_Z};
+use super::{run_limit, DAY_MS, RUN_Z};
 use crate::model::{clip, ModelConfig, MAD_TO_SD};
 
 /// Weight of the short residual average (about five buckets).
@@ -165,12 +165,12 @@ impl ShiftTracker {
 
     /// Learns the short average of residuals and how far it usually strays (in spreads):
     /// above the independent-noise value on a series whose residuals come in runs.
+    /// `two_days`: the forgetting weight of two days' half-life ([`Forgetting`]).
     #[inline]
-    pub(super) fn learn_short(&mut self, cfg: &ModelConfig, z: f64, n: u32) {
+    pub(super) fn learn_short(&mut self, two_days: f64, z: f64, n: u32) {
         let short = self.short as f64;
         let limit = 3.0 * (self.short_scale as f64).max(SHORT_IID_SD / MAD_TO_SD) * MAD_TO_SD;
-        let gain = decay(cfg.bucket_span_ms, (2 * DAY_MS).min(cfg.half_life_ms))
-            .max(1.0 / (n as f64 + 1.0));
+        let gain = two_days.max(1.0 / (n as f64 + 1.0));
         self.short += ((clip(z, limit * 3.0) - short) * SHORT_WEIGHT) as f32;
         self.short_scale +=
             (gain * ((self.short as f64).abs().min(limit) - self.short_scale as f64)) as f32;
