@@ -285,7 +285,7 @@ impl JobAnalysis {
                 if rules.skip_result {
                     continue;
                 }
-                let score = if rules.skip_model_update {
+                let score = if rules.skip_model_update || !obs.reason.joins_score_history() {
                     unlearned.push(obs.probability);
                     self.normalizer.score(obs.probability)
                 } else {

@@ -120,7 +120,7 @@ pub fn score_rows(rows: &[Row], cfg: &ModelConfig) -> Vec<Scored> {
                 } else {
                     model.clone().observe(cfg, row.time, v)
                 };
-                let score = if fresh {
+                let score = if fresh && o.reason.joins_score_history() {
                     norm.record_score(o.probability)
                 } else {
                     norm.score(o.probability)
@@ -143,7 +143,11 @@ pub fn score_rows(rows: &[Row], cfg: &ModelConfig) -> Vec<Scored> {
                 let e = model.expected(cfg, row.time);
                 match lost {
                     Some(o) => Scored {
-                        score: norm.record_score(o.probability),
+                        score: if o.reason.joins_score_history() {
+                            norm.record_score(o.probability)
+                        } else {
+                            norm.score(o.probability)
+                        },
                         probability: o.probability,
                         typical: e.typical,
                         lower: e.lower,
@@ -283,6 +287,46 @@ mod tests {
             assert_eq!(a.typical.to_bits(), b.typical.to_bits());
         }
         assert!(whole[2500].score >= 75.0, "{}", whole[2500].score);
+    }
+
+    #[test]
+    fn an_outage_does_not_make_the_alerts_after_it_ordinary() {
+        // A count of about 60 a minute with a daily swing; on day 3 it goes dark for 37
+        // hours, then comes back; on day 7 one minute brings 4x the usual. The outage is
+        // one alert from its first minutes; the burst after it still alerts: the outage's
+        // two thousand lost-signal records do not teach the job that alerts are ordinary.
+        let day = 1440;
+        let (outage, burst) = (3 * day, 7 * day);
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let values: Vec<Option<f64>> = (0..8 * day)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let noise = (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+                let hour = (i % day) as f64 / 60.0;
+                let usual = 60.0 + 20.0 * (hour / 24.0 * std::f64::consts::TAU).sin();
+                Some(match i {
+                    _ if (outage..outage + 37 * 60).contains(&i) => 0.0,
+                    _ if i == burst => 4.0 * usual,
+                    _ => (usual + 16.0 * noise).round(),
+                })
+            })
+            .collect();
+        let scored = score_rows(
+            &rows(&values, 60_000),
+            &series_config(SeriesFunction::Count, 60_000),
+        );
+        let first_minutes = scored[outage..outage + 3].iter().map(|s| s.score);
+        assert!(
+            first_minutes.fold(0.0, f64::max) >= 75.0,
+            "the outage alerts at once"
+        );
+        assert!(
+            scored[burst].score >= 75.0,
+            "the burst after it: {}",
+            scored[burst].score
+        );
     }
 
     #[test]
