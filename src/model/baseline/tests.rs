@@ -910,7 +910,7 @@ fn a_moderate_departure_that_stops_growing_is_learned_not_reported_for_hours() {
     // A minute metric (noise 1) whose level wanders slowly (spread 2, a couple of hours'
     // memory) drifts up by 10 over an hour and stays there. The level view sees the drift
     // and reports it, at minor scores; once the departure has stopped growing it is the
-    // series' new level. Until round 14 it was reported for hours (367 buckets at 25 or
+    // series' new level. Until round 14 it was reported for hours (362 buckets at 25 or
     // more, the raw score) until the day-long baseline caught up. A sudden fall back
     // after eight hours is a new incident, not an excused ending of one never alerted on.
     let cfg = minute_metric_cfg();
