@@ -30,6 +30,7 @@
 //!   and reported (file, line number, field, what was expected); so is a document the store
 //!   refuses. Only I/O errors and an unreachable store stop an ingest.
 
+mod doc;
 mod ecs;
 mod format;
 mod geoip;

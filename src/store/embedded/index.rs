@@ -24,7 +24,7 @@
 //! takes its place, so memory holds one log's worth of documents whatever the index's size.
 //! Logs are read through a bounded buffer on load, never whole.
 
-use super::super::{BulkDoc, StoreError};
+use super::super::{BulkDoc, FlatDocs, LeafValue, StoreError};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -431,6 +431,10 @@ impl Sink<'_> {
     #[inline]
     fn num(&mut self, path: &str, f: f64, float: bool) {
         let id = self.cols.id_for(path);
+        self.num_at(id, f, float);
+    }
+    #[inline]
+    fn num_at(&mut self, id: u32, f: f64, float: bool) {
         if float {
             self.cols.cols[id as usize].has_float = true;
             self.cols.meta[id as usize].has_float = true;
@@ -439,8 +443,12 @@ impl Sink<'_> {
     }
     #[inline]
     fn string(&mut self, path: &str, s: &str) {
-        let v = str_val(s, self.interner);
         let id = self.cols.id_for(path);
+        self.string_at(id, s);
+    }
+    #[inline]
+    fn string_at(&mut self, id: u32, s: &str) {
+        let v = str_val(s, self.interner);
         self.out.push((id, v));
     }
     #[inline]
@@ -1114,19 +1122,39 @@ impl IndexState {
         docs: Vec<BulkDoc>,
         interner: &mut Interner,
     ) -> Result<Vec<u64>, StoreError> {
+        self.write_records(&mut TreeDocs(&docs), interner)
+    }
+
+    /// [`IndexState::write_docs`] of the documents `keep` of a [`FlatDocs`] batch: each
+    /// source is copied into its record as it is, and the leaves into the columns.
+    pub(crate) fn write_flat(
+        &mut self,
+        docs: &FlatDocs,
+        keep: &[usize],
+        interner: &mut Interner,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut records = FlatRecords {
+            docs,
+            keep,
+            cols: vec![u32::MAX; docs.fields.len()],
+        };
+        self.write_records(&mut records, interner)
+    }
+
+    /// Appends the records of `docs` durably (one fsync), then indexes them.
+    fn write_records(
+        &mut self,
+        docs: &mut impl Records,
+        interner: &mut Interner,
+    ) -> Result<Vec<u64>, StoreError> {
         let mut buf = std::mem::take(&mut self.write_buf);
         buf.clear();
-        let mut spans = Vec::with_capacity(docs.len());
-        let mut seqs = Vec::with_capacity(docs.len());
-        for (k, doc) in docs.iter().enumerate() {
+        let count = docs.count();
+        let mut spans = Vec::with_capacity(count);
+        let mut seqs = Vec::with_capacity(count);
+        for k in 0..count {
             let seq = self.next_seq + k as u64;
-            let id = doc.id.as_deref().unwrap_or_default();
-            spans.push(encode_record_value(
-                &mut buf,
-                seq,
-                (&self.name, id),
-                &doc.source,
-            )?);
+            spans.push(docs.encode(&mut buf, k, seq, &self.name)?);
             seqs.push(seq);
         }
         if spans.iter().any(|r| r.len() > u32::MAX as usize) {
@@ -1143,7 +1171,7 @@ impl IndexState {
                 return Err(e);
             }
         };
-        self.next_seq += docs.len() as u64;
+        self.next_seq += count as u64;
         self.version = next_version();
         // The fsync runs beside the in-memory indexing of the same documents; the call returns
         // only once both are done. Should the fsync fail, the documents are written and
@@ -1151,16 +1179,15 @@ impl IndexState {
         let synced = std::thread::scope(|scope| {
             let sync = scope.spawn(move || to_sync.sync_data());
             let seg = self.segments.len().saturating_sub(1) as u32;
-            for ((doc, seq), span) in docs.into_iter().zip(&seqs).zip(spans) {
-                self.leaves_of_value(&doc.source, interner);
-                let id = doc.id.unwrap_or_default();
+            for (k, (seq, span)) in seqs.iter().zip(spans).enumerate() {
+                docs.leaves(k, self, interner);
                 let source = SourceRef {
                     seg,
                     len: span.len() as u32,
                     offset: start + span.start as u64,
                 };
                 // Sizes were checked before the write, so every document is recorded.
-                let _ = self.apply_index(&id, *seq, source);
+                let _ = self.apply_index(docs.id(k), *seq, source);
             }
             sync.join()
         });
@@ -1641,6 +1668,105 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     match File::open(dir) {
         Ok(f) => f.sync_all().or(Ok(())),
         Err(e) => Err(io_err(dir, e)),
+    }
+}
+
+/// Documents [`IndexState::write_records`] appends: how each one's record is encoded and
+/// what it puts into the columns.
+trait Records {
+    /// How many documents.
+    fn count(&self) -> usize;
+    /// The id of document `k`.
+    fn id(&self, k: usize) -> &str;
+    /// Appends document `k`'s index record to `buf`; the byte range of its source there.
+    fn encode(
+        &self,
+        buf: &mut Vec<u8>,
+        k: usize,
+        seq: u64,
+        index: &str,
+    ) -> Result<std::ops::Range<usize>, StoreError>;
+    /// Collects document `k`'s leaves into `st.scratch`.
+    fn leaves(&mut self, k: usize, st: &mut IndexState, interner: &mut Interner);
+}
+
+/// Documents as `serde_json` trees.
+struct TreeDocs<'a>(&'a [BulkDoc]);
+
+impl Records for TreeDocs<'_> {
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+    fn id(&self, k: usize) -> &str {
+        self.0[k].id.as_deref().unwrap_or_default()
+    }
+    fn encode(
+        &self,
+        buf: &mut Vec<u8>,
+        k: usize,
+        seq: u64,
+        index: &str,
+    ) -> Result<std::ops::Range<usize>, StoreError> {
+        encode_record_value(buf, seq, (index, self.id(k)), &self.0[k].source)
+    }
+    fn leaves(&mut self, k: usize, st: &mut IndexState, interner: &mut Interner) {
+        st.leaves_of_value(&self.0[k].source, interner);
+    }
+}
+
+/// The documents `keep` of a [`FlatDocs`] batch, and the column of each of its fields once
+/// known (`u32::MAX` before).
+struct FlatRecords<'a> {
+    docs: &'a FlatDocs,
+    keep: &'a [usize],
+    cols: Vec<u32>,
+}
+
+impl Records for FlatRecords<'_> {
+    fn count(&self) -> usize {
+        self.keep.len()
+    }
+    fn id(&self, k: usize) -> &str {
+        self.docs.id(self.keep[k])
+    }
+    fn encode(
+        &self,
+        buf: &mut Vec<u8>,
+        k: usize,
+        seq: u64,
+        _index: &str,
+    ) -> Result<std::ops::Range<usize>, StoreError> {
+        let src = self.docs.source(self.keep[k]);
+        encode_record(buf, seq, Op::Index, self.id(k), src);
+        // The record ends with the source and a newline.
+        let end = buf.len() - 1;
+        Ok(end - src.len()..end)
+    }
+    fn leaves(&mut self, k: usize, st: &mut IndexState, interner: &mut Interner) {
+        st.scratch.clear();
+        let mut sink = Sink {
+            cols: &mut st.columns,
+            interner,
+            out: &mut st.scratch,
+        };
+        let range = self.docs.docs[self.keep[k]].leaves.clone();
+        for leaf in &self.docs.leaves[range] {
+            let field = leaf.field as usize;
+            let col = match self.cols.get(field) {
+                Some(&c) if c != u32::MAX => c,
+                _ => {
+                    let c = sink.cols.id_for(&self.docs.fields[field]);
+                    if let Some(slot) = self.cols.get_mut(field) {
+                        *slot = c;
+                    }
+                    c
+                }
+            };
+            match &leaf.value {
+                LeafValue::Num(f, float) => sink.num_at(col, *f, *float),
+                LeafValue::Str(r) => sink.string_at(col, self.docs.str(r)),
+            }
+        }
     }
 }
 
