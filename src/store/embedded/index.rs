@@ -960,28 +960,55 @@ impl IndexState {
 
     /// Reads the source text at `r` into `out` (replacing what it held).
     fn read_source(&self, r: SourceRef, out: &mut String) -> Result<(), StoreError> {
+        let mut window = SourceWindow::default();
+        *out = self.read_window(r, &mut window, 0)?.to_owned();
+        Ok(())
+    }
+
+    /// The source text at `r`, read through `window`: when it is not there, the window is
+    /// refilled from `r` on with at least `ahead` bytes (reading a run of sources in file
+    /// order, as a seal does, takes one read a window instead of one a source).
+    fn read_window<'w>(
+        &self,
+        r: SourceRef,
+        window: &'w mut SourceWindow,
+        ahead: usize,
+    ) -> Result<&'w str, StoreError> {
         let seg = self
             .segments
             .get(r.seg as usize)
             .map_or("?", String::as_str);
         let path = self.dir.join(seg);
-        let Some(Some(file)) = self.readers.get(r.seg as usize) else {
-            return Err(StoreError::Unavailable(format!(
-                "{}: segment is not open for reading",
-                path.display()
-            )));
-        };
-        let mut bytes = vec![0; r.len as usize];
-        file.read_exact_at(&mut bytes, r.offset)
-            .map_err(|e| io_err(&path, e))?;
-        *out = String::from_utf8(bytes).map_err(|_| {
+        let end = r.offset + u64::from(r.len);
+        let inside = window.seg == r.seg
+            && r.offset >= window.start
+            && end <= window.start + window.bytes.len() as u64;
+        if !inside {
+            let Some(Some(file)) = self.readers.get(r.seg as usize) else {
+                return Err(StoreError::Unavailable(format!(
+                    "{}: segment is not open for reading",
+                    path.display()
+                )));
+            };
+            window.seg = r.seg;
+            window.start = r.offset;
+            window.bytes.resize(ahead.max(r.len as usize), 0);
+            let got =
+                read_at_most(file, &mut window.bytes, r.offset).map_err(|e| io_err(&path, e))?;
+            window.bytes.truncate(got);
+            if got < r.len as usize {
+                let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+                return Err(io_err(&path, eof));
+            }
+        }
+        let from = (r.offset - window.start) as usize;
+        std::str::from_utf8(&window.bytes[from..from + r.len as usize]).map_err(|_| {
             StoreError::Unavailable(format!(
                 "{}: the source at byte {} is not UTF-8 (the file changed under the store)",
                 path.display(),
                 r.offset
             ))
-        })?;
-        Ok(())
+        })
     }
 
     /// The slot last recorded for `id` (live or not).
@@ -1122,7 +1149,7 @@ impl IndexState {
         docs: Vec<BulkDoc>,
         interner: &mut Interner,
     ) -> Result<Vec<u64>, StoreError> {
-        self.write_records(&mut TreeDocs(&docs), interner)
+        self.write_records(&mut TreeDocs(&docs, self.name.clone()), interner)
     }
 
     /// [`IndexState::write_docs`] of the documents `keep` of a [`FlatDocs`] batch: each
@@ -1154,7 +1181,7 @@ impl IndexState {
         let mut seqs = Vec::with_capacity(count);
         for k in 0..count {
             let seq = self.next_seq + k as u64;
-            spans.push(docs.encode(&mut buf, k, seq, &self.name)?);
+            spans.push(docs.encode(&mut buf, k, seq)?);
             seqs.push(seq);
         }
         if spans.iter().any(|r| r.len() > u32::MAX as usize) {
@@ -1597,9 +1624,16 @@ impl IndexState {
         interner: &Interner,
     ) -> Result<(), StoreError> {
         let mut w = SegmentWriter::new();
+        let mut window = SourceWindow::default();
         for &slot in slots {
-            let src = self.doc_source(slot)?;
-            w.doc(&self.doc_id(slot), self.seq_no(slot), &src);
+            let id = self.doc_id(slot);
+            match self.open_doc(slot) {
+                Some(d) => {
+                    let src = self.read_window(d.source, &mut window, SOURCE_WINDOW)?;
+                    w.doc(&id, self.seq_no(slot), src);
+                }
+                None => w.doc(&id, self.seq_no(slot), &self.doc_source(slot)?),
+            }
         }
         for (name, &id) in &self.columns.names {
             let mut col = Column::new(self.columns.has_float(id));
@@ -1656,6 +1690,31 @@ impl IndexState {
     }
 }
 
+/// Bytes a seal reads from the log at once.
+const SOURCE_WINDOW: usize = 1 << 20;
+
+/// Bytes of one segment file from `start` on, kept to read the sources that lie in them.
+#[derive(Default)]
+struct SourceWindow {
+    seg: u32,
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+/// Fills `buf` from `offset` on, or as much of it as the file holds; how many bytes were read.
+fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
 fn sealed_name(generation: u64) -> String {
     format!("seg-{generation:08}.col")
 }
@@ -1679,19 +1738,16 @@ trait Records {
     /// The id of document `k`.
     fn id(&self, k: usize) -> &str;
     /// Appends document `k`'s index record to `buf`; the byte range of its source there.
-    fn encode(
-        &self,
-        buf: &mut Vec<u8>,
-        k: usize,
-        seq: u64,
-        index: &str,
-    ) -> Result<std::ops::Range<usize>, StoreError>;
+    fn encode(&self, buf: &mut Vec<u8>, k: usize, seq: u64) -> Result<Span, StoreError>;
     /// Collects document `k`'s leaves into `st.scratch`.
     fn leaves(&mut self, k: usize, st: &mut IndexState, interner: &mut Interner);
 }
 
-/// Documents as `serde_json` trees.
-struct TreeDocs<'a>(&'a [BulkDoc]);
+/// A byte range of a record buffer.
+type Span = std::ops::Range<usize>;
+
+/// Documents as `serde_json` trees, for the index named.
+struct TreeDocs<'a>(&'a [BulkDoc], String);
 
 impl Records for TreeDocs<'_> {
     fn count(&self) -> usize {
@@ -1700,14 +1756,8 @@ impl Records for TreeDocs<'_> {
     fn id(&self, k: usize) -> &str {
         self.0[k].id.as_deref().unwrap_or_default()
     }
-    fn encode(
-        &self,
-        buf: &mut Vec<u8>,
-        k: usize,
-        seq: u64,
-        index: &str,
-    ) -> Result<std::ops::Range<usize>, StoreError> {
-        encode_record_value(buf, seq, (index, self.id(k)), &self.0[k].source)
+    fn encode(&self, buf: &mut Vec<u8>, k: usize, seq: u64) -> Result<Span, StoreError> {
+        encode_record_value(buf, seq, (&self.1, self.id(k)), &self.0[k].source)
     }
     fn leaves(&mut self, k: usize, st: &mut IndexState, interner: &mut Interner) {
         st.leaves_of_value(&self.0[k].source, interner);
@@ -1729,13 +1779,7 @@ impl Records for FlatRecords<'_> {
     fn id(&self, k: usize) -> &str {
         self.docs.id(self.keep[k])
     }
-    fn encode(
-        &self,
-        buf: &mut Vec<u8>,
-        k: usize,
-        seq: u64,
-        _index: &str,
-    ) -> Result<std::ops::Range<usize>, StoreError> {
+    fn encode(&self, buf: &mut Vec<u8>, k: usize, seq: u64) -> Result<Span, StoreError> {
         let src = self.docs.source(self.keep[k]);
         encode_record(buf, seq, Op::Index, self.id(k), src);
         // The record ends with the source and a newline.
