@@ -91,6 +91,36 @@ fn maxmind_city_and_asn_fill_every_field() {
     assert_eq!(c.databases[1].1, 2);
 }
 
+/// A line's document under construction gets the same fields, in the same order, as a JSON
+/// object (ingest enriches the former).
+#[test]
+fn a_line_document_is_enriched_as_a_json_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let city = write(dir.path(), "city.mmdb", &maxmind_city());
+    let asn = write(dir.path(), "asn.mmdb", &maxmind_asn());
+    let mut geo = GeoIp::open(&city, Some(&asn)).unwrap();
+    for (addr, country) in [
+        ("81.2.69.160", None),
+        ("2a02:cf40::1", Some("XX")),
+        ("10.0.0.1", None),
+    ] {
+        let mut tree = DocTree::default();
+        tree.insert_str(&["source", "address"], addr);
+        if let Some(c) = country {
+            tree.insert_str(&["source", "geo", "country_iso_code"], c);
+        }
+        tree.insert_str(&["url", "original"], "/");
+        let mut value = tree.to_value();
+        geo.enrich(&mut value).unwrap();
+        geo.enrich_doc(&mut tree).unwrap();
+        assert_eq!(tree.to_value(), value);
+        assert_eq!(
+            serde_json::to_string(&tree.to_value()).unwrap(),
+            serde_json::to_string(&value).unwrap()
+        );
+    }
+}
+
 #[test]
 fn ip_location_db_layouts_are_read() {
     let dir = tempfile::tempdir().unwrap();
