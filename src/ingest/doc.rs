@@ -15,6 +15,7 @@
 //! [`super::ParsedLine`].
 
 use crate::store::{FlatDoc, FlatDocs, Leaf, LeafValue};
+use crate::time::EpochMillis;
 use serde_json::{Map, Value};
 
 /// A scalar of the document: text in [`DocTree`]'s buffer, or a number.
@@ -36,22 +37,45 @@ struct Node {
     key: String,
     /// The dotted path from the root, e.g. `http.request.method`.
     path: String,
+    parent: u32,
     children: Vec<u32>,
 }
+
+/// No node.
+const NONE: u32 = u32::MAX;
+
+/// What the document being built has at a node.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    present: bool,
+    /// The scalar there (`None`: an object).
+    value: Option<Scalar>,
+    /// The object's present keys in the order first inserted, as a list: the first and last
+    /// child, and the next sibling.
+    first: u32,
+    last: u32,
+    next: u32,
+}
+
+const ABSENT: Slot = Slot {
+    present: false,
+    value: None,
+    first: NONE,
+    last: NONE,
+    next: NONE,
+};
 
 /// The trie of fields and the document being built on it; see the module docs.
 #[derive(Debug, Clone)]
 pub(crate) struct DocTree {
     nodes: Vec<Node>,
-    /// Per node: 0 when the document does not have it, else the order in which its key was
-    /// first inserted into its parent (a smaller number comes first).
-    stamp: Vec<u32>,
-    /// Per node: the scalar when the document has one there (`None`: an object).
-    value: Vec<Option<Scalar>>,
-    /// The nodes stamped in this document, to clear them for the next.
+    /// Per node, this document's state (the root's is always present).
+    slots: Vec<Slot>,
+    /// The nodes made present in this document, to clear them for the next.
     touched: Vec<u32>,
-    clock: u32,
     text: String,
+    /// The last `@timestamp` written and its text (a log's lines share their second).
+    time: Option<(EpochMillis, String)>,
 }
 
 impl Default for DocTree {
@@ -59,15 +83,18 @@ impl Default for DocTree {
         let root = Node {
             key: String::new(),
             path: String::new(),
+            parent: NONE,
             children: Vec::new(),
         };
         DocTree {
             nodes: vec![root],
-            stamp: vec![1],
-            value: vec![None],
+            slots: vec![Slot {
+                present: true,
+                ..ABSENT
+            }],
             touched: Vec::new(),
-            clock: 1,
             text: String::new(),
+            time: None,
         }
     }
 }
@@ -76,11 +103,11 @@ impl DocTree {
     /// Starts the next document (the trie stays).
     pub(crate) fn clear(&mut self) {
         for &n in &self.touched {
-            self.stamp[n as usize] = 0;
-            self.value[n as usize] = None;
+            self.slots[n as usize] = ABSENT;
         }
         self.touched.clear();
-        self.clock = 1;
+        self.slots[0].first = NONE;
+        self.slots[0].last = NONE;
         self.text.clear();
     }
 
@@ -106,32 +133,43 @@ impl DocTree {
         self.nodes.push(Node {
             key: key.to_owned(),
             path,
+            parent,
             children: Vec::new(),
         });
-        self.stamp.push(0);
-        self.value.push(None);
+        self.slots.push(ABSENT);
         self.nodes[parent as usize].children.push(id);
         id
     }
 
-    /// Marks `node` as present (appended after its present siblings) unless it is.
+    /// Makes `node` present, appended after its parent's present keys, unless it is.
     fn mark(&mut self, node: u32) {
-        if self.stamp[node as usize] == 0 {
-            self.clock += 1;
-            self.stamp[node as usize] = self.clock;
-            self.touched.push(node);
+        if self.slots[node as usize].present {
+            return;
         }
+        self.slots[node as usize] = Slot {
+            present: true,
+            ..ABSENT
+        };
+        self.touched.push(node);
+        let parent = self.nodes[node as usize].parent as usize;
+        match self.slots[parent].last {
+            NONE => self.slots[parent].first = node,
+            last => self.slots[last as usize].next = node,
+        }
+        self.slots[parent].last = node;
     }
 
     /// Takes `node`'s present descendants out of the document (an object replaced by a
     /// scalar).
     fn drop_children(&mut self, node: u32) {
-        let mut stack = self.nodes[node as usize].children.clone();
-        while let Some(n) = stack.pop() {
-            if self.stamp[n as usize] != 0 {
-                self.stamp[n as usize] = 0;
-                self.value[n as usize] = None;
-                stack.extend_from_slice(&self.nodes[n as usize].children);
+        let mut stack = vec![self.slots[node as usize].first];
+        self.slots[node as usize].first = NONE;
+        self.slots[node as usize].last = NONE;
+        while let Some(mut c) = stack.pop() {
+            while c != NONE {
+                let slot = std::mem::replace(&mut self.slots[c as usize], ABSENT);
+                stack.push(slot.first);
+                c = slot.next;
             }
         }
     }
@@ -146,14 +184,25 @@ impl DocTree {
             cur = self.child_or_add(cur, key.as_ref());
             self.mark(cur);
             // A scalar in the way becomes an (empty) object, in place.
-            self.value[cur as usize] = None;
+            self.slots[cur as usize].value = None;
         }
         let leaf = self.child_or_add(cur, last.as_ref());
-        if self.stamp[leaf as usize] != 0 && self.value[leaf as usize].is_none() {
+        let slot = self.slots[leaf as usize];
+        if slot.present && slot.value.is_none() {
             self.drop_children(leaf);
         }
         self.mark(leaf);
-        self.value[leaf as usize] = Some(value);
+        self.slots[leaf as usize].value = Some(value);
+    }
+
+    /// Inserts `@timestamp` (ISO 8601 in UTC, milliseconds).
+    pub(crate) fn insert_timestamp(&mut self, ms: EpochMillis) {
+        let mut time = match self.time.take() {
+            Some((t, text)) if t == ms => text,
+            _ => crate::time::format_millis(ms),
+        };
+        self.insert_str(&["@timestamp"], &time);
+        self.time = Some((ms, std::mem::take(&mut time)));
     }
 
     /// Inserts a string at a path.
@@ -186,7 +235,7 @@ impl DocTree {
         for key in path {
             cur = self.child(cur, key)?;
         }
-        (!path.is_empty() && self.stamp[cur as usize] != 0).then_some(cur)
+        (!path.is_empty() && self.slots[cur as usize].present).then_some(cur)
     }
 
     /// Whether the document has a value (scalar or object) at a path.
@@ -196,40 +245,29 @@ impl DocTree {
 
     /// The string at a path, if the document has one there.
     pub(crate) fn get_str(&self, path: &[&str]) -> Option<&str> {
-        match self.value[self.present(path)? as usize]? {
+        match self.slots[self.present(path)? as usize].value? {
             Scalar::Str(s, e) => Some(self.str_of(s, e)),
             _ => None,
         }
-    }
-
-    /// The present child of `node` that comes after the one stamped `after` (0: the
-    /// first), found without a buffer: an object has a handful of keys.
-    fn next_child(&self, node: u32, after: u32) -> Option<u32> {
-        self.nodes[node as usize]
-            .children
-            .iter()
-            .copied()
-            .filter(|&c| self.stamp[c as usize] > after)
-            .min_by_key(|&c| self.stamp[c as usize])
     }
 
     /// Visits the document depth first: each key in document order with its scalar, or the
     /// start of an object, whose children follow before its end.
     fn visit(&self, node: u32, on: &mut impl FnMut(Visit<'_>)) {
         let mut place = 0;
-        let mut after = 0;
-        while let Some(c) = self.next_child(node, after) {
-            after = self.stamp[c as usize];
-            let n = &self.nodes[c as usize];
-            match self.value[c as usize] {
+        let mut c = self.slots[node as usize].first;
+        while c != NONE {
+            let slot = &self.slots[c as usize];
+            match slot.value {
                 Some(v) => on(Visit::Scalar(place, c, v)),
                 None => {
-                    on(Visit::Open(place, &n.key));
+                    on(Visit::Open(place, &self.nodes[c as usize].key));
                     self.visit(c, on);
                     on(Visit::Close);
                 }
             }
             place += 1;
+            c = slot.next;
         }
     }
 

@@ -241,7 +241,13 @@ pub(crate) fn insert_value(
         FieldKind::Ip(p) => {
             let ip: IpAddr = text.parse().map_err(|_| expected("an IP address", text))?;
             // Store the canonical form so `::FFFF:1.2.3.4` and `::ffff:1.2.3.4` are one value.
-            doc.insert_display(p, ip);
+            // An IPv4 address that parses is written so already (the parser refuses leading
+            // zeros), and is copied as it is.
+            if ip.is_ipv4() {
+                doc.insert_str(p, text);
+            } else {
+                doc.insert_display(p, ip);
+            }
         }
         FieldKind::Keyword(p) => doc.insert_str(p, &unescape(text)),
         FieldKind::Long(p) => {
@@ -433,6 +439,24 @@ mod tests {
                 "user_agent": {"original": "a \"quoted\" agent"},
             })
         );
+    }
+
+    #[test]
+    fn an_ipv4_address_that_parses_is_canonical() {
+        for text in ["1.2.3.4", "255.255.255.255", "0.0.0.0", "10.200.3.99"] {
+            let ip: IpAddr = text.parse().unwrap();
+            assert_eq!(ip.to_string(), text);
+        }
+        for text in [
+            "01.2.3.4",
+            "1.2.3.04",
+            " 1.2.3.4",
+            "1.2.3.4 ",
+            "1.2.3",
+            "0x1.2.3.4",
+        ] {
+            assert!(text.parse::<IpAddr>().is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -221,7 +221,7 @@ impl LogFormat {
         let timestamp =
             ecs::parse_time(syntax, time_text).map_err(|e| shape(Some(&time_seg.name), e.0))?;
         doc.clear();
-        doc.insert_str(&["@timestamp"], &crate::time::format_millis(timestamp));
+        doc.insert_timestamp(timestamp);
         for (i, (seg, text)) in self.segments.iter().zip(values.iter()).enumerate() {
             if i == self.time || is_absent(text) {
                 continue;
