@@ -50,16 +50,22 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     p
 }
 
+/// GeoLite2-City and -ASN test databases, opened (the folder holding them first).
+fn city_and_asn() -> (tempfile::TempDir, GeoIp) {
+    let dir = tempfile::tempdir().unwrap();
+    let city = write(dir.path(), "city.mmdb", &maxmind_city());
+    let asn = write(dir.path(), "asn.mmdb", &maxmind_asn());
+    let geo = GeoIp::open(&city, Some(&asn)).unwrap();
+    (dir, geo)
+}
+
 fn doc(addr: &str) -> Value {
     json!({"source": {"address": addr}, "url": {"original": "/"}})
 }
 
 #[test]
 fn maxmind_city_and_asn_fill_every_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let city = write(dir.path(), "city.mmdb", &maxmind_city());
-    let asn = write(dir.path(), "asn.mmdb", &maxmind_asn());
-    let mut geo = GeoIp::open(&city, Some(&asn)).unwrap();
+    let (_dir, mut geo) = city_and_asn();
     let mut d = doc("81.2.69.160");
     geo.enrich(&mut d).unwrap();
     assert_eq!(
@@ -95,10 +101,7 @@ fn maxmind_city_and_asn_fill_every_field() {
 /// object (ingest enriches the former).
 #[test]
 fn a_line_document_is_enriched_as_a_json_object() {
-    let dir = tempfile::tempdir().unwrap();
-    let city = write(dir.path(), "city.mmdb", &maxmind_city());
-    let asn = write(dir.path(), "asn.mmdb", &maxmind_asn());
-    let mut geo = GeoIp::open(&city, Some(&asn)).unwrap();
+    let (_dir, mut geo) = city_and_asn();
     for (addr, country) in [
         ("81.2.69.160", None),
         ("2a02:cf40::1", Some("XX")),
