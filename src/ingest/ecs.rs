@@ -1,8 +1,10 @@
 //! nginx variables to ECS fields: which field each variable fills, and how its text becomes
 //! a JSON value (a number, a time, an IP address, or a keyword).
 
+use super::doc::{DocTree, Scalar};
 use crate::time::{days_from_civil, days_in_month, EpochMillis};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// How a variable's text becomes the document's `@timestamp`.
@@ -114,10 +116,10 @@ fn expected(what: &str, found: &str) -> ValueError {
 
 /// Undoes nginx's `escape=default` (`\x22` for `"`, `\x5C` for `\`, other bytes outside
 /// printable ASCII as `\xHH`). Text without `\x` is returned unchanged.
-pub(crate) fn unescape(text: &str) -> String {
+pub(crate) fn unescape(text: &str) -> Cow<'_, str> {
     // A search for one byte is a vectorised memchr; the substring search behind it is not.
     if !text.contains('\\') || !text.contains("\\x") {
-        return text.to_owned();
+        return Cow::Borrowed(text);
     }
     let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -133,7 +135,7 @@ pub(crate) fn unescape(text: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 fn hex(c: u8) -> Option<u8> {
@@ -226,7 +228,7 @@ fn parse_time_local(text: &str) -> Option<EpochMillis> {
 /// Converts a variable's text (already known not to be `-`) into the value stored for it and
 /// inserts it into `doc`. `Time` fields are handled by the caller.
 pub(crate) fn insert_value(
-    doc: &mut Map<String, Value>,
+    doc: &mut DocTree,
     kind: &FieldKind,
     text: &str,
 ) -> Result<(), ValueError> {
@@ -234,28 +236,33 @@ pub(crate) fn insert_value(
         FieldKind::Time(_) => {}
         FieldKind::Request => insert_request(doc, text),
         FieldKind::Protocol(p) => {
-            let version = text.strip_prefix("HTTP/").unwrap_or(text);
-            insert(doc, p, Value::String(version.to_owned()));
+            doc.insert_str(p, text.strip_prefix("HTTP/").unwrap_or(text));
         }
         FieldKind::Ip(p) => {
             let ip: IpAddr = text.parse().map_err(|_| expected("an IP address", text))?;
             // Store the canonical form so `::FFFF:1.2.3.4` and `::ffff:1.2.3.4` are one value.
-            insert(doc, p, Value::String(ip.to_string()));
+            // An IPv4 address that parses is written so already (the parser refuses leading
+            // zeros), and is copied as it is.
+            if ip.is_ipv4() {
+                doc.insert_str(p, text);
+            } else {
+                doc.insert_display(p, ip);
+            }
         }
-        FieldKind::Keyword(p) => insert(doc, p, Value::String(unescape(text))),
+        FieldKind::Keyword(p) => doc.insert_str(p, &unescape(text)),
         FieldKind::Long(p) => {
             let n = parse_u64(text).ok_or_else(|| expected("a number", text))?;
-            insert(doc, p, Value::from(n));
+            doc.insert(p, Scalar::U64(n));
         }
         FieldKind::Status(p) => {
             let n = parse_u64(text)
                 .filter(|&n| n < 1000)
                 .ok_or_else(|| expected("a number", text))?;
-            insert(doc, p, Value::from(n));
+            doc.insert(p, Scalar::U64(n));
         }
         FieldKind::DurationNanos(p) => {
             let secs = parse_seconds(text).ok_or_else(|| expected("seconds like `0.125`", text))?;
-            insert(doc, p, Value::from((secs * 1e9).round() as i64));
+            doc.insert(p, Scalar::I64((secs * 1e9).round() as i64));
         }
         FieldKind::SecondsSum(p) => {
             let mut total = 0.0;
@@ -270,7 +277,7 @@ pub(crate) fn insert_value(
             }
             if any {
                 // Round to the microsecond nginx never exceeds, so sums print cleanly.
-                insert(doc, p, Value::from((total * 1e6).round() / 1e6));
+                doc.insert(p, Scalar::F64((total * 1e6).round() / 1e6));
             }
         }
     }
@@ -295,7 +302,7 @@ fn parse_seconds(text: &str) -> Option<f64> {
 /// and `http.version`. A request line that is not of this shape (a TLS handshake sent to the
 /// plain port, a truncated request) is a real event with a 400 status, so it is kept whole
 /// in `nginx.request` rather than rejected.
-fn insert_request(doc: &mut Map<String, Value>, text: &str) {
+fn insert_request(doc: &mut DocTree, text: &str) {
     let mut parts = text.splitn(2, ' ');
     let method = parts.next().unwrap_or("");
     let rest = parts.next().unwrap_or("");
@@ -304,22 +311,18 @@ fn insert_request(doc: &mut Map<String, Value>, text: &str) {
             .bytes()
             .all(|c| c.is_ascii_uppercase() || c == b'_' || c == b'-');
     if !method_ok || rest.is_empty() {
-        insert_str(doc, &["nginx", "request"], unescape(text));
+        doc.insert_str(&["nginx", "request"], &unescape(text));
         return;
     }
     let (url, version) = match rest.rsplit_once(' ') {
         Some((url, proto)) if proto.starts_with("HTTP/") => (url, Some(&proto[5..])),
         _ => (rest, None),
     };
-    insert_str(doc, &["http", "request", "method"], method.to_owned());
-    insert_str(doc, &["url", "original"], unescape(url));
+    doc.insert_str(&["http", "request", "method"], method);
+    doc.insert_str(&["url", "original"], &unescape(url));
     if let Some(v) = version {
-        insert_str(doc, &["http", "version"], v.to_owned());
+        doc.insert_str(&["http", "version"], v);
     }
-}
-
-fn insert_str(doc: &mut Map<String, Value>, path: &[&str], value: String) {
-    insert(doc, path, Value::String(value));
 }
 
 /// Inserts `value` at a dotted path, creating the nested objects on the way (as in
@@ -384,26 +387,26 @@ mod tests {
 
     #[test]
     fn request_is_split() {
-        let mut doc = Map::new();
+        let mut doc = DocTree::default();
         insert_value(&mut doc, &FieldKind::Request, "GET /a?b=1 HTTP/1.1").unwrap();
         assert_eq!(
-            Value::Object(doc),
+            doc.to_value(),
             json!({"http": {"request": {"method": "GET"}, "version": "1.1"}, "url": {"original": "/a?b=1"}})
         );
-        let mut doc = Map::new();
+        let mut doc = DocTree::default();
         insert_value(&mut doc, &FieldKind::Request, "\\x16\\x03\\x01").unwrap();
         assert_eq!(
-            Value::Object(doc),
+            doc.to_value(),
             json!({"nginx": {"request": "\u{16}\u{3}\u{1}"}})
         );
-        let mut doc = Map::new();
+        let mut doc = DocTree::default();
         insert_value(&mut doc, &FieldKind::Request, "GET /a b HTTP/1.0").unwrap();
-        assert_eq!(doc["url"]["original"], "/a b");
+        assert_eq!(doc.to_value()["url"]["original"], "/a b");
     }
 
     #[test]
     fn values_are_typed_or_refused() {
-        let mut doc = Map::new();
+        let mut doc = DocTree::default();
         let status = field_for("status");
         assert_eq!(
             insert_value(&mut doc, &status, "abc").unwrap_err().0,
@@ -427,7 +430,7 @@ mod tests {
         .unwrap();
         insert_value(&mut doc, &field_for("my_var"), "x").unwrap();
         assert_eq!(
-            Value::Object(doc),
+            doc.to_value(),
             json!({
                 "http": {"response": {"status_code": 404}},
                 "source": {"address": "2001:db8::1"},
@@ -436,6 +439,24 @@ mod tests {
                 "user_agent": {"original": "a \"quoted\" agent"},
             })
         );
+    }
+
+    #[test]
+    fn an_ipv4_address_that_parses_is_canonical() {
+        for text in ["1.2.3.4", "255.255.255.255", "0.0.0.0", "10.200.3.99"] {
+            let ip: IpAddr = text.parse().unwrap();
+            assert_eq!(ip.to_string(), text);
+        }
+        for text in [
+            "01.2.3.4",
+            "1.2.3.04",
+            " 1.2.3.4",
+            "1.2.3.4 ",
+            "1.2.3",
+            "0x1.2.3.4",
+        ] {
+            assert!(text.parse::<IpAddr>().is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -7,9 +7,10 @@
 //! regular expression and no backtracking, and it reports exactly where a line stops
 //! matching.
 
+use super::doc::DocTree;
 use super::ecs::{self, FieldKind};
 use crate::time::EpochMillis;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 
 /// nginx's predefined `combined` format.
@@ -181,50 +182,31 @@ impl LogFormat {
     /// Parses one line (without its line terminator) into an ECS document. A value of `-`
     /// (nginx's "empty") leaves its field out of the document.
     pub fn parse_line(&self, line: &str) -> Result<ParsedLine, LineError> {
-        let shape = |field: Option<&str>, message: String| LineError {
-            field: field.map(str::to_owned),
-            message,
-        };
-        let Some(mut rest) = line.strip_prefix(self.prefix.as_str()) else {
-            return Err(shape(
-                None,
-                format!("expected the line to start with `{}`", self.prefix),
-            ));
-        };
-        let mut values: Vec<&str> = Vec::with_capacity(self.segments.len());
-        for seg in &self.segments {
-            if seg.suffix.is_empty() {
-                values.push(rest);
-                rest = "";
-                continue;
-            }
-            match find_text(rest, &seg.suffix) {
-                Some(at) => {
-                    values.push(&rest[..at]);
-                    rest = &rest[at + seg.suffix.len()..];
-                }
-                None => {
-                    return Err(shape(
-                        Some(&seg.name),
-                        format!(
-                            "expected `{}` after it, but the line ends first",
-                            seg.suffix
-                        ),
-                    ))
-                }
-            }
-        }
-        if !rest.is_empty() {
-            let last = self.segments.last().map_or("", |s| s.name.as_str());
-            return Err(shape(
-                None,
-                format!(
-                    "unexpected text after the last field `{last}`: `{}`",
-                    ecs::shown(rest)
-                ),
-            ));
-        }
+        let mut doc = DocTree::default();
+        let timestamp = self.parse_into(line, &mut doc)?;
+        Ok(ParsedLine {
+            timestamp,
+            document: doc.to_value(),
+        })
+    }
 
+    /// [`LogFormat::parse_line`] into `doc` (cleared first, its buffers reused); returns the
+    /// line's `@timestamp`.
+    pub(crate) fn parse_into(
+        &self,
+        line: &str,
+        doc: &mut DocTree,
+    ) -> Result<EpochMillis, LineError> {
+        let mut values: [&str; 32] = [""; 32];
+        let mut more: Vec<&str> = Vec::new();
+        let n = self.segments.len();
+        let values: &mut [&str] = if n <= values.len() {
+            &mut values[..n]
+        } else {
+            more.resize(n, "");
+            &mut more
+        };
+        self.split(line, values)?;
         let time_seg = &self.segments[self.time];
         let time_text = values[self.time];
         if is_absent(time_text) {
@@ -238,23 +220,61 @@ impl LogFormat {
         };
         let timestamp =
             ecs::parse_time(syntax, time_text).map_err(|e| shape(Some(&time_seg.name), e.0))?;
-
-        let mut doc = Map::new();
-        doc.insert(
-            "@timestamp".to_owned(),
-            Value::String(crate::time::format_millis(timestamp)),
-        );
-        for (i, (seg, text)) in self.segments.iter().zip(&values).enumerate() {
+        doc.clear();
+        doc.insert_timestamp(timestamp);
+        for (i, (seg, text)) in self.segments.iter().zip(values.iter()).enumerate() {
             if i == self.time || is_absent(text) {
                 continue;
             }
-            ecs::insert_value(&mut doc, &seg.kind, text)
-                .map_err(|e| shape(Some(&seg.name), e.0))?;
+            ecs::insert_value(doc, &seg.kind, text).map_err(|e| shape(Some(&seg.name), e.0))?;
         }
-        Ok(ParsedLine {
-            timestamp,
-            document: Value::Object(doc),
-        })
+        Ok(timestamp)
+    }
+
+    /// Splits a line into the text of each variable (`values` has one place per segment).
+    fn split<'l>(&self, line: &'l str, values: &mut [&'l str]) -> Result<(), LineError> {
+        let Some(mut rest) = line.strip_prefix(self.prefix.as_str()) else {
+            return Err(shape(
+                None,
+                format!("expected the line to start with `{}`", self.prefix),
+            ));
+        };
+        for (seg, value) in self.segments.iter().zip(values.iter_mut()) {
+            if seg.suffix.is_empty() {
+                *value = rest;
+                rest = "";
+                continue;
+            }
+            let Some(at) = find_text(rest, &seg.suffix) else {
+                return Err(shape(
+                    Some(&seg.name),
+                    format!(
+                        "expected `{}` after it, but the line ends first",
+                        seg.suffix
+                    ),
+                ));
+            };
+            *value = &rest[..at];
+            rest = &rest[at + seg.suffix.len()..];
+        }
+        if !rest.is_empty() {
+            let last = self.segments.last().map_or("", |s| s.name.as_str());
+            return Err(shape(
+                None,
+                format!(
+                    "unexpected text after the last field `{last}`: `{}`",
+                    ecs::shown(rest)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn shape(field: Option<&str>, message: String) -> LineError {
+    LineError {
+        field: field.map(str::to_owned),
+        message,
     }
 }
 

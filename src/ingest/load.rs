@@ -1,7 +1,8 @@
 //! Reading inputs (plain, gzip, stdin), batching documents into bulk requests, counting.
 
+use super::doc::DocTree;
 use super::{IngestError, LogFormat};
-use crate::store::{BulkDoc, BulkResponse, Store, StoreError};
+use crate::store::{BulkResponse, FlatDocs, Store, StoreError};
 use crate::time::EpochMillis;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
@@ -117,7 +118,7 @@ impl Tally {
 
 /// Documents on their way to the store, with what is needed to account for them.
 struct Batch {
-    docs: Vec<BulkDoc>,
+    docs: FlatDocs,
     /// The input line of each document.
     lines: Vec<u64>,
     tally: Tally,
@@ -125,6 +126,8 @@ struct Batch {
 
 /// The store's answer for one [`Batch`].
 struct Answer {
+    /// The batch's documents, given back so their buffers serve again.
+    docs: FlatDocs,
     lines: Vec<u64>,
     tally: Tally,
     result: Result<BulkResponse, StoreError>,
@@ -149,9 +152,10 @@ fn send_batches(
     answers: mpsc::Sender<Answer>,
 ) {
     for batch in batches {
-        let result = store.bulk(index, batch.docs);
+        let result = store.bulk_flat(index, &batch.docs);
         let failed = result.is_err();
         let answer = Answer {
+            docs: batch.docs,
             lines: batch.lines,
             tally: batch.tally,
             result,
@@ -246,9 +250,13 @@ pub struct Loader<'a> {
     index: String,
     format: LogFormat,
     batch_size: usize,
+    /// The line being parsed (its buffers reused from line to line).
+    tree: DocTree,
     /// The open batch, the line number of each of its documents, and the lines read since
     /// the previous batch (counted into `summary` once the store has answered for the batch).
-    batch: Vec<BulkDoc>,
+    batch: FlatDocs,
+    /// Batches the store has answered for, emptied, to be filled again.
+    spare: Vec<FlatDocs>,
     pending_lines: Vec<u64>,
     pending: Tally,
     /// Non-blank lines read so far, for the progress bar (`summary.lines` lags by the batches
@@ -271,7 +279,9 @@ impl<'a> Loader<'a> {
             index: index.to_owned(),
             format,
             batch_size: DEFAULT_BATCH_SIZE,
-            batch: Vec::new(),
+            tree: DocTree::default(),
+            batch: FlatDocs::default(),
+            spare: Vec::new(),
             pending_lines: Vec::new(),
             pending: Tally::default(),
             lines_seen: 0,
@@ -456,33 +466,25 @@ impl<'a> Loader<'a> {
             Ok(s) => Cow::Borrowed(s),
             Err(_) => String::from_utf8_lossy(bytes),
         };
-        let mut parsed = match self.format.parse_line(&text) {
-            Ok(parsed) => parsed,
+        let timestamp = match self.format.parse_into(&text, &mut self.tree) {
+            Ok(timestamp) => timestamp,
             Err(e) => {
                 self.pending.reject(source, line_no, e.to_string());
                 return Ok(());
             }
         };
-        if let Some(why) = self.out_of_bounds(parsed.timestamp) {
+        if let Some(why) = self.out_of_bounds(timestamp) {
             self.pending.reject(source, line_no, why);
             return Ok(());
         }
         let s = &mut self.summary;
-        s.first_timestamp = Some(
-            s.first_timestamp
-                .map_or(parsed.timestamp, |t| t.min(parsed.timestamp)),
-        );
-        s.last_timestamp = Some(
-            s.last_timestamp
-                .map_or(parsed.timestamp, |t| t.max(parsed.timestamp)),
-        );
+        s.first_timestamp = Some(s.first_timestamp.map_or(timestamp, |t| t.min(timestamp)));
+        s.last_timestamp = Some(s.last_timestamp.map_or(timestamp, |t| t.max(timestamp)));
         if let Some(geoip) = &mut self.geoip {
-            geoip.enrich(&mut parsed.document)?;
+            geoip.enrich_doc(&mut self.tree)?;
         }
-        self.batch.push(BulkDoc {
-            id: Some(document_id(bytes, seen)),
-            source: parsed.document,
-        });
+        let id = document_id(bytes, seen);
+        self.tree.append_to(&mut self.batch, hex_str(&id));
         self.pending_lines.push(line_no);
         Ok(())
     }
@@ -490,8 +492,13 @@ impl<'a> Loader<'a> {
     /// Closes the open batch: its documents, their line numbers and the lines read since the
     /// previous batch.
     fn cut(&mut self) -> Batch {
+        self.batch.fields.clear();
+        self.batch
+            .fields
+            .extend(self.tree.fields().map(str::to_owned));
+        let next = self.spare.pop().unwrap_or_default();
         Batch {
-            docs: std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size)),
+            docs: std::mem::replace(&mut self.batch, next),
             lines: std::mem::take(&mut self.pending_lines),
             tally: std::mem::take(&mut self.pending),
         }
@@ -525,11 +532,12 @@ impl<'a> Loader<'a> {
         let result = if batch.docs.is_empty() {
             Ok(BulkResponse::default())
         } else {
-            self.store.bulk(&self.index, batch.docs)
+            self.store.bulk_flat(&self.index, &batch.docs)
         };
         self.settle(
             source,
             Answer {
+                docs: batch.docs,
                 lines: batch.lines,
                 tally: batch.tally,
                 result,
@@ -540,10 +548,13 @@ impl<'a> Loader<'a> {
     /// Counts one batch's lines and the store's answer for its documents into the summary.
     fn settle(&mut self, source: &str, answer: Answer) -> Result<(), IngestError> {
         let Answer {
+            mut docs,
             lines,
             tally,
             result,
         } = answer;
+        docs.clear();
+        self.spare.push(docs);
         self.summary.merge(tally);
         let response = result.map_err(|e| IngestError::Store {
             path: source.to_owned(),
@@ -648,7 +659,7 @@ fn decompressed(raw: Box<dyn Read>) -> io::Result<Box<dyn BufRead>> {
 
 /// The id of a line's document: hex of the first 128 bits of SHA-256 of the line; the n-th
 /// repeat (n ≥ 1) of an identical line within one input hashes the line with `\n#n`.
-fn document_id(line: &[u8], seen: &mut SeenLines) -> String {
+fn document_id(line: &[u8], seen: &mut SeenLines) -> [u8; 32] {
     let digest = Sha256::digest(line);
     let mut key = [0u8; 8];
     key.copy_from_slice(&digest[..8]);
@@ -705,21 +716,27 @@ impl Hasher for KeyIsHash {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of 16 bytes.
+fn hex(bytes: &[u8]) -> [u8; 32] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
+    let mut out = [b'0'; 32];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
     }
-    s
+    out
+}
+
+/// The text of [`hex`]'s digits.
+fn hex_str(digits: &[u8; 32]) -> &str {
+    std::str::from_utf8(digits).unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::{run, IngestError, IngestOptions, COMBINED};
     use super::*;
-    use crate::store::{BulkItemResult, BulkResponse, PutMode, StoreError, VersionedDoc};
+    use crate::store::{BulkDoc, BulkItemResult, BulkResponse, PutMode, StoreError, VersionedDoc};
     use serde_json::Value;
     use std::collections::BTreeMap;
     use std::io::Write;
@@ -1174,7 +1191,7 @@ mod tests {
     #[test]
     fn repeated_lines_are_numbered_wherever_they_repeat() {
         let mut seen = SeenLines::default();
-        let ids: Vec<String> = ["a", "b", "a", "a", "b", "c"]
+        let ids: Vec<[u8; 32]> = ["a", "b", "a", "a", "b", "c"]
             .iter()
             .map(|l| document_id(l.as_bytes(), &mut seen))
             .collect();
@@ -1192,7 +1209,7 @@ mod tests {
             ]
         );
         // A fixed point: the first 128 bits of SHA-256("a"), as any other tool computes them.
-        assert_eq!(plain("a"), "ca978112ca1bbdcafac231b39a23dc4d");
+        assert_eq!(hex_str(&plain("a")), "ca978112ca1bbdcafac231b39a23dc4d");
     }
 
     #[test]

@@ -11,6 +11,12 @@
 //!   (`{"http": {"response": {"status_code": 200}}}`), exactly what Elasticsearch users see
 //!   in `_source`; queries, aggregations and the datafeed address them by dotted path
 //!   (`http.response.status_code`), which both stores resolve.
+//! - **No JSON tree per line.** A line fills a small trie of the format's fields (`doc.rs`)
+//!   and is written once as its `_source` text and its leaves into a reused batch
+//!   ([`crate::store::FlatDocs`]), which the embedded store copies into its log and columns
+//!   and the cluster store into `_bulk`: building and walking a `serde_json` tree per line
+//!   was most of an ingest's CPU (issue 17). [`LogFormat::parse_line`] still returns the
+//!   tree, for callers that want one.
 //! - **ECS names.** `@timestamp`, `source.address`, `user.name`, `http.request.method`,
 //!   `url.original`, `http.version`, `http.response.status_code`,
 //!   `http.response.body.bytes`, `http.request.referrer`, `user_agent.original`,
@@ -30,6 +36,7 @@
 //!   and reported (file, line number, field, what was expected); so is a document the store
 //!   refuses. Only I/O errors and an unreachable store stop an ingest.
 
+mod doc;
 mod ecs;
 mod format;
 mod geoip;

@@ -20,7 +20,8 @@
 //! and errors: every message built here passes through a redactor that knows the secrets.
 
 use super::{
-    BulkDoc, BulkItemResult, BulkResponse, IfVersion, PutMode, Store, StoreError, VersionedDoc,
+    BulkDoc, BulkItemResult, BulkResponse, FlatDocs, IfVersion, PutMode, Store, StoreError,
+    VersionedDoc,
 };
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -859,6 +860,73 @@ impl ElasticStore {
         self.whole_answer(path, item)
     }
 
+    /// Sends `count` documents as `_bulk` items (an action line and a source line each):
+    /// `item(k, line)` appends document `k`'s id and source after its action's head.
+    /// Retryable items are sent again; the answer's positions are `k`.
+    fn bulk_items(
+        &self,
+        index: &str,
+        count: usize,
+        mut item: impl FnMut(usize, &mut Vec<u8>) -> Result<(), StoreError>,
+    ) -> Result<BulkResponse, StoreError> {
+        if count == 0 {
+            return Ok(BulkResponse::default());
+        }
+        let stream = self.is_data_stream(index);
+        let op = if stream { "create" } else { "index" };
+        // The action line differs only by id: its head is encoded once, not per document.
+        let head = format!(
+            "{{\"{op}\":{{\"_index\":{},\"_id\":",
+            serde_json::to_string(index)?
+        );
+        let mut lines = Vec::with_capacity(count);
+        for k in 0..count {
+            let mut line = Vec::with_capacity(256);
+            line.extend_from_slice(head.as_bytes());
+            item(k, &mut line)?;
+            line.push(b'\n');
+            lines.push(line);
+        }
+        let mut pending: Vec<usize> = (0..lines.len()).collect();
+        let mut response = BulkResponse::default();
+        let mut attempt = 1;
+        loop {
+            let mut again = Vec::new();
+            let chunks = concurrent_chunks(&lines, &pending);
+            for (chunk, outcomes) in chunks.iter().zip(self.bulk_all(index, &lines, &chunks)?) {
+                for (&position, (status, error)) in chunk.iter().zip(outcomes) {
+                    match status {
+                        200..=299 => response.stored += 1,
+                        // The same id is the same line (ids are content hashes): stored.
+                        409 if stream => response.stored += 1,
+                        429 | 503 if attempt < self.retry.max_attempts => again.push(position),
+                        _ => response.failed.push(BulkItemResult {
+                            position,
+                            status,
+                            error,
+                        }),
+                    }
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            tracing::warn!(
+                index,
+                items = again.len(),
+                attempt,
+                "Bulk items rejected by the cluster, retrying"
+            );
+            self.bulk_item_retries
+                .fetch_add(again.len() as u64, Ordering::Relaxed);
+            std::thread::sleep(self.backoff(attempt));
+            attempt += 1;
+            pending = again;
+        }
+        response.failed.sort_by_key(|f| f.position);
+        Ok(response)
+    }
+
     /// Sends the `_bulk` requests of `chunks`, [`BULK_IN_FLIGHT`] at a time; the outcomes in
     /// the order of `chunks`. An error stops the call (earlier requests stay applied; ids
     /// make sending them again harmless).
@@ -955,6 +1023,13 @@ impl ElasticStore {
             })
             .collect())
     }
+}
+
+/// Ends an action line with the document's id, ready for its source.
+fn action_id(line: &mut Vec<u8>, id: &str) -> Result<(), StoreError> {
+    serde_json::to_writer(&mut *line, id)?;
+    line.extend_from_slice(b"}}\n");
+    Ok(())
 }
 
 /// What [`ElasticStore::ensure_template`] did.
@@ -1095,65 +1170,24 @@ impl Store for ElasticStore {
     }
 
     fn bulk(&self, index: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
-        if docs.is_empty() {
-            return Ok(BulkResponse::default());
-        }
-        let stream = self.is_data_stream(index);
-        let op = if stream { "create" } else { "index" };
-        // The action line differs only by id: its head is encoded once, not per document.
-        let head = format!(
-            "{{\"{op}\":{{\"_index\":{},\"_id\":",
-            serde_json::to_string(index)?
-        );
-        let mut lines = Vec::with_capacity(docs.len());
-        for doc in docs {
-            let id = doc.id.unwrap_or_else(|| self.new_id());
-            let mut line = Vec::with_capacity(256);
-            line.extend_from_slice(head.as_bytes());
-            serde_json::to_writer(&mut line, &id)?;
-            line.extend_from_slice(b"}}\n");
-            serde_json::to_writer(&mut line, &doc.source)?;
-            line.push(b'\n');
-            lines.push(line);
-        }
-        let mut pending: Vec<usize> = (0..lines.len()).collect();
-        let mut response = BulkResponse::default();
-        let mut attempt = 1;
-        loop {
-            let mut again = Vec::new();
-            let chunks = concurrent_chunks(&lines, &pending);
-            for (chunk, outcomes) in chunks.iter().zip(self.bulk_all(index, &lines, &chunks)?) {
-                for (&position, (status, error)) in chunk.iter().zip(outcomes) {
-                    match status {
-                        200..=299 => response.stored += 1,
-                        // The same id is the same line (ids are content hashes): stored.
-                        409 if stream => response.stored += 1,
-                        429 | 503 if attempt < self.retry.max_attempts => again.push(position),
-                        _ => response.failed.push(BulkItemResult {
-                            position,
-                            status,
-                            error,
-                        }),
-                    }
-                }
+        self.bulk_items(index, docs.len(), |k, line| {
+            let doc = &docs[k];
+            match &doc.id {
+                Some(id) => action_id(line, id)?,
+                None => action_id(line, &self.new_id())?,
             }
-            if again.is_empty() {
-                break;
-            }
-            tracing::warn!(
-                index,
-                items = again.len(),
-                attempt,
-                "Bulk items rejected by the cluster, retrying"
-            );
-            self.bulk_item_retries
-                .fetch_add(again.len() as u64, Ordering::Relaxed);
-            std::thread::sleep(self.backoff(attempt));
-            attempt += 1;
-            pending = again;
-        }
-        response.failed.sort_by_key(|f| f.position);
-        Ok(response)
+            serde_json::to_writer(line, &doc.source)?;
+            Ok(())
+        })
+    }
+
+    fn bulk_flat(&self, index: &str, docs: &FlatDocs) -> Result<BulkResponse, StoreError> {
+        // The sources are already JSON: copied into the request as they are.
+        self.bulk_items(index, docs.len(), |k, line| {
+            action_id(line, docs.id(k))?;
+            line.extend_from_slice(docs.source(k).as_bytes());
+            Ok(())
+        })
     }
 
     fn get(&self, index: &str, id: &str) -> Result<Option<VersionedDoc>, StoreError> {

@@ -14,6 +14,7 @@
 
 mod elastic;
 mod embedded;
+mod flat;
 mod prune;
 
 use serde_json::Value;
@@ -24,6 +25,7 @@ pub use elastic::{
     TemplateOutcome, TEMPLATES,
 };
 pub use embedded::EmbeddedStore;
+pub use flat::{FlatDoc, FlatDocs, Leaf, LeafValue};
 pub use prune::{prune, PruneOptions, PruneSummary};
 
 /// Errors from a store backend.
@@ -333,6 +335,12 @@ pub trait Store: Send + Sync {
     }
     /// Indexes documents; the same id overwrites.
     fn bulk(&self, index: &str, docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError>;
+    /// Indexes documents given serialised, with their leaves (what `tidewatch ingest`
+    /// hands over): the same as [`Store::bulk`] of the same documents, item positions
+    /// included. The default parses each source back into a tree for [`Store::bulk`].
+    fn bulk_flat(&self, index: &str, docs: &FlatDocs) -> Result<BulkResponse, StoreError> {
+        self.bulk(index, docs.to_bulk()?)
+    }
     /// Reads one document by id.
     fn get(&self, index: &str, id: &str) -> Result<Option<VersionedDoc>, StoreError>;
     /// Writes one document by id under `mode`; returns the new version.

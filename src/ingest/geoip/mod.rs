@@ -26,6 +26,7 @@ mod testdb;
 
 pub(crate) use record::GeoFields;
 
+use super::doc::{DocTree, Scalar};
 use super::ecs::insert;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -189,10 +190,15 @@ impl GeoIp {
     /// Looks up the document's `source.address` and adds the fields found (those the
     /// document does not already have). A corrupt record is an error naming the database.
     pub fn enrich(&mut self, doc: &mut Value) -> Result<(), GeoIpError> {
-        let address = doc
-            .pointer("/source/address")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<IpAddr>().ok());
+        match doc {
+            Value::Object(map) => self.enrich_doc(map),
+            _ => self.enrich_doc(&mut Map::new()),
+        }
+    }
+
+    /// [`GeoIp::enrich`] of a JSON object or a line's [`DocTree`].
+    pub(crate) fn enrich_doc(&mut self, doc: &mut impl GeoTarget) -> Result<(), GeoIpError> {
+        let address = doc.address().and_then(|s| s.parse::<IpAddr>().ok());
         let Some(ip) = address.map(canonical) else {
             self.counts.no_address += 1;
             return Ok(());
@@ -218,38 +224,94 @@ impl GeoIp {
             return Ok(());
         }
         self.counts.located += 1;
-        if let Value::Object(map) = doc {
-            insert_fields(map, merged);
-        }
+        insert_fields(doc, merged);
         Ok(())
     }
 }
 
+/// A document GeoIP fields go into: a JSON object, or a line's [`DocTree`] (ingest).
+pub(crate) trait GeoTarget {
+    /// The text of `source.address`.
+    fn address(&self) -> Option<&str>;
+    /// Whether the document has a value at the path.
+    fn has(&self, path: &[&str]) -> bool;
+    /// Inserts a value at the path (a location as `{"lat", "lon"}`).
+    fn put(&mut self, path: &[&str], value: GeoValue);
+}
+
+/// A value [`GeoTarget::put`] inserts.
+pub(crate) enum GeoValue {
+    Text(String),
+    Number(u64),
+    Location(f64, f64),
+}
+
+impl GeoTarget for Map<String, Value> {
+    fn address(&self) -> Option<&str> {
+        self.get("source")?.get("address")?.as_str()
+    }
+    fn has(&self, path: &[&str]) -> bool {
+        has_path(self, path)
+    }
+    fn put(&mut self, path: &[&str], value: GeoValue) {
+        let value = match value {
+            GeoValue::Text(s) => Value::from(s),
+            GeoValue::Number(n) => Value::from(n),
+            GeoValue::Location(lat, lon) => serde_json::json!({"lat": lat, "lon": lon}),
+        };
+        insert(self, path, value);
+    }
+}
+
+impl GeoTarget for DocTree {
+    fn address(&self) -> Option<&str> {
+        self.get_str(&["source", "address"])
+    }
+    fn has(&self, path: &[&str]) -> bool {
+        DocTree::has(self, path)
+    }
+    fn put(&mut self, path: &[&str], value: GeoValue) {
+        match value {
+            GeoValue::Text(s) => self.insert_str(path, &s),
+            GeoValue::Number(n) => self.insert(path, Scalar::U64(n)),
+            GeoValue::Location(lat, lon) => {
+                let mut at: Vec<&str> = path.to_vec();
+                at.push("lat");
+                self.insert(&at, Scalar::F64(lat));
+                at.pop();
+                at.push("lon");
+                self.insert(&at, Scalar::F64(lon));
+            }
+        }
+    }
+}
+
 /// Inserts each field the document does not have yet.
-fn insert_fields(doc: &mut Map<String, Value>, f: GeoFields) {
-    let mut put = |path: &[&str], value: Option<Value>| {
+fn insert_fields(doc: &mut impl GeoTarget, f: GeoFields) {
+    let mut put = |path: &[&str], value: Option<GeoValue>| {
         if let Some(value) = value {
-            if !has_path(doc, path) {
-                insert(doc, path, value);
+            if !doc.has(path) {
+                doc.put(path, value);
             }
         }
     };
     let geo = |k: &'static str| ["source", "geo", k];
     put(
         &geo("country_iso_code"),
-        f.country_iso_code.map(Value::from),
+        f.country_iso_code.map(GeoValue::Text),
     );
-    put(&geo("country_name"), f.country_name.map(Value::from));
-    put(&geo("continent_code"), f.continent_code.map(Value::from));
-    put(&geo("city_name"), f.city_name.map(Value::from));
-    let location = f
-        .location
-        .map(|(lat, lon)| serde_json::json!({"lat": lat, "lon": lon}));
+    put(&geo("country_name"), f.country_name.map(GeoValue::Text));
+    put(&geo("continent_code"), f.continent_code.map(GeoValue::Text));
+    put(&geo("city_name"), f.city_name.map(GeoValue::Text));
+    let location = f.location.map(|(lat, lon)| GeoValue::Location(lat, lon));
     put(&geo("location"), location);
-    put(&["source", "as", "number"], f.as_number.map(Value::from));
+    put(
+        &["source", "as", "number"],
+        f.as_number.map(GeoValue::Number),
+    );
     put(
         &["source", "as", "organization", "name"],
-        f.as_organization.map(Value::from),
+        f.as_organization.map(GeoValue::Text),
     );
 }
 

@@ -50,16 +50,22 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     p
 }
 
+/// GeoLite2-City and -ASN test databases, opened (the folder holding them first).
+fn city_and_asn() -> (tempfile::TempDir, GeoIp) {
+    let dir = tempfile::tempdir().unwrap();
+    let city = write(dir.path(), "city.mmdb", &maxmind_city());
+    let asn = write(dir.path(), "asn.mmdb", &maxmind_asn());
+    let geo = GeoIp::open(&city, Some(&asn)).unwrap();
+    (dir, geo)
+}
+
 fn doc(addr: &str) -> Value {
     json!({"source": {"address": addr}, "url": {"original": "/"}})
 }
 
 #[test]
 fn maxmind_city_and_asn_fill_every_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let city = write(dir.path(), "city.mmdb", &maxmind_city());
-    let asn = write(dir.path(), "asn.mmdb", &maxmind_asn());
-    let mut geo = GeoIp::open(&city, Some(&asn)).unwrap();
+    let (_dir, mut geo) = city_and_asn();
     let mut d = doc("81.2.69.160");
     geo.enrich(&mut d).unwrap();
     assert_eq!(
@@ -89,6 +95,33 @@ fn maxmind_city_and_asn_fill_every_field() {
     assert_eq!((c.located, c.private, c.unknown), (3, 0, 0));
     assert_eq!(c.databases[0].1, 2);
     assert_eq!(c.databases[1].1, 2);
+}
+
+/// A line's document under construction gets the same fields, in the same order, as a JSON
+/// object (ingest enriches the former).
+#[test]
+fn a_line_document_is_enriched_as_a_json_object() {
+    let (_dir, mut geo) = city_and_asn();
+    for (addr, country) in [
+        ("81.2.69.160", None),
+        ("2a02:cf40::1", Some("XX")),
+        ("10.0.0.1", None),
+    ] {
+        let mut tree = DocTree::default();
+        tree.insert_str(&["source", "address"], addr);
+        if let Some(c) = country {
+            tree.insert_str(&["source", "geo", "country_iso_code"], c);
+        }
+        tree.insert_str(&["url", "original"], "/");
+        let mut value = tree.to_value();
+        geo.enrich(&mut value).unwrap();
+        geo.enrich_doc(&mut tree).unwrap();
+        assert_eq!(tree.to_value(), value);
+        assert_eq!(
+            serde_json::to_string(&tree.to_value()).unwrap(),
+            serde_json::to_string(&value).unwrap()
+        );
+    }
 }
 
 #[test]

@@ -24,7 +24,7 @@
 //! takes its place, so memory holds one log's worth of documents whatever the index's size.
 //! Logs are read through a bounded buffer on load, never whole.
 
-use super::super::{BulkDoc, StoreError};
+use super::super::{BulkDoc, FlatDocs, LeafValue, StoreError};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -431,6 +431,10 @@ impl Sink<'_> {
     #[inline]
     fn num(&mut self, path: &str, f: f64, float: bool) {
         let id = self.cols.id_for(path);
+        self.num_at(id, f, float);
+    }
+    #[inline]
+    fn num_at(&mut self, id: u32, f: f64, float: bool) {
         if float {
             self.cols.cols[id as usize].has_float = true;
             self.cols.meta[id as usize].has_float = true;
@@ -439,8 +443,12 @@ impl Sink<'_> {
     }
     #[inline]
     fn string(&mut self, path: &str, s: &str) {
-        let v = str_val(s, self.interner);
         let id = self.cols.id_for(path);
+        self.string_at(id, s);
+    }
+    #[inline]
+    fn string_at(&mut self, id: u32, s: &str) {
+        let v = str_val(s, self.interner);
         self.out.push((id, v));
     }
     #[inline]
@@ -952,28 +960,55 @@ impl IndexState {
 
     /// Reads the source text at `r` into `out` (replacing what it held).
     fn read_source(&self, r: SourceRef, out: &mut String) -> Result<(), StoreError> {
+        let mut window = SourceWindow::default();
+        *out = self.read_window(r, &mut window, 0)?.to_owned();
+        Ok(())
+    }
+
+    /// The source text at `r`, read through `window`: when it is not there, the window is
+    /// refilled from `r` on with at least `ahead` bytes (reading a run of sources in file
+    /// order, as a seal does, takes one read a window instead of one a source).
+    fn read_window<'w>(
+        &self,
+        r: SourceRef,
+        window: &'w mut SourceWindow,
+        ahead: usize,
+    ) -> Result<&'w str, StoreError> {
         let seg = self
             .segments
             .get(r.seg as usize)
             .map_or("?", String::as_str);
         let path = self.dir.join(seg);
-        let Some(Some(file)) = self.readers.get(r.seg as usize) else {
-            return Err(StoreError::Unavailable(format!(
-                "{}: segment is not open for reading",
-                path.display()
-            )));
-        };
-        let mut bytes = vec![0; r.len as usize];
-        file.read_exact_at(&mut bytes, r.offset)
-            .map_err(|e| io_err(&path, e))?;
-        *out = String::from_utf8(bytes).map_err(|_| {
+        let end = r.offset + u64::from(r.len);
+        let inside = window.seg == r.seg
+            && r.offset >= window.start
+            && end <= window.start + window.bytes.len() as u64;
+        if !inside {
+            let Some(Some(file)) = self.readers.get(r.seg as usize) else {
+                return Err(StoreError::Unavailable(format!(
+                    "{}: segment is not open for reading",
+                    path.display()
+                )));
+            };
+            window.seg = r.seg;
+            window.start = r.offset;
+            window.bytes.resize(ahead.max(r.len as usize), 0);
+            let got =
+                read_at_most(file, &mut window.bytes, r.offset).map_err(|e| io_err(&path, e))?;
+            window.bytes.truncate(got);
+            if got < r.len as usize {
+                let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+                return Err(io_err(&path, eof));
+            }
+        }
+        let from = (r.offset - window.start) as usize;
+        std::str::from_utf8(&window.bytes[from..from + r.len as usize]).map_err(|_| {
             StoreError::Unavailable(format!(
                 "{}: the source at byte {} is not UTF-8 (the file changed under the store)",
                 path.display(),
                 r.offset
             ))
-        })?;
-        Ok(())
+        })
     }
 
     /// The slot last recorded for `id` (live or not).
@@ -1114,19 +1149,39 @@ impl IndexState {
         docs: Vec<BulkDoc>,
         interner: &mut Interner,
     ) -> Result<Vec<u64>, StoreError> {
+        self.write_records(&mut TreeDocs(&docs, self.name.clone()), interner)
+    }
+
+    /// [`IndexState::write_docs`] of the documents `keep` of a [`FlatDocs`] batch: each
+    /// source is copied into its record as it is, and the leaves into the columns.
+    pub(crate) fn write_flat(
+        &mut self,
+        docs: &FlatDocs,
+        keep: &[usize],
+        interner: &mut Interner,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut records = FlatRecords {
+            docs,
+            keep,
+            cols: vec![u32::MAX; docs.fields.len()],
+        };
+        self.write_records(&mut records, interner)
+    }
+
+    /// Appends the records of `docs` durably (one fsync), then indexes them.
+    fn write_records(
+        &mut self,
+        docs: &mut impl Records,
+        interner: &mut Interner,
+    ) -> Result<Vec<u64>, StoreError> {
         let mut buf = std::mem::take(&mut self.write_buf);
         buf.clear();
-        let mut spans = Vec::with_capacity(docs.len());
-        let mut seqs = Vec::with_capacity(docs.len());
-        for (k, doc) in docs.iter().enumerate() {
+        let count = docs.count();
+        let mut spans = Vec::with_capacity(count);
+        let mut seqs = Vec::with_capacity(count);
+        for k in 0..count {
             let seq = self.next_seq + k as u64;
-            let id = doc.id.as_deref().unwrap_or_default();
-            spans.push(encode_record_value(
-                &mut buf,
-                seq,
-                (&self.name, id),
-                &doc.source,
-            )?);
+            spans.push(docs.encode(&mut buf, k, seq)?);
             seqs.push(seq);
         }
         if spans.iter().any(|r| r.len() > u32::MAX as usize) {
@@ -1143,7 +1198,7 @@ impl IndexState {
                 return Err(e);
             }
         };
-        self.next_seq += docs.len() as u64;
+        self.next_seq += count as u64;
         self.version = next_version();
         // The fsync runs beside the in-memory indexing of the same documents; the call returns
         // only once both are done. Should the fsync fail, the documents are written and
@@ -1151,16 +1206,15 @@ impl IndexState {
         let synced = std::thread::scope(|scope| {
             let sync = scope.spawn(move || to_sync.sync_data());
             let seg = self.segments.len().saturating_sub(1) as u32;
-            for ((doc, seq), span) in docs.into_iter().zip(&seqs).zip(spans) {
-                self.leaves_of_value(&doc.source, interner);
-                let id = doc.id.unwrap_or_default();
+            for (k, (seq, span)) in seqs.iter().zip(spans).enumerate() {
+                docs.leaves(k, self, interner);
                 let source = SourceRef {
                     seg,
                     len: span.len() as u32,
                     offset: start + span.start as u64,
                 };
                 // Sizes were checked before the write, so every document is recorded.
-                let _ = self.apply_index(&id, *seq, source);
+                let _ = self.apply_index(docs.id(k), *seq, source);
             }
             sync.join()
         });
@@ -1570,9 +1624,16 @@ impl IndexState {
         interner: &Interner,
     ) -> Result<(), StoreError> {
         let mut w = SegmentWriter::new();
+        let mut window = SourceWindow::default();
         for &slot in slots {
-            let src = self.doc_source(slot)?;
-            w.doc(&self.doc_id(slot), self.seq_no(slot), &src);
+            let id = self.doc_id(slot);
+            match self.open_doc(slot) {
+                Some(d) => {
+                    let src = self.read_window(d.source, &mut window, SOURCE_WINDOW)?;
+                    w.doc(&id, self.seq_no(slot), src);
+                }
+                None => w.doc(&id, self.seq_no(slot), &self.doc_source(slot)?),
+            }
         }
         for (name, &id) in &self.columns.names {
             let mut col = Column::new(self.columns.has_float(id));
@@ -1629,6 +1690,31 @@ impl IndexState {
     }
 }
 
+/// Bytes a seal reads from the log at once.
+const SOURCE_WINDOW: usize = 1 << 20;
+
+/// Bytes of one segment file from `start` on, kept to read the sources that lie in them.
+#[derive(Default)]
+struct SourceWindow {
+    seg: u32,
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+/// Fills `buf` from `offset` on, or as much of it as the file holds; how many bytes were read.
+fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
 fn sealed_name(generation: u64) -> String {
     format!("seg-{generation:08}.col")
 }
@@ -1641,6 +1727,90 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     match File::open(dir) {
         Ok(f) => f.sync_all().or(Ok(())),
         Err(e) => Err(io_err(dir, e)),
+    }
+}
+
+/// Documents [`IndexState::write_records`] appends: how each one's record is encoded and
+/// what it puts into the columns.
+trait Records {
+    /// How many documents.
+    fn count(&self) -> usize;
+    /// The id of document `k`.
+    fn id(&self, k: usize) -> &str;
+    /// Appends document `k`'s index record to `buf`; the byte range of its source there.
+    fn encode(&self, buf: &mut Vec<u8>, k: usize, seq: u64) -> Result<Span, StoreError>;
+    /// Collects document `k`'s leaves into `st.scratch`.
+    fn leaves(&mut self, k: usize, st: &mut IndexState, interner: &mut Interner);
+}
+
+/// A byte range of a record buffer.
+type Span = std::ops::Range<usize>;
+
+/// Documents as `serde_json` trees, for the index named.
+struct TreeDocs<'a>(&'a [BulkDoc], String);
+
+impl Records for TreeDocs<'_> {
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+    fn id(&self, k: usize) -> &str {
+        self.0[k].id.as_deref().unwrap_or_default()
+    }
+    fn encode(&self, buf: &mut Vec<u8>, k: usize, seq: u64) -> Result<Span, StoreError> {
+        encode_record_value(buf, seq, (&self.1, self.id(k)), &self.0[k].source)
+    }
+    fn leaves(&mut self, k: usize, st: &mut IndexState, interner: &mut Interner) {
+        st.leaves_of_value(&self.0[k].source, interner);
+    }
+}
+
+/// The documents `keep` of a [`FlatDocs`] batch, and the column of each of its fields once
+/// known (`u32::MAX` before).
+struct FlatRecords<'a> {
+    docs: &'a FlatDocs,
+    keep: &'a [usize],
+    cols: Vec<u32>,
+}
+
+impl Records for FlatRecords<'_> {
+    fn count(&self) -> usize {
+        self.keep.len()
+    }
+    fn id(&self, k: usize) -> &str {
+        self.docs.id(self.keep[k])
+    }
+    fn encode(&self, buf: &mut Vec<u8>, k: usize, seq: u64) -> Result<Span, StoreError> {
+        let src = self.docs.source(self.keep[k]);
+        encode_record(buf, seq, Op::Index, self.id(k), src);
+        // The record ends with the source and a newline.
+        let end = buf.len() - 1;
+        Ok(end - src.len()..end)
+    }
+    fn leaves(&mut self, k: usize, st: &mut IndexState, interner: &mut Interner) {
+        st.scratch.clear();
+        let mut sink = Sink {
+            cols: &mut st.columns,
+            interner,
+            out: &mut st.scratch,
+        };
+        let range = self.docs.docs[self.keep[k]].leaves.clone();
+        for leaf in &self.docs.leaves[range] {
+            let field = leaf.field as usize;
+            let col = match self.cols.get(field) {
+                Some(&c) if c != u32::MAX => c,
+                _ => {
+                    let c = sink.cols.id_for(&self.docs.fields[field]);
+                    if let Some(slot) = self.cols.get_mut(field) {
+                        *slot = c;
+                    }
+                    c
+                }
+            };
+            match &leaf.value {
+                LeafValue::Num(f, float) => sink.num_at(col, *f, *float),
+                LeafValue::Str(r) => sink.string_at(col, self.docs.str(r)),
+            }
+        }
     }
 }
 

@@ -16,7 +16,9 @@ mod query_string;
 mod sealed;
 mod search;
 
-use super::{BulkDoc, BulkItemResult, BulkResponse, PutMode, Store, StoreError, VersionedDoc};
+use super::{
+    BulkDoc, BulkItemResult, BulkResponse, FlatDocs, PutMode, Store, StoreError, VersionedDoc,
+};
 use ctx::Ctx;
 use index::{check_index_name, IndexState, Interner, PRIMARY_TERM, SEAL_DOCS};
 use serde_json::Value;
@@ -310,6 +312,27 @@ impl EmbeddedStore {
 
     /// After a write: compacts an index that holds more dead versions than live documents,
     /// else seals its open segment once it holds [`SEAL_DOCS`] versions.
+    /// Runs a bulk write on index `index` (which must exist), then compacts or seals it when
+    /// due.
+    fn write_index(
+        &self,
+        index: &str,
+        write: impl FnOnce(&mut IndexState, &mut Interner) -> Result<BulkResponse, StoreError>,
+    ) -> Result<BulkResponse, StoreError> {
+        self.writable()?;
+        check_index_name(index)?;
+        let mut inner = self.write_loaded(&[index.to_string()])?;
+        let Inner { interner, indices } = &mut *inner;
+        let st = indices
+            .get_mut(index)
+            .ok_or_else(|| StoreError::IndexNotFound(index.to_string()))?;
+        let response = write(st, interner)?;
+        if response.stored > 0 {
+            Self::maybe_compact(st, interner)?;
+        }
+        Ok(response)
+    }
+
     fn maybe_compact(st: &mut IndexState, interner: &mut Interner) -> Result<(), StoreError> {
         let dead = st.dead_count();
         if dead > COMPACT_MIN_DEAD && dead > st.live_count {
@@ -335,6 +358,15 @@ fn check_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A bulk item refused as a bad request.
+fn refused(position: usize, error: String) -> BulkItemResult {
+    BulkItemResult {
+        position,
+        status: 400,
+        error: Some(error),
+    }
+}
+
 impl Store for EmbeddedStore {
     fn describe(&self) -> String {
         if self.read_only {
@@ -353,52 +385,61 @@ impl Store for EmbeddedStore {
     }
 
     fn bulk(&self, index: &str, mut docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
-        self.writable()?;
-        check_index_name(index)?;
-        let mut inner = self.write_loaded(&[index.to_string()])?;
-        let Inner { interner, indices } = &mut *inner;
-        let st = indices
-            .get_mut(index)
-            .ok_or_else(|| StoreError::IndexNotFound(index.to_string()))?;
-        // Rejected items are marked with a `null` source and dropped in place: the request's
-        // own vector carries the documents on (no second large allocation per request).
-        let mut failed = Vec::new();
-        let mut next = st.next_seq();
-        for (position, doc) in docs.iter_mut().enumerate() {
-            let problem = if !doc.source.is_object() {
-                Some(format!("document {position} is not a JSON object"))
-            } else {
-                match &doc.id {
-                    Some(id) => check_id(id)
-                        .err()
-                        .map(|e| format!("document {position}: {e}")),
-                    None => {
-                        doc.id = Some(format!("auto-{next:012}"));
-                        None
+        self.write_index(index, |st, interner| {
+            // Rejected items are marked with a `null` source and dropped in place: the
+            // request's own vector carries the documents on (no second large allocation per
+            // request).
+            let mut failed = Vec::new();
+            let mut next = st.next_seq();
+            for (position, doc) in docs.iter_mut().enumerate() {
+                let problem = if !doc.source.is_object() {
+                    Some(format!("document {position} is not a JSON object"))
+                } else {
+                    match &doc.id {
+                        Some(id) => check_id(id)
+                            .err()
+                            .map(|e| format!("document {position}: {e}")),
+                        None => {
+                            doc.id = Some(format!("auto-{next:012}"));
+                            None
+                        }
                     }
+                };
+                match problem {
+                    Some(error) => {
+                        failed.push(refused(position, error));
+                        doc.source = Value::Null;
+                    }
+                    None => next += 1,
                 }
-            };
-            match problem {
-                Some(error) => {
-                    failed.push(BulkItemResult {
-                        position,
-                        status: 400,
-                        error: Some(error),
-                    });
-                    doc.source = Value::Null;
-                }
-                None => next += 1,
             }
-        }
-        if !failed.is_empty() {
-            docs.retain(|d| !d.source.is_null());
-        }
-        let stored = docs.len();
-        if stored > 0 {
-            st.write_docs(docs, interner)?;
-            Self::maybe_compact(st, interner)?;
-        }
-        Ok(BulkResponse { failed, stored })
+            if !failed.is_empty() {
+                docs.retain(|d| !d.source.is_null());
+            }
+            let stored = docs.len();
+            if stored > 0 {
+                st.write_docs(docs, interner)?;
+            }
+            Ok(BulkResponse { failed, stored })
+        })
+    }
+
+    fn bulk_flat(&self, index: &str, docs: &FlatDocs) -> Result<BulkResponse, StoreError> {
+        self.write_index(index, |st, interner| {
+            let mut failed = Vec::new();
+            let mut keep = Vec::with_capacity(docs.len());
+            for position in 0..docs.len() {
+                match check_id(docs.id(position)) {
+                    Ok(()) => keep.push(position),
+                    Err(e) => failed.push(refused(position, format!("document {position}: {e}"))),
+                }
+            }
+            let stored = keep.len();
+            if stored > 0 {
+                st.write_flat(docs, &keep, interner)?;
+            }
+            Ok(BulkResponse { failed, stored })
+        })
     }
 
     fn get(&self, index: &str, id: &str) -> Result<Option<VersionedDoc>, StoreError> {
