@@ -120,7 +120,7 @@ impl Reason {
     /// signal does not: it is scored by the event floor on the anchored scale, and an outage
     /// of a day and a half is two thousand records at that floor, which in a one-series job
     /// made every later alert of the month "ordinary" (the month of NASA traffic with an
-    /// outage: no alert at 75 after it, 13 without it).
+    /// outage: no alert at 75 after it, 14 in the same weeks without the outage).
     pub fn joins_score_history(self) -> bool {
         self != Reason::SignalLost
     }
