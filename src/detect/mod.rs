@@ -30,7 +30,7 @@ pub use events::EventCounts;
 pub(crate) use series::{has_label_column, read_series};
 pub use series::{infer_span, parse_series, InputNotes, Row, Series};
 
-use crate::model::{Baseline, ModelConfig, Reason, Tail, ValueKind};
+use crate::model::{Baseline, ModelConfig, Observation, Reason, Tail, ValueKind};
 use crate::score::Normalizer;
 use crate::{Error, Result};
 use std::path::PathBuf;
@@ -101,6 +101,16 @@ pub fn series_config(function: SeriesFunction, bucket_span_ms: i64) -> ModelConf
     }
 }
 
+/// The score of an observation; it joins the series' score history when `learn` and its
+/// reason allows ([`Reason::joins_score_history`]).
+fn record_score(norm: &mut Normalizer, o: &Observation, learn: bool) -> f64 {
+    if learn && o.reason.joins_score_history() {
+        norm.record_score(o.probability)
+    } else {
+        norm.score(o.probability)
+    }
+}
+
 /// Scores the rows of a series online, in order (see the module docs for the rules).
 pub fn score_rows(rows: &[Row], cfg: &ModelConfig) -> Vec<Scored> {
     let mut model = Baseline::new(cfg);
@@ -120,11 +130,7 @@ pub fn score_rows(rows: &[Row], cfg: &ModelConfig) -> Vec<Scored> {
                 } else {
                     model.clone().observe(cfg, row.time, v)
                 };
-                let score = if fresh && o.reason.joins_score_history() {
-                    norm.record_score(o.probability)
-                } else {
-                    norm.score(o.probability)
-                };
+                let score = record_score(&mut norm, &o, fresh);
                 Scored {
                     score,
                     probability: o.probability,
@@ -143,11 +149,7 @@ pub fn score_rows(rows: &[Row], cfg: &ModelConfig) -> Vec<Scored> {
                 let e = model.expected(cfg, row.time);
                 match lost {
                     Some(o) => Scored {
-                        score: if o.reason.joins_score_history() {
-                            norm.record_score(o.probability)
-                        } else {
-                            norm.score(o.probability)
-                        },
+                        score: record_score(&mut norm, &o, true),
                         probability: o.probability,
                         typical: e.typical,
                         lower: e.lower,

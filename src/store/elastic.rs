@@ -79,11 +79,11 @@ const BULK_IN_FLIGHT: usize = 3;
 /// Fewest documents in a request split off for concurrency (tiny bulks cost more than they
 /// overlap).
 const MIN_SPLIT_DOCS: usize = 500;
-/// Longest `Retry-After` honoured, so a misbehaving proxy cannot stall a run for hours.
 /// Searches per `_msearch` request: a chunk's influencer lookups are a few hundred small
 /// searches at most; the engine runs the items of one request a few at a time
 /// (`max_concurrent_searches`), so bigger requests would only delay the first answers.
 const MSEARCH_MAX_SEARCHES: usize = 200;
+/// Longest `Retry-After` honoured, so a misbehaving proxy cannot stall a run for hours.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Which search engine answered `GET /`.

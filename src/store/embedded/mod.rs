@@ -310,8 +310,6 @@ impl EmbeddedStore {
             .is_some_and(|st| st.next_seq() > 0))
     }
 
-    /// After a write: compacts an index that holds more dead versions than live documents,
-    /// else seals its open segment once it holds [`SEAL_DOCS`] versions.
     /// Runs a bulk write on index `index` (which must exist), then compacts or seals it when
     /// due.
     fn write_index(
@@ -333,6 +331,8 @@ impl EmbeddedStore {
         Ok(response)
     }
 
+    /// After a write: compacts an index that holds more dead versions than live documents,
+    /// else seals its open segment once it holds [`SEAL_DOCS`] versions.
     fn maybe_compact(st: &mut IndexState, interner: &mut Interner) -> Result<(), StoreError> {
         let dead = st.dead_count();
         if dead > COMPACT_MIN_DEAD && dead > st.live_count {
