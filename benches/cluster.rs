@@ -8,6 +8,7 @@
 //! ```sh
 //! cargo bench --bench cluster                          # OpenSearch 2.19, 14-day demo log
 //! cargo bench --bench cluster -- --engine elasticsearch --days 10
+//! cargo bench --bench cluster -- --days 1 --job status_code_rate   # one job only
 //! ```
 //!
 //! The engine is started through the test fixture (`tests/support/engine.rs`: built with
@@ -52,6 +53,7 @@ impl Figures {
 fn main() {
     let mut kind = engine::Kind::OpenSearch;
     let mut days = DemoConfig::default().days;
+    let mut only_job: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -71,8 +73,9 @@ fn main() {
                     .and_then(|d| d.parse().ok())
                     .expect("--days: expected a number of days")
             }
+            "--job" => only_job = Some(args.next().expect("--job: expected a job id")),
             "--bench" => {}
-            other => panic!("unknown argument `{other}` (expected --engine, --days)"),
+            other => panic!("unknown argument `{other}` (expected --engine, --days, --job)"),
         }
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -85,8 +88,12 @@ fn main() {
     let mut gz = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());
     let log = demo::generate(&cfg, &mut gz).expect("generate");
     gz.finish().expect("gzip").flush().expect("flush");
-    let jobs = demo::demo_jobs(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs"))
+    let mut jobs = demo::demo_jobs(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs"))
         .expect("demo jobs");
+    if let Some(only) = &only_job {
+        jobs.retain(|j| &j.job_id == only);
+        assert!(!jobs.is_empty(), "--job {only}: no such demo job");
+    }
 
     let started = Instant::now();
     let engine = engine::engine(kind);
