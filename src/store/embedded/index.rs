@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use super::codec::{FastHasher, FastMap, FastSet};
 pub(crate) use super::column::{Column, Interner, Kind, Val, Vals};
+use super::sealed::id_key;
 pub(crate) use super::sealed::Bounds;
 use super::sealed::{self, Sealed, SegmentWriter};
 
@@ -116,6 +117,14 @@ pub(crate) const SEAL_DOCS: usize = 131_072;
 /// Small sealed segments side by side at which they are merged (see
 /// [`IndexState::merge_small`]).
 const MERGE_AT: usize = 4;
+
+/// Sealed documents whose ids one pass of a load's [`IndexState::resolve_sealed`] takes, on
+/// average: its map then holds at most a few MB. Tests take a few dozen, so that every load
+/// with sealed documents runs several passes.
+#[cfg(not(test))]
+const RESOLVE_IDS: usize = 1 << 18;
+#[cfg(test)]
+const RESOLVE_IDS: usize = 48;
 
 /// A sealed segment and the first slot of its documents.
 struct SealedSeg {
@@ -202,6 +211,11 @@ pub(crate) struct IndexState {
     pub(crate) live: Vec<bool>,
     pub(crate) live_count: usize,
     ids: IdIndex,
+    /// Whether `ids` holds every live document: a load leaves the sealed segments' out (it
+    /// finds their live ones in bounded passes, see [`IndexState::resolve_sealed`]), and
+    /// the first write or `put` adds them ([`IndexState::ensure_ids`]), so an index that is
+    /// only read never holds an entry per document.
+    ids_complete: bool,
     pub(crate) columns: Columns,
     /// Reused buffer of one document's leaves.
     scratch: Vec<(u32, Val)>,
@@ -641,6 +655,7 @@ impl IndexState {
             live: Vec::new(),
             live_count: 0,
             ids: IdIndex::default(),
+            ids_complete: true,
             columns: Columns::default(),
             scratch: Vec::new(),
             scratch_vals: Vec::new(),
@@ -736,6 +751,7 @@ impl IndexState {
             }
         }
         st.segments = manifest.segments;
+        st.resolve_sealed();
         Ok((st, Some(manifest_bytes), missing))
     }
 
@@ -763,31 +779,103 @@ impl IndexState {
             }
             Err(sealed::OpenError::Io(e)) => return Err(e),
         };
-        for id in &seg.tombstones {
-            self.apply_delete(id);
-        }
         self.next_seq = self.next_seq.max(seg.next_seq);
         let base = self.open_base;
         let n = seg.docs;
+        seg.release_pages();
         self.sealed.push(SealedSeg { seg, base });
         self.open_base += n;
-        self.live.reserve(n as usize);
-        for d in 0..n {
-            let slot = base + d;
-            self.live.push(true);
-            self.live_count += 1;
-            let id = self.sealed_of(slot).map(|(s, d)| s.id(d).into_owned());
-            if let Some(old) = self.set_id_slot(&id.unwrap_or_default(), slot) {
-                if self.live[old as usize] {
-                    self.live[old as usize] = false;
-                    self.live_count -= 1;
+        // Live until `resolve_sealed` finds the versions later ones replaced or deleted.
+        self.live.resize(self.open_base as usize, true);
+        self.live_count += n as usize;
+        Ok(())
+    }
+
+    /// After a load: marks dead the sealed documents that a later version or a tombstone
+    /// replaced (a segment's tombstones apply to the segments before it; the log's records to
+    /// every sealed one). Ids are taken in passes of [`RESOLVE_IDS`] or so, by [`id_key`],
+    /// so the map a pass builds is bounded whatever the index's size; `ids` keeps only the
+    /// log's documents afterwards.
+    fn resolve_sealed(&mut self) {
+        let sealed_docs = self.open_base as usize;
+        if sealed_docs == 0 {
+            return;
+        }
+        let passes = sealed_docs.div_ceil(RESOLVE_IDS) as u64;
+        let pass_of = |key: u32| ((u64::from(key) * passes) >> 32) as u32;
+        let open = std::mem::take(&mut self.ids);
+        for pass in 0..passes as u32 {
+            self.resolve_pass(|key| pass_of(key) == pass);
+            self.ids.by_hash.clear();
+            self.ids.others.clear();
+        }
+        self.ids = open;
+        self.ids_complete = false;
+    }
+
+    /// One pass of [`IndexState::resolve_sealed`] over the ids whose key `mine` takes, with
+    /// `self.ids` empty at the start.
+    fn resolve_pass(&mut self, mine: impl Fn(u32) -> bool) {
+        for k in 0..self.sealed.len() {
+            for t in 0..self.sealed[k].seg.tombstones.len() {
+                if mine(id_key(&self.sealed[k].seg.tombstones[t])) {
+                    let id = self.sealed[k].seg.tombstones[t].clone();
+                    self.apply_delete(&id);
+                }
+            }
+            let base = self.sealed[k].base;
+            for d in 0..self.sealed[k].seg.docs {
+                if !mine(self.sealed[k].seg.id_key(d)) {
+                    continue;
+                }
+                let id = self.sealed[k].seg.id(d).into_owned();
+                if let Some(old) = self.set_id_slot(&id, base + d) {
+                    self.kill(old);
+                }
+            }
+            // The pass read the segment's ids: give their pages back.
+            self.sealed[k].seg.release_pages();
+        }
+        // A record of the log, index or delete, replaces any sealed version of its id.
+        for i in 0..self.docs.len() + self.open_deletes.len() {
+            let id = match self.docs.get(i) {
+                Some(d) => self.text.get(d.id),
+                None => &self.open_deletes[i - self.docs.len()],
+            };
+            if mine(id_key(id)) {
+                let id = id.to_owned();
+                if let Some(old) = self.remove_id(&id) {
+                    self.kill(old);
                 }
             }
         }
-        if let Some(s) = self.sealed.last() {
+    }
+
+    /// Marks the version in `slot` dead.
+    fn kill(&mut self, slot: u32) {
+        if self.live[slot as usize] {
+            self.live[slot as usize] = false;
+            self.live_count -= 1;
+        }
+    }
+
+    /// Makes `ids` hold every live document (see `ids_complete`): what a write needs to
+    /// find the version a document replaces.
+    pub(crate) fn ensure_ids(&mut self) {
+        if self.ids_complete {
+            return;
+        }
+        self.ids = IdIndex::default();
+        for slot in 0..self.live.len() as u32 {
+            if self.live[slot as usize] {
+                let id = self.doc_id(slot).into_owned();
+                self.set_id_slot(&id, slot);
+            }
+        }
+        for s in &self.sealed {
             s.seg.release_pages();
         }
-        Ok(())
+        self.ids_complete = true;
     }
 
     fn note_skipped(&mut self, path: &Path, line: usize, offset: u64) {
@@ -1126,9 +1214,21 @@ impl IndexState {
         false
     }
 
-    /// The slot of the live document `id`.
+    /// The slot of the live document `id`. Without every id in `ids` (an index only read
+    /// since its load), the sealed segments are searched one id after the other.
     pub(crate) fn slot_of(&self, id: &str) -> Option<u32> {
-        self.id_slot(id).filter(|&s| self.live[s as usize])
+        let found = self.id_slot(id).filter(|&s| self.live[s as usize]);
+        if found.is_some() || self.ids_complete {
+            return found;
+        }
+        let key = id_key(id);
+        self.sealed.iter().find_map(|s| {
+            (0..s.seg.docs).find_map(|d| {
+                let slot = s.base + d;
+                let hit = self.live[slot as usize] && s.seg.id_key(d) == key && s.seg.id(d) == id;
+                hit.then_some(slot)
+            })
+        })
     }
 
     /// The next sequence number to assign.
@@ -1174,6 +1274,7 @@ impl IndexState {
         docs: &mut impl Records,
         interner: &mut Interner,
     ) -> Result<Vec<u64>, StoreError> {
+        self.ensure_ids();
         let mut buf = std::mem::take(&mut self.write_buf);
         buf.clear();
         let count = docs.count();
@@ -1237,6 +1338,7 @@ impl IndexState {
 
     /// Deletes the live documents in `slots` durably; returns how many were deleted.
     pub(crate) fn delete_slots(&mut self, slots: &[u32]) -> Result<u64, StoreError> {
+        self.ensure_ids();
         let ids: Vec<String> = slots
             .iter()
             .filter(|&&s| self.live[s as usize])

@@ -489,6 +489,7 @@ impl Store for EmbeddedStore {
         let st = indices
             .get_mut(index)
             .ok_or_else(|| StoreError::IndexNotFound(index.to_string()))?;
+        st.ensure_ids();
         let current = st.slot_of(id).map(|s| st.seq_no(s));
         let conflict = || StoreError::Conflict {
             index: index.to_string(),
