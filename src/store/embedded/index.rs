@@ -160,6 +160,32 @@ fn id_hash(id: &str) -> IdHash {
     IdHash([h as u32, (h >> 32) as u32])
 }
 
+/// A set of id keys (see [`id_key`]) that answers most misses from a bitmap of 2^20 bits
+/// before its hash set: [`IndexState::resolve_pending`] asks it once per sealed document.
+struct KeyFilter {
+    bits: Vec<u64>,
+    keys: FastSet<u32>,
+}
+
+impl KeyFilter {
+    fn new(keys: impl Iterator<Item = u32>) -> Self {
+        let mut f = KeyFilter {
+            bits: vec![0; 1 << 14],
+            keys: FastSet::default(),
+        };
+        for k in keys {
+            f.bits[(k >> 18) as usize] |= 1 << ((k >> 12) & 63);
+            f.keys.insert(k);
+        }
+        f
+    }
+
+    #[inline]
+    fn may_hold(&self, k: u32) -> bool {
+        self.bits[(k >> 18) as usize] & (1 << ((k >> 12) & 63)) != 0 && self.keys.contains(&k)
+    }
+}
+
 /// What a segment record does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -210,12 +236,14 @@ pub(crate) struct IndexState {
     /// Whether each slot holds the current version of a document.
     pub(crate) live: Vec<bool>,
     pub(crate) live_count: usize,
+    /// The open segment's live documents by id. Sealed documents are not in it (an entry per
+    /// document would grow with the index): a load finds which are live in bounded passes
+    /// ([`IndexState::resolve_sealed`]), and the versions the log's records replace since
+    /// are marked dead before the next read or seal ([`IndexState::resolve_pending`]).
     ids: IdIndex,
-    /// Whether `ids` holds every live document: a load leaves the sealed segments' out (it
-    /// finds their live ones in bounded passes, see [`IndexState::resolve_sealed`]), and
-    /// the first write or `put` adds them ([`IndexState::ensure_ids`]), so an index that is
-    /// only read never holds an entry per document.
-    ids_complete: bool,
+    /// Whether records written since the last [`IndexState::resolve_pending`] may replace
+    /// sealed versions still marked live.
+    unresolved: bool,
     pub(crate) columns: Columns,
     /// Reused buffer of one document's leaves.
     scratch: Vec<(u32, Val)>,
@@ -655,7 +683,7 @@ impl IndexState {
             live: Vec::new(),
             live_count: 0,
             ids: IdIndex::default(),
-            ids_complete: true,
+            unresolved: false,
             columns: Columns::default(),
             scratch: Vec::new(),
             scratch_vals: Vec::new(),
@@ -810,7 +838,7 @@ impl IndexState {
             self.ids.others.clear();
         }
         self.ids = open;
-        self.ids_complete = false;
+        self.unresolved = false;
     }
 
     /// One pass of [`IndexState::resolve_sealed`] over the ids whose key `mine` takes, with
@@ -859,23 +887,56 @@ impl IndexState {
         }
     }
 
-    /// Makes `ids` hold every live document (see `ids_complete`): what a write needs to
-    /// find the version a document replaces.
-    pub(crate) fn ensure_ids(&mut self) {
-        if self.ids_complete {
+    /// Marks dead the sealed versions that the log's records (index or delete) replaced
+    /// since the last call: one pass over the sealed ids' keys (see [`id_key`]), comparing the
+    /// id itself only when its key is one of the log's. Runs before a read, a seal and
+    /// anything else that counts on the sealed documents' live flags, not per write (an
+    /// `ingest` writing a log's lines pays it once a seal).
+    pub(crate) fn resolve_pending(&mut self) {
+        if !std::mem::take(&mut self.unresolved) {
             return;
         }
-        self.ids = IdIndex::default();
-        for slot in 0..self.live.len() as u32 {
-            if self.live[slot as usize] {
-                let id = self.doc_id(slot).into_owned();
-                self.set_id_slot(&id, slot);
-            }
-        }
+        let keys = KeyFilter::new(
+            self.docs
+                .iter()
+                .map(|d| id_key(self.text.get(d.id)))
+                .chain(self.open_deletes.iter().map(|id| id_key(id))),
+        );
+        let deleted: FastSet<&str> = self.open_deletes.iter().map(String::as_str).collect();
+        let mut dead = Vec::new();
         for s in &self.sealed {
+            for d in 0..s.seg.docs {
+                let slot = s.base + d;
+                if !self.live[slot as usize] || !keys.may_hold(s.seg.id_key(d)) {
+                    continue;
+                }
+                let id = s.seg.id(d);
+                if self.id_slot(&id).is_some() || deleted.contains(&*id) {
+                    dead.push(slot);
+                }
+            }
             s.seg.release_pages();
         }
-        self.ids_complete = true;
+        for slot in dead {
+            self.kill(slot);
+        }
+    }
+
+    /// Whether records written since the last [`IndexState::resolve_pending`] could make
+    /// the dead versions outnumber the live documents (what calls for a compaction).
+    pub(crate) fn may_be_compactable(&self, min_dead: usize) -> bool {
+        let pending = if self.unresolved {
+            self.docs.len() + self.open_deletes.len()
+        } else {
+            0
+        };
+        let dead = self.dead_count() + pending;
+        dead > min_dead && dead > self.live_count.saturating_sub(pending)
+    }
+
+    /// Whether [`IndexState::resolve_pending`] has work left.
+    pub(crate) fn unresolved(&self) -> bool {
+        self.unresolved
     }
 
     fn note_skipped(&mut self, path: &Path, line: usize, offset: u64) {
@@ -1147,11 +1208,10 @@ impl IndexState {
             source,
         });
         if let Some(old) = self.set_id_slot(id, slot) {
-            if self.live[old as usize] {
-                self.live[old as usize] = false;
-                self.live_count -= 1;
-            }
+            self.kill(old);
         }
+        // A sealed version of `id` is left for `resolve_pending`.
+        self.unresolved |= self.open_base > 0;
         self.live.push(true);
         self.live_count += 1;
         // Group leaves by column (a path repeats for arrays), keeping document order.
@@ -1214,11 +1274,12 @@ impl IndexState {
         false
     }
 
-    /// The slot of the live document `id`. Without every id in `ids` (an index only read
-    /// since its load), the sealed segments are searched one id after the other.
+    /// The slot of the live document `id`: in the log through `ids`, else the sealed
+    /// segments are searched one id key after the other (their live flags must be resolved,
+    /// see [`IndexState::resolve_pending`]).
     pub(crate) fn slot_of(&self, id: &str) -> Option<u32> {
         let found = self.id_slot(id).filter(|&s| self.live[s as usize]);
-        if found.is_some() || self.ids_complete {
+        if found.is_some() {
             return found;
         }
         let key = id_key(id);
@@ -1274,7 +1335,6 @@ impl IndexState {
         docs: &mut impl Records,
         interner: &mut Interner,
     ) -> Result<Vec<u64>, StoreError> {
-        self.ensure_ids();
         let mut buf = std::mem::take(&mut self.write_buf);
         buf.clear();
         let count = docs.count();
@@ -1338,12 +1398,13 @@ impl IndexState {
 
     /// Deletes the live documents in `slots` durably; returns how many were deleted.
     pub(crate) fn delete_slots(&mut self, slots: &[u32]) -> Result<u64, StoreError> {
-        self.ensure_ids();
-        let ids: Vec<String> = slots
+        self.resolve_pending();
+        let slots: Vec<u32> = slots
             .iter()
-            .filter(|&&s| self.live[s as usize])
-            .map(|&s| self.doc_id(s).into_owned())
+            .copied()
+            .filter(|&s| self.live[s as usize])
             .collect();
+        let ids: Vec<String> = slots.iter().map(|&s| self.doc_id(s).into_owned()).collect();
         if ids.is_empty() {
             return Ok(0);
         }
@@ -1354,12 +1415,15 @@ impl IndexState {
         self.append(&buf)?;
         self.next_seq += ids.len() as u64;
         self.version = next_version();
-        let mut n = 0;
-        for id in ids {
-            n += self.apply_delete(&id) as u64;
+        // A sealed slot is not in `ids`: it is marked dead here, the log's in `ids` too.
+        for (&slot, id) in slots.iter().zip(ids) {
+            if slot >= self.open_base {
+                self.remove_id(&id);
+            }
+            self.kill(slot);
             self.open_deletes.push(id);
         }
-        Ok(n)
+        Ok(slots.len() as u64)
     }
 
     /// Deletes the segment files the manifest just written (`listed`) no longer names; a
@@ -1467,6 +1531,8 @@ impl IndexState {
         if self.docs.is_empty() || self.first_skipped.is_some() {
             return Ok(());
         }
+        // The log's records must have replaced their sealed versions before the log goes.
+        self.resolve_pending();
         let slots: Vec<u32> = (self.open_base..self.live.len() as u32)
             .filter(|&s| self.live[s as usize])
             .collect();
@@ -1500,21 +1566,8 @@ impl IndexState {
         interner: &mut Interner,
     ) -> Result<(), StoreError> {
         let base = self.open_base;
-        for (k, &old) in slots.iter().enumerate() {
-            let new = base + k as u32;
-            let Some(d) = self.docs.get((old - base) as usize) else {
-                continue;
-            };
-            let id = self.text.get(d.id);
-            match self.ids.by_hash.get_mut(&id_hash(id)) {
-                Some(s) if *s == old => *s = new,
-                _ => {
-                    if let Some(s) = self.ids.others.get_mut(id).filter(|s| **s == old) {
-                        *s = new;
-                    }
-                }
-            }
-        }
+        // `ids` holds the log's documents only, and the log is now empty.
+        self.ids = IdIndex::default();
         self.live.truncate(base as usize);
         self.live_count -= slots.len();
         self.docs.clear();
@@ -1562,6 +1615,7 @@ impl IndexState {
         if self.segments.is_empty() || self.first_skipped.is_some() {
             return Ok(());
         }
+        self.resolve_pending();
         let live: Vec<u32> = (0..self.live.len() as u32)
             .filter(|&s| self.live[s as usize])
             .collect();
@@ -1598,6 +1652,7 @@ impl IndexState {
         if run.is_empty() || run.end > spans.len() || self.first_skipped.is_some() {
             return Ok(());
         }
+        self.resolve_pending();
         let slots: Vec<u32> = (spans[run.start].start..spans[run.end - 1].end)
             .filter(|&s| self.live[s as usize])
             .collect();
@@ -1644,6 +1699,7 @@ impl IndexState {
         if n == 0 {
             return Ok(0);
         }
+        self.resolve_pending();
         let end = self.sealed_spans()[n - 1].end as usize;
         let dropped = self.live[..end].iter().filter(|&&l| l).count() as u64;
         self.switch_keeping_log(0..n, Vec::new(), self.generation, interner)?;

@@ -2358,8 +2358,25 @@ fn a_load_resolves_replaced_sealed_versions_in_passes() {
     check(&EmbeddedStore::open_read_only(&dir).unwrap(), &expect);
     let s = EmbeddedStore::open(&dir).unwrap();
     check(&s, &expect);
-    // The first write builds the full map: a sealed document is replaced, not doubled.
+    // A write replacing a sealed document: the old version is dead at the next read.
     index_one(&s, "logs", &id(1), json!({"n": 7}));
     expect.insert(id(1), 7);
     check(&s, &expect);
+    let conflict = s.put("logs", &id(2), &json!({"n": 8}), PutMode::Create);
+    assert!(matches!(conflict, Err(StoreError::Conflict { .. })));
+    // Many at once, sealed and loaded again: every id once.
+    let docs: Vec<BulkDoc> = (100..400)
+        .map(|i| BulkDoc {
+            id: Some(id(i)),
+            source: json!({"n": 5000 + i as i64}),
+        })
+        .collect();
+    for d in &docs {
+        expect.insert(d.id.clone().unwrap(), d.source["n"].as_i64().unwrap());
+    }
+    s.bulk("logs", docs).unwrap();
+    seal(&s, "logs");
+    check(&s, &expect);
+    drop(s);
+    check(&EmbeddedStore::open(&dir).unwrap(), &expect);
 }
