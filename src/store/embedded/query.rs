@@ -503,6 +503,35 @@ fn eval_bool(
     acc
 }
 
+/// Gives the documents `flags` mark to `f`, in order, at most `batch` at a time; returns
+/// how many.
+pub(crate) fn doc_batches(
+    flags: &[Vec<bool>],
+    batch: usize,
+    mut f: impl FnMut(&[DocRef]),
+) -> usize {
+    let mut buf = Vec::with_capacity(batch);
+    let mut total = 0;
+    for (ix, fl) in flags.iter().enumerate() {
+        for (doc, _) in fl.iter().enumerate().filter(|(_, &m)| m) {
+            buf.push(DocRef {
+                ix: ix as u32,
+                doc: doc as u32,
+            });
+            if buf.len() == batch {
+                total += buf.len();
+                f(&buf);
+                buf.clear();
+            }
+        }
+    }
+    total += buf.len();
+    if !buf.is_empty() {
+        f(&buf);
+    }
+    total
+}
+
 /// The matching documents in index order (allocated once at their exact count: a doubling
 /// vector of all of a large index's documents peaked at twice their 8 bytes each).
 pub(crate) fn doc_list(flags: &[Vec<bool>]) -> Vec<DocRef> {

@@ -2380,3 +2380,52 @@ fn a_load_resolves_replaced_sealed_versions_in_passes() {
     drop(s);
     check(&EmbeddedStore::open(&dir).unwrap(), &expect);
 }
+
+/// Aggregations evaluated a batch of documents at a time (`size: 0`, histograms without
+/// sub-aggregations and the `stats` family) answer as over the list of all documents (what
+/// a request with hits uses), empty buckets, dates and mixed values included.
+#[test]
+fn batched_aggregations_answer_as_over_all_documents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = EmbeddedStore::open(tmp.path().join("d")).unwrap();
+    let docs: Vec<BulkDoc> = (0..300i64)
+        .map(|i| BulkDoc {
+            id: Some(format!("d{i}")),
+            source: match i % 5 {
+                0 => json!({"t": 1_700_000_000_000i64 + i * 7_000_000, "x": i as f64 / 3.0}),
+                1 => json!({"t": 1_700_000_000_000i64 + i * 7_000_000, "x": [i, i + 1]}),
+                2 => json!({"x": "text"}),
+                _ => json!({"t": 1_700_000_000_000i64 + i * 7_000_000, "x": i * 2}),
+            },
+        })
+        .collect();
+    s.bulk("logs", docs).unwrap();
+    seal(&s, "logs");
+    index_one(
+        &s,
+        "logs",
+        "late",
+        json!({"t": 1_700_000_000_000i64, "x": -4}),
+    );
+    let aggs = json!({
+        "h": {"date_histogram": {"field": "t", "fixed_interval": "1h"}},
+        "h1": {"date_histogram": {"field": "t", "fixed_interval": "1h", "min_doc_count": 1}},
+        "n": {"histogram": {"field": "x", "interval": 25}},
+        "lo": {"min": {"field": "t"}}, "hi": {"max": {"field": "t"}},
+        "a": {"avg": {"field": "x"}}, "su": {"sum": {"field": "x"}}, "st": {"stats": {"field": "x"}},
+        "none": {"min": {"field": "missing"}}
+    });
+    for query in [
+        json!({"match_all": {}}),
+        json!({"range": {"x": {"gte": 100}}}),
+    ] {
+        let batched = s
+            .search("logs", &json!({"size": 0, "query": query, "aggs": aggs}))
+            .unwrap();
+        let listed = s
+            .search("logs", &json!({"size": 1, "query": query, "aggs": aggs}))
+            .unwrap();
+        assert_eq!(batched["aggregations"], listed["aggregations"]);
+        assert_eq!(batched["hits"]["total"], listed["hits"]["total"]);
+    }
+}

@@ -239,6 +239,17 @@ pub(super) fn bucketize<K: Copy + Eq + std::hash::Hash, B: Gather>(
     key: impl Fn(Val) -> Option<K>,
 ) -> FastMap<K, B> {
     let mut map: FastMap<K, B> = FastMap::default();
+    bucketize_into(&mut map, field, docs, key);
+    map
+}
+
+/// [`bucketize`] adding to `map` (documents given in batches).
+pub(super) fn bucketize_into<K: Copy + Eq + std::hash::Hash, B: Gather>(
+    map: &mut FastMap<K, B>,
+    field: &Field,
+    docs: &[DocRef],
+    key: impl Fn(Val) -> Option<K>,
+) {
     let mut seen: Vec<K> = Vec::new();
     for &d in docs {
         let vals = field.values(d);
@@ -258,7 +269,6 @@ pub(super) fn bucketize<K: Copy + Eq + std::hash::Hash, B: Gather>(
             }
         }
     }
-    map
 }
 
 /// The start of the `interval` bucket (shifted by `offset`) a date value falls in.

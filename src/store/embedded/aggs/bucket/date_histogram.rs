@@ -1,7 +1,8 @@
 //! `date_histogram`: fixed intervals (and minute, hour, day calendar intervals) in UTC.
 
 use super::super::common::{
-    bucketize, check_params, date_bounds, date_key, get_field, get_u64, interval_ms, obj, offset_ms,
+    bucketize, bucketize_into, check_params, date_bounds, date_key, get_field, get_u64,
+    interval_ms, obj, offset_ms,
 };
 use super::super::Agg;
 use super::histogram::Histogram;
@@ -68,6 +69,27 @@ impl<'a> Histogram<'a, i64> {
         let map: FastMap<i64, Vec<DocRef>> = bucketize(&self.field, docs, key);
         let of = |k: i64| map.get(&k).map_or((0, &[][..]), |v| (v.len(), &v[..]));
         self.date_buckets(ctx, subs, map.keys(), of)
+    }
+
+    /// Adds the next `docs` to the bucket counts of a `date_histogram` without
+    /// sub-aggregations (evaluated a batch of documents at a time).
+    pub(in crate::store::embedded::aggs) fn count_dates(
+        &self,
+        counts: &mut FastMap<i64, usize>,
+        docs: &[DocRef],
+    ) {
+        let (interval, offset) = (self.interval, self.offset);
+        bucketize_into(counts, &self.field, docs, |v| date_key(v, interval, offset));
+    }
+
+    /// The `date_histogram` of the bucket counts [`Histogram::count_dates`] gathered.
+    pub(in crate::store::embedded::aggs) fn dates_counted(
+        &self,
+        ctx: &Ctx,
+        counts: &FastMap<i64, usize>,
+    ) -> Value {
+        let count = |k: i64| (counts.get(&k).copied().unwrap_or(0), &[][..]);
+        self.date_buckets(ctx, &[], counts.keys(), count)
     }
 
     /// [`Histogram::eval_date`]'s buckets, from the keys found and each key's documents.

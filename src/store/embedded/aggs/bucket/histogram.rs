@@ -1,7 +1,8 @@
 //! `histogram` over numbers, and the bucket rendering it shares with `date_histogram`.
 
 use super::super::common::{
-    bucket_list, bucketize, check_params, f64_json, get_field, get_u64, num_bounds, obj, Bounds,
+    bucket_list, bucketize, bucketize_into, check_params, f64_json, get_field, get_u64, num_bounds,
+    obj, Bounds,
 };
 use super::super::{with_subs, Agg};
 use crate::store::embedded::ctx::{bad, Ctx, DocRef, Field};
@@ -74,6 +75,30 @@ impl<'a> Histogram<'a, f64> {
                 .map_or((0, &[][..]), |v| (v.len(), &v[..]))
         };
         self.num_buckets(ctx, subs, map.keys(), of)
+    }
+
+    /// Adds the next `docs` to the bucket counts (by key bits) of a `histogram` without
+    /// sub-aggregations (evaluated a batch of documents at a time).
+    pub(in crate::store::embedded::aggs) fn count_nums(
+        &self,
+        counts: &mut FastMap<u64, usize>,
+        docs: &[DocRef],
+    ) {
+        let (interval, offset) = (self.interval, self.offset);
+        let kf = |x: f64| ((x - offset) / interval).floor() * interval + offset;
+        bucketize_into(counts, &self.field, docs, |v: Val| {
+            v.as_f64().map(|x| kf(x).to_bits())
+        });
+    }
+
+    /// The `histogram` of the bucket counts [`Histogram::count_nums`] gathered.
+    pub(in crate::store::embedded::aggs) fn nums_counted(
+        &self,
+        ctx: &Ctx,
+        counts: &FastMap<u64, usize>,
+    ) -> Value {
+        let count = |k: f64| (counts.get(&k.to_bits()).copied().unwrap_or(0), &[][..]);
+        self.num_buckets(ctx, &[], counts.keys(), count)
     }
 
     /// [`Histogram::eval_num`]'s buckets, from the keys found and each key's documents.
