@@ -879,6 +879,15 @@ impl IndexState {
         }
     }
 
+    /// Drops the pages of the sealed segments' mappings from the resident set (see
+    /// [`Sealed::release_pages`]): what a request read of them would otherwise stay counted
+    /// in it, and a request over the whole index (a data extent) reads every segment.
+    pub(crate) fn release_pages(&self) {
+        for s in &self.sealed {
+            s.seg.release_pages();
+        }
+    }
+
     /// Marks the version in `slot` dead.
     fn kill(&mut self, slot: u32) {
         if self.live[slot as usize] {

@@ -397,7 +397,13 @@ impl Store for EmbeddedStore {
         let inner = self.read_loaded(&names)?;
         let indices = names.iter().filter_map(|n| inner.indices.get(n)).collect();
         let mut ctx = Ctx::new(indices, &inner.interner);
-        search::search(&mut ctx, Some(&self.shared.pages), body)
+        let answer = search::search(&mut ctx, Some(&self.shared.pages), body);
+        for n in &names {
+            if let Some(st) = inner.indices.get(n) {
+                st.release_pages();
+            }
+        }
+        answer
     }
 
     fn bulk(&self, index: &str, mut docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
