@@ -34,7 +34,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub(crate) use super::codec::{FastHasher, FastMap, FastSet};
-pub(crate) use super::column::{Column, Interner, Kind, Val, Vals};
+pub(crate) use super::column::{Bits, Column, Interner, Kind, Val, Vals};
 use super::sealed::id_key;
 pub(crate) use super::sealed::Bounds;
 use super::sealed::{self, Sealed, SegmentWriter};
@@ -234,7 +234,7 @@ pub(crate) struct IndexState {
     /// A read handle of each segment (by position in `segments`) once it exists on disk.
     readers: Vec<Option<File>>,
     /// Whether each slot holds the current version of a document.
-    pub(crate) live: Vec<bool>,
+    pub(crate) live: Bits,
     pub(crate) live_count: usize,
     /// The open segment's live documents by id. Sealed documents are not in it (an entry per
     /// document would grow with the index): a load finds which are live in bounded passes
@@ -680,7 +680,7 @@ impl IndexState {
             text: TextArena::default(),
             open_deletes: Vec::new(),
             readers: Vec::new(),
-            live: Vec::new(),
+            live: Bits::default(),
             live_count: 0,
             ids: IdIndex::default(),
             unresolved: false,
@@ -890,8 +890,8 @@ impl IndexState {
 
     /// Marks the version in `slot` dead.
     fn kill(&mut self, slot: u32) {
-        if self.live[slot as usize] {
-            self.live[slot as usize] = false;
+        if self.live.get(slot as usize) {
+            self.live.set(slot as usize, false);
             self.live_count -= 1;
         }
     }
@@ -916,7 +916,7 @@ impl IndexState {
         for s in &self.sealed {
             for d in 0..s.seg.docs {
                 let slot = s.base + d;
-                if !self.live[slot as usize] || !keys.may_hold(s.seg.id_key(d)) {
+                if !self.live.get(slot as usize) || !keys.may_hold(s.seg.id_key(d)) {
                     continue;
                 }
                 let id = s.seg.id(d);
@@ -1274,8 +1274,8 @@ impl IndexState {
 
     fn apply_delete(&mut self, id: &str) -> bool {
         if let Some(slot) = self.remove_id(id) {
-            if self.live[slot as usize] {
-                self.live[slot as usize] = false;
+            if self.live.get(slot as usize) {
+                self.live.set(slot as usize, false);
                 self.live_count -= 1;
                 return true;
             }
@@ -1287,7 +1287,7 @@ impl IndexState {
     /// segments are searched one id key after the other (their live flags must be resolved,
     /// see [`IndexState::resolve_pending`]).
     pub(crate) fn slot_of(&self, id: &str) -> Option<u32> {
-        let found = self.id_slot(id).filter(|&s| self.live[s as usize]);
+        let found = self.id_slot(id).filter(|&s| self.live.get(s as usize));
         if found.is_some() {
             return found;
         }
@@ -1295,7 +1295,8 @@ impl IndexState {
         self.sealed.iter().find_map(|s| {
             (0..s.seg.docs).find_map(|d| {
                 let slot = s.base + d;
-                let hit = self.live[slot as usize] && s.seg.id_key(d) == key && s.seg.id(d) == id;
+                let hit =
+                    self.live.get(slot as usize) && s.seg.id_key(d) == key && s.seg.id(d) == id;
                 hit.then_some(slot)
             })
         })
@@ -1411,7 +1412,7 @@ impl IndexState {
         let slots: Vec<u32> = slots
             .iter()
             .copied()
-            .filter(|&s| self.live[s as usize])
+            .filter(|&s| self.live.get(s as usize))
             .collect();
         let ids: Vec<String> = slots.iter().map(|&s| self.doc_id(s).into_owned()).collect();
         if ids.is_empty() {
@@ -1543,7 +1544,7 @@ impl IndexState {
         // The log's records must have replaced their sealed versions before the log goes.
         self.resolve_pending();
         let slots: Vec<u32> = (self.open_base..self.live.len() as u32)
-            .filter(|&s| self.live[s as usize])
+            .filter(|&s| self.live.get(s as usize))
             .collect();
         let mut tombstones = self.open_deletes.clone();
         tombstones.sort_unstable();
@@ -1626,7 +1627,7 @@ impl IndexState {
         }
         self.resolve_pending();
         let live: Vec<u32> = (0..self.live.len() as u32)
-            .filter(|&s| self.live[s as usize])
+            .filter(|&s| self.live.get(s as usize))
             .collect();
         let mut generation = self.generation;
         let mut segs = Vec::new();
@@ -1663,7 +1664,7 @@ impl IndexState {
         }
         self.resolve_pending();
         let slots: Vec<u32> = (spans[run.start].start..spans[run.end - 1].end)
-            .filter(|&s| self.live[s as usize])
+            .filter(|&s| self.live.get(s as usize))
             .collect();
         let mut tombstones: Vec<String> = self.sealed[run.clone()]
             .iter()
@@ -1710,7 +1711,7 @@ impl IndexState {
         }
         self.resolve_pending();
         let end = self.sealed_spans()[n - 1].end as usize;
-        let dropped = self.live[..end].iter().filter(|&&l| l).count() as u64;
+        let dropped = (0..end).filter(|&s| self.live.get(s)).count() as u64;
         self.switch_keeping_log(0..n, Vec::new(), self.generation, interner)?;
         Ok(dropped)
     }

@@ -561,12 +561,7 @@ impl Store for EmbeddedStore {
                 .iter()
                 .zip(flags)
                 .map(|(st, f)| {
-                    let slots = f
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, &m)| m)
-                        .map(|(i, _)| i as u32)
-                        .collect();
+                    let slots = f.ones().map(|i| i as u32).collect();
                     (st.name.clone(), slots)
                 })
                 .collect()
