@@ -219,3 +219,145 @@ impl Column {
         };
     }
 }
+
+/// A flag per document (an index's live flags, a request's match flags), a bit each: an
+/// eighth of a `Vec<bool>`, which was a byte per document of the index for every request.
+/// Bits past `len` are always clear.
+#[derive(Clone, Default, Debug)]
+pub(crate) struct Bits {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bits {
+    /// `len` flags, all `on`.
+    pub(crate) fn new(len: usize, on: bool) -> Self {
+        let mut b = Bits::default();
+        b.resize(len, on);
+        b
+    }
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> bool {
+        i < self.len && self.words[i / 64] & (1 << (i % 64)) != 0
+    }
+    /// Sets flag `i` (which must be below `len`).
+    #[inline]
+    pub(crate) fn set(&mut self, i: usize, on: bool) {
+        if i >= self.len {
+            return;
+        }
+        let (w, m) = (i / 64, 1u64 << (i % 64));
+        if on {
+            self.words[w] |= m;
+        } else {
+            self.words[w] &= !m;
+        }
+    }
+    pub(crate) fn push(&mut self, on: bool) {
+        self.resize(self.len + 1, on);
+    }
+    /// Grows or shrinks to `len` flags; new ones are `on`.
+    pub(crate) fn resize(&mut self, len: usize, on: bool) {
+        if len <= self.len {
+            self.truncate(len);
+            return;
+        }
+        let old = self.len;
+        self.words.resize(len.div_ceil(64), 0);
+        self.len = len;
+        if on {
+            for i in old..len {
+                self.words[i / 64] |= 1 << (i % 64);
+            }
+        }
+    }
+    pub(crate) fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        self.words.truncate(len.div_ceil(64));
+        if len % 64 != 0 {
+            if let Some(w) = self.words.last_mut() {
+                *w &= (1u64 << (len % 64)) - 1;
+            }
+        }
+        self.len = len;
+    }
+    /// How many flags are set.
+    pub(crate) fn count_ones(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+    /// The positions of the set flags, in order.
+    pub(crate) fn ones(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(k, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                (w != 0).then(|| {
+                    let b = w.trailing_zeros() as usize;
+                    w &= w - 1;
+                    k * 64 + b
+                })
+            })
+        })
+    }
+    /// `self &= other` (`self &= !other` when `negate`); both cover the same documents.
+    pub(crate) fn and(&mut self, other: &Bits, negate: bool) {
+        // An AND only clears bits, so those past `len` stay clear.
+        for (w, &o) in self.words.iter_mut().zip(&other.words) {
+            *w &= if negate { !o } else { o };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bits;
+
+    /// `Bits` answers as a `Vec<bool>` through pushes, resizes, truncations, sets and ANDs.
+    #[test]
+    fn bits_behave_as_a_vector_of_booleans() {
+        let mut b = Bits::default();
+        let mut v: Vec<bool> = Vec::new();
+        for i in 0..300usize {
+            let on = i % 3 != 1;
+            b.push(on);
+            v.push(on);
+        }
+        b.resize(450, true);
+        v.resize(450, true);
+        b.truncate(130);
+        v.truncate(130);
+        b.resize(200, false);
+        v.resize(200, false);
+        for i in (0..200).step_by(7) {
+            b.set(i, i % 2 == 0);
+            v[i] = i % 2 == 0;
+        }
+        let other: Vec<bool> = (0..200).map(|i| i % 5 != 0).collect();
+        let mut o = Bits::new(200, false);
+        for (i, &x) in other.iter().enumerate() {
+            o.set(i, x);
+        }
+        for negate in [false, true] {
+            let mut b2 = b.clone();
+            b2.and(&o, negate);
+            let v2: Vec<bool> = v
+                .iter()
+                .zip(&other)
+                .map(|(&a, &r)| a && (r != negate))
+                .collect();
+            assert_eq!((0..200).map(|i| b2.get(i)).collect::<Vec<_>>(), v2);
+        }
+        assert_eq!(b.len(), v.len());
+        assert_eq!((0..210).map(|i| b.get(i)).collect::<Vec<_>>()[..200], v[..]);
+        assert!(!b.get(200) && !b.get(205));
+        let ones: Vec<usize> = b.ones().collect();
+        let want: Vec<usize> = (0..200).filter(|&i| v[i]).collect();
+        assert_eq!(ones, want);
+        assert_eq!(b.count_ones(), want.len());
+    }
+}

@@ -2,7 +2,7 @@
 //! ([`DocRef`]), a field's values ([`Field`]), value order and JSON, and the request-wide
 //! bucket limit. Every layer above (query, hits, aggregations, `_search`) builds on this.
 
-use super::index::{IndexState, Interner, Val, Vals};
+use super::index::{Bits, IndexState, Interner, Val, Vals};
 use crate::store::StoreError;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
@@ -182,7 +182,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Every live document of every searched index.
-    pub(crate) fn all_docs(&self) -> Vec<Vec<bool>> {
+    pub(crate) fn all_docs(&self) -> Vec<Bits> {
         self.indices.iter().map(|ix| ix.live.clone()).collect()
     }
 }

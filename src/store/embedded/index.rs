@@ -34,7 +34,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub(crate) use super::codec::{FastHasher, FastMap, FastSet};
-pub(crate) use super::column::{Column, Interner, Kind, Val, Vals};
+pub(crate) use super::column::{Bits, Column, Interner, Kind, Val, Vals};
+use super::sealed::id_key;
 pub(crate) use super::sealed::Bounds;
 use super::sealed::{self, Sealed, SegmentWriter};
 
@@ -117,6 +118,14 @@ pub(crate) const SEAL_DOCS: usize = 131_072;
 /// [`IndexState::merge_small`]).
 const MERGE_AT: usize = 4;
 
+/// Sealed documents whose ids one pass of a load's [`IndexState::resolve_sealed`] takes, on
+/// average: its map then holds at most a few MB. Tests take a few dozen, so that every load
+/// with sealed documents runs several passes.
+#[cfg(not(test))]
+const RESOLVE_IDS: usize = 1 << 18;
+#[cfg(test)]
+const RESOLVE_IDS: usize = 48;
+
 /// A sealed segment and the first slot of its documents.
 struct SealedSeg {
     seg: Sealed,
@@ -149,6 +158,32 @@ fn id_hash(id: &str) -> IdHash {
     h.write(id.as_bytes());
     let h = h.finish();
     IdHash([h as u32, (h >> 32) as u32])
+}
+
+/// A set of id keys (see [`id_key`]) that answers most misses from a bitmap of 2^20 bits
+/// before its hash set: [`IndexState::resolve_pending`] asks it once per sealed document.
+struct KeyFilter {
+    bits: Vec<u64>,
+    keys: FastSet<u32>,
+}
+
+impl KeyFilter {
+    fn new(keys: impl Iterator<Item = u32>) -> Self {
+        let mut f = KeyFilter {
+            bits: vec![0; 1 << 14],
+            keys: FastSet::default(),
+        };
+        for k in keys {
+            f.bits[(k >> 18) as usize] |= 1 << ((k >> 12) & 63);
+            f.keys.insert(k);
+        }
+        f
+    }
+
+    #[inline]
+    fn may_hold(&self, k: u32) -> bool {
+        self.bits[(k >> 18) as usize] & (1 << ((k >> 12) & 63)) != 0 && self.keys.contains(&k)
+    }
 }
 
 /// What a segment record does.
@@ -199,9 +234,16 @@ pub(crate) struct IndexState {
     /// A read handle of each segment (by position in `segments`) once it exists on disk.
     readers: Vec<Option<File>>,
     /// Whether each slot holds the current version of a document.
-    pub(crate) live: Vec<bool>,
+    pub(crate) live: Bits,
     pub(crate) live_count: usize,
+    /// The open segment's live documents by id. Sealed documents are not in it (an entry per
+    /// document would grow with the index): a load finds which are live in bounded passes
+    /// ([`IndexState::resolve_sealed`]), and the versions the log's records replace since
+    /// are marked dead before the next read or seal ([`IndexState::resolve_pending`]).
     ids: IdIndex,
+    /// Whether records written since the last [`IndexState::resolve_pending`] may replace
+    /// sealed versions still marked live.
+    unresolved: bool,
     pub(crate) columns: Columns,
     /// Reused buffer of one document's leaves.
     scratch: Vec<(u32, Val)>,
@@ -638,9 +680,10 @@ impl IndexState {
             text: TextArena::default(),
             open_deletes: Vec::new(),
             readers: Vec::new(),
-            live: Vec::new(),
+            live: Bits::default(),
             live_count: 0,
             ids: IdIndex::default(),
+            unresolved: false,
             columns: Columns::default(),
             scratch: Vec::new(),
             scratch_vals: Vec::new(),
@@ -736,6 +779,7 @@ impl IndexState {
             }
         }
         st.segments = manifest.segments;
+        st.resolve_sealed();
         Ok((st, Some(manifest_bytes), missing))
     }
 
@@ -763,31 +807,145 @@ impl IndexState {
             }
             Err(sealed::OpenError::Io(e)) => return Err(e),
         };
-        for id in &seg.tombstones {
-            self.apply_delete(id);
-        }
         self.next_seq = self.next_seq.max(seg.next_seq);
         let base = self.open_base;
         let n = seg.docs;
+        seg.release_pages();
         self.sealed.push(SealedSeg { seg, base });
         self.open_base += n;
-        self.live.reserve(n as usize);
-        for d in 0..n {
-            let slot = base + d;
-            self.live.push(true);
-            self.live_count += 1;
-            let id = self.sealed_of(slot).map(|(s, d)| s.id(d).into_owned());
-            if let Some(old) = self.set_id_slot(&id.unwrap_or_default(), slot) {
-                if self.live[old as usize] {
-                    self.live[old as usize] = false;
-                    self.live_count -= 1;
+        // Live until `resolve_sealed` finds the versions later ones replaced or deleted.
+        self.live.resize(self.open_base as usize, true);
+        self.live_count += n as usize;
+        Ok(())
+    }
+
+    /// After a load: marks dead the sealed documents that a later version or a tombstone
+    /// replaced (a segment's tombstones apply to the segments before it; the log's records to
+    /// every sealed one). Ids are taken in passes of [`RESOLVE_IDS`] or so, by [`id_key`],
+    /// so the map a pass builds is bounded whatever the index's size; `ids` keeps only the
+    /// log's documents afterwards.
+    fn resolve_sealed(&mut self) {
+        let sealed_docs = self.open_base as usize;
+        if sealed_docs == 0 {
+            return;
+        }
+        let passes = sealed_docs.div_ceil(RESOLVE_IDS) as u64;
+        let pass_of = |key: u32| ((u64::from(key) * passes) >> 32) as u32;
+        let open = std::mem::take(&mut self.ids);
+        for pass in 0..passes as u32 {
+            self.resolve_pass(|key| pass_of(key) == pass);
+            self.ids.by_hash.clear();
+            self.ids.others.clear();
+        }
+        self.ids = open;
+        self.unresolved = false;
+    }
+
+    /// One pass of [`IndexState::resolve_sealed`] over the ids whose key `mine` takes, with
+    /// `self.ids` empty at the start.
+    fn resolve_pass(&mut self, mine: impl Fn(u32) -> bool) {
+        for k in 0..self.sealed.len() {
+            for t in 0..self.sealed[k].seg.tombstones.len() {
+                if mine(id_key(&self.sealed[k].seg.tombstones[t])) {
+                    let id = self.sealed[k].seg.tombstones[t].clone();
+                    self.apply_delete(&id);
+                }
+            }
+            let base = self.sealed[k].base;
+            for d in 0..self.sealed[k].seg.docs {
+                if !mine(self.sealed[k].seg.id_key(d)) {
+                    continue;
+                }
+                let id = self.sealed[k].seg.id(d).into_owned();
+                if let Some(old) = self.set_id_slot(&id, base + d) {
+                    self.kill(old);
+                }
+            }
+            // The pass read the segment's ids: give their pages back.
+            self.sealed[k].seg.release_pages();
+        }
+        // A record of the log, index or delete, replaces any sealed version of its id.
+        for i in 0..self.docs.len() + self.open_deletes.len() {
+            let id = match self.docs.get(i) {
+                Some(d) => self.text.get(d.id),
+                None => &self.open_deletes[i - self.docs.len()],
+            };
+            if mine(id_key(id)) {
+                let id = id.to_owned();
+                if let Some(old) = self.remove_id(&id) {
+                    self.kill(old);
                 }
             }
         }
-        if let Some(s) = self.sealed.last() {
+    }
+
+    /// Drops the pages of the sealed segments' mappings from the resident set (see
+    /// [`Sealed::release_pages`]): what a request read of them would otherwise stay counted
+    /// in it, and a request over the whole index (a data extent) reads every segment.
+    pub(crate) fn release_pages(&self) {
+        for s in &self.sealed {
             s.seg.release_pages();
         }
-        Ok(())
+    }
+
+    /// Marks the version in `slot` dead.
+    fn kill(&mut self, slot: u32) {
+        if self.live.get(slot as usize) {
+            self.live.set(slot as usize, false);
+            self.live_count -= 1;
+        }
+    }
+
+    /// Marks dead the sealed versions that the log's records (index or delete) replaced
+    /// since the last call: one pass over the sealed ids' keys (see [`id_key`]), comparing the
+    /// id itself only when its key is one of the log's. Runs before a read, a seal and
+    /// anything else that counts on the sealed documents' live flags, not per write (an
+    /// `ingest` writing a log's lines pays it once a seal).
+    pub(crate) fn resolve_pending(&mut self) {
+        if !std::mem::take(&mut self.unresolved) {
+            return;
+        }
+        let keys = KeyFilter::new(
+            self.docs
+                .iter()
+                .map(|d| id_key(self.text.get(d.id)))
+                .chain(self.open_deletes.iter().map(|id| id_key(id))),
+        );
+        let deleted: FastSet<&str> = self.open_deletes.iter().map(String::as_str).collect();
+        let mut dead = Vec::new();
+        for s in &self.sealed {
+            for d in 0..s.seg.docs {
+                let slot = s.base + d;
+                if !self.live.get(slot as usize) || !keys.may_hold(s.seg.id_key(d)) {
+                    continue;
+                }
+                let id = s.seg.id(d);
+                if self.id_slot(&id).is_some() || deleted.contains(&*id) {
+                    dead.push(slot);
+                }
+            }
+            s.seg.release_pages();
+        }
+        for slot in dead {
+            self.kill(slot);
+        }
+    }
+
+    /// Whether records written since the last [`IndexState::resolve_pending`] could make
+    /// the dead versions outnumber the live documents (what calls for a compaction).
+    pub(crate) fn may_be_compactable(&self, min_dead: usize) -> bool {
+        let pending = if self.unresolved {
+            self.docs.len() + self.open_deletes.len()
+        } else {
+            0
+        };
+        let dead = self.dead_count() + pending;
+        dead > min_dead && dead > self.live_count.saturating_sub(pending)
+    }
+
+    /// Whether [`IndexState::resolve_pending`] has work left.
+    pub(crate) fn unresolved(&self) -> bool {
+        self.unresolved
     }
 
     fn note_skipped(&mut self, path: &Path, line: usize, offset: u64) {
@@ -1059,11 +1217,10 @@ impl IndexState {
             source,
         });
         if let Some(old) = self.set_id_slot(id, slot) {
-            if self.live[old as usize] {
-                self.live[old as usize] = false;
-                self.live_count -= 1;
-            }
+            self.kill(old);
         }
+        // A sealed version of `id` is left for `resolve_pending`.
+        self.unresolved |= self.open_base > 0;
         self.live.push(true);
         self.live_count += 1;
         // Group leaves by column (a path repeats for arrays), keeping document order.
@@ -1117,8 +1274,8 @@ impl IndexState {
 
     fn apply_delete(&mut self, id: &str) -> bool {
         if let Some(slot) = self.remove_id(id) {
-            if self.live[slot as usize] {
-                self.live[slot as usize] = false;
+            if self.live.get(slot as usize) {
+                self.live.set(slot as usize, false);
                 self.live_count -= 1;
                 return true;
             }
@@ -1126,9 +1283,23 @@ impl IndexState {
         false
     }
 
-    /// The slot of the live document `id`.
+    /// The slot of the live document `id`: in the log through `ids`, else the sealed
+    /// segments are searched one id key after the other (their live flags must be resolved,
+    /// see [`IndexState::resolve_pending`]).
     pub(crate) fn slot_of(&self, id: &str) -> Option<u32> {
-        self.id_slot(id).filter(|&s| self.live[s as usize])
+        let found = self.id_slot(id).filter(|&s| self.live.get(s as usize));
+        if found.is_some() {
+            return found;
+        }
+        let key = id_key(id);
+        self.sealed.iter().find_map(|s| {
+            (0..s.seg.docs).find_map(|d| {
+                let slot = s.base + d;
+                let hit =
+                    self.live.get(slot as usize) && s.seg.id_key(d) == key && s.seg.id(d) == id;
+                hit.then_some(slot)
+            })
+        })
     }
 
     /// The next sequence number to assign.
@@ -1237,11 +1408,13 @@ impl IndexState {
 
     /// Deletes the live documents in `slots` durably; returns how many were deleted.
     pub(crate) fn delete_slots(&mut self, slots: &[u32]) -> Result<u64, StoreError> {
-        let ids: Vec<String> = slots
+        self.resolve_pending();
+        let slots: Vec<u32> = slots
             .iter()
-            .filter(|&&s| self.live[s as usize])
-            .map(|&s| self.doc_id(s).into_owned())
+            .copied()
+            .filter(|&s| self.live.get(s as usize))
             .collect();
+        let ids: Vec<String> = slots.iter().map(|&s| self.doc_id(s).into_owned()).collect();
         if ids.is_empty() {
             return Ok(0);
         }
@@ -1252,12 +1425,15 @@ impl IndexState {
         self.append(&buf)?;
         self.next_seq += ids.len() as u64;
         self.version = next_version();
-        let mut n = 0;
-        for id in ids {
-            n += self.apply_delete(&id) as u64;
+        // A sealed slot is not in `ids`: it is marked dead here, the log's in `ids` too.
+        for (&slot, id) in slots.iter().zip(ids) {
+            if slot >= self.open_base {
+                self.remove_id(&id);
+            }
+            self.kill(slot);
             self.open_deletes.push(id);
         }
-        Ok(n)
+        Ok(slots.len() as u64)
     }
 
     /// Deletes the segment files the manifest just written (`listed`) no longer names; a
@@ -1365,8 +1541,10 @@ impl IndexState {
         if self.docs.is_empty() || self.first_skipped.is_some() {
             return Ok(());
         }
+        // The log's records must have replaced their sealed versions before the log goes.
+        self.resolve_pending();
         let slots: Vec<u32> = (self.open_base..self.live.len() as u32)
-            .filter(|&s| self.live[s as usize])
+            .filter(|&s| self.live.get(s as usize))
             .collect();
         let mut tombstones = self.open_deletes.clone();
         tombstones.sort_unstable();
@@ -1398,21 +1576,8 @@ impl IndexState {
         interner: &mut Interner,
     ) -> Result<(), StoreError> {
         let base = self.open_base;
-        for (k, &old) in slots.iter().enumerate() {
-            let new = base + k as u32;
-            let Some(d) = self.docs.get((old - base) as usize) else {
-                continue;
-            };
-            let id = self.text.get(d.id);
-            match self.ids.by_hash.get_mut(&id_hash(id)) {
-                Some(s) if *s == old => *s = new,
-                _ => {
-                    if let Some(s) = self.ids.others.get_mut(id).filter(|s| **s == old) {
-                        *s = new;
-                    }
-                }
-            }
-        }
+        // `ids` holds the log's documents only, and the log is now empty.
+        self.ids = IdIndex::default();
         self.live.truncate(base as usize);
         self.live_count -= slots.len();
         self.docs.clear();
@@ -1460,8 +1625,9 @@ impl IndexState {
         if self.segments.is_empty() || self.first_skipped.is_some() {
             return Ok(());
         }
+        self.resolve_pending();
         let live: Vec<u32> = (0..self.live.len() as u32)
-            .filter(|&s| self.live[s as usize])
+            .filter(|&s| self.live.get(s as usize))
             .collect();
         let mut generation = self.generation;
         let mut segs = Vec::new();
@@ -1496,8 +1662,9 @@ impl IndexState {
         if run.is_empty() || run.end > spans.len() || self.first_skipped.is_some() {
             return Ok(());
         }
+        self.resolve_pending();
         let slots: Vec<u32> = (spans[run.start].start..spans[run.end - 1].end)
-            .filter(|&s| self.live[s as usize])
+            .filter(|&s| self.live.get(s as usize))
             .collect();
         let mut tombstones: Vec<String> = self.sealed[run.clone()]
             .iter()
@@ -1542,8 +1709,9 @@ impl IndexState {
         if n == 0 {
             return Ok(0);
         }
+        self.resolve_pending();
         let end = self.sealed_spans()[n - 1].end as usize;
-        let dropped = self.live[..end].iter().filter(|&&l| l).count() as u64;
+        let dropped = (0..end).filter(|&s| self.live.get(s)).count() as u64;
         self.switch_keeping_log(0..n, Vec::new(), self.generation, interner)?;
         Ok(dropped)
     }

@@ -264,20 +264,32 @@ impl EmbeddedStore {
         Ok(inner)
     }
 
+    /// [`EmbeddedStore::write_loaded`] with the live flags of `names` resolved (see
+    /// `IndexState::resolve_pending`), as a read needs them.
+    fn write_resolved(&self, names: &[String]) -> Result<RwLockWriteGuard<'_, Inner>, StoreError> {
+        let mut inner = self.write_loaded(names)?;
+        for n in names {
+            if let Some(st) = inner.indices.get_mut(n) {
+                st.resolve_pending();
+            }
+        }
+        Ok(inner)
+    }
+
     /// A read guard with `names` loaded. An index holding records that fail their checksum
     /// (not a torn last record, which is recovery) is refused ([`StoreError::Corrupt`]), in
     /// a reader such as `tidewatch results` and in a writer such as `run` alike: an answer
     /// without them could hide an alert or teach a model a hole. Writes still go through.
     fn read_loaded(&self, names: &[String]) -> Result<RwLockReadGuard<'_, Inner>, StoreError> {
-        let inner = {
+        // Another thread may write between the two locks: then resolve again.
+        let inner = loop {
             let inner = self.read();
-            if names.iter().all(|n| inner.indices.contains_key(n)) {
-                inner
-            } else {
-                drop(inner);
-                drop(self.write_loaded(names)?);
-                self.read()
+            let ready = |n: &String| inner.indices.get(n).is_some_and(|st| !st.unresolved());
+            if names.iter().all(ready) {
+                break inner;
             }
+            drop(inner);
+            drop(self.write_resolved(names)?);
         };
         for n in names {
             let Some(st) = inner.indices.get(n) else {
@@ -334,6 +346,10 @@ impl EmbeddedStore {
     /// After a write: compacts an index that holds more dead versions than live documents,
     /// else seals its open segment once it holds [`SEAL_DOCS`] versions.
     fn maybe_compact(st: &mut IndexState, interner: &mut Interner) -> Result<(), StoreError> {
+        // Resolving costs a pass over the sealed ids: only when a compaction may be due.
+        if st.may_be_compactable(COMPACT_MIN_DEAD) {
+            st.resolve_pending();
+        }
         let dead = st.dead_count();
         if dead > COMPACT_MIN_DEAD && dead > st.live_count {
             st.compact(interner)?;
@@ -381,7 +397,13 @@ impl Store for EmbeddedStore {
         let inner = self.read_loaded(&names)?;
         let indices = names.iter().filter_map(|n| inner.indices.get(n)).collect();
         let mut ctx = Ctx::new(indices, &inner.interner);
-        search::search(&mut ctx, Some(&self.shared.pages), body)
+        let answer = search::search(&mut ctx, Some(&self.shared.pages), body);
+        for n in &names {
+            if let Some(st) = inner.indices.get(n) {
+                st.release_pages();
+            }
+        }
+        answer
     }
 
     fn bulk(&self, index: &str, mut docs: Vec<BulkDoc>) -> Result<BulkResponse, StoreError> {
@@ -489,6 +511,7 @@ impl Store for EmbeddedStore {
         let st = indices
             .get_mut(index)
             .ok_or_else(|| StoreError::IndexNotFound(index.to_string()))?;
+        st.resolve_pending();
         let current = st.slot_of(id).map(|s| st.seq_no(s));
         let conflict = || StoreError::Conflict {
             index: index.to_string(),
@@ -523,7 +546,7 @@ impl Store for EmbeddedStore {
     fn delete_by_query(&self, index: &str, query: &Value) -> Result<u64, StoreError> {
         self.writable()?;
         let names = self.resolve(index)?;
-        let mut inner = self.write_loaded(&names)?;
+        let mut inner = self.write_resolved(&names)?;
         let per_index: Vec<(String, Vec<u32>)> = {
             let indices = names.iter().filter_map(|n| inner.indices.get(n)).collect();
             let mut ctx = Ctx::new(indices, &inner.interner);
@@ -538,12 +561,7 @@ impl Store for EmbeddedStore {
                 .iter()
                 .zip(flags)
                 .map(|(st, f)| {
-                    let slots = f
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, &m)| m)
-                        .map(|(i, _)| i as u32)
-                        .collect();
+                    let slots = f.ones().map(|i| i as u32).collect();
                     (st.name.clone(), slots)
                 })
                 .collect()

@@ -2,7 +2,7 @@
 //! column into one boolean per document slot.
 
 use super::ctx::{bad, glob, Ctx, DocRef, Field};
-use super::index::{Bounds, Val};
+use super::index::{Bits, Bounds, Val};
 use crate::store::StoreError;
 use serde_json::Value;
 
@@ -332,7 +332,7 @@ fn leaf_pred<'q>(ctx: &'q Ctx, q: &'q Query) -> Option<Box<dyn Fn(DocRef) -> boo
 
 /// `acc &= q` (or `acc &= !q` when `negate`), testing only the documents `acc` still holds:
 /// the clauses of a `bool` after the first look at the survivors of the earlier ones.
-fn and_into(ctx: &Ctx, q: &Query, negate: bool, acc: &mut [Vec<bool>]) {
+fn and_into(ctx: &Ctx, q: &Query, negate: bool, acc: &mut [Bits]) {
     match q {
         Query::All if !negate => {}
         Query::Bool {
@@ -352,12 +352,11 @@ fn and_into(ctx: &Ctx, q: &Query, negate: bool, acc: &mut [Vec<bool>]) {
             Some(pred) => {
                 for (ix, a) in acc.iter_mut().enumerate() {
                     for (span, verdict) in spans(ctx, q, ix, a.len()) {
-                        let flags = a.get_mut(span.start as usize..span.end as usize);
-                        for (doc, flag) in span.zip(flags.into_iter().flatten()) {
-                            if *flag {
-                                *flag = verdict
-                                    .unwrap_or_else(|| pred(DocRef { ix: ix as u32, doc }))
-                                    != negate;
+                        for doc in span {
+                            if a.get(doc as usize) {
+                                let hit =
+                                    verdict.unwrap_or_else(|| pred(DocRef { ix: ix as u32, doc }));
+                                a.set(doc as usize, hit != negate);
                             }
                         }
                     }
@@ -366,9 +365,7 @@ fn and_into(ctx: &Ctx, q: &Query, negate: bool, acc: &mut [Vec<bool>]) {
             None => {
                 let r = eval(ctx, q);
                 for (a, r) in acc.iter_mut().zip(&r) {
-                    for (a, &r) in a.iter_mut().zip(r) {
-                        *a &= r != negate;
-                    }
+                    a.and(r, negate);
                 }
             }
         },
@@ -376,7 +373,7 @@ fn and_into(ctx: &Ctx, q: &Query, negate: bool, acc: &mut [Vec<bool>]) {
 }
 
 /// Evaluates a query into a match flag per slot of each index (dead slots never match).
-pub(crate) fn eval(ctx: &Ctx, q: &Query) -> Vec<Vec<bool>> {
+pub(crate) fn eval(ctx: &Ctx, q: &Query) -> Vec<Bits> {
     match q {
         Query::All => ctx.all_docs(),
         Query::None => no_docs(ctx),
@@ -391,7 +388,7 @@ pub(crate) fn eval(ctx: &Ctx, q: &Query) -> Vec<Vec<bool>> {
             for (ix, st) in ctx.indices.iter().enumerate() {
                 for id in ids {
                     if let Some(slot) = st.slot_of(id) {
-                        out[ix][slot as usize] = true;
+                        out[ix].set(slot as usize, true);
                     }
                 }
             }
@@ -402,7 +399,11 @@ pub(crate) fn eval(ctx: &Ctx, q: &Query) -> Vec<Vec<bool>> {
             .iter()
             .map(|ix| {
                 let hit = names.iter().any(|n| glob(n, &ix.name));
-                ix.live.iter().map(|&l| l && hit).collect()
+                if hit {
+                    ix.live.clone()
+                } else {
+                    Bits::new(ix.live.len(), false)
+                }
             })
             .collect(),
         _ => match leaf_pred(ctx, q) {
@@ -413,25 +414,26 @@ pub(crate) fn eval(ctx: &Ctx, q: &Query) -> Vec<Vec<bool>> {
 }
 
 /// No document of any searched index.
-fn no_docs(ctx: &Ctx) -> Vec<Vec<bool>> {
+fn no_docs(ctx: &Ctx) -> Vec<Bits> {
     ctx.indices
         .iter()
-        .map(|ix| vec![false; ix.live.len()])
+        .map(|ix| Bits::new(ix.live.len(), false))
         .collect()
 }
 
 /// The live documents for which `pred` (the test of `q`) holds.
-fn per_doc(ctx: &Ctx, q: &Query, pred: &dyn Fn(DocRef) -> bool) -> Vec<Vec<bool>> {
+fn per_doc(ctx: &Ctx, q: &Query, pred: &dyn Fn(DocRef) -> bool) -> Vec<Bits> {
     ctx.indices
         .iter()
         .enumerate()
         .map(|(ix, st)| {
-            let mut out = vec![false; st.live.len()];
+            let mut out = Bits::new(st.live.len(), false);
             for (span, verdict) in spans(ctx, q, ix, st.live.len()) {
                 for doc in span {
                     let d = doc as usize;
-                    out[d] = st.live[d]
+                    let hit = st.live.get(d)
                         && verdict.unwrap_or_else(|| pred(DocRef { ix: ix as u32, doc }));
+                    out.set(d, hit);
                 }
             }
             out
@@ -476,7 +478,7 @@ fn eval_bool(
     should: &[Query],
     must_not: &[Query],
     min_should: usize,
-) -> Vec<Vec<bool>> {
+) -> Vec<Bits> {
     let mut acc = ctx.all_docs();
     for m in must {
         and_into(ctx, m, false, &mut acc);
@@ -486,14 +488,16 @@ fn eval_bool(
         for s in should {
             let r = eval(ctx, s);
             for (c, r) in counts.iter_mut().zip(&r) {
-                for (c, &r) in c.iter_mut().zip(r) {
-                    *c += r as u32;
+                for d in r.ones() {
+                    c[d] += 1;
                 }
             }
         }
         for (a, c) in acc.iter_mut().zip(&counts) {
-            for (a, &c) in a.iter_mut().zip(c) {
-                *a &= c as usize >= min_should;
+            for (d, &c) in c.iter().enumerate() {
+                if (c as usize) < min_should {
+                    a.set(d, false);
+                }
             }
         }
     }
@@ -503,21 +507,41 @@ fn eval_bool(
     acc
 }
 
+/// Gives the documents `flags` mark to `f`, in order, at most `batch` at a time; returns
+/// how many.
+pub(crate) fn doc_batches(flags: &[Bits], batch: usize, mut f: impl FnMut(&[DocRef])) -> usize {
+    let mut buf = Vec::with_capacity(batch);
+    let mut total = 0;
+    for (ix, fl) in flags.iter().enumerate() {
+        for doc in fl.ones() {
+            buf.push(DocRef {
+                ix: ix as u32,
+                doc: doc as u32,
+            });
+            if buf.len() == batch {
+                total += buf.len();
+                f(&buf);
+                buf.clear();
+            }
+        }
+    }
+    total += buf.len();
+    if !buf.is_empty() {
+        f(&buf);
+    }
+    total
+}
+
 /// The matching documents in index order (allocated once at their exact count: a doubling
 /// vector of all of a large index's documents peaked at twice their 8 bytes each).
-pub(crate) fn doc_list(flags: &[Vec<bool>]) -> Vec<DocRef> {
-    let n = flags.iter().map(|f| f.iter().filter(|&&m| m).count()).sum();
+pub(crate) fn doc_list(flags: &[Bits]) -> Vec<DocRef> {
+    let n = flags.iter().map(Bits::count_ones).sum();
     let mut out = Vec::with_capacity(n);
     for (ix, f) in flags.iter().enumerate() {
-        out.extend(
-            f.iter()
-                .enumerate()
-                .filter(|(_, &m)| m)
-                .map(|(doc, _)| DocRef {
-                    ix: ix as u32,
-                    doc: doc as u32,
-                }),
-        );
+        out.extend(f.ones().map(|doc| DocRef {
+            ix: ix as u32,
+            doc: doc as u32,
+        }));
     }
     out
 }

@@ -206,6 +206,22 @@ fn is_hex_id(id: &[u8]) -> bool {
     id.len() == 32 && id.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// A 32-bit key of `id` that spreads ids over the passes of an index load (see
+/// `IndexState::resolve_sealed`): the first four bytes of an id of 32 hex digits, as a
+/// segment stores it (so a pass reads them without decoding the id), else a hash of its text.
+pub(crate) fn id_key(id: &str) -> u32 {
+    use std::hash::Hasher;
+    let b = id.as_bytes();
+    if is_hex_id(b) {
+        return b[..8]
+            .iter()
+            .fold(0u32, |k, &c| (k << 4) | u32::from(hex_digit(c)));
+    }
+    let mut h = codec::FastHasher::default();
+    h.write(b);
+    h.finish() as u32
+}
+
 fn write_ids(body: &mut Vec<u8>, ids: &[u8], ends: &[Option<i64>]) -> Option<Ids> {
     let mut start = 0usize;
     let all_hex = ends.iter().flatten().all(|&e| {
@@ -686,6 +702,20 @@ impl Sealed {
                 let bytes = self.map.get(a..b).unwrap_or_default();
                 Cow::Borrowed(std::str::from_utf8(bytes).unwrap_or_default())
             }
+        }
+    }
+
+    /// [`id_key`] of document `doc`'s id.
+    #[inline]
+    pub(crate) fn id_key(&self, doc: u32) -> u32 {
+        match &self.ids {
+            Ids::Hex { off } => {
+                let at = *off as usize + doc as usize * 16;
+                self.map
+                    .get(at..at + 4)
+                    .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            }
+            Ids::Text { .. } => id_key(&self.id(doc)),
         }
     }
 

@@ -149,7 +149,7 @@ pub(crate) fn search(
     let pages = pages.filter(|_| size == 0);
     let (docs, total, aggregations) = match agg_reqs {
         Some(reqs) => {
-            let (docs, total, a) = aggregate(ctx, pages, body, &q, &reqs);
+            let (docs, total, a) = aggregate(ctx, pages, body, &q, &reqs, size > 0);
             (docs, total, Some(a))
         }
         None => {
@@ -236,14 +236,23 @@ fn check_body(obj: &Map<String, Value>) -> Result<(usize, usize), StoreError> {
     Ok((from, size))
 }
 
-/// The matching documents (none when a cached composite page answered), their number and
-/// the aggregations. A request of the datafeed's shape keeps its groups in `pages`.
+/// Matching documents listed at once by an aggregation evaluated in batches (a few under
+/// test, so that the tests' requests run through several batches).
+#[cfg(not(test))]
+const DOC_BATCH: usize = 1 << 16;
+#[cfg(test)]
+const DOC_BATCH: usize = 7;
+
+/// The matching documents (none when a cached composite page answered, or when the
+/// aggregations took them in batches and no hits are wanted), their number and the
+/// aggregations. A request of the datafeed's shape keeps its groups in `pages`.
 fn aggregate(
     ctx: &Ctx,
     pages: Option<&PageCache>,
     body: &Value,
     q: &query::Query,
     reqs: &[aggs::Agg],
+    hits_wanted: bool,
 ) -> (Vec<DocRef>, usize, Map<String, Value>) {
     let key = pages.and_then(|_| aggs::single_composite(reqs).and_then(|n| page_key(ctx, body, n)));
     if let (Some(k), Some(pages)) = (&key, pages) {
@@ -255,7 +264,13 @@ fn aggregate(
             );
         }
     }
-    let docs = doc_list(&query::eval(ctx, q));
+    let flags = query::eval(ctx, q);
+    if let Some(mut batched) = aggs::Batched::new(reqs).filter(|_| !hits_wanted) {
+        let total = query::doc_batches(&flags, DOC_BATCH, |docs| batched.add(docs));
+        return (Vec::new(), total, batched.finish(ctx));
+    }
+    let docs = doc_list(&flags);
+    drop(flags);
     let total = docs.len();
     let groups = match (&key, pages) {
         (Some(_), Some(_)) => aggs::all_composite_groups(ctx, reqs, &docs),

@@ -2279,3 +2279,153 @@ fn flat_documents_are_stored_byte_for_byte_as_their_trees() {
         sb.search("logs", &q).unwrap()["hits"]
     );
 }
+
+/// A load finds the live documents of the sealed segments in several bounded passes
+/// (`RESOLVE_IDS` is small under test) without a map of every id: versions replaced by
+/// later segments, by tombstones and by the log's records are dead; `get`, `ids` and the
+/// first write after the load (which builds the full id map) agree with what was written.
+#[test]
+fn a_load_resolves_replaced_sealed_versions_in_passes() {
+    use std::collections::BTreeMap;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    // Hex ids as `ingest` makes them (stored as bytes) and text ids, in turns.
+    let id = |i: usize| match i % 3 {
+        0 => format!(
+            "{:032x}",
+            (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
+        ),
+        _ => format!("doc-{i}"),
+    };
+    let mut expect: BTreeMap<String, i64> = BTreeMap::new();
+    {
+        let s = EmbeddedStore::open(&dir).unwrap();
+        for round in 0..5usize {
+            let docs: Vec<BulkDoc> = (round * 60..round * 60 + 200)
+                .map(|i| BulkDoc {
+                    id: Some(id(i)),
+                    source: json!({"n": (i * 10 + round) as i64}),
+                })
+                .collect();
+            for d in &docs {
+                expect.insert(d.id.clone().unwrap(), d.source["n"].as_i64().unwrap());
+            }
+            s.bulk("logs", docs).unwrap();
+            let gone = round as i64 * 600 + 300;
+            s.delete_by_query(
+                "logs",
+                &json!({"range": {"n": {"lt": gone, "gte": gone - 40}}}),
+            )
+            .unwrap();
+            expect.retain(|_, n| !(gone - 40..gone).contains(n));
+            seal(&s, "logs");
+        }
+        // The log: new versions and deletes of sealed documents.
+        let docs: Vec<BulkDoc> = (0..500)
+            .step_by(7)
+            .map(|i| BulkDoc {
+                id: Some(id(i)),
+                source: json!({"n": -(i as i64)}),
+            })
+            .collect();
+        for d in &docs {
+            expect.insert(d.id.clone().unwrap(), d.source["n"].as_i64().unwrap());
+        }
+        s.bulk("logs", docs).unwrap();
+        s.delete_by_query("logs", &json!({"range": {"n": {"gte": 1000, "lt": 1100}}}))
+            .unwrap();
+        expect.retain(|_, n| !(1000..1100).contains(n));
+    }
+    let check = |s: &EmbeddedStore, expect: &BTreeMap<String, i64>| {
+        let got: BTreeMap<String, i64> = all_docs(s, "logs")
+            .into_iter()
+            .map(|(id, _, src)| (id, src["n"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(&got, expect);
+        for i in [0, 3, 7, 60, 299, 300, 301, 499, 510] {
+            let want = expect.get(&id(i)).copied();
+            let got = s
+                .get("logs", &id(i))
+                .unwrap()
+                .map(|d| d.source["n"].as_i64().unwrap());
+            assert_eq!(got, want, "get {}", id(i));
+            let r = s
+                .search("logs", &json!({"query": {"ids": {"values": [id(i)]}}}))
+                .unwrap();
+            assert_eq!(total(&r), u64::from(want.is_some()));
+        }
+    };
+    check(&EmbeddedStore::open_read_only(&dir).unwrap(), &expect);
+    let s = EmbeddedStore::open(&dir).unwrap();
+    check(&s, &expect);
+    // A write replacing a sealed document: the old version is dead at the next read.
+    index_one(&s, "logs", &id(1), json!({"n": 7}));
+    expect.insert(id(1), 7);
+    check(&s, &expect);
+    let conflict = s.put("logs", &id(2), &json!({"n": 8}), PutMode::Create);
+    assert!(matches!(conflict, Err(StoreError::Conflict { .. })));
+    // Many at once, sealed and loaded again: every id once.
+    let docs: Vec<BulkDoc> = (100..400)
+        .map(|i| BulkDoc {
+            id: Some(id(i)),
+            source: json!({"n": 5000 + i as i64}),
+        })
+        .collect();
+    for d in &docs {
+        expect.insert(d.id.clone().unwrap(), d.source["n"].as_i64().unwrap());
+    }
+    s.bulk("logs", docs).unwrap();
+    seal(&s, "logs");
+    check(&s, &expect);
+    drop(s);
+    check(&EmbeddedStore::open(&dir).unwrap(), &expect);
+}
+
+/// Aggregations evaluated a batch of documents at a time (`size: 0`, histograms without
+/// sub-aggregations and the `stats` family) answer as over the list of all documents (what
+/// a request with hits uses), empty buckets, dates and mixed values included.
+#[test]
+fn batched_aggregations_answer_as_over_all_documents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = EmbeddedStore::open(tmp.path().join("d")).unwrap();
+    let docs: Vec<BulkDoc> = (0..300i64)
+        .map(|i| BulkDoc {
+            id: Some(format!("d{i}")),
+            source: match i % 5 {
+                0 => json!({"t": 1_700_000_000_000i64 + i * 7_000_000, "x": i as f64 / 3.0}),
+                1 => json!({"t": 1_700_000_000_000i64 + i * 7_000_000, "x": [i, i + 1]}),
+                2 => json!({"x": "text"}),
+                _ => json!({"t": 1_700_000_000_000i64 + i * 7_000_000, "x": i * 2}),
+            },
+        })
+        .collect();
+    s.bulk("logs", docs).unwrap();
+    seal(&s, "logs");
+    index_one(
+        &s,
+        "logs",
+        "late",
+        json!({"t": 1_700_000_000_000i64, "x": -4}),
+    );
+    let aggs = json!({
+        "h": {"date_histogram": {"field": "t", "fixed_interval": "1h"}},
+        "h1": {"date_histogram": {"field": "t", "fixed_interval": "1h", "min_doc_count": 1}},
+        "n": {"histogram": {"field": "x", "interval": 25}},
+        "lo": {"min": {"field": "t"}}, "hi": {"max": {"field": "t"}},
+        "a": {"avg": {"field": "x"}}, "su": {"sum": {"field": "x"}}, "st": {"stats": {"field": "x"}},
+        "none": {"min": {"field": "missing"}}
+    });
+    for query in [
+        json!({"match_all": {}}),
+        json!({"range": {"x": {"gte": 100}}}),
+    ] {
+        let batched = s
+            .search("logs", &json!({"size": 0, "query": query, "aggs": aggs}))
+            .unwrap();
+        let listed = s
+            .search("logs", &json!({"size": 1, "query": query, "aggs": aggs}))
+            .unwrap();
+        assert_eq!(batched["aggregations"], listed["aggregations"]);
+        assert_eq!(batched["hits"]["total"], listed["hits"]["total"]);
+    }
+}

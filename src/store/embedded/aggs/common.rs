@@ -210,20 +210,52 @@ pub(super) fn f64_json(f: f64) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// What [`bucketize`] gathers per key: the documents (for sub-aggregations), or only how
+/// many (a histogram without sub-aggregations, as the datafeed's event counts over a
+/// lookback window: no list of the window's documents per bucket).
+pub(super) trait Gather: Default {
+    fn add(&mut self, d: DocRef);
+}
+
+impl Gather for Vec<DocRef> {
+    #[inline]
+    fn add(&mut self, d: DocRef) {
+        self.push(d);
+    }
+}
+
+impl Gather for usize {
+    #[inline]
+    fn add(&mut self, _: DocRef) {
+        *self += 1;
+    }
+}
+
 /// Buckets documents by a numeric key computed from each value; a document counts once per
 /// distinct key.
-pub(super) fn bucketize<K: Copy + Eq + std::hash::Hash>(
+pub(super) fn bucketize<K: Copy + Eq + std::hash::Hash, B: Gather>(
     field: &Field,
     docs: &[DocRef],
     key: impl Fn(Val) -> Option<K>,
-) -> FastMap<K, Vec<DocRef>> {
-    let mut map: FastMap<K, Vec<DocRef>> = FastMap::default();
+) -> FastMap<K, B> {
+    let mut map: FastMap<K, B> = FastMap::default();
+    bucketize_into(&mut map, field, docs, key);
+    map
+}
+
+/// [`bucketize`] adding to `map` (documents given in batches).
+pub(super) fn bucketize_into<K: Copy + Eq + std::hash::Hash, B: Gather>(
+    map: &mut FastMap<K, B>,
+    field: &Field,
+    docs: &[DocRef],
+    key: impl Fn(Val) -> Option<K>,
+) {
     let mut seen: Vec<K> = Vec::new();
     for &d in docs {
         let vals = field.values(d);
         if vals.len() == 1 {
             if let Some(k) = key(vals[0]) {
-                map.entry(k).or_default().push(d);
+                map.entry(k).or_default().add(d);
             }
             continue;
         }
@@ -232,12 +264,11 @@ pub(super) fn bucketize<K: Copy + Eq + std::hash::Hash>(
             if let Some(k) = key(v) {
                 if !seen.contains(&k) {
                     seen.push(k);
-                    map.entry(k).or_default().push(d);
+                    map.entry(k).or_default().add(d);
                 }
             }
         }
     }
-    map
 }
 
 /// The start of the `interval` bucket (shifted by `offset`) a date value falls in.

@@ -10,10 +10,11 @@ mod metric;
 mod pipeline;
 
 use super::ctx::{bad, Ctx, DocRef};
+use crate::store::embedded::index::FastMap;
 use crate::store::StoreError;
 use bucket::{Composite, Filter, Filters, Histogram, Terms};
 use common::obj;
-use metric::{Cardinality, GeoCentroid, Percentiles, Stats, TopHits, ValueCount};
+use metric::{Cardinality, GeoCentroid, Percentiles, Stats, StatsAcc, TopHits, ValueCount};
 use pipeline::BucketPipeline;
 use serde_json::{Map, Value};
 
@@ -153,6 +154,70 @@ fn eval_one(ctx: &Ctx, a: &Agg, docs: &[DocRef]) -> Value {
         Kind::Percentiles(m) => m.eval(docs),
         Kind::TopHits(m) => m.eval(ctx, docs),
         Kind::Pipeline(..) => Value::Null,
+    }
+}
+
+/// What one aggregation of a [`Batched`] evaluation has gathered so far.
+enum Partial {
+    Dates(FastMap<i64, usize>),
+    Nums(FastMap<u64, usize>),
+    Stats(StatsAcc),
+}
+
+/// Aggregations evaluated over the matching documents a batch at a time, so a request over
+/// most of an index (the datafeed's data extent and its event counts over a lookback
+/// window) holds no list of all its documents. Only for histograms without
+/// sub-aggregations and the `stats` family ([`Batched::new`] says when); the answer is
+/// the same as [`eval`]'s over the batches joined, given in order.
+pub(crate) struct Batched<'r, 'a> {
+    aggs: &'r [Agg<'a>],
+    parts: Vec<Partial>,
+}
+
+impl<'r, 'a> Batched<'r, 'a> {
+    /// `None` when some aggregation of `aggs` needs all its documents at once.
+    pub(crate) fn new(aggs: &'r [Agg<'a>]) -> Option<Self> {
+        let parts = aggs
+            .iter()
+            .map(|a| match &a.kind {
+                _ if !a.subs.is_empty() => None,
+                Kind::DateHistogram(_) => Some(Partial::Dates(FastMap::default())),
+                Kind::Histogram(_) => Some(Partial::Nums(FastMap::default())),
+                Kind::Stats(_) => Some(Partial::Stats(StatsAcc::default())),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Batched { aggs, parts })
+    }
+
+    /// Adds the next matching documents.
+    pub(crate) fn add(&mut self, docs: &[DocRef]) {
+        for (a, p) in self.aggs.iter().zip(&mut self.parts) {
+            match (&a.kind, p) {
+                (Kind::DateHistogram(h), Partial::Dates(c)) => h.count_dates(c, docs),
+                (Kind::Histogram(h), Partial::Nums(c)) => h.count_nums(c, docs),
+                (Kind::Stats(m), Partial::Stats(acc)) => m.add(acc, docs),
+                _ => {}
+            }
+        }
+    }
+
+    /// The aggregations, in request order, as [`eval`] answers them.
+    pub(crate) fn finish(self, ctx: &Ctx) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (a, p) in self.aggs.iter().zip(&self.parts) {
+            if ctx.failed() {
+                return out;
+            }
+            let v = match (&a.kind, p) {
+                (Kind::DateHistogram(h), Partial::Dates(c)) => h.dates_counted(ctx, c),
+                (Kind::Histogram(h), Partial::Nums(c)) => h.nums_counted(ctx, c),
+                (Kind::Stats(m), Partial::Stats(acc)) => m.finish(acc),
+                _ => Value::Null,
+            };
+            out.insert(a.name.clone(), v);
+        }
+        out
     }
 }
 

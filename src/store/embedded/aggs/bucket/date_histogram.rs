@@ -1,11 +1,13 @@
 //! `date_histogram`: fixed intervals (and minute, hour, day calendar intervals) in UTC.
 
 use super::super::common::{
-    check_params, date_bounds, date_key, get_field, get_u64, interval_ms, obj, offset_ms,
+    bucketize, bucketize_into, check_params, date_bounds, date_key, get_field, get_u64,
+    interval_ms, obj, offset_ms,
 };
 use super::super::Agg;
 use super::histogram::Histogram;
 use crate::store::embedded::ctx::{bad, Ctx, DocRef};
+use crate::store::embedded::index::FastMap;
 use crate::store::StoreError;
 use serde_json::{json, Value};
 
@@ -58,9 +60,48 @@ impl<'a> Histogram<'a, i64> {
         docs: &[DocRef],
     ) -> Value {
         let (interval, offset) = (self.interval, self.offset);
-        let map =
-            super::super::common::bucketize(&self.field, docs, |v| date_key(v, interval, offset));
-        let mut keys: Vec<i64> = map.keys().copied().collect();
+        let key = |v| date_key(v, interval, offset);
+        if subs.is_empty() {
+            let counts: FastMap<i64, usize> = bucketize(&self.field, docs, key);
+            let count = |k: i64| (counts.get(&k).copied().unwrap_or(0), &[][..]);
+            return self.date_buckets(ctx, subs, counts.keys(), count);
+        }
+        let map: FastMap<i64, Vec<DocRef>> = bucketize(&self.field, docs, key);
+        let of = |k: i64| map.get(&k).map_or((0, &[][..]), |v| (v.len(), &v[..]));
+        self.date_buckets(ctx, subs, map.keys(), of)
+    }
+
+    /// Adds the next `docs` to the bucket counts of a `date_histogram` without
+    /// sub-aggregations (evaluated a batch of documents at a time).
+    pub(in crate::store::embedded::aggs) fn count_dates(
+        &self,
+        counts: &mut FastMap<i64, usize>,
+        docs: &[DocRef],
+    ) {
+        let (interval, offset) = (self.interval, self.offset);
+        bucketize_into(counts, &self.field, docs, |v| date_key(v, interval, offset));
+    }
+
+    /// The `date_histogram` of the bucket counts [`Histogram::count_dates`] gathered.
+    pub(in crate::store::embedded::aggs) fn dates_counted(
+        &self,
+        ctx: &Ctx,
+        counts: &FastMap<i64, usize>,
+    ) -> Value {
+        let count = |k: i64| (counts.get(&k).copied().unwrap_or(0), &[][..]);
+        self.date_buckets(ctx, &[], counts.keys(), count)
+    }
+
+    /// [`Histogram::eval_date`]'s buckets, from the keys found and each key's documents.
+    fn date_buckets<'d>(
+        &self,
+        ctx: &Ctx,
+        subs: &[Agg],
+        found: impl Iterator<Item = &'d i64>,
+        docs_of: impl Fn(i64) -> (usize, &'d [DocRef]),
+    ) -> Value {
+        let interval = self.interval;
+        let mut keys: Vec<i64> = found.copied().collect();
         keys.sort_unstable();
         if self.min_doc_count == 0 {
             match self.filled_keys(&keys) {
@@ -71,18 +112,12 @@ impl<'a> Histogram<'a, i64> {
                 None => {}
             }
         }
-        self.buckets(
-            ctx,
-            subs,
-            keys,
-            |k| map.get(&k),
-            |k, b| {
-                let name = crate::time::format_millis(k);
-                b.insert("key_as_string".into(), Value::from(name.clone()));
-                b.insert("key".into(), Value::from(k));
-                name
-            },
-        )
+        self.buckets(ctx, subs, keys, docs_of, |k, b| {
+            let name = crate::time::format_millis(k);
+            b.insert("key_as_string".into(), Value::from(name.clone()));
+            b.insert("key".into(), Value::from(k));
+            name
+        })
     }
 
     /// The first key and the number of buckets from the lowest to the highest key (or

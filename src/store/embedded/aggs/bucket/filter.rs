@@ -2,12 +2,13 @@
 
 use super::super::{with_subs, Agg};
 use crate::store::embedded::ctx::{Ctx, DocRef};
+use crate::store::embedded::index::Bits;
 use crate::store::embedded::{dsl, query};
 use crate::store::StoreError;
 use serde_json::{Map, Value};
 
 /// The query's match flags per slot of each index.
-pub(in crate::store::embedded::aggs) struct Filter(Vec<Vec<bool>>);
+pub(in crate::store::embedded::aggs) struct Filter(Vec<Bits>);
 
 impl Filter {
     pub(in crate::store::embedded::aggs) fn parse(
@@ -28,7 +29,7 @@ impl Filter {
         let ds: Vec<DocRef> = docs
             .iter()
             .copied()
-            .filter(|d| flags[d.ix as usize][d.doc as usize])
+            .filter(|d| flags[d.ix as usize].get(d.doc as usize))
             .collect();
         let mut b = Map::new();
         b.insert("doc_count".into(), Value::from(ds.len()));

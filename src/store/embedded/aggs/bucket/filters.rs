@@ -4,6 +4,7 @@
 use super::super::common::{bucket_list, check_params, obj};
 use super::super::{with_subs, Agg};
 use crate::store::embedded::ctx::{bad, Ctx, DocRef};
+use crate::store::embedded::index::Bits;
 use crate::store::embedded::{dsl, query};
 use crate::store::StoreError;
 use serde_json::{Map, Value};
@@ -12,7 +13,7 @@ const PARAMS: &[&str] = &["filters", "other_bucket", "other_bucket_key"];
 
 pub(in crate::store::embedded::aggs) struct Filters {
     /// Each bucket's key and its query's match flags.
-    filters: Vec<(String, Vec<Vec<bool>>)>,
+    filters: Vec<(String, Vec<Bits>)>,
     keyed: bool,
     other: Option<String>,
 }
@@ -78,7 +79,7 @@ impl Filters {
         for (key, flags) in &self.filters {
             let mut ds = Vec::new();
             for (i, d) in docs.iter().enumerate() {
-                if flags[d.ix as usize][d.doc as usize] {
+                if flags[d.ix as usize].get(d.doc as usize) {
                     ds.push(*d);
                     matched[i] = true;
                 }

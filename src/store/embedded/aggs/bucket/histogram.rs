@@ -1,10 +1,12 @@
 //! `histogram` over numbers, and the bucket rendering it shares with `date_histogram`.
 
 use super::super::common::{
-    bucket_list, bucketize, check_params, f64_json, get_field, get_u64, num_bounds, obj, Bounds,
+    bucket_list, bucketize, bucketize_into, check_params, f64_json, get_field, get_u64, num_bounds,
+    obj, Bounds,
 };
 use super::super::{with_subs, Agg};
 use crate::store::embedded::ctx::{bad, Ctx, DocRef, Field};
+use crate::store::embedded::index::{FastMap, Val};
 use crate::store::StoreError;
 use serde_json::{Map, Value};
 
@@ -61,8 +63,55 @@ impl<'a> Histogram<'a, f64> {
     ) -> Value {
         let (interval, offset) = (self.interval, self.offset);
         let kf = |x: f64| ((x - offset) / interval).floor() * interval + offset;
-        let map = bucketize(&self.field, docs, |v| v.as_f64().map(|x| kf(x).to_bits()));
-        let mut keys: Vec<f64> = map.keys().map(|b| f64::from_bits(*b)).collect();
+        let key = |v: Val| v.as_f64().map(|x| kf(x).to_bits());
+        if subs.is_empty() {
+            let counts: FastMap<u64, usize> = bucketize(&self.field, docs, key);
+            let count = |k: f64| (counts.get(&k.to_bits()).copied().unwrap_or(0), &[][..]);
+            return self.num_buckets(ctx, subs, counts.keys(), count);
+        }
+        let map: FastMap<u64, Vec<DocRef>> = bucketize(&self.field, docs, key);
+        let of = |k: f64| {
+            map.get(&k.to_bits())
+                .map_or((0, &[][..]), |v| (v.len(), &v[..]))
+        };
+        self.num_buckets(ctx, subs, map.keys(), of)
+    }
+
+    /// Adds the next `docs` to the bucket counts (by key bits) of a `histogram` without
+    /// sub-aggregations (evaluated a batch of documents at a time).
+    pub(in crate::store::embedded::aggs) fn count_nums(
+        &self,
+        counts: &mut FastMap<u64, usize>,
+        docs: &[DocRef],
+    ) {
+        let (interval, offset) = (self.interval, self.offset);
+        let kf = |x: f64| ((x - offset) / interval).floor() * interval + offset;
+        bucketize_into(counts, &self.field, docs, |v: Val| {
+            v.as_f64().map(|x| kf(x).to_bits())
+        });
+    }
+
+    /// The `histogram` of the bucket counts [`Histogram::count_nums`] gathered.
+    pub(in crate::store::embedded::aggs) fn nums_counted(
+        &self,
+        ctx: &Ctx,
+        counts: &FastMap<u64, usize>,
+    ) -> Value {
+        let count = |k: f64| (counts.get(&k.to_bits()).copied().unwrap_or(0), &[][..]);
+        self.num_buckets(ctx, &[], counts.keys(), count)
+    }
+
+    /// [`Histogram::eval_num`]'s buckets, from the keys found and each key's documents.
+    fn num_buckets<'d>(
+        &self,
+        ctx: &Ctx,
+        subs: &[Agg],
+        found: impl Iterator<Item = &'d u64>,
+        docs_of: impl Fn(f64) -> (usize, &'d [DocRef]),
+    ) -> Value {
+        let (interval, offset) = (self.interval, self.offset);
+        let kf = |x: f64| ((x - offset) / interval).floor() * interval + offset;
+        let mut keys: Vec<f64> = found.map(|b| f64::from_bits(*b)).collect();
         keys.sort_by(f64::total_cmp);
         if self.min_doc_count == 0 {
             match self.filled_keys(&keys, kf) {
@@ -75,16 +124,10 @@ impl<'a> Histogram<'a, f64> {
                 None => {}
             }
         }
-        self.buckets(
-            ctx,
-            subs,
-            keys,
-            |k| map.get(&k.to_bits()),
-            |k, b| {
-                b.insert("key".into(), f64_json(k));
-                format!("{k:?}")
-            },
-        )
+        self.buckets(ctx, subs, keys, docs_of, |k, b| {
+            b.insert("key".into(), f64_json(k));
+            format!("{k:?}")
+        })
     }
 
     /// The first key and the number of buckets from the lowest to the highest key (or
@@ -128,7 +171,7 @@ where
         ctx: &Ctx,
         subs: &[Agg],
         keys: Vec<T>,
-        docs_of: impl Fn(T) -> Option<&'d Vec<DocRef>>,
+        docs_of: impl Fn(T) -> (usize, &'d [DocRef]),
         key: impl Fn(T, &mut Map<String, Value>) -> String,
     ) -> Value {
         let h = self;
@@ -137,8 +180,8 @@ where
         };
         let mut buckets = Vec::new();
         for k in keys.into_iter().filter(|&k| in_bounds(k)) {
-            let ds = docs_of(k).map_or(&[][..], Vec::as_slice);
-            if (ds.len() as u64) < h.min_doc_count {
+            let (count, ds) = docs_of(k);
+            if (count as u64) < h.min_doc_count {
                 continue;
             }
             if !ctx.add_buckets(1) {
@@ -146,7 +189,7 @@ where
             }
             let mut b = Map::new();
             let name = key(k, &mut b);
-            b.insert("doc_count".into(), Value::from(ds.len()));
+            b.insert("doc_count".into(), Value::from(count));
             buckets.push((name, with_subs(ctx, subs, ds, b)));
         }
         bucket_list(buckets, h.keyed)

@@ -4,7 +4,7 @@
 use super::super::common::{bucketize, check_params, get_field, get_u64, key_json, obj, sub_value};
 use super::super::{eval, with_subs, Agg};
 use crate::store::embedded::ctx::{bad, Ctx, DocRef, Field};
-use crate::store::embedded::index::Val;
+use crate::store::embedded::index::{FastMap, Val};
 use crate::store::embedded::query;
 use crate::store::StoreError;
 use serde_json::{json, Map, Value};
@@ -132,7 +132,7 @@ impl<'a> Terms<'a> {
     /// partition, `include` and `exclude`, in no particular order.
     fn rows(&self, ctx: &Ctx, docs: &[DocRef]) -> Vec<(Val, Vec<DocRef>)> {
         let field = &self.field;
-        let mut map = bucketize(field, docs, Some);
+        let mut map: FastMap<Val, Vec<DocRef>> = bucketize(field, docs, Some);
         if let Some(m) = self.missing {
             let ds: Vec<DocRef> = docs
                 .iter()

@@ -10,6 +10,6 @@ mod value_count;
 pub(super) use cardinality::Cardinality;
 pub(super) use geo_centroid::GeoCentroid;
 pub(super) use percentiles::Percentiles;
-pub(super) use stats::Stats;
+pub(super) use stats::{Stats, StatsAcc};
 pub(super) use top_hits::TopHits;
 pub(super) use value_count::ValueCount;

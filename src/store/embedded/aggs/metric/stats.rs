@@ -46,18 +46,34 @@ impl<'a> Stats<'a> {
     }
 
     pub(in crate::store::embedded::aggs) fn eval(&self, docs: &[DocRef]) -> Value {
-        let field = &self.field;
-        let (mut n, mut sum, mut min, mut max) = (0u64, 0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+        let mut acc = StatsAcc::default();
+        self.add(&mut acc, docs);
+        self.finish(&acc)
+    }
+
+    /// Adds `docs` (the next ones, in order) to `acc`.
+    pub(in crate::store::embedded::aggs) fn add(&self, acc: &mut StatsAcc, docs: &[DocRef]) {
         for &d in docs {
-            for v in field.values(d) {
+            let vals = self.field.values(d);
+            if acc.first_is_date.is_none() {
+                acc.first_is_date = vals.first().map(|v| matches!(v, Val::Date(_)));
+            }
+            for v in vals {
                 if let Some(x) = v.as_f64() {
-                    n += 1;
-                    sum += x;
-                    min = min.min(x);
-                    max = max.max(x);
+                    acc.n += 1;
+                    acc.sum += x;
+                    acc.min = acc.min.min(x);
+                    acc.max = acc.max.max(x);
                 }
             }
         }
+    }
+
+    /// The aggregation's value from what `acc` gathered.
+    pub(in crate::store::embedded::aggs) fn finish(&self, acc: &StatsAcc) -> Value {
+        let StatsAcc {
+            n, sum, min, max, ..
+        } = *acc;
         let opt = |x: f64| if n == 0 { Value::Null } else { f64_json(x) };
         match self.which {
             Which::Avg => json!({ "value": opt(sum / n.max(1) as f64) }),
@@ -68,7 +84,7 @@ impl<'a> Stats<'a> {
                 } else {
                     max
                 };
-                if n > 0 && is_date_field(field, docs) {
+                if n > 0 && acc.first_is_date == Some(true) {
                     json!({ "value": opt(x), "value_as_string": crate::time::format_millis(x as i64) })
                 } else {
                     json!({ "value": opt(x) })
@@ -85,9 +101,26 @@ impl<'a> Stats<'a> {
     }
 }
 
-/// Whether the first value of the field among `docs` is a date.
-fn is_date_field(field: &Field, docs: &[DocRef]) -> bool {
-    docs.iter()
-        .find_map(|&d| field.values(d).first().copied())
-        .is_some_and(|v| matches!(v, Val::Date(_)))
+/// What [`Stats`] has gathered from the documents so far (given in one list, or in batches).
+#[derive(Clone, Copy)]
+pub(in crate::store::embedded::aggs) struct StatsAcc {
+    n: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    /// Whether the field's first value among the documents is a date (dates print
+    /// `value_as_string`).
+    first_is_date: Option<bool>,
+}
+
+impl Default for StatsAcc {
+    fn default() -> Self {
+        StatsAcc {
+            n: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            first_is_date: None,
+        }
+    }
 }
