@@ -1,16 +1,15 @@
 //! Reading inputs (plain, gzip, stdin), batching documents into bulk requests, counting.
 
 use super::doc::DocTree;
+use super::seen::SeenLines;
 use super::{IngestError, LogFormat};
 use crate::store::{BulkResponse, FlatDocs, Store, StoreError};
 use crate::time::EpochMillis;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -483,7 +482,14 @@ impl<'a> Loader<'a> {
         if let Some(geoip) = &mut self.geoip {
             geoip.enrich_doc(&mut self.tree)?;
         }
-        let id = document_id(bytes, seen);
+        let id = document_id(bytes, timestamp, seen).map_err(|e| IngestError::Read {
+            path: source.to_owned(),
+            line: line_no,
+            source: io::Error::new(
+                e.kind(),
+                format!("the temporary file of repeated lines: {e}"),
+            ),
+        })?;
         self.tree.append_to(&mut self.batch, hex_str(&id));
         self.pending_lines.push(line_no);
         Ok(())
@@ -659,61 +665,20 @@ fn decompressed(raw: Box<dyn Read>) -> io::Result<Box<dyn BufRead>> {
 
 /// The id of a line's document: hex of the first 128 bits of SHA-256 of the line; the n-th
 /// repeat (n ≥ 1) of an identical line within one input hashes the line with `\n#n`.
-fn document_id(line: &[u8], seen: &mut SeenLines) -> [u8; 32] {
+/// `timestamp` is the line's (see [`SeenLines`]).
+fn document_id(line: &[u8], timestamp: EpochMillis, seen: &mut SeenLines) -> io::Result<[u8; 32]> {
     let digest = Sha256::digest(line);
     let mut key = [0u8; 8];
     key.copy_from_slice(&digest[..8]);
-    let n = seen.repeat_of(u64::from_le_bytes(key));
-    if n == 0 {
+    let n = seen.repeat_of(u64::from_le_bytes(key), timestamp)?;
+    Ok(if n == 0 {
         hex(&digest[..16])
     } else {
         let mut h = Sha256::new();
         h.update(line);
         h.update(format!("\n#{n}").as_bytes());
         hex(&h.finalize()[..16])
-    }
-}
-
-/// The lines of one input seen so far, by the first 64 bits of their SHA-256, to number
-/// identical lines. It grows with the input, so it is kept small: first sightings are a
-/// set (8 bytes and a control byte a line, where a map to a count took 16 and one), and only
-/// lines seen again get a count.
-#[derive(Default)]
-struct SeenLines {
-    once: HashSet<u64, BuildHasherDefault<KeyIsHash>>,
-    repeats: HashMap<u64, u32, BuildHasherDefault<KeyIsHash>>,
-}
-
-impl SeenLines {
-    /// How many times `key` was seen before (0 the first time).
-    fn repeat_of(&mut self, key: u64) -> u32 {
-        if self.once.insert(key) {
-            return 0;
-        }
-        let n = self.repeats.entry(key).or_insert(0);
-        *n += 1;
-        *n
-    }
-}
-
-/// A hasher for keys that are already uniform hashes (bits of a SHA-256): a `u64` key is its
-/// own hash, where SipHash cost as much as a tenth of the SHA-256 itself.
-#[derive(Default)]
-struct KeyIsHash(u64);
-
-impl Hasher for KeyIsHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Not used by `SeenLines` (its keys are `u64`); a plain FNV-1a fold keeps it correct.
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, key: u64) {
-        self.0 = key;
-    }
+    })
 }
 
 /// Lower-case hex of 16 bytes.
@@ -1193,7 +1158,7 @@ mod tests {
         let mut seen = SeenLines::default();
         let ids: Vec<[u8; 32]> = ["a", "b", "a", "a", "b", "c"]
             .iter()
-            .map(|l| document_id(l.as_bytes(), &mut seen))
+            .map(|l| document_id(l.as_bytes(), 0, &mut seen).expect("in memory"))
             .collect();
         let plain = |l: &str| hex(&Sha256::digest(l)[..16]);
         let nth = |l: &str, n: u32| hex(&Sha256::digest(format!("{l}\n#{n}"))[..16]);

@@ -41,6 +41,7 @@ mod ecs;
 mod format;
 mod geoip;
 mod load;
+mod seen;
 
 pub use format::{FormatError, LineError, LogFormat, ParsedLine, COMBINED};
 pub use geoip::{GeoIp, GeoIpCounts, GeoIpError};
