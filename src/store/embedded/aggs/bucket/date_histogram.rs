@@ -59,13 +59,13 @@ impl<'a> Histogram<'a, i64> {
         subs: &[Agg],
         docs: &[DocRef],
     ) -> Value {
+        if subs.is_empty() {
+            let mut counts = FastMap::default();
+            self.count_dates(&mut counts, docs);
+            return self.dates_counted(ctx, &counts);
+        }
         let (interval, offset) = (self.interval, self.offset);
         let key = |v| date_key(v, interval, offset);
-        if subs.is_empty() {
-            let counts: FastMap<i64, usize> = bucketize(&self.field, docs, key);
-            let count = |k: i64| (counts.get(&k).copied().unwrap_or(0), &[][..]);
-            return self.date_buckets(ctx, subs, counts.keys(), count);
-        }
         let map: FastMap<i64, Vec<DocRef>> = bucketize(&self.field, docs, key);
         let of = |k: i64| map.get(&k).map_or((0, &[][..]), |v| (v.len(), &v[..]));
         self.date_buckets(ctx, subs, map.keys(), of)

@@ -61,14 +61,12 @@ impl<'a> Histogram<'a, f64> {
         subs: &[Agg],
         docs: &[DocRef],
     ) -> Value {
-        let (interval, offset) = (self.interval, self.offset);
-        let kf = |x: f64| ((x - offset) / interval).floor() * interval + offset;
-        let key = |v: Val| v.as_f64().map(|x| kf(x).to_bits());
         if subs.is_empty() {
-            let counts: FastMap<u64, usize> = bucketize(&self.field, docs, key);
-            let count = |k: f64| (counts.get(&k.to_bits()).copied().unwrap_or(0), &[][..]);
-            return self.num_buckets(ctx, subs, counts.keys(), count);
+            let mut counts = FastMap::default();
+            self.count_nums(&mut counts, docs);
+            return self.nums_counted(ctx, &counts);
         }
+        let key = |v: Val| v.as_f64().map(|x| self.num_key(x).to_bits());
         let map: FastMap<u64, Vec<DocRef>> = bucketize(&self.field, docs, key);
         let of = |k: f64| {
             map.get(&k.to_bits())
@@ -84,11 +82,14 @@ impl<'a> Histogram<'a, f64> {
         counts: &mut FastMap<u64, usize>,
         docs: &[DocRef],
     ) {
-        let (interval, offset) = (self.interval, self.offset);
-        let kf = |x: f64| ((x - offset) / interval).floor() * interval + offset;
         bucketize_into(counts, &self.field, docs, |v: Val| {
-            v.as_f64().map(|x| kf(x).to_bits())
+            v.as_f64().map(|x| self.num_key(x).to_bits())
         });
+    }
+
+    /// The key of the `histogram` bucket holding `x`.
+    fn num_key(&self, x: f64) -> f64 {
+        ((x - self.offset) / self.interval).floor() * self.interval + self.offset
     }
 
     /// The `histogram` of the bucket counts [`Histogram::count_nums`] gathered.
@@ -109,8 +110,8 @@ impl<'a> Histogram<'a, f64> {
         found: impl Iterator<Item = &'d u64>,
         docs_of: impl Fn(f64) -> (usize, &'d [DocRef]),
     ) -> Value {
-        let (interval, offset) = (self.interval, self.offset);
-        let kf = |x: f64| ((x - offset) / interval).floor() * interval + offset;
+        let interval = self.interval;
+        let kf = |x: f64| self.num_key(x);
         let mut keys: Vec<f64> = found.map(|b| f64::from_bits(*b)).collect();
         keys.sort_by(f64::total_cmp);
         if self.min_doc_count == 0 {
